@@ -1,0 +1,6 @@
+//! One module per subcommand; each exposes `Args` (clap) and `run(Args) -> ExitCode`.
+
+pub mod check;
+pub mod dns;
+pub mod replay;
+pub mod verify;

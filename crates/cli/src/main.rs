@@ -1,0 +1,39 @@
+//! The `sekisho` command: parses arguments and hands each subcommand to the crate that does the
+//! work. Nothing here knows about packets, rules or DNS.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// sekisho (関所): an egress firewall that speaks Suricata rules, AWS Network Firewall policies
+/// and Route 53 Resolver DNS Firewall semantics.
+#[derive(Parser)]
+#[command(name = "sekisho", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate rule files, policy files and NFW rule-group JSON.
+    Check(cmd::check::Args),
+    /// Replay captures through a policy and write EVE / NFW logs.
+    Replay(cmd::replay::Args),
+    /// Run suricata-verify style conformance cases against sekisho.
+    Verify(cmd::verify::Args),
+    /// Run the DNS firewall (a filtering forwarder), or work with its query logs.
+    Dns(cmd::dns::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(a) => cmd::check::run(a),
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Dns(a) => cmd::dns::run(a),
+    }
+}

@@ -1,0 +1,1 @@
+//! DNS firewall with Route 53 Resolver DNS Firewall semantics: policy, forwarder, query log.

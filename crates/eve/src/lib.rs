@@ -1,0 +1,1 @@
+//! Log output: Suricata EVE JSON and the AWS Network Firewall log envelope.

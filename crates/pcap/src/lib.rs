@@ -1,0 +1,1 @@
+//! Capture file reading: pcap, pcapng, gzip, timestamp-ordered merge of several files.

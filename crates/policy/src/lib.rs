@@ -1,0 +1,1 @@
+//! sekisho firewall policy: YAML policy, NFW rule-group import, domain lists, validation.

@@ -1,0 +1,1 @@
+//! Runner for suricata-verify style conformance cases.
