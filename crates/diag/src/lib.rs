@@ -19,6 +19,8 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+pub mod yaml;
+
 /// How serious a diagnostic is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -165,15 +167,14 @@ impl Diagnostic {
                     let col = loc.column.max(1) as usize - 1;
                     let avail = shown.chars().count().saturating_sub(col).max(1);
                     let len = (loc.len.max(1) as usize).min(avail);
-                    out.push_str(&format!(
-                        "{pad} | {}{}\n",
-                        " ".repeat(col),
-                        "^".repeat(len)
-                    ));
+                    out.push_str(&format!("{pad} | {}{}\n", " ".repeat(col), "^".repeat(len)));
                 }
             }
             Some(loc) => {
-                out.push_str(&format!("{}: {}: {}\n", loc.file, self.severity, self.message));
+                out.push_str(&format!(
+                    "{}: {}: {}\n",
+                    loc.file, self.severity, self.message
+                ));
             }
             None => out.push_str(&format!("{}: {}\n", self.severity, self.message)),
         }
@@ -259,7 +260,9 @@ impl SourceFile {
         let line_text = self.line_text(line).to_string();
         let line_end = line_start + line_text.len();
         let column = self.text[line_start..start].chars().count() + 1;
-        let len = self.text[start..end.min(line_end).max(start)].chars().count();
+        let len = self.text[start..end.min(line_end).max(start)]
+            .chars()
+            .count();
         Location {
             file: self.name.clone(),
             line: line as u32,
