@@ -1,1 +1,41 @@
 //! sans-I/O packet engine: decoding, flows, TCP reassembly, app layer, detection, verdicts.
+//!
+//! The engine takes `(timestamp, link type, frame bytes)` through [`Engine::handle_packet`],
+//! tracks flows, reassembles TCP, hands in-order payload to an [`Inspector`] and queues
+//! [`Event`]s (flow ends, decoder and stream anomalies) for [`Engine::poll_event`]. Time is
+//! always an argument; nothing here reads a clock, a file or a socket.
+//!
+//! ```
+//! use sekisho_engine::{Engine, EngineConfig, Event, LinkType, Timestamp};
+//! let mut engine = Engine::new(EngineConfig::default());
+//! engine.handle_packet(Timestamp::from_secs_micros(1, 0), LinkType::Ethernet, &[0u8; 10]);
+//! engine.finish(Timestamp::from_secs_micros(2, 0));
+//! while let Some(ev) = engine.poll_event() {
+//!     if let Event::Decoder(d) = ev {
+//!         assert_eq!(d.event.name(), "ethernet.pkt_too_small");
+//!     }
+//! }
+//! assert_eq!(engine.stats().decoder.invalid, 1);
+//! ```
+
+pub mod config;
+pub mod decode;
+mod engine;
+pub mod event;
+pub mod flow;
+pub mod link;
+pub mod reassembly;
+pub mod stats;
+pub mod time;
+
+pub use config::{ChecksumMode, DefragConfig, EngineConfig, FlowTimeouts, ProtoTimeouts};
+pub use decode::DecodeEvent;
+pub use engine::Engine;
+pub use event::{
+    AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
+    StreamEventRecord, Verdict,
+};
+pub use flow::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
+pub use link::LinkType;
+pub use stats::Stats;
+pub use time::Timestamp;

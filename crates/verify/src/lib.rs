@@ -1,1 +1,1077 @@
 //! Runner for suricata-verify style conformance cases.
+//!
+//! A case is a directory with a `test.yaml` descriptor (see `../shared/conformance/README.md`).
+//! For each case the runner decides whether sekisho can run it honestly: every requirement,
+//! argument, configuration setting, rule and check must be something sekisho implements,
+//! otherwise the case is SKIPPED with the name of the missing piece. A case PASSES only when
+//! every applicable check was evaluated against sekisho's own EVE output and held.
+//!
+//! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
+//! interpreter of descriptors and checks (the CLI wires in the real replay driver).
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+use serde_yaml_ng::Value as Yaml;
+
+/// The Suricata version sekisho claims compatibility with, for `min-version` / `lt-version`.
+pub const COMPAT_VERSION: (u64, u64, u64) = (8, 0, 6);
+
+/// What a case asks the replay to do, after its descriptor was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    /// Capture files to replay, in order.
+    pub pcaps: Vec<PathBuf>,
+    /// Directory to write `eve.json` into (exists, empty).
+    pub out_dir: PathBuf,
+    /// `-k none`: do not validate checksums.
+    pub no_checksums: bool,
+    /// `stream.midstream`.
+    pub midstream: bool,
+    /// Engine overrides in `sekisho replay --set` form (`flow-timeouts.tcp.new`, ...).
+    pub sets: Vec<(String, String)>,
+    /// `--simulate-ips`: inline mode.
+    pub inline: bool,
+    /// Write `flow` records.
+    pub flow: bool,
+    /// Write `netflow` records.
+    pub netflow: bool,
+    /// Write decoder `anomaly` records.
+    pub anomaly_decode: bool,
+    /// Write stream `anomaly` records.
+    pub anomaly_stream: bool,
+}
+
+/// Runs one replay for the verifier (the real implementation calls sekisho's replay driver).
+pub trait Replayer {
+    /// Replays `req.pcaps` writing `eve.json` into `req.out_dir`. An `Err` fails the case.
+    fn replay(&self, req: &RunRequest) -> Result<(), String>;
+}
+
+impl<F: Fn(&RunRequest) -> Result<(), String>> Replayer for F {
+    fn replay(&self, req: &RunRequest) -> Result<(), String> {
+        self(req)
+    }
+}
+
+/// What sekisho implements, so the runner can skip what it cannot evaluate honestly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// EVE event types sekisho writes.
+    pub event_types: BTreeSet<String>,
+    /// Whether rule files can be loaded and matched (detection).
+    pub detection: bool,
+    /// Whether app-layer protocols are detected (`app_proto` on flows).
+    pub app_layer: bool,
+    /// Stats counters sekisho writes (dotted names); a stats check on any other is skipped.
+    pub counters: BTreeSet<String>,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Capabilities {
+            event_types: ["flow", "netflow", "stats", "anomaly"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            detection: false,
+            app_layer: false,
+            counters: BTreeSet::new(),
+        }
+    }
+}
+
+/// Outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every applicable check was evaluated and held.
+    Pass,
+    /// A check failed (message names it, with expected and actual values).
+    Fail(String),
+    /// Not run, with the reason (a missing feature, an unmet requirement).
+    Skip(String),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Pass => write!(f, "PASS"),
+            Outcome::Fail(m) => write!(f, "FAIL: {m}"),
+            Outcome::Skip(m) => write!(f, "SKIP: {m}"),
+        }
+    }
+}
+
+/// Lists case names (paths under `suite/tests/` holding a `test.yaml`), sorted.
+pub fn discover(suite: &Path) -> std::io::Result<Vec<String>> {
+    let root = suite.join("tests");
+    let mut out = Vec::new();
+    walk(&root, &root, 0, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn walk(root: &Path, dir: &Path, depth: u32, out: &mut Vec<String>) -> std::io::Result<()> {
+    if dir.join("test.yaml").is_file() {
+        if let Ok(rel) = dir.strip_prefix(root) {
+            out.push(rel.to_string_lossy().into_owned());
+        }
+        return Ok(());
+    }
+    if depth > 3 {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let p = entry?.path();
+        if p.is_dir() {
+            walk(root, &p, depth + 1, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_version(v: &Yaml) -> Option<(u64, u64, u64)> {
+    let s = match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    let mut it = s.trim().split('.').map(|p| p.trim().parse::<u64>().ok());
+    let major = it.next()??;
+    let minor = it.next().unwrap_or(Some(0))?;
+    let patch = it.next().unwrap_or(Some(0))?;
+    Some((major, minor, patch))
+}
+
+/// Number of components given in a version string (`8` = 1, `8.0` = 2, `8.0.1` = 3).
+fn version_parts(v: &Yaml) -> usize {
+    match v {
+        Yaml::String(s) => s.split('.').count(),
+        Yaml::Number(n) => n.to_string().split('.').count(),
+        _ => 0,
+    }
+}
+
+fn get<'a>(m: &'a Yaml, key: &str) -> Option<&'a Yaml> {
+    m.as_mapping()
+        .and_then(|m| m.get(Yaml::String(key.to_string())))
+}
+
+/// Evaluates a `requires:` block. `Ok(())` when met, `Err(reason)` otherwise.
+fn requirements_met(req: &Yaml) -> Result<(), String> {
+    let Some(map) = req.as_mapping() else {
+        return Ok(());
+    };
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default();
+        match key {
+            "min-version" => {
+                let want =
+                    parse_version(v).ok_or_else(|| format!("unreadable min-version {v:?}"))?;
+                if COMPAT_VERSION < want {
+                    return Err(format!("requires at least version {}", yaml_text(v)));
+                }
+            }
+            "lt-version" => {
+                let want =
+                    parse_version(v).ok_or_else(|| format!("unreadable lt-version {v:?}"))?;
+                if COMPAT_VERSION >= want {
+                    return Err(format!("requires version below {}", yaml_text(v)));
+                }
+            }
+            "version" => {
+                let want = parse_version(v).ok_or_else(|| format!("unreadable version {v:?}"))?;
+                let parts = version_parts(v);
+                let have = [COMPAT_VERSION.0, COMPAT_VERSION.1, COMPAT_VERSION.2];
+                let w = [want.0, want.1, want.2];
+                if have[..parts.min(3)] != w[..parts.min(3)] {
+                    return Err(format!("requires version {}", yaml_text(v)));
+                }
+            }
+            "features" | "feature" => {
+                let list = yaml_list(v);
+                if let Some(first) = list.first() {
+                    return Err(format!("requires build feature {first}"));
+                }
+            }
+            "files" => return Err("requires Suricata source files".into()),
+            "script" | "lambda" => return Err(format!("requires a {key} check")),
+            "pcap" => {
+                if v.as_bool() == Some(false) {
+                    return Err("no capture (configuration/rule-load test)".into());
+                }
+            }
+            "os" => {
+                if !yaml_list(v).iter().any(|o| o.eq_ignore_ascii_case("linux")) {
+                    return Err(format!("requires os {}", yaml_text(v)));
+                }
+            }
+            "arch" | "not-arch" => {}
+            other => return Err(format!("unsupported requirement `{other}`")),
+        }
+    }
+    Ok(())
+}
+
+fn yaml_text(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+fn yaml_list(v: &Yaml) -> Vec<String> {
+    match v {
+        Yaml::Sequence(s) => s.iter().map(yaml_text).collect(),
+        Yaml::Null => Vec::new(),
+        other => vec![yaml_text(other)],
+    }
+}
+
+/// Reads a YAML file, tolerating Suricata's `%YAML 1.1` directive.
+fn read_yaml(path: &Path) -> Result<Yaml, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cleaned: String = text
+        .lines()
+        .filter(|l| !l.starts_with('%'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if cleaned.trim().is_empty() || cleaned.trim() == "---" {
+        return Ok(Yaml::Null);
+    }
+    serde_yaml_ng::from_str(&cleaned).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Options taken from the case's `args` and `suricata.yaml`.
+#[derive(Default)]
+struct Settings {
+    no_checksums: bool,
+    midstream: bool,
+    inline: bool,
+    eve_types: Option<Vec<String>>,
+    sets: Vec<(String, String)>,
+    /// `anomaly.types` of the eve-log: (decode, stream, applayer); Suricata's defaults are
+    /// decode no, stream no, applayer yes.
+    anomaly: (bool, bool, bool),
+}
+
+fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
+    match key {
+        "stream.midstream" => {
+            s.midstream = matches!(value, "true" | "yes" | "1");
+            Ok(())
+        }
+        "stream.inline" => {
+            s.inline = matches!(value, "true" | "yes" | "1");
+            Ok(())
+        }
+        "stream.checksum-validation" => {
+            s.no_checksums = matches!(value, "false" | "no" | "0" | "none");
+            Ok(())
+        }
+        // Settings only rules use: harmless because a case with rules is skipped anyway.
+        "threshold-file" | "default-rule-path" | "action-order" => Ok(()),
+        // Output/log settings that do not change what sekisho computes.
+        "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
+        k if k.starts_with("flow-timeouts.") && k.split('.').count() == 3 => {
+            s.sets.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
+        _ => Err(format!("setting `{key}` not supported")),
+    }
+}
+
+fn parse_args(args: &Yaml, s: &mut Settings) -> Result<(), String> {
+    let mut words: Vec<String> = Vec::new();
+    for a in yaml_list(args) {
+        words.extend(a.split_whitespace().map(str::to_string));
+    }
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i].as_str();
+        match w {
+            "-k" => {
+                let v = words.get(i + 1).map(String::as_str).unwrap_or("");
+                match v {
+                    "none" => s.no_checksums = true,
+                    "all" => s.no_checksums = false,
+                    _ => return Err(format!("argument `-k {v}` not supported")),
+                }
+                i += 1;
+            }
+            "--simulate-ips" => s.inline = true,
+            "--runmode=single" | "--runmode" | "-v" | "-vv" | "-vvv" => {
+                if w == "--runmode" {
+                    i += 1;
+                }
+            }
+            "--set" => {
+                let kv = words.get(i + 1).cloned().unwrap_or_default();
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("malformed --set {kv}"))?;
+                apply_set(k, v, s)?;
+                i += 1;
+            }
+            other => return Err(format!("argument `{other}` not supported")),
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Accepts the parts of a case's `suricata.yaml` sekisho honours; anything else is a skip.
+fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
+    let Some(map) = cfg.as_mapping() else {
+        return Ok(());
+    };
+    for (k, v) in map {
+        let key = k.as_str().unwrap_or_default();
+        match key {
+            "outputs" => {
+                for out in v.as_sequence().into_iter().flatten() {
+                    let Some(m) = out.as_mapping() else { continue };
+                    for (ok, ov) in m {
+                        let oname = ok.as_str().unwrap_or_default();
+                        if oname != "eve-log" {
+                            if get(ov, "enabled").and_then(yaml_bool) == Some(false) {
+                                continue;
+                            }
+                            return Err(format!("output `{oname}` not supported"));
+                        }
+                        if get(ov, "enabled").and_then(yaml_bool) == Some(false) {
+                            continue;
+                        }
+                        let mut types = Vec::new();
+                        for t in get(ov, "types")
+                            .and_then(Yaml::as_sequence)
+                            .into_iter()
+                            .flatten()
+                        {
+                            match t {
+                                Yaml::String(name) => types.push(name.clone()),
+                                Yaml::Mapping(tm) => {
+                                    for (tk, tv) in tm {
+                                        let name = tk.as_str().unwrap_or_default().to_string();
+                                        if name == "anomaly" {
+                                            s.anomaly = anomaly_types(tv)?;
+                                        }
+                                        // Options of a type sekisho does not write cannot
+                                        // change what it checks (such filters are skipped).
+                                        if !tv.is_null()
+                                            && matches!(name.as_str(), "flow" | "netflow")
+                                        {
+                                            return Err(format!(
+                                                "eve-log `{name}` options not supported"
+                                            ));
+                                        }
+                                        types.push(name);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                        for (ek, _) in ov.as_mapping().into_iter().flatten() {
+                            let ek = ek.as_str().unwrap_or_default();
+                            if !matches!(ek, "enabled" | "filetype" | "filename" | "types") {
+                                return Err(format!("eve-log option `{ek}` not supported"));
+                            }
+                        }
+                        s.eve_types = Some(types);
+                    }
+                }
+            }
+            "stream" => {
+                for (sk, sv) in v.as_mapping().into_iter().flatten() {
+                    match sk.as_str().unwrap_or_default() {
+                        "midstream" => s.midstream = yaml_bool(sv).unwrap_or(false),
+                        "inline" => s.inline = yaml_bool(sv).unwrap_or(false),
+                        "checksum-validation" => s.no_checksums = yaml_bool(sv) == Some(false),
+                        other => return Err(format!("setting `stream.{other}` not supported")),
+                    }
+                }
+            }
+            "stats" => {
+                for (sk, sv) in v.as_mapping().into_iter().flatten() {
+                    match sk.as_str().unwrap_or_default() {
+                        // sekisho writes one stats record at the end; the last record is
+                        // what checks read, so the periodic interval does not matter.
+                        "enabled" | "interval" => {}
+                        other => {
+                            let _ = sv;
+                            return Err(format!("setting `stats.{other}` not supported"));
+                        }
+                    }
+                }
+            }
+            // Rule-only settings: a case with rules is skipped anyway.
+            "vars"
+            | "action-order"
+            | "default-rule-path"
+            | "rule-files"
+            | "classification-file"
+            | "reference-config-file"
+            | "threshold-file" => {}
+            "flow-timeouts" => {
+                for (class, states) in v.as_mapping().into_iter().flatten() {
+                    for (state, val) in states.as_mapping().into_iter().flatten() {
+                        let key =
+                            format!("flow-timeouts.{}.{}", yaml_text(class), yaml_text(state));
+                        if !matches!(yaml_text(state).as_str(), "new" | "established" | "closed") {
+                            return Err(format!("setting `{key}` not supported"));
+                        }
+                        s.sets.push((key, yaml_text(val)));
+                    }
+                }
+            }
+            other => return Err(format!("setting `{other}` not supported")),
+        }
+    }
+    Ok(())
+}
+
+fn anomaly_types(v: &Yaml) -> Result<(bool, bool, bool), String> {
+    let mut t = (false, false, true);
+    for (k, val) in v.as_mapping().into_iter().flatten() {
+        match k.as_str().unwrap_or_default() {
+            "enabled" => {}
+            "types" => {
+                for (tk, tv) in val.as_mapping().into_iter().flatten() {
+                    let on = yaml_bool(tv).unwrap_or(false);
+                    match tk.as_str().unwrap_or_default() {
+                        "decode" => t.0 = on,
+                        "stream" => t.1 = on,
+                        "applayer" => t.2 = on,
+                        other => return Err(format!("anomaly type `{other}` not supported")),
+                    }
+                }
+            }
+            other => return Err(format!("anomaly option `{other}` not supported")),
+        }
+    }
+    Ok(t)
+}
+
+fn yaml_bool(v: &Yaml) -> Option<bool> {
+    match v {
+        Yaml::Bool(b) => Some(*b),
+        Yaml::String(s) => match s.as_str() {
+            "yes" | "true" | "on" => Some(true),
+            "no" | "false" | "off" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn has_rules(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .unwrap_or(false)
+}
+
+/// Runs one case. `name` is its path under `suite/tests/`.
+pub fn run_case(suite: &Path, name: &str, caps: &Capabilities, replayer: &dyn Replayer) -> Outcome {
+    match run_case_inner(suite, name, caps, replayer) {
+        Ok(o) => o,
+        Err(o) => o,
+    }
+}
+
+fn run_case_inner(
+    suite: &Path,
+    name: &str,
+    caps: &Capabilities,
+    replayer: &dyn Replayer,
+) -> Result<Outcome, Outcome> {
+    let dir = suite.join("tests").join(name);
+    let desc = read_yaml(&dir.join("test.yaml"))
+        .map_err(|e| Outcome::Fail(format!("bad test.yaml: {e}")))?;
+    if let Some(req) = get(&desc, "requires") {
+        requirements_met(req).map_err(Outcome::Skip)?;
+    }
+    if let Some(skip) = get(&desc, "skip") {
+        for entry in skip.as_sequence().into_iter().flatten() {
+            // A version condition that holds means "skip"; sekisho has no optional features,
+            // so `feature:` conditions never hold.
+            let mut m = entry.clone();
+            if let Some(mm) = m.as_mapping_mut() {
+                mm.remove(Yaml::String("msg".into()));
+                if mm.contains_key(Yaml::String("feature".into())) {
+                    continue;
+                }
+                if mm.is_empty() {
+                    continue;
+                }
+            }
+            if requirements_met(&m).is_ok() {
+                let msg = get(entry, "msg")
+                    .map(yaml_text)
+                    .unwrap_or_else(|| "skip condition holds".into());
+                return Err(Outcome::Skip(msg));
+            }
+        }
+    }
+    if get(&desc, "command").is_some() {
+        return Err(Outcome::Skip("custom command line not supported".into()));
+    }
+    let mut settings = Settings {
+        anomaly: (false, false, true),
+        ..Settings::default()
+    };
+    if let Some(args) = get(&desc, "args") {
+        parse_args(args, &mut settings).map_err(Outcome::Skip)?;
+    }
+    let cfg_path = dir.join("suricata.yaml");
+    if cfg_path.is_file() {
+        let cfg = read_yaml(&cfg_path)
+            .map_err(|e| Outcome::Skip(format!("unreadable suricata.yaml: {e}")))?;
+        parse_config(&cfg, &mut settings).map_err(Outcome::Skip)?;
+    }
+    // Rules: any rule at all needs detection.
+    let rule_files: Vec<PathBuf> = match get(&desc, "rules") {
+        Some(r) if r.as_str().is_some() => vec![dir.join(r.as_str().unwrap_or_default())],
+        _ => ["test.rules", "firewall.rules", "td.rules"]
+            .iter()
+            .map(|f| dir.join(f))
+            .collect(),
+    };
+    if !caps.detection && rule_files.iter().any(|f| has_rules(f)) {
+        return Err(Outcome::Skip(
+            "detection not implemented (case has rules)".into(),
+        ));
+    }
+    if get(&desc, "exit-code").and_then(Yaml::as_u64).unwrap_or(0) != 0 {
+        return Err(Outcome::Skip("expects a non-zero exit code".into()));
+    }
+    let pcaps: Vec<PathBuf> = match get(&desc, "pcap") {
+        Some(Yaml::String(p)) => vec![dir.join(p)],
+        Some(Yaml::Bool(false)) => return Err(Outcome::Skip("no capture".into())),
+        _ => {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .map_err(|e| Outcome::Fail(e.to_string()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    let s = p.to_string_lossy();
+                    s.ends_with(".pcap") || s.ends_with(".pcapng") || s.ends_with(".pcap.gz")
+                })
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    if pcaps.is_empty() {
+        return Err(Outcome::Skip("no capture in the case".into()));
+    }
+    if pcaps.len() > 1 {
+        return Err(Outcome::Skip(
+            "several captures in one case not supported".into(),
+        ));
+    }
+    let types = settings.eve_types.clone();
+    let enabled = |t: &str| match &types {
+        None => t != "netflow" && t != "anomaly",
+        Some(list) => list.iter().any(|x| x == t),
+    };
+
+    // Decide which checks apply and whether each can be evaluated, before running anything.
+    let checks = get(&desc, "checks")
+        .and_then(Yaml::as_sequence)
+        .cloned()
+        .unwrap_or_default();
+    let mut applicable = Vec::new();
+    for check in &checks {
+        let Some(m) = check.as_mapping() else {
+            continue;
+        };
+        for (ck, cv) in m {
+            let kind = ck.as_str().unwrap_or_default();
+            match kind {
+                "filter" => {
+                    if let Some(req) = get(cv, "requires") {
+                        if requirements_met(req).is_err() {
+                            continue;
+                        }
+                    }
+                    for (fk, _) in cv.as_mapping().into_iter().flatten() {
+                        let fk = fk.as_str().unwrap_or_default();
+                        if !matches!(fk, "count" | "match" | "requires" | "filename" | "comment") {
+                            return Err(Outcome::Skip(format!(
+                                "filter option `{fk}` not supported"
+                            )));
+                        }
+                    }
+                    if let Some(f) = get(cv, "filename").and_then(Yaml::as_str) {
+                        if f != "eve.json" {
+                            return Err(Outcome::Skip(format!(
+                                "output file {f} not written by sekisho"
+                            )));
+                        }
+                    }
+                    let matches = get(cv, "match");
+                    let keys: Vec<String> = matches
+                        .and_then(Yaml::as_mapping)
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| yaml_text(k))
+                        .collect();
+                    // Only `anomaly` events carry an `anomaly` object, so such a filter is
+                    // about anomalies even without `event_type`.
+                    let et = matches
+                        .and_then(|m| get(m, "event_type"))
+                        .map(yaml_text)
+                        .or_else(|| {
+                            keys.iter()
+                                .any(|k| k.starts_with("anomaly."))
+                                .then(|| "anomaly".to_string())
+                        });
+                    if et.as_deref() == Some("anomaly") {
+                        // sekisho writes decode and stream anomalies, not app-layer ones: a
+                        // filter is evaluable only if it is restricted to those, or if the
+                        // case's config turns app-layer anomalies off.
+                        let m = matches.cloned().unwrap_or(Yaml::Null);
+                        let ty = get(&m, "anomaly.type").map(yaml_text);
+                        let ev = get(&m, "anomaly.event").map(yaml_text).unwrap_or_default();
+                        let restricted = matches!(ty.as_deref(), Some("decode" | "stream"))
+                            || ev.starts_with("decoder.")
+                            || ev.starts_with("stream.");
+                        if !restricted && settings.anomaly.2 {
+                            return Err(Outcome::Skip(
+                                "app-layer anomaly events not implemented".into(),
+                            ));
+                        }
+                    }
+                    match et {
+                        None => return Err(Outcome::Skip("filter without event_type".into())),
+                        Some(t) if !caps.event_types.contains(&t) => {
+                            return Err(Outcome::Skip(format!("event type `{t}` not implemented")))
+                        }
+                        Some(t) if !enabled(&t) && t != "stats" => {
+                            return Err(Outcome::Skip(format!(
+                                "event type `{t}` disabled by the case config"
+                            )))
+                        }
+                        _ => {}
+                    }
+                    if et.as_deref() == Some("stats") {
+                        for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+                            let mk = mk.as_str().unwrap_or_default();
+                            if let Some(counter) = mk.strip_prefix("stats.") {
+                                let base = counter.split("__").next().unwrap_or(counter);
+                                if !caps.counters.contains(base) {
+                                    return Err(Outcome::Skip(format!(
+                                        "stats counter `{base}` not implemented"
+                                    )));
+                                }
+                            }
+                        }
+                    }
+                    if !caps.app_layer {
+                        for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+                            let mk = mk.as_str().unwrap_or_default();
+                            if mk.starts_with("app_proto") {
+                                return Err(Outcome::Skip(
+                                    "app-layer protocol detection not implemented".into(),
+                                ));
+                            }
+                        }
+                    }
+                    applicable.push(Check::Filter(cv.clone()));
+                }
+                "stats" => {
+                    for (sk, _) in cv.as_mapping().into_iter().flatten() {
+                        let sk = sk.as_str().unwrap_or_default();
+                        if !caps.counters.contains(sk) {
+                            return Err(Outcome::Skip(format!(
+                                "stats counter `{sk}` not implemented"
+                            )));
+                        }
+                    }
+                    applicable.push(Check::Stats(cv.clone()));
+                }
+                "shell" => return Err(Outcome::Skip("shell checks not supported".into())),
+                "file-compare" => {
+                    return Err(Outcome::Skip("file-compare checks not supported".into()))
+                }
+                other => return Err(Outcome::Skip(format!("check type `{other}` not supported"))),
+            }
+        }
+    }
+    if applicable.is_empty() {
+        return Err(Outcome::Skip("no applicable checks".into()));
+    }
+
+    let out_dir = std::env::temp_dir().join(format!(
+        "sekisho-verify-{}-{}",
+        std::process::id(),
+        name.replace('/', "_")
+    ));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::fs::create_dir_all(&out_dir).map_err(|e| Outcome::Fail(format!("temp dir: {e}")))?;
+    let req = RunRequest {
+        pcaps,
+        out_dir: out_dir.clone(),
+        no_checksums: settings.no_checksums,
+        midstream: settings.midstream,
+        sets: settings.sets.clone(),
+        inline: settings.inline,
+        flow: enabled("flow"),
+        netflow: enabled("netflow"),
+        anomaly_decode: enabled("anomaly") && settings.anomaly.0,
+        anomaly_stream: enabled("anomaly") && settings.anomaly.1,
+    };
+    let result = replayer
+        .replay(&req)
+        .map_err(|e| Outcome::Fail(format!("replay failed: {e}")));
+    let events = read_events(&out_dir.join("eve.json"));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    result?;
+    let events = events.map_err(Outcome::Fail)?;
+    for (i, check) in applicable.iter().enumerate() {
+        check
+            .evaluate(&events)
+            .map_err(|m| Outcome::Fail(format!("check {}: {m}", i + 1)))?;
+    }
+    Ok(Outcome::Pass)
+}
+
+fn read_events(path: &Path) -> Result<Vec<Json>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("invalid EVE line: {e}")))
+        .collect()
+}
+
+enum Check {
+    Filter(Yaml),
+    Stats(Yaml),
+}
+
+impl Check {
+    fn evaluate(&self, events: &[Json]) -> Result<(), String> {
+        match self {
+            Check::Filter(f) => {
+                let expected = get(f, "count").and_then(Yaml::as_u64);
+                let matchers: Vec<(String, Yaml)> = get(f, "match")
+                    .and_then(Yaml::as_mapping)
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (yaml_text(k), v.clone()))
+                    .collect();
+                let count = events
+                    .iter()
+                    .filter(|e| event_matches(e, &matchers))
+                    .count() as u64;
+                match expected {
+                    Some(n) if n != count => {
+                        let summary: Vec<String> = matchers
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", yaml_text(v)))
+                            .collect();
+                        Err(format!(
+                            "filter [{}]: expected {n} events, got {count}",
+                            summary.join(", ")
+                        ))
+                    }
+                    None if count == 0 => Err("filter without count: no event matched".into()),
+                    _ => Ok(()),
+                }
+            }
+            Check::Stats(s) => {
+                let last = events
+                    .iter()
+                    .rev()
+                    .find(|e| e.get("event_type").and_then(Json::as_str) == Some("stats"))
+                    .and_then(|e| e.get("stats"))
+                    .ok_or("no stats event")?;
+                for (k, v) in s.as_mapping().into_iter().flatten() {
+                    let key = yaml_text(k);
+                    let got = find_value(&key, last);
+                    if !values_equal(got.as_ref(), v) {
+                        return Err(format!(
+                            "stats {key}: expected {}, got {}",
+                            yaml_text(v),
+                            got.map(|g| g.to_string())
+                                .unwrap_or_else(|| "nothing".into())
+                        ));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Looks up a dotted path (`a.b[0].c`, `x.__len`) in a JSON value.
+pub fn find_value(path: &str, root: &Json) -> Option<Json> {
+    let mut cur = root.clone();
+    for part in path.split('.') {
+        if part == "__len" {
+            return match &cur {
+                Json::Array(a) => Some(Json::from(a.len())),
+                Json::Object(o) => Some(Json::from(o.len())),
+                Json::String(s) => Some(Json::from(s.len())),
+                _ => None,
+            };
+        }
+        let (name, index) = match part.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
+            Some((n, i)) => (n, i.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        cur = cur.get(name)?.clone();
+        if let Some(i) = index {
+            cur = cur.get(i)?.clone();
+        }
+    }
+    Some(cur)
+}
+
+fn yaml_to_json(v: &Yaml) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+fn json_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Equality as suricata-verify applies it: equal values, or equal text forms (`"02"` vs 2 is
+/// not equal; `1b` vs `"1b"` is).
+fn values_equal(got: Option<&Json>, expected: &Yaml) -> bool {
+    let Some(got) = got else { return false };
+    let exp = yaml_to_json(expected);
+    if *got == exp {
+        return true;
+    }
+    if let (Some(a), Some(b)) = (got.as_f64(), exp.as_f64()) {
+        return a == b;
+    }
+    match (got, &exp) {
+        (Json::Array(_), _) | (Json::Object(_), _) | (_, Json::Array(_)) | (_, Json::Object(_)) => {
+            false
+        }
+        _ => json_text(got) == json_text(&exp),
+    }
+}
+
+fn event_matches(ev: &Json, matchers: &[(String, Yaml)]) -> bool {
+    matchers
+        .iter()
+        .all(|(key, expected)| match_one(ev, key, expected))
+}
+
+fn match_one(ev: &Json, key: &str, expected: &Yaml) -> bool {
+    if key == "has-key" {
+        return find_value(&yaml_text(expected), ev).is_some();
+    }
+    if key == "not-has-key" {
+        return find_value(&yaml_text(expected), ev).is_none();
+    }
+    let suffixes = [
+        "__find",
+        "__startswith",
+        "__endswith",
+        "__contains",
+        "__gte",
+        "__gt",
+        "__lte",
+        "__lt",
+    ];
+    for suf in suffixes {
+        if let Some(path) = key.strip_suffix(suf) {
+            let Some(val) = find_value(path, ev) else {
+                return false;
+            };
+            let exp = yaml_to_json(expected);
+            return match suf {
+                "__find" => json_text(&val).contains(&json_text(&exp)),
+                "__startswith" => json_text(&val).starts_with(&json_text(&exp)),
+                "__endswith" => json_text(&val).ends_with(&json_text(&exp)),
+                "__contains" => match &val {
+                    Json::Array(a) => a
+                        .iter()
+                        .any(|x| x == &exp || json_text(x) == json_text(&exp)),
+                    other => json_text(other).contains(&json_text(&exp)),
+                },
+                _ => match (val.as_f64(), exp.as_f64()) {
+                    (Some(a), Some(b)) => match suf {
+                        "__gt" => a > b,
+                        "__gte" => a >= b,
+                        "__lt" => a < b,
+                        _ => a <= b,
+                    },
+                    _ => false,
+                },
+            };
+        }
+    }
+    values_equal(find_value(key, ev).as_ref(), expected)
+}
+
+/// Result of a whole run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// (case name, outcome), in run order.
+    pub results: Vec<(String, Outcome)>,
+}
+
+impl Summary {
+    /// Cases that passed.
+    pub fn passed(&self) -> impl Iterator<Item = &str> {
+        self.results
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Pass)
+            .map(|(n, _)| n.as_str())
+    }
+    /// The closing line: `N passed, N failed, N skipped`.
+    pub fn closing_line(&self) -> String {
+        let p = self
+            .results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Pass))
+            .count();
+        let f = self
+            .results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Fail(_)))
+            .count();
+        let s = self
+            .results
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Skip(_)))
+            .count();
+        format!("{p} passed, {f} failed, {s} skipped")
+    }
+}
+
+/// Formats one case line: `PASS name`, `FAIL name: why`, `SKIP name: why`.
+pub fn case_line(name: &str, outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Pass => format!("PASS {name}"),
+        Outcome::Fail(m) => format!("FAIL {name}: {m}"),
+        Outcome::Skip(m) => format!("SKIP {name}: {m}"),
+    }
+}
+
+/// Runs `cases` (all cases of the suite when empty), calling `each` after every case.
+pub fn run_suite(
+    suite: &Path,
+    cases: &[String],
+    caps: &Capabilities,
+    replayer: &dyn Replayer,
+    mut each: impl FnMut(&str, &Outcome),
+) -> std::io::Result<Summary> {
+    let names = if cases.is_empty() {
+        discover(suite)?
+    } else {
+        cases.to_vec()
+    };
+    let mut summary = Summary::default();
+    for name in names {
+        let name = name.trim_end_matches('/').to_string();
+        let outcome = if suite.join("tests").join(&name).join("test.yaml").is_file() {
+            run_case(suite, &name, caps, replayer)
+        } else {
+            Outcome::Fail(format!("no such case (no tests/{name}/test.yaml)"))
+        };
+        each(&name, &outcome);
+        summary.results.push((name, outcome));
+    }
+    Ok(summary)
+}
+
+/// Finds the default suite: `../shared/conformance/suricata-verify` relative to the repository
+/// root, found by walking up from `start` to the directory whose `Cargo.toml` is a workspace.
+pub fn default_suite(start: &Path) -> Option<PathBuf> {
+    let mut dir = Some(start);
+    while let Some(d) = dir {
+        let toml = d.join("Cargo.toml");
+        if std::fs::read_to_string(&toml).is_ok_and(|t| t.contains("[workspace]")) {
+            let suite = d
+                .join("..")
+                .join("shared")
+                .join("conformance")
+                .join("suricata-verify");
+            if suite.is_dir() {
+                return Some(suite);
+            }
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths() {
+        let ev: Json = serde_json::json!({"a":{"b":[{"c":1},{"c":2}]},"vlan":[1,10]});
+        assert_eq!(find_value("a.b[1].c", &ev), Some(Json::from(2)));
+        assert_eq!(find_value("a.b.__len", &ev), Some(Json::from(2)));
+        assert_eq!(find_value("a.x", &ev), None);
+        let y: Yaml = serde_yaml_ng::from_str("[1, 10]").unwrap();
+        assert!(match_one(&ev, "vlan", &y));
+        let y: Yaml = serde_yaml_ng::from_str("1").unwrap();
+        assert!(match_one(&ev, "a.b.__len__gt", &y));
+        assert!(!match_one(
+            &ev,
+            "a.b.__len__gt",
+            &serde_yaml_ng::from_str("2").unwrap()
+        ));
+        assert!(match_one(
+            &ev,
+            "vlan__contains",
+            &serde_yaml_ng::from_str("10").unwrap()
+        ));
+    }
+
+    #[test]
+    fn text_equality_like_suricata_verify() {
+        let ev: Json = serde_json::json!({"tcp":{"tcp_flags":"1b","f":"02"},"n":425});
+        assert!(match_one(
+            &ev,
+            "tcp.tcp_flags",
+            &serde_yaml_ng::from_str("1b").unwrap()
+        ));
+        assert!(match_one(
+            &ev,
+            "tcp.f",
+            &serde_yaml_ng::from_str("'02'").unwrap()
+        ));
+        assert!(match_one(
+            &ev,
+            "n",
+            &serde_yaml_ng::from_str("425").unwrap()
+        ));
+        assert!(!match_one(
+            &ev,
+            "n",
+            &serde_yaml_ng::from_str("426").unwrap()
+        ));
+    }
+
+    #[test]
+    fn versions() {
+        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8").unwrap()).is_ok());
+        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 9").unwrap()).is_err());
+        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8.0.7").unwrap()).is_err());
+        assert!(requirements_met(&serde_yaml_ng::from_str("lt-version: 8").unwrap()).is_err());
+        assert!(requirements_met(&serde_yaml_ng::from_str("version: 8.0").unwrap()).is_ok());
+        assert!(requirements_met(&serde_yaml_ng::from_str("version: 7").unwrap()).is_err());
+    }
+}

@@ -1,13 +1,141 @@
-//! `sekisho verify`.
+//! `sekisho verify`: runs suricata-verify style cases against sekisho's replay, in-process.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use sekisho_eve::LogConfig;
+use sekisho_pcap::replay::{self, ReplayOptions};
+use sekisho_verify::{Capabilities, Outcome, RunRequest};
+
+const LONG_ABOUT: &str = "\
+Run suricata-verify style conformance cases against sekisho.
+
+Each case (a directory with test.yaml under SUITE/tests/) is run or skipped: a case needing
+something sekisho does not implement yet (a Suricata feature, an argument or setting, rules,
+an event type, a counter, a shell or file-compare check) is SKIPPED with the reason. A case
+PASSES only when every applicable check was evaluated on sekisho's own EVE output and held.
+One line per case (`PASS name`, `FAIL name: why`, `SKIP name: why`), then
+`N passed, N failed, N skipped`.
+
+--suite defaults to ../shared/conformance/suricata-verify next to the repository root (found
+by walking up from the current directory to the workspace Cargo.toml).
+
+Exit status: 0 no case failed; 1 a case failed; 2 usage error (suite not found, unknown case).
+
+Examples:
+  sekisho verify                                   # every case
+  sekisho verify netflow-eve eve-flow-vlan         # selected cases
+  sekisho verify --list-passing tests/conformance/expected-pass.txt";
 
 /// Arguments of `sekisho verify`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(long_about = LONG_ABOUT)]
+pub struct Args {
+    /// Suite directory (holds tests/).
+    #[arg(long, value_name = "DIR")]
+    pub suite: Option<PathBuf>,
+    /// Case names, paths under tests/ (e.g. netflow-eve, firewall/ruletype-firewall-04-ruleset-vs-sni).
+    #[arg(value_name = "CASE")]
+    pub cases: Vec<String>,
+    /// Write the names of passing cases to FILE (one per line, sorted).
+    #[arg(long, value_name = "FILE")]
+    pub list_passing: Option<PathBuf>,
+    /// Print only failures and the closing line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// What sekisho can evaluate today.
+pub fn capabilities() -> Capabilities {
+    let mut caps = Capabilities::default();
+    let engine = sekisho_engine::Engine::new(sekisho_engine::EngineConfig::default());
+    engine.stats().for_each(|k, _| {
+        caps.counters.insert(k.to_string());
+    });
+    caps
+}
+
+/// Replays one case in-process.
+pub fn replay_case(req: &RunRequest) -> Result<(), String> {
+    let opts = ReplayOptions {
+        pcaps: req.pcaps.clone(),
+        out_dir: req.out_dir.clone(),
+        log: LogConfig {
+            flow: req.flow,
+            netflow: req.netflow,
+            anomaly_decode: req.anomaly_decode,
+            anomaly_stream: req.anomaly_stream,
+            ..LogConfig::default()
+        },
+        inline: req.inline,
+        checksums: !req.no_checksums,
+        midstream: req.midstream,
+        decode_only: false,
+        sets: req.sets.clone(),
+    };
+    let report = replay::run(&opts, None, &mut |_| {}).map_err(|e| e.to_string())?;
+    // Suricata processes what it can of a damaged capture and still logs; so do we.
+    let _ = report;
+    Ok(())
+}
 
 /// Runs `sekisho verify`.
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("sekisho verify: not implemented yet");
-    ExitCode::from(2)
+pub fn run(args: Args) -> ExitCode {
+    let suite = match args.suite.clone().or_else(|| {
+        std::env::current_dir()
+            .ok()
+            .and_then(|d| sekisho_verify::default_suite(&d))
+            .or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|e| sekisho_verify::default_suite(&e))
+            })
+    }) {
+        Some(s) => s,
+        None => {
+            eprintln!("sekisho verify: error: no suite found; pass --suite DIR (the suricata-verify checkout)");
+            return ExitCode::from(2);
+        }
+    };
+    if !suite.join("tests").is_dir() {
+        eprintln!(
+            "sekisho verify: error: {}: no tests/ directory",
+            suite.display()
+        );
+        return ExitCode::from(2);
+    }
+    let caps = capabilities();
+    let quiet = args.quiet;
+    let summary = sekisho_verify::run_suite(&suite, &args.cases, &caps, &replay_case, |name, o| {
+        if !quiet || matches!(o, Outcome::Fail(_)) {
+            println!("{}", sekisho_verify::case_line(name, o));
+        }
+    });
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sekisho verify: error: {}: {e}", suite.display());
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", summary.closing_line());
+    if let Some(path) = &args.list_passing {
+        let mut names: Vec<&str> = summary.passed().collect();
+        names.sort();
+        let mut text = names.join("\n");
+        text.push('\n');
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("sekisho verify: error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if summary
+        .results
+        .iter()
+        .any(|(_, o)| matches!(o, Outcome::Fail(_)))
+    {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,241 @@
+//! `sekisho check` on Suricata rule files: one test per error class with the exact diagnostic,
+//! warnings, exit codes and JSON output. Inputs are the files in `examples/errors/`.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `sekisho check ARGS` in the repository root: (exit code, stdout, stderr).
+fn check(args: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .current_dir(root())
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn assert_error(file: &str, expected: &str) {
+    let (code, stdout, stderr) = check(&[file]);
+    assert_eq!(stderr, expected, "stderr of sekisho check {file}");
+    assert_eq!(stdout, "");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn unknown_keyword() {
+    assert_error(
+        "examples/errors/unknown-keyword.rules",
+        r#"examples/errors/unknown-keyword.rules:2:44: error: unknown keyword 'smtp.rcpt'
+  |
+2 | alert smtp any any -> any any (msg:"rcpt"; smtp.rcpt; content:"x"; sid:1;)
+  |                                            ^^^^^^^^^
+  hint: did you mean 'smtp.rcpt_to'?
+examples/errors/unknown-keyword.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn bad_address() {
+    assert_error(
+        "examples/errors/bad-address.rules",
+        r#"examples/errors/bad-address.rules:2:11: error: invalid address '10.0.0.300': not an IP address
+  |
+2 | alert tcp 10.0.0.300 any -> any any (msg:"x"; sid:2;)
+  |           ^^^^^^^^^^
+  hint: use any, an IP, a CIDR (10.0.0.0/8), a range (10.0.0.1-10.0.0.9), $VAR, !x or a [list]
+examples/errors/bad-address.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn bad_port() {
+    assert_error(
+        "examples/errors/bad-port.rules",
+        r#"examples/errors/bad-port.rules:2:26: error: invalid port '70000': port is larger than 65535
+  |
+2 | alert tcp any any -> any 70000 (msg:"x"; sid:3;)
+  |                          ^^^^^
+  hint: use any, a port 0-65535, a range (1024:65535, 1024:, :1023), $VAR, !x or a [list]
+examples/errors/bad-port.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn unterminated_quote() {
+    assert_error(
+        "examples/errors/unterminated-quote.rules",
+        r#"examples/errors/unterminated-quote.rules:2:55: error: unterminated quote in 'content' value
+  |
+2 | alert tcp any any -> any 25 (msg:"semicolon"; content:"a;b"; sid:4;)
+  |                                                       ^^
+  hint: escape ';' inside content as \; or |3B|
+examples/errors/unterminated-quote.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn missing_sid() {
+    assert_error(
+        "examples/errors/missing-sid.rules",
+        r#"examples/errors/missing-sid.rules:2:1: error: rule has no sid
+  |
+2 | alert tcp any any -> any 25 (msg:"no sid"; content:"x";)
+  | ^^^^^
+  hint: add a unique rule id, e.g. 'sid:1000001;' (ids from 1000000 are for local rules)
+examples/errors/missing-sid.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn duplicate_sid() {
+    assert_error(
+        "examples/errors/duplicate-sid.rules",
+        r#"examples/errors/duplicate-sid.rules:3:44: error: duplicate sid 6: first used on line 2
+  |
+3 | alert tcp any any -> any 26 (msg:"second"; sid:6;)
+  |                                            ^^^^^
+  hint: give every rule a unique sid; bump 'rev' instead when updating a rule
+examples/errors/duplicate-sid.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn undefined_variable() {
+    assert_error(
+        "examples/errors/undefined-variable.rules",
+        r#"examples/errors/undefined-variable.rules:2:28: error: undefined variable '$MAIL_SERVERS' in rule sid 7 (destination address)
+  |
+2 | alert tcp $HOME_NET any -> $MAIL_SERVERS 25 (msg:"x"; sid:7;)
+  |                            ^^^^^^^^^^^^^
+  hint: define it under 'variables:' in the policy, e.g. MAIL_SERVERS: "[10.0.0.0/8]"
+examples/errors/undefined-variable.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn var_flag_defines_the_missing_variable() {
+    let (code, _, stderr) = check(&[
+        "--var",
+        "MAIL_SERVERS=[10.0.5.0/24]",
+        "examples/errors/undefined-variable.rules",
+    ]);
+    assert_eq!(
+        stderr,
+        "examples/errors/undefined-variable.rules: ok (1 rule)\n"
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn warnings_keep_the_file_valid() {
+    let (code, _, stderr) = check(&["examples/errors/warnings.rules"]);
+    assert_eq!(
+        stderr,
+        r#"examples/errors/warnings.rules:2:2: warning: indented rule is ignored: Suricata skips lines starting with whitespace
+  |
+2 |  alert tcp any any -> any 25 (msg:"indented, so Suricata ignores it"; sid:20;)
+  |  ^^^^^
+  hint: remove the leading whitespace to load this rule, or start the line with '#' to comment it out
+examples/errors/warnings.rules: ok (1 rule, 1 warning)
+"#
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn json_output_has_files_and_located_diagnostics() {
+    let (code, stdout, stderr) = check(&[
+        "--format",
+        "json",
+        "examples/errors/warnings.rules",
+        "examples/errors/bad-port.rules",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr, "");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        v["files"],
+        serde_json::json!([
+            {"path": "examples/errors/warnings.rules", "kind": "rules", "valid": true,
+             "rules": 1, "groups": 1, "errors": 0, "warnings": 1},
+            {"path": "examples/errors/bad-port.rules", "kind": "rules", "valid": false,
+             "rules": 0, "groups": 1, "errors": 1, "warnings": 0}
+        ])
+    );
+    assert_eq!(
+        v["diagnostics"][1],
+        serde_json::json!({
+            "severity": "error", "code": "bad-port",
+            "message": "invalid port '70000': port is larger than 65535",
+            "file": "examples/errors/bad-port.rules", "line": 2, "column": 26, "len": 5,
+            "hint": "use any, a port 0-65535, a range (1024:65535, 1024:, :1023), $VAR, !x or a [list]"
+        })
+    );
+    assert_eq!(v["diagnostics"][0]["severity"], "warning");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, stderr) = check(&["examples/errors/no-such-file.rules"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("sekisho check: cannot read 'examples/errors/no-such-file.rules': "),
+        "{stderr}"
+    );
+    let (code, _, _) = check(&["--bogus-flag", "examples/errors/bad-port.rules"]);
+    assert_eq!(code, 2);
+    let (code, _, _) = check(&[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn et_open_coverage_table() {
+    let dir = root().join("../shared/rulesets/et-open-2024-04");
+    if !dir.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ET Open ruleset missing at {}",
+            dir.display()
+        );
+        eprintln!("skipping: {} not found", dir.display());
+        return;
+    }
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() > 10);
+    let mut args = vec!["--coverage"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, stdout, _) = check(&args);
+    assert_eq!(code, 0, "ET Open should load without errors");
+    println!("{stdout}");
+    let first = stdout.lines().next().unwrap();
+    assert!(first.starts_with("rules "), "{stdout}");
+    let total: usize = first.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(total > 20_000, "{total}");
+    assert!(stdout.contains("fully modelled"), "{stdout}");
+    assert!(stdout.contains("unsupported keyword"), "{stdout}");
+}

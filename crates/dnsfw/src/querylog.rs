@@ -1,0 +1,495 @@
+//! Route 53 Resolver query log lines (reference `aws-dns-firewall.md` §8, Athena table in
+//! `aws-log-tables.md` §3), written off the answering path.
+//!
+//! Answering tasks hand a [`LogEvent`] (the bytes actually sent plus the decision) to a bounded
+//! channel with `try_send`; a writer thread decodes and formats them. When the channel is full
+//! the line is **dropped and counted** ([`QueryLog::dropped`]) rather than delaying an answer.
+//! The file rotates by size (`path` → `path.1` → … → `path.N`); lines are flushed whenever the
+//! queue runs empty and at shutdown.
+//!
+//! Besides the AWS fields, lines carry sekisho extensions that the Athena table ignores:
+//! `sekisho_rule` (name of the rule that matched, ALLOW included), `sekisho_catch_all` (the
+//! matching list holds `*`), `sekisho_would_block` (a BLOCK demoted to ALERT by alert mode),
+//! `sekisho_chain_name` (the CNAME/DNAME chain member that decided, when not the query name).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{DNSClass, RData, RecordType};
+use serde_json::{json, Map, Value};
+
+use crate::config::QueryLogConfig;
+use crate::policy::{Decision, Policy, Verdict};
+
+/// The `version` field, as AWS's samples print it.
+pub const VERSION: &str = "1.100000";
+
+/// Transport a query arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// One answered query, as handed to the writer.
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    /// When the query was answered.
+    pub time: SystemTime,
+    /// Client address.
+    pub client: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// The query as received (for the question when `response` cannot be decoded).
+    pub query: Vec<u8>,
+    /// The response as sent.
+    pub response: Vec<u8>,
+    /// The decision and the policy it refers to.
+    pub decision: Option<(Arc<Policy>, Decision, Option<String>)>,
+}
+
+/// Identity fields stamped on every line.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// `account_id`.
+    pub account_id: String,
+    /// `region`.
+    pub region: String,
+    /// `vpc_id`.
+    pub vpc_id: String,
+    /// `srcids.resolver_endpoint`.
+    pub resolver_endpoint: String,
+}
+
+/// Formats a UNIX time as ISO 8601 UTC with second precision (`2021-02-04T17:51:55Z`).
+pub fn iso8601(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (proleptic Gregorian), after H. Hinnant's public-domain algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// RCODE mnemonic as the query log prints it.
+pub fn rcode_name(code: u16) -> String {
+    match code {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        16 => "BADVERS".into(),
+        n => format!("RCODE{n}"),
+    }
+}
+
+fn type_name(t: RecordType) -> String {
+    match t {
+        RecordType::Unknown(n) => format!("TYPE{n}"),
+        t => t.to_string(),
+    }
+}
+
+fn class_name(c: DNSClass) -> String {
+    match c {
+        DNSClass::IN => "IN".into(),
+        DNSClass::CH => "CH".into(),
+        DNSClass::HS => "HS".into(),
+        DNSClass::NONE => "NONE".into(),
+        DNSClass::ANY => "ANY".into(),
+        other => format!("CLASS{}", u16::from(other)),
+    }
+}
+
+fn rdata_text(d: &RData) -> String {
+    match d {
+        RData::A(a) => a.0.to_string(),
+        RData::AAAA(a) => a.0.to_string(),
+        RData::CNAME(c) => c.0.to_ascii(),
+        RData::NS(n) => n.0.to_ascii(),
+        RData::PTR(p) => p.0.to_ascii(),
+        RData::MX(mx) => format!("{} {}", mx.preference, mx.exchange.to_ascii()),
+        other => other.to_string(),
+    }
+}
+
+/// Builds one query-log line (a JSON object) for `ev`.
+pub fn format_line(ev: &LogEvent, id: &Identity) -> Value {
+    let msg = Message::from_vec(&ev.response)
+        .ok()
+        .or_else(|| Message::from_vec(&ev.query).ok());
+    let (qname, qtype, qclass) = msg
+        .as_ref()
+        .and_then(|m| m.queries.first())
+        .map(|q| {
+            (
+                q.name().to_ascii(),
+                type_name(q.query_type()),
+                class_name(q.query_class()),
+            )
+        })
+        .unwrap_or_else(|| (".".into(), "TYPE0".into(), "IN".into()));
+    let rcode = crate::wire::rcode_of(&ev.response)
+        .map(|r| {
+            let high = msg
+                .as_ref()
+                .and_then(|m| m.edns.as_ref())
+                .map(|e| u16::from(e.rcode_high()))
+                .unwrap_or(0);
+            rcode_name((high << 4) | u16::from(r))
+        })
+        .unwrap_or_else(|| "SERVFAIL".into());
+    let answers: Vec<Value> = msg
+        .as_ref()
+        .map(|m| {
+            m.answers
+                .iter()
+                .map(|r| {
+                    json!({"Rdata": rdata_text(&r.data), "Type": type_name(r.record_type()), "Class": class_name(r.dns_class)})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut o = Map::new();
+    o.insert("version".into(), VERSION.into());
+    o.insert("account_id".into(), id.account_id.clone().into());
+    o.insert("region".into(), id.region.clone().into());
+    o.insert("vpc_id".into(), id.vpc_id.clone().into());
+    o.insert("query_timestamp".into(), iso8601(ev.time).into());
+    o.insert("query_name".into(), qname.into());
+    o.insert("query_type".into(), qtype.into());
+    o.insert("query_class".into(), qclass.into());
+    o.insert("rcode".into(), rcode.into());
+    o.insert("answers".into(), Value::Array(answers));
+    o.insert("srcaddr".into(), ev.client.ip().to_string().into());
+    o.insert("srcport".into(), ev.client.port().to_string().into());
+    o.insert(
+        "transport".into(),
+        match ev.transport {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+        .into(),
+    );
+    o.insert(
+        "srcids".into(),
+        json!({"instance": ev.client.ip().to_string(), "resolver_endpoint": id.resolver_endpoint}),
+    );
+    if let Some((policy, d, chain_name)) = &ev.decision {
+        if let Some(hit) = d.hit {
+            let (g, r, l) = policy.parts(hit);
+            match d.verdict {
+                Verdict::Alert | Verdict::Block => {
+                    let action = if d.verdict == Verdict::Block {
+                        "BLOCK"
+                    } else {
+                        "ALERT"
+                    };
+                    o.insert("firewall_rule_group_id".into(), g.id.clone().into());
+                    o.insert("firewall_rule_action".into(), action.into());
+                    o.insert("firewall_domain_list_id".into(), l.id.clone().into());
+                }
+                Verdict::Resolve => {}
+            }
+            o.insert("sekisho_rule".into(), r.name.clone().into());
+            if l.set.is_match_all() {
+                o.insert("sekisho_catch_all".into(), true.into());
+            }
+            if d.demoted {
+                o.insert("sekisho_would_block".into(), true.into());
+            }
+            if let Some(c) = chain_name {
+                o.insert("sekisho_chain_name".into(), c.clone().into());
+            }
+        }
+    }
+    Value::Object(o)
+}
+
+/// Handle to the asynchronous query-log writer.
+pub struct QueryLog {
+    tx: Option<SyncSender<LogEvent>>,
+    dropped: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl QueryLog {
+    /// Opens (appends to) the log file and starts the writer thread.
+    pub fn start(cfg: &QueryLogConfig) -> std::io::Result<QueryLog> {
+        let file = open_append(&cfg.path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let (tx, rx) = sync_channel(cfg.queue);
+        let written = Arc::new(AtomicU64::new(0));
+        let w = Writer {
+            path: cfg.path.clone(),
+            out: BufWriter::with_capacity(1 << 16, file),
+            size,
+            max_bytes: cfg.max_bytes,
+            keep: cfg.keep,
+            id: Identity {
+                account_id: cfg.account_id.clone(),
+                region: cfg.region.clone(),
+                vpc_id: cfg.vpc_id.clone(),
+                resolver_endpoint: cfg.resolver_endpoint.clone(),
+            },
+            written: written.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("dns-querylog".into())
+            .spawn(move || w.run(rx))?;
+        Ok(QueryLog {
+            tx: Some(tx),
+            dropped: Arc::new(AtomicU64::new(0)),
+            written,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a line; never blocks. Returns false (and counts it) when the queue is full.
+    pub fn log(&self, ev: LogEvent) -> bool {
+        match self.tx.as_ref().map(|tx| tx.try_send(ev)) {
+            Some(Ok(())) => true,
+            Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Lines dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Lines written so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting lines, writes what is queued, flushes and joins the writer.
+    pub fn shutdown(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for QueryLog {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+struct Writer {
+    path: PathBuf,
+    out: BufWriter<File>,
+    size: u64,
+    max_bytes: u64,
+    keep: u32,
+    id: Identity,
+    written: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<LogEvent>) {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(ev) => {
+                    self.write(&ev);
+                    // Drain what is already queued before flushing.
+                    while let Ok(ev) = rx.try_recv() {
+                        self.write(&ev);
+                    }
+                    let _ = self.out.flush();
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.out.flush();
+    }
+
+    fn write(&mut self, ev: &LogEvent) {
+        let mut line = format_line(ev, &self.id).to_string();
+        line.push('\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
+            self.rotate();
+        }
+        if self.out.write_all(line.as_bytes()).is_ok() {
+            self.size += line.len() as u64;
+            self.written.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn rotate(&mut self) {
+        let _ = self.out.flush();
+        let name = |i: u32| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{i}"));
+            PathBuf::from(p)
+        };
+        if self.keep == 0 {
+            let _ = std::fs::remove_file(&self.path);
+        } else {
+            for i in (1..self.keep).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            let _ = std::fs::rename(&self.path, name(1));
+        }
+        if let Ok(f) = open_append(&self.path) {
+            self.out = BufWriter::with_capacity(1 << 16, f);
+            self.size = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::tests::walled_garden;
+    use crate::wire;
+
+    #[test]
+    fn timestamps_are_iso8601_utc() {
+        assert_eq!(iso8601(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_612_461_115);
+        assert_eq!(iso8601(t), "2021-02-04T17:51:55Z");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(iso8601(t), "2000-02-29T00:00:00Z");
+    }
+
+    fn blocked_event() -> (LogEvent, Identity) {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        wire::encode_name("yahoo.co.jp", &mut q);
+        q.extend_from_slice(&[0, 15, 0, 1]);
+        let p = Arc::new(walled_garden());
+        let d = p.evaluate("yahoo.co.jp", 15);
+        let end = wire::question_end(&q).unwrap();
+        let (_, r, _) = p.parts(d.hit.unwrap());
+        let crate::policy::Action::Block(br) = &r.action else {
+            panic!()
+        };
+        let resp = wire::block_answer(&q, end, br, None, 1232).unwrap();
+        let ev = LogEvent {
+            time: UNIX_EPOCH + Duration::from_secs(1_612_461_115),
+            client: "10.0.1.25:48211".parse().unwrap(),
+            transport: Transport::Udp,
+            query: q,
+            response: resp,
+            decision: Some((p, d, None)),
+        };
+        let id = Identity {
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            vpc_id: "vpc-7example".into(),
+            resolver_endpoint: "sekisho".into(),
+        };
+        (ev, id)
+    }
+
+    #[test]
+    fn block_line_has_every_field() {
+        let (ev, id) = blocked_event();
+        let v = format_line(&ev, &id);
+        assert_eq!(v["version"], "1.100000");
+        assert_eq!(v["account_id"], "111122223333");
+        assert_eq!(v["region"], "us-east-1");
+        assert_eq!(v["vpc_id"], "vpc-7example");
+        assert_eq!(v["query_timestamp"], "2021-02-04T17:51:55Z");
+        assert_eq!(v["query_name"], "yahoo.co.jp.");
+        assert_eq!(v["query_type"], "MX");
+        assert_eq!(v["query_class"], "IN");
+        assert_eq!(v["rcode"], "NXDOMAIN");
+        assert_eq!(v["answers"], json!([]));
+        assert_eq!(v["srcaddr"], "10.0.1.25");
+        assert_eq!(v["srcport"], "48211");
+        assert_eq!(v["transport"], "UDP");
+        assert_eq!(v["srcids"]["instance"], "10.0.1.25");
+        assert_eq!(v["firewall_rule_action"], "BLOCK");
+        assert_eq!(v["firewall_rule_group_id"], "egress");
+        assert_eq!(v["firewall_domain_list_id"], "everything");
+        assert_eq!(v["sekisho_rule"], "block-rest");
+        assert_eq!(v["sekisho_catch_all"], true);
+    }
+
+    #[test]
+    fn writer_rotates_by_size_and_flushes_on_shutdown() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("q.log");
+        let cfg = QueryLogConfig {
+            path: path.clone(),
+            max_bytes: 2000,
+            keep: 2,
+            queue: 1024,
+            account_id: "a".into(),
+            region: "r".into(),
+            vpc_id: "v".into(),
+            resolver_endpoint: "e".into(),
+        };
+        let (ev, _) = blocked_event();
+        let mut log = QueryLog::start(&cfg).unwrap();
+        for _ in 0..40 {
+            assert!(log.log(ev.clone()));
+        }
+        log.shutdown();
+        assert_eq!(log.written(), 40);
+        let lines = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        let p1 = d.path().join("q.log.1");
+        let p2 = d.path().join("q.log.2");
+        let p3 = d.path().join("q.log.3");
+        assert!(std::fs::metadata(&path).unwrap().len() <= 2000);
+        assert!(std::fs::metadata(&p1).unwrap().len() <= 2000);
+        assert!(lines(&path) > 0 && lines(&p1) > 0 && lines(&p2) > 0);
+        assert!(!p3.exists(), "keep: 2 keeps two rotated files");
+        // Every kept line is one complete JSON object.
+        for p in [&path, &p1, &p2] {
+            for l in std::fs::read_to_string(p).unwrap().lines() {
+                let v: Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["query_name"], "yahoo.co.jp.");
+            }
+        }
+    }
+}

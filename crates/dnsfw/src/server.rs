@@ -1,0 +1,620 @@
+//! The forwarder: UDP and TCP listeners, the upstream client, reload and shutdown. A driver
+//! around the pure [`Policy`]: all decisions are made by `Policy::evaluate*`.
+//!
+//! Behaviour worth knowing:
+//! - **Malformed queries**: fewer than 12 bytes, or a response (QR=1), are dropped silently;
+//!   anything else that does not decode, or has other than one question, gets FORMERR; opcodes
+//!   other than QUERY get NOTIMP. Nothing panics.
+//! - **IDs and case**: the query goes upstream byte for byte apart from a fresh random ID (and
+//!   the ECS option, below); the client's ID is put back, so the question keeps its case.
+//! - **EDNS**: our own answers (blocks, errors) carry an OPT record when the query had one. The
+//!   EDNS Client Subnet option is removed before forwarding unless `edns_client_subnet: true`.
+//! - **Truncation**: a truncated (TC) upstream UDP answer is retried over TCP to the same
+//!   upstream. A UDP answer larger than the client's limit (its EDNS payload size, at most
+//!   `max_udp_payload`; 512 without EDNS) is replaced by a TC=1 header + question so the client
+//!   retries over TCP.
+//! - **Upstreams**: each attempt goes to the next upstream in order (failover), waiting
+//!   `upstream_timeout`, for `upstream_attempts` attempts. At most [`MAX_PENDING`] queries are
+//!   outstanding per upstream; beyond that a query counts as an upstream failure.
+//! - **Fail mode** (reference §6) when no filtered answer can be produced (every upstream
+//!   failed, or the answer cannot be decoded for redirection inspection): `closed` answers
+//!   SERVFAIL; `open` lets resolution go on without the firewall: an undecodable answer is
+//!   passed through unfiltered, and a query no upstream answered gets no reply at all, so the
+//!   client's stub resolver moves on to its next configured server instead of failing.
+//! - **Reload**: SIGHUP re-reads the config and lists and swaps the policy atomically; on any
+//!   error the located diagnostic is printed and the old policy stays. Listen addresses and
+//!   upstreams are not changed by a reload.
+//! - **Shutdown**: SIGTERM or SIGINT stop the listeners, flush the query log and print counters.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::Message;
+use sekisho_diag::Diagnostic;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::config::{self, FailMode, ServerConfig};
+use crate::policy::{Action, Decision, Mode, Policy, Verdict};
+use crate::query::{classify, redirection_chain, Classified};
+use crate::querylog::{LogEvent, QueryLog, Transport};
+use crate::wire::{self, rcode, EdnsInfo};
+
+/// Outstanding upstream queries per upstream (the 16-bit ID space, less a margin).
+pub const MAX_PENDING: usize = 60_000;
+/// Concurrent client TCP connections; more are closed at once.
+pub const MAX_TCP_CLIENTS: usize = 1024;
+/// Idle time after which a client TCP connection is closed.
+pub const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// How to run the forwarder.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Config file.
+    pub config: PathBuf,
+    /// Turn every BLOCK into ALERT (like `mode: alert`).
+    pub dry_run: bool,
+    /// Worker threads: 1 runs everything on one thread (`current_thread` runtime).
+    pub threads: usize,
+}
+
+/// Counters printed at exit.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Queries received.
+    pub queries: AtomicU64,
+    /// Answered with a block response.
+    pub blocked: AtomicU64,
+    /// Matched an ALERT (or demoted BLOCK).
+    pub alerted: AtomicU64,
+    /// Sent upstream.
+    pub forwarded: AtomicU64,
+    /// Queries no upstream answered.
+    pub upstream_failures: AtomicU64,
+    /// Answered FORMERR / NOTIMP.
+    pub malformed: AtomicU64,
+}
+
+struct Ctx {
+    policy: ArcSwap<Policy>,
+    cfg: ServerConfig,
+    log: Option<QueryLog>,
+    up: Upstream,
+    stats: Stats,
+}
+
+/// Loads the config and runs the forwarder until SIGTERM/SIGINT.
+pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
+    let cfg = load(opts)?;
+    let rt = if opts.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(opts.threads)
+            .enable_all()
+            .build()
+    }
+    .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}")))?;
+    let result = rt.block_on(serve(opts, cfg));
+    rt.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(ctx) => {
+            let mut ctx = Arc::into_inner(ctx);
+            if let Some(ctx) = ctx.as_mut() {
+                let dropped = ctx.log.as_ref().map(QueryLog::dropped).unwrap_or(0);
+                if let Some(log) = ctx.log.as_mut() {
+                    log.shutdown();
+                }
+                let s = &ctx.stats;
+                eprintln!(
+                    "sekisho dns: stopped; queries {} blocked {} alerted {} forwarded {} upstream_failures {} malformed {} log_dropped {}",
+                    s.queries.load(Ordering::Relaxed),
+                    s.blocked.load(Ordering::Relaxed),
+                    s.alerted.load(Ordering::Relaxed),
+                    s.forwarded.load(Ordering::Relaxed),
+                    s.upstream_failures.load(Ordering::Relaxed),
+                    s.malformed.load(Ordering::Relaxed),
+                    dropped
+                );
+            }
+            Ok(())
+        }
+        Err(d) => Err(d),
+    }
+}
+
+fn load(opts: &RunOptions) -> Result<config::Config, Diagnostic> {
+    let mut cfg = config::load(&opts.config)?;
+    if opts.dry_run {
+        cfg.policy.mode = Mode::Alert;
+    }
+    Ok(cfg)
+}
+
+fn summary(p: &Policy) -> String {
+    let names: usize = p.lists.iter().map(|l| l.set.len()).sum();
+    let rules: usize = p.groups.iter().map(|g| g.rules.len()).sum();
+    format!(
+        "{} lists, {names} names, {} groups, {rules} rules, mode {}",
+        p.lists.len(),
+        p.groups.len(),
+        if p.mode == Mode::Alert {
+            "alert"
+        } else {
+            "enforce"
+        }
+    )
+}
+
+async fn serve(opts: &RunOptions, cfg: config::Config) -> Result<Arc<Ctx>, Diagnostic> {
+    let log = match &cfg.server.query_log {
+        Some(q) => Some(QueryLog::start(q).map_err(|e| {
+            Diagnostic::error(format!("cannot open query log '{}': {e}", q.path.display()))
+        })?),
+        None => None,
+    };
+    let up = Upstream::new(&cfg.server).await?;
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for addr in &cfg.server.listen {
+        let err = |e: std::io::Error| Diagnostic::error(format!("cannot listen on {addr}: {e}"));
+        udp.push(Arc::new(UdpSocket::bind(addr).await.map_err(err)?));
+        tcp.push(TcpListener::bind(addr).await.map_err(err)?);
+    }
+    let info = summary(&cfg.policy);
+    let ctx = Arc::new(Ctx {
+        policy: ArcSwap::from_pointee(cfg.policy),
+        cfg: cfg.server,
+        log,
+        up,
+        stats: Stats::default(),
+    });
+    for s in &udp {
+        for _ in 0..opts.threads.max(1) {
+            tokio::spawn(udp_loop(ctx.clone(), s.clone()));
+        }
+    }
+    let slots = Arc::new(Semaphore::new(MAX_TCP_CLIENTS));
+    for l in tcp {
+        tokio::spawn(tcp_accept(ctx.clone(), l, slots.clone()));
+    }
+    let listen: Vec<String> = ctx.cfg.listen.iter().map(|a| a.to_string()).collect();
+    eprintln!(
+        "sekisho dns: listening on {} (UDP, TCP); {info}",
+        listen.join(", ")
+    );
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let sig =
+        |k| signal(k).map_err(|e| Diagnostic::error(format!("cannot install signal handler: {e}")));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let o = opts.clone();
+                match tokio::task::spawn_blocking(move || load(&o)).await {
+                    Ok(Ok(new)) => {
+                        let info = summary(&new.policy);
+                        ctx.policy.store(Arc::new(new.policy));
+                        eprintln!("sekisho dns: reloaded; {info}");
+                    }
+                    Ok(Err(d)) => eprintln!("{}sekisho dns: reload failed; keeping the previous policy", d.render()),
+                    Err(e) => eprintln!("sekisho dns: reload failed ({e}); keeping the previous policy"),
+                }
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    Ok(ctx)
+}
+
+async fn udp_loop(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+            continue;
+        };
+        let query = buf[..n].to_vec();
+        match prepare(&ctx, query, src, Transport::Udp) {
+            Step::Answer(resp) => {
+                let _ = sock.send_to(&resp, src).await;
+            }
+            Step::Drop => {}
+            Step::Forward(job) => {
+                let ctx = ctx.clone();
+                let sock = sock.clone();
+                tokio::spawn(async move {
+                    if let Some(resp) = forward(&ctx, job).await {
+                        let _ = sock.send_to(&resp, src).await;
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn tcp_accept(ctx: Arc<Ctx>, l: TcpListener, slots: Arc<Semaphore>) {
+    loop {
+        let Ok((stream, src)) = l.accept().await else {
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let _ = tcp_client(&ctx, stream, src).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn tcp_client(ctx: &Ctx, mut s: TcpStream, src: SocketAddr) -> std::io::Result<()> {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return Ok(()),
+        }
+        let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
+        tokio::time::timeout(TCP_IDLE, s.read_exact(&mut query))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??;
+        let resp = match prepare(ctx, query, src, Transport::Tcp) {
+            Step::Answer(r) => Some(r),
+            Step::Drop => None,
+            Step::Forward(job) => forward(ctx, job).await,
+        };
+        let Some(resp) = resp else { continue };
+        let n = u16::try_from(resp.len()).unwrap_or(u16::MAX);
+        let mut out = Vec::with_capacity(resp.len() + 2);
+        out.extend_from_slice(&n.to_be_bytes());
+        out.extend_from_slice(&resp[..n as usize]);
+        s.write_all(&out).await?;
+    }
+}
+
+enum Step {
+    Answer(Vec<u8>),
+    Forward(Job),
+    Drop,
+}
+
+struct Job {
+    query: Vec<u8>,
+    upstream_query: Vec<u8>,
+    client: SocketAddr,
+    transport: Transport,
+    qend: usize,
+    qname: String,
+    qtype: u16,
+    edns: Option<EdnsInfo>,
+    policy: Arc<Policy>,
+    decision: Decision,
+}
+
+impl Ctx {
+    fn log(&self, ev: LogEvent) {
+        if let Some(l) = &self.log {
+            l.log(ev);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_answer(
+        &self,
+        client: SocketAddr,
+        transport: Transport,
+        query: &[u8],
+        response: &[u8],
+        decision: Option<(Arc<Policy>, Decision, Option<String>)>,
+    ) {
+        if self.log.is_some() {
+            self.log(LogEvent {
+                time: SystemTime::now(),
+                client,
+                transport,
+                query: query.to_vec(),
+                response: response.to_vec(),
+                decision,
+            });
+        }
+    }
+}
+
+fn prepare(ctx: &Ctx, query: Vec<u8>, client: SocketAddr, transport: Transport) -> Step {
+    ctx.stats.queries.fetch_add(1, Ordering::Relaxed);
+    let policy = ctx.policy.load_full();
+    match classify(
+        &policy,
+        &query,
+        ctx.cfg.max_udp_payload,
+        ctx.cfg.edns_client_subnet,
+    ) {
+        Classified::Drop => Step::Drop,
+        Classified::Error(r) => {
+            ctx.stats.malformed.fetch_add(1, Ordering::Relaxed);
+            ctx.log_answer(client, transport, &query, &r, None);
+            Step::Answer(r)
+        }
+        Classified::Blocked(r, decision) => {
+            ctx.stats.blocked.fetch_add(1, Ordering::Relaxed);
+            ctx.log_answer(
+                client,
+                transport,
+                &query,
+                &r,
+                Some((policy, decision, None)),
+            );
+            Step::Answer(r)
+        }
+        Classified::Forward(f) => Step::Forward(Job {
+            upstream_query: f.upstream_query,
+            query,
+            client,
+            transport,
+            qend: f.qend,
+            qname: f.qname,
+            qtype: f.qtype,
+            edns: f.edns,
+            policy,
+            decision: f.decision,
+        }),
+    }
+}
+
+async fn forward(ctx: &Ctx, job: Job) -> Option<Vec<u8>> {
+    ctx.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+    let our_payload = ctx.cfg.max_udp_payload;
+    let closed = ctx.cfg.fail_mode == FailMode::Closed;
+    let servfail = |decision| {
+        let r = wire::respond(
+            &job.query,
+            Some(job.qend),
+            rcode::SERVFAIL,
+            &[],
+            0,
+            job.edns,
+            our_payload,
+        )?;
+        ctx.log_answer(job.client, job.transport, &job.query, &r, decision);
+        Some(r)
+    };
+    let first = Some((job.policy.clone(), job.decision, None));
+    let Some(mut resp) = ctx.up.query(&job.upstream_query).await else {
+        ctx.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
+        return if closed { servfail(first) } else { None };
+    };
+    wire::set_id(&mut resp, wire::id(&job.query).unwrap_or(0));
+    let mut decision = job.decision;
+    let mut chain_name = None;
+    let trusted = decision
+        .hit
+        .is_some_and(|h| job.policy.parts(h).1.redirection == crate::policy::Redirection::Trust);
+    let may_chain = resp.len() >= 8 && u16::from_be_bytes([resp[6], resp[7]]) > 0;
+    if !trusted && may_chain && job.policy.inspects_chains() {
+        match Message::from_vec(&resp) {
+            Ok(m) => {
+                let chain = redirection_chain(&m);
+                if !chain.is_empty() {
+                    let refs: Vec<&str> = chain.iter().map(String::as_str).collect();
+                    decision = job.policy.evaluate_response(&job.qname, job.qtype, &refs);
+                    chain_name = decision.chain_index.and_then(|i| chain.get(i).cloned());
+                }
+            }
+            Err(_) if closed => return servfail(first),
+            Err(_) => {}
+        }
+    }
+    let logged = Some((job.policy.clone(), decision, chain_name));
+    if decision.verdict == Verdict::Block {
+        ctx.stats.blocked.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, r, _)) = decision.hit.map(|h| job.policy.parts(h)) {
+            if let Action::Block(br) = &r.action {
+                let out = wire::block_answer(&job.query, job.qend, br, job.edns, our_payload)?;
+                ctx.log_answer(job.client, job.transport, &job.query, &out, logged);
+                return Some(out);
+            }
+        }
+    }
+    if decision.verdict == Verdict::Alert {
+        ctx.stats.alerted.fetch_add(1, Ordering::Relaxed);
+    }
+    if job.transport == Transport::Udp {
+        let limit = job
+            .edns
+            .map(|e| e.payload.clamp(512, our_payload.max(512)))
+            .unwrap_or(512) as usize;
+        if resp.len() > limit {
+            let rc = wire::rcode_of(&resp).unwrap_or(0);
+            let mut tc = wire::respond(
+                &job.query,
+                Some(job.qend),
+                rc,
+                &[],
+                0,
+                job.edns,
+                our_payload,
+            )?;
+            tc[2] |= 0x02;
+            // Keep the upstream's AA bit; RA as we answer.
+            tc[2] |= resp[2] & 0x04;
+            ctx.log_answer(job.client, job.transport, &job.query, &tc, logged);
+            return Some(tc);
+        }
+    }
+    ctx.log_answer(job.client, job.transport, &job.query, &resp, logged);
+    Some(resp)
+}
+
+type Pending = Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
+
+struct Upstream {
+    addrs: Vec<SocketAddr>,
+    socks: Vec<Arc<UdpSocket>>,
+    pending: Vec<Arc<Pending>>,
+    timeout: Duration,
+    attempts: u32,
+    rng: AtomicU64,
+}
+
+impl Upstream {
+    async fn new(cfg: &ServerConfig) -> Result<Upstream, Diagnostic> {
+        let mut socks = Vec::new();
+        let mut pending = Vec::new();
+        for a in &cfg.upstreams {
+            let local: SocketAddr = if a.is_ipv4() {
+                "0.0.0.0:0".parse().unwrap_or(*a)
+            } else {
+                "[::]:0".parse().unwrap_or(*a)
+            };
+            let err = |e: std::io::Error| {
+                Diagnostic::error(format!("cannot open a socket to upstream {a}: {e}"))
+            };
+            let s = UdpSocket::bind(local).await.map_err(err)?;
+            s.connect(a).await.map_err(err)?;
+            let s = Arc::new(s);
+            let p: Arc<Pending> = Arc::new(Mutex::new(HashMap::new()));
+            tokio::spawn(upstream_reader(s.clone(), p.clone()));
+            socks.push(s);
+            pending.push(p);
+        }
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x9E37_79B9_7F4A_7C15)
+            ^ u64::from(std::process::id()) << 32;
+        Ok(Upstream {
+            addrs: cfg.upstreams.clone(),
+            socks,
+            pending,
+            timeout: cfg.upstream_timeout,
+            attempts: cfg.upstream_attempts,
+            rng: AtomicU64::new(seed | 1),
+        })
+    }
+
+    fn next_id(&self) -> u16 {
+        // xorshift64*: unpredictable enough to make blind spoofing from off-path impractical on
+        // loopback/LAN upstreams; not a CSPRNG.
+        let mut x = self.rng.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.store(x, Ordering::Relaxed);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48) as u16
+    }
+
+    /// Sends `query` upstream with failover; returns the answer (ID as sent upstream).
+    async fn query(&self, query: &[u8]) -> Option<Vec<u8>> {
+        let n = self.addrs.len();
+        let qend = wire::question_end(query)?;
+        for attempt in 0..self.attempts as usize {
+            let i = attempt % n;
+            let mut q = query.to_vec();
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let Ok(mut p) = self.pending[i].lock() else {
+                    continue;
+                };
+                if p.len() >= MAX_PENDING {
+                    continue;
+                }
+                let mut id = self.next_id();
+                while p.contains_key(&id) {
+                    id = self.next_id();
+                }
+                p.insert(id, tx);
+                id
+            };
+            wire::set_id(&mut q, id);
+            let guard = PendingGuard {
+                map: &self.pending[i],
+                id,
+            };
+            if self.socks[i].send(&q).await.is_err() {
+                continue;
+            }
+            let resp = match tokio::time::timeout(self.timeout, rx).await {
+                Ok(Ok(r)) => r,
+                _ => continue,
+            };
+            drop(guard);
+            // The answer must be for our question (case-insensitively: some servers change it).
+            let same_q = resp.len() >= qend
+                && resp[wire::HEADER_LEN..qend].eq_ignore_ascii_case(&q[wire::HEADER_LEN..qend]);
+            if !same_q {
+                continue;
+            }
+            if wire::is_truncated(&resp) {
+                if let Some(full) = tcp_query(self.addrs[i], &q, self.timeout).await {
+                    return Some(full);
+                }
+            }
+            return Some(resp);
+        }
+        None
+    }
+}
+
+struct PendingGuard<'a> {
+    map: &'a Pending,
+    id: u16,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.map.lock() {
+            p.remove(&self.id);
+        }
+    }
+}
+
+async fn upstream_reader(sock: Arc<UdpSocket>, pending: Arc<Pending>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let n = match sock.recv(&mut buf).await {
+            Ok(n) => n,
+            // ICMP port unreachable surfaces as an error on connected sockets; keep reading.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+        };
+        let Some(id) = wire::id(&buf[..n]) else {
+            continue;
+        };
+        let tx = pending.lock().ok().and_then(|mut p| p.remove(&id));
+        if let Some(tx) = tx {
+            let _ = tx.send(buf[..n].to_vec());
+        }
+    }
+}
+
+async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let fut = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let mut out = Vec::with_capacity(q.len() + 2);
+        out.extend_from_slice(&u16::try_from(q.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(q);
+        s.write_all(&out).await.ok()?;
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.ok()?;
+        let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
+        s.read_exact(&mut resp).await.ok()?;
+        (wire::id(&resp) == wire::id(q)).then_some(resp)
+    };
+    tokio::time::timeout(timeout, fut).await.ok().flatten()
+}

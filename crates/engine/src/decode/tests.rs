@@ -1,0 +1,521 @@
+//! Decoder unit tests on real fixture frames (tests/fixtures) and hand-made corruptions of them.
+
+use super::*;
+use crate::config::{ChecksumMode, DefragConfig, EngineConfig};
+
+fn frames(name: &str) -> (LinkType, Vec<Vec<u8>>) {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(path).expect("fixture");
+    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("pcap");
+    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("link");
+    (link, cap.blocks.iter().map(|b| b.data.to_vec()).collect())
+}
+
+fn t0() -> Timestamp {
+    Timestamp::from_secs_micros(1_700_000_000, 0)
+}
+
+fn cfg_nocsum() -> EngineConfig {
+    EngineConfig {
+        checksums: ChecksumMode::None,
+        ..EngineConfig::default()
+    }
+}
+
+/// Decodes and returns (ok?, events).
+fn dec(d: &mut PacketDecoder, link: LinkType, f: &[u8]) -> (bool, Vec<DecodeEvent>) {
+    let ok = d.decode(t0(), link, f).is_ok();
+    (ok, d.events().to_vec())
+}
+
+/// Recomputes the IPv4 header checksum of an Ethernet frame (after edits).
+fn fix_ip_csum(f: &mut [u8]) {
+    let hlen = usize::from(f[14] & 0x0f) * 4;
+    f[24] = 0;
+    f[25] = 0;
+    let c = Sum16BitWords::new()
+        .add_slice(&f[14..14 + hlen])
+        .ones_complement();
+    f[24..26].copy_from_slice(&c.to_ne_bytes());
+}
+
+#[test]
+fn every_prefix_of_every_fixture_frame_is_total() {
+    for name in [
+        "lo-http.pcap",
+        "lo-dns.pcap",
+        "any-sll.pcap",
+        "any-sll2.pcap",
+        "ns-frag.pcap",
+        "ns-tcp.pcap",
+        "ns-vlan.pcap",
+        "ns-geneve.pcap",
+    ] {
+        let (link, fs) = frames(name);
+        let mut d = PacketDecoder::new(&EngineConfig::default());
+        for f in &fs {
+            for n in 0..=f.len() {
+                let _ = d.decode(t0(), link, &f[..n]);
+            }
+            // Same bytes under every other link type: garbage for most of them.
+            for other in [
+                LinkType::Ethernet,
+                LinkType::Raw,
+                LinkType::LinuxSll,
+                LinkType::LinuxSll2,
+                LinkType::Null,
+            ] {
+                let _ = d.decode(t0(), other, f);
+            }
+        }
+        assert!(
+            d.stats().decoder.invalid > 0,
+            "{name}: truncations detected"
+        );
+    }
+}
+
+#[test]
+fn zero_length_frames_raise_link_events() {
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    for (link, ev) in [
+        (LinkType::Ethernet, DecodeEvent::EthernetPktTooSmall),
+        (LinkType::LinuxSll, DecodeEvent::SllPktTooSmall),
+        (LinkType::LinuxSll2, DecodeEvent::Sll2PktTooSmall),
+        (LinkType::Null, DecodeEvent::NullPktTooSmall),
+        (LinkType::Raw, DecodeEvent::IpRawInvalidIpVersion),
+        (LinkType::Ipv4, DecodeEvent::Ipv4PktTooSmall),
+        (LinkType::Ipv6, DecodeEvent::Ipv6PktTooSmall),
+    ] {
+        assert_eq!(dec(&mut d, link, &[]), (false, vec![ev]));
+    }
+    assert_eq!(d.stats().decoder.invalid, 7);
+    assert_eq!(
+        d.stats().decoder.event[DecodeEvent::EthernetPktTooSmall as usize],
+        1
+    );
+}
+
+#[test]
+fn ipv4_header_anomalies() {
+    let (_, fs) = frames("ns-tcp.pcap");
+    let syn = &fs[0];
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    assert_eq!(dec(&mut d, LinkType::Ethernet, syn), (true, vec![]));
+
+    // A packet claiming 64 KB in a 60-byte frame.
+    let mut f = syn.clone();
+    f[16..18].copy_from_slice(&65535u16.to_be_bytes());
+    f.truncate(60);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv4TruncPkt])
+    );
+    // IHL 3 (12 bytes).
+    let mut f = syn.clone();
+    f[14] = 0x43;
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv4HlenTooSmall])
+    );
+    // Total length 16 < header length 20.
+    let mut f = syn.clone();
+    f[16..18].copy_from_slice(&16u16.to_be_bytes());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv4IplenSmallerThanHlen])
+    );
+    // Version 5 behind ethertype IPv4.
+    let mut f = syn.clone();
+    f[14] = 0x55;
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv4WrongIpVersion])
+    );
+    // Unknown ethertype.
+    let mut f = syn.clone();
+    f[12..14].copy_from_slice(&0xfbbbu16.to_be_bytes());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::EthernetUnknownEthertype])
+    );
+    assert_eq!(d.stats().decoder.unknown_ethertype, 1);
+}
+
+/// Inserts `opts` (multiple of 4) as IPv4 options into an Ethernet/IPv4 frame.
+fn with_ipv4_options(f: &[u8], opts: &[u8]) -> Vec<u8> {
+    let mut out = f[..34].to_vec();
+    out.extend_from_slice(opts);
+    out.extend_from_slice(&f[34..]);
+    out[14] = 0x40 | (5 + opts.len() / 4) as u8;
+    let total = u16::from_be_bytes([out[16], out[17]]) + opts.len() as u16;
+    out[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_ip_csum(&mut out);
+    out
+}
+
+#[test]
+fn ipv4_options_and_header_checksum() {
+    let (_, fs) = frames("ns-tcp.pcap");
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    // Router alert (148, len 4): valid, no event, checksums still right.
+    let f = with_ipv4_options(&fs[0], &[148, 4, 0, 0]);
+    assert_eq!(dec(&mut d, LinkType::Ethernet, &f), (true, vec![]));
+    assert_eq!(d.stats().checksum.ipv4, 0);
+    // Option length 9 in a 4-byte option area.
+    let f = with_ipv4_options(&fs[0], &[7, 9, 4, 0]);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (true, vec![DecodeEvent::Ipv4OptInvalidLen])
+    );
+    // End-of-list followed by non-zero bytes.
+    let f = with_ipv4_options(&fs[0], &[0, 1, 1, 1]);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (true, vec![DecodeEvent::Ipv4OptPadRequired])
+    );
+    // Corrupt the header checksum: counted, still decoded.
+    let mut f = fs[0].clone();
+    f[24] ^= 0xff;
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    assert!(d.decode(t0(), LinkType::Ethernet, &f).is_ok());
+    assert_eq!(d.stats().checksum.ipv4, 1);
+}
+
+#[test]
+fn tcp_options_from_a_real_syn() {
+    let (_, fs) = frames("ns-tcp.pcap");
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let p = d.decode(t0(), LinkType::Ethernet, &fs[0]).expect("syn");
+    let Transport::Tcp(t) = p.transport else {
+        panic!("not tcp")
+    };
+    assert_eq!(t.flags, tcp_flags::SYN);
+    assert_eq!(t.mss, Some(1460));
+    assert!(t.sack_permitted);
+    assert_eq!(t.wscale, Some(10));
+    assert_eq!(t.timestamps.map(|ts| ts.0), Some(628637427));
+    assert_eq!((p.src_port, p.dst_port), (39540, 8080));
+    assert!(p.checksum_ok);
+}
+
+#[test]
+fn tcp_header_anomalies() {
+    let (_, fs) = frames("ns-tcp.pcap");
+    let syn = &fs[0];
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    // Data offset 4 (16 bytes).
+    let mut f = syn.clone();
+    f[46] = 0x40 | (f[46] & 0x0f);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::TcpHlenTooSmall])
+    );
+    // Data offset 15 (60 bytes) in a 40-byte segment.
+    let mut f = syn.clone();
+    f[46] = 0xf0 | (f[46] & 0x0f);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::TcpHlenTooSmall])
+    );
+    // Options of the SYN: MSS(4) SACKOK(2) TS(10) NOP WS(3). Make the MSS length 5.
+    let mut f = syn.clone();
+    assert_eq!(f[54], 2);
+    f[55] = 5;
+    let (ok, ev) = dec(&mut d, LinkType::Ethernet, &f);
+    assert!(ok);
+    assert_eq!(ev, vec![DecodeEvent::TcpOptInvalidLen]);
+    // Too short for a TCP header.
+    let mut f = syn[..14 + 20 + 10].to_vec();
+    f[16..18].copy_from_slice(&30u16.to_be_bytes());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::TcpPktTooSmall])
+    );
+}
+
+#[test]
+fn tcp_checksum_validation_switch() {
+    let (_, fs) = frames("ns-tcp.pcap");
+    let mut f = fs[3].clone(); // GET with payload
+    let last = f.len() - 1;
+    f[last] ^= 0x20;
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("decoded");
+    assert!(!p.checksum_ok);
+    assert_eq!(d.stats().tcp.invalid_checksum, 1);
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("decoded");
+    assert!(p.checksum_ok);
+    assert_eq!(d.stats().tcp.invalid_checksum, 0);
+    // The unmodified frame passes.
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    assert!(
+        d.decode(t0(), LinkType::Ethernet, &fs[3])
+            .expect("ok")
+            .checksum_ok
+    );
+}
+
+#[test]
+fn udp_length_anomalies() {
+    let (_, fs) = frames("lo-dns.pcap");
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    let mut f = fs[0].clone();
+    f[38..40].copy_from_slice(&4u16.to_be_bytes());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::UdpHlenInvalid])
+    );
+    let mut f = fs[0].clone();
+    f[38..40].copy_from_slice(&2000u16.to_be_bytes());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::UdpLenInvalid])
+    );
+}
+
+#[test]
+fn vlan_tags() {
+    let (_, fs) = frames("ns-vlan.pcap");
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let p = d.decode(t0(), LinkType::Ethernet, &fs[0]).expect("vlan");
+    assert_eq!(p.vlans(), &[100]);
+    let n = fs.len() / 2;
+    let p = d.decode(t0(), LinkType::Ethernet, &fs[n]).expect("qinq");
+    assert_eq!(p.vlans(), &[200, 300]);
+    assert_eq!((p.src_port, p.dst_port), (39540, 8080));
+    // Four tags: one too many.
+    let mut f = fs[n][..12].to_vec();
+    for id in [1u16, 2, 3, 4] {
+        f.extend_from_slice(&0x8100u16.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+    }
+    f.extend_from_slice(&fs[n][20..]);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::VlanTooManyLayers])
+    );
+    // Truncated tag.
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &fs[0][..16]),
+        (false, vec![DecodeEvent::VlanHeaderTooSmall])
+    );
+}
+
+#[test]
+fn sll_and_sll2_headers() {
+    let (_, fs) = frames("any-sll2.pcap");
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    let p = d.decode(t0(), LinkType::LinuxSll2, &fs[0]).expect("sll2");
+    assert_eq!(p.dst_port, 18080);
+    let (_, fs) = frames("any-sll.pcap");
+    let p = d.decode(t0(), LinkType::LinuxSll, &fs[0]).expect("sll");
+    assert_eq!(p.dst_port, 18080);
+    assert_eq!(
+        dec(&mut d, LinkType::LinuxSll2, &fs[0][..19]),
+        (false, vec![DecodeEvent::Sll2PktTooSmall])
+    );
+}
+
+/// The IPv6 SYN of lo-http.pcap with extension headers inserted before TCP.
+fn ipv6_with_ext(exts: &[(u8, Vec<u8>)]) -> Vec<u8> {
+    let (_, fs) = frames("lo-http.pcap");
+    let syn = fs
+        .iter()
+        .find(|f| f[12..14] == [0x86, 0xdd])
+        .expect("v6 syn");
+    let mut out = syn[..54].to_vec();
+    // exts: (this header's type, body with next-header byte placeholder at [0]).
+    let mut next_types: Vec<u8> = exts.iter().skip(1).map(|e| e.0).collect();
+    next_types.push(6);
+    let mut added = 0;
+    for (i, (_, body)) in exts.iter().enumerate() {
+        let mut b = body.clone();
+        b[0] = next_types[i];
+        added += b.len();
+        out.extend_from_slice(&b);
+    }
+    out.extend_from_slice(&syn[54..]);
+    out[20] = exts[0].0;
+    let plen = u16::from_be_bytes([out[18], out[19]]) + added as u16;
+    out[18..20].copy_from_slice(&plen.to_be_bytes());
+    out
+}
+
+#[test]
+fn ipv6_extension_headers() {
+    let hbh = vec![0, 0, 1, 4, 0, 0, 0, 0]; // PadN
+    let dst = vec![0, 0, 1, 4, 0, 0, 0, 0];
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    let f = ipv6_with_ext(&[(0, hbh.clone()), (60, dst.clone())]);
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("v6 + ext");
+    assert_eq!((p.proto, p.dst_port), (6, 18080));
+    assert!(d.events().is_empty());
+    // Hop-by-hop after a destination options header.
+    let f = ipv6_with_ext(&[(60, dst.clone()), (0, hbh.clone())]);
+    let (ok, ev) = dec(&mut d, LinkType::Ethernet, &f);
+    assert!(ok);
+    assert_eq!(ev, vec![DecodeEvent::Ipv6ExthdrDuplHh]);
+    // Fragment header with offset 0 and M=0: useless, packet still decoded.
+    let fh = vec![0, 0, 0, 0, 0, 0, 0, 1];
+    let f = ipv6_with_ext(&[(44, fh)]);
+    let (ok, ev) = dec(&mut d, LinkType::Ethernet, &f);
+    assert!(ok);
+    assert_eq!(ev, vec![DecodeEvent::Ipv6ExthdrUselessFh]);
+    // Extension header length past the packet.
+    let f = ipv6_with_ext(&[(60, vec![0, 200, 1, 4, 0, 0, 0, 0])]);
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv6TruncExthdr])
+    );
+}
+
+#[test]
+fn geneve_inner_packet() {
+    let (_, fs) = frames("ns-geneve.pcap");
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let p = d.decode(t0(), LinkType::Ethernet, &fs[0]).expect("geneve");
+    assert!(p.tunneled);
+    assert_eq!((p.proto, p.src_port, p.dst_port), (6, 39540, 8080));
+    assert_eq!(p.flow_bytes as usize, fs[0].len() - 50);
+    // GENEVE version 1 is unknown: the outer UDP packet stands, with an event.
+    let mut f = fs[0].clone();
+    f[42] |= 0x40;
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("outer");
+    assert!(!p.tunneled);
+    assert_eq!((p.proto, p.dst_port), (17, 6081));
+    assert_eq!(d.events(), &[DecodeEvent::GenevePktTooSmall]);
+    // Unknown protocol type.
+    let mut f = fs[0].clone();
+    f[44..46].copy_from_slice(&0x1234u16.to_be_bytes());
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("outer");
+    assert!(!p.tunneled);
+    assert_eq!(d.events(), &[DecodeEvent::GeneveUnknownPayloadType]);
+}
+
+/// The three fragments of the first IPv4 echo request and the three of the IPv6 one.
+fn frag_sets() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (_, fs) = frames("ns-frag.pcap");
+    (fs[0..3].to_vec(), fs[8..11].to_vec())
+}
+
+fn feed(d: &mut PacketDecoder, fs: &[&Vec<u8>]) -> Option<(usize, Vec<u8>, Vec<DecodeEvent>)> {
+    let mut evs = Vec::new();
+    for (i, f) in fs.iter().enumerate() {
+        let r = d
+            .decode(t0(), LinkType::Ethernet, f)
+            .map(|p| p.payload.to_vec());
+        evs.extend_from_slice(d.events());
+        if let Ok(payload) = r {
+            return Some((i, payload, evs));
+        }
+    }
+    None
+}
+
+#[test]
+fn ipv4_fragments_in_order_and_out_of_order() {
+    let (v4, _) = frag_sets();
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let (i, in_order, ev) = feed(&mut d, &[&v4[0], &v4[1], &v4[2]]).expect("reassembled");
+    assert_eq!((i, ev.len()), (2, 0));
+    assert_eq!(in_order.len(), 3000, "ping -s 3000 payload");
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let (i, reversed, _) = feed(&mut d, &[&v4[2], &v4[1], &v4[0]]).expect("reassembled");
+    assert_eq!(i, 2);
+    assert_eq!(reversed, in_order);
+    assert_eq!(d.stats().defrag.ipv4_reassembled, 1);
+    assert_eq!(d.stats().checksum.icmpv4, 0);
+}
+
+#[test]
+fn ipv4_fragment_overlap_first_wins() {
+    let (v4, _) = frag_sets();
+    let mut evil = v4[1].clone();
+    let n = evil.len();
+    for b in &mut evil[n - 100..] {
+        *b = b'X';
+    }
+    let mut d = PacketDecoder::new(&cfg_nocsum());
+    let (_, payload, ev) = feed(&mut d, &[&v4[0], &evil, &v4[1], &v4[2]]).expect("reassembled");
+    assert_eq!(ev, vec![DecodeEvent::Ipv4FragOverlap]);
+    // Second fragment covers payload bytes 1480-8..2960-8 of the ICMP data; its last 100
+    // bytes were replaced in the first copy, which wins.
+    let end = 1480 * 2 - 8;
+    assert!(payload[end - 100..end].iter().all(|&b| b == b'X'));
+    assert_eq!(
+        d.stats().decoder.event[DecodeEvent::Ipv4FragOverlap as usize],
+        1
+    );
+}
+
+#[test]
+fn fragment_limits() {
+    let (v4, v6) = frag_sets();
+    // Per-datagram fragment cap.
+    let cfg = EngineConfig {
+        defrag: DefragConfig {
+            max_frags_per_datagram: 2,
+            ..DefragConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let mut d = PacketDecoder::new(&cfg);
+    assert!(feed(&mut d, &[&v4[0], &v4[1], &v4[2]]).is_none());
+    assert_eq!(
+        d.stats().decoder.event[DecodeEvent::Ipv4FragIgnored as usize],
+        1
+    );
+    // Byte budget.
+    let cfg = EngineConfig {
+        defrag: DefragConfig {
+            memcap: 2000,
+            ..DefragConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let mut d = PacketDecoder::new(&cfg);
+    assert!(feed(&mut d, &[&v4[0], &v4[1], &v4[2]]).is_none());
+    assert!(d.stats().defrag.memcap_exception >= 1);
+    // Tracker cap: the IPv6 datagram cannot start while the IPv4 one is pending.
+    let cfg = EngineConfig {
+        defrag: DefragConfig {
+            max_trackers: 1,
+            ..DefragConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let mut d = PacketDecoder::new(&cfg);
+    assert!(feed(&mut d, &[&v4[0], &v6[0]]).is_none());
+    assert_eq!(d.stats().defrag.max_trackers_reached, 1);
+    // Timeout: the first fragment expires, the rest cannot complete it.
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    assert!(feed(&mut d, &[&v4[0]]).is_none());
+    d.inner
+        .defrag
+        .expire(t0().add_secs(61), &mut d.stats.defrag);
+    assert_eq!(d.stats().defrag.tracker_timeout, 1);
+    assert!(feed(&mut d, &[&v4[1], &v4[2]]).is_none());
+}
+
+#[test]
+fn ipv6_fragments() {
+    let (_, v6) = frag_sets();
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let (i, payload, ev) = feed(&mut d, &[&v6[1], &v6[0], &v6[2]]).expect("reassembled");
+    assert_eq!((i, ev.len()), (2, 0));
+    assert_eq!(payload.len(), 3000);
+    assert_eq!(d.stats().defrag.ipv6_reassembled, 1);
+    assert_eq!(d.stats().checksum.icmpv6, 0);
+    // A non-final fragment whose length is not a multiple of 8.
+    let mut f = v6[0].clone();
+    f.pop();
+    let plen = u16::from_be_bytes([f[18], f[19]]) - 1;
+    f[18..20].copy_from_slice(&plen.to_be_bytes());
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    assert_eq!(
+        dec(&mut d, LinkType::Ethernet, &f),
+        (false, vec![DecodeEvent::Ipv6FragInvalidLength])
+    );
+}

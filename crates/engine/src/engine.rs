@@ -1,0 +1,507 @@
+//! The engine: decode → flow → TCP state/reassembly → inspector, with queued events.
+
+use std::collections::VecDeque;
+
+use crate::config::EngineConfig;
+use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
+use crate::event::{
+    AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
+    StreamEventRecord, Verdict,
+};
+use crate::flow::{Flow, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
+use crate::link::LinkType;
+use crate::reassembly::{
+    Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
+};
+use crate::stats::Stats;
+use crate::time::Timestamp;
+
+/// How often (in packet time) [`Engine::handle_packet`] runs a timeout pass by itself.
+const TIMEOUT_CHECK_INTERVAL_US: u64 = 1_000_000;
+
+/// The sans-I/O packet engine.
+///
+/// Feed frames with [`Engine::handle_packet`] in capture order, call [`Engine::handle_timeout`]
+/// when time passes without packets (live capture), [`Engine::finish`] at end of input, and
+/// drain [`Engine::poll_event`] after each call. The engine never reads a clock, a file or a
+/// socket. Payload goes synchronously to the [`Inspector`] `I` (default `()`: accept all).
+pub struct Engine<I: Inspector = ()> {
+    cfg: EngineConfig,
+    decoder: Decoder,
+    flows: FlowTable,
+    stats: Stats,
+    events: VecDeque<Event>,
+    inspector: I,
+    scratch: Vec<u8>,
+    budget: ReassemblyBudget,
+    pkt_num: u64,
+    next_timeout_check: Timestamp,
+    dropped_events: u64,
+}
+
+impl Engine<()> {
+    /// An engine without an inspector (flow tracking and statistics only).
+    pub fn new(cfg: EngineConfig) -> Self {
+        Engine::with_inspector(cfg, ())
+    }
+}
+
+/// Everything a flow-level operation needs, borrowed apart from the engine.
+struct Parts<'e, I> {
+    cfg: &'e EngineConfig,
+    flows: &'e mut FlowTable,
+    stats: &'e mut Stats,
+    events: &'e mut VecDeque<Event>,
+    inspector: &'e mut I,
+    budget: &'e mut ReassemblyBudget,
+    dropped_events: &'e mut u64,
+}
+
+impl<I: Inspector> Engine<I> {
+    /// An engine calling `inspector` for every packet and stream chunk.
+    pub fn with_inspector(cfg: EngineConfig, inspector: I) -> Self {
+        let cap = cfg
+            .max_flows
+            .unwrap_or(cfg.flow_memcap / FLOW_ENTRY_SIZE)
+            .max(1);
+        Engine {
+            decoder: Decoder::new(&cfg),
+            flows: FlowTable::new(cap, cfg.flow_id_seed),
+            stats: Stats::default(),
+            events: VecDeque::new(),
+            inspector,
+            scratch: Vec::new(),
+            budget: ReassemblyBudget::new(cfg.stream_memcap),
+            pkt_num: 0,
+            next_timeout_check: Timestamp(0),
+            dropped_events: 0,
+            cfg,
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// The inspector.
+    pub fn inspector(&self) -> &I {
+        &self.inspector
+    }
+
+    /// The inspector, mutably.
+    pub fn inspector_mut(&mut self) -> &mut I {
+        &mut self.inspector
+    }
+
+    /// All counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Flows currently tracked.
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Flow-table capacity (entries) derived from the configuration.
+    pub fn flow_capacity(&self) -> usize {
+        self.flows.cap
+    }
+
+    /// Decoder/stream events discarded because the queue held `max_queued_events`.
+    pub fn dropped_events(&self) -> u64 {
+        self.dropped_events
+    }
+
+    /// Next queued event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn parts(&mut self) -> Parts<'_, I> {
+        Parts {
+            cfg: &self.cfg,
+            flows: &mut self.flows,
+            stats: &mut self.stats,
+            events: &mut self.events,
+            inspector: &mut self.inspector,
+            budget: &mut self.budget,
+            dropped_events: &mut self.dropped_events,
+        }
+    }
+
+    /// Processes one captured frame seen at `ts`. Never panics; malformed input raises
+    /// decoder events. Returns the verdict (always Accept unless the inspector drops).
+    pub fn handle_packet(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) -> Verdict {
+        self.pkt_num += 1;
+        let d = &mut self.stats.decoder;
+        d.pkts += 1;
+        d.bytes += frame.len() as u64;
+        d.max_pkt_size = d.max_pkt_size.max(frame.len() as u64);
+        if ts >= self.next_timeout_check {
+            if self.next_timeout_check.0 != 0 {
+                self.handle_timeout(ts);
+            }
+            self.next_timeout_check = Timestamp(ts.0.saturating_add(TIMEOUT_CHECK_INTERVAL_US));
+        }
+        self.decoder.events.clear();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let verdict = match self
+            .decoder
+            .decode(&mut self.stats, ts, link, frame, &mut scratch)
+        {
+            Ok(pkt) => self.on_packet(ts, &pkt),
+            Err(e) => {
+                if e == NoPacket::Invalid {
+                    self.stats.decoder.invalid += 1;
+                }
+                self.queue_decoder_events(ts, None, &[], None);
+                Verdict::Accept
+            }
+        };
+        self.scratch = scratch;
+        verdict
+    }
+
+    fn queue_decoder_events(
+        &mut self,
+        ts: Timestamp,
+        tuple: Option<PacketTuple>,
+        vlan: &[u16],
+        flow_id: Option<u64>,
+    ) {
+        for &event in &self.decoder.events {
+            if self.events.len() >= self.cfg.max_queued_events {
+                self.dropped_events += 1;
+                continue;
+            }
+            self.events.push_back(Event::Decoder(DecoderEventRecord {
+                ts,
+                pkt_num: self.pkt_num,
+                event,
+                tuple: tuple.clone(),
+                vlan: vlan.to_vec(),
+                flow_id,
+            }));
+        }
+    }
+
+    fn on_packet(&mut self, ts: Timestamp, pkt: &Packet<'_>) -> Verdict {
+        let key = FlowKey::from_packet(pkt);
+        let syn_only = matches!(pkt.transport, Transport::Tcp(t)
+            if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        let pkt_num = self.pkt_num;
+        let mut p = self.parts();
+        let idx = match p.flows.get(&key) {
+            Some(idx) => {
+                let reuse = syn_only
+                    && pkt.checksum_ok
+                    && p.flows.flow(idx).is_some_and(|f| {
+                        f.tcp.as_ref().is_some_and(|t| {
+                            matches!(t.state, TcpState::Closed | TcpState::TimeWait)
+                        })
+                    });
+                if reuse {
+                    p.stats.flow.tcp_reuse += 1;
+                    p.end_flow(idx, FlowEndReason::TcpReuse, ts);
+                    p.new_flow(key, pkt, ts)
+                } else {
+                    idx
+                }
+            }
+            None => p.new_flow(key, pkt, ts),
+        };
+        p.flows.touch(idx);
+        let verdict = p.update_flow(idx, ts, pkt_num, pkt);
+        if !self.decoder.events.is_empty() {
+            let flow_id = self.flows.flow(idx).map(|f| f.flow_id);
+            let tuple = PacketTuple {
+                src_ip: pkt.src,
+                dst_ip: pkt.dst,
+                src_port: pkt.src_port,
+                dst_port: pkt.dst_port,
+                proto: pkt.proto,
+            };
+            self.queue_decoder_events(ts, Some(tuple), pkt.vlans(), flow_id);
+        }
+        verdict
+    }
+
+    /// Ends flows idle past their timeout at `now` and expires fragment trackers.
+    /// `handle_packet` also does this once per second of packet time.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.decoder.defrag.expire(now, &mut self.stats.defrag);
+        let mut p = self.parts();
+        let min_us = p.min_timeout_secs().saturating_mul(1_000_000);
+        let mut cur = p.flows.oldest();
+        while let Some(idx) = cur {
+            let next = p.flows.newer(idx);
+            if p.flows.is_expired(idx, now, &p.cfg.timeouts) {
+                p.stats.flow.end_timeout += 1;
+                p.end_flow(idx, FlowEndReason::Timeout, now);
+            } else if p
+                .flows
+                .flow(idx)
+                .is_some_and(|f| now.micros_since(f.last) < min_us)
+            {
+                break;
+            }
+            cur = next;
+        }
+        if p.flows.emergency {
+            let pct = 100usize.saturating_sub(usize::from(p.cfg.emergency_recovery_pct));
+            if p.flows.len() * 100 <= p.flows.cap * pct {
+                p.flows.emergency = false;
+                p.stats.flow.emerg_mode_over += 1;
+            }
+        }
+    }
+
+    /// End of input: every remaining flow ends with reason `shutdown` (oldest first).
+    pub fn finish(&mut self, now: Timestamp) {
+        let mut p = self.parts();
+        while let Some(idx) = p.flows.oldest() {
+            p.stats.flow.end_shutdown += 1;
+            p.end_flow(idx, FlowEndReason::Shutdown, now);
+        }
+    }
+}
+
+impl<I: Inspector> Parts<'_, I> {
+    fn min_timeout_secs(&self) -> u64 {
+        let t = &self.cfg.timeouts;
+        let e = self.flows.emergency;
+        [t.default, t.udp, t.icmp]
+            .iter()
+            .flat_map(|c| {
+                if e {
+                    [c.emergency_new, c.emergency_established]
+                } else {
+                    [c.new, c.established]
+                }
+            })
+            .chain(if e {
+                [
+                    t.tcp.emergency_new,
+                    t.tcp.emergency_established,
+                    t.tcp.emergency_closed,
+                ]
+            } else {
+                [t.tcp.new, t.tcp.established, t.tcp.closed]
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn new_flow(&mut self, key: FlowKey, pkt: &Packet<'_>, ts: Timestamp) -> u32 {
+        if self.flows.len() >= self.flows.cap {
+            self.stats.flow.memcap += 1;
+            if !self.flows.emergency {
+                self.flows.emergency = true;
+                self.stats.flow.emerg_mode_entered += 1;
+            }
+            if let Some(old) = self.flows.oldest() {
+                self.stats.flow.emerg_evicted += 1;
+                self.end_flow(old, FlowEndReason::Forced, ts);
+            }
+        }
+        let s = &mut self.stats.flow;
+        s.total += 1;
+        match pkt.proto {
+            6 => s.tcp += 1,
+            17 => s.udp += 1,
+            1 => s.icmpv4 += 1,
+            58 => s.icmpv6 += 1,
+            _ => {}
+        }
+        let idx = self.flows.insert(key, pkt, ts);
+        self.stats.flow.active = self.flows.len() as u64;
+        idx
+    }
+
+    fn push_stream_events(
+        &mut self,
+        o: &Outcome,
+        ts: Timestamp,
+        pkt_num: u64,
+        flow_id: u64,
+        dir: Direction,
+    ) {
+        if o.events.is_empty() {
+            return;
+        }
+        for e in o.events.iter() {
+            if self.events.len() >= self.cfg.max_queued_events {
+                *self.dropped_events += 1;
+                continue;
+            }
+            self.events.push_back(Event::Stream(StreamEventRecord {
+                ts,
+                pkt_num,
+                event: e.name(),
+                flow_id,
+                direction: dir,
+            }));
+        }
+    }
+
+    fn update_flow(&mut self, idx: u32, ts: Timestamp, pkt_num: u64, pkt: &Packet<'_>) -> Verdict {
+        let midstream_ok = self.cfg.midstream;
+        let Some(flow) = self.flows.flow_mut(idx) else {
+            return Verdict::Accept;
+        };
+        let dir = flow.direction_of(pkt.src, pkt.src_port);
+        let flags = match pkt.transport {
+            Transport::Tcp(t) => t.flags,
+            _ => 0,
+        };
+        flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, flags);
+        flow.last = ts;
+        let flow_id = flow.flow_id;
+        let mut verdict = Verdict::Accept;
+        let inspector = &mut *self.inspector;
+        match pkt.transport {
+            Transport::Tcp(info) if pkt.checksum_ok => {
+                let st = &mut self.stats.tcp;
+                if info.flags & tcp_flags::SYN != 0 {
+                    if info.flags & tcp_flags::ACK != 0 {
+                        st.synack += 1;
+                    } else {
+                        st.syn += 1;
+                    }
+                }
+                if info.flags & tcp_flags::RST != 0 {
+                    st.rst += 1;
+                }
+                if let Some(sess) = flow.tcp.as_mut() {
+                    let was_none = sess.state == TcpState::None;
+                    let up = sess.update(dir, &info, pkt.payload.len(), midstream_ok);
+                    if was_none && sess.state != TcpState::None {
+                        st.sessions += 1;
+                    }
+                    if up.pickup {
+                        st.midstream_pickups += 1;
+                        flow.midstream = true;
+                    }
+                    if sess.reassemble {
+                        let d = dir.index();
+                        let syn = info.flags & tcp_flags::SYN != 0;
+                        let stream = sess.streams[d].get_or_insert_with(|| {
+                            if syn {
+                                StreamReassembler::new(info.seq, self.cfg.reassembly)
+                            } else {
+                                StreamReassembler::midstream(info.seq, self.cfg.reassembly)
+                            }
+                        });
+                        let seg = SegmentFlags {
+                            syn,
+                            fin: info.flags & tcp_flags::FIN != 0,
+                            rst: info.flags & tcp_flags::RST != 0,
+                        };
+                        let mut gap = false;
+                        let gap_seen = &mut flow.dirs[d].gap;
+                        let o =
+                            stream.insert(info.seq, seg, pkt.payload, self.budget, |c| match c {
+                                StreamChunk::Data { bytes, .. } => {
+                                    let v = inspector.on_stream_data(&AppChunk {
+                                        ts,
+                                        flow_id,
+                                        direction: dir,
+                                        data: bytes,
+                                        gap,
+                                    });
+                                    gap = false;
+                                    verdict = verdict.and(v);
+                                }
+                                StreamChunk::Gap { .. } => {
+                                    gap = true;
+                                    *gap_seen = true;
+                                }
+                                StreamChunk::End(_) => {}
+                            });
+                        // A RST ends the peer's stream too.
+                        if seg.rst {
+                            if let Some(other) = sess.streams[dir.reverse().index()].as_mut() {
+                                other.close(self.budget, |_| {});
+                            }
+                        }
+                        // Counters live in each reassembler and are merged at flow end.
+                        self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
+                    }
+                }
+            }
+            Transport::Udp if !pkt.payload.is_empty() => {
+                verdict = verdict.and(inspector.on_stream_data(&AppChunk {
+                    ts,
+                    flow_id,
+                    direction: dir,
+                    data: pkt.payload,
+                    gap: false,
+                }));
+            }
+            _ => {}
+        }
+        let ctx = PacketContext {
+            ts,
+            pkt_num,
+            flow_id,
+            direction: dir,
+            proto: pkt.proto,
+            tcp_flags: flags,
+            payload: pkt.payload,
+        };
+        verdict.and(self.inspector.on_packet(&ctx))
+    }
+
+    /// Removes a flow, flushes its streams to the inspector and queues its FlowEnd event.
+    fn end_flow(&mut self, idx: u32, reason: FlowEndReason, now: Timestamp) {
+        let emergency = self.flows.emergency;
+        let Some(mut flow) = self.flows.remove(idx) else {
+            return;
+        };
+        self.flush_streams(&mut flow, now);
+        let mut rec = flow.record(reason, emergency);
+        self.inspector.on_flow_end(&mut rec);
+        self.stats.flow.active = self.flows.len() as u64;
+        self.events.push_back(Event::FlowEnd(Box::new(rec)));
+    }
+
+    fn flush_streams(&mut self, flow: &mut Flow, now: Timestamp) {
+        let flow_id = flow.flow_id;
+        let Some(sess) = flow.tcp.as_mut() else {
+            return;
+        };
+        for (d, dir) in [(0, Direction::ToServer), (1, Direction::ToClient)] {
+            let Some(stream) = sess.streams[d].as_mut() else {
+                continue;
+            };
+            let inspector = &mut *self.inspector;
+            let gap_seen = &mut flow.dirs[d].gap;
+            let mut gap = false;
+            stream.close(self.budget, |c| match c {
+                StreamChunk::Data { bytes, .. } => {
+                    inspector.on_stream_data(&AppChunk {
+                        ts: now,
+                        flow_id,
+                        direction: dir,
+                        data: bytes,
+                        gap,
+                    });
+                    gap = false;
+                }
+                StreamChunk::Gap { .. } => {
+                    gap = true;
+                    *gap_seen = true;
+                }
+                StreamChunk::End(_) => {}
+            });
+            self.stats.stream.merge(stream.stats());
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_event_names(e: ReassemblyEvent) -> &'static str {
+    e.name()
+}

@@ -1,0 +1,571 @@
+//! The flow table: one entry per normalised 5-tuple (+ VLAN ids), TCP state, timeouts, caps.
+//!
+//! # Key and direction
+//! [`FlowKey`] orders the two (address, port) endpoints so both directions of a conversation
+//! find the same entry with one hash lookup. The client (to_server side) is the sender of the
+//! first packet, except that a flow whose first packet is a TCP SYN/ACK is oriented from the
+//! SYN/ACK's receiver (we missed the SYN). For GENEVE the inner packet is what is tracked.
+//! ICMP flows are keyed on the two addresses only (ports 0).
+//!
+//! # flow_id
+//! As Suricata's `FlowGetId`: `((start_sec & 0xFFFF) << 48 | (start_usec & 0xFFFF) << 32 |
+//! hash32) & 0x7_FFFF_FFFF_FFFF` where `hash32` is a seeded foldhash of the normalised key
+//! ([`crate::EngineConfig::flow_id_seed`], default 0 so ids are reproducible). Below 2^51 so
+//! JSON consumers using doubles keep it exact; a new flow on the same tuple gets a new id
+//! because its start time differs.
+//!
+//! # Hashing
+//! The table uses `foldhash` with a per-process random seed (fast, and an attacker cannot
+//! precompute colliding tuples); the flow id uses the fixed-seed variant.
+//!
+//! # Timeouts
+//! Each flow times out after the idle time of its protocol and state ([`FlowTimeouts`]),
+//! measured from its last packet. Flows are kept in a least-recently-seen list; a timeout pass
+//! walks it from the oldest and stops at the first flow idle for less than the smallest
+//! configured timeout, so only candidates are visited.
+//!
+//! # Cap and policy when full
+//! The table holds at most `max_flows` entries (`EngineConfig::max_flows`, else
+//! `flow_memcap / FLOW_ENTRY_SIZE`). When a new flow arrives at a full table:
+//! `flow.memcap` is counted, the table enters **emergency mode** (`flow.emerg_mode_entered`)
+//! and the **least recently seen flow is evicted** (ended with reason `forced`,
+//! `emergency: true`, counted in `flow.mgr.flows_evicted_emergency`) to make room, so new
+//! traffic is always tracked. In emergency mode the shorter `emergency_*` timeouts apply;
+//! the mode ends (`flow.emerg_mode_over`) once a timeout pass brings the table below
+//! `(100 - emergency_recovery_pct)%` of the cap. TCP reassembly buffers are not part of this
+//! budget; they have their own (`EngineConfig::stream_memcap`).
+
+mod record;
+
+pub use record::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+
+use crate::config::{FlowTimeouts, ProtoTimeouts};
+use crate::decode::{tcp_flags, Packet, TcpInfo, Transport};
+use crate::event::Direction;
+use crate::reassembly::StreamReassembler;
+use crate::time::Timestamp;
+
+/// Normalised flow identity: the lower (address, port) endpoint first, plus proto and VLANs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowKey {
+    lo_ip: [u8; 16],
+    hi_ip: [u8; 16],
+    lo_port: u16,
+    hi_port: u16,
+    proto: u8,
+    v6: bool,
+    vlan: [u16; 3],
+}
+
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&a.octets());
+            b
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    /// Six word writes instead of one write per field (and length prefixes for the address
+    /// arrays): hashing is on the per-packet path.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let w = |b: &[u8; 16], i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(x)
+        };
+        state.write_u64(w(&self.lo_ip, 0));
+        state.write_u64(w(&self.lo_ip, 1));
+        state.write_u64(w(&self.hi_ip, 0));
+        state.write_u64(w(&self.hi_ip, 1));
+        state.write_u64(
+            u64::from(self.lo_port)
+                | u64::from(self.hi_port) << 16
+                | u64::from(self.proto) << 32
+                | u64::from(self.v6) << 40,
+        );
+        state.write_u64(
+            u64::from(self.vlan[0]) | u64::from(self.vlan[1]) << 16 | u64::from(self.vlan[2]) << 32,
+        );
+    }
+}
+
+impl FlowKey {
+    /// The key of a decoded packet.
+    pub fn from_packet(p: &Packet<'_>) -> FlowKey {
+        let s = (ip_bytes(p.src), p.src_port);
+        let d = (ip_bytes(p.dst), p.dst_port);
+        let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
+        FlowKey {
+            lo_ip: lo.0,
+            hi_ip: hi.0,
+            lo_port: lo.1,
+            hi_port: hi.1,
+            proto: p.proto,
+            v6: p.src.is_ipv6(),
+            vlan: p.vlan,
+        }
+    }
+}
+
+/// Per-flow TCP tracking.
+#[derive(Debug)]
+pub(crate) struct TcpSession {
+    pub state: TcpState,
+    /// Sequence number one past each side's FIN (what the peer's ACK must reach).
+    fin_end: [Option<u32>; 2],
+    /// Reassemblers per direction, created from the SYN (or first segment on pickup).
+    pub streams: [Option<StreamReassembler>; 2],
+    /// Reassembly enabled for this session (false for midstream flows with midstream off).
+    pub reassemble: bool,
+}
+
+/// A tracked flow.
+#[derive(Debug)]
+pub(crate) struct Flow {
+    pub flow_id: u64,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub proto: u8,
+    pub icmp: Option<(u8, u8)>,
+    pub vlan: [u16; 3],
+    pub vlan_count: u8,
+    pub dirs: [DirStats; 2],
+    pub start: Timestamp,
+    pub last: Timestamp,
+    pub tcp: Option<Box<TcpSession>>,
+    pub midstream: bool,
+    pub alerted: bool,
+    pub action: Option<FlowAction>,
+    pub app_proto: Option<String>,
+}
+
+impl Flow {
+    /// Direction of a packet from `src`/`sport`.
+    pub fn direction_of(&self, src: IpAddr, sport: u16) -> Direction {
+        if src == self.client_ip && sport == self.client_port {
+            Direction::ToServer
+        } else {
+            Direction::ToClient
+        }
+    }
+
+    /// Coarse state.
+    pub fn state(&self) -> FlowState {
+        match &self.tcp {
+            Some(t) if t.state != TcpState::None => t.state.flow_state(),
+            Some(_) | None => {
+                if self.dirs[0].pkts > 0 && self.dirs[1].pkts > 0 {
+                    FlowState::Established
+                } else {
+                    FlowState::New
+                }
+            }
+        }
+    }
+
+    fn timeout_secs(&self, t: &ProtoTimeouts, emergency: bool) -> u64 {
+        match (self.state(), emergency) {
+            (FlowState::New, false) => t.new,
+            (FlowState::Established, false) => t.established,
+            (FlowState::Closed, false) => t.closed,
+            (FlowState::New, true) => t.emergency_new,
+            (FlowState::Established, true) => t.emergency_established,
+            (FlowState::Closed, true) => t.emergency_closed,
+        }
+    }
+
+    /// The owned record (streams are closed by the engine before this).
+    pub fn record(&self, reason: FlowEndReason, emergency: bool) -> FlowRecord {
+        FlowRecord {
+            flow_id: self.flow_id,
+            src_ip: self.client_ip,
+            src_port: self.client_port,
+            dst_ip: self.server_ip,
+            dst_port: self.server_port,
+            proto: self.proto,
+            icmp: self.icmp,
+            vlan: self.vlan[..self.vlan_count as usize].to_vec(),
+            app_proto: self.app_proto.clone(),
+            to_server: self.dirs[0],
+            to_client: self.dirs[1],
+            start: self.start,
+            end: self.last,
+            state: self.state(),
+            tcp_state: self.tcp.as_ref().map(|t| t.state),
+            reason,
+            alerted: self.alerted,
+            action: self.action,
+            emergency,
+            midstream: self.midstream,
+        }
+    }
+}
+
+/// The outcome of a TCP state update for one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpUpdate {
+    /// The session was just picked up midstream.
+    pub pickup: bool,
+}
+
+/// Sequence comparison modulo 2^32: `a >= b`.
+fn seq_ge(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) >= 0
+}
+
+impl TcpSession {
+    fn new() -> Self {
+        TcpSession {
+            state: TcpState::None,
+            fin_end: [None, None],
+            streams: [None, None],
+            reassemble: false,
+        }
+    }
+
+    /// Advances the state machine for a segment in direction `dir`.
+    pub fn update(
+        &mut self,
+        dir: Direction,
+        info: &TcpInfo,
+        payload_len: usize,
+        midstream_ok: bool,
+    ) -> TcpUpdate {
+        use TcpState as S;
+        let f = info.flags;
+        let syn = f & tcp_flags::SYN != 0;
+        let ack = f & tcp_flags::ACK != 0;
+        let fin = f & tcp_flags::FIN != 0;
+        let rst = f & tcp_flags::RST != 0;
+        let mut out = TcpUpdate { pickup: false };
+        let d = dir.index();
+        let o = dir.reverse().index();
+        if rst {
+            if self.state != S::None {
+                self.state = S::Closed;
+            }
+            return out;
+        }
+        if fin && self.fin_end[d].is_none() {
+            // FIN consumes one sequence number after the payload (and SYN if both).
+            let extra = u32::from(syn);
+            self.fin_end[d] = Some(
+                info.seq
+                    .wrapping_add(payload_len as u32)
+                    .wrapping_add(1 + extra),
+            );
+        }
+        let peer_fin_acked = ack && self.fin_end[o].is_some_and(|e| seq_ge(info.ack, e));
+        self.state = match self.state {
+            S::None => {
+                if syn && !ack && dir == Direction::ToServer {
+                    self.reassemble = true;
+                    S::SynSent
+                } else if syn && ack {
+                    self.reassemble = true;
+                    S::SynRecv
+                } else if midstream_ok {
+                    out.pickup = true;
+                    self.reassemble = true;
+                    if fin {
+                        if dir == Direction::ToServer {
+                            S::FinWait1
+                        } else {
+                            S::CloseWait
+                        }
+                    } else {
+                        S::Established
+                    }
+                } else {
+                    S::None
+                }
+            }
+            S::SynSent => {
+                if syn && ack && dir == Direction::ToClient {
+                    S::SynRecv
+                } else {
+                    S::SynSent
+                }
+            }
+            S::SynRecv => {
+                if ack && !syn && dir == Direction::ToServer {
+                    if fin {
+                        S::FinWait1
+                    } else {
+                        S::Established
+                    }
+                } else {
+                    S::SynRecv
+                }
+            }
+            S::Established => {
+                if fin {
+                    if dir == Direction::ToServer {
+                        S::FinWait1
+                    } else {
+                        S::CloseWait
+                    }
+                } else {
+                    S::Established
+                }
+            }
+            // We are the side that closed first: `closer` is the direction of the first FIN.
+            S::FinWait1 | S::CloseWait => {
+                let first = if self.state == S::FinWait1 { 0 } else { 1 };
+                if d != first && fin {
+                    if peer_fin_acked {
+                        S::TimeWait
+                    } else {
+                        S::Closing
+                    }
+                } else if d != first && peer_fin_acked {
+                    if self.state == S::FinWait1 {
+                        S::FinWait2
+                    } else {
+                        // Server closed first and client acked: wait for client's FIN.
+                        S::CloseWait
+                    }
+                } else if d == first && self.state == S::CloseWait && fin {
+                    S::LastAck
+                } else {
+                    self.state
+                }
+            }
+            S::FinWait2 => {
+                if fin && d == 1 {
+                    S::TimeWait
+                } else {
+                    S::FinWait2
+                }
+            }
+            S::Closing | S::LastAck => {
+                if self.fin_end[o].is_some() && peer_fin_acked {
+                    if self.state == S::LastAck {
+                        S::Closed
+                    } else {
+                        S::TimeWait
+                    }
+                } else {
+                    self.state
+                }
+            }
+            S::TimeWait => {
+                if ack && peer_fin_acked {
+                    S::Closed
+                } else {
+                    S::TimeWait
+                }
+            }
+            S::Closed => S::Closed,
+        };
+        out
+    }
+}
+
+const NIL: u32 = u32::MAX;
+
+struct Slot {
+    flow: Option<Flow>,
+    key: FlowKey,
+    prev: u32,
+    next: u32,
+}
+
+/// Estimated bytes per table entry (slot + hash-map entry + overhead), for `flow_memcap`.
+pub const FLOW_ENTRY_SIZE: usize =
+    std::mem::size_of::<Slot>() + std::mem::size_of::<(FlowKey, u32)>() + 64;
+
+/// The flow table; see the module documentation for the policies.
+pub(crate) struct FlowTable {
+    map: HashMap<FlowKey, u32, foldhash::fast::RandomState>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    pub cap: usize,
+    pub emergency: bool,
+    id_hasher: foldhash::fast::FixedState,
+}
+
+impl FlowTable {
+    pub fn new(cap: usize, seed: u64) -> Self {
+        FlowTable {
+            map: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            cap: cap.max(1),
+            emergency: false,
+            id_hasher: foldhash::fast::FixedState::with_seed(seed),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Looks a key up (one hash lookup).
+    pub fn get(&self, key: &FlowKey) -> Option<u32> {
+        self.map.get(key).copied()
+    }
+
+    pub fn flow(&self, idx: u32) -> Option<&Flow> {
+        self.slots.get(idx as usize).and_then(|s| s.flow.as_ref())
+    }
+
+    pub fn flow_mut(&mut self, idx: u32) -> Option<&mut Flow> {
+        self.slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.flow.as_mut())
+    }
+
+    /// The least recently seen flow.
+    pub fn oldest(&self) -> Option<u32> {
+        (self.head != NIL).then_some(self.head)
+    }
+
+    /// The flow seen just after `idx` in recency order.
+    pub fn newer(&self, idx: u32) -> Option<u32> {
+        let n = self.slots.get(idx as usize)?.next;
+        (n != NIL).then_some(n)
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let (prev, next) = {
+            let s = &self.slots[idx as usize];
+            (s.prev, s.next)
+        };
+        if prev != NIL {
+            self.slots[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.slots[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+    }
+
+    fn push_back(&mut self, idx: u32) {
+        {
+            let s = &mut self.slots[idx as usize];
+            s.prev = self.tail;
+            s.next = NIL;
+        }
+        if self.tail != NIL {
+            self.slots[self.tail as usize].next = idx;
+        } else {
+            self.head = idx;
+        }
+        self.tail = idx;
+    }
+
+    /// Marks a flow most recently seen.
+    pub fn touch(&mut self, idx: u32) {
+        if self.tail != idx {
+            self.unlink(idx);
+            self.push_back(idx);
+        }
+    }
+
+    /// Stable flow id for a key and start time.
+    pub fn flow_id(&self, key: &FlowKey, start: Timestamp) -> u64 {
+        let h = self.id_hasher.hash_one(key) as u32;
+        let sec = start.secs() & 0xffff;
+        let usec = u64::from(start.subsec_micros()) & 0xffff;
+        ((sec << 48) | (usec << 32) | u64::from(h)) & 0x7_ffff_ffff_ffff
+    }
+
+    /// Inserts a new flow for a packet; the caller made room (len < cap).
+    pub fn insert(&mut self, key: FlowKey, p: &Packet<'_>, ts: Timestamp) -> u32 {
+        let mut client = (p.src, p.src_port);
+        let mut server = (p.dst, p.dst_port);
+        let mut tcp = None;
+        let mut icmp = None;
+        match p.transport {
+            Transport::Tcp(info) => {
+                if info.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK
+                {
+                    std::mem::swap(&mut client, &mut server);
+                }
+                tcp = Some(Box::new(TcpSession::new()));
+            }
+            Transport::Icmp { icmp_type, code } => icmp = Some((icmp_type, code)),
+            Transport::Udp | Transport::Other => {}
+        }
+        let flow = Flow {
+            flow_id: self.flow_id(&key, ts),
+            client_ip: client.0,
+            client_port: client.1,
+            server_ip: server.0,
+            server_port: server.1,
+            proto: p.proto,
+            icmp,
+            vlan: p.vlan,
+            vlan_count: p.vlan_count,
+            dirs: [DirStats::default(); 2],
+            start: ts,
+            last: ts,
+            tcp,
+            midstream: false,
+            alerted: false,
+            action: None,
+            app_proto: None,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.flow = Some(flow);
+                s.key = key;
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    flow: Some(flow),
+                    key,
+                    prev: NIL,
+                    next: NIL,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.push_back(idx);
+        self.map.insert(key, idx);
+        idx
+    }
+
+    /// Removes a flow, returning it.
+    pub fn remove(&mut self, idx: u32) -> Option<Flow> {
+        let flow = self.slots.get_mut(idx as usize)?.flow.take()?;
+        let key = self.slots[idx as usize].key;
+        self.unlink(idx);
+        self.map.remove(&key);
+        self.free.push(idx);
+        Some(flow)
+    }
+
+    /// True if the flow at `idx` is idle past its timeout at `now`.
+    pub fn is_expired(&self, idx: u32, now: Timestamp, timeouts: &FlowTimeouts) -> bool {
+        match self.flow(idx) {
+            Some(f) => {
+                let t = f.timeout_secs(timeouts.for_proto(f.proto), self.emergency);
+                now.micros_since(f.last) >= t.saturating_mul(1_000_000)
+            }
+            None => false,
+        }
+    }
+}
+

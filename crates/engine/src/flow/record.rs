@@ -1,0 +1,194 @@
+//! The owned summary of a finished flow (what EVE `flow` and `netflow` records print).
+
+use serde::Serialize;
+use std::net::IpAddr;
+
+use crate::time::Timestamp;
+
+/// Flow state as EVE `flow.state` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowState {
+    /// Only one side seen (or TCP handshake not completed).
+    New,
+    /// Both sides seen (TCP: handshake completed or picked up midstream).
+    Established,
+    /// TCP FIN/RST exchange seen.
+    Closed,
+}
+
+/// Detailed TCP state (EVE `tcp.state`), Suricata's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpState {
+    /// No packet processed by the state machine yet (e.g. only bad-checksum packets).
+    None,
+    /// Client SYN seen.
+    SynSent,
+    /// Server SYN/ACK seen.
+    SynRecv,
+    /// Three-way handshake done (or midstream pickup).
+    Established,
+    /// First FIN seen from the client.
+    FinWait1,
+    /// First FIN acknowledged.
+    FinWait2,
+    /// Both sides sent FIN at the same time.
+    Closing,
+    /// FIN from the server first.
+    CloseWait,
+    /// Second FIN after a close-wait.
+    LastAck,
+    /// Both FINs acknowledged (timed wait).
+    TimeWait,
+    /// Connection reset or fully closed.
+    Closed,
+}
+
+impl TcpState {
+    /// The coarse [`FlowState`] this TCP state maps to.
+    pub fn flow_state(self) -> FlowState {
+        match self {
+            TcpState::None | TcpState::SynSent | TcpState::SynRecv => FlowState::New,
+            TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::Closing
+            | TcpState::CloseWait
+            | TcpState::LastAck => FlowState::Established,
+            TcpState::TimeWait | TcpState::Closed => FlowState::Closed,
+        }
+    }
+}
+
+/// Why a flow ended (EVE `flow.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowEndReason {
+    /// Idle longer than its protocol/state timeout.
+    Timeout,
+    /// Evicted early because the flow table was full (see [`crate::flow`] policy).
+    Forced,
+    /// End of input ([`crate::Engine::finish`]).
+    Shutdown,
+    /// A new TCP SYN reused the tuple of a closed session.
+    TcpReuse,
+}
+
+/// Flow-level verdict set by detection (EVE `flow.action`); `None` until detection exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowAction {
+    /// Flow dropped.
+    Drop,
+    /// Firewall `accept:flow`.
+    Accept,
+    /// `pass` verdict.
+    Pass,
+}
+
+/// Counters of one direction of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct DirStats {
+    /// Packets seen in this direction.
+    pub pkts: u64,
+    /// Bytes in this direction, counted as Suricata does: the whole captured frame length
+    /// including the link header (for a tunnelled flow, the outer frame).
+    pub bytes: u64,
+    /// First packet in this direction (`None` if no packet).
+    pub start: Option<Timestamp>,
+    /// Last packet in this direction.
+    pub end: Option<Timestamp>,
+    /// Smallest IP TTL / hop limit seen (0 if no packet).
+    pub min_ttl: u8,
+    /// Largest IP TTL / hop limit seen.
+    pub max_ttl: u8,
+    /// OR of the TCP flags byte of every packet (FIN=0x01 SYN=0x02 RST=0x04 PSH=0x08 ACK=0x10
+    /// URG=0x20 ECE=0x40 CWR=0x80).
+    pub tcp_flags: u8,
+    /// True if reassembly of this direction had a gap.
+    pub gap: bool,
+}
+
+impl DirStats {
+    pub(crate) fn update(&mut self, ts: Timestamp, bytes: u64, ttl: u8, tcp_flags: u8) {
+        if self.pkts == 0 {
+            self.start = Some(ts);
+            self.min_ttl = ttl;
+            self.max_ttl = ttl;
+        } else {
+            self.min_ttl = self.min_ttl.min(ttl);
+            self.max_ttl = self.max_ttl.max(ttl);
+        }
+        self.pkts += 1;
+        self.bytes += bytes;
+        self.end = Some(ts);
+        self.tcp_flags |= tcp_flags;
+    }
+}
+
+/// Everything known about a flow when it ends, oriented client (src) → server (dst).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowRecord {
+    /// 51-bit flow id, equal on every event of the flow (see [`crate::flow`] for the layout).
+    pub flow_id: u64,
+    /// Client address.
+    pub src_ip: IpAddr,
+    /// Client port (0 for ICMP and other port-less protocols).
+    pub src_port: u16,
+    /// Server address.
+    pub dst_ip: IpAddr,
+    /// Server port (0 for ICMP and other port-less protocols).
+    pub dst_port: u16,
+    /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
+    pub proto: u8,
+    /// ICMP type and code of the first packet (ICMP/ICMPv6 flows only).
+    pub icmp: Option<(u8, u8)>,
+    /// VLAN ids (outermost first), empty if untagged.
+    pub vlan: Vec<u16>,
+    /// Application protocol once detected (`None` until the app layer exists).
+    pub app_proto: Option<String>,
+    /// Client-to-server counters.
+    pub to_server: DirStats,
+    /// Server-to-client counters.
+    pub to_client: DirStats,
+    /// Time of the first packet.
+    pub start: Timestamp,
+    /// Time of the last packet.
+    pub end: Timestamp,
+    /// Coarse state (EVE `flow.state`).
+    pub state: FlowState,
+    /// TCP state (EVE `tcp.state`), `None` for non-TCP flows.
+    pub tcp_state: Option<TcpState>,
+    /// Why the flow ended.
+    pub reason: FlowEndReason,
+    /// True if any alert fired on the flow (set by detection).
+    pub alerted: bool,
+    /// Flow-level action, if detection set one.
+    pub action: Option<FlowAction>,
+    /// True if the flow ended while the table was in emergency mode (EVE `flow.emergency`).
+    pub emergency: bool,
+    /// True if the flow was picked up without seeing its TCP handshake.
+    pub midstream: bool,
+}
+
+impl FlowRecord {
+    /// 4 or 6.
+    pub fn ip_version(&self) -> u8 {
+        if self.src_ip.is_ipv4() {
+            4
+        } else {
+            6
+        }
+    }
+
+    /// OR of both directions' TCP flags.
+    pub fn tcp_flags(&self) -> u8 {
+        self.to_server.tcp_flags | self.to_client.tcp_flags
+    }
+
+    /// EVE `flow.age`: whole seconds between first and last packet (end_sec - start_sec).
+    pub fn age_secs(&self) -> u64 {
+        self.end.secs().saturating_sub(self.start.secs())
+    }
+}

@@ -1,0 +1,91 @@
+//! Reads the real captures in tests/fixtures/captures (made by scripts/captures/make-captures.sh
+//! with tcpdump) in every container variant and checks they agree with each other.
+
+use std::path::PathBuf;
+
+use sekisho_pcap::{CaptureReader, ErrorKind, MergedCaptures, PacketTime};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/captures")
+        .join(name)
+}
+
+fn read_all(name: &str) -> Vec<(PacketTime, u32, Vec<u8>, u32)> {
+    let mut r = CaptureReader::open(fixture(name)).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        out.push((p.ts, p.link_type, p.data.to_vec(), p.orig_len));
+    }
+    out
+}
+
+#[test]
+fn pcap_and_gzipped_pcapng_hold_the_same_packets() {
+    let pcap = read_all("real-eth.pcap");
+    let ng = read_all("real-eth.pcapng.gz");
+    assert!(pcap.len() > 50, "fixture too small: {}", pcap.len());
+    assert_eq!(pcap.len(), ng.len());
+    for (a, b) in pcap.iter().zip(&ng) {
+        assert_eq!(a, b);
+    }
+    assert!(pcap.iter().all(|p| p.1 == 1), "Ethernet link type");
+    // Timestamps are non-decreasing in a tcpdump capture and carry microseconds.
+    assert!(pcap.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(pcap.iter().any(|p| p.0.nsec % 1_000_000 != 0));
+}
+
+#[test]
+fn sll2_capture_has_linktype_276() {
+    let any = read_all("real-any-sll2.pcap");
+    assert!(any.len() > 50);
+    assert!(any.iter().all(|p| p.1 == 276));
+}
+
+#[test]
+fn merging_interleaves_by_time() {
+    let eth = read_all("real-eth.pcap");
+    let any = read_all("real-any-sll2.pcap");
+    let mut merged =
+        MergedCaptures::open(&[fixture("real-eth.pcap"), fixture("real-any-sll2.pcap")]).unwrap();
+    let mut times = Vec::new();
+    let n = merged.for_each(None, |p| times.push((p.ts, p.link_type)));
+    assert_eq!(n as usize, eth.len() + any.len());
+    assert!(times.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert!(merged.errors().is_empty());
+}
+
+#[test]
+fn truncated_file_keeps_earlier_packets() {
+    let bytes = std::fs::read(fixture("real-eth.pcap")).unwrap();
+    let cut = bytes.len() - 7;
+    let r = CaptureReader::from_reader("cut.pcap", std::io::Cursor::new(bytes[..cut].to_vec()));
+    let mut r = r.unwrap();
+    let mut n = 0;
+    let err = loop {
+        match r.next_packet() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("truncation not detected"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.kind, ErrorKind::Truncated);
+    assert_eq!(err.packets, n);
+    assert_eq!(n as usize, read_all("real-eth.pcap").len() - 1);
+    assert!(err.to_string().contains("truncated capture"), "{err}");
+}
+
+#[test]
+fn garbage_is_rejected_with_its_magic() {
+    let err = CaptureReader::from_reader(
+        "junk.bin",
+        std::io::Cursor::new(b"hello world, not a capture".to_vec()),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(err.kind, ErrorKind::NotCapture { magic: 0x6865_6c6c });
+    assert_eq!(
+        err.to_string(),
+        "junk.bin: not a pcap or pcapng file (magic 0x68656c6c)"
+    );
+}

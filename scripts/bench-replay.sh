@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Replay throughput benchmark (one core).
+#
+# Generates (once, cached in $CARGO_TARGET_DIR/bench or target/bench) a capture of at least
+# 200 MB of real traffic made by real tools in two network namespaces: curl downloading large
+# files from python3 http.server, many small curl requests, and bursts of dig queries against
+# dnsmasq; captured with tcpdump -s 0 on the veth (offloads off, so wire-sized frames). Then
+# builds sekisho in release mode and runs, each under /usr/bin/time -v:
+#   1. sekisho replay            (decode + flow tracking + TCP reassembly + EVE flow/stats logs)
+#   2. sekisho replay --decode-only   (read + parse headers only: the ceiling)
+# and prints Gbit/s, Mpps and peak RSS for both, and the cost ratio full/decode-only
+# (target: at most 2x).
+#
+# Needs root and: iproute2 ethtool tcpdump python3 dnsmasq dnsutils curl time.
+# Usage: sudo scripts/bench-replay.sh [--regen]
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+tgt=${CARGO_TARGET_DIR:-$here/target}
+bench=$tgt/bench
+pcap=$bench/bench.pcap
+mkdir -p "$bench"
+min_bytes=$((200 * 1024 * 1024))
+
+generate() {
+    local ns_srv=sk-bench-srv-$$ ns_cli=sk-bench-cli-$$ work pids=()
+    work=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
+    cleanup() {
+        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+        ip netns del "$ns_srv" 2>/dev/null || true
+        ip netns del "$ns_cli" 2>/dev/null || true
+        rm -rf "$work"
+    }
+    trap cleanup EXIT INT TERM
+    ip netns add "$ns_srv"; ip netns add "$ns_cli"
+    ip link add "bs$$" type veth peer name "bc$$"
+    ip link set "bs$$" netns "$ns_srv"; ip link set "bc$$" netns "$ns_cli"
+    for ns in "$ns_srv" "$ns_cli"; do
+        ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+        ip netns exec "$ns" ip link set lo up
+    done
+    ip netns exec "$ns_srv" ip addr add 10.98.0.1/24 dev "bs$$"
+    ip netns exec "$ns_cli" ip addr add 10.98.0.2/24 dev "bc$$"
+    ip netns exec "$ns_srv" ip link set "bs$$" up
+    ip netns exec "$ns_cli" ip link set "bc$$" up
+    ip netns exec "$ns_srv" ethtool -K "bs$$" tso off gso off gro off >/dev/null
+    ip netns exec "$ns_cli" ethtool -K "bc$$" tso off gso off gro off >/dev/null
+
+    mkdir -p "$work/www"
+    head -c $((40 * 1024 * 1024)) /dev/urandom > "$work/www/big.bin"
+    for i in $(seq 100); do printf 'small page %d\n' "$i" > "$work/www/p$i.html"; done
+    (cd "$work/www" && exec ip netns exec "$ns_srv" python3 -m http.server 8080 --bind 10.98.0.1 >/dev/null 2>&1) &
+    pids+=($!)
+    printf 'no-resolv\nno-hosts\nlisten-address=10.98.0.1\nbind-interfaces\nlocal=/bench.test/\n' > "$work/dnsmasq.conf"
+    for i in $(seq 200); do echo "host-record=h$i.bench.test,10.98.0.$((i % 250 + 1))" >> "$work/dnsmasq.conf"; done
+    ip netns exec "$ns_srv" dnsmasq --keep-in-foreground --conf-file="$work/dnsmasq.conf" --user=root --pid-file="$work/d.pid" >/dev/null 2>&1 &
+    pids+=($!)
+    for _ in $(seq 50); do ip netns exec "$ns_srv" ss -ltn | grep -q ':8080' && break; sleep 0.1; done
+
+    ip netns exec "$ns_cli" tcpdump -i "bc$$" -s 0 -B 65536 -U -w "$pcap.tmp" 2>"$work/tcpdump.log" &
+    local tcpdump_pid=$!
+    pids+=($tcpdump_pid)
+    for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" && break; sleep 0.1; done
+    for i in $(seq 200); do echo "h$i.bench.test A"; done > "$work/queries"
+    local round=0
+    while [ "$(stat -c %s "$pcap.tmp" 2>/dev/null || echo 0)" -lt $((min_bytes + 8 * 1024 * 1024)) ]; do
+        round=$((round + 1))
+        ip netns exec "$ns_cli" curl -s -o /dev/null http://10.98.0.1:8080/big.bin
+        for i in $(seq 100); do echo "url = \"http://10.98.0.1:8080/p$i.html\""; echo "output = /dev/null"; done > "$work/curl.cfg"
+        ip netns exec "$ns_cli" curl -s -K "$work/curl.cfg"
+        ip netns exec "$ns_cli" dig +tries=1 +time=1 @10.98.0.1 -f "$work/queries" >/dev/null
+        [ $round -gt 40 ] && break
+    done
+    sleep 0.5
+    kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" 2>/dev/null || true
+    mv "$pcap.tmp" "$pcap"
+    cleanup
+    trap - EXIT INT TERM
+}
+
+if [ "${1:-}" = "--regen" ] || [ ! -f "$pcap" ] || [ "$(stat -c %s "$pcap")" -lt "$min_bytes" ]; then
+    echo "generating $pcap (>= 200 MB of real traffic)..." >&2
+    generate
+fi
+echo "capture: $pcap ($(stat -c %s "$pcap") bytes)"
+
+(cd "$here" && CARGO_TARGET_DIR=$tgt cargo build --release -q -p sekisho)
+bin=$tgt/release/sekisho
+out=$(mktemp -d /tmp/sekisho-bench-out.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+
+run() {
+    # Best of three runs (the machine may be shared); the page cache is warmed first so both
+    # passes measure CPU, not disk.
+    local label=$1; shift
+    cat "$pcap" > /dev/null
+    local best="" best_wall=999999 line wall rss
+    for _ in 1 2 3; do
+        /usr/bin/time -v "$bin" replay -q --out "$out" "$@" "$pcap" 2> "$out/time.log" || true
+        line=$(grep '^packets=' "$out/time.log")
+        wall=$(echo "$line" | sed -E 's/.*wall=([0-9.]+)s.*/\1/')
+        rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$out/time.log")
+        if python3 -c "import sys; sys.exit(0 if float('$wall') < float('$best_wall') else 1)"; then
+            best="$line peak_rss=${rss} KiB"; best_wall=$wall
+        fi
+    done
+    printf '%-12s %s\n' "$label" "$best"
+    echo "$best_wall" > "$out/$label.wall"
+}
+run full
+run decode-only --decode-only
+full=$(cat "$out/full.wall"); dec=$(cat "$out/decode-only.wall")
+python3 -c "print(f'cost ratio full/decode-only: {float(\"$full\")/max(float(\"$dec\"),1e-9):.2f}x (target <= 2x)')"
