@@ -33,7 +33,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 need() { command -v "$1" >/dev/null || { echo "make-captures: missing tool $1" >&2; exit 2; }; }
-for t in ip ethtool tcpdump python3 dnsmasq dig swaks curl wget editcap gzip; do need "$t"; done
+for t in ip ethtool tcpdump python3 dnsmasq dig swaks curl wget editcap mergecap gzip; do need "$t"; done
 sink=$(command -v smtp-sink || true)
 for c in /usr/sbin/smtp-sink /usr/lib/postfix/sbin/smtp-sink; do [ -z "$sink" ] && [ -x "$c" ] && sink=$c; done
 [ -n "$sink" ] || { echo "make-captures: smtp-sink not found (apt-get install postfix)" >&2; exit 2; }
@@ -122,4 +122,7 @@ cp "$work/any.pcap" "$out/real-any-sll2.pcap"
 editcap -F pcapng "$work/eth.pcap" "$out/real-eth.pcapng"
 gzip -9 -n -c "$out/real-eth.pcapng" > "$out/real-eth.pcapng.gz"
 rm "$out/real-eth.pcapng"
+# Two interfaces with different link types in one pcapng section, and nanosecond pcap.
+mergecap -F pcapng -w "$out/real-merged-2if.pcapng" "$out/real-eth.pcap" "$out/real-any-sll2.pcap"
+editcap -F nsecpcap "$out/real-eth.pcap" "$out/real-eth-ns.pcap"
 ls -l "$out"/real-*

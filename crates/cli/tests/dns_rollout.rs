@@ -158,6 +158,10 @@ fn sighup_swaps_lists_and_keeps_the_old_ones_on_error() {
     s.wait_stderr("reloaded");
     assert_eq!(s.dig("b.test").status, "NXDOMAIN");
     assert_eq!(s.dig("a.test").status, "NOERROR");
+    // SIGTERM: clean stop with counters.
+    s.signal("TERM");
+    let err = s.wait_stderr("stopped;");
+    assert!(err.contains("blocked 4"), "{err}");
 }
 
 #[test]

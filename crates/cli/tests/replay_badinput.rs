@@ -206,3 +206,42 @@ fn record_larger_than_any_packet_is_malformed() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("huge.pcap"), "{}", stderr(&o));
 }
+
+#[test]
+fn config_errors_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("bad.rules");
+    std::fs::write(
+        &rules,
+        "alert tcp any any -> any 80 (msg:\"x\"; contnt:\"GET\"; sid:1;)\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::cargo_bin("sekisho")
+            .unwrap()
+            .args(["replay", "-q", "--out"])
+            .arg(dir.path().join("out"))
+            .args(args)
+            .arg(fixture("real-eth.pcap"))
+            .output()
+            .unwrap()
+    };
+    let o = run(&["--rules", rules.to_str().unwrap()]);
+    no_panic(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.rules:1:39: error: unknown keyword 'contnt'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--set", "flow-timeouts.tcp.establishd=5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown state `establishd`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--set", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected KEY=VALUE"), "{}", stderr(&o));
+}

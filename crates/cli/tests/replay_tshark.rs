@@ -13,6 +13,9 @@ use assert_cmd::cargo::CommandCargoExt;
 /// (proto, endpoint A, endpoint B) with A < B as text; value: (frames A→B, bytes A→B, frames B→A, bytes B→A).
 type Conv = BTreeMap<(String, String, String), (u64, u64, u64, u64)>;
 
+/// Like [`Conv`], bytes `None` where tshark printed an abbreviated size ("43 kB").
+type ConvTable = BTreeMap<(String, String, String), (u64, Option<u64>, u64, Option<u64>)>;
+
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/captures")
@@ -110,9 +113,7 @@ fn tshark_fields(file: &PathBuf) -> Conv {
 }
 
 /// tshark's conversation tables: frames always, bytes only when printed exactly (`N bytes`).
-fn tshark_conv(
-    file: &PathBuf,
-) -> BTreeMap<(String, String, String), (u64, Option<u64>, u64, Option<u64>)> {
+fn tshark_conv(file: &PathBuf) -> ConvTable {
     let out = Command::new("tshark")
         .args(["-q", "-z", "conv,tcp", "-z", "conv,udp", "-r"])
         .arg(file)

@@ -27,8 +27,9 @@
 //! `!` (adblock headers). Labels may use `A-Z a-z 0-9 -` as in AWS, plus `_` because real names
 //! such as `_dmarc.example.com` carry it.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use rustc_hash::FxHashMap;
 
 const EXACT: u8 = 1;
 const WILDCARD: u8 = 2;
@@ -39,7 +40,9 @@ pub const MAX_ENTRY_LEN: usize = 255;
 /// A set of domain entries with Route 53 DNS Firewall matching semantics (see module docs).
 #[derive(Debug, Default, Clone)]
 pub struct DomainSet {
-    names: HashMap<Box<str>, u8>,
+    // FxHash: lookups hash attacker-chosen query names, but the table's contents come only from
+    // trusted lists, so queries cannot grow collision chains; speed wins over SipHash here.
+    names: FxHashMap<Box<str>, u8>,
     match_all: bool,
     entries: usize,
 }
@@ -83,7 +86,7 @@ impl DomainSet {
     /// An empty set with room for about `n` entries (avoids rehashing while loading big lists).
     pub fn with_capacity(n: usize) -> Self {
         DomainSet {
-            names: HashMap::with_capacity(n),
+            names: FxHashMap::with_capacity_and_hasher(n, Default::default()),
             ..Self::default()
         }
     }
@@ -151,7 +154,8 @@ impl DomainSet {
                 len: e.len.max(1),
                 message: e.message,
             };
-            if first.parse::<IpAddr>().is_ok() {
+            let looks_like_ip = first.starts_with(|c: char| c.is_ascii_digit()) || first.contains(':');
+            if looks_like_ip && first.parse::<IpAddr>().is_ok() {
                 for (off, name) in tokens {
                     if is_housekeeping(name) {
                         continue;

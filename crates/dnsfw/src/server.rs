@@ -14,7 +14,8 @@
 //!   `max_udp_payload`; 512 without EDNS) is replaced by a TC=1 header + question so the client
 //!   retries over TCP.
 //! - **Upstreams**: each attempt goes to the next upstream in order (failover), waiting
-//!   `upstream_timeout`, for `upstream_attempts` attempts. At most [`MAX_PENDING`] queries are
+//!   `upstream_timeout`, for `upstream_attempts` attempts; a query starts at the upstream that
+//!   answered last. At most [`MAX_PENDING`] queries are
 //!   outstanding per upstream; beyond that a query counts as an upstream failure.
 //! - **Fail mode** (reference §6) when no filtered answer can be produced (every upstream
 //!   failed, or the answer cannot be decoded for redirection inspection): `closed` answers
@@ -29,7 +30,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -468,6 +469,9 @@ struct Upstream {
     timeout: Duration,
     attempts: u32,
     rng: AtomicU64,
+    /// The upstream that answered last; queries start there, so a dead first upstream costs
+    /// one timeout, not one per query.
+    preferred: AtomicUsize,
 }
 
 impl Upstream {
@@ -503,6 +507,7 @@ impl Upstream {
             timeout: cfg.upstream_timeout,
             attempts: cfg.upstream_attempts,
             rng: AtomicU64::new(seed | 1),
+            preferred: AtomicUsize::new(0),
         })
     }
 
@@ -521,8 +526,9 @@ impl Upstream {
     async fn query(&self, query: &[u8]) -> Option<Vec<u8>> {
         let n = self.addrs.len();
         let qend = wire::question_end(query)?;
+        let start = self.preferred.load(Ordering::Relaxed);
         for attempt in 0..self.attempts as usize {
-            let i = attempt % n;
+            let i = (start + attempt) % n;
             let mut q = query.to_vec();
             let (tx, rx) = oneshot::channel();
             let id = {
@@ -558,6 +564,7 @@ impl Upstream {
             if !same_q {
                 continue;
             }
+            self.preferred.store(i, Ordering::Relaxed);
             if wire::is_truncated(&resp) {
                 if let Some(full) = tcp_query(self.addrs[i], &q, self.timeout).await {
                     return Some(full);

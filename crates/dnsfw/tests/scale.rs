@@ -81,16 +81,20 @@ fn million_names_load_fast_small_and_lookup_is_size_independent() {
     let mut small = DomainSet::new();
     small.extend_from_text(&generated(1000)).unwrap();
     let small_ns = lookup_ns(&small, 1000);
+    let mut mid = DomainSet::new();
+    mid.extend_from_text(&generated(100_000)).unwrap();
+    let mid_ns = lookup_ns(&mid, 100_000);
     println!(
-        "1,000,000 names: config load {:.3} s, VmRSS {:.1} MB -> {:.1} MB (+{:.1} MB); lookup {big_ns:.0} ns/name at 1M vs {small_ns:.0} ns/name at 1k (ratio {:.2})",
+        "1,000,000 names: config load {:.3} s, VmRSS {:.1} MB -> {:.1} MB (+{:.1} MB); lookup ns/name: {small_ns:.0} at 1k, {mid_ns:.0} at 100k, {big_ns:.0} at 1M",
         load.as_secs_f64(),
         rss0 as f64 / 1024.0,
         rss1 as f64 / 1024.0,
         (rss1 - rss0) as f64 / 1024.0,
-        big_ns / small_ns
     );
     assert!(load.as_secs_f64() < 2.0, "load took {load:?}");
     assert!(rss1 < 200 * 1024, "VmRSS {rss1} kB");
-    // Size independence: the 1M list may cost more cache misses, not more work per name.
-    assert!(big_ns < small_ns * 5.0, "{big_ns} ns vs {small_ns} ns");
+    // The same number of hash probes per name (one per label) at any size; what grows is the
+    // share of probes that miss the CPU caches (a 1k table fits in L1/L2, a 1M one is ~50 MB).
+    // A scan would cost 1000x more at 1M than at 1k; allow the cache effect, not that.
+    assert!(big_ns < small_ns * 10.0, "{big_ns} ns at 1M vs {small_ns} ns at 1k");
 }

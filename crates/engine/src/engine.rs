@@ -114,6 +114,14 @@ impl<I: Inspector> Engine<I> {
         self.dropped_events
     }
 
+    /// When a driver without packets (live capture, quiet link) should call
+    /// [`Engine::handle_timeout`] next; `None` when nothing is tracked. Packet time drives
+    /// timeouts by itself while packets flow.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        (self.flows.len() > 0 || self.decoder.defrag.in_progress() > 0)
+            .then_some(self.next_timeout_check)
+    }
+
     /// Next queued event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -188,6 +196,12 @@ impl<I: Inspector> Engine<I> {
     }
 
     fn on_packet(&mut self, ts: Timestamp, pkt: &Packet<'_>) -> Verdict {
+        if let Some(q) = pkt.icmp_error {
+            let key = FlowKey::new(q.src, q.src_port, q.dst, q.dst_port, q.proto, pkt.vlan);
+            if let Some(idx) = self.flows.get(&key) {
+                return self.on_icmp_error(ts, pkt, idx, q.src, q.src_port);
+            }
+        }
         let key = FlowKey::from_packet(pkt);
         let syn_only = matches!(pkt.transport, Transport::Tcp(t)
             if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
@@ -228,9 +242,54 @@ impl<I: Inspector> Engine<I> {
         verdict
     }
 
+    /// Counts an ICMP destination-unreachable in the flow of the packet it quotes, in the
+    /// direction opposite to that packet (Suricata links these errors to their flow).
+    fn on_icmp_error(
+        &mut self,
+        ts: Timestamp,
+        pkt: &Packet<'_>,
+        idx: u32,
+        quoted_src: std::net::IpAddr,
+        quoted_sport: u16,
+    ) -> Verdict {
+        let pkt_num = self.pkt_num;
+        self.flows.touch(idx);
+        let Some(flow) = self.flows.flow_mut(idx) else {
+            return Verdict::Accept;
+        };
+        let dir = flow.direction_of(quoted_src, quoted_sport).reverse();
+        flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, 0);
+        flow.last = ts;
+        let ctx = PacketContext {
+            ts,
+            pkt_num,
+            flow_id: flow.flow_id,
+            direction: dir,
+            proto: pkt.proto,
+            tcp_flags: 0,
+            payload: pkt.payload,
+        };
+        let flow_id = flow.flow_id;
+        let verdict = self.inspector.on_packet(&ctx);
+        if !self.decoder.events.is_empty() {
+            let tuple = PacketTuple {
+                src_ip: pkt.src,
+                dst_ip: pkt.dst,
+                src_port: 0,
+                dst_port: 0,
+                proto: pkt.proto,
+            };
+            self.queue_decoder_events(ts, Some(tuple), pkt.vlans(), Some(flow_id));
+        }
+        verdict
+    }
+
     /// Ends flows idle past their timeout at `now` and expires fragment trackers.
     /// `handle_packet` also does this once per second of packet time.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        if now >= self.next_timeout_check {
+            self.next_timeout_check = Timestamp(now.0.saturating_add(TIMEOUT_CHECK_INTERVAL_US));
+        }
         self.decoder.defrag.expire(now, &mut self.stats.defrag);
         let mut p = self.parts();
         let min_us = p.min_timeout_secs().saturating_mul(1_000_000);
@@ -430,6 +489,11 @@ impl<I: Inspector> Parts<'_, I> {
                         self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
                     }
                 }
+            }
+            Transport::Icmp { icmp_type, code }
+                if dir == Direction::ToClient && flow.icmp_response.is_none() =>
+            {
+                flow.icmp_response = Some((icmp_type, code));
             }
             Transport::Udp if !pkt.payload.is_empty() => {
                 verdict = verdict.and(inspector.on_stream_data(&AppChunk {

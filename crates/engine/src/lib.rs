@@ -5,6 +5,15 @@
 //! [`Event`]s (flow ends, decoder and stream anomalies) for [`Engine::poll_event`]. Time is
 //! always an argument; nothing here reads a clock, a file or a socket.
 //!
+//! Payload is not queued as owned events: the inspector sees in-order stream bytes as slices
+//! borrowed from the packet (in-order fast path of reassembly) or from the reassembly buffer,
+//! during `handle_packet`, so no payload is copied for delivery. Events in the queue are small
+//! (flow records, anomalies).
+//!
+//! Per packet the hot path does one hash lookup (foldhash, random seed) in the flow table and
+//! allocates nothing; allocation happens per flow (TCP session, record at the end) and for
+//! fragments and out-of-order TCP data (bounded, see [`config`]).
+//!
 //! ```
 //! use sekisho_engine::{Engine, EngineConfig, Event, LinkType, Timestamp};
 //! let mut engine = Engine::new(EngineConfig::default());
@@ -17,6 +26,8 @@
 //! }
 //! assert_eq!(engine.stats().decoder.invalid, 1);
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod config;
 pub mod decode;

@@ -183,7 +183,9 @@ pub struct Stats {
     pub tcp: TcpStats,
     /// `checksum.*` (sekisho-specific)
     pub checksum: ChecksumStats,
-    /// TCP reassembly counters of all flows (`tcp.reassembly_gap`, `tcp.overlap`, ...).
+    /// TCP reassembly counters (`tcp.reassembly_gap`, `tcp.overlap`, ...). Each flow's
+    /// counters are added when the flow ends (they live in its reassemblers until then), so
+    /// after [`crate::Engine::finish`] they cover every flow.
     pub stream: ReassemblyStats,
 }
 
@@ -214,7 +216,10 @@ impl Stats {
         f("decoder.ipv6_in_ipv6", d.ipv6_in_ipv6);
         f("decoder.unknown_ethertype", d.unknown_ethertype);
         f("decoder.too_many_layers", d.too_many_layers);
-        f("decoder.avg_pkt_size", d.bytes.checked_div(d.pkts).unwrap_or(0));
+        f(
+            "decoder.avg_pkt_size",
+            d.bytes.checked_div(d.pkts).unwrap_or(0),
+        );
         f("decoder.max_pkt_size", d.max_pkt_size);
         for e in DecodeEvent::ALL {
             f(e.stats_key(), d.event[*e as usize]);

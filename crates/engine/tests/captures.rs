@@ -69,6 +69,7 @@ fn loopback_checksums_fail_validation_and_skip_reassembly() {
     assert_eq!(r.flow_by_port(48918).to_server.pkts, 7);
     assert!(r.engine.inspector().chunks.is_empty());
     assert_eq!(r.engine.stats().tcp.sessions, 0);
+    assert!(r.flows.iter().all(|f| f.state == FlowState::New));
 }
 
 #[test]
@@ -212,6 +213,7 @@ fn ip_fragments_reassembled() {
     let v4 = r.flows.iter().find(|f| f.proto == 1).expect("icmp flow");
     assert_eq!((v4.to_server.pkts, v4.to_client.pkts), (1, 1));
     assert_eq!(v4.icmp, Some((8, 0)));
+    assert_eq!(v4.icmp_response, Some((0, 0)));
     let v6 = r
         .flows
         .iter()
@@ -219,6 +221,7 @@ fn ip_fragments_reassembled() {
         .expect("icmpv6 flow");
     assert_eq!((v6.to_server.pkts, v6.to_client.pkts), (1, 1));
     assert_eq!(v6.icmp, Some((128, 0)));
+    assert_eq!(v6.icmp_response, Some((129, 0)));
 }
 
 #[test]
@@ -421,4 +424,79 @@ fn zero_length_and_garbage_frames_never_panic() {
     assert_eq!(e.stats().decoder.invalid, 8);
     assert_eq!(e.stats().decoder.pkts, 8);
     let _ = ChecksumMode::None;
+}
+
+#[test]
+fn decoder_events_carry_tuple_and_flow() {
+    let (link, frames) = read_pcap("lo-dns.pcap");
+    let mut f = frames[0].data.clone();
+    // UDP length one byte short of the datagram: decoded, but anomalous.
+    let ulen = u16::from_be_bytes([f[38], f[39]]) - 1;
+    f[38..40].copy_from_slice(&ulen.to_be_bytes());
+    let mut e = sekisho_engine::Engine::new(no_csum());
+    assert_eq!(e.poll_timeout(), None);
+    e.handle_packet(frames[0].ts, link, &f);
+    assert!(e.poll_timeout().is_some(), "a flow is tracked");
+    let ev = e.poll_event().expect("decoder event");
+    let Event::Decoder(d) = ev else {
+        panic!("expected decoder event, got {ev:?}")
+    };
+    assert_eq!(d.event.anomaly_name(), "decoder.udp.len_invalid");
+    assert_eq!(d.pkt_num, 1);
+    let t = d.tuple.expect("tuple");
+    assert_eq!((t.src_port, t.dst_port, t.proto), (33634, 18053, 17));
+    assert!(d.flow_id.is_some());
+    assert_eq!(e.stats().get("decoder.event.udp.len_invalid"), Some(1));
+    e.finish(frames[0].ts);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn icmp_port_unreachable_counts_in_the_quoted_flow() {
+    // The DNS query of lo-dns.pcap, answered by an ICMP port unreachable quoting it (as a
+    // closed port would): Suricata links the error to the UDP flow, direction to_client.
+    let (link, frames) = read_pcap("lo-dns.pcap");
+    let icmp = Frame {
+        ts: frames[0].ts.add_secs(1),
+        data: port_unreachable_for(&frames[0].data),
+    };
+    let r = run_frames(no_csum(), link, &[frames[0].clone(), icmp]);
+    assert_eq!(r.flows.len(), 1, "no separate ICMP flow");
+    let fl = &r.flows[0];
+    assert_eq!((fl.proto, fl.src_port), (17, 33634));
+    assert_eq!((fl.to_server.pkts, fl.to_client.pkts), (1, 1));
+    assert_eq!(fl.to_client.bytes, 14 + 20 + 8 + 28);
+    assert_eq!(r.engine.stats().decoder.icmpv4, 1);
+
+    // Without the original flow the error is its own ICMP flow.
+    let r = run_frames(
+        no_csum(),
+        link,
+        &[Frame {
+            ts: frames[0].ts,
+            data: port_unreachable_for(&frames[0].data),
+        }],
+    );
+    assert_eq!(r.flows.len(), 1);
+    assert_eq!(r.flows[0].proto, 1);
+    assert_eq!(r.flows[0].icmp, Some((3, 3)));
+}
+
+/// An ICMPv4 port unreachable quoting the Ethernet/IPv4/UDP frame `q` (IP header + 8 bytes).
+fn port_unreachable_for(q: &[u8]) -> Vec<u8> {
+    let mut f = q[..14 + 20].to_vec();
+    f[14 + 9] = 1;
+    f[16..18].copy_from_slice(&56u16.to_be_bytes());
+    f.extend_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+    f.extend_from_slice(&q[14..14 + 28]);
+    f
+}
+
+#[test]
+fn engine_and_outputs_are_send() {
+    // Drivers move engines to worker threads and events to writer threads.
+    fn send<T: Send>() {}
+    send::<sekisho_engine::Engine>();
+    send::<Event>();
+    send::<sekisho_engine::Stats>();
 }

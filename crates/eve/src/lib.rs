@@ -728,6 +728,36 @@ struct NetflowObj {
     age: u64,
     min_ttl: u8,
     max_ttl: u8,
+    /// NFW only: the flags as booleans. The Athena netflow table AWS publishes declares
+    /// `netflow.tcp_flags` as `struct<syn,fin,rst,psh,ack,urg: boolean>`, while AWS's own
+    /// sample record carries only the top-level `tcp` object; writing both lets the published
+    /// table and queries written against the sample read the same file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tcp_flags: Option<NfwTcpFlags>,
+}
+
+/// `netflow.tcp_flags` as the NFW Athena table declares it: every flag present, true or false.
+#[derive(Serialize)]
+struct NfwTcpFlags {
+    syn: bool,
+    fin: bool,
+    rst: bool,
+    psh: bool,
+    ack: bool,
+    urg: bool,
+}
+
+impl NfwTcpFlags {
+    fn from_flags(flags: u8) -> NfwTcpFlags {
+        NfwTcpFlags {
+            fin: flags & 0x01 != 0,
+            syn: flags & 0x02 != 0,
+            rst: flags & 0x04 != 0,
+            psh: flags & 0x08 != 0,
+            ack: flags & 0x10 != 0,
+            urg: flags & 0x20 != 0,
+        }
+    }
 }
 
 /// One half of a flow as a `netflow` record. `nfw` drops the fields NFW does not write
@@ -759,6 +789,7 @@ fn netflow_event(f: &FlowLog, to_server: bool, nfw: bool) -> NetflowEvent<'_> {
             age: age(f.start, f.end),
             min_ttl: d.min_ttl,
             max_ttl: d.max_ttl,
+            tcp_flags: (nfw && f.is_tcp()).then(|| NfwTcpFlags::from_flags(d.tcp_flags)),
         },
         tcp: f.is_tcp().then(|| TcpObj::from_flags(d.tcp_flags)),
     }
@@ -884,6 +915,12 @@ mod tests {
             r#""tcp":{"tcp_flags":"1b","syn":true,"fin":true,"psh":true,"ack":true}}}"#
         ));
         assert_eq!(flow.lines().count(), 2);
+        // The Athena table's netflow.tcp_flags struct, every flag spelled out.
+        let v: serde_json::Value = serde_json::from_str(first).unwrap();
+        assert_eq!(
+            v["event"]["netflow"]["tcp_flags"],
+            serde_json::json!({"syn":true,"fin":true,"rst":false,"psh":true,"ack":true,"urg":false})
+        );
         let alert = std::fs::read_to_string(dir.join("alert.log")).unwrap();
         assert_eq!(
             alert.trim(),

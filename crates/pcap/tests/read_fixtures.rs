@@ -89,3 +89,37 @@ fn garbage_is_rejected_with_its_magic() {
         "junk.bin: not a pcap or pcapng file (magic 0x68656c6c)"
     );
 }
+
+#[test]
+fn nanosecond_pcap_has_the_same_times() {
+    let us = read_all("real-eth.pcap");
+    let ns = read_all("real-eth-ns.pcap");
+    assert_eq!(us.len(), ns.len());
+    for (a, b) in us.iter().zip(&ns) {
+        assert_eq!(
+            a.0, b.0,
+            "editcap -F nsecpcap keeps µs values, now in ns units"
+        );
+        assert_eq!(a.2, b.2);
+    }
+}
+
+#[test]
+fn pcapng_with_two_interfaces_keeps_each_link_type() {
+    // mergecap of the Ethernet and the SLL2 capture: one section, two IDBs.
+    let merged = read_all("real-merged-2if.pcapng");
+    let eth = read_all("real-eth.pcap");
+    let any = read_all("real-any-sll2.pcap");
+    assert_eq!(merged.len(), eth.len() + any.len());
+    assert_eq!(merged.iter().filter(|p| p.1 == 1).count(), eth.len());
+    assert_eq!(merged.iter().filter(|p| p.1 == 276).count(), any.len());
+    let mut from_merge: Vec<_> = merged
+        .iter()
+        .filter(|p| p.1 == 1)
+        .map(|p| (p.0, p.2.clone()))
+        .collect();
+    let mut orig: Vec<_> = eth.iter().map(|p| (p.0, p.2.clone())).collect();
+    from_merge.sort();
+    orig.sort();
+    assert_eq!(from_merge, orig);
+}

@@ -49,7 +49,8 @@ use sekisho_diag::{Diagnostic, SourceFile};
 /// Parses a single rule given as a string (no comment or continuation handling).
 ///
 /// Diagnostics refer to a pseudo file named `<rule>`. Warnings are dropped; use [`parse_file`]
-/// to see them.
+/// to see them. A rule whose `requires:` is not met is returned as `Err` with a
+/// warning-severity diagnostic (code `requires-unmet`): it is skipped, not invalid.
 #[allow(clippy::result_large_err)] // Diagnostic is the crate-wide error type.
 pub fn parse_rule(text: &str) -> Result<Rule, Diagnostic> {
     let src = SourceFile::new("<rule>", text);

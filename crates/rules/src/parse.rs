@@ -203,6 +203,13 @@ impl Ctx<'_> {
         Span::new(s, e.max(s))
     }
 
+    fn warn(&self, code: &str, msg: impl Into<String>, start: usize, end: usize) -> Diagnostic {
+        let sp = self.span(start, end);
+        Diagnostic::warning(msg)
+            .with_code(code)
+            .at_span(self.src, sp.range())
+    }
+
     fn err(&self, code: &str, msg: impl Into<String>, start: usize, end: usize) -> Diagnostic {
         let sp = self.span(start, end);
         Diagnostic::error(msg)
@@ -258,6 +265,17 @@ fn next_token(text: &str, mut pos: usize, list: bool) -> Option<(usize, usize)> 
     Some((start, pos))
 }
 
+/// Byte offset of the first control character other than TAB/CR/LF (C0, DEL, or C1 encoded
+/// as `C2 80..=9F`), scanning bytes rather than decoding chars.
+fn find_control(b: &[u8]) -> Option<usize> {
+    b.iter().enumerate().position(|(i, &c)| match c {
+        b'\t' | b'\r' | b'\n' => false,
+        0..=0x1f | 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
+}
+
 /// Parses one logical rule (continuations joined). Spans map back to `src` via `map`.
 pub(crate) fn parse_rule_text(
     src: &SourceFile,
@@ -267,10 +285,8 @@ pub(crate) fn parse_rule_text(
     warnings: &mut Vec<Diagnostic>,
 ) -> PResult<Rule> {
     let cx = Ctx { src, text, map };
-    if let Some((i, c)) = text
-        .char_indices()
-        .find(|&(_, c)| c.is_control() && c != '\t' && c != '\r' && c != '\n')
-    {
+    if let Some(i) = find_control(text.as_bytes()) {
+        let c = text[i..].chars().next().unwrap_or('\0');
         return Err(cx.err(
             "control-char",
             format!("rule contains control character U+{:04X}", c as u32),
@@ -329,31 +345,54 @@ pub(crate) fn parse_rule_text(
     let (dp0, dp1) = field(da1, true, "a destination port")?;
     let dst_port = parse_port(&cx, dp0, dp1, 0)?;
 
-    // Option string: rest with '(' and ')' stripped.
+    // Option string: the rest with leading '('/blanks and trailing ')'/blanks stripped. Like
+    // Suricata, missing parentheses are tolerated (with a warning).
+    let bytes = text.as_bytes();
     let rest_start = dp1 + (text.len() - dp1 - text[dp1..].trim_start().len());
-    let trimmed_end = text.trim_end().len();
-    if rest_start >= trimmed_end || text.as_bytes()[rest_start] != b'(' {
+    let mut opts_start = rest_start;
+    while opts_start < text.len()
+        && (bytes[opts_start] == b'(' || bytes[opts_start].is_ascii_whitespace())
+    {
+        opts_start += 1;
+    }
+    let mut opts_end = text.len();
+    while opts_end > opts_start
+        && (bytes[opts_end - 1] == b')' || bytes[opts_end - 1].is_ascii_whitespace())
+    {
+        opts_end -= 1;
+    }
+    if opts_start >= opts_end {
         return Err(cx
             .err(
                 "missing-options",
-                "expected '(' to start the rule options",
-                rest_start.min(trimmed_end.saturating_sub(1)),
-                (rest_start + 1).min(trimmed_end.max(1)),
+                "rule has no options",
+                rest_start.min(text.len().saturating_sub(1)),
+                text.len().max(rest_start + 1),
             )
-            .with_hint("rule options go in parentheses: (msg:\"...\"; sid:1;)"));
+            .with_hint("rule options go in parentheses after the header: (msg:\"...\"; sid:1;)"));
     }
-    if text.as_bytes()[trimmed_end - 1] != b')' || trimmed_end - 1 == rest_start {
-        return Err(cx
-            .err(
+    let trimmed_end = text.trim_end().len();
+    if bytes.get(rest_start) != Some(&b'(') {
+        warnings.push(
+            cx.warn(
+                "unopened-options",
+                "rule options do not start with '('",
+                rest_start,
+                rest_start + 1,
+            )
+            .with_hint("put the options in parentheses: (msg:\"...\"; sid:1;)"),
+        );
+    } else if bytes.get(trimmed_end.wrapping_sub(1)) != Some(&b')') {
+        warnings.push(
+            cx.warn(
                 "unclosed-options",
                 "rule options are not closed with ')'",
-                trimmed_end - 1,
+                trimmed_end.saturating_sub(1),
                 trimmed_end,
             )
-            .with_hint("end the rule with ')' after the last ';'"));
+            .with_hint("end the rule with ')' after the last ';' (Suricata tolerates its absence)"),
+        );
     }
-    let opts_start = rest_start + 1;
-    let opts_end = trimmed_end - 1;
     let options = parse_options(&cx, opts_start, opts_end, &protocol, warnings)?;
     if direction == Direction::Transactional {
         if let Some(o) = options
@@ -876,7 +915,15 @@ const M_BUF: u32 = 512;
 
 /// Finds the end of one option: the first `;` not preceded by `\`.
 fn find_option_end(b: &[u8], from: usize, end: usize) -> Option<usize> {
-    (from..end).find(|&i| b[i] == b';' && (i == 0 || b[i - 1] != b'\\'))
+    let mut at = from;
+    while at < end {
+        let i = at + b[at..end].iter().position(|&c| c == b';')?;
+        if i == 0 || b[i - 1] != b'\\' {
+            return Some(i);
+        }
+        at = i + 1;
+    }
+    None
 }
 
 fn parse_options(

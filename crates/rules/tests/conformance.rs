@@ -97,6 +97,9 @@ fn suricata_verify_rules() {
                     messages.push(d.render());
                 } else {
                     other_fail += 1;
+                    if std::env::var_os("SHOW_OTHER").is_some() {
+                        println!("[{st}] {}", d.render().lines().next().unwrap_or(""));
+                    }
                 }
             }
         }

@@ -447,13 +447,29 @@ fn header_actions_protocols_hooks() {
         err("accept:flow,drop tcp any any -> any any (sid:1;)"),
         "'drop' cannot be a secondary action"
     );
+    assert_eq!(err("alert tcp any any -> any any"), "rule has no options");
     assert_eq!(
-        err("alert tcp any any -> any any"),
-        "expected '(' to start the rule options"
+        err("alert tcp any any -> any any ( )"),
+        "rule has no options"
     );
+    // Suricata tolerates missing parentheses (a '\\' continuation followed by an empty line
+    // in suricata-verify's SMTP firewall cases drops the ')'); we load the rule and warn.
+    let src = SourceFile::new(
+        "p.rules",
+        "alert tcp any any -> any any (sid:1; \\\n\nalert tcp any any -> any any sid:2;)\n",
+    );
+    let f = parse_file(&src);
     assert_eq!(
-        err("alert tcp any any -> any any (sid:1;"),
-        "rule options are not closed with ')'"
+        f.rules.iter().map(Rule::sid).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    let w: Vec<&str> = f.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        w,
+        vec![
+            "rule options are not closed with ')'",
+            "rule options do not start with '('"
+        ]
     );
     assert_eq!(
         err("alert tcp any any -> any any (sid:1)"),

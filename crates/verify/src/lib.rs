@@ -278,6 +278,8 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         }
         // Settings only rules use: harmless because a case with rules is skipped anyway.
         "threshold-file" | "default-rule-path" | "action-order" => Ok(()),
+        // sekisho writes one final stats record, which is what checks read.
+        "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
         "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
         k if k.starts_with("flow-timeouts.") && k.split('.').count() == 3 => {
@@ -411,6 +413,8 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                     }
                 }
             }
+            // Console/file logging and threading do not change what sekisho computes.
+            "logging" | "runmode" | "max-pending-packets" => {}
             // Rule-only settings: a case with rules is skipped anyway.
             "vars"
             | "action-order"
@@ -1073,5 +1077,68 @@ mod tests {
         assert!(requirements_met(&serde_yaml_ng::from_str("lt-version: 8").unwrap()).is_err());
         assert!(requirements_met(&serde_yaml_ng::from_str("version: 8.0").unwrap()).is_ok());
         assert!(requirements_met(&serde_yaml_ng::from_str("version: 7").unwrap()).is_err());
+    }
+
+    fn case(files: &[(&str, &str)]) -> (PathBuf, String) {
+        let root = std::env::temp_dir().join(format!(
+            "sekisho-verify-unit-{}-{}",
+            std::process::id(),
+            files.len() * 7 + files[0].1.len()
+        ));
+        let dir = root.join("tests").join("c");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        (root, "c".to_string())
+    }
+
+    /// A replayer that writes a fixed eve.json, standing in for the engine.
+    fn fake(lines: &'static str) -> impl Fn(&RunRequest) -> Result<(), String> {
+        move |req: &RunRequest| {
+            std::fs::write(req.out_dir.join("eve.json"), lines).map_err(|e| e.to_string())
+        }
+    }
+
+    #[test]
+    fn honest_outcomes() {
+        let caps = Capabilities {
+            counters: ["decoder.pkts".to_string()].into(),
+            ..Capabilities::default()
+        };
+        let eve = "{\"event_type\":\"flow\",\"vlan\":[6]}\n{\"event_type\":\"stats\",\"stats\":{\"decoder\":{\"pkts\":3}}}\n";
+        let yaml = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: flow\n      vlan: [6]\n- stats:\n    decoder.pkts: 3\n";
+        let (root, name) = case(&[("test.yaml", yaml), ("input.pcap", "")]);
+        assert_eq!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Pass);
+        // Same checks, but the case has rules: detection is missing, so it is not a pass.
+        std::fs::write(
+            root.join("tests/c/test.rules"),
+            "alert ip any any -> any any (sid:1;)\n",
+        )
+        .unwrap();
+        assert!(
+            matches!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Skip(m) if m.contains("detection"))
+        );
+        std::fs::remove_file(root.join("tests/c/test.rules")).unwrap();
+        // A counter sekisho does not have is a skip, not a pass or a fail.
+        let yaml2 = "checks:\n- stats:\n    decoder.sll9: 3\n";
+        std::fs::write(root.join("tests/c/test.yaml"), yaml2).unwrap();
+        assert!(
+            matches!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Skip(m) if m.contains("decoder.sll9"))
+        );
+        // A wrong count fails and names expected and actual.
+        let yaml3 = "checks:\n- filter:\n    count: 2\n    match:\n      event_type: flow\n";
+        std::fs::write(root.join("tests/c/test.yaml"), yaml3).unwrap();
+        assert!(
+            matches!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Fail(m) if m.contains("expected 2 events, got 1"))
+        );
+        // An event type sekisho does not write is skipped even for count: 0.
+        let yaml4 = "checks:\n- filter:\n    count: 0\n    match:\n      event_type: alert\n";
+        std::fs::write(root.join("tests/c/test.yaml"), yaml4).unwrap();
+        assert!(matches!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Skip(_)
+        ));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -62,9 +62,10 @@ Detection (--policy/--rules/--explain) belongs to a later release: the options a
 and a note is printed that no rules are evaluated yet.
 
 Exit status:
-  0  every capture was read completely
-  1  input error: a capture is missing, not a capture, truncated or malformed (logs are still
-     written for everything read before the error)
+  0  every capture was read completely, or reading was stopped by SIGTERM/SIGINT (logs are
+     flushed; malformed packets inside a well-formed capture are decoder events, not errors)
+  1  input error: a capture is missing, not a capture, truncated or malformed, or has an
+     unsupported link type (logs are still written for everything read before the error)
   2  usage or configuration error (bad option, --set key, unwritable output directory)
 
 Examples:
@@ -75,16 +76,17 @@ Examples:
 
 /// Arguments of `sekisho replay`.
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_long_help = LONG_ABOUT)]
 pub struct Args {
     /// Capture files (pcap, pcapng, optionally gzip-compressed).
     #[arg(required = true, value_name = "PCAP")]
     pub pcaps: Vec<PathBuf>,
-    /// Firewall policy file (detection: not evaluated yet).
+    /// Firewall policy file; validated, not evaluated yet.
     #[arg(long, value_name = "FILE", conflicts_with = "rules")]
     pub policy: Option<PathBuf>,
-    /// Suricata rule files (detection: not evaluated yet).
-    #[arg(long, value_name = "FILE", num_args = 1..)]
+    /// Suricata rule file (repeatable: --rules a.rules --rules b.rules); validated, not
+    /// evaluated yet.
+    #[arg(long, value_name = "FILE")]
     pub rules: Vec<PathBuf>,
     /// Output directory (created if missing).
     #[arg(long, value_name = "DIR", default_value = "sekisho-out")]
@@ -135,16 +137,29 @@ pub struct Args {
 
 /// Runs `sekisho replay`.
 pub fn run(args: Args) -> ExitCode {
-    if args.policy.is_some() || !args.rules.is_empty() || args.explain {
-        eprintln!(
-            "sekisho replay: note: detection is not implemented yet; --policy/--rules/--explain are accepted but no rules are evaluated"
-        );
-    }
-    for f in args.policy.iter().chain(&args.rules) {
-        if let Err(e) = std::fs::metadata(f) {
-            eprintln!("sekisho replay: error: {}: {e}", f.display());
+    // Validate the policy / rules now (their diagnostics are worth having), even though the
+    // detection engine that would evaluate them is not part of this release.
+    let checked = match (&args.policy, args.rules.is_empty()) {
+        (Some(p), _) => Some(sekisho_policy::Policy::check_file(p, &Default::default())),
+        (None, false) => Some(sekisho_policy::Policy::check_rules_files(
+            &args.rules,
+            &Default::default(),
+        )),
+        (None, true) => None,
+    };
+    if let Some(c) = &checked {
+        for d in &c.diagnostics {
+            eprint!("{}", d.render());
+        }
+        if !c.is_valid() {
+            eprintln!("sekisho replay: error: the policy/rules are invalid (see above)");
             return ExitCode::from(2);
         }
+    }
+    if checked.is_some() || args.explain {
+        eprintln!(
+            "sekisho replay: note: detection is not implemented yet; the policy/rules were validated but no rules are evaluated"
+        );
     }
     let mut sets = Vec::new();
     for s in &args.sets {

@@ -29,7 +29,7 @@ Examples:
 
 /// Arguments of `sekisho verify`.
 #[derive(clap::Args)]
-#[command(long_about = LONG_ABOUT)]
+#[command(after_long_help = LONG_ABOUT)]
 pub struct Args {
     /// Suite directory (holds tests/).
     #[arg(long, value_name = "DIR")]

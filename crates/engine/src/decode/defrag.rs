@@ -67,7 +67,6 @@ impl Defrag {
     }
 
     /// Number of datagrams in progress.
-    #[allow(dead_code)]
     pub fn in_progress(&self) -> usize {
         self.trackers.len()
     }

@@ -110,6 +110,24 @@ pub struct Packet<'a> {
     /// Bytes the flow counts for this packet (frame length; for a tunnelled packet the length
     /// from the inner link/IP header; for a reassembled datagram IP header + payload).
     pub flow_bytes: u32,
+    /// For an ICMPv4 destination-unreachable error: the TCP/UDP tuple of the packet it quotes
+    /// (as that packet travelled). The engine counts the error in that flow, as Suricata does.
+    pub icmp_error: Option<QuotedTuple>,
+}
+
+/// The transport tuple quoted inside an ICMP error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedTuple {
+    /// Source of the quoted (original) packet.
+    pub src: IpAddr,
+    /// Destination of the quoted packet.
+    pub dst: IpAddr,
+    /// Its protocol (6 or 17).
+    pub proto: u8,
+    /// Its source port.
+    pub src_port: u16,
+    /// Its destination port.
+    pub dst_port: u16,
 }
 
 impl Packet<'_> {
@@ -134,6 +152,7 @@ impl Packet<'_> {
             tunneled: false,
             reassembled: false,
             flow_bytes: 0,
+            icmp_error: None,
         }
     }
 }
@@ -568,7 +587,7 @@ impl Decoder {
                 proto: 0,
                 vlan: cx.pkt.vlan,
             };
-            let unfrag = data.len() - rest.len();
+            let unfrag = (40 + plen).saturating_sub(rest.len());
             return self.fragment(
                 cx,
                 key,
@@ -667,6 +686,9 @@ impl Decoder {
                     cx.stats.checksum.icmpv4 += 1;
                     cx.pkt.checksum_ok = false;
                 }
+                if t == 3 {
+                    cx.pkt.icmp_error = self.quoted_ipv4(cx, &data[8..]);
+                }
                 self.icmp_done(cx, t, c, data)
             }
             58 => {
@@ -724,6 +746,26 @@ impl Decoder {
                 Ok(())
             }
         }
+    }
+
+    /// The IPv4 header + first 8 bytes an ICMPv4 error quotes (RFC 792), if TCP or UDP.
+    fn quoted_ipv4(&mut self, cx: &mut Cx<'_, '_>, q: &[u8]) -> Option<QuotedTuple> {
+        let hlen = usize::from(q.first()? & 0x0f) * 4;
+        if q.len() < 20 || q[0] >> 4 != 4 || hlen < 20 || q.len() < hlen + 4 {
+            self.ev(cx, DecodeEvent::Icmpv4Ipv4TruncPkt);
+            return None;
+        }
+        let proto = q[9];
+        if proto != 6 && proto != 17 {
+            return None;
+        }
+        Some(QuotedTuple {
+            src: IpAddr::V4(Ipv4Addr::new(q[12], q[13], q[14], q[15])),
+            dst: IpAddr::V4(Ipv4Addr::new(q[16], q[17], q[18], q[19])),
+            proto,
+            src_port: u16::from_be_bytes([q[hlen], q[hlen + 1]]),
+            dst_port: u16::from_be_bytes([q[hlen + 2], q[hlen + 3]]),
+        })
     }
 
     fn icmp_done<'a>(
@@ -829,7 +871,9 @@ impl Decoder {
             };
             if bit != 0 {
                 if want != Some(len) {
+                    // The rest of the option area cannot be trusted after this.
                     self.ev(cx, DecodeEvent::TcpOptInvalidLen);
+                    return;
                 } else {
                     if seen & bit != 0 {
                         self.ev(cx, DecodeEvent::TcpOptDuplicate);

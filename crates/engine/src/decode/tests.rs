@@ -519,3 +519,49 @@ fn ipv6_fragments() {
         (false, vec![DecodeEvent::Ipv6FragInvalidLength])
     );
 }
+
+#[test]
+fn geneve_with_gwlb_style_options_and_raw_ipv4_inner() {
+    // AWS Gateway Load Balancer hands the original IP packet (protocol type 0x0800, no inner
+    // Ethernet) with three TLVs of class 0x0108: 8-byte GWLBE/VPCE id, 8-byte attachment id,
+    // 4-byte flow cookie (RFC 8926 option format: class, type, length in 4-byte words).
+    let (_, fs) = frames("ns-geneve.pcap");
+    let outer = &fs[3]; // GET, client -> server
+    let inner_eth = &outer[14 + 20 + 8 + 8..];
+    let inner_ip = &inner_eth[14..];
+    let mut opts = Vec::new();
+    for (typ, len) in [(1u8, 8usize), (2, 8), (3, 4)] {
+        opts.extend_from_slice(&0x0108u16.to_be_bytes());
+        opts.push(typ);
+        opts.push((len / 4) as u8);
+        opts.extend(std::iter::repeat_n(0xab, len));
+    }
+    assert_eq!(opts.len(), 32);
+    let mut gnv = vec![(opts.len() / 4) as u8, 0, 0x08, 0x00, 0, 0, 42, 0];
+    gnv.extend_from_slice(&opts);
+    gnv.extend_from_slice(inner_ip);
+    let mut f = outer[..14 + 20].to_vec();
+    let udp_len = (8 + gnv.len()) as u16;
+    f.extend_from_slice(&outer[34..36]); // source port
+    f.extend_from_slice(&6081u16.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&gnv);
+    let total = (20 + udp_len) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    fix_ip_csum(&mut f);
+    let mut d = PacketDecoder::new(&EngineConfig::default());
+    let p = d.decode(t0(), LinkType::Ethernet, &f).expect("decoded");
+    assert!(p.tunneled);
+    assert_eq!((p.proto, p.src_port, p.dst_port), (6, 39540, 8080));
+    assert!(p.payload.starts_with(b"GET /index.html"));
+    assert!(p.checksum_ok, "inner TCP checksum verified");
+    assert_eq!(p.flow_bytes as usize, inner_ip.len());
+    assert!(d.events().is_empty(), "{:?}", d.events());
+    // Options claiming more words than the packet has.
+    let mut bad = f.clone();
+    bad[14 + 20 + 8] = 0x3f;
+    let p = d.decode(t0(), LinkType::Ethernet, &bad).map(|p| p.tunneled);
+    assert!(matches!(p, Ok(false)), "outer UDP packet stands");
+    assert_eq!(d.events(), &[DecodeEvent::GenevePktTooSmall]);
+}

@@ -9,8 +9,10 @@
 //!
 //! # flow_id
 //! As Suricata's `FlowGetId`: `((start_sec & 0xFFFF) << 48 | (start_usec & 0xFFFF) << 32 |
-//! hash32) & 0x7_FFFF_FFFF_FFFF` where `hash32` is a seeded foldhash of the normalised key
-//! ([`crate::EngineConfig::flow_id_seed`], default 0 so ids are reproducible). Below 2^51 so
+//! hash32) & 0x7_FFFF_FFFF_FFFF` where `hash32` is a seeded foldhash of the normalised key and
+//! the flow's creation number in this engine ([`crate::EngineConfig::flow_id_seed`], default 0,
+//! so the same input gives the same ids run to run; the creation number keeps two flows of one
+//! tuple that start in the same microsecond apart). Below 2^51 so
 //! JSON consumers using doubles keep it exact; a new flow on the same tuple gets a new id
 //! because its start time differs.
 //!
@@ -50,68 +52,71 @@ use crate::reassembly::StreamReassembler;
 use crate::time::Timestamp;
 
 /// Normalised flow identity: the lower (address, port) endpoint first, plus proto and VLANs.
+///
+/// Stored as six machine words so hashing is six word writes and equality six word compares:
+/// both run once per packet. Words 0-1 and 2-3 are the two addresses (IPv4 in the low 32 bits
+/// of the first word), word 4 packs the ports, protocol and IP version, word 5 the VLAN ids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
-    lo_ip: [u8; 16],
-    hi_ip: [u8; 16],
-    lo_port: u16,
-    hi_port: u16,
-    proto: u8,
-    v6: bool,
-    vlan: [u16; 3],
+    w: [u64; 6],
 }
 
-fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+/// An address as two words (IPv4: the address in word 0, word 1 zero).
+#[inline]
+fn ip_words(ip: IpAddr) -> (u64, u64) {
     match ip {
-        IpAddr::V4(a) => {
-            let mut b = [0u8; 16];
-            b[..4].copy_from_slice(&a.octets());
-            b
+        IpAddr::V4(a) => (u64::from(a.to_bits()), 0),
+        IpAddr::V6(a) => {
+            let v = a.to_bits();
+            ((v >> 64) as u64, v as u64)
         }
-        IpAddr::V6(a) => a.octets(),
     }
 }
 
 impl std::hash::Hash for FlowKey {
-    /// Six word writes instead of one write per field (and length prefixes for the address
-    /// arrays): hashing is on the per-packet path.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        let w = |b: &[u8; 16], i: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[i * 8..i * 8 + 8]);
-            u64::from_ne_bytes(x)
-        };
-        state.write_u64(w(&self.lo_ip, 0));
-        state.write_u64(w(&self.lo_ip, 1));
-        state.write_u64(w(&self.hi_ip, 0));
-        state.write_u64(w(&self.hi_ip, 1));
-        state.write_u64(
-            u64::from(self.lo_port)
-                | u64::from(self.hi_port) << 16
-                | u64::from(self.proto) << 32
-                | u64::from(self.v6) << 40,
-        );
-        state.write_u64(
-            u64::from(self.vlan[0]) | u64::from(self.vlan[1]) << 16 | u64::from(self.vlan[2]) << 32,
-        );
+        for w in self.w {
+            state.write_u64(w);
+        }
     }
 }
 
 impl FlowKey {
     /// The key of a decoded packet.
+    #[inline]
     pub fn from_packet(p: &Packet<'_>) -> FlowKey {
-        let s = (ip_bytes(p.src), p.src_port);
-        let d = (ip_bytes(p.dst), p.dst_port);
+        Self::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, p.vlan)
+    }
+
+    /// The key of a tuple (either orientation gives the same key).
+    #[inline]
+    pub fn new(
+        src: IpAddr,
+        src_port: u16,
+        dst: IpAddr,
+        dst_port: u16,
+        proto: u8,
+        vlan: [u16; 3],
+    ) -> FlowKey {
+        let (s0, s1) = ip_words(src);
+        let (d0, d1) = ip_words(dst);
+        // Any total order works as long as both directions agree.
+        let s = (s0, s1, src_port);
+        let d = (d0, d1, dst_port);
         let (lo, hi) = if s <= d { (s, d) } else { (d, s) };
         FlowKey {
-            lo_ip: lo.0,
-            hi_ip: hi.0,
-            lo_port: lo.1,
-            hi_port: hi.1,
-            proto: p.proto,
-            v6: p.src.is_ipv6(),
-            vlan: p.vlan,
+            w: [
+                lo.0,
+                lo.1,
+                hi.0,
+                hi.1,
+                u64::from(lo.2)
+                    | u64::from(hi.2) << 16
+                    | u64::from(proto) << 32
+                    | u64::from(src.is_ipv6()) << 40,
+                u64::from(vlan[0]) | u64::from(vlan[1]) << 16 | u64::from(vlan[2]) << 32,
+            ],
         }
     }
 }
@@ -138,6 +143,7 @@ pub(crate) struct Flow {
     pub server_port: u16,
     pub proto: u8,
     pub icmp: Option<(u8, u8)>,
+    pub icmp_response: Option<(u8, u8)>,
     pub vlan: [u16; 3],
     pub vlan_count: u8,
     pub dirs: [DirStats; 2],
@@ -163,8 +169,10 @@ impl Flow {
     /// Coarse state.
     pub fn state(&self) -> FlowState {
         match &self.tcp {
-            Some(t) if t.state != TcpState::None => t.state.flow_state(),
-            Some(_) | None => {
+            // TCP follows the session: a flow the state machine never took up (bad checksums,
+            // midstream pickup off) stays `new`, as in Suricata where the stream engine owns it.
+            Some(t) => t.state.flow_state(),
+            None => {
                 if self.dirs[0].pkts > 0 && self.dirs[1].pkts > 0 {
                     FlowState::Established
                 } else {
@@ -195,6 +203,7 @@ impl Flow {
             dst_port: self.server_port,
             proto: self.proto,
             icmp: self.icmp,
+            icmp_response: self.icmp_response,
             vlan: self.vlan[..self.vlan_count as usize].to_vec(),
             app_proto: self.app_proto.clone(),
             to_server: self.dirs[0],
@@ -320,26 +329,26 @@ impl TcpSession {
                     S::Established
                 }
             }
-            // We are the side that closed first: `closer` is the direction of the first FIN.
-            S::FinWait1 | S::CloseWait => {
-                let first = if self.state == S::FinWait1 { 0 } else { 1 };
-                if d != first && fin {
+            // The client closed first.
+            S::FinWait1 => {
+                if d == 1 && fin {
                     if peer_fin_acked {
                         S::TimeWait
                     } else {
                         S::Closing
                     }
-                } else if d != first && peer_fin_acked {
-                    if self.state == S::FinWait1 {
-                        S::FinWait2
-                    } else {
-                        // Server closed first and client acked: wait for client's FIN.
-                        S::CloseWait
-                    }
-                } else if d == first && self.state == S::CloseWait && fin {
+                } else if d == 1 && peer_fin_acked {
+                    S::FinWait2
+                } else {
+                    S::FinWait1
+                }
+            }
+            // The server closed first: the client's FIN makes it LAST_ACK.
+            S::CloseWait => {
+                if d == 0 && fin {
                     S::LastAck
                 } else {
-                    self.state
+                    S::CloseWait
                 }
             }
             S::FinWait2 => {
@@ -396,19 +405,25 @@ pub(crate) struct FlowTable {
     pub cap: usize,
     pub emergency: bool,
     id_hasher: foldhash::fast::FixedState,
+    /// Flows created so far (mixed into flow ids).
+    created: u64,
 }
 
 impl FlowTable {
     pub fn new(cap: usize, seed: u64) -> Self {
+        // Preallocate like Suricata's `flow.prealloc` (10000): no rehash/regrowth while a
+        // capture warms up; beyond that the table grows on demand up to `cap`.
+        let pre = cap.clamp(1, 10_000);
         FlowTable {
-            map: HashMap::default(),
-            slots: Vec::new(),
+            map: HashMap::with_capacity_and_hasher(pre, Default::default()),
+            slots: Vec::with_capacity(pre),
             free: Vec::new(),
             head: NIL,
             tail: NIL,
             cap: cap.max(1),
             emergency: false,
             id_hasher: foldhash::fast::FixedState::with_seed(seed),
+            created: 0,
         }
     }
 
@@ -481,9 +496,10 @@ impl FlowTable {
         }
     }
 
-    /// Stable flow id for a key and start time.
-    pub fn flow_id(&self, key: &FlowKey, start: Timestamp) -> u64 {
-        let h = self.id_hasher.hash_one(key) as u32;
+    /// Flow id for a key, start time and the flow's creation number (so two flows of one
+    /// tuple created in the same microsecond, e.g. after an eviction, still differ).
+    pub fn flow_id(&self, key: &FlowKey, start: Timestamp, seq: u64) -> u64 {
+        let h = self.id_hasher.hash_one((key, seq)) as u32;
         let sec = start.secs() & 0xffff;
         let usec = u64::from(start.subsec_micros()) & 0xffff;
         ((sec << 48) | (usec << 32) | u64::from(h)) & 0x7_ffff_ffff_ffff
@@ -507,13 +523,14 @@ impl FlowTable {
             Transport::Udp | Transport::Other => {}
         }
         let flow = Flow {
-            flow_id: self.flow_id(&key, ts),
+            flow_id: self.flow_id(&key, ts, self.created),
             client_ip: client.0,
             client_port: client.1,
             server_ip: server.0,
             server_port: server.1,
             proto: p.proto,
             icmp,
+            icmp_response: None,
             vlan: p.vlan,
             vlan_count: p.vlan_count,
             dirs: [DirStats::default(); 2],
@@ -544,6 +561,7 @@ impl FlowTable {
         };
         self.push_back(idx);
         self.map.insert(key, idx);
+        self.created += 1;
         idx
     }
 
@@ -569,3 +587,106 @@ impl FlowTable {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::TcpInfo;
+    use Direction::{ToClient as C, ToServer as S};
+
+    fn seg(flags: u8, seq: u32, ack: u32) -> TcpInfo {
+        TcpInfo {
+            seq,
+            ack,
+            flags,
+            ..TcpInfo::default()
+        }
+    }
+
+    const SYN: u8 = tcp_flags::SYN;
+    const ACK: u8 = tcp_flags::ACK;
+    const FIN: u8 = tcp_flags::FIN | tcp_flags::ACK;
+    const RST: u8 = tcp_flags::RST;
+
+    fn run(steps: &[(Direction, TcpInfo, usize)], midstream: bool) -> Vec<TcpState> {
+        let mut s = TcpSession::new();
+        steps
+            .iter()
+            .map(|(d, i, len)| {
+                s.update(*d, i, *len, midstream);
+                s.state
+            })
+            .collect()
+    }
+
+    #[test]
+    fn handshake_and_client_close() {
+        let states = run(
+            &[
+                (S, seg(SYN, 100, 0), 0),
+                (C, seg(SYN | ACK, 500, 101), 0),
+                (S, seg(ACK, 101, 501), 0),
+                (S, seg(ACK, 101, 501), 10),
+                (S, seg(FIN, 111, 501), 0),
+                (C, seg(ACK, 501, 112), 0),
+                (C, seg(FIN, 501, 112), 0),
+                (S, seg(ACK, 112, 502), 0),
+            ],
+            false,
+        );
+        use TcpState::*;
+        assert_eq!(
+            states,
+            [
+                SynSent,
+                SynRecv,
+                Established,
+                Established,
+                FinWait1,
+                FinWait2,
+                TimeWait,
+                Closed
+            ]
+        );
+    }
+
+    #[test]
+    fn server_closes_first_and_simultaneous_close() {
+        use TcpState::*;
+        let hs = [
+            (S, seg(SYN, 100, 0), 0),
+            (C, seg(SYN | ACK, 500, 101), 0),
+            (S, seg(ACK, 101, 501), 0),
+        ];
+        let mut steps = hs.to_vec();
+        steps.extend([
+            (C, seg(FIN, 501, 101), 0),
+            (S, seg(ACK, 101, 502), 0),
+            (S, seg(FIN, 101, 502), 0),
+            (C, seg(ACK, 502, 102), 0),
+        ]);
+        let st = run(&steps, false);
+        assert_eq!(st[3..], [CloseWait, CloseWait, LastAck, Closed]);
+        // Both FINs cross, then both ACKs.
+        let mut steps = hs.to_vec();
+        steps.extend([
+            (S, seg(FIN, 101, 501), 0),
+            (C, seg(FIN, 501, 101), 0),
+            (S, seg(ACK, 102, 502), 0),
+        ]);
+        let st = run(&steps, false);
+        assert_eq!(st[3..], [FinWait1, Closing, TimeWait]);
+    }
+
+    #[test]
+    fn rst_closes_and_midstream_needs_config() {
+        use TcpState::*;
+        let st = run(
+            &[(S, seg(SYN, 1, 0), 0), (C, seg(RST | ACK, 0, 2), 0)],
+            false,
+        );
+        assert_eq!(st, [SynSent, Closed]);
+        let data = [(S, seg(ACK, 1000, 5000), 100), (C, seg(ACK, 5000, 1100), 0)];
+        assert_eq!(run(&data, false), [None, None]);
+        assert_eq!(run(&data, true), [Established, Established]);
+    }
+}

@@ -93,7 +93,9 @@ pub struct DirStats {
     /// Packets seen in this direction.
     pub pkts: u64,
     /// Bytes in this direction, counted as Suricata does: the whole captured frame length
-    /// including the link header (for a tunnelled flow, the outer frame).
+    /// including the link header. For a flow inside a GENEVE tunnel: the inner packet from its
+    /// link header on (Suricata's tunnel pseudo-packet); for a reassembled IP datagram: the
+    /// IP header plus reassembled payload.
     pub bytes: u64,
     /// First packet in this direction (`None` if no packet).
     pub start: Option<Timestamp>,
@@ -142,8 +144,12 @@ pub struct FlowRecord {
     pub dst_port: u16,
     /// IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6).
     pub proto: u8,
-    /// ICMP type and code of the first packet (ICMP/ICMPv6 flows only).
+    /// ICMP type and code of the first packet (ICMP/ICMPv6 flows only; EVE `icmp_type`,
+    /// `icmp_code`).
     pub icmp: Option<(u8, u8)>,
+    /// ICMP type and code of the first server-to-client packet (EVE `response_icmp_type`,
+    /// `response_icmp_code`).
+    pub icmp_response: Option<(u8, u8)>,
     /// VLAN ids (outermost first), empty if untagged.
     pub vlan: Vec<u16>,
     /// Application protocol once detected (`None` until the app layer exists).
