@@ -7,7 +7,8 @@
 #
 # Env: DURATION (s per run, default 20), LISTS (real | gen | "real gen"), SEKISHO_BIN (default:
 # builds target/release/sekisho), THREADS (sekisho --threads, default 1), QUERIES (distinct query
-# names, default 20000), BLOCKLIST (default ../shared/blocklists/hagezi-light-wildcard.txt).
+# names, default 20000), BLOCKLIST (default ../shared/blocklists/hagezi-light-wildcard.txt),
+# QUERY_LOG=1 (sekisho writes its query log, as in production; default off like unbound's).
 # Needs: dnsperf, dnsmasq, unbound (apt-get install dnsperf dnsmasq unbound).
 #
 # Setup, all on loopback, each server on one thread:
@@ -134,6 +135,7 @@ for which in $LISTS; do
     cat >"$WORK/dns.yaml" <<EOF
 listen: ["127.0.0.1:$S_PORT"]
 upstreams: ["127.0.0.1:$U_PORT"]
+$( [[ "${QUERY_LOG:-0}" == 1 ]] && echo "query_log: {path: query.log, max_size_mb: 200, keep: 1}" )
 domain_lists:
   block: {file: list.txt}
 rule_groups:
@@ -155,4 +157,5 @@ EOF
     run_perf "sekisho+list" $S_PORT "$S_PID"
     awk '{q[$1]=$2} END { if (q["unbound+list"] > 0) printf "ratio sekisho/unbound: %.2f   sekisho/upstream: %.2f\n", q["sekisho+list"]/q["unbound+list"], q["sekisho+list"]/q["upstream-alone"] }' "$WORK/qps.txt"
     kill "$P_PID" "$S_PID"; wait "$P_PID" "$S_PID" 2>/dev/null || true
+    grep -h "stopped" "$WORK/sekisho.log" || true
 done

@@ -4,7 +4,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use sekisho_dnsfw::domains::{normalise, DomainSet};
-use sekisho_dnsfw::policy::{Action, BlockResponse, DomainList, Mode, Policy, Redirection, Rule, RuleGroup, Verdict};
+use sekisho_dnsfw::policy::{
+    Action, BlockResponse, DomainList, Mode, Policy, Redirection, Rule, RuleGroup, Verdict,
+};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -19,10 +21,17 @@ fuzz_target!(|data: &[u8]| {
     // Also the list-file parser on the whole input.
     let _ = DomainSet::new().extend_from_text(&text);
     if inserted && !entry.starts_with('*') {
-        assert!(set.matches(&normalise(entry)), "exact entry must match itself");
+        assert!(
+            set.matches(&normalise(entry)),
+            "exact entry must match itself"
+        );
     }
     let mut p = Policy {
-        lists: vec![DomainList { name: "l".into(), id: "l".into(), set }],
+        lists: vec![DomainList {
+            name: "l".into(),
+            id: "l".into(),
+            set,
+        }],
         groups: vec![RuleGroup {
             name: "g".into(),
             id: "g".into(),
@@ -33,10 +42,18 @@ fuzz_target!(|data: &[u8]| {
                 list: 0,
                 action: Action::Block(BlockResponse::NoData),
                 qtype: (qtype % 3 == 0).then_some(qtype),
-                redirection: if qtype % 2 == 0 { Redirection::Trust } else { Redirection::Inspect },
+                redirection: if qtype % 2 == 0 {
+                    Redirection::Trust
+                } else {
+                    Redirection::Inspect
+                },
             }],
         }],
-        mode: if qtype % 5 == 0 { Mode::Alert } else { Mode::Enforce },
+        mode: if qtype % 5 == 0 {
+            Mode::Alert
+        } else {
+            Mode::Enforce
+        },
     };
     p.sort();
     let d = p.evaluate(qname, qtype);

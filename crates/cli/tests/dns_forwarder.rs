@@ -378,7 +378,11 @@ fn upstream_down_fail_closed_fail_open_and_failover() {
     let t0 = std::time::Instant::now();
     let d = failover.dig("gmail.com");
     assert_eq!(d.answers, ["gmail.com. 0 IN A 142.250.1.1"], "{}", d.raw);
-    assert!(t0.elapsed() < Duration::from_millis(280), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(280),
+        "{:?}",
+        t0.elapsed()
+    );
 }
 
 fn udp_exchange(port: u16, msg: &[u8]) -> Option<Vec<u8>> {

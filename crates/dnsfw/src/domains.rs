@@ -154,7 +154,8 @@ impl DomainSet {
                 len: e.len.max(1),
                 message: e.message,
             };
-            let looks_like_ip = first.starts_with(|c: char| c.is_ascii_digit()) || first.contains(':');
+            let looks_like_ip =
+                first.starts_with(|c: char| c.is_ascii_digit()) || first.contains(':');
             if looks_like_ip && first.parse::<IpAddr>().is_ok() {
                 for (off, name) in tokens {
                     if is_housekeeping(name) {

@@ -6,7 +6,9 @@ use sekisho_dnsfw::config;
 use sekisho_dnsfw::policy::Verdict;
 
 fn example(name: &str) -> config::Config {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dns").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/dns")
+        .join(name);
     config::load(&p).unwrap_or_else(|d| panic!("{}", d.render()))
 }
 
@@ -15,7 +17,10 @@ fn walled_garden_example() {
     let c = example("walled-garden.yaml");
     let p = &c.policy;
     assert_eq!(p.evaluate("gmail.com", 15).verdict, Verdict::Resolve);
-    assert_eq!(p.evaluate("gmail-smtp-in.l.google.com", 1).verdict, Verdict::Resolve);
+    assert_eq!(
+        p.evaluate("gmail-smtp-in.l.google.com", 1).verdict,
+        Verdict::Resolve
+    );
     assert_eq!(p.evaluate("yahoo.co.jp", 15).verdict, Verdict::Block);
     assert_eq!(c.server.upstreams.len(), 2);
 }

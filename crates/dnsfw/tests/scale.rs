@@ -96,5 +96,8 @@ fn million_names_load_fast_small_and_lookup_is_size_independent() {
     // The same number of hash probes per name (one per label) at any size; what grows is the
     // share of probes that miss the CPU caches (a 1k table fits in L1/L2, a 1M one is ~50 MB).
     // A scan would cost 1000x more at 1M than at 1k; allow the cache effect, not that.
-    assert!(big_ns < small_ns * 10.0, "{big_ns} ns at 1M vs {small_ns} ns at 1k");
+    assert!(
+        big_ns < small_ns * 10.0,
+        "{big_ns} ns at 1M vs {small_ns} ns at 1k"
+    );
 }

@@ -122,7 +122,8 @@ impl<I: Inspector> Engine<I> {
             .then_some(self.next_timeout_check)
     }
 
-    /// Next queued event, oldest first.
+    /// Next queued event, oldest first. Drain after every `handle_*`/`finish` call: flow-end
+    /// events are never dropped (decoder/stream anomalies are, beyond `max_queued_events`).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

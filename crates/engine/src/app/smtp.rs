@@ -1,0 +1,1120 @@
+//! SMTP app-layer parser, following Suricata 8.0.7+ behaviour
+//! (`shared/reference/suricata-smtp-parser.md`).
+//!
+//! Sans-I/O: the engine feeds in-order reassembled bytes of each direction
+//! ([`SmtpParser::to_server`], [`SmtpParser::to_client`]) and reports lost
+//! data with [`SmtpParser::gap`]. Client command lines are queued in a FIFO;
+//! each complete server reply (a multi-line `NNN-` reply counts once) answers
+//! the oldest queued command. Transactions ([`SmtpTx`]) follow Suricata's
+//! boundaries so `tx_id`s match Suricata's `smtp` EVE records.
+//!
+//! Memory is bounded: partial lines are buffered up to [`MAX_LINE_LEN`]
+//! bytes per direction, the command queue holds at most [`MAX_QUEUE`]
+//! entries, at most [`MAX_LIVE_TXS`] transactions are live at once, and each
+//! transaction records at most [`MAX_RECORDS_PER_TX`] command offsets and
+//! [`MAX_RCPT_PER_TX`] recipients. Message bodies are scanned for the end
+//! marker but never stored (MIME decoding is not done here).
+
+use std::collections::VecDeque;
+
+/// Longest command or reply line kept, in bytes (Suricata's
+/// `SMTP_LINE_BUFFER_LIMIT`); longer lines are cut and raise
+/// [`SmtpEvent::TruncatedLine`], the rest up to the next LF is discarded.
+pub const MAX_LINE_LEN: usize = 4096;
+/// Capacity of the command queue; a command beyond it is a parser error.
+pub const MAX_QUEUE: usize = 65535;
+/// Default cap on live (not yet taken) transactions, Suricata's
+/// `app-layer.protocols.smtp.max-tx`; creating one more is a parser error.
+pub const MAX_LIVE_TXS: usize = 256;
+/// Cap on [`CommandRecord`]s kept per transaction; later commands are still
+/// parsed but not recorded ([`SmtpTx::records_truncated`] is set).
+pub const MAX_RECORDS_PER_TX: usize = 1024;
+/// Cap on recipients stored per transaction; later RCPT TO are parsed but
+/// not stored ([`SmtpTx::records_truncated`] is set).
+pub const MAX_RCPT_PER_TX: usize = 1024;
+
+/// Reply codes Suricata accepts; any other code is `INVALID_REPLY` and a
+/// parser error.
+const KNOWN_CODES: [u16; 39] = [
+    211, 214, 220, 221, 235, 250, 251, 252, 334, 354, 401, 402, 421, 435, 450, 451, 452, 454, 455,
+    500, 501, 502, 503, 504, 511, 521, 522, 525, 530, 534, 535, 541, 543, 550, 551, 552, 553, 554,
+    555,
+];
+
+/// Direction of a stream: client to server, or server to client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Client → server (commands, message data).
+    ToServer,
+    /// Server → client (greeting, replies).
+    ToClient,
+}
+
+/// Anomaly raised by the parser, named like Suricata's `smtp` app-layer events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SmtpEvent {
+    /// Reply line shorter than 3 bytes or with an unknown code (fatal), or a
+    /// non-220 greeting (not fatal).
+    InvalidReply,
+    /// A complete reply arrived while no command was waiting for one.
+    UnableToMatchReplyWithRequest,
+    /// A command argument longer than 65535 bytes (unreachable with the
+    /// 4096-byte line cap; kept for name parity).
+    MaxCommandLineLenExceeded,
+    /// A reply longer than allowed (name parity; over-long replies raise
+    /// [`SmtpEvent::TruncatedLine`] like Suricata).
+    MaxReplyLineLenExceeded,
+    /// A command queued behind an unanswered DATA or STARTTLS.
+    InvalidPipelinedSequence,
+    /// BDAT chunk accounting overflowed (never raised: chunks are counted
+    /// per BDAT as in 8.0.7+).
+    BdatChunkLenExceeded,
+    /// The client spoke before any server reply.
+    NoServerWelcomeMessage,
+    /// STARTTLS answered with something other than 220.
+    TlsRejected,
+    /// DATA answered with something other than 354.
+    DataCommandRejected,
+    /// Second HELO/EHLO in the connection, or second MAIL FROM in a tx.
+    DuplicateFields,
+    /// Second DATA in a transaction that already had one.
+    UnparsableContent,
+    /// A command or reply line longer than [`MAX_LINE_LEN`] was cut.
+    TruncatedLine,
+    /// `BDAT` with invalid syntax (8.0.7+).
+    InvalidBdat,
+    /// The command queue or the transaction table was full.
+    TooManyTransactions,
+}
+
+impl SmtpEvent {
+    /// The rule-language name, as used in `app-layer-event:smtp.<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmtpEvent::InvalidReply => "smtp.invalid_reply",
+            SmtpEvent::UnableToMatchReplyWithRequest => "smtp.unable_to_match_reply_with_request",
+            SmtpEvent::MaxCommandLineLenExceeded => "smtp.max_command_line_len_exceeded",
+            SmtpEvent::MaxReplyLineLenExceeded => "smtp.max_reply_line_len_exceeded",
+            SmtpEvent::InvalidPipelinedSequence => "smtp.invalid_pipelined_sequence",
+            SmtpEvent::BdatChunkLenExceeded => "smtp.bdat_chunk_len_exceeded",
+            SmtpEvent::NoServerWelcomeMessage => "smtp.no_server_welcome_message",
+            SmtpEvent::TlsRejected => "smtp.tls_rejected",
+            SmtpEvent::DataCommandRejected => "smtp.data_command_rejected",
+            SmtpEvent::DuplicateFields => "smtp.duplicate_fields",
+            SmtpEvent::UnparsableContent => "smtp.unparsable_content",
+            SmtpEvent::TruncatedLine => "smtp.truncated_line",
+            SmtpEvent::InvalidBdat => "smtp.invalid_bdat",
+            SmtpEvent::TooManyTransactions => "smtp.too_many_transactions",
+        }
+    }
+
+    /// The EVE `anomaly.event` spelling (upper case, no `smtp.` prefix).
+    pub fn anomaly_name(self) -> String {
+        self.name()
+            .trim_start_matches("smtp.")
+            .to_ascii_uppercase()
+    }
+}
+
+/// Progress of one side of a transaction (Suricata 8.0.7+ progress values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Progress {
+    /// `request_started` / `response_started` (0).
+    Started,
+    /// `request_data` / `response_data` (1): DATA/BDAT seen.
+    Data,
+    /// `request_complete` / `response_complete` (2).
+    Complete,
+}
+
+/// The kind of a client command as the parser recognised it (prefix match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// `HELO`/`EHLO`.
+    Helo,
+    /// `MAIL FROM`.
+    MailFrom,
+    /// `RCPT TO`.
+    RcptTo,
+    /// `DATA`.
+    Data,
+    /// `BDAT` (valid or not).
+    Bdat,
+    /// `RSET`.
+    Rset,
+    /// `QUIT`.
+    Quit,
+    /// `STARTTLS`.
+    StartTls,
+    /// The lone `.` ending a DATA message.
+    EndOfData,
+    /// Anything else (AUTH, NOOP, AUTH continuation lines, garbage).
+    Other,
+}
+
+/// Where a command began in the client stream, so detection can map a
+/// command (e.g. a disallowed RCPT TO) to the segment that carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// Recognised command.
+    pub kind: CommandKind,
+    /// Offset of the line's first byte in the to-server stream (bytes since
+    /// the first byte given to the parser, gaps included).
+    pub offset: u64,
+    /// Line length in bytes, without the LF.
+    pub len: usize,
+}
+
+/// One SMTP transaction (Suricata boundaries; see module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpTx {
+    /// Transaction id, from 0 per connection (Suricata's `tx_id`).
+    pub tx_id: u64,
+    /// Connection-wide first HELO/EHLO token (copied into every tx).
+    pub helo: Option<Vec<u8>>,
+    /// First MAIL FROM token of the tx, brackets kept; `Some(empty)` for `MAIL FROM:`.
+    pub mail_from: Option<Vec<u8>>,
+    /// Every RCPT TO token in command order, brackets kept, rejected ones included.
+    pub rcpt_to: Vec<Vec<u8>>,
+    /// A DATA command was seen (even if rejected): Suricata logs `email`.
+    pub had_data: bool,
+    /// A BDAT command with valid syntax was seen.
+    pub had_bdat: bool,
+    /// The message (DATA terminator or final BDAT chunk) was fully received.
+    pub data_complete: bool,
+    /// Bytes of message data seen (DATA lines incl. delimiters, or BDAT octets).
+    pub data_len: u64,
+    /// Client-side progress.
+    pub request: Progress,
+    /// Server-side progress.
+    pub response: Progress,
+    /// Anomalies attributed to this tx, in order.
+    pub events: Vec<SmtpEvent>,
+    /// Commands of this tx with their to-server stream offsets.
+    pub commands: Vec<CommandRecord>,
+    /// Some commands or recipients were not stored because of the caps.
+    pub records_truncated: bool,
+    /// Each AUTH mechanism named (credentials are never stored).
+    pub auth_mechanisms: Vec<Vec<u8>>,
+}
+
+impl SmtpTx {
+    fn new(tx_id: u64, helo: Option<Vec<u8>>) -> Self {
+        SmtpTx {
+            tx_id,
+            helo,
+            mail_from: None,
+            rcpt_to: Vec::new(),
+            had_data: false,
+            had_bdat: false,
+            data_complete: false,
+            data_len: 0,
+            request: Progress::Started,
+            response: Progress::Started,
+            events: Vec::new(),
+            commands: Vec::new(),
+            records_truncated: false,
+            auth_mechanisms: Vec::new(),
+        }
+    }
+
+    /// Both sides complete: Suricata logs the `smtp` record now.
+    pub fn is_complete(&self) -> bool {
+        self.request == Progress::Complete && self.response == Progress::Complete
+    }
+
+    /// The `smtp` EVE object for this tx.
+    pub fn eve(&self) -> SmtpEve {
+        let s = |v: &Vec<u8>| String::from_utf8_lossy(v).into_owned();
+        SmtpEve {
+            helo: self.helo.as_ref().filter(|v| !v.is_empty()).map(s),
+            mail_from: self.mail_from.as_ref().filter(|v| !v.is_empty()).map(s),
+            rcpt_to: self.rcpt_to.iter().map(s).collect(),
+        }
+    }
+}
+
+/// The EVE `smtp` object: keys with `None` / an empty `rcpt_to` are omitted.
+/// Values are printed as sent, angle brackets kept (suricata-eve.md §6);
+/// invalid UTF-8 is replaced lossily (the log crate may escape instead).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SmtpEve {
+    /// `smtp.helo`.
+    pub helo: Option<String>,
+    /// `smtp.mail_from`.
+    pub mail_from: Option<String>,
+    /// `smtp.rcpt_to[]`.
+    pub rcpt_to: Vec<String>,
+}
+
+/// What the caller must do after feeding bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Keep feeding.
+    Continue,
+    /// STARTTLS was accepted: the bytes of both directions after the
+    /// accepting 220 reply belong to TLS. `to_server_offset` /
+    /// `to_client_offset` are the stream offsets where TLS begins (the
+    /// client side's is the end of data fed so far if it pipelined nothing).
+    TlsUpgrade {
+        /// Offset in the to-server stream where TLS starts.
+        to_server_offset: u64,
+        /// Offset in the to-client stream where TLS starts.
+        to_client_offset: u64,
+    },
+    /// Parsing stopped for good (invalid reply, table full). Suricata counts
+    /// this as `app_layer.error.smtp.parser`.
+    Error,
+}
+
+/// Result of protocol probing on a stream's first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeResult {
+    /// Looks like SMTP.
+    Smtp,
+    /// Starts with `QUIT`: SMTP only if the port says so (FTP shares it).
+    SmtpIfPort,
+    /// Not SMTP.
+    NotSmtp,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// Probe the client's first bytes: `EHLO`, `HELO` (and `QUIT`) prefixes,
+/// ASCII case-insensitive, as Suricata's SMTP patterns.
+pub fn probe_to_server(data: &[u8]) -> ProbeResult {
+    let n = data.len().min(4);
+    let mut partial = false;
+    for (verb, res) in [
+        (&b"EHLO"[..], ProbeResult::Smtp),
+        (&b"HELO"[..], ProbeResult::Smtp),
+        (&b"QUIT"[..], ProbeResult::SmtpIfPort),
+    ] {
+        if data[..n].eq_ignore_ascii_case(&verb[..n]) {
+            if n == 4 {
+                return res;
+            }
+            partial = true;
+        }
+    }
+    if partial {
+        ProbeResult::NeedMore
+    } else {
+        ProbeResult::NotSmtp
+    }
+}
+
+/// Probe the server's first bytes for a `220` banner (`220 ` or `220-`),
+/// Suricata 8's server-side probing; the engine should use it only on SMTP
+/// ports (FTP also greets with 220).
+pub fn probe_to_client(data: &[u8]) -> ProbeResult {
+    let want = b"220";
+    let n = data.len().min(3);
+    if data[..n] != want[..n] {
+        return ProbeResult::NotSmtp;
+    }
+    match data.get(3) {
+        None => ProbeResult::NeedMore,
+        Some(b' ') | Some(b'-') => ProbeResult::Smtp,
+        Some(_) => ProbeResult::NotSmtp,
+    }
+}
+
+/// Queued command awaiting its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    Helo { resets: bool },
+    StartTls,
+    Data,
+    EndOfData,
+    Bdat { last: bool },
+    Rset,
+    Quit,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct QueueEntry {
+    what: Pending,
+    tx: Option<u64>,
+}
+
+/// Where the client side is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientMode {
+    Command,
+    /// DATA message; `line` tracks whether the current line could still be `.`.
+    Data { tx: u64, line: DataLine },
+    /// BDAT chunk: `remaining` octets left.
+    Bdat { tx: u64, remaining: u64, last: bool },
+    /// After an accepted STARTTLS, or after a fatal error: ignore everything.
+    Stopped,
+}
+
+/// State of the current message line for end-of-data detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataLine {
+    Start,
+    Dot,
+    DotCr,
+    Other,
+}
+
+/// Per-direction line splitter state.
+#[derive(Debug, Default)]
+struct LineBuf {
+    buf: Vec<u8>,
+    /// Offset of `buf[0]` in the stream.
+    start: u64,
+    /// Discarding the tail of an over-long line up to the next LF.
+    discarding: bool,
+}
+
+/// One complete (or truncated) line produced by the splitter.
+struct Line {
+    bytes: Vec<u8>,
+    offset: u64,
+    truncated: bool,
+}
+
+impl LineBuf {
+    /// Take the next line from `data[*pos..]` (stream offset of `data[0]` is
+    /// `base`), advancing `*pos`. Returns `None` when more data is needed.
+    fn next_line(&mut self, data: &[u8], pos: &mut usize, base: u64) -> Option<Line> {
+        while *pos < data.len() {
+            let rest = &data[*pos..];
+            if self.discarding {
+                match rest.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        *pos += i + 1;
+                        self.discarding = false;
+                        continue;
+                    }
+                    None => {
+                        *pos = data.len();
+                        return None;
+                    }
+                }
+            }
+            if self.buf.is_empty() {
+                self.start = base + *pos as u64;
+            }
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    *pos += i + 1;
+                    let mut bytes = std::mem::take(&mut self.buf);
+                    if bytes.len() + i >= MAX_LINE_LEN {
+                        let take = MAX_LINE_LEN.saturating_sub(bytes.len()).min(i);
+                        bytes.extend_from_slice(&rest[..take]);
+                        bytes.truncate(MAX_LINE_LEN);
+                        return Some(Line {
+                            bytes,
+                            offset: self.start,
+                            truncated: true,
+                        });
+                    }
+                    bytes.extend_from_slice(&rest[..i]);
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                    return Some(Line {
+                        bytes,
+                        offset: self.start,
+                        truncated: false,
+                    });
+                }
+                None => {
+                    let room = MAX_LINE_LEN - self.buf.len();
+                    if rest.len() < room {
+                        self.buf.extend_from_slice(rest);
+                        *pos = data.len();
+                        return None;
+                    }
+                    // Buffer full without a delimiter: emit the cut line and
+                    // drop the rest of it, as Suricata does.
+                    *pos += room;
+                    let mut bytes = std::mem::take(&mut self.buf);
+                    bytes.extend_from_slice(&rest[..room]);
+                    self.discarding = true;
+                    return Some(Line {
+                        bytes,
+                        offset: self.start,
+                        truncated: true,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.discarding = false;
+    }
+}
+
+/// Per-flow SMTP parser. See the module docs for the model.
+#[derive(Debug)]
+pub struct SmtpParser {
+    txs: VecDeque<SmtpTx>,
+    next_tx_id: u64,
+    /// Id of the current (newest) tx, if any tx was ever created.
+    cur: Option<u64>,
+    helo: Option<Vec<u8>>,
+    queue: VecDeque<QueueEntry>,
+    client: LineBuf,
+    server: LineBuf,
+    mode: ClientMode,
+    ts_offset: u64,
+    tc_offset: u64,
+    reply_seen: bool,
+    in_multiline: bool,
+    pipelining: bool,
+    failed: bool,
+    tls: bool,
+    conn_events: Vec<SmtpEvent>,
+    updated: Vec<u64>,
+    max_live_txs: usize,
+}
+
+impl Default for SmtpParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// ASCII case-insensitive prefix test.
+fn has_prefix(line: &[u8], prefix: &[u8]) -> bool {
+    line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+/// Suricata's argument token: skip `verb_len` + 1 bytes, then spaces, then
+/// take up to the next space.
+fn token(line: &[u8], verb_len: usize) -> Vec<u8> {
+    let rest = line.get(verb_len + 1..).unwrap_or(&[]);
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let rest = &rest[start..];
+    let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+    rest[..end].to_vec()
+}
+
+/// `BDAT <decimal> [LAST]` → `(size, last)`; `None` for invalid syntax.
+fn parse_bdat(line: &[u8]) -> Option<(u64, bool)> {
+    let rest = line.get(4..)?;
+    if rest.first() != Some(&b' ') {
+        return None;
+    }
+    let mut parts = rest.split(|&b| b == b' ').filter(|p| !p.is_empty());
+    let size = parts.next()?;
+    if size.is_empty() || size.len() > 19 || !size.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let size = std::str::from_utf8(size).ok()?.parse::<u64>().ok()?;
+    let last = match parts.next() {
+        None => false,
+        Some(p) if p.eq_ignore_ascii_case(b"LAST") => true,
+        Some(_) => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((size, last))
+}
+
+fn reply_code(line: &[u8]) -> Option<u16> {
+    if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = u16::from(line[0] - b'0') * 100
+        + u16::from(line[1] - b'0') * 10
+        + u16::from(line[2] - b'0');
+    KNOWN_CODES.contains(&code).then_some(code)
+}
+
+impl SmtpParser {
+    /// A parser for a new connection.
+    pub fn new() -> Self {
+        SmtpParser {
+            txs: VecDeque::new(),
+            next_tx_id: 0,
+            cur: None,
+            helo: None,
+            queue: VecDeque::new(),
+            client: LineBuf::default(),
+            server: LineBuf::default(),
+            mode: ClientMode::Command,
+            ts_offset: 0,
+            tc_offset: 0,
+            reply_seen: false,
+            in_multiline: false,
+            pipelining: false,
+            failed: false,
+            tls: false,
+            conn_events: Vec::new(),
+            updated: Vec::new(),
+            max_live_txs: MAX_LIVE_TXS,
+        }
+    }
+
+    /// Set the cap on live transactions (Suricata `smtp.max-tx`).
+    pub fn with_max_live_txs(mut self, max: usize) -> Self {
+        self.max_live_txs = max.max(1);
+        self
+    }
+
+    /// Live transactions (not yet removed with [`SmtpParser::take_complete`]), oldest first.
+    pub fn txs(&self) -> impl Iterator<Item = &SmtpTx> {
+        self.txs.iter()
+    }
+
+    /// The live transaction with this id.
+    pub fn tx(&self, tx_id: u64) -> Option<&SmtpTx> {
+        self.txs.iter().find(|t| t.tx_id == tx_id)
+    }
+
+    /// Remove and return the transactions complete in both directions
+    /// (those Suricata logs now), oldest first.
+    pub fn take_complete(&mut self) -> Vec<SmtpTx> {
+        let mut done = Vec::new();
+        let mut keep = VecDeque::with_capacity(self.txs.len());
+        for tx in self.txs.drain(..) {
+            if tx.is_complete() {
+                done.push(tx);
+            } else {
+                keep.push_back(tx);
+            }
+        }
+        self.txs = keep;
+        done
+    }
+
+    /// Remove and return all live transactions (flow end).
+    pub fn take_all(&mut self) -> Vec<SmtpTx> {
+        self.txs.drain(..).collect()
+    }
+
+    /// Ids of the transactions created or changed since the last call.
+    pub fn take_updated(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.updated)
+    }
+
+    /// Anomalies not attributable to a transaction (e.g. a bad greeting).
+    pub fn connection_events(&self) -> &[SmtpEvent] {
+        &self.conn_events
+    }
+
+    /// The connection's HELO/EHLO token.
+    pub fn helo(&self) -> Option<&[u8]> {
+        self.helo.as_deref()
+    }
+
+    /// The server advertised `250-PIPELINING` in its EHLO reply.
+    pub fn server_pipelining(&self) -> bool {
+        self.pipelining
+    }
+
+    /// Parsing stopped after a fatal error.
+    pub fn has_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// STARTTLS was accepted; the rest of the flow is TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Bytes consumed so far in each direction `(to_server, to_client)`.
+    pub fn offsets(&self) -> (u64, u64) {
+        (self.ts_offset, self.tc_offset)
+    }
+
+    fn status(&self) -> Status {
+        if self.failed {
+            Status::Error
+        } else if self.tls {
+            Status::TlsUpgrade {
+                to_server_offset: self.ts_offset,
+                to_client_offset: self.tc_offset,
+            }
+        } else {
+            Status::Continue
+        }
+    }
+
+    fn touch(&mut self, id: u64) {
+        if !self.updated.contains(&id) {
+            self.updated.push(id);
+        }
+    }
+
+    fn tx_mut(&mut self, id: u64) -> Option<&mut SmtpTx> {
+        self.touch(id);
+        self.txs.iter_mut().find(|t| t.tx_id == id)
+    }
+
+    fn event(&mut self, tx: Option<u64>, ev: SmtpEvent) {
+        match tx.and_then(|id| self.tx_mut(id)) {
+            Some(t) => t.events.push(ev),
+            None => {
+                if self.conn_events.len() < 64 {
+                    self.conn_events.push(ev);
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self) {
+        self.failed = true;
+        self.mode = ClientMode::Stopped;
+    }
+
+    /// Feed in-order client→server bytes.
+    pub fn to_server(&mut self, data: &[u8]) -> Status {
+        let base = self.ts_offset;
+        let mut pos = 0;
+        while pos < data.len() && !self.failed && !self.tls {
+            match self.mode {
+                ClientMode::Stopped => break,
+                ClientMode::Command => {
+                    let Some(line) = self.client.next_line(data, &mut pos, base) else {
+                        break;
+                    };
+                    self.on_command(line);
+                }
+                ClientMode::Data { tx, line } => {
+                    // Carry over a line start buffered in command mode
+                    // before a 354 switched us into data mode.
+                    let mut state = line;
+                    if !self.client.buf.is_empty() {
+                        for &b in &std::mem::take(&mut self.client.buf) {
+                            state = data_step(state, b);
+                        }
+                    }
+                    let rest = &data[pos..];
+                    let mut ended = None;
+                    for (i, &b) in rest.iter().enumerate() {
+                        if b == b'\n' && matches!(state, DataLine::Dot | DataLine::DotCr) {
+                            ended = Some(i + 1);
+                            break;
+                        }
+                        state = data_step(state, b);
+                    }
+                    let used = ended.unwrap_or(rest.len());
+                    if let Some(t) = self.tx_mut(tx) {
+                        t.data_len += used as u64;
+                    }
+                    match ended {
+                        Some(n) => {
+                            let dot_offset = base + (pos + n) as u64;
+                            pos += n;
+                            self.mode = ClientMode::Command;
+                            self.end_of_data(tx, dot_offset);
+                        }
+                        None => {
+                            pos = data.len();
+                            self.mode = ClientMode::Data { tx, line: state };
+                        }
+                    }
+                }
+                ClientMode::Bdat {
+                    tx,
+                    remaining,
+                    last,
+                } => {
+                    let avail = (data.len() - pos) as u64;
+                    let used = avail.min(remaining);
+                    pos += used as usize;
+                    if let Some(t) = self.tx_mut(tx) {
+                        t.data_len += used;
+                    }
+                    if used == remaining {
+                        self.mode = ClientMode::Command;
+                        if last {
+                            if let Some(t) = self.tx_mut(tx) {
+                                t.request = Progress::Complete;
+                                t.data_complete = true;
+                            }
+                        }
+                    } else {
+                        self.mode = ClientMode::Bdat {
+                            tx,
+                            remaining: remaining - used,
+                            last,
+                        };
+                    }
+                }
+            }
+        }
+        if self.tls {
+            // Bytes after STARTTLS pipelined by the client are TLS, not ours.
+            self.ts_offset = base + pos as u64;
+        } else {
+            self.ts_offset = base + data.len() as u64;
+        }
+        self.status()
+    }
+
+    /// Feed in-order server→client bytes.
+    pub fn to_client(&mut self, data: &[u8]) -> Status {
+        let base = self.tc_offset;
+        let mut pos = 0;
+        if self.server.buf.is_empty() && !self.server.discarding && data.first() == Some(&b'\n') {
+            pos = 1;
+        }
+        while pos < data.len() && !self.failed && !self.tls {
+            let Some(line) = self.server.next_line(data, &mut pos, base) else {
+                break;
+            };
+            self.on_reply(line);
+        }
+        self.tc_offset = base + if self.tls { pos } else { data.len() } as u64;
+        self.status()
+    }
+
+    /// Report `len` lost bytes in `dir`. A BDAT chunk just shrinks; otherwise
+    /// the partial line is dropped and the parser resynchronises at the next
+    /// LF (message data stays message data).
+    pub fn gap(&mut self, dir: Direction, len: u64) {
+        match dir {
+            Direction::ToServer => {
+                self.ts_offset = self.ts_offset.saturating_add(len);
+                match self.mode {
+                    ClientMode::Bdat {
+                        tx,
+                        remaining,
+                        last,
+                    } if len < remaining => {
+                        self.mode = ClientMode::Bdat {
+                            tx,
+                            remaining: remaining - len,
+                            last,
+                        };
+                    }
+                    ClientMode::Bdat { .. } => {
+                        self.mode = ClientMode::Command;
+                        self.client.reset();
+                        self.client.discarding = true;
+                    }
+                    ClientMode::Data { tx, .. } => {
+                        self.client.reset();
+                        self.mode = ClientMode::Data {
+                            tx,
+                            line: DataLine::Other,
+                        };
+                    }
+                    ClientMode::Command => {
+                        self.client.reset();
+                        self.client.discarding = true;
+                    }
+                    ClientMode::Stopped => {}
+                }
+            }
+            Direction::ToClient => {
+                self.tc_offset = self.tc_offset.saturating_add(len);
+                self.server.reset();
+                self.server.discarding = true;
+            }
+        }
+    }
+
+    fn new_tx(&mut self) -> Option<u64> {
+        if self.txs.len() >= self.max_live_txs {
+            self.event(None, SmtpEvent::TooManyTransactions);
+            self.fail();
+            return None;
+        }
+        let id = self.next_tx_id;
+        self.next_tx_id += 1;
+        self.txs.push_back(SmtpTx::new(id, self.helo.clone()));
+        self.cur = Some(id);
+        self.touch(id);
+        Some(id)
+    }
+
+    fn push(&mut self, what: Pending, tx: Option<u64>) {
+        if let Some(prev) = self.queue.back() {
+            if matches!(prev.what, Pending::Data | Pending::StartTls) {
+                self.event(tx, SmtpEvent::InvalidPipelinedSequence);
+            }
+        }
+        if self.queue.len() >= MAX_QUEUE {
+            self.event(tx, SmtpEvent::TooManyTransactions);
+            self.fail();
+            return;
+        }
+        self.queue.push_back(QueueEntry { what, tx });
+    }
+
+    fn record(&mut self, tx: u64, kind: CommandKind, line: &Line) {
+        if let Some(t) = self.tx_mut(tx) {
+            if t.commands.len() < MAX_RECORDS_PER_TX {
+                t.commands.push(CommandRecord {
+                    kind,
+                    offset: line.offset,
+                    len: line.bytes.len(),
+                });
+            } else {
+                t.records_truncated = true;
+            }
+        }
+    }
+
+    fn on_command(&mut self, line: Line) {
+        let l = &line.bytes;
+        let is_rset_quit = has_prefix(l, b"rset") || has_prefix(l, b"quit");
+        // Only the connection's first command can precede the greeting.
+        let no_welcome = !self.reply_seen && self.next_tx_id == 0;
+        let create = match self.cur {
+            None => true,
+            Some(id) => {
+                let done = self.tx(id).map_or(true, |t| t.request == Progress::Complete);
+                done && !is_rset_quit
+            }
+        };
+        if create && self.new_tx().is_none() {
+            return;
+        }
+        let Some(tx) = self.cur else { return };
+        if line.truncated {
+            self.event(Some(tx), SmtpEvent::TruncatedLine);
+        }
+        if no_welcome {
+            self.event(Some(tx), SmtpEvent::NoServerWelcomeMessage);
+        }
+        let kind;
+        if has_prefix(l, b"starttls") {
+            kind = CommandKind::StartTls;
+            self.push(Pending::StartTls, Some(tx));
+        } else if has_prefix(l, b"data") {
+            kind = CommandKind::Data;
+            let had = self.tx(tx).is_some_and(|t| t.had_data);
+            if had {
+                self.event(Some(tx), SmtpEvent::UnparsableContent);
+                self.record(tx, kind, &line);
+                return;
+            }
+            if let Some(t) = self.tx_mut(tx) {
+                t.had_data = true;
+                t.request = t.request.max(Progress::Data);
+            }
+            self.push(Pending::Data, Some(tx));
+            if self.pipelining {
+                self.mode = ClientMode::Data {
+                    tx,
+                    line: DataLine::Start,
+                };
+            }
+        } else if has_prefix(l, b"bdat") {
+            kind = CommandKind::Bdat;
+            match parse_bdat(l) {
+                Some((size, last)) => {
+                    if let Some(t) = self.tx_mut(tx) {
+                        t.had_bdat = true;
+                        t.request = t.request.max(Progress::Data);
+                        if size == 0 && last {
+                            t.request = Progress::Complete;
+                            t.data_complete = true;
+                        }
+                    }
+                    if size > 0 {
+                        self.mode = ClientMode::Bdat {
+                            tx,
+                            remaining: size,
+                            last,
+                        };
+                    }
+                    self.push(Pending::Bdat { last }, Some(tx));
+                }
+                None => {
+                    self.event(Some(tx), SmtpEvent::InvalidBdat);
+                    self.push(Pending::Other, Some(tx));
+                }
+            }
+        } else if has_prefix(l, b"helo") || has_prefix(l, b"ehlo") {
+            kind = CommandKind::Helo;
+            if self.helo.is_none() {
+                let h = token(l, 4);
+                for t in self.txs.iter_mut() {
+                    t.helo = Some(h.clone());
+                }
+                self.helo = Some(h);
+            } else {
+                self.event(Some(tx), SmtpEvent::DuplicateFields);
+            }
+            let resets = self.tx(tx).is_some_and(|t| {
+                t.mail_from.is_some() || !t.rcpt_to.is_empty() || t.request > Progress::Started
+            });
+            self.push(Pending::Helo { resets }, Some(tx));
+        } else if has_prefix(l, b"mail from") {
+            kind = CommandKind::MailFrom;
+            let v = token(l, 9);
+            let dup = match self.tx_mut(tx) {
+                Some(t) if t.mail_from.is_none() => {
+                    t.mail_from = Some(v);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            };
+            if dup {
+                self.event(Some(tx), SmtpEvent::DuplicateFields);
+            }
+            self.push(Pending::Other, Some(tx));
+        } else if has_prefix(l, b"rcpt to") {
+            kind = CommandKind::RcptTo;
+            let v = token(l, 7);
+            if let Some(t) = self.tx_mut(tx) {
+                if t.rcpt_to.len() < MAX_RCPT_PER_TX {
+                    t.rcpt_to.push(v);
+                } else {
+                    t.records_truncated = true;
+                }
+            }
+            self.push(Pending::Other, Some(tx));
+        } else if has_prefix(l, b"rset") {
+            kind = CommandKind::Rset;
+            self.push(Pending::Rset, Some(tx));
+        } else if has_prefix(l, b"quit") {
+            kind = CommandKind::Quit;
+            self.push(Pending::Quit, Some(tx));
+        } else {
+            kind = CommandKind::Other;
+            if has_prefix(l, b"auth ") {
+                // Mechanism only: the initial response (credentials) after
+                // it is never stored.
+                let mech = token(l, 4);
+                if let Some(t) = self.tx_mut(tx) {
+                    if t.auth_mechanisms.len() < 16 {
+                        t.auth_mechanisms.push(mech);
+                    }
+                }
+            }
+            self.push(Pending::Other, Some(tx));
+        }
+        self.record(tx, kind, &line);
+    }
+
+    fn end_of_data(&mut self, tx: u64, end_offset: u64) {
+        if let Some(t) = self.tx_mut(tx) {
+            t.request = Progress::Complete;
+            t.data_complete = true;
+            if t.commands.len() < MAX_RECORDS_PER_TX {
+                // The `.` line: its 1–3 bytes end at `end_offset`.
+                t.commands.push(CommandRecord {
+                    kind: CommandKind::EndOfData,
+                    offset: end_offset.saturating_sub(1),
+                    len: 1,
+                });
+            }
+        }
+        self.push(Pending::EndOfData, Some(tx));
+    }
+
+    fn on_reply(&mut self, line: Line) {
+        let l = &line.bytes;
+        let target = self.queue.front().and_then(|e| e.tx).or(self.cur);
+        if line.truncated {
+            self.event(target, SmtpEvent::TruncatedLine);
+        }
+        let Some(code) = reply_code(l) else {
+            self.event(target, SmtpEvent::InvalidReply);
+            self.fail();
+            return;
+        };
+        if l.len() >= 4 && l[3] == b'-' {
+            self.in_multiline = true;
+            let in_ehlo = matches!(
+                self.queue.front(),
+                Some(QueueEntry {
+                    what: Pending::Helo { .. },
+                    ..
+                })
+            );
+            if in_ehlo && self.reply_seen && l.len() == 14 && l.eq_ignore_ascii_case(b"250-PIPELINING")
+            {
+                self.pipelining = true;
+            }
+            return;
+        }
+        self.in_multiline = false;
+        let Some(entry) = self.queue.pop_front() else {
+            if !self.reply_seen {
+                self.reply_seen = true;
+                if code != 220 {
+                    self.event(None, SmtpEvent::InvalidReply);
+                }
+            } else {
+                self.event(self.cur, SmtpEvent::UnableToMatchReplyWithRequest);
+            }
+            return;
+        };
+        self.reply_seen = true;
+        let Some(tx) = entry.tx else { return };
+        match entry.what {
+            Pending::StartTls => {
+                if code == 220 {
+                    self.complete(tx);
+                    self.tls = true;
+                    self.mode = ClientMode::Stopped;
+                } else {
+                    self.event(Some(tx), SmtpEvent::TlsRejected);
+                }
+            }
+            Pending::Data => {
+                let terminated = self.tx(tx).is_some_and(|t| t.data_complete);
+                if code == 354 {
+                    if let Some(t) = self.tx_mut(tx) {
+                        t.response = t.response.max(Progress::Data);
+                    }
+                    // A 354 after the client's `.` must not re-arm data mode
+                    // (reference §4.1 recommendation).
+                    if !terminated && self.mode == ClientMode::Command {
+                        self.mode = ClientMode::Data {
+                            tx,
+                            line: DataLine::Start,
+                        };
+                    }
+                } else {
+                    self.event(Some(tx), SmtpEvent::DataCommandRejected);
+                    if matches!(self.mode, ClientMode::Data { tx: t, .. } if t == tx) {
+                        self.mode = ClientMode::Command;
+                    }
+                }
+            }
+            Pending::EndOfData => {
+                if let Some(t) = self.tx_mut(tx) {
+                    t.response = Progress::Complete;
+                }
+            }
+            Pending::Bdat { last } => {
+                if let Some(t) = self.tx_mut(tx) {
+                    t.response = if last {
+                        Progress::Complete
+                    } else {
+                        t.response.max(Progress::Data)
+                    };
+                }
+            }
+            Pending::Rset if code == 250 => self.complete(tx),
+            Pending::Helo { resets: true } if code == 250 => self.complete(tx),
+            Pending::Quit if code == 221 => self.complete(tx),
+            _ => {}
+        }
+    }
+
+    fn complete(&mut self, tx: u64) {
+        if let Some(t) = self.tx_mut(tx) {
+            t.request = Progress::Complete;
+            t.response = Progress::Complete;
+        }
+    }
+}
+
+fn data_step(state: DataLine, b: u8) -> DataLine {
+    match (state, b) {
+        (_, b'\n') => DataLine::Start,
+        (DataLine::Start, b'.') => DataLine::Dot,
+        (DataLine::Dot, b'\r') => DataLine::DotCr,
+        _ => DataLine::Other,
+    }
+}
