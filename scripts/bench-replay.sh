@@ -7,7 +7,7 @@
 # dnsmasq; captured with tcpdump -s 0 on the veth (offloads off, so wire-sized frames). Then
 # builds sekisho in release mode and runs, each under /usr/bin/time -v:
 #   1. sekisho replay            (decode + flow tracking + TCP reassembly + EVE flow/stats logs)
-#   2. sekisho replay --decode-only   (read + parse headers only: the ceiling)
+#   2. sekisho replay --decode-only   (read + the engine's decoder only: the ceiling)
 # and prints Gbit/s, Mpps and peak RSS for both, and the cost ratio full/decode-only
 # (target: at most 2x).
 #

@@ -195,7 +195,9 @@ pub fn format_line(ev: &LogEvent, id: &Identity) -> Value {
     o.insert("rcode".into(), rcode.into());
     o.insert("answers".into(), Value::Array(answers));
     o.insert("srcaddr".into(), ev.client.ip().to_string().into());
-    o.insert("srcport".into(), ev.client.port().to_string().into());
+    // An int, as the Athena table declares `srcport` (AWS's sample prints a string; the
+    // OpenX SerDe reads either into an int column, but a string would break a strict reader).
+    o.insert("srcport".into(), ev.client.port().into());
     o.insert(
         "transport".into(),
         match ev.transport {
@@ -441,7 +443,7 @@ mod tests {
         assert_eq!(v["rcode"], "NXDOMAIN");
         assert_eq!(v["answers"], json!([]));
         assert_eq!(v["srcaddr"], "10.0.1.25");
-        assert_eq!(v["srcport"], "48211");
+        assert_eq!(v["srcport"], 48211);
         assert_eq!(v["transport"], "UDP");
         assert_eq!(v["srcids"]["instance"], "10.0.1.25");
         assert_eq!(v["firewall_rule_action"], "BLOCK");

@@ -88,6 +88,7 @@ struct Ctx {
     log: Option<QueryLog>,
     up: Upstream,
     stats: Stats,
+    stop: std::sync::atomic::AtomicBool,
 }
 
 /// Loads the config and runs the forwarder until SIGTERM/SIGINT.
@@ -105,9 +106,18 @@ pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
     }
     .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}")))?;
     let result = rt.block_on(serve(opts, cfg));
+    if let Ok((_, threads)) = &result {
+        // They see `stop` within one receive timeout.
+        while threads.iter().any(|t| !t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     rt.shutdown_timeout(Duration::from_secs(1));
     match result {
-        Ok(ctx) => {
+        Ok((ctx, threads)) => {
+            for t in threads {
+                let _ = t.join();
+            }
             let mut ctx = Arc::into_inner(ctx);
             if let Some(ctx) = ctx.as_mut() {
                 let dropped = ctx.log.as_ref().map(QueryLog::dropped).unwrap_or(0);
@@ -155,7 +165,10 @@ fn summary(p: &Policy) -> String {
     )
 }
 
-async fn serve(opts: &RunOptions, cfg: config::Config) -> Result<Arc<Ctx>, Diagnostic> {
+async fn serve(
+    opts: &RunOptions,
+    cfg: config::Config,
+) -> Result<(Arc<Ctx>, Vec<std::thread::JoinHandle<()>>), Diagnostic> {
     let log = match &cfg.server.query_log {
         Some(q) => Some(QueryLog::start(q).map_err(|e| {
             Diagnostic::error(format!("cannot open query log '{}': {e}", q.path.display()))
@@ -167,7 +180,11 @@ async fn serve(opts: &RunOptions, cfg: config::Config) -> Result<Arc<Ctx>, Diagn
     let mut tcp = Vec::new();
     for addr in &cfg.server.listen {
         let err = |e: std::io::Error| Diagnostic::error(format!("cannot listen on {addr}: {e}"));
-        udp.push(Arc::new(UdpSocket::bind(addr).await.map_err(err)?));
+        let u = std::net::UdpSocket::bind(addr).map_err(err)?;
+        // The receive timeout lets the UDP threads notice shutdown.
+        u.set_read_timeout(Some(Duration::from_millis(200)))
+            .map_err(err)?;
+        udp.push(Arc::new(u));
         tcp.push(TcpListener::bind(addr).await.map_err(err)?);
     }
     let info = summary(&cfg.policy);
@@ -177,10 +194,17 @@ async fn serve(opts: &RunOptions, cfg: config::Config) -> Result<Arc<Ctx>, Diagn
         log,
         up,
         stats: Stats::default(),
+        stop: std::sync::atomic::AtomicBool::new(false),
     });
+    let mut threads = Vec::new();
     for s in &udp {
         for _ in 0..opts.threads.max(1) {
-            tokio::spawn(udp_loop(ctx.clone(), s.clone()));
+            let (ctx, s, rt) = (ctx.clone(), s.clone(), tokio::runtime::Handle::current());
+            let t = std::thread::Builder::new()
+                .name("dns-udp".into())
+                .spawn(move || udp_thread(ctx, s, rt))
+                .map_err(|e| Diagnostic::error(format!("cannot start a UDP thread: {e}")))?;
+            threads.push(t);
         }
     }
     let slots = Arc::new(Semaphore::new(MAX_TCP_CLIENTS));
@@ -217,27 +241,31 @@ async fn serve(opts: &RunOptions, cfg: config::Config) -> Result<Arc<Ctx>, Diagn
             _ = int.recv() => break,
         }
     }
-    Ok(ctx)
+    ctx.stop.store(true, Ordering::Relaxed);
+    Ok((ctx, threads))
 }
 
-async fn udp_loop(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
+/// The UDP fast path on a plain blocking socket: one `recvfrom` and one `sendto` per blocked
+/// query, with no async machinery in between; forwarded queries go to the runtime. Answers to
+/// forwarded queries are sent from async tasks with a blocking `sendto`, which on a UDP socket
+/// only waits when the kernel send buffer is full.
+fn udp_thread(ctx: Arc<Ctx>, sock: Arc<std::net::UdpSocket>, rt: tokio::runtime::Handle) {
     let mut buf = vec![0u8; 65_535];
-    loop {
-        let Ok((n, src)) = sock.recv_from(&mut buf).await else {
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let Ok((n, src)) = sock.recv_from(&mut buf) else {
             continue;
         };
-        let query = buf[..n].to_vec();
-        match prepare(&ctx, query, src, Transport::Udp) {
+        match prepare(&ctx, buf[..n].to_vec(), src, Transport::Udp) {
             Step::Answer(resp) => {
-                let _ = sock.send_to(&resp, src).await;
+                let _ = sock.send_to(&resp, src);
             }
             Step::Drop => {}
             Step::Forward(job) => {
                 let ctx = ctx.clone();
                 let sock = sock.clone();
-                tokio::spawn(async move {
+                rt.spawn(async move {
                     if let Some(resp) = forward(&ctx, job).await {
-                        let _ = sock.send_to(&resp, src).await;
+                        let _ = sock.send_to(&resp, src);
                     }
                 });
             }

@@ -156,6 +156,14 @@ pub struct EngineConfig {
     pub geneve: bool,
     /// UDP ports treated as GENEVE (default `[6081]`).
     pub geneve_ports: Vec<u16>,
+    /// Inline (IPS) mode: a packet the inspector drops is not handed to the TCP state machine,
+    /// reassembly or app layer, and after [`crate::Verdict::DropFlow`] the rest of the flow is
+    /// dropped uninspected. Default false (monitor: verdicts are reported, all is delivered).
+    pub inline: bool,
+    /// Make the tunnel depth part of the flow key (default true, Suricata's
+    /// `decoder.recursion-level.use-for-tracking`): a tunnelled packet and an outer packet
+    /// with the same addresses are then separate flows. When false they share one flow.
+    pub recursion_tracking: bool,
     /// Seed mixed into `flow_id` hashes (default 0, so ids are reproducible run to run;
     /// Suricata uses a random seed per process).
     pub flow_id_seed: u64,
@@ -178,6 +186,8 @@ impl Default for EngineConfig {
             defrag: DefragConfig::default(),
             geneve: true,
             geneve_ports: vec![6081],
+            recursion_tracking: true,
+            inline: false,
             flow_id_seed: 0,
             max_queued_events: 65536,
         }

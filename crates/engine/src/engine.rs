@@ -8,7 +8,9 @@ use crate::event::{
     AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
     StreamEventRecord, Verdict,
 };
-use crate::flow::{Flow, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
+use crate::flow::{
+    Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE,
+};
 use crate::link::LinkType;
 use crate::reassembly::{
     Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
@@ -198,12 +200,13 @@ impl<I: Inspector> Engine<I> {
 
     fn on_packet(&mut self, ts: Timestamp, pkt: &Packet<'_>) -> Verdict {
         if let Some(q) = pkt.icmp_error {
-            let key = FlowKey::new(q.src, q.src_port, q.dst, q.dst_port, q.proto, pkt.vlan);
+            let key = FlowKey::new(q.src, q.src_port, q.dst, q.dst_port, q.proto, pkt.vlan)
+                .at_depth(self.key_depth(pkt));
             if let Some(idx) = self.flows.get(&key) {
                 return self.on_icmp_error(ts, pkt, idx, q.src, q.src_port);
             }
         }
-        let key = FlowKey::from_packet(pkt);
+        let key = FlowKey::from_packet(pkt, self.key_depth(pkt));
         let syn_only = matches!(pkt.transport, Transport::Tcp(t)
             if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         let pkt_num = self.pkt_num;
@@ -241,6 +244,15 @@ impl<I: Inspector> Engine<I> {
             self.queue_decoder_events(ts, Some(tuple), pkt.vlans(), flow_id);
         }
         verdict
+    }
+
+    /// The tunnel depth that goes into the flow key (0 when recursion tracking is off).
+    fn key_depth(&self, pkt: &Packet<'_>) -> u8 {
+        if self.cfg.recursion_tracking {
+            pkt.tunnel_depth
+        } else {
+            0
+        }
     }
 
     /// Counts an ICMP destination-unreachable in the flow of the packet it quotes, in the
@@ -380,6 +392,27 @@ impl<I: Inspector> Parts<'_, I> {
         idx
     }
 
+    fn push_stream_event(
+        &mut self,
+        event: &'static str,
+        ts: Timestamp,
+        pkt_num: u64,
+        flow_id: u64,
+        direction: Direction,
+    ) {
+        if self.events.len() >= self.cfg.max_queued_events {
+            *self.dropped_events += 1;
+            return;
+        }
+        self.events.push_back(Event::Stream(StreamEventRecord {
+            ts,
+            pkt_num,
+            event,
+            flow_id,
+            direction,
+        }));
+    }
+
     fn push_stream_events(
         &mut self,
         o: &Outcome,
@@ -419,7 +452,23 @@ impl<I: Inspector> Parts<'_, I> {
         flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, flags);
         flow.last = ts;
         let flow_id = flow.flow_id;
-        let mut verdict = Verdict::Accept;
+        let inline = self.cfg.inline;
+        if inline && flow.action == Some(FlowAction::Drop) {
+            return Verdict::DropFlow;
+        }
+        // The packet verdict comes first so that, inline, a dropped packet never reaches the
+        // receiver's stream or app layer.
+        let ctx = PacketContext {
+            ts,
+            pkt_num,
+            flow_id,
+            direction: dir,
+            proto: pkt.proto,
+            tcp_flags: flags,
+            payload: pkt.payload,
+        };
+        let mut verdict = self.inspector.on_packet(&ctx);
+        let deliver = !inline || verdict == Verdict::Accept;
         let inspector = &mut *self.inspector;
         match pkt.transport {
             Transport::Tcp(info) if pkt.checksum_ok => {
@@ -434,9 +483,10 @@ impl<I: Inspector> Parts<'_, I> {
                 if info.flags & tcp_flags::RST != 0 {
                     st.rst += 1;
                 }
-                if let Some(sess) = flow.tcp.as_mut() {
+                // Inline, a dropped segment never reached the receiver: no state change.
+                if let Some(sess) = flow.tcp.as_mut().filter(|_| deliver) {
                     let was_none = sess.state == TcpState::None;
-                    let up = sess.update(dir, &info, pkt.payload.len(), midstream_ok);
+                    let up = sess.update(dir, &info, pkt.payload.len(), midstream_ok, ts);
                     if was_none && sess.state != TcpState::None {
                         st.sessions += 1;
                     }
@@ -444,7 +494,16 @@ impl<I: Inspector> Parts<'_, I> {
                         st.midstream_pickups += 1;
                         flow.midstream = true;
                     }
-                    if sess.reassemble {
+                    if up.invalid_timestamp {
+                        st.pkt_invalid_timestamp += 1;
+                        self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
+                    } else if sess.reassemble
+                        && !(pkt.payload.is_empty()
+                            && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST)
+                                == 0
+                            && sess.streams[dir.index()].is_some())
+                    {
+                        // (A pure ACK carries nothing for an existing stream: skipped above.)
                         let d = dir.index();
                         let syn = info.flags & tcp_flags::SYN != 0;
                         let stream = sess.streams[d].get_or_insert_with(|| {
@@ -496,7 +555,7 @@ impl<I: Inspector> Parts<'_, I> {
             {
                 flow.icmp_response = Some((icmp_type, code));
             }
-            Transport::Udp if !pkt.payload.is_empty() => {
+            Transport::Udp if deliver && !pkt.payload.is_empty() => {
                 verdict = verdict.and(inspector.on_stream_data(&AppChunk {
                     ts,
                     flow_id,
@@ -507,16 +566,12 @@ impl<I: Inspector> Parts<'_, I> {
             }
             _ => {}
         }
-        let ctx = PacketContext {
-            ts,
-            pkt_num,
-            flow_id,
-            direction: dir,
-            proto: pkt.proto,
-            tcp_flags: flags,
-            payload: pkt.payload,
-        };
-        verdict.and(self.inspector.on_packet(&ctx))
+        if inline && verdict == Verdict::DropFlow {
+            if let Some(flow) = self.flows.flow_mut(idx) {
+                flow.action = Some(FlowAction::Drop);
+            }
+        }
+        verdict
     }
 
     /// Removes a flow, flushes its streams to the inspector and queues its FlowEnd event.

@@ -16,16 +16,24 @@ pub enum Verdict {
     Accept,
     /// Drop the packet (IPS/firewall mode).
     Drop,
+    /// Drop the packet and every later packet of its flow (inline mode: the flow's action
+    /// becomes [`crate::FlowAction::Drop`] and later packets are dropped uninspected).
+    DropFlow,
 }
 
 impl Verdict {
-    /// The stricter of two verdicts (Drop wins).
+    /// The stricter of two verdicts (DropFlow, then Drop, win over Accept).
     pub fn and(self, other: Verdict) -> Verdict {
-        if self == Verdict::Drop || other == Verdict::Drop {
-            Verdict::Drop
-        } else {
-            Verdict::Accept
+        match (self, other) {
+            (Verdict::DropFlow, _) | (_, Verdict::DropFlow) => Verdict::DropFlow,
+            (Verdict::Drop, _) | (_, Verdict::Drop) => Verdict::Drop,
+            _ => Verdict::Accept,
         }
+    }
+
+    /// True for [`Verdict::Drop`] and [`Verdict::DropFlow`].
+    pub fn is_drop(self) -> bool {
+        self != Verdict::Accept
     }
 }
 
@@ -155,7 +163,11 @@ pub struct AppChunk<'a> {
 /// Later layers (app-layer parsers, rule matching) implement this; the engine itself never
 /// interprets payload.
 pub trait Inspector {
-    /// Called once per decoded packet that was attributed to a flow, after flow/state updates.
+    /// Called once per decoded packet that was attributed to a flow, after the flow's counters
+    /// were updated and BEFORE its payload goes to the TCP state machine, reassembly and
+    /// [`Inspector::on_stream_data`]. In inline mode ([`crate::EngineConfig::inline`]) a drop
+    /// verdict here keeps the packet from the receiver's stream (it never reaches
+    /// `on_stream_data`); in monitor mode everything is delivered regardless.
     fn on_packet(&mut self, _pkt: &PacketContext<'_>) -> Verdict {
         Verdict::Accept
     }

@@ -44,6 +44,8 @@ pub struct DecoderStats {
     pub vlan_qinqinq: u64,
     /// GENEVE-encapsulated packets.
     pub geneve: u64,
+    /// MPLS-labelled packets.
+    pub mpls: u64,
     /// IPv4 carried in IPv6.
     pub ipv4_in_ipv6: u64,
     /// IPv6 carried in IPv6.
@@ -79,6 +81,7 @@ impl Default for DecoderStats {
             vlan_qinq: 0,
             vlan_qinqinq: 0,
             geneve: 0,
+            mpls: 0,
             ipv4_in_ipv6: 0,
             ipv6_in_ipv6: 0,
             unknown_ethertype: 0,
@@ -154,6 +157,9 @@ pub struct TcpStats {
     pub midstream_pickups: u64,
     /// Segments with a bad checksum (ignored by the state machine and reassembly).
     pub invalid_checksum: u64,
+    /// Segments failing the timestamp check (PAWS) of a session that negotiated timestamps;
+    /// ignored by the state machine and reassembly (`stream.pkt_invalid_timestamp`).
+    pub pkt_invalid_timestamp: u64,
 }
 
 /// Non-TCP checksum failures (sekisho-specific; Suricata only counts TCP).
@@ -212,6 +218,7 @@ impl Stats {
         f("decoder.vlan_qinq", d.vlan_qinq);
         f("decoder.vlan_qinqinq", d.vlan_qinqinq);
         f("decoder.geneve", d.geneve);
+        f("decoder.mpls", d.mpls);
         f("decoder.ipv4_in_ipv6", d.ipv4_in_ipv6);
         f("decoder.ipv6_in_ipv6", d.ipv6_in_ipv6);
         f("decoder.unknown_ethertype", d.unknown_ethertype);
@@ -253,6 +260,7 @@ impl Stats {
         f("tcp.rst", t.rst);
         f("tcp.midstream_pickups", t.midstream_pickups);
         f("tcp.invalid_checksum", t.invalid_checksum);
+        f("stream.pkt_invalid_timestamp", t.pkt_invalid_timestamp);
         for (k, v) in self.stream.counters() {
             f(k, v);
         }

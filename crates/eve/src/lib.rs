@@ -109,6 +109,9 @@ pub struct FlowLog {
     pub proto: u8,
     /// ICMP type and code of the first packet (ICMP flows only).
     pub icmp: Option<(u8, u8)>,
+    /// ICMP type and code of the first server-to-client packet (EVE `response_icmp_type`,
+    /// `response_icmp_code`); `None` when the peer never answered.
+    pub icmp_response: Option<(u8, u8)>,
     /// VLAN ids, outermost first (empty when untagged).
     pub vlan: Vec<u16>,
     /// Detected application protocol, if any.
@@ -586,6 +589,10 @@ struct FlowEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     icmp_code: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    response_icmp_type: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_icmp_code: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'a str>,
     flow: FlowObj,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -678,6 +685,8 @@ fn flow_event(f: &FlowLog) -> FlowEvent<'_> {
         proto: proto_name(f.proto),
         icmp_type: f.icmp.map(|i| i.0),
         icmp_code: f.icmp.map(|i| i.1),
+        response_icmp_type: f.icmp_response.map(|i| i.0),
+        response_icmp_code: f.icmp_response.map(|i| i.1),
         app_proto: f.app_proto.as_deref(),
         flow: FlowObj {
             pkts_toserver: f.to_server.pkts,
@@ -824,6 +833,7 @@ mod tests {
             dst_port: 80,
             proto: 6,
             icmp: None,
+            icmp_response: None,
             vlan: vec![],
             app_proto: Some("http".into()),
             to_server: DirCounters {

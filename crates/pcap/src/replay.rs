@@ -12,11 +12,12 @@ use std::time::Instant;
 
 use sekisho_engine::{
     ChecksumMode, Engine, EngineConfig, Event, FlowAction, FlowEndReason, FlowRecord, FlowState,
-    Inspector, LinkType, TcpState, Timestamp, Verdict,
+    Inspector, LinkType, TcpState, Timestamp,
 };
+use sekisho_engine::decode::PacketDecoder;
 use sekisho_eve::{AnomalyKind, AnomalyLog, DirCounters, FlowLog, LogConfig, LogSink};
 
-use crate::{CaptureError, MergedCaptures, Packet, PacketTime};
+use crate::{CaptureError, MergedCaptures, PacketTime};
 
 /// What to replay and how.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ pub struct ReplayOptions {
     pub checksums: bool,
     /// Track TCP sessions picked up mid-stream.
     pub midstream: bool,
-    /// Only read and decode headers (benchmark ceiling): no flows, no logs.
+    /// Only read and decode with the engine's decoder (benchmark ceiling): no flows, no logs.
     pub decode_only: bool,
     /// `--set KEY=VALUE` overrides (see [`engine_config`]).
     pub sets: Vec<(String, String)>,
@@ -120,10 +121,12 @@ impl std::error::Error for ReplayError {}
 /// Builds the engine configuration from the options and `--set` overrides.
 ///
 /// Keys: `flow-timeouts.{default,tcp,udp,icmp}.{new,established,closed}` (seconds),
-/// `flow.memcap` (bytes), `flow.max-flows`, `stream.midstream` (true/false).
+/// `flow.memcap` (bytes), `flow.max-flows`, `stream.midstream` (true/false),
+/// `decoder.recursion-level.use-for-tracking` (true/false).
 pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
     let mut cfg = EngineConfig {
         midstream: opts.midstream,
+        inline: opts.inline,
         checksums: if opts.checksums {
             ChecksumMode::Validate
         } else {
@@ -153,6 +156,13 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
                     _ => return Err(format!("--set {k}: unknown state `{state}` (new, established, closed)")),
                 }
             }
+            ["decoder", "recursion-level", "use-for-tracking"] => {
+                cfg.recursion_tracking = match v.as_str() {
+                    "true" | "yes" | "1" => true,
+                    "false" | "no" | "0" => false,
+                    _ => return Err(format!("--set {k}={v}: expected true or false")),
+                }
+            }
             ["flow", "memcap"] => cfg.flow_memcap = num()? as usize,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => {
@@ -164,7 +174,7 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
             }
             _ => {
                 return Err(format!(
-                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream)"
+                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream, decoder.recursion-level.use-for-tracking)"
                 ))
             }
         }
@@ -210,6 +220,7 @@ pub fn flow_log(r: &FlowRecord, log_ts: Timestamp) -> FlowLog {
         dst_port: r.dst_port,
         proto: r.proto,
         icmp: r.icmp,
+        icmp_response: r.icmp_response,
         vlan: r.vlan.clone(),
         app_proto: r.app_proto.clone(),
         to_server: dir(&r.to_server),
@@ -269,12 +280,17 @@ pub fn run_with<I: Inspector, R>(
     let mut report = ReplayReport::default();
 
     if opts.decode_only {
+        // The engine's own decoder (same checksum/tunnel/defrag work as the full pass), so the
+        // two passes differ only by flow tracking, reassembly and logging.
+        let mut decoder = PacketDecoder::new(&cfg);
         let mut decoded = 0u64;
         captures.for_each(stop, |p| {
             report.packets += 1;
             report.bytes += p.data.len() as u64;
-            if decode_headers(p) {
-                decoded += 1;
+            if let Some(link) = LinkType::from_linktype(p.link_type) {
+                if decoder.decode(ts_of(p.ts), link, p.data).is_ok() {
+                    decoded += 1;
+                }
             }
             if report.packets % 65_536 == 0 {
                 progress(Progress {
@@ -343,7 +359,7 @@ pub fn run_with<I: Inspector, R>(
             }
             return;
         };
-        if engine.handle_packet(ts, link, p.data) == Verdict::Drop {
+        if engine.handle_packet(ts, link, p.data).is_drop() {
             report.drops += 1;
         }
         drain(&mut engine, &mut sink, last_ts, &mut write_err);
@@ -382,31 +398,6 @@ pub fn run_with<I: Inspector, R>(
     });
     let out = finish(engine.inspector());
     Ok((report, out))
-}
-
-/// Header-only decode for the benchmark ceiling: link layer, VLANs, IP, transport ports,
-/// via `etherparse` (no flow lookup, no state). Returns whether a transport header was found.
-fn decode_headers(p: &Packet<'_>) -> bool {
-    use etherparse::{SlicedPacket, TransportSlice};
-    let sliced = match p.link_type {
-        1 => SlicedPacket::from_ethernet(p.data),
-        101 | 228 | 229 | 12 | 14 => SlicedPacket::from_ip(p.data),
-        113 => SlicedPacket::from_linux_sll(p.data),
-        276 => match p.data.get(20..) {
-            Some(rest) => SlicedPacket::from_ip(rest),
-            None => return false,
-        },
-        _ => return false,
-    };
-    match sliced {
-        Ok(s) => {
-            matches!(
-                s.transport,
-                Some(TransportSlice::Tcp(_)) | Some(TransportSlice::Udp(_))
-            )
-        }
-        Err(_) => false,
-    }
 }
 
 /// A stop flag shared with signal handlers; see [`crate::install_stop_flag`].

@@ -282,6 +282,10 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
         "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
+        "decoder.recursion-level.use-for-tracking" => {
+            s.sets.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
         k if k.starts_with("flow-timeouts.") && k.split('.').count() == 3 => {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())

@@ -13,7 +13,20 @@
 //! entries, at most [`MAX_LIVE_TXS`] transactions are live at once, and each
 //! transaction records at most [`MAX_RECORDS_PER_TX`] command offsets and
 //! [`MAX_RCPT_PER_TX`] recipients. Message bodies are scanned for the end
-//! marker but never stored (MIME decoding is not done here).
+//! marker (and over-long top-level header lines) but never stored: MIME
+//! decoding (the `email` object, attachments, `file.data`) is not done here.
+//!
+//! ```
+//! use sekisho_engine::app::smtp::{SmtpParser, Status};
+//! let mut p = SmtpParser::new();
+//! p.to_client(b"220 mx.example ESMTP\r\n");
+//! p.to_server(b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\n");
+//! let tx = p.tx(0).expect("first command opened tx 0");
+//! assert_eq!(tx.rcpt_to, vec![b"<b@example.net>".to_vec()]);
+//! // Where the RCPT TO line starts in the client stream (for inline drops).
+//! assert_eq!(tx.commands[2].offset, 48);
+//! assert_eq!(p.to_client(b"250 hi\r\n250 ok\r\n250 ok\r\n"), Status::Continue);
+//! ```
 
 use std::collections::VecDeque;
 
@@ -110,9 +123,7 @@ impl SmtpEvent {
 
     /// The EVE `anomaly.event` spelling (upper case, no `smtp.` prefix).
     pub fn anomaly_name(self) -> String {
-        self.name()
-            .trim_start_matches("smtp.")
-            .to_ascii_uppercase()
+        self.name().trim_start_matches("smtp.").to_ascii_uppercase()
     }
 }
 
@@ -252,14 +263,14 @@ pub struct SmtpEve {
 pub enum Status {
     /// Keep feeding.
     Continue,
-    /// STARTTLS was accepted: the bytes of both directions after the
-    /// accepting 220 reply belong to TLS. `to_server_offset` /
-    /// `to_client_offset` are the stream offsets where TLS begins (the
-    /// client side's is the end of data fed so far if it pipelined nothing).
+    /// STARTTLS was accepted: hand the flow to the TLS parser. Returned
+    /// again for every later call; nothing more is parsed as SMTP.
     TlsUpgrade {
-        /// Offset in the to-server stream where TLS starts.
+        /// Offset in the to-server stream where TLS starts: the end of the
+        /// client data fed before the 220 was parsed (commands the client
+        /// pipelined behind STARTTLS were parsed as SMTP, as Suricata does).
         to_server_offset: u64,
-        /// Offset in the to-client stream where TLS starts.
+        /// Offset in the to-client stream just after the accepting 220.
         to_client_offset: u64,
     },
     /// Parsing stopped for good (invalid reply, table full). Suricata counts
@@ -343,10 +354,17 @@ struct QueueEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientMode {
     Command,
-    /// DATA message; `line` tracks whether the current line could still be `.`.
-    Data { tx: u64, line: DataLine },
+    /// DATA message.
+    Data {
+        tx: u64,
+        state: DataState,
+    },
     /// BDAT chunk: `remaining` octets left.
-    Bdat { tx: u64, remaining: u64, last: bool },
+    Bdat {
+        tx: u64,
+        remaining: u64,
+        last: bool,
+    },
     /// After an accepted STARTTLS, or after a fatal error: ignore everything.
     Stopped,
 }
@@ -575,6 +593,9 @@ impl SmtpParser {
     /// Remove and return the transactions complete in both directions
     /// (those Suricata logs now), oldest first.
     pub fn take_complete(&mut self) -> Vec<SmtpTx> {
+        if !self.txs.iter().any(SmtpTx::is_complete) {
+            return Vec::new();
+        }
         let mut done = Vec::new();
         let mut keep = VecDeque::with_capacity(self.txs.len());
         for tx in self.txs.drain(..) {
@@ -623,6 +644,17 @@ impl SmtpParser {
         self.tls
     }
 
+    /// Bytes held in partial-line buffers (both directions); at most
+    /// `2 * MAX_LINE_LEN`.
+    pub fn buffered(&self) -> usize {
+        self.client.buf.len() + self.server.buf.len()
+    }
+
+    /// Commands waiting for a reply; at most [`MAX_QUEUE`].
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Bytes consumed so far in each direction `(to_server, to_client)`.
     pub fn offsets(&self) -> (u64, u64) {
         (self.ts_offset, self.tc_offset)
@@ -642,9 +674,16 @@ impl SmtpParser {
     }
 
     fn touch(&mut self, id: u64) {
-        if !self.updated.contains(&id) {
-            self.updated.push(id);
+        if self.updated.last() == Some(&id) || self.updated.contains(&id) {
+            return;
         }
+        if self.updated.len() >= 2 * self.max_live_txs {
+            // The caller is not draining updates: forget ids of txs that
+            // are gone so the list stays bounded by the live tx count.
+            let live = &self.txs;
+            self.updated.retain(|u| live.iter().any(|t| t.tx_id == *u));
+        }
+        self.updated.push(id);
     }
 
     fn tx_mut(&mut self, id: u64) -> Option<&mut SmtpTx> {
@@ -668,6 +707,15 @@ impl SmtpParser {
         self.mode = ClientMode::Stopped;
     }
 
+    /// Feed in-order bytes of `dir` ([`SmtpParser::to_server`] or
+    /// [`SmtpParser::to_client`]).
+    pub fn feed(&mut self, dir: Direction, data: &[u8]) -> Status {
+        match dir {
+            Direction::ToServer => self.to_server(data),
+            Direction::ToClient => self.to_client(data),
+        }
+    }
+
     /// Feed in-order client→server bytes.
     pub fn to_server(&mut self, data: &[u8]) -> Status {
         let base = self.ts_offset;
@@ -681,39 +729,34 @@ impl SmtpParser {
                     };
                     self.on_command(line);
                 }
-                ClientMode::Data { tx, line } => {
+                ClientMode::Data { tx, mut state } => {
+                    if self.client.discarding {
+                        // Tail of an over-long command line: now message data.
+                        self.client.discarding = false;
+                        state.line = DataLine::Other;
+                    }
                     // Carry over a line start buffered in command mode
                     // before a 354 switched us into data mode.
-                    let mut state = line;
-                    if !self.client.buf.is_empty() {
-                        for &b in &std::mem::take(&mut self.client.buf) {
-                            state = data_step(state, b);
-                        }
+                    for b in std::mem::take(&mut self.client.buf) {
+                        state.step(b);
                     }
-                    let rest = &data[pos..];
-                    let mut ended = None;
-                    for (i, &b) in rest.iter().enumerate() {
-                        if b == b'\n' && matches!(state, DataLine::Dot | DataLine::DotCr) {
-                            ended = Some(i + 1);
-                            break;
-                        }
-                        state = data_step(state, b);
-                    }
-                    let used = ended.unwrap_or(rest.len());
+                    let (used, ended, long) = state.scan(&data[pos..]);
                     if let Some(t) = self.tx_mut(tx) {
                         t.data_len += used as u64;
+                        for _ in 0..long {
+                            t.events.push(SmtpEvent::TruncatedLine);
+                        }
                     }
+                    pos += used;
                     match ended {
-                        Some(n) => {
-                            let dot_offset = base + (pos + n) as u64;
-                            pos += n;
+                        Some(dot_len) => {
+                            // The `.` line starts dot_len bytes before its LF.
+                            let line_offset =
+                                (base + pos as u64).saturating_sub(1 + dot_len as u64);
                             self.mode = ClientMode::Command;
-                            self.end_of_data(tx, dot_offset);
+                            self.end_of_data(tx, line_offset, dot_len);
                         }
-                        None => {
-                            pos = data.len();
-                            self.mode = ClientMode::Data { tx, line: state };
-                        }
+                        None => self.mode = ClientMode::Data { tx, state },
                     }
                 }
                 ClientMode::Bdat {
@@ -795,12 +838,10 @@ impl SmtpParser {
                         self.client.reset();
                         self.client.discarding = true;
                     }
-                    ClientMode::Data { tx, .. } => {
+                    ClientMode::Data { tx, mut state } => {
                         self.client.reset();
-                        self.mode = ClientMode::Data {
-                            tx,
-                            line: DataLine::Other,
-                        };
+                        state.line = DataLine::Other;
+                        self.mode = ClientMode::Data { tx, state };
                     }
                     ClientMode::Command => {
                         self.client.reset();
@@ -867,7 +908,9 @@ impl SmtpParser {
         let create = match self.cur {
             None => true,
             Some(id) => {
-                let done = self.tx(id).map_or(true, |t| t.request == Progress::Complete);
+                let done = self
+                    .tx(id)
+                    .map_or(true, |t| t.request == Progress::Complete);
                 done && !is_rset_quit
             }
         };
@@ -901,7 +944,7 @@ impl SmtpParser {
             if self.pipelining {
                 self.mode = ClientMode::Data {
                     tx,
-                    line: DataLine::Start,
+                    state: DataState::new(),
                 };
             }
         } else if has_prefix(l, b"bdat") {
@@ -994,17 +1037,18 @@ impl SmtpParser {
         self.record(tx, kind, &line);
     }
 
-    fn end_of_data(&mut self, tx: u64, end_offset: u64) {
+    fn end_of_data(&mut self, tx: u64, offset: u64, len: usize) {
         if let Some(t) = self.tx_mut(tx) {
             t.request = Progress::Complete;
             t.data_complete = true;
             if t.commands.len() < MAX_RECORDS_PER_TX {
-                // The `.` line: its 1–3 bytes end at `end_offset`.
                 t.commands.push(CommandRecord {
                     kind: CommandKind::EndOfData,
-                    offset: end_offset.saturating_sub(1),
-                    len: 1,
+                    offset,
+                    len,
                 });
+            } else {
+                t.records_truncated = true;
             }
         }
         self.push(Pending::EndOfData, Some(tx));
@@ -1030,7 +1074,10 @@ impl SmtpParser {
                     ..
                 })
             );
-            if in_ehlo && self.reply_seen && l.len() == 14 && l.eq_ignore_ascii_case(b"250-PIPELINING")
+            if in_ehlo
+                && self.reply_seen
+                && l.len() == 14
+                && l.eq_ignore_ascii_case(b"250-PIPELINING")
             {
                 self.pipelining = true;
             }
@@ -1048,7 +1095,8 @@ impl SmtpParser {
             }
             return;
         };
-        self.reply_seen = true;
+        // A reply that answers a command is not the greeting, even the
+        // first one (client spoke first): the greeting flag stays unset.
         let Some(tx) = entry.tx else { return };
         match entry.what {
             Pending::StartTls => {
@@ -1071,7 +1119,7 @@ impl SmtpParser {
                     if !terminated && self.mode == ClientMode::Command {
                         self.mode = ClientMode::Data {
                             tx,
-                            line: DataLine::Start,
+                            state: DataState::new(),
                         };
                     }
                 } else {
@@ -1107,6 +1155,90 @@ impl SmtpParser {
             t.request = Progress::Complete;
             t.response = Progress::Complete;
         }
+    }
+}
+
+/// Message scanning state: end-of-data detection and the 4096-byte limit
+/// on top-level header lines (body lines are not limited, as in Suricata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DataState {
+    line: DataLine,
+    /// Still in the message's header block (before the first empty line).
+    headers: bool,
+    /// Bytes of the current line so far, LF excluded.
+    len: usize,
+    /// The last byte of the current line so far is CR.
+    last_cr: bool,
+}
+
+impl DataState {
+    fn new() -> Self {
+        DataState {
+            line: DataLine::Start,
+            headers: true,
+            len: 0,
+            last_cr: false,
+        }
+    }
+
+    /// A non-LF byte of the current line.
+    fn step(&mut self, b: u8) {
+        self.line = data_step(self.line, b);
+        self.len = self.len.saturating_add(1);
+        self.last_cr = b == b'\r';
+    }
+
+    /// The current line's LF: returns whether it was an over-long header line.
+    fn end_line(&mut self) -> bool {
+        let long = self.headers && self.len >= MAX_LINE_LEN;
+        if self.headers && self.len - usize::from(self.last_cr) == 0 {
+            self.headers = false;
+        }
+        self.line = DataLine::Start;
+        self.len = 0;
+        self.last_cr = false;
+        long
+    }
+
+    /// Scan message bytes: `(bytes consumed, Some(dot line length) if the
+    /// terminator was found, over-long header lines seen)`.
+    fn scan(&mut self, rest: &[u8]) -> (usize, Option<usize>, usize) {
+        let mut i = 0;
+        let mut long = 0;
+        while i < rest.len() {
+            if self.line == DataLine::Other {
+                // Mid-line: only the next LF matters.
+                let tail = &rest[i..];
+                match tail.iter().position(|&b| b == b'\n') {
+                    Some(j) => {
+                        if j > 0 {
+                            self.len = self.len.saturating_add(j);
+                            self.last_cr = tail[j - 1] == b'\r';
+                        }
+                        i += j + 1;
+                        long += usize::from(self.end_line());
+                    }
+                    None => {
+                        self.len = self.len.saturating_add(tail.len());
+                        self.last_cr = tail.last() == Some(&b'\r');
+                        i = rest.len();
+                    }
+                }
+                continue;
+            }
+            let b = rest[i];
+            i += 1;
+            if b == b'\n' {
+                match self.line {
+                    DataLine::Dot => return (i, Some(1), long),
+                    DataLine::DotCr => return (i, Some(2), long),
+                    _ => long += usize::from(self.end_line()),
+                }
+            } else {
+                self.step(b);
+            }
+        }
+        (i, None, long)
     }
 }
 

@@ -134,6 +134,8 @@ decode_events! {
     Icmpv4PktTooSmall => "icmpv4.pkt_too_small",
     /// ICMPv4 type not defined.
     Icmpv4UnknownType => "icmpv4.unknown_type",
+    /// ICMPv4 code not defined for its (known) type, e.g. an echo request with code 1.
+    Icmpv4UnknownCode => "icmpv4.unknown_code",
     /// ICMPv4 error quoting a truncated IPv4 header.
     Icmpv4Ipv4TruncPkt => "icmpv4.ipv4_trunc_pkt",
     /// Fewer than 8 bytes for an ICMPv6 header.
@@ -144,6 +146,18 @@ decode_events! {
     GenevePktTooSmall => "geneve.pkt_too_small",
     /// GENEVE protocol type the decoder does not handle.
     GeneveUnknownPayloadType => "geneve.unknown_payload_type",
+    /// MPLS label stack entry truncated (fewer than 4 bytes).
+    MplsHeaderTooSmall => "mpls.header_too_small",
+    /// MPLS pseudowire control word truncated.
+    MplsPktTooSmall => "mpls.pkt_too_small",
+    /// Bottom-of-stack label 1 (router alert), which carries no payload of its own.
+    MplsBadLabelRouterAlert => "mpls.bad_label_router_alert",
+    /// Bottom-of-stack label 3 (implicit null), which must never appear on the wire.
+    MplsBadLabelImplicitNull => "mpls.bad_label_implicit_null",
+    /// Bottom-of-stack label in the reserved range 4-15.
+    MplsBadLabelReserved => "mpls.bad_label_reserved",
+    /// MPLS payload neither IPv4, IPv6 nor an Ethernet pseudowire.
+    MplsUnknownPayloadType => "mpls.unknown_payload_type",
 }
 
 impl DecodeEvent {

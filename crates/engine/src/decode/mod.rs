@@ -23,6 +23,11 @@ use crate::time::Timestamp;
 /// Deepest tunnel nesting decoded (outer packet + this many GENEVE layers).
 const MAX_TUNNEL_DEPTH: u8 = 3;
 
+/// Most protocol layers (Ethernet, MPLS, IPv4, IPv6 headers) decoded in one frame; the frame
+/// reaching this many is invalid with `decoder.too_many_layers`. Suricata's `decoder.max-layers`
+/// default; stops pathological nesting such as Ethernet-over-MPLS-over-Ethernet loops.
+const MAX_LAYERS: u8 = 16;
+
 /// TCP header facts the flow and stream layers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpInfo {
@@ -103,8 +108,10 @@ pub struct Packet<'a> {
     pub payload: &'a [u8],
     /// False if checksum validation is on and a checksum was wrong.
     pub checksum_ok: bool,
-    /// True if this is the inner packet of a GENEVE tunnel.
+    /// True if this is the inner packet of a tunnel (GENEVE, IP-in-IPv6).
     pub tunneled: bool,
+    /// Tunnel nesting of this packet: 0 for the outermost IP packet, 1 inside one tunnel...
+    pub tunnel_depth: u8,
     /// True if the transport came from reassembled IP fragments.
     pub reassembled: bool,
     /// Bytes the flow counts for this packet (frame length; for a tunnelled packet the length
@@ -150,6 +157,7 @@ impl Packet<'_> {
             payload: &[],
             checksum_ok: true,
             tunneled: false,
+            tunnel_depth: 0,
             reassembled: false,
             flow_bytes: 0,
             icmp_error: None,
@@ -185,6 +193,8 @@ struct Cx<'a, 's> {
     scratch: Option<&'a mut Vec<u8>>,
     pkt: Packet<'a>,
     depth: u8,
+    /// Protocol layers decoded so far (see [`MAX_LAYERS`]).
+    layers: u8,
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -207,6 +217,17 @@ impl Decoder {
         self.events.push(e);
     }
 
+    /// Counts one more protocol layer; the frame is invalid once [`MAX_LAYERS`] is reached.
+    fn layer(&mut self, cx: &mut Cx<'_, '_>) -> Result<(), NoPacket> {
+        cx.layers = cx.layers.saturating_add(1);
+        if cx.layers >= MAX_LAYERS {
+            cx.stats.decoder.too_many_layers += 1;
+            self.ev(cx, DecodeEvent::TooManyLayers);
+            return Err(NoPacket::Invalid);
+        }
+        Ok(())
+    }
+
     /// Decodes one frame. Counts `decoder.*` stats and pushes events to `self.events`.
     pub fn decode<'a>(
         &mut self,
@@ -222,6 +243,7 @@ impl Decoder {
             scratch: Some(scratch),
             pkt: Packet::empty(),
             depth: 0,
+            layers: 0,
         };
         cx.pkt.flow_bytes = frame.len().min(u32::MAX as usize) as u32;
         let r = self.link(&mut cx, link, frame);
@@ -303,6 +325,7 @@ impl Decoder {
             self.ev(cx, DecodeEvent::EthernetPktTooSmall);
             return Err(NoPacket::Invalid);
         }
+        self.layer(cx)?;
         let et = u16::from_be_bytes([frame[12], frame[13]]);
         self.ethertype(cx, et, &frame[14..])
     }
@@ -345,6 +368,7 @@ impl Decoder {
         match et {
             0x0800 => self.ipv4(cx, data),
             0x86dd => self.ipv6(cx, data),
+            0x8847 | 0x8848 => self.mpls(cx, data),
             // ARP and other well-known link protocols carry nothing to track.
             0x0806 | 0x8035 | 0x88cc | 0x8809 | 0x888e => Err(NoPacket::Ignored),
             _ => {
@@ -355,7 +379,59 @@ impl Decoder {
         }
     }
 
+    /// MPLS (RFC 3032): skips the label stack; the payload is IPv4 or IPv6 (explicit-null
+    /// labels 0 and 2, else the first nibble), or an Ethernet pseudowire behind a 4-byte
+    /// control word (RFC 4385, first nibble 0).
+    fn mpls<'a>(&mut self, cx: &mut Cx<'a, '_>, mut data: &'a [u8]) -> Result<(), NoPacket> {
+        self.layer(cx)?;
+        cx.stats.decoder.mpls += 1;
+        let label = loop {
+            let Some(shim) = data.get(..4) else {
+                self.ev(cx, DecodeEvent::MplsHeaderTooSmall);
+                return Err(NoPacket::Invalid);
+            };
+            let shim = u32::from_be_bytes([shim[0], shim[1], shim[2], shim[3]]);
+            data = &data[4..];
+            if shim & 0x100 != 0 {
+                break shim >> 12;
+            }
+        };
+        match label {
+            0 => return self.ipv4(cx, data),
+            2 => return self.ipv6(cx, data),
+            1 => {
+                self.ev(cx, DecodeEvent::MplsBadLabelRouterAlert);
+                return Err(NoPacket::Invalid);
+            }
+            3 => {
+                self.ev(cx, DecodeEvent::MplsBadLabelImplicitNull);
+                return Err(NoPacket::Invalid);
+            }
+            4..=15 => {
+                self.ev(cx, DecodeEvent::MplsBadLabelReserved);
+                return Err(NoPacket::Invalid);
+            }
+            _ => {}
+        }
+        match data.first().map(|b| b >> 4) {
+            Some(4) => self.ipv4(cx, data),
+            Some(6) => self.ipv6(cx, data),
+            Some(0) => match data.get(4..) {
+                Some(eth) => self.ethernet(cx, eth),
+                None => {
+                    self.ev(cx, DecodeEvent::MplsPktTooSmall);
+                    Err(NoPacket::Invalid)
+                }
+            },
+            _ => {
+                self.ev(cx, DecodeEvent::MplsUnknownPayloadType);
+                Err(NoPacket::Invalid)
+            }
+        }
+    }
+
     fn ipv4<'a>(&mut self, cx: &mut Cx<'a, '_>, data: &'a [u8]) -> Result<(), NoPacket> {
+        self.layer(cx)?;
         if data.len() < 20 {
             self.ev(cx, DecodeEvent::Ipv4PktTooSmall);
             return Err(NoPacket::Invalid);
@@ -389,6 +465,7 @@ impl Decoder {
             return Err(NoPacket::Invalid);
         };
         cx.stats.decoder.ipv4 += 1;
+        cx.pkt.tunnel_depth = cx.depth;
         if hlen > 20 {
             self.ipv4_options(cx, h.options());
         }
@@ -478,6 +555,7 @@ impl Decoder {
     }
 
     fn ipv6<'a>(&mut self, cx: &mut Cx<'a, '_>, data: &'a [u8]) -> Result<(), NoPacket> {
+        self.layer(cx)?;
         if data.len() < 40 {
             self.ev(cx, DecodeEvent::Ipv6PktTooSmall);
             return Err(NoPacket::Invalid);
@@ -496,6 +574,7 @@ impl Decoder {
             return Err(NoPacket::Invalid);
         }
         cx.stats.decoder.ipv6 += 1;
+        cx.pkt.tunnel_depth = cx.depth;
         let src = h.source();
         let dst = h.destination();
         cx.pkt.src = IpAddr::V6(Ipv6Addr::from(src));
@@ -681,6 +760,18 @@ impl Decoder {
                 let (t, c) = (data[0], data[1]);
                 if !matches!(t, 0 | 3..=5 | 8..=18 | 30 | 40 | 42 | 43) {
                     self.ev(cx, DecodeEvent::Icmpv4UnknownType);
+                }
+                // Codes defined per type (RFC 792/950/1256): anything else is unknown.
+                let max_code = match t {
+                    0 | 4 | 8 | 13..=18 => Some(0),
+                    3 => Some(15),
+                    5 => Some(3),
+                    11 => Some(1),
+                    12 => Some(2),
+                    _ => None,
+                };
+                if max_code.is_some_and(|m| c > m) {
+                    self.ev(cx, DecodeEvent::Icmpv4UnknownCode);
                 }
                 if self.validate && Sum16BitWords::new().add_slice(data).ones_complement() != 0 {
                     cx.stats.checksum.icmpv4 += 1;

@@ -83,10 +83,31 @@ impl std::hash::Hash for FlowKey {
 }
 
 impl FlowKey {
-    /// The key of a decoded packet.
+    /// The key of a decoded packet at tunnel depth `depth` (its `tunnel_depth`, or 0 when
+    /// recursion tracking is off).
+    ///
+    /// ICMP messages use `type | code << 8` as source "port" and the counterpart type
+    /// (echo request ↔ reply, ...) as destination "port", so a request and its reply share a
+    /// flow while a reply travelling the same way as an earlier request does not (as Suricata
+    /// keys ICMP). The tunnel depth is part of the key: an inner packet never joins a flow of
+    /// the outer layer (Suricata's `decoder.recursion-level.use-for-tracking`, on by default).
     #[inline]
-    pub fn from_packet(p: &Packet<'_>) -> FlowKey {
-        Self::new(p.src, p.src_port, p.dst, p.dst_port, p.proto, p.vlan)
+    pub fn from_packet(p: &Packet<'_>, depth: u8) -> FlowKey {
+        let (sp, dp) = match p.transport {
+            Transport::Icmp { icmp_type, code } => (
+                u16::from(icmp_type) | u16::from(code) << 8,
+                u16::from(icmp_counterpart(icmp_type, p.proto == 58).unwrap_or(0)),
+            ),
+            _ => (p.src_port, p.dst_port),
+        };
+        Self::new(p.src, sp, p.dst, dp, p.proto, p.vlan).at_depth(depth)
+    }
+
+    /// The same key at tunnel depth `depth` (0 = outermost packet).
+    #[inline]
+    pub fn at_depth(mut self, depth: u8) -> FlowKey {
+        self.w[4] |= u64::from(depth) << 48;
+        self
     }
 
     /// The key of a tuple (either orientation gives the same key).
@@ -121,6 +142,27 @@ impl FlowKey {
     }
 }
 
+/// The ICMP type that answers `t` (and the reverse), if the message is one half of a
+/// request/reply pair: echo, timestamp, information, address mask, router discovery; for
+/// ICMPv6 echo, multicast listener query/report, router and neighbour discovery, node
+/// information.
+fn icmp_counterpart(t: u8, v6: bool) -> Option<u8> {
+    let pairs: &[(u8, u8)] = if v6 {
+        &[(128, 129), (130, 131), (133, 134), (135, 136), (139, 140)]
+    } else {
+        &[(8, 0), (13, 14), (15, 16), (17, 18), (10, 9)]
+    };
+    pairs.iter().find_map(|&(a, b)| {
+        if t == a {
+            Some(b)
+        } else if t == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
 /// Per-flow TCP tracking.
 #[derive(Debug)]
 pub(crate) struct TcpSession {
@@ -131,7 +173,16 @@ pub(crate) struct TcpSession {
     pub streams: [Option<StreamReassembler>; 2],
     /// Reassembly enabled for this session (false for midstream flows with midstream off).
     pub reassemble: bool,
+    /// The SYN carried the timestamps option (RFC 7323).
+    syn_ts: bool,
+    /// Both SYN and SYN/ACK carried timestamps: segments are checked against PAWS.
+    ts_negotiated: bool,
+    /// Newest TSval each side sent, and when (packet time).
+    last_ts: [Option<(u32, Timestamp)>; 2],
 }
+
+/// How long a TSval stays comparable (RFC 7323 §5.5: 24 days).
+const PAWS_IDLE_US: u64 = 24 * 86_400 * 1_000_000;
 
 /// A tracked flow.
 #[derive(Debug)]
@@ -226,6 +277,10 @@ impl Flow {
 pub(crate) struct TcpUpdate {
     /// The session was just picked up midstream.
     pub pickup: bool,
+    /// Timestamps were negotiated and the segment's TSval is older than the newest its sender
+    /// used (PAWS, RFC 7323 §5): the segment was ignored (state unchanged; it must not reach
+    /// the stream). Suricata's `stream.pkt_invalid_timestamp`.
+    pub invalid_timestamp: bool,
 }
 
 /// Sequence comparison modulo 2^32: `a >= b`.
@@ -240,16 +295,38 @@ impl TcpSession {
             fin_end: [None, None],
             streams: [None, None],
             reassemble: false,
+            syn_ts: false,
+            ts_negotiated: false,
+            last_ts: [None, None],
         }
     }
 
-    /// Advances the state machine for a segment in direction `dir`.
+    /// Checks a segment's TSval against the newest its sender used and records it; false if
+    /// the segment fails PAWS (older TSval within 24 days, RFC 7323 §5.3).
+    fn check_timestamp(&mut self, d: usize, info: &TcpInfo, now: Timestamp) -> bool {
+        let Some((tsval, _)) = info.timestamps else {
+            return true;
+        };
+        if let Some((last, at)) = self.last_ts[d] {
+            if (tsval.wrapping_sub(last) as i32) < 0 {
+                if self.ts_negotiated && now.micros_since(at) < PAWS_IDLE_US {
+                    return false;
+                }
+                return true;
+            }
+        }
+        self.last_ts[d] = Some((tsval, now));
+        true
+    }
+
+    /// Advances the state machine for a segment in direction `dir` seen at `now`.
     pub fn update(
         &mut self,
         dir: Direction,
         info: &TcpInfo,
         payload_len: usize,
         midstream_ok: bool,
+        now: Timestamp,
     ) -> TcpUpdate {
         use TcpState as S;
         let f = info.flags;
@@ -257,9 +334,22 @@ impl TcpSession {
         let ack = f & tcp_flags::ACK != 0;
         let fin = f & tcp_flags::FIN != 0;
         let rst = f & tcp_flags::RST != 0;
-        let mut out = TcpUpdate { pickup: false };
+        let mut out = TcpUpdate {
+            pickup: false,
+            invalid_timestamp: false,
+        };
         let d = dir.index();
         let o = dir.reverse().index();
+        if syn && !ack && self.state == S::None {
+            self.syn_ts = info.timestamps.is_some();
+        }
+        if syn && ack && matches!(self.state, S::SynSent) {
+            self.ts_negotiated = self.syn_ts && info.timestamps.is_some();
+        }
+        if !self.check_timestamp(d, info, now) {
+            out.invalid_timestamp = true;
+            return out;
+        }
         if rst {
             if self.state != S::None {
                 self.state = S::Closed;
@@ -612,7 +702,7 @@ mod tests {
         steps
             .iter()
             .map(|(d, i, len)| {
-                s.update(*d, i, *len, midstream);
+                s.update(*d, i, *len, midstream, Timestamp(0));
                 s.state
             })
             .collect()
