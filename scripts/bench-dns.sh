@@ -8,7 +8,8 @@
 # Env: DURATION (s per run, default 20), LISTS (real | gen | "real gen"), SEKISHO_BIN (default:
 # builds target/release/sekisho), THREADS (sekisho --threads, default 1), QUERIES (distinct query
 # names, default 20000), BLOCKLIST (default ../shared/blocklists/hagezi-light-wildcard.txt),
-# QUERY_LOG=1 (sekisho writes its query log, as in production; default off like unbound's).
+# QUERY_LOG=1 (sekisho writes its query log, as in production; default off like unbound's),
+# ALLOWED_ONLY=1 (every query is forwarded upstream: measures the upstream client alone).
 # Needs: dnsperf, dnsmasq, unbound (apt-get install dnsperf dnsmasq unbound).
 #
 # Setup, all on loopback, each server on one thread:
@@ -96,9 +97,9 @@ for which in $LISTS; do
         *) echo "bench-dns: LISTS takes real and/or gen" >&2; exit 2 ;;
     esac
     # Queries: 80% blocked (a name under/at a list entry), 20% allowed (not in the list).
-    awk -v n="$QUERIES" 'BEGIN{srand(42)} {names[NR]=$1} END {
+    awk -v n="$QUERIES" -v all="${ALLOWED_ONLY:-0}" 'BEGIN{srand(42)} {names[NR]=$1} END {
             for (i = 0; i < n; i++) {
-                if (i % 5 == 4) { printf "host%d.allowed-%d.test A\n", i, i % 97; continue }
+                if (all == 1 || i % 5 == 4) { printf "host%d.allowed-%d.test A\n", i, i % 97; continue }
                 e = names[int(rand() * NR) + 1];
                 if (substr(e, 1, 2) == "*.") e = "www." substr(e, 3);
                 print e " A" } }' "$WORK/list.txt" | shuf --random-source=<(yes) >"$WORK/queries.txt"

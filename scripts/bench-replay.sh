@@ -79,11 +79,11 @@ generate() {
     trap - EXIT INT TERM
 }
 
-if [ "${1:-}" = "--regen" ] || [ ! -f "$pcap" ] || [ "$(stat -c %s "$pcap")" -lt "$min_bytes" ]; then
+if [ "${1:-}" = "--regen" ] || [ ! -f "$pcap" ] || [ "$(stat -L -c %s "$pcap")" -lt "$min_bytes" ]; then
     echo "generating $pcap (>= 200 MB of real traffic)..." >&2
     generate
 fi
-echo "capture: $pcap ($(stat -c %s "$pcap") bytes)"
+echo "capture: $pcap ($(stat -L -c %s "$pcap") bytes)"
 
 (cd "$here" && CARGO_TARGET_DIR=$tgt cargo build --release -q -p sekisho)
 bin=$tgt/release/sekisho

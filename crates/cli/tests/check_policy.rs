@@ -378,3 +378,69 @@ fn yaml_mistakes_get_plain_messages() {
         "m.yaml:2:5: error: missing key 'name' in rule_groups[0]\n  |\n2 |   - rules: x.rules\n  |     ^\n  hint: add 'name: ...' here\nm.yaml: 1 error, 0 warnings\n"
     );
 }
+
+#[test]
+fn self_referential_variable_is_reported_once_at_its_definition() {
+    assert_invalid(
+        "examples/errors/variable-loop.yaml",
+        r#"examples/errors/variable-loop.yaml:4:13: error: variable 'HOME_NET' refers to itself
+  |
+4 |   HOME_NET: "$HOME_NET"
+  |             ^^^^^^^^^^^
+  hint: a variable cannot contain itself; define it from addresses or ports, or from other variables
+examples/errors/variable-loop.yaml: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn variables_in_a_cycle_are_each_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("cycle.yaml");
+    std::fs::write(
+        &p,
+        "variables:\n  A_NET: \"$B_NET\"\n  B_NET: \"[$A_NET, 10.0.0.0/8]\"\n  C_NET: \"!$A_NET\"\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = check(&[p.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(
+        errors[0].ends_with(":2:10: error: variable 'A_NET' refers to itself through '$B_NET'"),
+        "{stderr}"
+    );
+    assert!(
+        errors[1].ends_with(":3:10: error: variable 'B_NET' refers to itself through '$A_NET'"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported_in_one_pass() {
+    assert_invalid(
+        "examples/errors/unknown-keys.yaml",
+        r#"examples/errors/unknown-keys.yaml:3:1: error: unknown key 'rule_ordr'
+  |
+3 | rule_ordr: strict
+  | ^^^^^^^^^
+  hint: did you mean 'rule_order'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, firewall_rules, rule_groups, logging
+examples/errors/unknown-keys.yaml:4:1: error: unknown key 'defalt_actions'
+  |
+4 | defalt_actions: [drop_established]
+  | ^^^^^^^^^^^^^^
+  hint: did you mean 'default_actions'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, firewall_rules, rule_groups, logging
+examples/errors/unknown-keys.yaml:7:5: error: unknown key 'rulez' in rule_groups[0]
+  |
+7 |     rulez: ../egress/rules/mail.rules
+  |     ^^^^^
+  hint: did you mean 'rules'? expected one of: name, rules, rules_text, domain_list, nfw_rule_group
+examples/errors/unknown-keys.yaml:9:3: error: unknown key 'formt' in logging
+  |
+9 |   formt: nfw
+  |   ^^^^^
+  hint: did you mean 'format'? expected one of: format, dir
+examples/errors/unknown-keys.yaml: 4 errors, 0 warnings
+"#,
+    );
+}

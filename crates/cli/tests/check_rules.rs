@@ -124,8 +124,22 @@ fn undefined_variable() {
   |
 2 | alert tcp $HOME_NET any -> $MAIL_SERVERS 25 (msg:"x"; sid:7;)
   |                            ^^^^^^^^^^^^^
-  hint: define it under 'variables:' in the policy, e.g. MAIL_SERVERS: "[10.0.0.0/8]"
+  hint: define it with --var 'MAIL_SERVERS=[10.0.0.0/8]', or under 'variables:' in a policy, e.g. MAIL_SERVERS: "[10.0.0.0/8]"
 examples/errors/undefined-variable.rules: 1 error, 0 warnings
+"#,
+    );
+}
+
+#[test]
+fn undefined_port_variable_gets_a_port_example() {
+    assert_error(
+        "examples/errors/undefined-port-variable.rules",
+        r#"examples/errors/undefined-port-variable.rules:2:37: error: undefined variable '$WEB_PORTS' in rule sid 8 (destination port)
+  |
+2 | alert tcp $HOME_NET any -> any [22, $WEB_PORTS] (msg:"x"; sid:8;)
+  |                                     ^^^^^^^^^^
+  hint: define it with --var 'WEB_PORTS=[80, 443]', or under 'variables:' in a policy, e.g. WEB_PORTS: "[80, 443]"
+examples/errors/undefined-port-variable.rules: 1 error, 0 warnings
 "#,
     );
 }
@@ -174,9 +188,9 @@ fn json_output_has_files_and_located_diagnostics() {
     assert_eq!(
         v["files"],
         serde_json::json!([
-            {"path": "examples/errors/warnings.rules", "kind": "rules", "valid": true,
+            {"path": "examples/errors/warnings.rules", "kind": "rules", "readable": true, "valid": true,
              "rules": 1, "groups": 1, "errors": 0, "warnings": 1},
-            {"path": "examples/errors/bad-port.rules", "kind": "rules", "valid": false,
+            {"path": "examples/errors/bad-port.rules", "kind": "rules", "readable": true, "valid": false,
              "rules": 0, "groups": 1, "errors": 1, "warnings": 0}
         ])
     );
@@ -197,7 +211,9 @@ fn usage_errors_exit_2() {
     let (code, _, stderr) = check(&["examples/errors/no-such-file.rules"]);
     assert_eq!(code, 2);
     assert!(
-        stderr.starts_with("sekisho check: cannot read 'examples/errors/no-such-file.rules': "),
+        stderr.starts_with(
+            "examples/errors/no-such-file.rules: error: cannot read 'examples/errors/no-such-file.rules': "
+        ),
         "{stderr}"
     );
     let (code, _, _) = check(&["--bogus-flag", "examples/errors/bad-port.rules"]);

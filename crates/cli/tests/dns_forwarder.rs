@@ -74,7 +74,9 @@ fn check_common(l: &Value, name: &str, qtype: &str, rcode: &str, transport: &str
     assert_eq!(l["rcode"], rcode, "{l}");
     assert!(l["answers"].is_array());
     assert_eq!(l["srcaddr"], "127.0.0.1");
-    let port = l["srcport"].as_u64().expect("srcport is an int, as the Athena table declares");
+    let port = l["srcport"]
+        .as_u64()
+        .expect("srcport is an int, as the Athena table declares");
     assert!(port > 0);
     assert_eq!(l["transport"], transport);
     assert_eq!(l["srcids"]["instance"], "127.0.0.1");
@@ -383,6 +385,30 @@ fn upstream_down_fail_closed_fail_open_and_failover() {
         "{:?}",
         t0.elapsed()
     );
+}
+
+#[test]
+fn refused_upstream_fails_closed_at_once_not_after_the_timeout() {
+    if !require(&["dig"]) {
+        return;
+    }
+    // Nothing listens on `dead`: the kernel answers ICMP port unreachable, which must end each
+    // attempt at once. With a 3 s timeout x 3 attempts, waiting would take 9 s.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let head = HEAD
+        .replace("upstream_timeout_ms: 300", "upstream_timeout_ms: 3000")
+        .replace("upstream_attempts: 2", "upstream_attempts: 3");
+    let s = Sekisho::start(
+        &format!("{head}fail_mode: closed\n{OPEN_POLICY}"),
+        &dead,
+        &[],
+        &[],
+    );
+    let t0 = std::time::Instant::now();
+    let d = s.dig("gmail.com");
+    let took = t0.elapsed();
+    assert_eq!(d.status, "SERVFAIL", "{}", d.raw);
+    assert!(took < Duration::from_millis(1000), "SERVFAIL took {took:?}");
 }
 
 fn udp_exchange(port: u16, msg: &[u8]) -> Option<Vec<u8>> {

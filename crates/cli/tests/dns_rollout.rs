@@ -215,7 +215,7 @@ fn bypass_rules_parse_with_the_rule_parser() {
     };
     std::fs::write(
         &cfg,
-        format!("listen: [\"10.0.0.2:53\"]\nupstreams: [\"10.0.0.3\"]\nallowed_resolvers: [10.0.0.2, 10.0.0.3]\n{doh_line}"),
+        format!("listen: [\"10.0.0.2:53\"]\nupstreams: [\"10.0.0.3\"]\nallowed_resolvers: [10.0.0.2]\n{doh_line}"),
     )
     .unwrap();
     let out = Command::cargo_bin("sekisho")
@@ -242,10 +242,19 @@ fn bypass_rules_parse_with_the_rule_parser() {
         .collect();
     assert!(rules.len() >= 4, "{text}");
     assert!(
-        rules[0].starts_with("drop udp $HOME_NET any -> ![10.0.0.2,10.0.0.3] 53 "),
+        rules[0].starts_with("drop udp [$HOME_NET,!$DNS_FIREWALL] any -> ![10.0.0.2] 53 "),
         "{}",
         rules[0]
     );
+    // The upstream is not an allowed resolver; DoT and DoQ to it are both flagged.
+    assert!(!rules[0].contains("10.0.0.3"), "{}", rules[0]);
+    assert!(rules
+        .iter()
+        .any(|r| r.starts_with("drop tcp ") && r.contains(" 853 ")));
+    assert!(rules
+        .iter()
+        .any(|r| r.starts_with("drop udp ") && r.contains(" 853 ")));
+    assert!(text.contains("DNS_FIREWALL"), "{text}");
     for r in &rules {
         if let Err(d) = sekisho_rules::parse_rule(r) {
             panic!("emitted rule does not parse:\n{r}\n{}", d.render());

@@ -1,7 +1,8 @@
 //! Bad input: truncated capture, garbage, a missing file, zero-length packets, a packet whose
 //! IP header claims 64 KB inside a 60-byte frame. Each gives a clear message and the documented
-//! exit status (1 = input error, logs still written for what was read; 0 when the capture is
-//! well-formed and only packets are malformed, which become decoder counters), never a panic.
+//! exit status (1 = input error, logs still written for what was read; 2 = a path that cannot
+//! be read at all; 0 when the capture is well-formed and only packets are malformed, which
+//! become decoder counters), never a panic.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -99,7 +100,7 @@ fn garbage_file_exits_1_with_magic() {
 }
 
 #[test]
-fn empty_and_missing_files_exit_1() {
+fn empty_file_exits_1_missing_file_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.pcap");
     std::fs::write(&empty, b"").unwrap();
@@ -112,7 +113,7 @@ fn empty_and_missing_files_exit_1() {
         stderr(&o)
     );
     let o = replay(&dir.path().join("out"), &dir.path().join("nope.pcap"));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("nope.pcap: cannot read"),
         "{}",
@@ -208,7 +209,7 @@ fn record_larger_than_any_packet_is_malformed() {
 }
 
 #[test]
-fn config_errors_exit_2() {
+fn invalid_rules_exit_1_config_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("bad.rules");
     std::fs::write(
@@ -228,7 +229,7 @@ fn config_errors_exit_2() {
     };
     let o = run(&["--rules", rules.to_str().unwrap()]);
     no_panic(&o);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("bad.rules:1:39: error: unknown keyword 'contnt'"),
         "{}",
@@ -244,4 +245,14 @@ fn config_errors_exit_2() {
     let o = run(&["--set", "nonsense"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected KEY=VALUE"), "{}", stderr(&o));
+    let o = run(&["--rules", dir.path().join("none.rules").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("none.rules: cannot read: No such file or directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--policy", dir.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(": cannot read: "), "{}", stderr(&o));
 }

@@ -13,6 +13,7 @@
 //! and as JSON (one object per diagnostic) for editors and CI. Parsers produce byte spans into a
 //! [`SourceFile`]; the source file turns them into [`Location`]s so that every crate reports
 //! positions the same way.
+#![warn(missing_docs)]
 
 use std::fmt;
 use std::ops::Range;

@@ -1,12 +1,20 @@
 //! Suricata rules that make walking around the DNS firewall visible (or impossible) in the
 //! packet engine: plain DNS to any resolver other than the allowed ones (UDP and TCP 53), DNS
-//! over TLS (853) to them, and TLS to known DNS-over-HTTPS endpoints by SNI.
+//! over TLS (TCP 853) and DNS over QUIC (UDP 853) to them, and TLS to known DNS-over-HTTPS
+//! endpoints by SNI.
 //!
-//! The rules use `$HOME_NET` for the clients; SIDs start at [`SID_BASE`]. DoH entries are exact
+//! `allowed` must list only sekisho's own listen addresses: listing its upstreams would let
+//! clients talk to them directly, which is the walk-around these rules exist to catch. The
+//! sources are `[$HOME_NET,!$DNS_FIREWALL]`: the host running sekisho must be defined as the
+//! address variable `DNS_FIREWALL` (the address its upstream queries leave from), so its own
+//! upstream traffic is not flagged. SIDs start at [`SID_BASE`]. DoH entries are exact
 //! names (`startswith; endswith;` on `tls.sni`), or whole subtrees for `*.name` entries
 //! (`endswith` on `.name`).
 
 use crate::domains::DomainSet;
+
+/// Source of every emitted rule: the clients, less the firewall host itself.
+pub const SRC: &str = "[$HOME_NET,!$DNS_FIREWALL]";
 
 /// First SID used by emitted rules.
 pub const SID_BASE: u32 = 9_530_001;
@@ -36,6 +44,11 @@ pub fn emit(allowed: &[String], doh: &DomainSet, action: BypassAction) -> String
     };
     let mut out = String::new();
     out.push_str("# sekisho dns --emit-bypass-rules: DNS that bypasses the DNS firewall\n");
+    out.push_str(
+        "# Define DNS_FIREWALL (address-groups) as the address(es) of the host running sekisho:\n\
+         # its own queries to its upstreams are exempt. Allowed resolvers must be sekisho's own\n\
+         # listen addresses only, never its upstreams.\n",
+    );
     out.push_str(&format!(
         "# allowed resolvers: {}\n",
         if allowed.is_empty() {
@@ -50,13 +63,16 @@ pub fn emit(allowed: &[String], doh: &DomainSet, action: BypassAction) -> String
         sid += 1;
     };
     rule(format!(
-        "udp $HOME_NET any -> {dst} 53 (msg:\"sekisho dns bypass: DNS over UDP to a resolver that is not allowed\";"
+        "udp {SRC} any -> {dst} 53 (msg:\"sekisho dns bypass: DNS over UDP to a resolver that is not allowed\";"
     ));
     rule(format!(
-        "tcp $HOME_NET any -> {dst} 53 (msg:\"sekisho dns bypass: DNS over TCP to a resolver that is not allowed\"; flow:to_server;"
+        "tcp {SRC} any -> {dst} 53 (msg:\"sekisho dns bypass: DNS over TCP to a resolver that is not allowed\"; flow:to_server;"
     ));
     rule(format!(
-        "tcp $HOME_NET any -> {dst} 853 (msg:\"sekisho dns bypass: DNS over TLS to a resolver that is not allowed\"; flow:to_server;"
+        "tcp {SRC} any -> {dst} 853 (msg:\"sekisho dns bypass: DNS over TLS to a resolver that is not allowed\"; flow:to_server;"
+    ));
+    rule(format!(
+        "udp {SRC} any -> {dst} 853 (msg:\"sekisho dns bypass: DNS over QUIC to a resolver that is not allowed\";"
     ));
     let mut names: Vec<String> = doh.entries().filter(|e| e != "*").collect();
     names.sort();
@@ -66,7 +82,7 @@ pub fn emit(allowed: &[String], doh: &DomainSet, action: BypassAction) -> String
             None => format!("content:\"{n}\"; nocase; startswith; endswith;"),
         };
         rule(format!(
-            "tls $HOME_NET any -> any any (msg:\"sekisho dns bypass: DNS over HTTPS endpoint {n}\"; flow:to_server,established; tls.sni; {cond}"
+            "tls {SRC} any -> any any (msg:\"sekisho dns bypass: DNS over HTTPS endpoint {n}\"; flow:to_server,established; tls.sni; {cond}"
         ));
     }
     out
@@ -92,13 +108,16 @@ mod tests {
             BypassAction::Drop,
         );
         let rules: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-        assert_eq!(rules.len(), 6);
-        assert!(rules[0].starts_with("drop udp $HOME_NET any -> ![127.0.0.1,10.0.0.2] 53 ("));
-        assert!(rules[1].starts_with("drop tcp $HOME_NET any -> ![127.0.0.1,10.0.0.2] 53 ("));
-        assert!(rules[2].contains(" 853 ("));
-        assert!(rules[4]
+        assert_eq!(rules.len(), 7);
+        let src = "[$HOME_NET,!$DNS_FIREWALL] any";
+        assert!(rules[0].starts_with(&format!("drop udp {src} -> ![127.0.0.1,10.0.0.2] 53 (")));
+        assert!(rules[1].starts_with(&format!("drop tcp {src} -> ![127.0.0.1,10.0.0.2] 53 (")));
+        assert!(rules[2].starts_with(&format!("drop tcp {src} -> ![127.0.0.1,10.0.0.2] 853 (")));
+        assert!(rules[3].starts_with(&format!("drop udp {src} -> ![127.0.0.1,10.0.0.2] 853 (")));
+        assert!(rules[5]
             .contains("tls.sni; content:\"cloudflare-dns.com\"; nocase; startswith; endswith;"));
-        assert!(rules[3].contains("tls.sni; content:\".doh.example\"; nocase; endswith;"));
+        assert!(rules[4].contains("tls.sni; content:\".doh.example\"; nocase; endswith;"));
+        assert!(text.contains("DNS_FIREWALL"));
         // SIDs are unique and consecutive; every rule is closed.
         for (i, r) in rules.iter().enumerate() {
             assert!(
@@ -113,8 +132,8 @@ mod tests {
     #[test]
     fn no_allowed_resolver_means_any() {
         let text = emit(&[], &DomainSet::new(), BypassAction::Alert);
-        assert!(text.contains("alert udp $HOME_NET any -> any 53 ("));
-        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 3);
+        assert!(text.contains("alert udp [$HOME_NET,!$DNS_FIREWALL] any -> any 53 ("));
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 4);
     }
 
     #[test]

@@ -236,12 +236,18 @@ pub struct Config {
     pub policy: Policy,
 }
 
-/// Loads and validates the configuration file at `path`. Errors are located diagnostics.
+/// Code of the diagnostic when the config file itself cannot be read (missing, a directory, no
+/// permission): a usage error (exit 2), unlike bad content (exit 1).
+pub const UNREADABLE: &str = "io";
+
+/// Loads and validates the configuration file at `path`. Errors are located diagnostics; a
+/// file that cannot be read at all has code [`UNREADABLE`].
 pub fn load(path: &Path) -> Result<Config, Diagnostic> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Diagnostic::error(format!("cannot read config: {e}"))
             .in_file(path.display().to_string())
-            .with_code("io")
+            .with_code(UNREADABLE)
+            .with_hint("--config takes the path of the DNS firewall YAML file")
     })?;
     let src = SourceFile::new(path.display().to_string(), text);
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -250,8 +256,8 @@ pub fn load(path: &Path) -> Result<Config, Diagnostic> {
 
 /// Parses configuration text; list files are read relative to `base`.
 pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
-    let raw: RawConfig = from_yaml(src)?;
     let idx = YamlIndex::new(src.text());
+    let raw: RawConfig = from_yaml(src).map_err(|d| improve_serde_error(d, src, &idx))?;
     let at = |path: &str, msg: String| {
         Diagnostic::error(msg)
             .at_span(src, idx.nearest(path))
@@ -509,11 +515,15 @@ fn build_rule(
     let qtype = match &r.qtype {
         None => None,
         Some(q) => Some(parse_qtype(q).ok_or_else(|| {
+            let usage = "use a type name such as A, AAAA, MX, TXT, or TYPE<n> with n in 1..=65534";
             at(
                 &format!("{rpath}.qtype"),
-                format!("unknown query type '{q}'"),
+                format!("unknown value '{q}' for qtype"),
             )
-            .with_hint("use a type name such as A, AAAA, MX, TXT, or TYPE<n> with n in 1..=65534")
+            .with_hint(match suggest(&q.to_ascii_uppercase(), COMMON_QTYPES) {
+                Some(s) => format!("did you mean '{s}'? {usage}"),
+                None => usage.to_string(),
+            })
         })?),
     };
     let action = match r.action {
@@ -610,6 +620,80 @@ fn build_rule(
             _ => Redirection::Inspect,
         },
     })
+}
+
+/// Query type names offered as did-you-mean suggestions.
+const COMMON_QTYPES: [&str; 18] = [
+    "A", "AAAA", "ANY", "CAA", "CNAME", "DNSKEY", "DS", "HTTPS", "MX", "NAPTR", "NS", "PTR", "SOA",
+    "SPF", "SRV", "SVCB", "TLSA", "TXT",
+];
+
+/// Rewrites serde's "unknown variant/field `x`, expected ..." into sekisho's form: "unknown
+/// value 'x' for key" / "unknown key 'x' in path", a did-you-mean hint, and a caret under the
+/// whole value or key (serde marks one character).
+fn improve_serde_error(mut d: Diagnostic, src: &SourceFile, idx: &YamlIndex) -> Diagnostic {
+    let msg = d.message.clone();
+    let (prefix, kind, rest) = if let Some(i) = msg.find("unknown variant `") {
+        (&msg[..i], "variant", &msg[i + "unknown variant `".len()..])
+    } else if let Some(i) = msg.find("unknown field `") {
+        (&msg[..i], "field", &msg[i + "unknown field `".len()..])
+    } else {
+        return d;
+    };
+    let path = prefix.trim_end_matches([':', ' ']);
+    let Some(end) = rest.find('`') else { return d };
+    let word = &rest[..end];
+    let expected: Vec<&str> = rest[end + 1..].split('`').skip(1).step_by(2).collect();
+    let list = expected.join(", ");
+    let hint = match suggest(word, expected.iter().copied()) {
+        Some(s) => format!("did you mean '{s}'? expected one of: {list}"),
+        None => format!("expected one of: {list}"),
+    };
+    // The error's own position, as a byte offset: where serde pointed.
+    let at = d.location.as_ref().map(|l| {
+        let line_start: usize = src
+            .text()
+            .split_inclusive('\n')
+            .take((l.line as usize).saturating_sub(1))
+            .map(str::len)
+            .sum();
+        let col_bytes: usize = l
+            .line_text
+            .chars()
+            .take((l.column as usize).saturating_sub(1))
+            .map(char::len_utf8)
+            .sum();
+        line_start + col_bytes
+    });
+    let whole = |start: usize| start..start + word.len();
+    if kind == "variant" {
+        let key = path.rsplit(['.', ']']).next().unwrap_or(path);
+        d.message = format!("unknown value '{word}' for {key}");
+        d.code = Some("unknown-value".into());
+        let span = idx
+            .value(path)
+            .filter(|v| src.text().get(v.clone()).is_some_and(|t| t.contains(word)))
+            .or_else(|| at.map(whole));
+        if let Some(span) = span {
+            d = d.at_span(src, span);
+        }
+    } else {
+        d.message = if path.is_empty() {
+            format!("unknown key '{word}'")
+        } else {
+            format!("unknown key '{word}' in {path}")
+        };
+        d.code = Some("unknown-key".into());
+        let key_path = if path.is_empty() {
+            word.to_string()
+        } else {
+            format!("{path}.{word}")
+        };
+        if let Some(span) = idx.key(&key_path).or_else(|| at.map(whole)) {
+            d = d.at_span(src, span);
+        }
+    }
+    d.with_hint(hint)
 }
 
 /// Parses a query type as AWS writes it: a mnemonic (`A`, `MX`...) or `TYPE<n>`, n in 1–65534.
@@ -884,9 +968,56 @@ rule_groups:
         let text = ISSUE.replace("qtype: MX", "qtype: MXX");
         let e = parse_text(&text, d.path()).unwrap_err();
         assert!(
-            e.message.contains("unknown query type 'MXX'"),
+            e.message.contains("unknown value 'MXX' for qtype"),
             "{}",
             e.render()
+        );
+    }
+
+    /// The rendered error for ISSUE with `from` replaced by `to`.
+    fn rendered(from: &str, to: &str) -> String {
+        let d = dir_with_bad_list();
+        assert!(ISSUE.contains(from));
+        parse_text(&ISSUE.replacen(from, to, 1), d.path())
+            .unwrap_err()
+            .render()
+    }
+
+    #[test]
+    fn unknown_values_and_keys_get_did_you_mean_and_a_whole_caret() {
+        assert_eq!(
+            rendered("fail_mode: closed", "fail_mode: closd"),
+            "dns.yaml:3:12: error: unknown value 'closd' for fail_mode\n\
+             \x20 |\n\
+             3 | fail_mode: closd                   # closed (SERVFAIL) | open\n\
+             \x20 |            ^^^^^\n\
+             \x20 hint: did you mean 'closed'? expected one of: closed, open\n"
+        );
+        assert_eq!(
+            rendered("action: block,", "action: blok,"),
+            "dns.yaml:16:76: error: unknown value 'blok' for action\n\
+             \x20  |\n\
+             16 |       - {name: block-rest, priority: 900, domain_list: everything, action: blok, block_response: nxdomain}\n\
+             \x20  |                                                                            ^^^^\n\
+             \x20 hint: did you mean 'block'? expected one of: allow, alert, block\n"
+        );
+        assert_eq!(
+            rendered("qtype: MX}", "qtype: MXX}"),
+            "dns.yaml:15:80: error: unknown value 'MXX' for qtype\n\
+             \x20  |\n\
+             15 |       - {name: mx-only, priority: 150, domain_list: bad, action: alert, qtype: MXX}\n\
+             \x20  |                                                                                ^^^\n\
+             \x20 hint: did you mean 'MX'? use a type name such as A, AAAA, MX, TXT, or TYPE<n> with n in 1..=65534\n"
+        );
+        assert_eq!(
+            rendered("mode: enforce  ", "modee: enforce "),
+            "dns.yaml:4:1: error: unknown key 'modee'\n\
+             \x20 |\n\
+             4 | modee: enforce                      # enforce | alert (every BLOCK acts as ALERT)\n\
+             \x20 | ^^^^^\n\
+             \x20 hint: did you mean 'mode'? expected one of: listen, upstreams, upstream_timeout_ms, \
+             upstream_attempts, fail_mode, mode, query_log, edns_client_subnet, max_udp_payload, \
+             allowed_resolvers, doh_list, domain_lists, rule_groups\n"
         );
     }
 

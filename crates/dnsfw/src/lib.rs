@@ -9,7 +9,7 @@
 //! - [`querylog`]: Route 53 Resolver query log lines, written asynchronously;
 //! - [`report`]: the alert-first rollout report over a query log;
 //! - [`bypass`]: Suricata rules that catch clients walking around the firewall.
-
+#![warn(missing_docs)]
 // `Diagnostic` is the house error type and is returned by value across sekisho; boxing it here
 // alone would make this crate's API differ from the others.
 #![allow(clippy::result_large_err)]
@@ -41,14 +41,15 @@ pub fn check(config: &Path) -> Result<String, Diagnostic> {
     ))
 }
 
-/// The bypass rule group for a config: its `allowed_resolvers` (default: the upstreams'
-/// and listen addresses: sekisho itself must reach the upstreams and clients must reach it)
-/// and the DoH names of its `doh_list` file (none when unset).
+/// The bypass rule group for a config: its `allowed_resolvers` (default: the listen
+/// addresses; never the upstreams, which clients must not reach directly: sekisho's own upstream
+/// traffic is exempted by the `$DNS_FIREWALL` source variable instead) and the DoH names of its
+/// `doh_list` file (none when unset).
 pub fn bypass_rules(config: &Path, action: bypass::BypassAction) -> Result<String, Diagnostic> {
     let c = config::load(config)?;
     let allowed = if c.server.allowed_resolvers.is_empty() {
         let mut v: Vec<String> = Vec::new();
-        for a in c.server.listen.iter().chain(&c.server.upstreams) {
+        for a in &c.server.listen {
             let ip = a.ip().to_string();
             if !v.contains(&ip) {
                 v.push(ip);

@@ -68,13 +68,27 @@ pub fn summarise(input: impl BufRead) -> std::io::Result<Report> {
     let mut block: HashMap<Key, u64> = HashMap::new();
     let mut alert: HashMap<Key, u64> = HashMap::new();
     let mut uncovered: HashMap<Key, u64> = HashMap::new();
-    for line in input.lines() {
-        let line = line?;
+    let mut input = input;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        // A line that is not UTF-8 (a torn write, a binary file) is skipped, not fatal.
+        let line = match std::str::from_utf8(&buf) {
+            Ok(l) => l,
+            Err(_) => {
+                r.lines += 1;
+                r.skipped += 1;
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
         r.lines += 1;
-        let Ok(v) = serde_json::from_str::<Value>(&line) else {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
             r.skipped += 1;
             continue;
         };
@@ -157,6 +171,16 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_utf8_line_is_skipped_not_fatal() {
+        let mut log = b"{\"query_name\":\"a.example.\"}\n".to_vec();
+        log.extend_from_slice(b"{\"query_name\":\"\xff\xfe.example.\"}\n");
+        log.extend_from_slice(b"{\"query_name\":\"b.example.\"}\n");
+        let r = summarise(&log[..]).unwrap();
+        assert_eq!((r.lines, r.skipped), (3, 1));
+        assert_eq!(r.not_covered.len(), 2);
+    }
 
     #[test]
     fn counts_and_sorts() {

@@ -15,8 +15,13 @@
 //!   retries over TCP.
 //! - **Upstreams**: each attempt goes to the next upstream in order (failover), waiting
 //!   `upstream_timeout`, for `upstream_attempts` attempts; a query starts at the upstream that
-//!   answered last. At most [`MAX_PENDING`] queries are
-//!   outstanding per upstream; beyond that a query counts as an upstream failure.
+//!   answered last. An ICMP port unreachable (ECONNREFUSED) from an upstream moves on to the
+//!   next attempt at once instead of waiting out the timeout. At most [`MAX_INFLIGHT`] queries
+//!   are outstanding in all; beyond that an attempt counts as an upstream failure.
+//! - **Spoofing (RFC 5452)**: every upstream attempt uses a fresh UDP socket on a random
+//!   ephemeral source port and an ID from the OS CSPRNG, and only a reply with that ID, QR=1
+//!   and the same question (name case-insensitively, type, class) is accepted; anything else is
+//!   ignored and the real answer is still awaited.
 //! - **Fail mode** (reference §6) when no filtered answer can be produced (every upstream
 //!   failed, or the answer cannot be decoded for redirection inspection): `closed` answers
 //!   SERVFAIL; `open` lets resolution go on without the firewall: an undecodable answer is
@@ -27,11 +32,10 @@
 //!   upstreams are not changed by a reload.
 //! - **Shutdown**: SIGTERM or SIGINT stop the listeners, flush the query log and print counters.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -39,7 +43,7 @@ use hickory_proto::op::Message;
 use sekisho_diag::Diagnostic;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::config::{self, FailMode, ServerConfig};
 use crate::policy::{Action, Decision, Mode, Policy, Verdict};
@@ -47,8 +51,11 @@ use crate::query::{classify, redirection_chain, Classified};
 use crate::querylog::{LogEvent, QueryLog, Transport};
 use crate::wire::{self, rcode, EdnsInfo};
 
-/// Outstanding upstream queries per upstream (the 16-bit ID space, less a margin).
-pub const MAX_PENDING: usize = 60_000;
+/// Outstanding upstream queries in all (one UDP socket, so one file descriptor, each); an
+/// attempt that finds none free counts as an upstream failure and `fail_mode` applies. Sized to
+/// stay, with [`MAX_TCP_CLIENTS`], near the common 1024 soft `RLIMIT_NOFILE`: at a 50 ms
+/// upstream round trip it still carries ~10,000 forwarded queries per second.
+pub const MAX_INFLIGHT: usize = 512;
 /// Concurrent client TCP connections; more are closed at once.
 pub const MAX_TCP_CLIENTS: usize = 1024;
 /// Idle time after which a client TCP connection is closed.
@@ -175,7 +182,11 @@ async fn serve(
         })?),
         None => None,
     };
-    let up = Upstream::new(&cfg.server).await?;
+    let up = Upstream::new(
+        cfg.server.upstreams.clone(),
+        cfg.server.upstream_timeout,
+        cfg.server.upstream_attempts,
+    );
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for addr in &cfg.server.listen {
@@ -488,110 +499,70 @@ async fn forward(ctx: &Ctx, job: Job) -> Option<Vec<u8>> {
     Some(resp)
 }
 
-type Pending = Mutex<HashMap<u16, oneshot::Sender<Vec<u8>>>>;
-
+/// The upstream client. Every attempt uses a fresh UDP socket bound to port 0 (so the kernel
+/// picks a random ephemeral source port) and a DNS ID from the OS CSPRNG: an off-path attacker
+/// must guess 16 bits of ID and ~15 bits of port per query (RFC 5452 §9). A socket carries one
+/// query, so a reply with the right ID but another question is simply ignored while we keep
+/// waiting for the real answer (RFC 5452 §9.1), and an ICMP port unreachable (ECONNREFUSED on
+/// the connected socket) fails over to the next upstream at once instead of waiting out the
+/// timeout.
 struct Upstream {
     addrs: Vec<SocketAddr>,
-    socks: Vec<Arc<UdpSocket>>,
-    pending: Vec<Arc<Pending>>,
     timeout: Duration,
     attempts: u32,
-    rng: AtomicU64,
+    /// One permit per open upstream socket (and so per outstanding query): caps file
+    /// descriptors. When none is free the attempt counts as an upstream failure (fail_mode).
+    inflight: Semaphore,
     /// The upstream that answered last; queries start there, so a dead first upstream costs
     /// one timeout, not one per query.
     preferred: AtomicUsize,
 }
 
+/// How one attempt against one upstream ended.
+enum Attempt {
+    Answer(Vec<u8>),
+    /// Refused, unreachable, or no matching answer before the timeout.
+    Failed,
+}
+
 impl Upstream {
-    async fn new(cfg: &ServerConfig) -> Result<Upstream, Diagnostic> {
-        let mut socks = Vec::new();
-        let mut pending = Vec::new();
-        for a in &cfg.upstreams {
-            let local: SocketAddr = if a.is_ipv4() {
-                "0.0.0.0:0".parse().unwrap_or(*a)
-            } else {
-                "[::]:0".parse().unwrap_or(*a)
-            };
-            let err = |e: std::io::Error| {
-                Diagnostic::error(format!("cannot open a socket to upstream {a}: {e}"))
-            };
-            let s = UdpSocket::bind(local).await.map_err(err)?;
-            s.connect(a).await.map_err(err)?;
-            let s = Arc::new(s);
-            let p: Arc<Pending> = Arc::new(Mutex::new(HashMap::new()));
-            tokio::spawn(upstream_reader(s.clone(), p.clone()));
-            socks.push(s);
-            pending.push(p);
-        }
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15)
-            ^ u64::from(std::process::id()) << 32;
-        Ok(Upstream {
-            addrs: cfg.upstreams.clone(),
-            socks,
-            pending,
-            timeout: cfg.upstream_timeout,
-            attempts: cfg.upstream_attempts,
-            rng: AtomicU64::new(seed | 1),
+    fn new(addrs: Vec<SocketAddr>, timeout: Duration, attempts: u32) -> Upstream {
+        Upstream {
+            addrs,
+            timeout,
+            attempts,
+            inflight: Semaphore::new(MAX_INFLIGHT),
             preferred: AtomicUsize::new(0),
-        })
+        }
     }
 
-    fn next_id(&self) -> u16 {
-        // xorshift64*: unpredictable enough to make blind spoofing from off-path impractical on
-        // loopback/LAN upstreams; not a CSPRNG.
-        let mut x = self.rng.load(Ordering::Relaxed);
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng.store(x, Ordering::Relaxed);
-        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 48) as u16
+    /// A DNS ID from the OS CSPRNG (`getrandom`); if that fails the query fails rather than
+    /// going out with a guessable ID.
+    fn next_id() -> Option<u16> {
+        let mut b = [0u8; 2];
+        getrandom::fill(&mut b).ok()?;
+        Some(u16::from_ne_bytes(b))
     }
 
     /// Sends `query` upstream with failover; returns the answer (ID as sent upstream).
     async fn query(&self, query: &[u8]) -> Option<Vec<u8>> {
         let n = self.addrs.len();
+        if n == 0 {
+            return None;
+        }
         let qend = wire::question_end(query)?;
         let start = self.preferred.load(Ordering::Relaxed);
         for attempt in 0..self.attempts as usize {
             let i = (start + attempt) % n;
+            let Ok(_permit) = self.inflight.try_acquire() else {
+                continue;
+            };
             let mut q = query.to_vec();
-            let (tx, rx) = oneshot::channel();
-            let id = {
-                let Ok(mut p) = self.pending[i].lock() else {
-                    continue;
-                };
-                if p.len() >= MAX_PENDING {
-                    continue;
-                }
-                let mut id = self.next_id();
-                while p.contains_key(&id) {
-                    id = self.next_id();
-                }
-                p.insert(id, tx);
-                id
+            wire::set_id(&mut q, Self::next_id()?);
+            let resp = match self.attempt(self.addrs[i], &q, qend).await {
+                Attempt::Answer(r) => r,
+                Attempt::Failed => continue,
             };
-            wire::set_id(&mut q, id);
-            let guard = PendingGuard {
-                map: &self.pending[i],
-                id,
-            };
-            if self.socks[i].send(&q).await.is_err() {
-                continue;
-            }
-            let resp = match tokio::time::timeout(self.timeout, rx).await {
-                Ok(Ok(r)) => r,
-                _ => continue,
-            };
-            drop(guard);
-            // The answer must be for our question (case-insensitively: some servers change it).
-            let same_q = resp.len() >= qend
-                && resp[wire::HEADER_LEN..qend].eq_ignore_ascii_case(&q[wire::HEADER_LEN..qend]);
-            if !same_q {
-                continue;
-            }
             self.preferred.store(i, Ordering::Relaxed);
             if wire::is_truncated(&resp) {
                 if let Some(full) = tcp_query(self.addrs[i], &q, self.timeout).await {
@@ -602,40 +573,64 @@ impl Upstream {
         }
         None
     }
-}
 
-struct PendingGuard<'a> {
-    map: &'a Pending,
-    id: u16,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut p) = self.map.lock() {
-            p.remove(&self.id);
+    async fn attempt(&self, addr: SocketAddr, q: &[u8], qend: usize) -> Attempt {
+        let local: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let Ok(sock) = UdpSocket::bind(local).await else {
+            return Attempt::Failed;
+        };
+        if sock.connect(addr).await.is_err() || sock.send(q).await.is_err() {
+            return Attempt::Failed;
         }
-    }
-}
-
-async fn upstream_reader(sock: Arc<UdpSocket>, pending: Arc<Pending>) {
-    let mut buf = vec![0u8; 65_535];
-    loop {
-        let n = match sock.recv(&mut buf).await {
-            Ok(n) => n,
-            // ICMP port unreachable surfaces as an error on connected sockets; keep reading.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
+        // Uninitialised capacity (`recv_buf`): zeroing 64 KiB per query costs measurable qps.
+        let mut buf: Vec<u8> = Vec::with_capacity(65_535);
+        let wait = async {
+            loop {
+                buf.clear();
+                // Any error (ECONNREFUSED from an ICMP port unreachable, host unreachable...)
+                // ends this attempt now; the next upstream is tried at once.
+                let n = match sock.recv_buf(&mut buf).await {
+                    Ok(n) => n,
+                    Err(_) => return Attempt::Failed,
+                };
+                let Some(r) = buf.get(..n) else {
+                    return Attempt::Failed;
+                };
+                if wire::id(r) == wire::id(q) && is_response(r) && same_question(r, q, qend) {
+                    return Attempt::Answer(r.to_vec());
+                }
+                // Forged or stray: ignore it and keep waiting for the real answer.
             }
         };
-        let Some(id) = wire::id(&buf[..n]) else {
-            continue;
-        };
-        let tx = pending.lock().ok().and_then(|mut p| p.remove(&id));
-        if let Some(tx) = tx {
-            let _ = tx.send(buf[..n].to_vec());
-        }
+        tokio::time::timeout(self.timeout, wait)
+            .await
+            .unwrap_or(Attempt::Failed)
     }
+}
+
+fn is_response(r: &[u8]) -> bool {
+    r.len() > 2 && r[2] & 0x80 != 0
+}
+
+/// Whether `resp` answers the question of `q` (which ends at `qend`): the name compared
+/// case-insensitively (some servers change its case; the client still gets its own case back),
+/// type and class exactly.
+fn same_question(resp: &[u8], q: &[u8], qend: usize) -> bool {
+    let Some(name_end) = qend.checked_sub(4) else {
+        return false;
+    };
+    if resp.len() < qend || name_end < wire::HEADER_LEN {
+        return false;
+    }
+    // Same QDCOUNT, then the name (ASCII case folded: label lengths are < 64 so never folded),
+    // then QTYPE and QCLASS byte for byte.
+    resp[4..6] == q[4..6]
+        && resp[wire::HEADER_LEN..name_end].eq_ignore_ascii_case(&q[wire::HEADER_LEN..name_end])
+        && resp[name_end..qend] == q[name_end..qend]
 }
 
 async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<u8>> {
@@ -652,4 +647,126 @@ async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<
         (wire::id(&resp) == wire::id(q)).then_some(resp)
     };
     tokio::time::timeout(timeout, fut).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A query for `name` type A, class IN, ID 0x1234, RD.
+    fn query(name: &str) -> Vec<u8> {
+        let mut q = vec![0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for l in name.split('.') {
+            q.push(l.len() as u8);
+            q.extend_from_slice(l.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        q
+    }
+
+    /// An answer to `q` (same ID and question) with one A record `addr`.
+    fn answer(q: &[u8], addr: [u8; 4]) -> Vec<u8> {
+        let mut r = q.to_vec();
+        r[2] = 0x81;
+        r[3] = 0x80;
+        r[7] = 1;
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        r.extend_from_slice(&addr);
+        r
+    }
+
+    /// A fake upstream on loopback: for each query, first sends a forged answer with the right
+    /// ID and source but the wrong question, then the real answer. Records source ports.
+    async fn forging_upstream() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<u16>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = sock.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let q = buf[..n].to_vec();
+                let _ = tx.send(from.port());
+                let mut forged_q = query("evil.example");
+                forged_q[..2].copy_from_slice(&q[..2]);
+                let _ = sock.send_to(&answer(&forged_q, [6, 6, 6, 6]), from).await;
+                // Right name, wrong type (AAAA): also forged.
+                let mut wrong_type = answer(&q, [6, 6, 6, 7]);
+                wrong_type[n - 3] = 28;
+                let _ = sock.send_to(&wrong_type, from).await;
+                // The real answer, with the name's case changed as some servers do.
+                let mut real = answer(&q, [192, 0, 2, 1]);
+                real[13] = real[13].to_ascii_uppercase();
+                let _ = sock.send_to(&real, from).await;
+            }
+        });
+        (addr, rx)
+    }
+
+    #[tokio::test]
+    async fn forged_reply_with_right_id_wrong_question_does_not_discard_real_answer() {
+        let (addr, _ports) = forging_upstream().await;
+        let up = Upstream::new(vec![addr], Duration::from_secs(2), 1);
+        let q = query("www.example.com");
+        let resp = up.query(&q).await.expect("the real answer is delivered");
+        assert_eq!(&resp[resp.len() - 4..], &[192, 0, 2, 1]);
+        assert_ne!(wire::id(&resp), None);
+    }
+
+    #[tokio::test]
+    async fn source_ports_and_ids_vary_across_queries() {
+        let (addr, mut ports) = forging_upstream().await;
+        let up = Upstream::new(vec![addr], Duration::from_secs(2), 1);
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let resp = up.query(&query("www.example.com")).await.unwrap();
+            ids.insert(wire::id(&resp));
+        }
+        let mut seen = std::collections::HashSet::new();
+        while let Ok(p) = ports.try_recv() {
+            seen.insert(p);
+        }
+        assert!(seen.len() >= 15, "source ports barely vary: {seen:?}");
+        assert!(ids.len() >= 15, "IDs barely vary: {ids:?}");
+    }
+
+    #[tokio::test]
+    async fn full_inflight_table_fails_at_once() {
+        let (addr, _ports) = forging_upstream().await;
+        let up = Upstream::new(vec![addr], Duration::from_secs(3), 2);
+        let all = up.inflight.try_acquire_many(MAX_INFLIGHT as u32).unwrap();
+        let t = Instant::now();
+        assert!(up.query(&query("www.example.com")).await.is_none());
+        assert!(t.elapsed() < Duration::from_millis(100));
+        drop(all);
+        assert!(up.query(&query("www.example.com")).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn closed_upstream_port_fails_over_at_once() {
+        // A port with nothing listening: bind, note it, close.
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (good, _ports) = forging_upstream().await;
+        let up = Upstream::new(vec![closed, good], Duration::from_secs(3), 2);
+        let t = Instant::now();
+        let resp = up.query(&query("www.example.com")).await.unwrap();
+        assert_eq!(&resp[resp.len() - 4..], &[192, 0, 2, 1]);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+        // Only the refused upstream: every attempt fails fast.
+        let up = Upstream::new(vec![closed], Duration::from_secs(3), 3);
+        let t = Instant::now();
+        assert!(up.query(&query("www.example.com")).await.is_none());
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
 }

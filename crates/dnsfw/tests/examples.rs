@@ -26,6 +26,27 @@ fn walled_garden_example() {
 }
 
 #[test]
+fn walled_garden_bypass_rules_do_not_allow_the_upstreams() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dns/walled-garden.yaml");
+    let text = sekisho_dnsfw::bypass_rules(&p, sekisho_dnsfw::bypass::BypassAction::Alert)
+        .unwrap_or_else(|d| panic!("{}", d.render()));
+    let c = example("walled-garden.yaml");
+    for up in &c.server.upstreams {
+        let ip = up.ip().to_string();
+        assert!(
+            !text.lines().any(|l| !l.starts_with('#') && l.contains(&ip)),
+            "upstream {ip} is allowed as a resolver:\n{text}"
+        );
+    }
+    let first = text.lines().find(|l| !l.starts_with('#')).unwrap_or("");
+    assert!(
+        first.starts_with("alert udp [$HOME_NET,!$DNS_FIREWALL] any -> ![127.0.0.1] 53 "),
+        "{first}"
+    );
+    assert!(text.contains("DNS over QUIC"), "{text}");
+}
+
+#[test]
 fn blocklist_example() {
     let c = example("blocklist.yaml");
     let p = &c.policy;

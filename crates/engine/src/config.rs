@@ -156,6 +156,11 @@ pub struct EngineConfig {
     pub geneve: bool,
     /// UDP ports treated as GENEVE (default `[6081]`).
     pub geneve_ports: Vec<u16>,
+    /// Decode VXLAN (UDP 4789) and track the inner packet's flow (default true, as Suricata's
+    /// `decoder.vxlan.enabled`).
+    pub vxlan: bool,
+    /// UDP destination ports treated as VXLAN (default `[4789]`).
+    pub vxlan_ports: Vec<u16>,
     /// Inline (IPS) mode: a packet the inspector drops is not handed to the TCP state machine,
     /// reassembly or app layer, and after [`crate::Verdict::DropFlow`] the rest of the flow is
     /// dropped uninspected. Default false (monitor: verdicts are reported, all is delivered).
@@ -188,6 +193,8 @@ impl Default for EngineConfig {
             geneve_ports: vec![6081],
             recursion_tracking: true,
             inline: false,
+            vxlan: true,
+            vxlan_ports: vec![4789],
             flow_id_seed: 0,
             max_queued_events: 65536,
         }

@@ -8,9 +8,7 @@ use crate::event::{
     AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
     StreamEventRecord, Verdict,
 };
-use crate::flow::{
-    Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE,
-};
+use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
 use crate::link::LinkType;
 use crate::reassembly::{
     Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
@@ -499,8 +497,7 @@ impl<I: Inspector> Parts<'_, I> {
                         self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
                     } else if sess.reassemble
                         && !(pkt.payload.is_empty()
-                            && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST)
-                                == 0
+                            && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
                             && sess.streams[dir.index()].is_some())
                     {
                         // (A pure ACK carries nothing for an existing stream: skipped above.)

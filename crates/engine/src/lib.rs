@@ -10,6 +10,12 @@
 //! during `handle_packet`, so no payload is copied for delivery. Events in the queue are small
 //! (flow records, anomalies).
 //!
+//! Verdicts: the inspector's [`Inspector::on_packet`] runs before the packet's payload goes to
+//! the TCP state machine, reassembly and [`Inspector::on_stream_data`]. With
+//! [`EngineConfig::inline`] a dropped packet never reaches the stream (the sender's
+//! retransmission can fill the hole later) and [`Verdict::DropFlow`] drops the rest of the
+//! flow uninspected; in monitor mode verdicts are only reported.
+//!
 //! Per packet the hot path does one hash lookup (foldhash, random seed) in the flow table and
 //! allocates nothing; allocation happens per flow (TCP session, record at the end) and for
 //! fragments and out-of-order TCP data (bounded, see [`config`]).
@@ -29,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod config;
 pub mod decode;
 mod engine;

@@ -46,6 +46,8 @@ pub struct DecoderStats {
     pub geneve: u64,
     /// MPLS-labelled packets.
     pub mpls: u64,
+    /// VXLAN-encapsulated packets.
+    pub vxlan: u64,
     /// IPv4 carried in IPv6.
     pub ipv4_in_ipv6: u64,
     /// IPv6 carried in IPv6.
@@ -82,6 +84,7 @@ impl Default for DecoderStats {
             vlan_qinqinq: 0,
             geneve: 0,
             mpls: 0,
+            vxlan: 0,
             ipv4_in_ipv6: 0,
             ipv6_in_ipv6: 0,
             unknown_ethertype: 0,
@@ -219,6 +222,7 @@ impl Stats {
         f("decoder.vlan_qinqinq", d.vlan_qinqinq);
         f("decoder.geneve", d.geneve);
         f("decoder.mpls", d.mpls);
+        f("decoder.vxlan", d.vxlan);
         f("decoder.ipv4_in_ipv6", d.ipv4_in_ipv6);
         f("decoder.ipv6_in_ipv6", d.ipv6_in_ipv6);
         f("decoder.unknown_ethertype", d.unknown_ethertype);

@@ -130,7 +130,10 @@ fn inline_dropped_segment_never_reaches_the_stream() {
     let out = feed(true, Verdict::Drop, 1, false);
     assert_eq!(out.verdicts[out.request_at], Verdict::Drop);
     let f = flow(&out, 48918);
-    let (req, gap) = out.engine.inspector().stream(f.flow_id, Direction::ToServer);
+    let (req, gap) = out
+        .engine
+        .inspector()
+        .stream(f.flow_id, Direction::ToServer);
     assert!(
         !req.windows(REQUEST.len()).any(|w| w == REQUEST),
         "dropped request leaked into the stream: {req:?}"
@@ -138,7 +141,10 @@ fn inline_dropped_segment_never_reaches_the_stream() {
     // Nothing after the hole was delivered in order before close; the hole is reported.
     assert!(gap || f.to_server.gap, "the missing segment is a gap");
     // The server's side (already in the capture) is unaffected.
-    let (resp, _) = out.engine.inspector().stream(f.flow_id, Direction::ToClient);
+    let (resp, _) = out
+        .engine
+        .inspector()
+        .stream(f.flow_id, Direction::ToClient);
     assert!(resp.starts_with(b"HTTP/1.0 200 OK"));
     // Only the packet was dropped, not the flow.
     assert_eq!(f.action, None);
@@ -150,7 +156,10 @@ fn monitor_mode_delivers_what_the_inspector_would_drop() {
     let out = feed(false, Verdict::Drop, 1, false);
     assert_eq!(out.verdicts[out.request_at], Verdict::Drop);
     let f = flow(&out, 48918);
-    let (req, gap) = out.engine.inspector().stream(f.flow_id, Direction::ToServer);
+    let (req, gap) = out
+        .engine
+        .inspector()
+        .stream(f.flow_id, Direction::ToServer);
     assert!(req.starts_with(REQUEST), "{req:?}");
     assert!(!gap);
 }
@@ -161,7 +170,10 @@ fn inline_retransmission_after_drop_fills_the_stream_once() {
     assert_eq!(out.verdicts[out.request_at], Verdict::Drop);
     assert_eq!(out.verdicts[out.request_at + 1], Verdict::Accept);
     let f = flow(&out, 48918);
-    let (req, gap) = out.engine.inspector().stream(f.flow_id, Direction::ToServer);
+    let (req, gap) = out
+        .engine
+        .inspector()
+        .stream(f.flow_id, Direction::ToServer);
     assert!(req.starts_with(REQUEST), "{req:?}");
     let n = req.windows(REQUEST.len()).filter(|w| *w == REQUEST).count();
     assert_eq!(n, 1, "retransmitted request delivered exactly once");
@@ -198,7 +210,11 @@ fn inline_flow_drop_drops_the_rest_of_the_flow_uninspected() {
     let (resp, _) = ins.stream(f.flow_id, Direction::ToClient);
     assert!(resp.is_empty(), "{resp:?}");
     // Flow packets = inspected ones + the later ones dropped without inspection.
-    let drops = out.verdicts.iter().filter(|v| **v == Verdict::DropFlow).count() as u64;
+    let drops = out
+        .verdicts
+        .iter()
+        .filter(|v| **v == Verdict::DropFlow)
+        .count() as u64;
     let inspected = ins.seen.iter().filter(|s| s.0 == f.flow_id).count() as u64;
     assert!(drops > 1, "later packets of the flow were dropped too");
     assert_eq!(f.to_server.pkts + f.to_client.pkts, inspected + drops - 1);
@@ -208,4 +224,3 @@ fn inline_flow_drop_drops_the_rest_of_the_flow_uninspected() {
     let (resp, _) = ins.stream(other.flow_id, Direction::ToClient);
     assert!(resp.starts_with(b"HTTP/1.0 404"));
 }
-

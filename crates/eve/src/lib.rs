@@ -6,24 +6,28 @@
 //! `flow.log`, each line an envelope `{firewall_name, availability_zone, event_timestamp,
 //! event}` around an EVE object, flow records being `netflow` events, one per direction).
 //!
+//! Records come straight from the engine's types ([`FlowRecord`], [`DecoderEventRecord`],
+//! [`StreamEventRecord`], [`Timestamp`]); the structs here only define EVE's key order.
+//!
 //! Times are microseconds since the Unix epoch and are printed in UTC with Suricata's format
 //! `2026-11-22T03:41:00.123456+0000` (Suricata prints local time; sekisho always prints UTC so
 //! logs do not depend on the machine's time zone).
 //!
 //! All writers are buffered; call [`LogSink::flush`] before exit (and on SIGTERM): nothing
 //! handed to the sink is lost once `flush` returned.
+#![warn(missing_docs)]
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use sekisho_engine::{DecoderEventRecord, FlowRecord, StreamEventRecord, Timestamp};
 use serde::Serialize;
 
-/// Formats microseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000` (UTC).
-pub fn format_timestamp(micros: u64) -> String {
-    let secs = micros / 1_000_000;
-    let usec = micros % 1_000_000;
+/// Formats a time as `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000` (UTC, microsecond precision).
+pub fn format_timestamp(ts: Timestamp) -> String {
+    let secs = ts.secs();
+    let usec = ts.subsec_micros();
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -69,115 +73,9 @@ pub fn tcp_flags_hex(flags: u8) -> String {
     format!("{flags:02x}")
 }
 
-/// Per-direction counters of a flow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DirCounters {
-    /// Packets seen in this direction.
-    pub pkts: u64,
-    /// Bytes seen in this direction (whole frames as captured on the wire, link header included,
-    /// like Suricata's `bytes_toserver`).
-    pub bytes: u64,
-    /// OR of the TCP flags seen in this direction (0 for non-TCP).
-    pub tcp_flags: u8,
-    /// Lowest IP TTL / hop limit seen (0 if no packet).
-    pub min_ttl: u8,
-    /// Highest IP TTL / hop limit seen.
-    pub max_ttl: u8,
-}
-
-/// TCP state of a flow at logging time, Suricata's names (`syn_sent`, `established`, `closed`…).
-pub type TcpStateName = &'static str;
-
-/// Everything a `flow` / `netflow` record needs about one ended flow.
-///
-/// Orientation is client → server (`src` is the client).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlowLog {
-    /// Flow id (< 2^51), shared by every record of the flow.
-    pub flow_id: u64,
-    /// Time the record is logged (µs since epoch).
-    pub log_ts: u64,
-    /// Client address.
-    pub src_ip: IpAddr,
-    /// Server address.
-    pub dst_ip: IpAddr,
-    /// Client port (0 when the protocol has none).
-    pub src_port: u16,
-    /// Server port.
-    pub dst_port: u16,
-    /// IP protocol number.
-    pub proto: u8,
-    /// ICMP type and code of the first packet (ICMP flows only).
-    pub icmp: Option<(u8, u8)>,
-    /// ICMP type and code of the first server-to-client packet (EVE `response_icmp_type`,
-    /// `response_icmp_code`); `None` when the peer never answered.
-    pub icmp_response: Option<(u8, u8)>,
-    /// VLAN ids, outermost first (empty when untagged).
-    pub vlan: Vec<u16>,
-    /// Detected application protocol, if any.
-    pub app_proto: Option<String>,
-    /// Client → server counters.
-    pub to_server: DirCounters,
-    /// Server → client counters.
-    pub to_client: DirCounters,
-    /// Time of the first packet (µs).
-    pub start: u64,
-    /// Time of the last packet (µs).
-    pub end: u64,
-    /// `new`, `established`, `closed` (Suricata's flow states).
-    pub state: &'static str,
-    /// `timeout`, `forced`, `shutdown`, `tcp_reuse`, `unknown`.
-    pub reason: &'static str,
-    /// Whether an alert fired on the flow.
-    pub alerted: bool,
-    /// `drop` / `accept` / `pass` when a verdict applied to the flow.
-    pub action: Option<&'static str>,
-    /// TCP session state name (TCP flows only).
-    pub tcp_state: Option<TcpStateName>,
-}
-
-impl FlowLog {
-    fn ip_v(&self) -> u8 {
-        if self.src_ip.is_ipv4() {
-            4
-        } else {
-            6
-        }
-    }
-    fn has_ports(&self) -> bool {
-        matches!(self.proto, 6 | 17 | 132)
-    }
-    fn is_tcp(&self) -> bool {
-        self.proto == 6
-    }
-}
-
-/// Kind of a packet anomaly (EVE `anomaly.type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnomalyKind {
-    /// A decoder event (`anomaly.event` is `decoder.<name>`).
-    Decode,
-    /// A TCP stream event (`anomaly.event` is `stream.<name>`).
-    Stream,
-}
-
-/// A packet anomaly to log as an EVE `anomaly` record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnomalyLog {
-    /// Packet time (µs).
-    pub ts: u64,
-    /// Flow the packet belongs to, if it got that far.
-    pub flow_id: Option<u64>,
-    /// 1-based packet number (`pcap_cnt`).
-    pub pcap_cnt: u64,
-    /// Decode or stream.
-    pub kind: AnomalyKind,
-    /// Event name without the `decoder.`/`stream.` prefix (e.g. `ipv4.trunc_pkt`).
-    pub event: &'static str,
-    /// VLAN ids of the packet.
-    pub vlan: Vec<u16>,
-    /// (src, dst, src port, dst port, proto) of the packet when known.
-    pub tuple: Option<(IpAddr, IpAddr, u16, u16, u8)>,
+/// True for IP protocols whose EVE records carry ports (TCP, UDP, SCTP).
+fn has_ports(proto: u8) -> bool {
+    matches!(proto, 6 | 17 | 132)
 }
 
 /// Which records to write and in which envelope.
@@ -302,13 +200,14 @@ impl LogSink {
     }
 
     /// Writes the records of one ended flow: `flow` and/or two `netflow` (EVE), or two
-    /// `netflow` envelopes into `flow.log` (NFW).
-    pub fn flow_end(&mut self, f: &FlowLog) -> io::Result<()> {
+    /// `netflow` envelopes into `flow.log` (NFW). `log_ts` is the time the records are logged
+    /// (their `timestamp`; the replay driver uses the latest packet time, never before `f.end`).
+    pub fn flow_end(&mut self, f: &FlowRecord, log_ts: Timestamp) -> io::Result<()> {
         match &self.config.format {
             LogFormat::Eve => {
                 if self.config.flow {
                     self.line.clear();
-                    serde_json::to_writer(&mut self.line, &flow_event(f))
+                    serde_json::to_writer(&mut self.line, &flow_event(f, log_ts))
                         .map_err(io::Error::other)?;
                     self.line.push(b'\n');
                     if let Some(w) = &mut self.eve {
@@ -319,8 +218,11 @@ impl LogSink {
                 if self.config.netflow {
                     for to_server in [true, false] {
                         self.line.clear();
-                        serde_json::to_writer(&mut self.line, &netflow_event(f, to_server, false))
-                            .map_err(io::Error::other)?;
+                        serde_json::to_writer(
+                            &mut self.line,
+                            &netflow_event(f, log_ts, to_server, false),
+                        )
+                        .map_err(io::Error::other)?;
                         self.line.push(b'\n');
                         if let Some(w) = &mut self.eve {
                             w.write_all(&self.line)?;
@@ -346,8 +248,8 @@ impl LogSink {
                     let env = Envelope {
                         firewall_name,
                         availability_zone,
-                        event_timestamp: (f.log_ts / 1_000_000).to_string(),
-                        event: netflow_event(f, to_server, true),
+                        event_timestamp: log_ts.secs().to_string(),
+                        event: netflow_event(f, log_ts, to_server, true),
                     };
                     self.line.clear();
                     serde_json::to_writer(&mut self.line, &env).map_err(io::Error::other)?;
@@ -362,40 +264,64 @@ impl LogSink {
         Ok(())
     }
 
-    /// Writes an `anomaly` record (EVE only, and only for the kinds enabled in the config).
-    pub fn anomaly(&mut self, a: &AnomalyLog) -> io::Result<()> {
-        let enabled = match a.kind {
-            AnomalyKind::Decode => self.config.anomaly_decode,
-            AnomalyKind::Stream => self.config.anomaly_stream,
-        };
-        if self.config.format != LogFormat::Eve || !enabled {
+    /// Writes a decoder `anomaly` record (EVE only, when `anomaly_decode` is enabled).
+    pub fn anomaly_decoder(&mut self, d: &DecoderEventRecord) -> io::Result<()> {
+        if self.config.format != LogFormat::Eve || !self.config.anomaly_decode {
             return Ok(());
         }
-        let (kind, prefix) = match a.kind {
-            AnomalyKind::Decode => ("decode", "decoder."),
-            AnomalyKind::Stream => ("stream", "stream."),
-        };
-        let ports = a.tuple.is_some_and(|t| matches!(t.4, 6 | 17 | 132));
+        let t = d.tuple.as_ref();
+        let ports = t.is_some_and(|t| has_ports(t.proto));
         let ev = AnomalyEvent {
-            timestamp: format_timestamp(a.ts),
-            flow_id: a.flow_id,
-            pcap_cnt: a.pcap_cnt,
+            timestamp: format_timestamp(d.ts),
+            flow_id: d.flow_id,
+            pcap_cnt: d.pkt_num,
             event_type: "anomaly",
-            vlan: &a.vlan,
-            src_ip: a.tuple.map(|t| t.0.to_string()),
-            src_port: a.tuple.filter(|_| ports).map(|t| t.2),
-            dest_ip: a.tuple.map(|t| t.1.to_string()),
-            dest_port: a.tuple.filter(|_| ports).map(|t| t.3),
-            ip_v: a.tuple.map(|t| if t.0.is_ipv4() { 4 } else { 6 }),
-            proto: a.tuple.map(|t| proto_name(t.4)),
+            vlan: &d.vlan,
+            src_ip: t.map(|t| t.src_ip.to_string()),
+            src_port: t.filter(|_| ports).map(|t| t.src_port),
+            dest_ip: t.map(|t| t.dst_ip.to_string()),
+            dest_port: t.filter(|_| ports).map(|t| t.dst_port),
+            ip_v: t.map(|t| if t.src_ip.is_ipv4() { 4 } else { 6 }),
+            proto: t.map(|t| proto_name(t.proto)),
             pkt_src: "wire/pcap",
             anomaly: AnomalyObj {
-                r#type: kind,
-                event: format!("{prefix}{}", a.event),
+                r#type: "decode",
+                event: format!("decoder.{}", d.event.name()),
             },
         };
+        self.write_eve(&ev)
+    }
+
+    /// Writes a stream `anomaly` record (EVE only, when `anomaly_stream` is enabled). The
+    /// engine's stream events carry no addresses, so the record has `flow_id` only.
+    pub fn anomaly_stream(&mut self, s: &StreamEventRecord) -> io::Result<()> {
+        if self.config.format != LogFormat::Eve || !self.config.anomaly_stream {
+            return Ok(());
+        }
+        let ev = AnomalyEvent {
+            timestamp: format_timestamp(s.ts),
+            flow_id: Some(s.flow_id),
+            pcap_cnt: s.pkt_num,
+            event_type: "anomaly",
+            vlan: &[],
+            src_ip: None,
+            src_port: None,
+            dest_ip: None,
+            dest_port: None,
+            ip_v: None,
+            proto: None,
+            pkt_src: "wire/pcap",
+            anomaly: AnomalyObj {
+                r#type: "stream",
+                event: format!("stream.{}", s.event),
+            },
+        };
+        self.write_eve(&ev)
+    }
+
+    fn write_eve(&mut self, ev: &impl Serialize) -> io::Result<()> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &ev).map_err(io::Error::other)?;
+        serde_json::to_writer(&mut self.line, ev).map_err(io::Error::other)?;
         self.line.push(b'\n');
         if let Some(w) = &mut self.eve {
             w.write_all(&self.line)?;
@@ -404,9 +330,9 @@ impl LogSink {
     }
 
     /// Writes one alert record. `event` is a complete EVE alert object (header, `alert{…}`,
-    /// flow…), built by the detection layer; `ts_micros` is its packet time (used for the NFW
+    /// flow…), built by the detection layer; `ts` is its packet time (used for the NFW
     /// envelope's `event_timestamp`).
-    pub fn alert(&mut self, ts_micros: u64, event: &serde_json::Value) -> io::Result<()> {
+    pub fn alert(&mut self, ts: Timestamp, event: &serde_json::Value) -> io::Result<()> {
         self.line.clear();
         match &self.config.format {
             LogFormat::Eve => {
@@ -426,7 +352,7 @@ impl LogSink {
                 let env = Envelope {
                     firewall_name,
                     availability_zone,
-                    event_timestamp: (ts_micros / 1_000_000).to_string(),
+                    event_timestamp: ts.secs().to_string(),
                     event,
                 };
                 serde_json::to_writer(&mut self.line, &env).map_err(io::Error::other)?;
@@ -444,7 +370,7 @@ impl LogSink {
     /// (`decoder.pkts`), nested into objects as Suricata does; `uptime` is in seconds.
     pub fn stats<'a>(
         &mut self,
-        ts_micros: u64,
+        ts: Timestamp,
         uptime: u64,
         counters: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> io::Result<()> {
@@ -456,7 +382,7 @@ impl LogSink {
             insert_dotted(&mut root, name, value);
         }
         let ev = StatsEvent {
-            timestamp: format_timestamp(ts_micros),
+            timestamp: format_timestamp(ts),
             event_type: "stats",
             stats: StatsObj {
                 uptime,
@@ -659,21 +585,17 @@ impl TcpObj {
     }
 }
 
-fn age(start: u64, end: u64) -> u64 {
-    (end / 1_000_000).saturating_sub(start / 1_000_000)
-}
-
-fn flow_event(f: &FlowLog) -> FlowEvent<'_> {
-    let ports = f.has_ports();
-    let tcp = f.is_tcp().then(|| {
+fn flow_event(f: &FlowRecord, log_ts: Timestamp) -> FlowEvent<'_> {
+    let ports = has_ports(f.proto);
+    let tcp = (f.proto == 6).then(|| {
         let mut t = TcpObj::from_flags(f.to_server.tcp_flags | f.to_client.tcp_flags);
         t.tcp_flags_ts = Some(tcp_flags_hex(f.to_server.tcp_flags));
         t.tcp_flags_tc = Some(tcp_flags_hex(f.to_client.tcp_flags));
-        t.state = f.tcp_state;
+        t.state = f.tcp_state.map(|s| s.as_str());
         t
     });
     FlowEvent {
-        timestamp: format_timestamp(f.log_ts),
+        timestamp: format_timestamp(log_ts),
         flow_id: f.flow_id,
         event_type: "flow",
         vlan: &f.vlan,
@@ -681,7 +603,7 @@ fn flow_event(f: &FlowLog) -> FlowEvent<'_> {
         src_port: ports.then_some(f.src_port),
         dest_ip: f.dst_ip.to_string(),
         dest_port: ports.then_some(f.dst_port),
-        ip_v: f.ip_v(),
+        ip_v: f.ip_version(),
         proto: proto_name(f.proto),
         icmp_type: f.icmp.map(|i| i.0),
         icmp_code: f.icmp.map(|i| i.1),
@@ -695,11 +617,11 @@ fn flow_event(f: &FlowLog) -> FlowEvent<'_> {
             bytes_toclient: f.to_client.bytes,
             start: format_timestamp(f.start),
             end: format_timestamp(f.end),
-            age: age(f.start, f.end),
-            state: f.state,
-            reason: f.reason,
+            age: f.age_secs(),
+            state: f.state.as_str(),
+            reason: f.reason.as_str(),
             alerted: f.alerted,
-            action: f.action,
+            action: f.action.map(|a| a.as_str()),
         },
         tcp,
     }
@@ -771,15 +693,20 @@ impl NfwTcpFlags {
 
 /// One half of a flow as a `netflow` record. `nfw` drops the fields NFW does not write
 /// (`ip_v`, `vlan`).
-fn netflow_event(f: &FlowLog, to_server: bool, nfw: bool) -> NetflowEvent<'_> {
-    let ports = f.has_ports();
+fn netflow_event(
+    f: &FlowRecord,
+    log_ts: Timestamp,
+    to_server: bool,
+    nfw: bool,
+) -> NetflowEvent<'_> {
+    let ports = has_ports(f.proto);
     let (d, src_ip, dst_ip, sp, dp) = if to_server {
         (&f.to_server, f.src_ip, f.dst_ip, f.src_port, f.dst_port)
     } else {
         (&f.to_client, f.dst_ip, f.src_ip, f.dst_port, f.src_port)
     };
     NetflowEvent {
-        timestamp: format_timestamp(f.log_ts),
+        timestamp: format_timestamp(log_ts),
         flow_id: f.flow_id,
         event_type: "netflow",
         vlan: if nfw { &[] } else { &f.vlan },
@@ -787,7 +714,7 @@ fn netflow_event(f: &FlowLog, to_server: bool, nfw: bool) -> NetflowEvent<'_> {
         src_port: ports.then_some(sp),
         dest_ip: dst_ip.to_string(),
         dest_port: ports.then_some(dp),
-        ip_v: (!nfw).then(|| f.ip_v()),
+        ip_v: (!nfw).then(|| f.ip_version()),
         proto: proto_name(f.proto),
         app_proto: f.app_proto.as_deref(),
         netflow: NetflowObj {
@@ -795,68 +722,75 @@ fn netflow_event(f: &FlowLog, to_server: bool, nfw: bool) -> NetflowEvent<'_> {
             bytes: d.bytes,
             start: format_timestamp(f.start),
             end: format_timestamp(f.end),
-            age: age(f.start, f.end),
+            age: f.age_secs(),
             min_ttl: d.min_ttl,
             max_ttl: d.max_ttl,
-            tcp_flags: (nfw && f.is_tcp()).then(|| NfwTcpFlags::from_flags(d.tcp_flags)),
+            tcp_flags: (nfw && f.proto == 6).then(|| NfwTcpFlags::from_flags(d.tcp_flags)),
         },
-        tcp: f.is_tcp().then(|| TcpObj::from_flags(d.tcp_flags)),
+        tcp: (f.proto == 6).then(|| TcpObj::from_flags(d.tcp_flags)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_engine::{DirStats, FlowEndReason, FlowState, TcpState};
 
     #[test]
     fn timestamp_format_matches_suricata() {
         // 2009-10-05T06:06:15.106015+0000 from the smtp-eve example.
         assert_eq!(
-            format_timestamp(1_254_722_775_106_015),
+            format_timestamp(Timestamp(1_254_722_775_106_015)),
             "2009-10-05T06:06:15.106015+0000"
         );
-        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00.000000+0000");
+        assert_eq!(
+            format_timestamp(Timestamp(0)),
+            "1970-01-01T00:00:00.000000+0000"
+        );
         // Leap day.
         assert_eq!(
-            format_timestamp(951_782_400_000_001),
+            format_timestamp(Timestamp(951_782_400_000_001)),
             "2000-02-29T00:00:00.000001+0000"
         );
     }
 
-    fn sample() -> FlowLog {
-        FlowLog {
+    const LOG_TS: Timestamp = Timestamp(1_464_332_171_900_923);
+
+    fn sample() -> FlowRecord {
+        let start = Timestamp(1_464_332_171_304_062);
+        let end = Timestamp(1_464_332_171_900_923);
+        let dir = |pkts, bytes, ttl| DirStats {
+            pkts,
+            bytes,
+            start: Some(start),
+            end: Some(end),
+            min_ttl: ttl,
+            max_ttl: ttl,
+            tcp_flags: 0x1b,
+            gap: false,
+        };
+        FlowRecord {
             flow_id: 42,
-            log_ts: 1_464_332_171_900_923,
             src_ip: "10.16.1.11".parse().unwrap(),
-            dst_ip: "82.165.177.154".parse().unwrap(),
             src_port: 46652,
+            dst_ip: "82.165.177.154".parse().unwrap(),
             dst_port: 80,
             proto: 6,
             icmp: None,
             icmp_response: None,
             vlan: vec![],
             app_proto: Some("http".into()),
-            to_server: DirCounters {
-                pkts: 6,
-                bytes: 425,
-                tcp_flags: 0x1b,
-                min_ttl: 64,
-                max_ttl: 64,
-            },
-            to_client: DirCounters {
-                pkts: 4,
-                bytes: 495,
-                tcp_flags: 0x1b,
-                min_ttl: 50,
-                max_ttl: 50,
-            },
-            start: 1_464_332_171_304_062,
-            end: 1_464_332_171_900_923,
-            state: "closed",
-            reason: "shutdown",
+            to_server: dir(6, 425, 64),
+            to_client: dir(4, 495, 50),
+            start,
+            end,
+            state: FlowState::Closed,
+            tcp_state: Some(TcpState::Closed),
+            reason: FlowEndReason::Shutdown,
             alerted: false,
             action: None,
-            tcp_state: Some("closed"),
+            emergency: false,
+            midstream: false,
         }
     }
 
@@ -872,13 +806,9 @@ mod tests {
             },
         )
         .unwrap();
-        sink.flow_end(&sample()).unwrap();
-        sink.stats(
-            1_464_332_171_900_923,
-            1,
-            [("decoder.pkts", 10u64), ("flow.tcp", 1)],
-        )
-        .unwrap();
+        sink.flow_end(&sample(), LOG_TS).unwrap();
+        sink.stats(LOG_TS, 1, [("decoder.pkts", 10u64), ("flow.tcp", 1)])
+            .unwrap();
         sink.flush().unwrap();
         let text = std::fs::read_to_string(dir.join("eve.json")).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -911,9 +841,9 @@ mod tests {
             },
         )
         .unwrap();
-        sink.flow_end(&sample()).unwrap();
+        sink.flow_end(&sample(), LOG_TS).unwrap();
         sink.alert(
-            1_602_627_001_006_481,
+            Timestamp(1_602_627_001_006_481),
             &serde_json::json!({"event_type":"alert"}),
         )
         .unwrap();

@@ -9,6 +9,7 @@
 //!
 //! Errors never lose what was read before them: a truncated file yields every complete packet
 //! and then a [`CaptureError`] of kind [`ErrorKind::Truncated`].
+#![warn(missing_docs)]
 
 use std::collections::BinaryHeap;
 use std::fmt;

@@ -10,12 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use sekisho_engine::{
-    ChecksumMode, Engine, EngineConfig, Event, FlowAction, FlowEndReason, FlowRecord, FlowState,
-    Inspector, LinkType, TcpState, Timestamp,
-};
 use sekisho_engine::decode::PacketDecoder;
-use sekisho_eve::{AnomalyKind, AnomalyLog, DirCounters, FlowLog, LogConfig, LogSink};
+use sekisho_engine::{ChecksumMode, Engine, EngineConfig, Event, Inspector, LinkType, Timestamp};
+use sekisho_eve::{LogConfig, LogSink};
 
 use crate::{CaptureError, MergedCaptures, PacketTime};
 
@@ -122,7 +119,7 @@ impl std::error::Error for ReplayError {}
 ///
 /// Keys: `flow-timeouts.{default,tcp,udp,icmp}.{new,established,closed}` (seconds),
 /// `flow.memcap` (bytes), `flow.max-flows`, `stream.midstream` (true/false),
-/// `decoder.recursion-level.use-for-tracking` (true/false).
+/// `decoder.recursion-level.use-for-tracking`, `decoder.vxlan.enabled` (true/false).
 pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
     let mut cfg = EngineConfig {
         midstream: opts.midstream,
@@ -163,6 +160,13 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
                     _ => return Err(format!("--set {k}={v}: expected true or false")),
                 }
             }
+            ["decoder", "vxlan", "enabled"] => {
+                cfg.vxlan = match v.as_str() {
+                    "true" | "yes" | "1" => true,
+                    "false" | "no" | "0" => false,
+                    _ => return Err(format!("--set {k}={v}: expected true or false")),
+                }
+            }
             ["flow", "memcap"] => cfg.flow_memcap = num()? as usize,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => {
@@ -174,7 +178,7 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
             }
             _ => {
                 return Err(format!(
-                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream, decoder.recursion-level.use-for-tracking)"
+                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream, decoder.recursion-level.use-for-tracking, decoder.vxlan.enabled)"
                 ))
             }
         }
@@ -184,68 +188,6 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
 
 fn ts_of(t: PacketTime) -> Timestamp {
     Timestamp::from_secs_nanos(t.sec, u64::from(t.nsec))
-}
-
-fn tcp_state_name(s: TcpState) -> &'static str {
-    match s {
-        TcpState::None => "none",
-        TcpState::SynSent => "syn_sent",
-        TcpState::SynRecv => "syn_recv",
-        TcpState::Established => "established",
-        TcpState::FinWait1 => "fin_wait1",
-        TcpState::FinWait2 => "fin_wait2",
-        TcpState::Closing => "closing",
-        TcpState::CloseWait => "close_wait",
-        TcpState::LastAck => "last_ack",
-        TcpState::TimeWait => "time_wait",
-        TcpState::Closed => "closed",
-    }
-}
-
-/// Converts an engine flow record to the log model; `log_ts` is when it is logged.
-pub fn flow_log(r: &FlowRecord, log_ts: Timestamp) -> FlowLog {
-    let dir = |d: &sekisho_engine::DirStats| DirCounters {
-        pkts: d.pkts,
-        bytes: d.bytes,
-        tcp_flags: d.tcp_flags,
-        min_ttl: d.min_ttl,
-        max_ttl: d.max_ttl,
-    };
-    FlowLog {
-        flow_id: r.flow_id,
-        log_ts: log_ts.as_micros(),
-        src_ip: r.src_ip,
-        dst_ip: r.dst_ip,
-        src_port: r.src_port,
-        dst_port: r.dst_port,
-        proto: r.proto,
-        icmp: r.icmp,
-        icmp_response: r.icmp_response,
-        vlan: r.vlan.clone(),
-        app_proto: r.app_proto.clone(),
-        to_server: dir(&r.to_server),
-        to_client: dir(&r.to_client),
-        start: r.start.as_micros(),
-        end: r.end.as_micros(),
-        state: match r.state {
-            FlowState::New => "new",
-            FlowState::Established => "established",
-            FlowState::Closed => "closed",
-        },
-        reason: match r.reason {
-            FlowEndReason::Timeout => "timeout",
-            FlowEndReason::Forced => "forced",
-            FlowEndReason::Shutdown => "shutdown",
-            FlowEndReason::TcpReuse => "tcp_reuse",
-        },
-        alerted: r.alerted,
-        action: r.action.map(|a| match a {
-            FlowAction::Drop => "drop",
-            FlowAction::Accept => "accept",
-            FlowAction::Pass => "pass",
-        }),
-        tcp_state: r.tcp_state.map(tcp_state_name),
-    }
 }
 
 /// Replays the captures with no inspector (flow tracking, reassembly, logs).
@@ -318,29 +260,9 @@ pub fn run_with<I: Inspector, R>(
                  err: &mut Option<std::io::Error>| {
         while let Some(ev) = engine.poll_event() {
             let r = match ev {
-                Event::FlowEnd(rec) => sink.flow_end(&flow_log(&rec, now.max(rec.end))),
-                Event::Decoder(d) => sink.anomaly(&AnomalyLog {
-                    ts: d.ts.as_micros(),
-                    flow_id: d.flow_id,
-                    pcap_cnt: d.pkt_num,
-                    kind: AnomalyKind::Decode,
-                    event: d.event.name(),
-                    vlan: d.vlan.clone(),
-                    tuple: d
-                        .tuple
-                        .as_ref()
-                        .map(|t| (t.src_ip, t.dst_ip, t.src_port, t.dst_port, t.proto)),
-                }),
-                // The engine's stream events carry no addresses; the record has flow_id only.
-                Event::Stream(s) => sink.anomaly(&AnomalyLog {
-                    ts: s.ts.as_micros(),
-                    flow_id: Some(s.flow_id),
-                    pcap_cnt: s.pkt_num,
-                    kind: AnomalyKind::Stream,
-                    event: s.event,
-                    vlan: Vec::new(),
-                    tuple: None,
-                }),
+                Event::FlowEnd(rec) => sink.flow_end(&rec, now.max(rec.end)),
+                Event::Decoder(d) => sink.anomaly_decoder(&d),
+                Event::Stream(s) => sink.anomaly_stream(&s),
             };
             if let Err(e) = r {
                 err.get_or_insert(e);
@@ -376,7 +298,7 @@ pub fn run_with<I: Inspector, R>(
     let uptime = report.wall_secs as u64;
     let mut counters: Vec<(&'static str, u64)> = Vec::new();
     engine.stats().for_each(|k, v| counters.push((k, v)));
-    sink.stats(last_ts.as_micros(), uptime, counters.iter().copied())
+    sink.stats(last_ts, uptime, counters.iter().copied())
         .map_err(ReplayError::Output)?;
     sink.flush().map_err(ReplayError::Output)?;
     if let Some(e) = write_err {

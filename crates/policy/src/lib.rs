@@ -51,6 +51,7 @@
 //!
 //! Loading never mutates an existing policy: a reload yields a new [`Policy`] or
 //! diagnostics, so a caller keeps the old one on error.
+#![warn(missing_docs)]
 
 pub mod domain;
 pub mod nfw;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sekisho_diag::yaml::{from_yaml, YamlIndex};
 use sekisho_diag::{Diagnostic, SourceFile};
-use sekisho_rules::{ActionKind, IpSet, PortSet, Rule, RuleOption, Variables};
+use sekisho_rules::{ActionKind, IpSet, PortSet, Rule, RuleOption, VarError, Variables};
 use serde::Deserialize;
 
 use crate::domain::{check_target, DomainList, ListType, TargetType};
@@ -277,6 +277,84 @@ struct RawLogging {
     dir: Option<String>,
 }
 
+/// The keys of a policy's top-level mapping, in documentation order (= [`RawPolicy`]).
+const POLICY_KEYS: &[&str] = &[
+    "name",
+    "availability_zone",
+    "variables",
+    "engine_profile",
+    "rule_order",
+    "default_actions",
+    "stream_exception_policy",
+    "firewall_rules",
+    "rule_groups",
+    "logging",
+];
+/// The keys of one `rule_groups` entry (= [`RawGroup`]).
+const GROUP_KEYS: &[&str] = &[
+    "name",
+    "rules",
+    "rules_text",
+    "domain_list",
+    "nfw_rule_group",
+];
+/// The keys of a `domain_list` (= [`RawDomainList`]).
+const DOMAIN_LIST_KEYS: &[&str] = &["targets", "target_types", "type"];
+/// The keys of `logging` (= [`RawLogging`]).
+const LOGGING_KEYS: &[&str] = &["format", "dir"];
+
+/// One located error per key the policy schema does not know, each with a did-you-mean hint.
+/// Empty when the document is not YAML with string keys (the deserialiser then reports what
+/// is wrong) or when every key is known.
+fn unknown_key_diags(src: &SourceFile) -> Vec<Diagnostic> {
+    use serde_json::Value;
+    let Ok(Value::Object(top)) = from_yaml::<Value>(src) else {
+        return Vec::new();
+    };
+    let idx = YamlIndex::new(src.text());
+    let mut out = Vec::new();
+    let mut check = |map: &serde_json::Map<String, Value>, path: &str, known: &[&str]| {
+        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+            let (key_path, msg) = if path.is_empty() {
+                (k.clone(), format!("unknown key '{k}'"))
+            } else {
+                (
+                    format!("{path}.{k}"),
+                    format!("unknown key '{k}' in {path}"),
+                )
+            };
+            let list = known.join(", ");
+            let hint = match sekisho_diag::suggest(k, known.iter().copied()) {
+                Some(s) => format!("did you mean '{s}'? expected one of: {list}"),
+                None => format!("expected one of: {list}"),
+            };
+            out.push(located(
+                Diagnostic::error(msg)
+                    .with_code("unknown-key")
+                    .with_hint(hint),
+                src,
+                idx.key(&key_path),
+            ));
+        }
+    };
+    check(&top, "", POLICY_KEYS);
+    if let Some(Value::Array(groups)) = top.get("rule_groups") {
+        for (i, g) in groups.iter().enumerate() {
+            if let Value::Object(m) = g {
+                let path = format!("rule_groups[{i}]");
+                check(m, &path, GROUP_KEYS);
+                if let Some(Value::Object(dl)) = m.get("domain_list") {
+                    check(dl, &format!("{path}.domain_list"), DOMAIN_LIST_KEYS);
+                }
+            }
+        }
+    }
+    if let Some(Value::Object(lg)) = top.get("logging") {
+        check(lg, "logging", LOGGING_KEYS);
+    }
+    out
+}
+
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a did-you-mean hint.
 fn improve_serde_error(mut d: Diagnostic) -> Diagnostic {
     let msg = d.message.clone();
@@ -511,6 +589,13 @@ impl Policy {
         }
         apply_var_overrides(&mut policy, opts, &mut l.diags);
         policy.validate(&mut l);
+        for d in &mut l.diags {
+            if d.code.as_deref() == Some("undefined-variable") {
+                if let Some(h) = d.hint.as_deref().and_then(rules_file_var_hint) {
+                    d.hint = Some(h);
+                }
+            }
+        }
         Checked {
             policy,
             diagnostics: in_reading_order(l.diags),
@@ -573,6 +658,15 @@ impl Policy {
             }
         };
         let src = SourceFile::new(display(path), text);
+        // Every misspelt key in one pass (the deserialiser stops at the first).
+        let unknown = unknown_key_diags(&src);
+        if !unknown.is_empty() {
+            l.diags.extend(unknown);
+            return Checked {
+                policy,
+                diagnostics: in_reading_order(l.diags),
+            };
+        }
         let raw: RawPolicy = match from_yaml(&src) {
             Ok(r) => r,
             Err(d) => {
@@ -652,12 +746,26 @@ impl Policy {
             }
             set_var(&mut self.variables, def);
         }
-        for (name, err) in build_variables(&self.variables).check() {
-            l.diags.push(located(
-                Diagnostic::error(format!("variable '{name}': {err}")).with_code("bad-variable"),
-                src,
-                idx.value(&format!("variables.{name}")),
-            ));
+        let var_errors = build_variables(&self.variables).check();
+        for (name, err) in root_variable_errors(&self.variables, &var_errors) {
+            let d = match err {
+                VarError::Loop(n) if n == name => {
+                    Diagnostic::error(format!("variable '{name}' refers to itself"))
+                        .with_code("variable-loop")
+                        .with_hint(
+                            "a variable cannot contain itself; define it from addresses or ports, or from other variables",
+                        )
+                }
+                VarError::Loop(n) => Diagnostic::error(format!(
+                    "variable '{name}' refers to itself through '${n}'"
+                ))
+                    .with_code("variable-loop")
+                    .with_hint("variables refer to each other in a cycle; break the cycle"),
+                _ => Diagnostic::error(format!("variable '{name}': {err}"))
+                    .with_code("bad-variable"),
+            };
+            l.diags
+                .push(located(d, src, idx.value(&format!("variables.{name}"))));
         }
         // Default actions: parse each, then NFW's combination rules.
         let mut spans = Vec::new();
@@ -930,6 +1038,11 @@ impl Policy {
             };
             let mut dropped = Vec::new();
             let vars = self.variables_for(g);
+            let broken_vars: Vec<String> = build_variables(&self.variables)
+                .check()
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
             let nfw = self.engine_profile == EngineProfile::AwsNfw;
             for (ri, rule) in g.rules.iter().enumerate() {
                 let ctx = ShapeCtx {
@@ -981,7 +1094,15 @@ impl Policy {
                     }
                 }
                 for d in sekisho_rules::validate_variables_in(rule, &vars, origin.source()) {
-                    out.push(origin.fix(d));
+                    // A broken variable definition is reported once, at the definition.
+                    let from_broken =
+                        matches!(d.code.as_deref(), Some("variable-loop" | "bad-variable"))
+                            && broken_vars
+                                .iter()
+                                .any(|n| d.message.starts_with(&format!("variable '${n}' ")));
+                    if !from_broken {
+                        out.push(origin.fix(d));
+                    }
                 }
             }
             drops.push(dropped);
@@ -1314,6 +1435,68 @@ fn set_def(v: &mut Variables, def: &VarDef) -> Result<(), String> {
         VarKind::Address => v.set_address(&def.name, &def.value),
         VarKind::Port => v.set_port(&def.name, &def.value),
     }
+}
+
+/// Rewords the rules crate's undefined-variable hint (`define it under 'variables:' in the
+/// policy, e.g. NAME: "EXAMPLE"`) for a rules file checked without a policy, where `--var`
+/// is the way to define it. `None` when the hint is not in that form.
+fn rules_file_var_hint(hint: &str) -> Option<String> {
+    let example = hint.split_once("e.g. ")?.1;
+    let (name, value) = example.split_once(": ")?;
+    let value = value.strip_prefix('"')?.strip_suffix('"')?;
+    Some(format!(
+        "define it with --var '{name}={value}', or under 'variables:' in a policy, e.g. {example}"
+    ))
+}
+
+/// The `$NAME` references in a variable's value text.
+fn var_refs(value: &str) -> impl Iterator<Item = &str> {
+    value.split('$').skip(1).map(|r| {
+        let end = r
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(r.len());
+        &r[..end]
+    })
+}
+
+/// The variable errors worth reporting: those whose cause is in the variable's own
+/// definition. A variable that fails only because a variable it refers to failed (defaults
+/// such as `EXTERNAL_NET: "!$HOME_NET"` when `HOME_NET` loops) is left out; the root is
+/// reported. Variables in one cycle reach each other, so each of them is reported.
+fn root_variable_errors<'a>(
+    defs: &[VarDef],
+    errors: &'a [(String, VarError)],
+) -> Vec<(&'a str, &'a VarError)> {
+    let failed: std::collections::BTreeSet<&str> = errors.iter().map(|(n, _)| n.as_str()).collect();
+    let value_of = |n: &str| defs.iter().find(|d| d.name == n).map(|d| d.value.as_str());
+    // Whether `to` is reachable from `from` through references (bounded by the number of
+    // definitions: each is visited once).
+    let reaches = |from: &str, to: &str| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![from.to_string()];
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            if let Some(v) = value_of(&n) {
+                stack.extend(var_refs(v).map(str::to_string));
+            }
+        }
+        false
+    };
+    errors
+        .iter()
+        .filter(|(name, _)| {
+            let derived = value_of(name).is_some_and(|v| {
+                var_refs(v).any(|r| r != name && failed.contains(r) && !reaches(r, name))
+            });
+            !derived
+        })
+        .map(|(n, e)| (n.as_str(), e))
+        .collect()
 }
 
 fn build_variables(defs: &[VarDef]) -> Variables {

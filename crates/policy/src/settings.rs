@@ -16,6 +16,18 @@ pub struct ParseError {
     pub hint: Option<String>,
 }
 
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(h) = &self.hint {
+            write!(f, " ({h})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
 fn unknown(what: &str, word: &str, expected: &[&str]) -> ParseError {
     let list = expected.join(", ");
     let hint = match sekisho_diag::suggest(word, expected.iter().copied()) {
@@ -308,6 +320,21 @@ impl LogFormat {
             Self::Eve => "eve",
             Self::Nfw => "nfw",
         }
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ParseError;
+
+    /// Same as [`LogFormat::parse`]; lets a command line parse the policy's vocabulary.
+    fn from_str(word: &str) -> Result<Self, ParseError> {
+        Self::parse(word)
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

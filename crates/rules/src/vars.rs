@@ -460,6 +460,17 @@ fn cidr_bounds(a: IpAddr, p: u8) -> (IpAddr, IpAddr) {
     }
 }
 
+/// The hint for an undefined variable `name`, with an example value that fits where it is
+/// used: an address list, or a port list in a port position.
+fn undefined_variable_hint(name: &str, port: bool) -> String {
+    let example = match port {
+        false => "[10.0.0.0/8]",
+        true if name.contains("SMTP") || name.contains("MAIL") => "[25, 465, 587]",
+        true => "[80, 443]",
+    };
+    format!("define it under 'variables:' in the policy, e.g. {name}: \"{example}\"")
+}
+
 fn var_diag(err: &VarError, field: &str, rule: &Rule, src: Option<&SourceFile>) -> Diagnostic {
     let mut d = Diagnostic::error(format!("{err} in rule sid {} ({field})", rule.sid())).with_code(
         match err {
@@ -492,9 +503,9 @@ fn var_diag(err: &VarError, field: &str, rule: &Rule, src: Option<&SourceFile>) 
         };
     }
     match err {
-        VarError::Undefined(n) => d.with_hint(format!(
-            "define it under 'variables:' in the policy, e.g. {n}: \"[10.0.0.0/8]\""
-        )),
+        VarError::Undefined(n) => {
+            d.with_hint(undefined_variable_hint(n, field.ends_with("port")))
+        }
         VarError::Loop(_) => d.with_hint("a variable cannot contain itself"),
         VarError::Empty => d.with_hint(
             "the expression excludes everything; check HOME_NET/EXTERNAL_NET (e.g. HOME_NET: any makes !$HOME_NET empty)",

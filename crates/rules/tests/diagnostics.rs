@@ -143,6 +143,28 @@ fn undefined_variable() {
 }
 
 #[test]
+fn undefined_port_variable_hint_gives_a_port_example() {
+    let src = SourceFile::new(
+        "p.rules",
+        "alert tcp any any -> any $SMTP_PORTS (sid:1;)\nalert tcp any $APP_PORTS -> any 80 (sid:2;)\n",
+    );
+    let vars = Variables::suricata_defaults();
+    let hints: Vec<String> = parse_file(&src)
+        .rules
+        .iter()
+        .flat_map(|r| validate_variables_in(r, &vars, &src))
+        .map(|d| d.hint.unwrap_or_default())
+        .collect();
+    assert_eq!(
+        hints,
+        [
+            "define it under 'variables:' in the policy, e.g. SMTP_PORTS: \"[25, 465, 587]\"",
+            "define it under 'variables:' in the policy, e.g. APP_PORTS: \"[80, 443]\"",
+        ]
+    );
+}
+
+#[test]
 fn not_any_variable() {
     let mut vars = Variables::suricata_defaults();
     vars.set_address("HOME_NET", "any").unwrap();

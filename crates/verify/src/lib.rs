@@ -8,6 +8,7 @@
 //!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
+#![warn(missing_docs)]
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -282,7 +283,7 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
         "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
-        "decoder.recursion-level.use-for-tracking" => {
+        "decoder.recursion-level.use-for-tracking" | "decoder.vxlan.enabled" => {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())
         }

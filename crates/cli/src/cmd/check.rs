@@ -21,7 +21,15 @@ sids: every (gid, sid) must be unique across the rules a user wrote (rule files,
 rules, NFW RulesString/StatefulRules, firewall rules). Rules generated from domain lists keep
 NFW's numbering (sid 1, 2, ... per group) in their group's own sid namespace, as NFW does.
 
-Exit status: 0 valid (warnings allowed), 1 invalid, 2 usage error (bad flag, unreadable PATH).
+A PATH that cannot be read (missing, a directory, no permission) is reported as an `io`
+diagnostic and the other PATHs are still checked. A DNS firewall config (top-level
+`upstreams`, `domain_lists` or `listen`) is not a policy: check it with
+`sekisho dns --config FILE --check`.
+
+Exit status:
+  0  every PATH is valid (warnings allowed)
+  1  a PATH was read and is invalid (located diagnostics printed)
+  2  usage error: a bad flag, or a PATH that could not be read at all (wins over 1)
 
 Examples:
   sekisho check rules/mail.rules
@@ -32,7 +40,7 @@ Examples:
   sekisho check --format json policy.yaml | jq '.diagnostics[] | .message'
 
 JSON output is one document:
-  {\"files\": [{\"path\", \"kind\", \"valid\", \"rules\", \"groups\", \"errors\", \"warnings\"}],
+  {\"files\": [{\"path\", \"kind\", \"readable\", \"valid\", \"rules\", \"groups\", \"errors\", \"warnings\"}],
    \"diagnostics\": [{\"severity\", \"code\", \"message\", \"file\", \"line\", \"column\", \"len\", \"hint\"}]}
 (line/column are 1-based; absent fields are omitted; with --print-rules each file also has
 \"effective_rules\", the printed lines).";
@@ -83,6 +91,8 @@ struct FileReport {
     checked: Option<Checked>,
     fw_policy: Option<nfw::NfwFirewallPolicy>,
     diagnostics: Vec<Diagnostic>,
+    /// The PATH could not be read at all (missing, a directory, permission): exit status 2.
+    unreadable: bool,
 }
 
 impl FileReport {
@@ -157,18 +167,63 @@ fn json_kind(text: &str) -> &'static str {
     }
 }
 
-fn check_one(path: &Path, opts: &LoadOptions) -> Result<FileReport, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("sekisho check: cannot read '{}': {e}", path.display()))?;
-    let kind = kind_of(path, &text);
+/// Top-level keys that only a `sekisho dns` configuration has.
+const DNS_CONFIG_KEYS: &[&str] = &["upstreams", "domain_lists", "listen"];
+
+/// The byte span of the first top-level DNS-firewall key in a YAML text, if any.
+fn dns_config_key(text: &str) -> Option<std::ops::Range<usize>> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(key) = DNS_CONFIG_KEYS
+            .iter()
+            .find(|k| line.strip_prefix(**k).is_some_and(|r| r.starts_with(':')))
+        {
+            return Some(offset..offset + key.len());
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn check_one(path: &Path, opts: &LoadOptions) -> FileReport {
     let name = path.display().to_string();
     let mut report = FileReport {
         path: name.clone(),
-        kind,
+        kind: kind_of(path, ""),
         checked: None,
         fw_policy: None,
         diagnostics: Vec::new(),
+        unreadable: false,
     };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            report.unreadable = true;
+            report.diagnostics.push(
+                Diagnostic::error(format!("cannot read '{name}': {e}"))
+                    .with_code("io")
+                    .in_file(name),
+            );
+            return report;
+        }
+    };
+    let kind = kind_of(path, &text);
+    report.kind = kind;
+    if kind == "policy" {
+        if let Some(span) = dns_config_key(&text) {
+            report.kind = "dns-config";
+            let src = SourceFile::new(name, text);
+            report.diagnostics.push(
+                Diagnostic::error(format!(
+                    "this looks like a DNS firewall config; check it with `sekisho dns --config {} --check`",
+                    path.display()
+                ))
+                .with_code("dns-config")
+                .at_span(&src, span),
+            );
+            return report;
+        }
+    }
     let checked = match kind {
         "policy" => Some(Policy::check_file(path, opts)),
         "rules" => Some(Policy::check_rules_files(&[path.to_path_buf()], opts)),
@@ -183,7 +238,7 @@ fn check_one(path: &Path, opts: &LoadOptions) -> Result<FileReport, String> {
         report.diagnostics = c.diagnostics.clone();
         report.checked = Some(c);
     }
-    Ok(report)
+    report
 }
 
 /// Runs `sekisho check`.
@@ -191,17 +246,9 @@ pub fn run(args: Args) -> ExitCode {
     let opts = LoadOptions {
         vars: args.vars.clone(),
     };
-    let mut reports = Vec::new();
-    for p in &args.paths {
-        match check_one(p, &opts) {
-            Ok(r) => reports.push(r),
-            Err(msg) => {
-                eprintln!("{msg}");
-                return ExitCode::from(2);
-            }
-        }
-    }
+    let reports: Vec<FileReport> = args.paths.iter().map(|p| check_one(p, &opts)).collect();
     let valid = reports.iter().all(|r| r.errors() == 0);
+    let unreadable = reports.iter().any(|r| r.unreadable);
     match args.format {
         Format::Text => {
             for r in &reports {
@@ -230,6 +277,7 @@ pub fn run(args: Args) -> ExitCode {
                     let mut v = serde_json::json!({
                         "path": r.path,
                         "kind": r.kind,
+                        "readable": !r.unreadable,
                         "valid": r.errors() == 0,
                         "rules": r.rules(),
                         "groups": r.groups(),
@@ -266,7 +314,9 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
-    if valid {
+    if unreadable {
+        ExitCode::from(2)
+    } else if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

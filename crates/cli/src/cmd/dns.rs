@@ -8,16 +8,36 @@ use clap::{Subcommand, ValueEnum};
 use sekisho_dnsfw::bypass::BypassAction;
 use sekisho_dnsfw::server::RunOptions;
 
+const EXIT_STATUS: &str = "\
+Exit status:
+  0  success
+  1  the input was read and is invalid (bad config content; located diagnostics printed)
+  2  usage error: bad flags, or a path that cannot be read at all (missing file, directory,
+     no permission)";
+
+const DNS_EXAMPLES: &str = "\
+Examples:
+  sekisho dns --config dns.yaml                      # run the filtering forwarder
+  sekisho dns --config dns.yaml --dry-run            # every BLOCK acts as ALERT (trial period)
+  sekisho dns --config dns.yaml --check              # validate config and lists, then exit
+  sekisho dns --config dns.yaml --emit-bypass-rules --bypass-action drop > dns-bypass.rules
+                                                     # Suricata rules against resolver bypass
+  sekisho dns report query.log                       # what would be blocked, allow-list candidates";
+
+const REPORT_AFTER_HELP: &str = "\
+Examples:
+  sekisho dns report query.log                 # text summary, top 50 rows per section
+  sekisho dns report query.log --top 0 --json  # everything, as JSON
+
+Lines that are not JSON (or not UTF-8) are counted as skipped.";
+
 /// Arguments of `sekisho dns`.
-///
-/// Examples:
-///   sekisho dns --config dns.yaml                      # run the filtering forwarder
-///   sekisho dns --config dns.yaml --dry-run            # every BLOCK acts as ALERT (trial period)
-///   sekisho dns --config dns.yaml --check              # validate config and lists, then exit
-///   sekisho dns --config dns.yaml --emit-bypass-rules  # Suricata rules against resolver bypass
-///   sekisho dns report query.log                       # what would be blocked, allow-list candidates
 #[derive(clap::Args)]
-#[command(args_conflicts_with_subcommands = true, verbatim_doc_comment)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = dns_after_help(),
+    after_long_help = dns_after_help()
+)]
 pub struct Args {
     #[command(subcommand)]
     command: Option<DnsCommand>,
@@ -50,6 +70,10 @@ enum Action {
 #[derive(Subcommand)]
 enum DnsCommand {
     /// Summarise a query log: would-be-blocked names by rule, alerts, and names no list covers.
+    #[command(
+        after_help = report_after_help(),
+        after_long_help = report_after_help()
+    )]
     Report {
         /// Query log file (Route 53 Resolver JSON lines).
         querylog: PathBuf,
@@ -62,6 +86,14 @@ enum DnsCommand {
     },
 }
 
+fn dns_after_help() -> String {
+    format!("{DNS_EXAMPLES}\n\n{EXIT_STATUS}")
+}
+
+fn report_after_help() -> String {
+    format!("{REPORT_AFTER_HELP}\n\n{EXIT_STATUS}")
+}
+
 /// Runs `sekisho dns`.
 pub fn run(args: Args) -> ExitCode {
     if let Some(DnsCommand::Report {
@@ -70,6 +102,14 @@ pub fn run(args: Args) -> ExitCode {
         json,
     }) = args.command
     {
+        if querylog.is_dir() {
+            eprintln!(
+                "{}: error: cannot read query log: it is a directory\n  hint: give the log file, e.g. {}/query.log",
+                querylog.display(),
+                querylog.display()
+            );
+            return ExitCode::from(2);
+        }
         let f = match std::fs::File::open(&querylog) {
             Ok(f) => f,
             Err(e) => {
@@ -115,7 +155,12 @@ pub fn run(args: Args) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(d) => {
             eprint!("{}", d.render());
-            ExitCode::from(1)
+            // The config path itself could not be read: a usage error, not bad content.
+            if d.code.as_deref() == Some(sekisho_dnsfw::config::UNREADABLE) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

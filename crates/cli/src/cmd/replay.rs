@@ -6,18 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
+use clap::builder::TypedValueParser;
 use clap::ValueEnum;
-use sekisho_eve::{LogConfig, LogFormat};
+use sekisho_eve::LogConfig;
 use sekisho_pcap::replay::{self, ReplayError, ReplayOptions};
-
-/// Log format written by `sekisho replay`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormatArg {
-    /// Suricata EVE JSON: DIR/eve.json (flow, netflow with --netflow, alert, stats records).
-    Eve,
-    /// AWS Network Firewall envelopes: DIR/alert.log and DIR/flow.log (netflow records).
-    Nfw,
-}
+use sekisho_policy::LogFormat;
 
 /// How verdicts are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -45,12 +38,18 @@ Reads classic pcap (µs and ns, either byte order) and pcapng (several interface
 gzip-compressed, with link types Ethernet (802.1Q/QinQ VLANs), raw IP, Linux cooked capture
 SLL and SLL2 (`tcpdump -i any`). Several files are processed in timestamp order as one capture.
 
-Output (in --out DIR, default ./sekisho-out, created if missing):
+Output (in --out DIR, created if missing):
   --log-format eve  DIR/eve.json: one `flow` record per flow (and two `netflow` records with
                     --netflow), `alert` records, a closing `stats` record.
   --log-format nfw  DIR/alert.log and DIR/flow.log in the AWS Network Firewall envelope
                     (firewall_name, availability_zone, event_timestamp, event); flow.log holds
                     `netflow` records, one per direction.
+Settings taken from --policy FILE: `name` (firewall_name), `availability_zone`,
+`logging.format` and `logging.dir`. Precedence: command-line flag > policy > built-in default
+(out dir ./sekisho-out, format eve, firewall_name sekisho, availability_zone local).
+`logging.dir` is relative to the policy file's directory, like every other path in a policy;
+--out is relative to the current directory.
+
 Logs are flushed at exit and on SIGTERM/SIGINT (reading stops, what was read is logged).
 
 On a terminal a progress bar shows input bytes read and packets/s. At the end one line goes to
@@ -58,15 +57,18 @@ stderr:
   packets=N bytes=N flows=N alerts=N drops=N wall=S.SSSs X.XX Mpps Y.YY Gbit/s
 (bytes = captured bytes of all packets; Mpps and Gbit/s are per wall-clock second.)
 
-Detection (--policy/--rules/--explain) belongs to a later release: the options are accepted,
-and a note is printed that no rules are evaluated yet.
+Detection (evaluating the rules of --policy/--rules; --explain) belongs to a later release:
+the rules are validated, and a note is printed that none are evaluated yet.
 
 Exit status:
   0  every capture was read completely, or reading was stopped by SIGTERM/SIGINT (logs are
      flushed; malformed packets inside a well-formed capture are decoder events, not errors)
-  1  input error: a capture is missing, not a capture, truncated or malformed, or has an
-     unsupported link type (logs are still written for everything read before the error)
-  2  usage or configuration error (bad option, --set key, unwritable output directory)
+  1  input error: a capture is not a capture, truncated or malformed, or has an unsupported
+     link type (logs are still written for everything read before the error); or the
+     --policy/--rules content is invalid (diagnostics printed, nothing replayed)
+  2  usage or configuration error: bad option, --set key, unwritable output directory, or a
+     PCAP/--policy/--rules path that cannot be read at all (missing, a directory, no
+     permission; checked before anything is replayed)
 
 Examples:
   sekisho replay capture.pcap
@@ -81,19 +83,27 @@ pub struct Args {
     /// Capture files (pcap, pcapng, optionally gzip-compressed).
     #[arg(required = true, value_name = "PCAP")]
     pub pcaps: Vec<PathBuf>,
-    /// Firewall policy file; validated, not evaluated yet.
+    /// Firewall policy file: its name, availability_zone and logging settings apply; its rules
+    /// are validated, not evaluated yet.
     #[arg(long, value_name = "FILE", conflicts_with = "rules")]
     pub policy: Option<PathBuf>,
     /// Suricata rule file (repeatable: --rules a.rules --rules b.rules); validated, not
     /// evaluated yet.
     #[arg(long, value_name = "FILE")]
     pub rules: Vec<PathBuf>,
-    /// Output directory (created if missing).
-    #[arg(long, value_name = "DIR", default_value = "sekisho-out")]
-    pub out: PathBuf,
-    /// Log format.
-    #[arg(long, value_enum, default_value = "eve")]
-    pub log_format: LogFormatArg,
+    /// Output directory (created if missing) [default: the policy's logging.dir, else
+    /// sekisho-out].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Log format: eve (DIR/eve.json) or nfw (DIR/alert.log, DIR/flow.log) [default: the
+    /// policy's logging.format, else eve].
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_parser = clap::builder::PossibleValuesParser::new(LogFormat::NAMES)
+            .try_map(|s| s.parse::<LogFormat>())
+    )]
+    pub log_format: Option<LogFormat>,
     /// Verdict mode.
     #[arg(long, value_enum, default_value = "inline")]
     pub mode: ModeArg,
@@ -121,12 +131,13 @@ pub struct Args {
     /// flow.memcap (bytes), flow.max-flows, stream.midstream (true/false).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// `firewall_name` in NFW envelopes.
-    #[arg(long, default_value = "sekisho")]
-    pub firewall_name: String,
-    /// `availability_zone` in NFW envelopes.
-    #[arg(long, default_value = "local")]
-    pub availability_zone: String,
+    /// `firewall_name` in NFW envelopes [default: the policy's name, else sekisho].
+    #[arg(long, value_name = "NAME")]
+    pub firewall_name: Option<String>,
+    /// `availability_zone` in NFW envelopes [default: the policy's availability_zone, else
+    /// local].
+    #[arg(long, value_name = "AZ")]
+    pub availability_zone: Option<String>,
     /// Benchmark ceiling: read and decode headers only (no flows, no reassembly, no logs).
     #[arg(long)]
     pub decode_only: bool,
@@ -137,6 +148,14 @@ pub struct Args {
 
 /// Runs `sekisho replay`.
 pub fn run(args: Args) -> ExitCode {
+    // A path that cannot be read at all is a usage error (2); content that was read and is
+    // invalid is an input error (1), as for `sekisho check`.
+    for p in args.policy.iter().chain(&args.rules).chain(&args.pcaps) {
+        if let Err(e) = readable_file(p) {
+            eprintln!("sekisho replay: error: {}: cannot read: {e}", p.display());
+            return ExitCode::from(2);
+        }
+    }
     // Validate the policy / rules now (their diagnostics are worth having), even though the
     // detection engine that would evaluate them is not part of this release.
     let checked = match (&args.policy, args.rules.is_empty()) {
@@ -153,9 +172,14 @@ pub fn run(args: Args) -> ExitCode {
         }
         if !c.is_valid() {
             eprintln!("sekisho replay: error: the policy/rules are invalid (see above)");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     }
+    let policy = checked
+        .as_ref()
+        .filter(|_| args.policy.is_some())
+        .map(|c| &c.policy);
+    let out = output_settings(&args, policy);
     if checked.is_some() || args.explain {
         eprintln!(
             "sekisho replay: note: detection is not implemented yet; the policy/rules were validated but no rules are evaluated"
@@ -171,25 +195,18 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
     }
-    if let Err(e) = std::fs::create_dir_all(&args.out) {
+    if let Err(e) = std::fs::create_dir_all(&out.dir) {
         eprintln!(
             "sekisho replay: error: cannot create output directory {}: {e}",
-            args.out.display()
+            out.dir.display()
         );
         return ExitCode::from(2);
     }
-    let format = match args.log_format {
-        LogFormatArg::Eve => LogFormat::Eve,
-        LogFormatArg::Nfw => LogFormat::Nfw {
-            firewall_name: args.firewall_name.clone(),
-            availability_zone: args.availability_zone.clone(),
-        },
-    };
     let opts = ReplayOptions {
         pcaps: args.pcaps.clone(),
-        out_dir: args.out.clone(),
+        out_dir: out.dir.clone(),
         log: LogConfig {
-            format,
+            format: out.eve_format(),
             flow: !args.no_flow,
             netflow: args.netflow,
             anomaly_decode: args.anomalies,
@@ -270,4 +287,61 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Where and how logs are written, after applying flag > policy > built-in default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OutputSettings {
+    dir: PathBuf,
+    format: LogFormat,
+    firewall_name: String,
+    availability_zone: String,
+}
+
+impl OutputSettings {
+    /// The one place the policy's log vocabulary maps onto the log writer's configuration.
+    fn eve_format(&self) -> sekisho_eve::LogFormat {
+        match self.format {
+            LogFormat::Eve => sekisho_eve::LogFormat::Eve,
+            LogFormat::Nfw => sekisho_eve::LogFormat::Nfw {
+                firewall_name: self.firewall_name.clone(),
+                availability_zone: self.availability_zone.clone(),
+            },
+        }
+    }
+}
+
+/// Resolves the output settings: a flag wins, then the policy's value, then the built-in
+/// default. The policy's `logging.dir` is already joined to the policy file's directory.
+fn output_settings(args: &Args, policy: Option<&sekisho_policy::Policy>) -> OutputSettings {
+    OutputSettings {
+        dir: args
+            .out
+            .clone()
+            .or_else(|| policy.and_then(|p| p.logging.dir.clone()))
+            .unwrap_or_else(|| PathBuf::from("sekisho-out")),
+        format: args
+            .log_format
+            .or(policy.map(|p| p.logging.format))
+            .unwrap_or_default(),
+        firewall_name: args
+            .firewall_name
+            .clone()
+            .or_else(|| policy.map(|p| p.name.clone()))
+            .unwrap_or_else(|| "sekisho".into()),
+        availability_zone: args
+            .availability_zone
+            .clone()
+            .or_else(|| policy.and_then(|p| p.availability_zone.clone()))
+            .unwrap_or_else(|| "local".into()),
+    }
+}
+
+/// Ok when `path` can be opened for reading and is not a directory.
+fn readable_file(path: &std::path::Path) -> std::io::Result<()> {
+    let meta = std::fs::File::open(path)?.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    Ok(())
 }

@@ -54,14 +54,8 @@ const KNOWN_CODES: [u16; 39] = [
     555,
 ];
 
-/// Direction of a stream: client to server, or server to client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Client → server (commands, message data).
-    ToServer,
-    /// Server → client (greeting, replies).
-    ToClient,
-}
+/// Direction of a stream; the engine's own type, re-exported so parser users need one import.
+pub use crate::event::Direction;
 
 /// Anomaly raised by the parser, named like Suricata's `smtp` app-layer events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -908,9 +902,7 @@ impl SmtpParser {
         let create = match self.cur {
             None => true,
             Some(id) => {
-                let done = self
-                    .tx(id)
-                    .map_or(true, |t| t.request == Progress::Complete);
+                let done = self.tx(id).is_none_or(|t| t.request == Progress::Complete);
                 done && !is_rset_quit
             }
         };

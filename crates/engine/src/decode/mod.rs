@@ -1,4 +1,8 @@
-//! Packet decoding: link layer, VLANs, IPv4/IPv6 (+ fragments), TCP/UDP/ICMP, GENEVE.
+//! Packet decoding: link layer, VLANs, MPLS, IPv4/IPv6 (+ fragments), TCP/UDP/ICMP, GENEVE,
+//! VXLAN, IP-in-IPv6.
+//!
+//! A frame may hold at most 16 protocol layers (Suricata's `decoder.max-layers`) and 3 tunnel
+//! levels; beyond that it is invalid with `decoder.too_many_layers`.
 //!
 //! Zero-copy: a [`Packet`] borrows the frame (or, for a reassembled fragmented datagram, the
 //! engine's scratch buffer). Header fields come from `etherparse` header slices after our own
@@ -181,6 +185,8 @@ pub(crate) struct Decoder {
     validate: bool,
     geneve: bool,
     geneve_ports: Vec<u16>,
+    vxlan: bool,
+    vxlan_ports: Vec<u16>,
     pub defrag: Defrag,
     /// Events of the packet being decoded (cleared by the caller).
     pub events: Vec<DecodeEvent>,
@@ -207,6 +213,8 @@ impl Decoder {
             validate: cfg.checksums == ChecksumMode::Validate,
             geneve: cfg.geneve,
             geneve_ports: cfg.geneve_ports.clone(),
+            vxlan: cfg.vxlan,
+            vxlan_ports: cfg.vxlan_ports.clone(),
             defrag: Defrag::new(cfg.defrag),
             events: Vec::with_capacity(8),
         }
@@ -654,7 +662,7 @@ impl Decoder {
         }
         if let Some((off, more, id)) = frag {
             cx.stats.defrag.ipv6_fragments += 1;
-            if more && rest.len() % 8 != 0 {
+            if more && !rest.len().is_multiple_of(8) {
                 self.ev(cx, DecodeEvent::Ipv6FragInvalidLength);
                 return Err(NoPacket::Invalid);
             }
@@ -1037,7 +1045,43 @@ impl Decoder {
         if self.geneve && self.geneve_ports.contains(&dport) {
             return self.geneve(cx, &data[8..]);
         }
+        if self.vxlan && self.vxlan_ports.contains(&dport) {
+            return self.vxlan(cx, &data[8..]);
+        }
         Ok(())
+    }
+
+    /// VXLAN (RFC 7348): 8-byte header with the I flag (valid VNI) set, then an Ethernet
+    /// frame. Anything else is left as the outer UDP packet; so is a malformed inner frame
+    /// (with its events), as for GENEVE.
+    fn vxlan<'a>(&mut self, cx: &mut Cx<'a, '_>, data: &'a [u8]) -> Result<(), NoPacket> {
+        let Some(inner) = data.get(8..) else {
+            return Ok(());
+        };
+        if data[0] & 0x08 == 0 || inner.len() < 14 {
+            return Ok(());
+        }
+        if cx.depth >= MAX_TUNNEL_DEPTH {
+            cx.stats.decoder.too_many_layers += 1;
+            self.ev(cx, DecodeEvent::TooManyLayers);
+            return Ok(());
+        }
+        cx.stats.decoder.vxlan += 1;
+        let outer = cx.pkt;
+        cx.depth += 1;
+        cx.pkt.tunneled = true;
+        cx.pkt.checksum_ok = true;
+        cx.pkt.flow_bytes = inner.len().min(u32::MAX as usize) as u32;
+        let r = self.ethernet(cx, inner);
+        cx.depth -= 1;
+        match r {
+            Ok(()) => Ok(()),
+            Err(NoPacket::FragmentHeld) => Err(NoPacket::FragmentHeld),
+            Err(_) => {
+                cx.pkt = outer;
+                Ok(())
+            }
+        }
     }
 
     /// GENEVE (RFC 8926). On success the packet becomes the inner packet; if the inner packet

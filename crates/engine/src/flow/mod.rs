@@ -4,8 +4,12 @@
 //! [`FlowKey`] orders the two (address, port) endpoints so both directions of a conversation
 //! find the same entry with one hash lookup. The client (to_server side) is the sender of the
 //! first packet, except that a flow whose first packet is a TCP SYN/ACK is oriented from the
-//! SYN/ACK's receiver (we missed the SYN). For GENEVE the inner packet is what is tracked.
-//! ICMP flows are keyed on the two addresses only (ports 0).
+//! SYN/ACK's receiver (we missed the SYN). For tunnels (GENEVE, VXLAN, IP-in-IPv6) the inner
+//! packet is what is tracked, and the tunnel depth is part of the key unless
+//! [`crate::EngineConfig::recursion_tracking`] is off. ICMP flows use `type | code << 8` and
+//! the counterpart type (echo request ↔ reply, ...) in place of ports, so a request and its
+//! reply share a flow but two messages of one type in the same direction pair up only with
+//! their own kind; the record's ports stay 0.
 //!
 //! # flow_id
 //! As Suricata's `FlowGetId`: `((start_sec & 0xFFFF) << 48 | (start_usec & 0xFFFF) << 32 |

@@ -17,6 +17,17 @@ pub enum FlowState {
     Closed,
 }
 
+impl FlowState {
+    /// Suricata's name (EVE `flow.state`): `new`, `established`, `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowState::New => "new",
+            FlowState::Established => "established",
+            FlowState::Closed => "closed",
+        }
+    }
+}
+
 /// Detailed TCP state (EVE `tcp.state`), Suricata's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,6 +57,23 @@ pub enum TcpState {
 }
 
 impl TcpState {
+    /// Suricata's name (EVE `tcp.state`): `syn_sent`, `established`, `fin_wait1`, `closed`...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpState::None => "none",
+            TcpState::SynSent => "syn_sent",
+            TcpState::SynRecv => "syn_recv",
+            TcpState::Established => "established",
+            TcpState::FinWait1 => "fin_wait1",
+            TcpState::FinWait2 => "fin_wait2",
+            TcpState::Closing => "closing",
+            TcpState::CloseWait => "close_wait",
+            TcpState::LastAck => "last_ack",
+            TcpState::TimeWait => "time_wait",
+            TcpState::Closed => "closed",
+        }
+    }
+
     /// The coarse [`FlowState`] this TCP state maps to.
     pub fn flow_state(self) -> FlowState {
         match self {
@@ -75,6 +103,18 @@ pub enum FlowEndReason {
     TcpReuse,
 }
 
+impl FlowEndReason {
+    /// Suricata's name (EVE `flow.reason`): `timeout`, `forced`, `shutdown`, `tcp_reuse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowEndReason::Timeout => "timeout",
+            FlowEndReason::Forced => "forced",
+            FlowEndReason::Shutdown => "shutdown",
+            FlowEndReason::TcpReuse => "tcp_reuse",
+        }
+    }
+}
+
 /// Flow-level verdict set by detection (EVE `flow.action`); `None` until detection exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -85,6 +125,17 @@ pub enum FlowAction {
     Accept,
     /// `pass` verdict.
     Pass,
+}
+
+impl FlowAction {
+    /// Suricata's name (EVE `flow.action`): `drop`, `accept`, `pass`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowAction::Drop => "drop",
+            FlowAction::Accept => "accept",
+            FlowAction::Pass => "pass",
+        }
+    }
 }
 
 /// Counters of one direction of a flow.
@@ -196,5 +247,51 @@ impl FlowRecord {
     /// EVE `flow.age`: whole seconds between first and last packet (end_sec - start_sec).
     pub fn age_secs(&self) -> u64 {
         self.end.secs().saturating_sub(self.start.secs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `as_str` names and the serde names are the same strings (both are EVE's), so a
+    /// record serialised with serde and one written by the log crate cannot disagree.
+    #[test]
+    fn as_str_matches_serde_names() {
+        fn serde_name(v: impl Serialize) -> String {
+            match serde_json::to_value(v) {
+                Ok(serde_json::Value::String(s)) => s,
+                other => panic!("not a string: {other:?}"),
+            }
+        }
+        for s in [FlowState::New, FlowState::Established, FlowState::Closed] {
+            assert_eq!(s.as_str(), serde_name(s));
+        }
+        for s in [
+            TcpState::None,
+            TcpState::SynSent,
+            TcpState::SynRecv,
+            TcpState::Established,
+            TcpState::FinWait1,
+            TcpState::FinWait2,
+            TcpState::Closing,
+            TcpState::CloseWait,
+            TcpState::LastAck,
+            TcpState::TimeWait,
+            TcpState::Closed,
+        ] {
+            assert_eq!(s.as_str(), serde_name(s));
+        }
+        for r in [
+            FlowEndReason::Timeout,
+            FlowEndReason::Forced,
+            FlowEndReason::Shutdown,
+            FlowEndReason::TcpReuse,
+        ] {
+            assert_eq!(r.as_str(), serde_name(r));
+        }
+        for a in [FlowAction::Drop, FlowAction::Accept, FlowAction::Pass] {
+            assert_eq!(a.as_str(), serde_name(a));
+        }
     }
 }
