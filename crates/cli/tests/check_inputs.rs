@@ -2,29 +2,10 @@
 //! diagnostics without stopping the other PATHs (exit 2, JSON still printed), and a DNS
 //! firewall config gets one error naming the command that checks it (exit 1).
 
-use std::path::PathBuf;
+#[path = "support/check.rs"]
+mod common;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `sekisho check ARGS` in the repository root: (exit code, stdout, stderr).
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("sekisho")
-        .unwrap()
-        .current_dir(root())
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use common::*;
 
 #[test]
 fn unreadable_paths_do_not_stop_the_others() {

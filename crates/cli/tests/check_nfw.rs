@@ -1,29 +1,10 @@
 //! `sekisho check --print-rules` on the NFW reference examples: domain lists and 5-tuple
 //! rules compile to exactly the Suricata text AWS documents; firewall policy JSON is validated.
 
-use std::path::PathBuf;
+#[path = "support/check.rs"]
+mod common;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `sekisho check ARGS` in the repository root: (exit code, stdout, stderr).
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("sekisho")
-        .unwrap()
-        .current_dir(root())
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+use common::*;
 
 #[test]
 fn denylist_reference_example() {

@@ -2,36 +2,10 @@
 //! lines, NFW-style policy validation (priority under strict order, default actions), key
 //! typos with did-you-mean hints, and the full example policy.
 
-use std::path::PathBuf;
+#[path = "support/check.rs"]
+mod common;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `sekisho check ARGS` in the repository root: (exit code, stdout, stderr).
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("sekisho")
-        .unwrap()
-        .current_dir(root())
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn assert_invalid(file: &str, expected: &str) {
-    let (code, stdout, stderr) = check(&[file]);
-    assert_eq!(stderr, expected, "stderr of sekisho check {file}");
-    assert_eq!(stdout, "");
-    assert_eq!(code, 1);
-}
+use common::*;
 
 #[test]
 fn inline_rule_errors_point_into_the_policy_file() {

@@ -1,40 +1,14 @@
 //! `sekisho check` on Suricata rule files: one test per error class with the exact diagnostic,
 //! warnings, exit codes and JSON output. Inputs are the files in `examples/errors/`.
 
-use std::path::PathBuf;
+#[path = "support/check.rs"]
+mod common;
 
-use assert_cmd::Command;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `sekisho check ARGS` in the repository root: (exit code, stdout, stderr).
-fn check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("sekisho")
-        .unwrap()
-        .current_dir(root())
-        .arg("check")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-fn assert_error(file: &str, expected: &str) {
-    let (code, stdout, stderr) = check(&[file]);
-    assert_eq!(stderr, expected, "stderr of sekisho check {file}");
-    assert_eq!(stdout, "");
-    assert_eq!(code, 1);
-}
+use common::*;
 
 #[test]
 fn unknown_keyword() {
-    assert_error(
+    assert_invalid(
         "examples/errors/unknown-keyword.rules",
         r#"examples/errors/unknown-keyword.rules:2:44: error: unknown keyword 'smtp.rcpt'
   |
@@ -48,7 +22,7 @@ examples/errors/unknown-keyword.rules: 1 error, 0 warnings
 
 #[test]
 fn bad_address() {
-    assert_error(
+    assert_invalid(
         "examples/errors/bad-address.rules",
         r#"examples/errors/bad-address.rules:2:11: error: invalid address '10.0.0.300': not an IP address
   |
@@ -62,7 +36,7 @@ examples/errors/bad-address.rules: 1 error, 0 warnings
 
 #[test]
 fn bad_port() {
-    assert_error(
+    assert_invalid(
         "examples/errors/bad-port.rules",
         r#"examples/errors/bad-port.rules:2:26: error: invalid port '70000': port is larger than 65535
   |
@@ -76,7 +50,7 @@ examples/errors/bad-port.rules: 1 error, 0 warnings
 
 #[test]
 fn unterminated_quote() {
-    assert_error(
+    assert_invalid(
         "examples/errors/unterminated-quote.rules",
         r#"examples/errors/unterminated-quote.rules:2:55: error: unterminated quote in 'content' value
   |
@@ -90,7 +64,7 @@ examples/errors/unterminated-quote.rules: 1 error, 0 warnings
 
 #[test]
 fn missing_sid() {
-    assert_error(
+    assert_invalid(
         "examples/errors/missing-sid.rules",
         r#"examples/errors/missing-sid.rules:2:1: error: rule has no sid
   |
@@ -104,7 +78,7 @@ examples/errors/missing-sid.rules: 1 error, 0 warnings
 
 #[test]
 fn duplicate_sid() {
-    assert_error(
+    assert_invalid(
         "examples/errors/duplicate-sid.rules",
         r#"examples/errors/duplicate-sid.rules:3:44: error: duplicate sid 6: first used on line 2
   |
@@ -118,7 +92,7 @@ examples/errors/duplicate-sid.rules: 1 error, 0 warnings
 
 #[test]
 fn undefined_variable() {
-    assert_error(
+    assert_invalid(
         "examples/errors/undefined-variable.rules",
         r#"examples/errors/undefined-variable.rules:2:28: error: undefined variable '$MAIL_SERVERS' in rule sid 7 (destination address)
   |
@@ -132,7 +106,7 @@ examples/errors/undefined-variable.rules: 1 error, 0 warnings
 
 #[test]
 fn undefined_port_variable_gets_a_port_example() {
-    assert_error(
+    assert_invalid(
         "examples/errors/undefined-port-variable.rules",
         r#"examples/errors/undefined-port-variable.rules:2:37: error: undefined variable '$WEB_PORTS' in rule sid 8 (destination port)
   |

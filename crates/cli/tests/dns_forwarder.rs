@@ -1,7 +1,7 @@
 //! `sekisho dns` end to end: a real dnsmasq upstream on loopback, the real binary, `dig` as the
 //! client, and the query log checked field by field.
 
-#[path = "dns_support.rs"]
+#[path = "support/dns.rs"]
 mod support;
 
 use std::net::UdpSocket;

@@ -1,7 +1,7 @@
 //! Alert-first rollout, reload, config errors and bypass rules, through the real `sekisho`
 //! binary with a real dnsmasq upstream and `dig`.
 
-#[path = "dns_support.rs"]
+#[path = "support/dns.rs"]
 mod support;
 
 use assert_cmd::Command;

@@ -1,7 +1,7 @@
 //! Helpers for the `sekisho dns` integration tests: a real dnsmasq upstream, the real `sekisho`
 //! binary, and `dig` as the client. Every process is killed on drop.
 //!
-//! Included by the `dns_*` test files with `#[path = "dns_support.rs"] mod support;`.
+//! Included by the `dns_*` test files with `#[path = "support/dns.rs"] mod support;`.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
