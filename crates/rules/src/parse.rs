@@ -1678,6 +1678,17 @@ fn parse_one(cx: &Ctx, kw: &Kw, st: &mut OptState, warnings: &mut Vec<Diagnostic
                 );
                 return Ok(());
             }
+            if name.is_empty() {
+                // Suricata rejects an empty option too; say what it most likely is.
+                return Err(cx
+                    .err(
+                        "empty-option",
+                        "empty option (a stray ';'?)",
+                        kw.n0,
+                        kw.n1.max(kw.n0 + 1),
+                    )
+                    .with_hint("remove the extra ';' between the options"));
+            }
             let d = cx.err(
                 "unknown-keyword",
                 format!("unknown keyword '{name}'"),

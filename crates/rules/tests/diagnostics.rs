@@ -225,3 +225,17 @@ fn http_host_case_is_an_error() {
         "'nocase' is not allowed on http.host content: the buffer is already lower-cased"
     );
 }
+
+#[test]
+fn stray_semicolon_is_an_empty_option_not_an_unknown_keyword() {
+    let out = render("alert tcp any any -> any 25 (msg:\"x\"; content:\"BB\";; sid:9;)\n");
+    assert!(
+        out.starts_with("a.rules:1:52: error: empty option (a stray ';'?)\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("  hint: remove the extra ';' between the options\n"),
+        "{out}"
+    );
+    assert!(!out.contains("unknown keyword"), "{out}");
+}
