@@ -10,7 +10,22 @@ mod cmd;
 /// sekisho (関所): an egress firewall that speaks Suricata rules, AWS Network Firewall policies
 /// and Route 53 Resolver DNS Firewall semantics.
 #[derive(Parser)]
-#[command(name = "sekisho", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "sekisho",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Examples:
+  sekisho check examples/egress/policy.yaml --print-rules
+  sekisho check --coverage ../shared/rulesets/et-open-2024-04/*.rules
+  sekisho replay --policy examples/egress/policy.yaml --out out capture.pcap
+  sekisho verify smtp-pipelining
+  sekisho dns --config examples/dns/walled-garden.yaml --dry-run
+  sekisho dns report query.log
+
+Run `sekisho help COMMAND` for a command's options, exit statuses and more examples."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
