@@ -206,27 +206,16 @@ impl LogSink {
         match &self.config.format {
             LogFormat::Eve => {
                 if self.config.flow {
-                    self.line.clear();
-                    serde_json::to_writer(&mut self.line, &flow_event(f, log_ts))
-                        .map_err(io::Error::other)?;
-                    self.line.push(b'\n');
-                    if let Some(w) = &mut self.eve {
-                        w.write_all(&self.line)?;
-                    }
+                    write_line(&mut self.line, self.eve.as_mut(), &flow_event(f, log_ts))?;
                     self.counts.flows += 1;
                 }
                 if self.config.netflow {
                     for to_server in [true, false] {
-                        self.line.clear();
-                        serde_json::to_writer(
+                        write_line(
                             &mut self.line,
+                            self.eve.as_mut(),
                             &netflow_event(f, log_ts, to_server, false),
-                        )
-                        .map_err(io::Error::other)?;
-                        self.line.push(b'\n');
-                        if let Some(w) = &mut self.eve {
-                            w.write_all(&self.line)?;
-                        }
+                        )?;
                         self.counts.netflows += 1;
                     }
                 }
@@ -251,12 +240,7 @@ impl LogSink {
                         event_timestamp: log_ts.secs().to_string(),
                         event: netflow_event(f, log_ts, to_server, true),
                     };
-                    self.line.clear();
-                    serde_json::to_writer(&mut self.line, &env).map_err(io::Error::other)?;
-                    self.line.push(b'\n');
-                    if let Some(w) = &mut self.flow {
-                        w.write_all(&self.line)?;
-                    }
+                    write_line(&mut self.line, self.flow.as_mut(), &env)?;
                     self.counts.netflows += 1;
                 }
             }
@@ -320,30 +304,19 @@ impl LogSink {
     }
 
     fn write_eve(&mut self, ev: &impl Serialize) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, ev).map_err(io::Error::other)?;
-        self.line.push(b'\n');
-        if let Some(w) = &mut self.eve {
-            w.write_all(&self.line)?;
-        }
-        Ok(())
+        write_line(&mut self.line, self.eve.as_mut(), ev)
     }
 
     /// Writes one alert record. `event` is a complete EVE alert object (header, `alert{…}`,
     /// flow…), built by the detection layer; `ts` is its packet time (used for the NFW
     /// envelope's `event_timestamp`).
     pub fn alert(&mut self, ts: Timestamp, event: &serde_json::Value) -> io::Result<()> {
-        self.line.clear();
         match &self.config.format {
             LogFormat::Eve => {
                 if !self.config.alert {
                     return Ok(());
                 }
-                serde_json::to_writer(&mut self.line, event).map_err(io::Error::other)?;
-                self.line.push(b'\n');
-                if let Some(w) = &mut self.eve {
-                    w.write_all(&self.line)?;
-                }
+                write_line(&mut self.line, self.eve.as_mut(), event)?;
             }
             LogFormat::Nfw {
                 firewall_name,
@@ -355,11 +328,7 @@ impl LogSink {
                     event_timestamp: ts.secs().to_string(),
                     event,
                 };
-                serde_json::to_writer(&mut self.line, &env).map_err(io::Error::other)?;
-                self.line.push(b'\n');
-                if let Some(w) = &mut self.alert {
-                    w.write_all(&self.line)?;
-                }
+                write_line(&mut self.line, self.alert.as_mut(), &env)?;
             }
         }
         self.counts.alerts += 1;
@@ -389,12 +358,7 @@ impl LogSink {
                 counters: root,
             },
         };
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, &ev).map_err(io::Error::other)?;
-        self.line.push(b'\n');
-        if let Some(w) = &mut self.eve {
-            w.write_all(&self.line)?;
-        }
+        write_line(&mut self.line, self.eve.as_mut(), &ev)?;
         Ok(())
     }
 
@@ -489,6 +453,22 @@ struct AnomalyEvent<'a> {
 struct AnomalyObj {
     r#type: &'static str,
     event: String,
+}
+
+/// Serialises `ev` as one JSON line into the reused buffer `line` and writes it to `out` when
+/// that log is open. A free function so callers can borrow the sink's config at the same time.
+fn write_line(
+    line: &mut Vec<u8>,
+    out: Option<&mut BufWriter<File>>,
+    ev: &impl Serialize,
+) -> io::Result<()> {
+    line.clear();
+    serde_json::to_writer(&mut *line, ev).map_err(io::Error::other)?;
+    line.push(b'\n');
+    if let Some(w) = out {
+        w.write_all(line)?;
+    }
+    Ok(())
 }
 
 fn is_false(b: &bool) -> bool {
