@@ -26,6 +26,11 @@ fn check_exit_statuses() {
     std::fs::write(&good, OK).unwrap();
     let (rc, out, _) = sekisho(&["dns", "--config", good.to_str().unwrap(), "--check"]);
     assert_eq!(rc, 0, "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with(": ok; 1 domain list, 1 name, 0 rule groups, 0 rules"),
+        "{out}"
+    );
 
     let bad = d.path().join("bad.yaml");
     std::fs::write(&bad, format!("fail_mode: closd\n{OK}")).unwrap();

@@ -34,11 +34,22 @@ pub fn check(config: &Path) -> Result<String, Diagnostic> {
     let names: usize = c.policy.lists.iter().map(|l| l.set.len()).sum();
     let rules: usize = c.policy.groups.iter().map(|g| g.rules.len()).sum();
     Ok(format!(
-        "{}: ok; {} domain lists, {names} names, {} rule groups, {rules} rules",
+        "{}: ok; {}, {}, {}, {}",
         config.display(),
-        c.policy.lists.len(),
-        c.policy.groups.len()
+        count(c.policy.lists.len(), "domain list"),
+        count(names, "name"),
+        count(c.policy.groups.len(), "rule group"),
+        count(rules, "rule")
     ))
+}
+
+/// `1 rule`, `2 rules`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The bypass rule group for a config: its `allowed_resolvers` (default: the listen
