@@ -156,13 +156,15 @@ impl<I: Inspector> Engine<I> {
         }
         self.decoder.events.clear();
         let mut scratch = std::mem::take(&mut self.scratch);
-        let verdict = match self
+        let decoded = self
             .decoder
-            .decode(&mut self.stats, ts, link, frame, &mut scratch)
-        {
-            Ok(pkt) => self.on_packet(ts, &pkt),
+            .decode(&mut self.stats, ts, link, frame, &mut scratch);
+        // Matching by reference lets `on_packet` read the packet where `decode` left it
+        // instead of moving the whole `Packet` into a new local first.
+        let verdict = match &decoded {
+            Ok(pkt) => self.on_packet(ts, pkt),
             Err(e) => {
-                if e == NoPacket::Invalid {
+                if *e == NoPacket::Invalid {
                     self.stats.decoder.invalid += 1;
                 }
                 self.queue_decoder_events(ts, None, &[], None);
@@ -503,13 +505,16 @@ impl<I: Inspector> Parts<'_, I> {
                         // (A pure ACK carries nothing for an existing stream: skipped above.)
                         let d = dir.index();
                         let syn = info.flags & tcp_flags::SYN != 0;
-                        let stream = sess.streams[d].get_or_insert_with(|| {
-                            if syn {
+                        // A plain match (not `get_or_insert_with`) keeps the common case,
+                        // an existing stream, free of a call per segment.
+                        let stream = match &mut sess.streams[d] {
+                            Some(s) => s,
+                            slot @ None => slot.insert(if syn {
                                 StreamReassembler::new(info.seq, self.cfg.reassembly)
                             } else {
                                 StreamReassembler::midstream(info.seq, self.cfg.reassembly)
-                            }
-                        });
+                            }),
+                        };
                         let seg = SegmentFlags {
                             syn,
                             fin: info.flags & tcp_flags::FIN != 0,
@@ -543,7 +548,9 @@ impl<I: Inspector> Parts<'_, I> {
                             }
                         }
                         // Counters live in each reassembler and are merged at flow end.
-                        self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
+                        if !o.events.is_empty() {
+                            self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
+                        }
                     }
                 }
             }
