@@ -698,95 +698,144 @@ fn bad_addr(cx: &Ctx, s: usize, e: usize, why: &str) -> Diagnostic {
     )
 }
 
-fn parse_address(cx: &Ctx, s: usize, e: usize, depth: usize) -> PResult<AddressExpr> {
+/// The grammar address and port expressions share: `any`, `$VAR`, `!x`, `[a, b]` (nestable)
+/// and bare comma lists. Only the leaf (an IP, CIDR or range; a port or range) differs.
+trait HeaderExpr: Sized + PartialEq {
+    /// What the empty token is called in the error ("empty address").
+    const EMPTY: &'static str;
+    /// `any`.
+    fn any() -> Self;
+    /// `$NAME`.
+    fn var(name: String) -> Self;
+    /// `!x`.
+    fn not(inner: Self) -> Self;
+    /// `[a, b]` or `a,b`.
+    fn list(items: Vec<Self>) -> Self;
+    /// The error for token `s..e`, with its fix hint.
+    fn bad(cx: &Ctx, s: usize, e: usize, why: &str) -> Diagnostic;
+    /// A single value: no list, negation, `any` or variable.
+    fn leaf(cx: &Ctx, tok: &str, s: usize, e: usize) -> PResult<Self>;
+}
+
+fn parse_header_expr<T: HeaderExpr>(cx: &Ctx, s: usize, e: usize, depth: usize) -> PResult<T> {
     let (s, e) = trim_range(cx.text, s, e);
     let tok = &cx.text[s..e];
     if tok.is_empty() {
-        return Err(bad_addr(cx, s, e.max(s + 1), "empty address"));
+        return Err(T::bad(cx, s, e.max(s + 1), T::EMPTY));
     }
     if depth > MAX_LIST_DEPTH {
-        return Err(bad_addr(cx, s, e, "lists nested too deeply"));
+        return Err(T::bad(cx, s, e, "lists nested too deeply"));
     }
     // Suricata also accepts a bare comma list (`1.1.1.1,2.2.2.2`) as a list.
     let items = split_list(cx.text, s, e);
     if items.len() > 1 {
         let mut list = Vec::with_capacity(items.len());
         for (a, b) in items {
-            list.push(parse_address(cx, a, b, depth + 1)?);
+            list.push(parse_header_expr(cx, a, b, depth + 1)?);
         }
-        return Ok(AddressExpr::List(list));
+        return Ok(T::list(list));
     }
     if tok.starts_with('!') {
-        let inner = parse_address(cx, s + 1, e, depth + 1)?;
-        if inner == AddressExpr::Any {
-            return Err(bad_addr(cx, s, e, "'!any' matches nothing"));
+        let inner = parse_header_expr(cx, s + 1, e, depth + 1)?;
+        if inner == T::any() {
+            return Err(T::bad(cx, s, e, "'!any' matches nothing"));
         }
-        return Ok(AddressExpr::Not(Box::new(inner)));
+        return Ok(T::not(inner));
     }
     if tok.starts_with('[') {
         let close =
-            matching_bracket(cx.text, s, e).ok_or_else(|| bad_addr(cx, s, e, "unbalanced '['"))?;
+            matching_bracket(cx.text, s, e).ok_or_else(|| T::bad(cx, s, e, "unbalanced '['"))?;
         if close != e - 1 {
-            return Err(bad_addr(cx, s, e, "text after ']'"));
+            return Err(T::bad(cx, s, e, "text after ']'"));
         }
         let mut items = Vec::new();
         for (a, b) in split_list(cx.text, s + 1, e - 1) {
-            items.push(parse_address(cx, a, b, depth + 1)?);
+            items.push(parse_header_expr(cx, a, b, depth + 1)?);
         }
-        return Ok(AddressExpr::List(items));
+        return Ok(T::list(items));
     }
     if tok.contains(['[', ']']) {
-        return Err(bad_addr(cx, s, e, "unbalanced brackets"));
+        return Err(T::bad(cx, s, e, "unbalanced brackets"));
     }
     if tok.eq_ignore_ascii_case("any") {
-        return Ok(AddressExpr::Any);
+        return Ok(T::any());
     }
     if let Some(name) = tok.strip_prefix('$') {
         if !valid_var_name(name) {
-            return Err(bad_addr(cx, s, e, "bad variable name"));
+            return Err(T::bad(cx, s, e, "bad variable name"));
         }
-        return Ok(AddressExpr::Var(name.to_string()));
+        return Ok(T::var(name.to_string()));
     }
-    if let Some((ip, mask)) = tok.split_once('/') {
-        let addr: IpAddr = ip
-            .parse()
-            .map_err(|_| bad_addr(cx, s, e, "not an IP address"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = if let Ok(p) = mask.parse::<u8>() {
-            if p > max {
-                return Err(bad_addr(cx, s, e, "prefix length too large"));
+    T::leaf(cx, tok, s, e)
+}
+
+fn parse_address(cx: &Ctx, s: usize, e: usize, depth: usize) -> PResult<AddressExpr> {
+    parse_header_expr(cx, s, e, depth)
+}
+
+fn parse_port(cx: &Ctx, s: usize, e: usize, depth: usize) -> PResult<PortExpr> {
+    parse_header_expr(cx, s, e, depth)
+}
+
+impl HeaderExpr for AddressExpr {
+    const EMPTY: &'static str = "empty address";
+    fn any() -> Self {
+        AddressExpr::Any
+    }
+    fn var(name: String) -> Self {
+        AddressExpr::Var(name)
+    }
+    fn not(inner: Self) -> Self {
+        AddressExpr::Not(Box::new(inner))
+    }
+    fn list(items: Vec<Self>) -> Self {
+        AddressExpr::List(items)
+    }
+    fn bad(cx: &Ctx, s: usize, e: usize, why: &str) -> Diagnostic {
+        bad_addr(cx, s, e, why)
+    }
+    fn leaf(cx: &Ctx, tok: &str, s: usize, e: usize) -> PResult<Self> {
+        if let Some((ip, mask)) = tok.split_once('/') {
+            let addr: IpAddr = ip
+                .parse()
+                .map_err(|_| bad_addr(cx, s, e, "not an IP address"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix: u8 = if let Ok(p) = mask.parse::<u8>() {
+                if p > max {
+                    return Err(bad_addr(cx, s, e, "prefix length too large"));
+                }
+                p
+            } else if let (true, Ok(m)) = (addr.is_ipv4(), mask.parse::<Ipv4Addr>()) {
+                let m = u32::from(m);
+                let p = m.leading_ones();
+                if m.checked_shl(p).unwrap_or(0) != 0 {
+                    return Err(bad_addr(cx, s, e, "netmask is not contiguous"));
+                }
+                p as u8
+            } else {
+                return Err(bad_addr(cx, s, e, "bad netmask"));
+            };
+            return Ok(AddressExpr::Cidr(mask_addr(addr, prefix), prefix));
+        }
+        if let Some((a, b)) = tok.split_once('-') {
+            let a: IpAddr = a
+                .parse()
+                .map_err(|_| bad_addr(cx, s, e, "range start is not an IP address"))?;
+            let b: IpAddr = b
+                .parse()
+                .map_err(|_| bad_addr(cx, s, e, "range end is not an IP address"))?;
+            if a.is_ipv4() != b.is_ipv4() {
+                return Err(bad_addr(cx, s, e, "range mixes IPv4 and IPv6"));
             }
-            p
-        } else if let (true, Ok(m)) = (addr.is_ipv4(), mask.parse::<Ipv4Addr>()) {
-            let m = u32::from(m);
-            let p = m.leading_ones();
-            if m.checked_shl(p).unwrap_or(0) != 0 {
-                return Err(bad_addr(cx, s, e, "netmask is not contiguous"));
+            if a > b {
+                return Err(bad_addr(cx, s, e, "range start is after its end"));
             }
-            p as u8
-        } else {
-            return Err(bad_addr(cx, s, e, "bad netmask"));
-        };
-        return Ok(AddressExpr::Cidr(mask_addr(addr, prefix), prefix));
-    }
-    if let Some((a, b)) = tok.split_once('-') {
-        let a: IpAddr = a
-            .parse()
-            .map_err(|_| bad_addr(cx, s, e, "range start is not an IP address"))?;
-        let b: IpAddr = b
-            .parse()
-            .map_err(|_| bad_addr(cx, s, e, "range end is not an IP address"))?;
-        if a.is_ipv4() != b.is_ipv4() {
-            return Err(bad_addr(cx, s, e, "range mixes IPv4 and IPv6"));
+            return Ok(AddressExpr::Range(a, b));
         }
-        if a > b {
-            return Err(bad_addr(cx, s, e, "range start is after its end"));
-        }
-        return Ok(AddressExpr::Range(a, b));
+        tok.parse::<IpAddr>()
+            .map(AddressExpr::Ip)
+            .map_err(|_| bad_addr(cx, s, e, "not an IP address"))
     }
-    tok.parse::<IpAddr>()
-        .map(AddressExpr::Ip)
-        .map_err(|_| bad_addr(cx, s, e, "not an IP address"))
 }
 
 /// Clears host bits.
@@ -819,73 +868,44 @@ fn bad_port(cx: &Ctx, s: usize, e: usize, why: &str) -> Diagnostic {
         )
 }
 
-fn parse_port(cx: &Ctx, s: usize, e: usize, depth: usize) -> PResult<PortExpr> {
-    let (s, e) = trim_range(cx.text, s, e);
-    let tok = &cx.text[s..e];
-    if tok.is_empty() {
-        return Err(bad_port(cx, s, e.max(s + 1), "empty port"));
+impl HeaderExpr for PortExpr {
+    const EMPTY: &'static str = "empty port";
+    fn any() -> Self {
+        PortExpr::Any
     }
-    if depth > MAX_LIST_DEPTH {
-        return Err(bad_port(cx, s, e, "lists nested too deeply"));
+    fn var(name: String) -> Self {
+        PortExpr::Var(name)
     }
-    let items = split_list(cx.text, s, e);
-    if items.len() > 1 {
-        let mut list = Vec::with_capacity(items.len());
-        for (a, b) in items {
-            list.push(parse_port(cx, a, b, depth + 1)?);
+    fn not(inner: Self) -> Self {
+        PortExpr::Not(Box::new(inner))
+    }
+    fn list(items: Vec<Self>) -> Self {
+        PortExpr::List(items)
+    }
+    fn bad(cx: &Ctx, s: usize, e: usize, why: &str) -> Diagnostic {
+        bad_port(cx, s, e, why)
+    }
+    fn leaf(cx: &Ctx, tok: &str, s: usize, e: usize) -> PResult<Self> {
+        let num = |t: &str| -> PResult<u16> {
+            if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+                return Err(bad_port(cx, s, e, "not a number"));
+            }
+            t.parse::<u16>()
+                .map_err(|_| bad_port(cx, s, e, "port is larger than 65535"))
+        };
+        if let Some((a, b)) = tok.split_once(':') {
+            let lo = if a.is_empty() { 0 } else { num(a)? };
+            let hi = if b.is_empty() { 65535 } else { num(b)? };
+            if a.is_empty() && b.is_empty() {
+                return Err(bad_port(cx, s, e, "empty range"));
+            }
+            if lo > hi {
+                return Err(bad_port(cx, s, e, "range start is after its end"));
+            }
+            return Ok(PortExpr::Range(lo, hi));
         }
-        return Ok(PortExpr::List(list));
+        Ok(PortExpr::Port(num(tok)?))
     }
-    if tok.starts_with('!') {
-        let inner = parse_port(cx, s + 1, e, depth + 1)?;
-        if inner == PortExpr::Any {
-            return Err(bad_port(cx, s, e, "'!any' matches nothing"));
-        }
-        return Ok(PortExpr::Not(Box::new(inner)));
-    }
-    if tok.starts_with('[') {
-        let close =
-            matching_bracket(cx.text, s, e).ok_or_else(|| bad_port(cx, s, e, "unbalanced '['"))?;
-        if close != e - 1 {
-            return Err(bad_port(cx, s, e, "text after ']'"));
-        }
-        let mut items = Vec::new();
-        for (a, b) in split_list(cx.text, s + 1, e - 1) {
-            items.push(parse_port(cx, a, b, depth + 1)?);
-        }
-        return Ok(PortExpr::List(items));
-    }
-    if tok.contains(['[', ']']) {
-        return Err(bad_port(cx, s, e, "unbalanced brackets"));
-    }
-    if tok.eq_ignore_ascii_case("any") {
-        return Ok(PortExpr::Any);
-    }
-    if let Some(name) = tok.strip_prefix('$') {
-        if !valid_var_name(name) {
-            return Err(bad_port(cx, s, e, "bad variable name"));
-        }
-        return Ok(PortExpr::Var(name.to_string()));
-    }
-    let num = |t: &str| -> PResult<u16> {
-        if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
-            return Err(bad_port(cx, s, e, "not a number"));
-        }
-        t.parse::<u16>()
-            .map_err(|_| bad_port(cx, s, e, "port is larger than 65535"))
-    };
-    if let Some((a, b)) = tok.split_once(':') {
-        let lo = if a.is_empty() { 0 } else { num(a)? };
-        let hi = if b.is_empty() { 65535 } else { num(b)? };
-        if a.is_empty() && b.is_empty() {
-            return Err(bad_port(cx, s, e, "empty range"));
-        }
-        if lo > hi {
-            return Err(bad_port(cx, s, e, "range start is after its end"));
-        }
-        return Ok(PortExpr::Range(lo, hi));
-    }
-    Ok(PortExpr::Port(num(tok)?))
 }
 
 /// Per-rule option parsing state.
