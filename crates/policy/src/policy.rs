@@ -542,11 +542,7 @@ impl Policy {
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
                 Err(e) => {
-                    l.diags.push(
-                        Diagnostic::error(format!("cannot read '{}': {e}", display(path)))
-                            .with_code("missing-file")
-                            .in_file(display(path)),
-                    );
+                    l.diags.push(unreadable(path, &e));
                     continue;
                 }
             };
@@ -587,19 +583,15 @@ impl Policy {
                 policy.rule_groups.push(group);
             }
         }
-        apply_var_overrides(&mut policy, opts, &mut l.diags);
-        policy.validate(&mut l);
-        for d in &mut l.diags {
+        let mut checked = finish(policy, l, opts);
+        for d in &mut checked.diagnostics {
             if d.code.as_deref() == Some("undefined-variable") {
                 if let Some(h) = d.hint.as_deref().and_then(rules_file_var_hint) {
                     d.hint = Some(h);
                 }
             }
         }
-        Checked {
-            policy,
-            diagnostics: in_reading_order(l.diags),
-        }
+        checked
     }
 
     /// Checks an NFW rule group JSON file on its own: a policy with that one group, in the
@@ -625,18 +617,9 @@ impl Policy {
                     policy.rule_groups.push(group);
                 }
             }
-            Err(e) => l.diags.push(
-                Diagnostic::error(format!("cannot read '{}': {e}", display(path)))
-                    .with_code("missing-file")
-                    .in_file(display(path)),
-            ),
+            Err(e) => l.diags.push(unreadable(path, &e)),
         }
-        apply_var_overrides(&mut policy, opts, &mut l.diags);
-        policy.validate(&mut l);
-        Checked {
-            policy,
-            diagnostics: in_reading_order(l.diags),
-        }
+        finish(policy, l, opts)
     }
 
     /// Checks a YAML policy file, returning what was accepted and every diagnostic.
@@ -646,11 +629,7 @@ impl Policy {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) => {
-                l.diags.push(
-                    Diagnostic::error(format!("cannot read '{}': {e}", display(path)))
-                        .with_code("missing-file")
-                        .in_file(display(path)),
-                );
+                l.diags.push(unreadable(path, &e));
                 return Checked {
                     policy,
                     diagnostics: in_reading_order(l.diags),
@@ -679,12 +658,7 @@ impl Policy {
         };
         let idx = YamlIndex::new(src.text());
         policy.load_raw(raw, path, &src, &idx, &mut l);
-        apply_var_overrides(&mut policy, opts, &mut l.diags);
-        policy.validate(&mut l);
-        Checked {
-            policy,
-            diagnostics: in_reading_order(l.diags),
-        }
+        finish(policy, l, opts)
     }
 
     fn load_raw(
@@ -1291,6 +1265,24 @@ fn valid_var_name(n: &str) -> bool {
     matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
         && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         && n.len() <= 64
+}
+
+/// The diagnostic for an input path that cannot be read at all.
+fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(format!("cannot read '{}': {e}", display(path)))
+        .with_code("missing-file")
+        .in_file(display(path))
+}
+
+/// The common end of every check: `--var` overrides, policy-wide validation, diagnostics in
+/// reading order.
+fn finish(mut policy: Policy, mut l: Loader, opts: &LoadOptions) -> Checked {
+    apply_var_overrides(&mut policy, opts, &mut l.diags);
+    policy.validate(&mut l);
+    Checked {
+        policy,
+        diagnostics: in_reading_order(l.diags),
+    }
 }
 
 /// Orders diagnostics as a person reads them: files in the order they were first reported,
