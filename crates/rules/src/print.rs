@@ -44,16 +44,7 @@ impl Display for AddressExpr {
             AddressExpr::Range(a, b) => write!(f, "{a}-{b}"),
             AddressExpr::Var(v) => write!(f, "${v}"),
             AddressExpr::Not(x) => write!(f, "!{x}"),
-            AddressExpr::List(l) => {
-                f.write_char('[')?;
-                for (i, x) in l.iter().enumerate() {
-                    if i > 0 {
-                        f.write_char(',')?;
-                    }
-                    write!(f, "{x}")?;
-                }
-                f.write_char(']')
-            }
+            AddressExpr::List(l) => write_list(f, l),
         }
     }
 }
@@ -66,18 +57,21 @@ impl Display for PortExpr {
             PortExpr::Range(a, b) => write!(f, "{a}:{b}"),
             PortExpr::Var(v) => write!(f, "${v}"),
             PortExpr::Not(x) => write!(f, "!{x}"),
-            PortExpr::List(l) => {
-                f.write_char('[')?;
-                for (i, x) in l.iter().enumerate() {
-                    if i > 0 {
-                        f.write_char(',')?;
-                    }
-                    write!(f, "{x}")?;
-                }
-                f.write_char(']')
-            }
+            PortExpr::List(l) => write_list(f, l),
         }
     }
+}
+
+/// `[a,b,c]`, the list form address and port expressions share.
+fn write_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
+    f.write_char('[')?;
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_char(',')?;
+        }
+        write!(f, "{x}")?;
+    }
+    f.write_char(']')
 }
 
 impl Display for Value {
