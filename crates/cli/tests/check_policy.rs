@@ -169,7 +169,7 @@ examples/errors/two-sources.yaml: 1 error, 0 warnings
 fn sids_are_unique_across_groups() {
     assert_invalid(
         "examples/errors/cross-group-sid.yaml",
-        r#"examples/errors/cross-group-sid.yaml:10:51: error: duplicate sid 1000002: first used at examples/egress/rules/mail.rules:3
+        r#"examples/errors/cross-group-sid.yaml:10:51: error: duplicate sid 1000002: first used at examples/egress/rules/mail.rules:5
    |
 10 |       alert smtp any any -> any any (msg:"again"; sid:1000002;)
    |                                                   ^^^^^^^^^^^
@@ -223,6 +223,13 @@ fn the_egress_example_is_valid_and_prints_in_strict_order() {
         rules[0].starts_with("drop:flow,alert tcp:all $HOME_NET any -> $EXTERNAL_NET [139,445] ")
     );
     assert!(rules[3].contains("sid:1000001;"));
+    // The relays' pass is packet-scoped: a flow-wide `pass smtp` here would be the pass trap
+    // (a `pass-trap` warning), blinding sid 1000001 to RCPT TO.
+    assert!(
+        rules[5].starts_with("pass:packet smtp $MAIL_RELAYS any -> $EXTERNAL_NET $SMTP_PORTS "),
+        "{}",
+        rules[5]
+    );
     assert_eq!(
         rules[8],
         "pass tls $HOME_NET any -> $EXTERNAL_NET any (ssl_state:client_hello; tls.sni; dotprefix; content:\".example.com\"; nocase; endswith; msg:\"matching TLS allowlisted FQDNs\"; flow:to_server, established; sid:1; rev:1;)"
@@ -304,12 +311,12 @@ examples/errors/firewall-rules.yaml:7:7: error: 'accept' is only valid in firewa
 7 |       accept:flow tcp:all any any -> any any (msg:"belongs in firewall_rules"; sid:2;)
   |       ^^^^^^
   hint: move the rule to the policy's firewall_rules file, or use pass
-examples/errors/firewall-rules.yaml:8:50: warning: AWS Network Firewall (Suricata 7) does not support keyword 'smtp.helo'
+examples/errors/firewall-rules.yaml:8:50: error: AWS Network Firewall runs Suricata 7.0, which has no 'smtp.helo' keyword (added in Suricata 8.0)
   |
 8 |       alert smtp any any -> any any (msg:"helo"; smtp.helo; content:"x"; sid:3;)
   |                                                  ^^^^^^^^^
-  hint: NFW would reject this rule group; use engine_profile suricata-8 to keep the rule
-examples/errors/firewall-rules.yaml: 2 errors, 2 warnings
+  hint: Network Firewall runs Suricata 7.0, which has no smtp.helo buffer; use engine_profile: suricata-8, or (weaker) match the raw stream: content:"EHLO "; nocase; (raw content also sees pipelined commands, and nothing once a pass rule has passed the flow)
+examples/errors/firewall-rules.yaml: 3 errors, 1 warning
 "#,
     );
 }

@@ -8,7 +8,8 @@
 //!
 //! Env: `THROUGHPUT_DECODE_ONLY=1` / `THROUGHPUT_ENGINE_ONLY=1` run one pass only (for
 //! profilers: `valgrind --tool=callgrind` instruction counts are stable on a busy machine);
-//! `THROUGHPUT_VERBOSE=1` splits engine time into packets and `finish`.
+//! `THROUGHPUT_VERBOSE=1` splits engine time into packets and `finish`; `THROUGHPUT_NO_APP=1`
+//! turns app-layer detection off (for A/B runs: the HTTP and DNS flows are detected when on).
 
 use std::time::Instant;
 
@@ -72,6 +73,10 @@ fn main() {
     let bytes: usize = corpus.iter().map(|(_, f)| f.len()).sum();
     let cfg = EngineConfig {
         checksums: ChecksumMode::None,
+        app_layer: sekisho_engine::AppLayerConfig {
+            enabled: std::env::var_os("THROUGHPUT_NO_APP").is_none(),
+            ..Default::default()
+        },
         ..EngineConfig::default()
     };
     println!(

@@ -126,6 +126,37 @@ pub enum ChecksumMode {
     None,
 }
 
+/// Application-layer protocol detection and parsing (Suricata's `app-layer` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AppLayerConfig {
+    /// Detect protocols and run parsers (default true). When false no app-layer work is done
+    /// at all: flows get no `app_proto` and no transactions are logged.
+    pub enabled: bool,
+    /// Also recognise SMTP from the server's `220` banner on server ports 25 and 465
+    /// (default true: Suricata 8's probing parser). False is Suricata 7 / AWS Network
+    /// Firewall behaviour: SMTP only from the client's first command (`EHLO`/`HELO`/`QUIT`).
+    pub smtp_server_banner: bool,
+    /// Bytes per direction after which detection in that direction gives up (default 4096);
+    /// see [`crate::app`] for the exact rule.
+    pub max_detect_bytes: usize,
+    /// Bytes of one direction held while the protocol is still unknown (default 65536):
+    /// a direction that matched nothing waits for the other side up to this much, then the
+    /// flow's protocol becomes `failed` (Suricata waits for 100000 bytes of reassembled
+    /// stream; the held bytes are what the parser gets once the other side is detected).
+    pub max_hold_bytes: usize,
+}
+
+impl Default for AppLayerConfig {
+    fn default() -> Self {
+        AppLayerConfig {
+            enabled: true,
+            smtp_server_banner: true,
+            max_detect_bytes: 4096,
+            max_hold_bytes: 65536,
+        }
+    }
+}
+
 /// Configuration of an [`crate::Engine`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
@@ -175,6 +206,8 @@ pub struct EngineConfig {
     /// Most decoder/stream events kept in the queue before new ones are dropped (counters
     /// still count them). Default 65536.
     pub max_queued_events: usize,
+    /// App-layer protocol detection and parsers.
+    pub app_layer: AppLayerConfig,
 }
 
 impl Default for EngineConfig {
@@ -197,6 +230,7 @@ impl Default for EngineConfig {
             vxlan_ports: vec![4789],
             flow_id_seed: 0,
             max_queued_events: 65536,
+            app_layer: AppLayerConfig::default(),
         }
     }
 }

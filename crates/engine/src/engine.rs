@@ -2,11 +2,12 @@
 
 use std::collections::VecDeque;
 
+use crate::app::AppLayer;
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
 use crate::event::{
-    AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
-    StreamEventRecord, Verdict,
+    AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
+    PacketContext, PacketTuple, StreamEventRecord, Verdict,
 };
 use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
 use crate::link::LinkType;
@@ -273,6 +274,9 @@ impl<I: Inspector> Engine<I> {
         let dir = flow.direction_of(quoted_src, quoted_sport).reverse();
         flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, 0);
         flow.last = ts;
+        if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
+            flow.established = true;
+        }
         let ctx = PacketContext {
             ts,
             pkt_num,
@@ -281,9 +285,21 @@ impl<I: Inspector> Engine<I> {
             proto: pkt.proto,
             tcp_flags: 0,
             payload: pkt.payload,
+            src_ip: pkt.src,
+            dst_ip: pkt.dst,
+            src_port: pkt.src_port,
+            dst_port: pkt.dst_port,
+            established: flow.established,
+            first_in_direction: flow.dirs[dir.index()].pkts == 1,
+            app: flow.app.as_deref(),
+            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
         };
         let flow_id = flow.flow_id;
         let verdict = self.inspector.on_packet(&ctx);
+        let verdict = verdict.and(self.inspector.on_packet_end(&ctx));
+        if self.cfg.inline && verdict == Verdict::DropFlow {
+            flow.action = Some(FlowAction::Drop);
+        }
         if !self.decoder.events.is_empty() {
             let tuple = PacketTuple {
                 src_ip: pkt.src,
@@ -456,9 +472,12 @@ impl<I: Inspector> Parts<'_, I> {
         if inline && flow.action == Some(FlowAction::Drop) {
             return Verdict::DropFlow;
         }
+        if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
+            flow.established = true;
+        }
         // The packet verdict comes first so that, inline, a dropped packet never reaches the
         // receiver's stream or app layer.
-        let ctx = PacketContext {
+        let base = PacketContext {
             ts,
             pkt_num,
             flow_id,
@@ -466,10 +485,25 @@ impl<I: Inspector> Parts<'_, I> {
             proto: pkt.proto,
             tcp_flags: flags,
             payload: pkt.payload,
+            src_ip: pkt.src,
+            dst_ip: pkt.dst,
+            src_port: pkt.src_port,
+            dst_port: pkt.dst_port,
+            established: flow.established,
+            first_in_direction: flow.dirs[dir.index()].pkts == 1,
+            app: None,
+            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
         };
-        let mut verdict = self.inspector.on_packet(&ctx);
+        let mut verdict = self.inspector.on_packet(&PacketContext {
+            app: flow.app.as_deref(),
+            ..base
+        });
         let deliver = !inline || verdict == Verdict::Accept;
         let inspector = &mut *self.inspector;
+        let app_cfg = &self.cfg.app_layer;
+        let app_on = app_cfg.enabled;
+        let (cport, sport) = (flow.client_port, flow.server_port);
+        let app = &mut flow.app;
         match pkt.transport {
             Transport::Tcp(info) if pkt.checksum_ok => {
                 let st = &mut self.stats.tcp;
@@ -525,6 +559,12 @@ impl<I: Inspector> Parts<'_, I> {
                         let o =
                             stream.insert(info.seq, seg, pkt.payload, self.budget, |c| match c {
                                 StreamChunk::Data { bytes, .. } => {
+                                    if app_on {
+                                        app.get_or_insert_with(|| {
+                                            Box::new(AppLayer::new(6, cport, sport))
+                                        })
+                                        .feed(app_cfg, dir, bytes, pkt_num);
+                                    }
                                     let v = inspector.on_stream_data(&AppChunk {
                                         ts,
                                         flow_id,
@@ -535,9 +575,15 @@ impl<I: Inspector> Parts<'_, I> {
                                     gap = false;
                                     verdict = verdict.and(v);
                                 }
-                                StreamChunk::Gap { .. } => {
+                                StreamChunk::Gap { len, .. } => {
                                     gap = true;
                                     *gap_seen = true;
+                                    if app_on {
+                                        app.get_or_insert_with(|| {
+                                            Box::new(AppLayer::new(6, cport, sport))
+                                        })
+                                        .gap(dir, len);
+                                    }
                                 }
                                 StreamChunk::End(_) => {}
                             });
@@ -560,6 +606,10 @@ impl<I: Inspector> Parts<'_, I> {
                 flow.icmp_response = Some((icmp_type, code));
             }
             Transport::Udp if deliver && !pkt.payload.is_empty() => {
+                if app_on {
+                    app.get_or_insert_with(|| Box::new(AppLayer::new(17, cport, sport)))
+                        .feed(app_cfg, dir, pkt.payload, pkt_num);
+                }
                 verdict = verdict.and(inspector.on_stream_data(&AppChunk {
                     ts,
                     flow_id,
@@ -570,10 +620,28 @@ impl<I: Inspector> Parts<'_, I> {
             }
             _ => {}
         }
+        let Some(flow) = self.flows.flow_mut(idx) else {
+            return verdict;
+        };
+        if flow.tcp.as_ref().is_some_and(|t| {
+            !matches!(
+                t.state,
+                TcpState::None | TcpState::SynSent | TcpState::SynRecv | TcpState::Closed
+            )
+        }) {
+            flow.established = true;
+        }
+        verdict = verdict.and(self.inspector.on_packet_end(&PacketContext {
+            established: flow.established,
+            app: flow.app.as_deref(),
+            ..base
+        }));
         if inline && verdict == Verdict::DropFlow {
-            if let Some(flow) = self.flows.flow_mut(idx) {
-                flow.action = Some(FlowAction::Drop);
-            }
+            flow.action = Some(FlowAction::Drop);
+        }
+        // After `on_packet_end`, so detection saw the transactions this packet completed.
+        if flow.app.as_ref().is_some_and(|a| a.smtp().is_some()) {
+            queue_app_txs(self.events, flow, ts, pkt_num, false);
         }
         verdict
     }
@@ -588,6 +656,8 @@ impl<I: Inspector> Parts<'_, I> {
         let mut rec = flow.record(reason, emergency);
         self.inspector.on_flow_end(&mut rec);
         self.stats.flow.active = self.flows.len() as u64;
+        // Transactions still open are logged at flow end, before the flow record.
+        queue_app_txs(self.events, &mut flow, now, 0, true);
         self.events.push_back(Event::FlowEnd(Box::new(rec)));
     }
 
@@ -602,9 +672,16 @@ impl<I: Inspector> Parts<'_, I> {
             };
             let inspector = &mut *self.inspector;
             let gap_seen = &mut flow.dirs[d].gap;
+            let app = &mut flow.app;
+            let app_cfg = &self.cfg.app_layer;
+            let (cport, sport) = (flow.client_port, flow.server_port);
             let mut gap = false;
             stream.close(self.budget, |c| match c {
                 StreamChunk::Data { bytes, .. } => {
+                    if app_cfg.enabled {
+                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                            .feed(app_cfg, dir, bytes, 0);
+                    }
                     inspector.on_stream_data(&AppChunk {
                         ts: now,
                         flow_id,
@@ -614,14 +691,56 @@ impl<I: Inspector> Parts<'_, I> {
                     });
                     gap = false;
                 }
-                StreamChunk::Gap { .. } => {
+                StreamChunk::Gap { len, .. } => {
                     gap = true;
                     *gap_seen = true;
+                    if app_cfg.enabled {
+                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                            .gap(dir, len);
+                    }
                 }
                 StreamChunk::End(_) => {}
             });
             self.stats.stream.merge(stream.stats());
         }
+    }
+}
+
+/// Queues an [`Event::AppTx`] per SMTP transaction the flow's parser completed (`at_end`:
+/// every transaction still live, the flow is ending). Never subject to
+/// `max_queued_events`: the parser's transaction cap bounds them.
+fn queue_app_txs(
+    events: &mut VecDeque<Event>,
+    flow: &mut Flow,
+    ts: Timestamp,
+    pkt_num: u64,
+    at_end: bool,
+) {
+    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::smtp_mut) else {
+        return;
+    };
+    let txs = if at_end {
+        parser.take_all()
+    } else {
+        parser.take_complete()
+    };
+    for tx in txs {
+        events.push_back(Event::AppTx(Box::new(AppTxRecord {
+            ts,
+            pkt_num,
+            flow_id: flow.flow_id,
+            tuple: PacketTuple {
+                src_ip: flow.client_ip,
+                dst_ip: flow.server_ip,
+                src_port: flow.client_port,
+                dst_port: flow.server_port,
+                proto: flow.proto,
+            },
+            vlan: flow.vlan[..usize::from(flow.vlan_count)].to_vec(),
+            tx_id: tx.tx_id,
+            app: AppTxData::Smtp(tx.eve()),
+            flow_end: at_end,
+        })));
     }
 }
 

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use std::net::IpAddr;
 
+use crate::app::smtp::SmtpEve;
+use crate::app::AppLayer;
 use crate::decode::DecodeEvent;
 use crate::flow::FlowRecord;
 use crate::time::Timestamp;
@@ -109,6 +111,39 @@ pub struct StreamEventRecord {
     pub direction: Direction,
 }
 
+/// The parsed content of one app-layer transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppTxData {
+    /// An SMTP transaction: EVE's `smtp` object.
+    Smtp(SmtpEve),
+}
+
+/// A finished app-layer transaction (EVE `smtp` record, ...).
+///
+/// Queued when the parser completes the transaction in both directions (at the packet that
+/// completed it), or at flow end for transactions still open then (`flow_end`; Suricata logs
+/// those with `pkt_src: "stream (flow timeout)"` and no `pcap_cnt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppTxRecord {
+    /// Time of the packet that completed it (flow end: the flow-end time).
+    pub ts: Timestamp,
+    /// That packet's 1-based number (0 when `flow_end`).
+    pub pkt_num: u64,
+    /// Flow the transaction belongs to.
+    pub flow_id: u64,
+    /// The flow's addresses, client → server (transaction records use flow orientation).
+    pub tuple: PacketTuple,
+    /// The flow's VLAN ids, outermost first.
+    pub vlan: Vec<u16>,
+    /// Transaction id within the flow (0-based, as EVE `tx_id`).
+    pub tx_id: u64,
+    /// What the parser extracted.
+    pub app: AppTxData,
+    /// Logged because the flow ended with the transaction still open.
+    pub flow_end: bool,
+}
+
 /// An event the caller collects with [`crate::Engine::poll_event`].
 ///
 /// App-layer bytes are NOT queued here: they go to [`Inspector::on_stream_data`] as borrowed
@@ -121,6 +156,9 @@ pub enum Event {
     Decoder(DecoderEventRecord),
     /// A stream anomaly.
     Stream(StreamEventRecord),
+    /// An app-layer transaction finished (never dropped by `max_queued_events`; bounded by
+    /// the parser's own transaction cap).
+    AppTx(Box<AppTxRecord>),
 }
 
 /// Per-packet facts handed to an [`Inspector`] (borrowed from the engine's buffers).
@@ -140,6 +178,26 @@ pub struct PacketContext<'a> {
     pub tcp_flags: u8,
     /// Transport payload (after TCP/UDP/ICMP header; after reassembly of IP fragments).
     pub payload: &'a [u8],
+    /// Source address as the packet travelled.
+    pub src_ip: IpAddr,
+    /// Destination address as the packet travelled.
+    pub dst_ip: IpAddr,
+    /// Source port as the packet travelled (0 without ports).
+    pub src_port: u16,
+    /// Destination port as the packet travelled (0 without ports).
+    pub dst_port: u16,
+    /// TCP: the three-way handshake completed (state established or any later state, also
+    /// after a midstream pickup). Other protocols: packets were seen in both directions
+    /// before or with this packet.
+    pub established: bool,
+    /// First packet of the flow in this packet's direction.
+    pub first_in_direction: bool,
+    /// The flow's app-layer state (`None` before any payload or with the app layer off). In
+    /// [`Inspector::on_packet`] the state before this packet's data, in
+    /// [`Inspector::on_packet_end`] after it.
+    pub app: Option<&'a AppLayer>,
+    /// Packets of the flow so far, this one included.
+    pub flow_pkts: u64,
 }
 
 /// Stream data handed to an [`Inspector`]: in-order application bytes of one direction.
@@ -159,26 +217,43 @@ pub struct AppChunk<'a> {
 
 /// The detection seam: called synchronously by the engine, may drop.
 ///
+/// Per packet attributed to a flow the engine calls, in order: [`Inspector::on_packet`]
+/// (before the payload is used), then for each in-order chunk the packet releases the app
+/// layer ([`crate::app`]) and [`Inspector::on_stream_data`], then
+/// [`Inspector::on_packet_end`] (TCP state, reassembly and app layer up to date). The
+/// packet's verdict is `on_packet.and(stream verdicts).and(on_packet_end)`.
+///
 /// The default methods accept everything, so `()` is a valid inspector (the engine's default).
-/// Later layers (app-layer parsers, rule matching) implement this; the engine itself never
-/// interprets payload.
+/// Rule matching implements this; app-layer state is read through [`PacketContext::app`].
 pub trait Inspector {
     /// Called once per decoded packet that was attributed to a flow, after the flow's counters
-    /// were updated and BEFORE its payload goes to the TCP state machine, reassembly and
-    /// [`Inspector::on_stream_data`]. In inline mode ([`crate::EngineConfig::inline`]) a drop
-    /// verdict here keeps the packet from the receiver's stream (it never reaches
-    /// `on_stream_data`); in monitor mode everything is delivered regardless.
+    /// were updated and BEFORE its payload goes to the TCP state machine, reassembly, the app
+    /// layer and [`Inspector::on_stream_data`]. In inline mode ([`crate::EngineConfig::inline`])
+    /// a drop verdict here keeps the packet from the receiver's stream and app layer (it never
+    /// reaches `on_stream_data`); in monitor mode everything is delivered regardless.
     fn on_packet(&mut self, _pkt: &PacketContext<'_>) -> Verdict {
         Verdict::Accept
     }
 
-    /// Called for in-order application bytes (TCP after reassembly, UDP per datagram).
+    /// Called for in-order application bytes (TCP after reassembly, UDP per datagram), after
+    /// the app layer was fed the same bytes.
     fn on_stream_data(&mut self, _chunk: &AppChunk<'_>) -> Verdict {
         Verdict::Accept
     }
 
-    /// Called just before a flow's [`Event::FlowEnd`] is queued; may set `alerted`/`action`/
-    /// `app_proto` on the record.
+    /// Called once per packet attributed to a flow (TCP, UDP, ICMP, other), after TCP state,
+    /// reassembly, app-layer feeding and every `on_stream_data` of this packet; `pkt.app` is
+    /// the state after this packet's data. Also called when `on_packet` dropped the packet
+    /// inline (its data was then not delivered), so detection can still log. Inline, a
+    /// [`Verdict::DropFlow`] here drops the rest of the flow like one from `on_packet`.
+    /// Transactions the packet completed are still in the parser here; the engine queues
+    /// their [`Event::AppTx`] after this call.
+    fn on_packet_end(&mut self, _pkt: &PacketContext<'_>) -> Verdict {
+        Verdict::Accept
+    }
+
+    /// Called just before a flow's [`Event::FlowEnd`] is queued (the engine has set the
+    /// record's `app_proto*` fields); may set `alerted`/`action`/`app_proto` on the record.
     fn on_flow_end(&mut self, _record: &mut FlowRecord) {}
 }
 

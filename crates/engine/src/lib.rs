@@ -1,9 +1,11 @@
 //! sans-I/O packet engine: decoding, flows, TCP reassembly, app layer, detection, verdicts.
 //!
 //! The engine takes `(timestamp, link type, frame bytes)` through [`Engine::handle_packet`],
-//! tracks flows, reassembles TCP, hands in-order payload to an [`Inspector`] and queues
-//! [`Event`]s (flow ends, decoder and stream anomalies) for [`Engine::poll_event`]. Time is
-//! always an argument; nothing here reads a clock, a file or a socket.
+//! tracks flows, reassembles TCP, detects the application protocol and runs its parser
+//! ([`app`]: SMTP so far), hands in-order payload to an [`Inspector`] and queues [`Event`]s
+//! (flow ends, finished app-layer transactions, decoder and stream anomalies) for
+//! [`Engine::poll_event`]. Time is always an argument; nothing here reads a clock, a file or
+//! a socket.
 //!
 //! Payload is not queued as owned events: the inspector sees in-order stream bytes as slices
 //! borrowed from the packet (in-order fast path of reassembly) or from the reassembly buffer,
@@ -11,10 +13,14 @@
 //! (flow records, anomalies).
 //!
 //! Verdicts: the inspector's [`Inspector::on_packet`] runs before the packet's payload goes to
-//! the TCP state machine, reassembly and [`Inspector::on_stream_data`]. With
-//! [`EngineConfig::inline`] a dropped packet never reaches the stream (the sender's
-//! retransmission can fill the hole later) and [`Verdict::DropFlow`] drops the rest of the
-//! flow uninspected; in monitor mode verdicts are only reported.
+//! the TCP state machine, reassembly, the app layer and [`Inspector::on_stream_data`] (the app
+//! layer is fed each in-order chunk just before the inspector sees it);
+//! [`Inspector::on_packet_end`] runs after all of that, with the app-layer state updated
+//! ([`PacketContext::app`]). The packet's verdict combines all of them ([`Verdict::and`]).
+//! With [`EngineConfig::inline`] a packet dropped by `on_packet` never reaches the stream or
+//! app layer (the sender's retransmission can fill the hole later) and [`Verdict::DropFlow`]
+//! (from either call) drops the rest of the flow uninspected; in monitor mode verdicts are
+//! only reported.
 //!
 //! Per packet the hot path does one hash lookup (foldhash, random seed) in the flow table and
 //! allocates nothing; allocation happens per flow (TCP session, record at the end) and for
@@ -46,12 +52,15 @@ pub mod reassembly;
 pub mod stats;
 pub mod time;
 
-pub use config::{ChecksumMode, DefragConfig, EngineConfig, FlowTimeouts, ProtoTimeouts};
+pub use app::{AppLayer, AppProto};
+pub use config::{
+    AppLayerConfig, ChecksumMode, DefragConfig, EngineConfig, FlowTimeouts, ProtoTimeouts,
+};
 pub use decode::DecodeEvent;
 pub use engine::Engine;
 pub use event::{
-    AppChunk, DecoderEventRecord, Direction, Event, Inspector, PacketContext, PacketTuple,
-    StreamEventRecord, Verdict,
+    AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
+    PacketContext, PacketTuple, StreamEventRecord, Verdict,
 };
 pub use flow::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
 pub use link::LinkType;

@@ -5,12 +5,19 @@
 //! the `app_layer.tx.smtp` / `app_layer.error.smtp.parser` stats of each
 //! case's `test.yaml`, read at run time from `/work/shared/conformance`.
 //!
+//! The same cases also run through the whole [`Engine`] (decode, flows, TCP
+//! reassembly, app-layer detection, `AppTx` events, flow `app_proto`), so the
+//! wiring is checked against Suricata's expectations too.
+//!
 //! Also: the repo's own capture (swaks against Postfix smtp-sink) checked
 //! against tshark's SMTP dissector.
 
 mod smtp_pcap;
 
 use sekisho_engine::app::smtp::{probe_to_client, probe_to_server, ProbeResult, SmtpEvent};
+use sekisho_engine::{
+    AppLayerConfig, AppTxData, ChecksumMode, Engine, EngineConfig, Event, LinkType, Timestamp,
+};
 use smtp_pcap::{parse_flows, FlowResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -247,28 +254,46 @@ fn anomaly(f: &FlowResult, tx_id: Option<u64>, ev: SmtpEvent) -> Record {
     r
 }
 
+/// Where the records come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The test's own reassembly feeding `SmtpParser` directly (anomalies, `email`,
+    /// parser errors modelled).
+    Parser,
+    /// The engine's events (`smtp` and `flow` records; the engine's `AppTx` carries no
+    /// anomalies or `email` flag, so those are not modelled).
+    Engine {
+        /// Suricata 8 banner probing.
+        banner: bool,
+    },
+}
+
 /// Keys our records model (absent = really absent); other keys (MIME
 /// `email.*`, timing, flow ids) are outside the parser and not checked.
-fn modelled(event_type: &str, key: &str) -> bool {
+fn modelled(event_type: &str, key: &str, mode: Mode) -> bool {
     let common = matches!(
         key,
         "tx_id" | "src_ip" | "src_port" | "dest_ip" | "dest_port" | "event_type"
     );
+    let engine = mode != Mode::Parser;
     common
         || match event_type {
-            "smtp" => key.starts_with("smtp.") || key == "email",
+            "smtp" => key.starts_with("smtp.") || (key == "email" && !engine),
             "anomaly" => matches!(key, "anomaly.event" | "anomaly.app_proto" | "anomaly.type"),
-            "flow" => key == "app_proto",
+            "flow" => {
+                key == "app_proto"
+                    || (engine && matches!(key, "app_proto_ts" | "app_proto_tc" | "app_proto_orig"))
+            }
             _ => false,
         }
 }
 
-fn matches(r: &Record, et: &str, check: &Check) -> bool {
+fn matches(r: &Record, et: &str, check: &Check, mode: Mode) -> bool {
     if r.get("event_type").map(String::as_str) != Some(et) {
         return false;
     }
     for (k, v) in &check.matches {
-        if !modelled(et, k) {
+        if !modelled(et, k, mode) {
             continue;
         }
         if r.get(k) != Some(v) {
@@ -276,20 +301,102 @@ fn matches(r: &Record, et: &str, check: &Check) -> bool {
         }
     }
     for k in &check.not_has {
-        if r.contains_key(k) {
+        if modelled(et, k, mode) && r.contains_key(k) {
             return false;
         }
     }
     for k in &check.has {
-        if modelled(et, k) && !r.contains_key(k) {
+        if modelled(et, k, mode) && !r.contains_key(k) {
             return false;
         }
     }
     true
 }
 
+/// What the engine logs for a capture: `smtp` records (from `AppTx` events, in queue
+/// order) and `flow` records with the engine's `app_proto*`; also the tx count.
+fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
+    let bytes = std::fs::read(pcap).ok()?;
+    let (_, cap) = pcap_parser::parse_pcap(&bytes).ok()?;
+    let link = LinkType::from_linktype(cap.header.network.0 as u32)?;
+    let cfg = EngineConfig {
+        // suricata-verify runs with `-k none`.
+        checksums: ChecksumMode::None,
+        app_layer: AppLayerConfig {
+            smtp_server_banner: banner,
+            ..AppLayerConfig::default()
+        },
+        ..EngineConfig::default()
+    };
+    let mut e = Engine::new(cfg);
+    let mut events = Vec::new();
+    let mut last = Timestamp(0);
+    for b in &cap.blocks {
+        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
+        e.handle_packet(ts, link, b.data);
+        last = ts;
+        events.extend(std::iter::from_fn(|| e.poll_event()));
+    }
+    e.finish(last);
+    events.extend(std::iter::from_fn(|| e.poll_event()));
+    let mut out = Vec::new();
+    let mut txs = 0;
+    for ev in &events {
+        let mut r = Record::new();
+        let (src, sp, dst, dp) = match ev {
+            Event::AppTx(t) => (
+                t.tuple.src_ip,
+                t.tuple.src_port,
+                t.tuple.dst_ip,
+                t.tuple.dst_port,
+            ),
+            Event::FlowEnd(f) => (f.src_ip, f.src_port, f.dst_ip, f.dst_port),
+            _ => continue,
+        };
+        r.insert("src_ip".into(), src.to_string());
+        r.insert("src_port".into(), sp.to_string());
+        r.insert("dest_ip".into(), dst.to_string());
+        r.insert("dest_port".into(), dp.to_string());
+        match ev {
+            Event::AppTx(t) => {
+                txs += 1;
+                let AppTxData::Smtp(eve) = &t.app;
+                r.insert("event_type".into(), "smtp".into());
+                r.insert("tx_id".into(), t.tx_id.to_string());
+                if let Some(h) = &eve.helo {
+                    r.insert("smtp.helo".into(), h.clone());
+                }
+                if let Some(m) = &eve.mail_from {
+                    r.insert("smtp.mail_from".into(), m.clone());
+                }
+                for (i, rcpt) in eve.rcpt_to.iter().enumerate() {
+                    r.insert(format!("smtp.rcpt_to[{i}]"), rcpt.clone());
+                }
+            }
+            Event::FlowEnd(f) => {
+                r.insert("event_type".into(), "flow".into());
+                if let Some(p) = &f.app_proto {
+                    r.insert("app_proto".into(), p.clone());
+                }
+                for (k, v) in [
+                    ("app_proto_ts", f.app_proto_ts),
+                    ("app_proto_tc", f.app_proto_tc),
+                    ("app_proto_orig", f.app_proto_orig),
+                ] {
+                    if let Some(v) = v {
+                        r.insert(k.into(), v.into());
+                    }
+                }
+            }
+            _ => continue,
+        }
+        out.push(r);
+    }
+    Some((out, txs))
+}
+
 /// Run one case; `Ok(checks evaluated)` or `Err(description of mismatches)`.
-fn run_case(dir: &Path) -> Option<Result<usize, String>> {
+fn run_case(dir: &Path, mode: Mode) -> Option<Result<usize, String>> {
     let text = std::fs::read_to_string(dir.join("test.yaml")).ok()?;
     let case = parse_case(&text);
     if !case.applies {
@@ -302,9 +409,18 @@ fn run_case(dir: &Path) -> Option<Result<usize, String>> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.extension().is_some_and(|e| e == "pcap"))?,
     };
-    let flows = parse_flows(&pcap).ok()?;
-    let recs = records(&flows);
-    let n_txs: usize = flows.iter().map(|f| f.txs.len()).sum();
+    let (recs, n_txs, n_failed) = match mode {
+        Mode::Parser => {
+            let flows = parse_flows(&pcap).ok()?;
+            let n_txs: usize = flows.iter().map(|f| f.txs.len()).sum();
+            let n_failed = flows.iter().filter(|f| f.failed).count();
+            (records(&flows), n_txs, Some(n_failed))
+        }
+        Mode::Engine { banner } => {
+            let (recs, n) = engine_records(&pcap, banner)?;
+            (recs, n, None)
+        }
+    };
     let mut evaluated = 0;
     let mut errors = Vec::new();
     for check in case.checks.iter().filter(|c| c.applies) {
@@ -316,9 +432,9 @@ fn run_case(dir: &Path) -> Option<Result<usize, String>> {
         if check.stats || et == Some("stats") {
             for (k, v) in &check.matches {
                 let k = k.trim_start_matches("stats.");
-                let got = match k {
-                    "app_layer.tx.smtp" => n_txs,
-                    "app_layer.error.smtp.parser" => flows.iter().filter(|f| f.failed).count(),
+                let got = match (k, n_failed) {
+                    ("app_layer.tx.smtp", _) => n_txs,
+                    ("app_layer.error.smtp.parser", Some(n)) => n,
                     _ => continue,
                 };
                 evaluated += 1;
@@ -338,6 +454,9 @@ fn run_case(dir: &Path) -> Option<Result<usize, String>> {
             _ => continue,
         };
         let Some(count) = check.count else { continue };
+        if et == "anomaly" && mode != Mode::Parser {
+            continue;
+        }
         if et == "anomaly" {
             // Only filters about SMTP anomalies, or "no anomaly at all".
             let about_smtp = check
@@ -358,12 +477,12 @@ fn run_case(dir: &Path) -> Option<Result<usize, String>> {
             .iter()
             .map(|(k, _)| k)
             .chain(check.not_has.iter())
-            .any(|k| k != "event_type" && modelled(et, k));
+            .any(|k| k != "event_type" && modelled(et, k, mode));
         let only_event_type = check.matches.len() == 1 && check.not_has.is_empty();
         if !any_modelled && !only_event_type {
             continue; // about MIME/email or timing only
         }
-        let got = recs.iter().filter(|r| matches(r, et, check)).count();
+        let got = recs.iter().filter(|r| matches(r, et, check, mode)).count();
         evaluated += 1;
         if got != count {
             errors.push(format!(
@@ -392,6 +511,72 @@ const KNOWN_MISMATCHES: &[(&str, &str)] = &[];
 
 #[test]
 fn suricata_verify_smtp_cases() {
+    run_all(Mode::Parser, 20);
+}
+
+/// The same expectations through the whole engine with Suricata 8 detection (banner
+/// probing on), which the expectations were recorded with.
+#[test]
+fn suricata_verify_smtp_cases_through_engine() {
+    run_all(Mode::Engine { banner: true }, 20);
+}
+
+/// Without banner probing (Suricata 7 / Network Firewall) a session whose client opens with
+/// EHLO/HELO is detected one packet later, from the client; the held banner is parsed
+/// then, so the `smtp` records are exactly those of the Suricata 8 profile.
+#[test]
+fn client_detection_profile_logs_the_same_transactions() {
+    let Some(root) = conformance_root() else {
+        missing("suricata-verify conformance cases");
+        return;
+    };
+    let mut compared = 0;
+    for entry in std::fs::read_dir(&root)
+        .expect("read conformance dir")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.to_ascii_lowercase().contains("smtp") {
+            continue;
+        }
+        let Some(pcap) = std::fs::read_dir(entry.path()).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|e| e == "pcap"))
+        }) else {
+            continue;
+        };
+        // Only sessions whose client opens with EHLO/HELO (parser-level stream view).
+        let Ok(flows) = parse_flows(&pcap) else {
+            continue;
+        };
+        if flows.is_empty()
+            || !flows
+                .iter()
+                .all(|f| probe_to_server(&f.to_server) == ProbeResult::Smtp)
+        {
+            continue;
+        }
+        let (Some((on, _)), Some((off, _))) =
+            (engine_records(&pcap, true), engine_records(&pcap, false))
+        else {
+            continue;
+        };
+        let smtp = |v: &[Record]| -> Vec<Record> {
+            v.iter()
+                .filter(|r| r.get("event_type").map(String::as_str) == Some("smtp"))
+                .cloned()
+                .collect()
+        };
+        assert!(!smtp(&on).is_empty(), "{name}: no smtp records");
+        assert_eq!(smtp(&on), smtp(&off), "{name}");
+        compared += 1;
+    }
+    eprintln!("{compared} cases compared across detection profiles");
+    assert!(compared >= 10, "too few cases compared: {compared}");
+}
+
+fn run_all(mode: Mode, min_cases: usize) {
     let Some(root) = conformance_root() else {
         missing("suricata-verify conformance cases");
         return;
@@ -405,7 +590,7 @@ fn suricata_verify_smtp_cases() {
     names.sort();
     let mut results = BTreeMap::new();
     for n in &names {
-        if let Some(r) = run_case(&root.join(n)) {
+        if let Some(r) = run_case(&root.join(n), mode) {
             results.insert(n.clone(), r);
         }
     }
@@ -430,12 +615,12 @@ fn suricata_verify_smtp_cases() {
     }
     let checks: usize = results.values().filter_map(|r| r.as_ref().ok()).sum();
     eprintln!(
-        "smtp conformance: {passed}/{} cases with smtp checks reproduced ({checks} checks)",
+        "smtp conformance ({mode:?}): {passed}/{} cases with smtp checks reproduced ({checks} checks)",
         results.len()
     );
     assert!(
-        results.len() >= 20,
-        "too few cases evaluated: {}",
+        results.len() >= min_cases,
+        "{mode:?}: too few cases evaluated: {}",
         results.len()
     );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));

@@ -1,7 +1,8 @@
 //! Log output: Suricata EVE JSON and the AWS Network Firewall log envelope.
 //!
-//! The engine produces facts (a flow ended, counters); this crate turns them into log lines
-//! the way Suricata 8 writes them (`eve.json`: `flow`, `netflow`, `stats`, `alert` records,
+//! The engine produces facts (a flow ended, a transaction finished, counters); this crate turns
+//! them into log lines the way Suricata 8 writes them (`eve.json`: `flow`, `netflow`, `stats`,
+//! `alert`, `smtp` records,
 //! key order as Suricata's) or the way AWS Network Firewall delivers them (`alert.log` and
 //! `flow.log`, each line an envelope `{firewall_name, availability_zone, event_timestamp,
 //! event}` around an EVE object, flow records being `netflow` events, one per direction).
@@ -21,7 +22,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use sekisho_engine::{DecoderEventRecord, FlowRecord, StreamEventRecord, Timestamp};
+use sekisho_engine::app::smtp::SmtpEve;
+mod detect;
+
+use sekisho_engine::{
+    AppTxData, AppTxRecord, DecoderEventRecord, FlowRecord, StreamEventRecord, Timestamp,
+};
 use serde::Serialize;
 
 /// Formats a time as `YYYY-MM-DDTHH:MM:SS.uuuuuu+0000` (UTC, microsecond precision).
@@ -106,6 +112,8 @@ pub struct LogConfig {
     pub stats: bool,
     /// EVE only: write `alert` records.
     pub alert: bool,
+    /// EVE only: write `drop` records (inline mode; Suricata's `drop` type with `alerts: yes`).
+    pub drop: bool,
     /// EVE only: write `anomaly` records of type `decode` (Suricata default: no).
     pub anomaly_decode: bool,
     /// EVE only: write `anomaly` records of type `stream` (Suricata default: no).
@@ -120,6 +128,7 @@ impl Default for LogConfig {
             netflow: false,
             stats: true,
             alert: true,
+            drop: true,
             anomaly_decode: false,
             anomaly_stream: false,
         }
@@ -135,6 +144,8 @@ pub struct SinkCounts {
     pub flows: u64,
     /// `netflow` records.
     pub netflows: u64,
+    /// App-layer transaction records (`smtp`).
+    pub app_txs: u64,
 }
 
 /// The buffered log writer of one run.
@@ -303,6 +314,42 @@ impl LogSink {
         self.write_eve(&ev)
     }
 
+    /// Writes the record of one finished app-layer transaction: EVE `smtp` (header oriented
+    /// client → server, `tx_id`, `smtp{helo, mail_from, rcpt_to[]}`). A transaction logged at
+    /// flow end has no `pcap_cnt` and `pkt_src: "stream (flow timeout)"`, as in Suricata.
+    /// NFW format: nothing is written (Network Firewall logs only alert, flow and tls).
+    pub fn app_tx(&mut self, t: &AppTxRecord) -> io::Result<()> {
+        if self.config.format != LogFormat::Eve {
+            return Ok(());
+        }
+        let ports = has_ports(t.tuple.proto);
+        let ev = match &t.app {
+            AppTxData::Smtp(smtp) => SmtpEvent {
+                timestamp: format_timestamp(t.ts),
+                flow_id: t.flow_id,
+                pcap_cnt: (!t.flow_end).then_some(t.pkt_num),
+                event_type: "smtp",
+                vlan: &t.vlan,
+                src_ip: t.tuple.src_ip.to_string(),
+                src_port: ports.then_some(t.tuple.src_port),
+                dest_ip: t.tuple.dst_ip.to_string(),
+                dest_port: ports.then_some(t.tuple.dst_port),
+                ip_v: if t.tuple.src_ip.is_ipv4() { 4 } else { 6 },
+                proto: proto_name(t.tuple.proto),
+                pkt_src: if t.flow_end {
+                    "stream (flow timeout)"
+                } else {
+                    "wire/pcap"
+                },
+                tx_id: t.tx_id,
+                smtp,
+            },
+        };
+        self.write_eve(&ev)?;
+        self.counts.app_txs += 1;
+        Ok(())
+    }
+
     fn write_eve(&mut self, ev: &impl Serialize) -> io::Result<()> {
         write_line(&mut self.line, self.eve.as_mut(), ev)
     }
@@ -449,6 +496,29 @@ struct AnomalyEvent<'a> {
     anomaly: AnomalyObj,
 }
 
+/// An EVE `smtp` record (Suricata's `output-json-smtp.c` key order).
+#[derive(Serialize)]
+struct SmtpEvent<'a> {
+    timestamp: String,
+    flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_cnt: Option<u64>,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    vlan: &'a [u16],
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    ip_v: u8,
+    proto: String,
+    pkt_src: &'static str,
+    tx_id: u64,
+    smtp: &'a SmtpEve,
+}
+
 #[derive(Serialize)]
 struct AnomalyObj {
     r#type: &'static str,
@@ -500,6 +570,12 @@ struct FlowEvent<'a> {
     response_icmp_code: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto_ts: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto_tc: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto_orig: Option<&'static str>,
     flow: FlowObj,
     #[serde(skip_serializing_if = "Option::is_none")]
     tcp: Option<TcpObj>,
@@ -590,6 +666,9 @@ fn flow_event(f: &FlowRecord, log_ts: Timestamp) -> FlowEvent<'_> {
         response_icmp_type: f.icmp_response.map(|i| i.0),
         response_icmp_code: f.icmp_response.map(|i| i.1),
         app_proto: f.app_proto.as_deref(),
+        app_proto_ts: f.app_proto_ts,
+        app_proto_tc: f.app_proto_tc,
+        app_proto_orig: f.app_proto_orig,
         flow: FlowObj {
             pkts_toserver: f.to_server.pkts,
             pkts_toclient: f.to_client.pkts,
@@ -696,7 +775,14 @@ fn netflow_event(
         dest_port: ports.then_some(dp),
         ip_v: (!nfw).then(|| f.ip_version()),
         proto: proto_name(f.proto),
-        app_proto: f.app_proto.as_deref(),
+        // Each half carries its direction's protocol (`app_proto_ts`/`_tc`, which the
+        // record holds only where they differ from `app_proto`).
+        app_proto: if to_server {
+            f.app_proto_ts
+        } else {
+            f.app_proto_tc
+        }
+        .or(f.app_proto.as_deref()),
         netflow: NetflowObj {
             pkts: d.pkts,
             bytes: d.bytes,
@@ -760,6 +846,9 @@ mod tests {
             icmp_response: None,
             vlan: vec![],
             app_proto: Some("http".into()),
+            app_proto_ts: None,
+            app_proto_tc: None,
+            app_proto_orig: None,
             to_server: dir(6, 425, 64),
             to_client: dir(4, 495, 50),
             start,
@@ -846,6 +935,120 @@ mod tests {
             alert.trim(),
             r#"{"firewall_name":"fw","availability_zone":"az1","event_timestamp":"1602627001","event":{"event_type":"alert"}}"#
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn smtp_tx(flow_end: bool) -> AppTxRecord {
+        AppTxRecord {
+            ts: Timestamp(1_254_722_772_387_595),
+            pkt_num: if flow_end { 0 } else { 53 },
+            flow_id: 1_124_577_434_212_891,
+            tuple: sekisho_engine::PacketTuple {
+                src_ip: "10.10.1.4".parse().unwrap(),
+                dst_ip: "74.53.140.153".parse().unwrap(),
+                src_port: 1470,
+                dst_port: 25,
+                proto: 6,
+            },
+            vlan: vec![],
+            tx_id: 0,
+            app: AppTxData::Smtp(SmtpEve {
+                helo: Some("GP".into()),
+                mail_from: Some("<gurpartap@patriots.in>".into()),
+                rcpt_to: vec!["<raj_deol2002in@yahoo.co.in>".into()],
+            }),
+            flow_end,
+        }
+    }
+
+    /// The `smtp-eve` example of suricata-eve.md §6 (without the MIME `email` object).
+    #[test]
+    fn smtp_record_matches_suricata() {
+        let dir = std::env::temp_dir().join(format!("sekisho-eve-smtp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sink = LogSink::create(&dir, LogConfig::default()).unwrap();
+        sink.app_tx(&smtp_tx(false)).unwrap();
+        let mut open = smtp_tx(true);
+        open.app = AppTxData::Smtp(SmtpEve {
+            helo: Some("h".into()),
+            ..SmtpEve::default()
+        });
+        sink.app_tx(&open).unwrap();
+        sink.flush().unwrap();
+        assert_eq!(sink.counts().app_txs, 2);
+        let text = std::fs::read_to_string(dir.join("eve.json")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"timestamp":"2009-10-05T06:06:12.387595+0000","flow_id":1124577434212891,"pcap_cnt":53,"event_type":"smtp","src_ip":"10.10.1.4","src_port":1470,"dest_ip":"74.53.140.153","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"smtp":{"helo":"GP","mail_from":"<gurpartap@patriots.in>","rcpt_to":["<raj_deol2002in@yahoo.co.in>"]}}"#
+        );
+        // Logged at flow end: no pcap_cnt, pseudo-packet source; absent keys omitted.
+        assert_eq!(
+            lines[1],
+            r#"{"timestamp":"2009-10-05T06:06:12.387595+0000","flow_id":1124577434212891,"event_type":"smtp","src_ip":"10.10.1.4","src_port":1470,"dest_ip":"74.53.140.153","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"stream (flow timeout)","tx_id":0,"smtp":{"helo":"h"}}"#
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// After STARTTLS: `app_proto` tls, `app_proto_orig` smtp; a to-client protocol that
+    /// differs shows as `app_proto_tc` and is that netflow half's `app_proto`.
+    #[test]
+    fn flow_app_proto_variants() {
+        let dir = std::env::temp_dir().join(format!("sekisho-eve-app-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sink = LogSink::create(
+            &dir,
+            LogConfig {
+                netflow: true,
+                ..LogConfig::default()
+            },
+        )
+        .unwrap();
+        let mut f = sample();
+        f.app_proto = Some("tls".into());
+        f.app_proto_orig = Some("smtp");
+        sink.flow_end(&f, LOG_TS).unwrap();
+        let mut g = sample();
+        g.app_proto = Some("tls".into());
+        g.app_proto_tc = Some("smtp");
+        sink.flow_end(&g, LOG_TS).unwrap();
+        sink.flush().unwrap();
+        let text = std::fs::read_to_string(dir.join("eve.json")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0]
+            .contains(r#""proto":"TCP","app_proto":"tls","app_proto_orig":"smtp","flow":{"#));
+        assert!(lines[1].contains(r#""app_proto":"tls","netflow""#));
+        assert!(
+            lines[3].contains(r#""proto":"TCP","app_proto":"tls","app_proto_tc":"smtp","flow":{"#)
+        );
+        assert!(lines[4]
+            .contains(r#""dest_port":80,"ip_v":4,"proto":"TCP","app_proto":"tls","netflow""#));
+        assert!(lines[5].contains(r#""src_port":80,"dest_ip":"10.16.1.11","dest_port":46652,"ip_v":4,"proto":"TCP","app_proto":"smtp","netflow""#));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Network Firewall logs no transaction records.
+    #[test]
+    fn nfw_writes_no_smtp() {
+        let dir = std::env::temp_dir().join(format!("sekisho-nfw-smtp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut sink = LogSink::create(
+            &dir,
+            LogConfig {
+                format: LogFormat::Nfw {
+                    firewall_name: "fw".into(),
+                    availability_zone: "az1".into(),
+                },
+                ..LogConfig::default()
+            },
+        )
+        .unwrap();
+        sink.app_tx(&smtp_tx(false)).unwrap();
+        sink.flush().unwrap();
+        assert_eq!(sink.counts().app_txs, 0);
+        for f in ["alert.log", "flow.log"] {
+            assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), "");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,9 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use sekisho_detect::{DetectStats, Detector, Output};
 use sekisho_engine::decode::PacketDecoder;
 use sekisho_engine::{ChecksumMode, Engine, EngineConfig, Event, Inspector, LinkType, Timestamp};
 use sekisho_eve::{LogConfig, LogSink};
+use std::io::Write;
 
 use crate::{CaptureError, MergedCaptures, PacketTime};
 
@@ -119,7 +121,9 @@ impl std::error::Error for ReplayError {}
 ///
 /// Keys: `flow-timeouts.{default,tcp,udp,icmp}.{new,established,closed}` (seconds),
 /// `flow.memcap` (bytes), `flow.max-flows`, `stream.midstream` (true/false),
-/// `decoder.recursion-level.use-for-tracking`, `decoder.vxlan.enabled` (true/false).
+/// `decoder.recursion-level.use-for-tracking`, `decoder.vxlan.enabled`, `app-layer.enabled`,
+/// `app-layer.smtp.server-banner` (true/false; false = Suricata 7 / AWS Network Firewall SMTP
+/// detection, from the client's first command only).
 pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
     let mut cfg = EngineConfig {
         midstream: opts.midstream,
@@ -167,6 +171,20 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
                     _ => return Err(format!("--set {k}={v}: expected true or false")),
                 }
             }
+            ["app-layer", "smtp", "server-banner"] => {
+                cfg.app_layer.smtp_server_banner = match v.as_str() {
+                    "true" | "yes" | "1" => true,
+                    "false" | "no" | "0" => false,
+                    _ => return Err(format!("--set {k}={v}: expected true or false")),
+                }
+            }
+            ["app-layer", "enabled"] => {
+                cfg.app_layer.enabled = match v.as_str() {
+                    "true" | "yes" | "1" => true,
+                    "false" | "no" | "0" => false,
+                    _ => return Err(format!("--set {k}={v}: expected true or false")),
+                }
+            }
             ["flow", "memcap"] => cfg.flow_memcap = num()? as usize,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => {
@@ -178,7 +196,7 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
             }
             _ => {
                 return Err(format!(
-                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream, decoder.recursion-level.use-for-tracking, decoder.vxlan.enabled)"
+                    "--set {k}: unknown key (known: flow-timeouts.<class>.<state>, flow.memcap, flow.max-flows, stream.midstream, decoder.recursion-level.use-for-tracking, decoder.vxlan.enabled, app-layer.enabled, app-layer.smtp.server-banner)"
                 ))
             }
         }
@@ -208,6 +226,56 @@ pub fn run_with<I: Inspector, R>(
     stop: Option<&AtomicBool>,
     progress: &mut dyn FnMut(Progress),
     finish: impl FnOnce(&I) -> R,
+) -> Result<(ReplayReport, R), ReplayError> {
+    run_core(opts, inspector, stop, progress, finish, |_, _| Ok(()))
+}
+
+/// Replays the captures through an engine whose inspector is the detector: alerts and drops
+/// go to the log sink after every packet (before the packet's transaction and flow records,
+/// as Suricata orders them), `--explain` lines to `explain`. Returns the report and the
+/// detector's counters.
+pub fn run_detect(
+    opts: &ReplayOptions,
+    detector: Detector,
+    stop: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(Progress),
+    explain: &mut dyn Write,
+) -> Result<(ReplayReport, DetectStats), ReplayError> {
+    let mut explain_err: Option<std::io::Error> = None;
+    let r = run_core(
+        opts,
+        detector,
+        stop,
+        progress,
+        |d: &Detector| d.stats(),
+        |d: &mut Detector, sink: &mut LogSink| {
+            while let Some(o) = d.poll_output() {
+                match o {
+                    Output::Alert(a) => sink.alert_record(&a)?,
+                    Output::Drop(x) => sink.drop_record(&x)?,
+                }
+            }
+            for line in d.take_explain() {
+                if let Err(e) = writeln!(explain, "{line}") {
+                    explain_err.get_or_insert(e);
+                }
+            }
+            Ok(())
+        },
+    );
+    if let Some(e) = explain_err {
+        return Err(ReplayError::Output(e));
+    }
+    r
+}
+
+fn run_core<I: Inspector, R>(
+    opts: &ReplayOptions,
+    inspector: I,
+    stop: Option<&AtomicBool>,
+    progress: &mut dyn FnMut(Progress),
+    finish: impl FnOnce(&I) -> R,
+    mut findings: impl FnMut(&mut I, &mut LogSink) -> std::io::Result<()>,
 ) -> Result<(ReplayReport, R), ReplayError> {
     let cfg = engine_config(opts).map_err(ReplayError::Config)?;
     let mut captures = MergedCaptures::open(&opts.pcaps).map_err(ReplayError::Input)?;
@@ -254,15 +322,19 @@ pub fn run_with<I: Inspector, R>(
     let mut last_ts = Timestamp::default();
     let mut write_err: Option<std::io::Error> = None;
     let mut unsupported: Vec<(u32, u64)> = Vec::new();
-    let drain = |engine: &mut Engine<I>,
-                 sink: &mut LogSink,
-                 now: Timestamp,
-                 err: &mut Option<std::io::Error>| {
+    let mut drain = |engine: &mut Engine<I>,
+                     sink: &mut LogSink,
+                     now: Timestamp,
+                     err: &mut Option<std::io::Error>| {
+        if let Err(e) = findings(engine.inspector_mut(), sink) {
+            err.get_or_insert(e);
+        }
         while let Some(ev) = engine.poll_event() {
             let r = match ev {
                 Event::FlowEnd(rec) => sink.flow_end(&rec, now.max(rec.end)),
                 Event::Decoder(d) => sink.anomaly_decoder(&d),
                 Event::Stream(s) => sink.anomaly_stream(&s),
+                Event::AppTx(t) => sink.app_tx(&t),
             };
             if let Err(e) = r {
                 err.get_or_insert(e);

@@ -44,8 +44,13 @@
 //! is an error under strict order; default actions need strict order, at most one of them
 //! drops, and the established and app-layer families do not mix; variables used by rules are
 //! defined; an imported NFW group declares the policy's rule order; firewall rules carry an
-//! explicit scope and hook. Warnings: indented (ignored) rules, keywords sekisho does not
-//! model, and under `aws-nfw` what NFW would reject.
+//! explicit scope and hook; under `aws-nfw`, Suricata 8.0 syntax NFW's Suricata 7.0 lacks
+//! (`smtp.*`, `email.*` and the `dns.*.rrname` buffers, action scopes such as `drop:flow`)
+//! is an error with a hint. Warnings: indented (ignored) rules, keywords sekisho does not
+//! model, other things NFW would reject, and the pass trap (a flow-wide `pass` for an
+//! app-layer protocol that keeps other rules from seeing the rest of the flow) and the IP-only
+//! pass (a header-only `pass ip/tcp/udp/icmp` that passes flows at their first packet, before
+//! any payload); both conditions are documented in `passtrap.rs`.
 //!
 //! # Reloading
 //!
@@ -56,8 +61,10 @@
 pub mod domain;
 pub mod nfw;
 mod origin;
+mod passtrap;
 mod policy;
 pub mod settings;
+mod suricata8;
 pub mod vars;
 
 pub use policy::{

@@ -17,6 +17,7 @@ use crate::settings::{
     StreamExceptionPolicy,
 };
 use crate::vars::{RawVar, VarDef, VarKind};
+use crate::{passtrap, suricata8};
 
 /// Firewall name used when the policy does not set `name`.
 pub const DEFAULT_NAME: &str = "sekisho";
@@ -1279,6 +1280,16 @@ fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostic {
 fn finish(mut policy: Policy, mut l: Loader, opts: &LoadOptions) -> Checked {
     apply_var_overrides(&mut policy, opts, &mut l.diags);
     policy.validate(&mut l);
+    let order = policy.evaluation_order();
+    for (pass, d) in passtrap::findings(&policy) {
+        let Some((g, r)) = order.get(pass).copied() else {
+            continue;
+        };
+        let gi = policy.rule_groups.iter().position(|x| std::ptr::eq(x, g));
+        if let Some(origin) = gi.and_then(|i| l.origins.get(i)) {
+            l.diags.push(origin.at(d, action_span(r)));
+        }
+    }
     Checked {
         policy,
         diagnostics: in_reading_order(l.diags),
@@ -1302,10 +1313,8 @@ fn in_reading_order(mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
 }
 
 /// Keywords AWS Network Firewall (Suricata 7) rejects or does not have (NFW reference §6).
+/// Keywords that are errors instead ([`suricata8::only`]) are not listed here.
 const NFW_MISSING_KEYWORDS: &[&str] = &[
-    "smtp.helo",
-    "smtp.mail_from",
-    "smtp.rcpt_to",
     "dataset",
     "datarep",
     "iprep",
@@ -1377,6 +1386,23 @@ fn check_rule_shape(rule: &Rule, ctx: ShapeCtx, origin: &Origin, out: &mut Vec<D
             ),
         );
     }
+    // `accept` outside firewall rules is already an error above.
+    if let (true, false, false, Some(scope)) = (
+        nfw,
+        firewall,
+        kind == ActionKind::Accept,
+        rule.action.scope(),
+    ) {
+        let written = format!("{}:{}", kind.as_str(), scope.as_str());
+        out.push(origin.at(
+            Diagnostic::error(format!(
+                "AWS Network Firewall runs Suricata 7.0, which has no action scopes: '{written}' is Suricata 8.0 syntax"
+            ))
+            .with_code("nfw-action-scope")
+            .with_hint(suricata8::scope_hint(kind, scope)),
+            action_span(rule),
+        ));
+    }
     if nfw
         && matches!(
             kind,
@@ -1405,6 +1431,19 @@ fn check_rule_shape(rule: &Rule, ctx: ShapeCtx, origin: &Origin, out: &mut Vec<D
                 o.span.range(),
             ));
         }
+        if nfw {
+            if let Some(hint) = suricata8::only(name) {
+                out.push(origin.at(
+                    Diagnostic::error(format!(
+                        "AWS Network Firewall runs Suricata 7.0, which has no '{name}' keyword (added in Suricata 8.0)"
+                    ))
+                    .with_code("nfw-keyword")
+                    .with_hint(hint),
+                    o.span.range(),
+                ));
+                continue;
+            }
+        }
         if nfw && NFW_MISSING_KEYWORDS.contains(&name) {
             out.push(origin.at(
                 Diagnostic::warning(format!("AWS Network Firewall (Suricata 7) does not support keyword '{name}'"))
@@ -1414,6 +1453,15 @@ fn check_rule_shape(rule: &Rule, ctx: ShapeCtx, origin: &Origin, out: &mut Vec<D
             ));
         }
     }
+}
+
+/// Span of a rule's action token, scope included (`drop:flow`).
+fn action_span(rule: &Rule) -> Range<usize> {
+    let mut len = rule.action.primary.kind.as_str().len();
+    if let Some(scope) = rule.action.scope() {
+        len += 1 + scope.as_str().len();
+    }
+    rule.span.start..rule.span.start + len
 }
 
 /// Span of the `i`-th default action in the YAML (when all parsed, accepted index = YAML index).

@@ -2700,13 +2700,29 @@ fn post_checks(
     warnings: &mut Vec<Diagnostic>,
 ) -> PResult<()> {
     let mut sticky: Option<Buffer> = None;
+    // Case transforms of the current sticky buffer: (transform, where it was written).
+    let mut case: Vec<(Transform, Span)> = Vec::new();
     for o in &st.options {
         match &o.node {
-            RuleOption::Buffer(b) | RuleOption::BufferDir { buffer: b, .. } => sticky = Some(*b),
+            RuleOption::Buffer(b) | RuleOption::BufferDir { buffer: b, .. } => {
+                sticky = Some(*b);
+                case.clear();
+            }
             // Most value-less unsupported keywords are sticky buffers (http.header_names,
             // ja3.hash...): the current buffer is no longer known.
-            RuleOption::Unsupported { value: None, .. } => sticky = None,
+            RuleOption::Unsupported { value: None, .. } => {
+                sticky = None;
+                case.clear();
+            }
+            RuleOption::Transform(t @ (Transform::ToLowercase | Transform::ToUppercase)) => {
+                case.push((t.clone(), o.span));
+            }
             RuleOption::Content(c) => {
+                if c.buffer.is_none() {
+                    if let Some(d) = case_conflict(cx, &case, c, o.span) {
+                        return Err(d);
+                    }
+                }
                 let buf = c.buffer.or(sticky);
                 if buf == Some(Buffer::HttpHost) {
                     let span = o.span;
@@ -2730,6 +2746,32 @@ fn post_checks(
             RuleOption::Pcre(p) if p.buffer.is_some() && sticky.is_some() => {}
             _ => {}
         }
+    }
+    // Suricata: "dsize is not allowed with app-layer buffers" (dsize is a packet property; an
+    // app-layer buffer is built from the stream, not from one packet).
+    let app_buffer = st.options.iter().find(|o| match &o.node {
+        RuleOption::Buffer(b) | RuleOption::BufferDir { buffer: b, .. } => *b != Buffer::PktData,
+        RuleOption::Content(c) => c.buffer.is_some(),
+        RuleOption::Pcre(p) => p.buffer.is_some(),
+        _ => false,
+    });
+    let dsize = st
+        .options
+        .iter()
+        .find(|o| matches!(o.node, RuleOption::Dsize(_)));
+    if let (Some(b), Some(d)) = (app_buffer, dsize) {
+        let name = match &b.node {
+            RuleOption::Content(Content {
+                buffer: Some(x), ..
+            }) => x.as_str(),
+            other => other.keyword(),
+        };
+        return Err(Diagnostic::error(format!(
+            "dsize is not allowed with app-layer buffers (this rule also uses '{name}')"
+        ))
+        .with_code("dsize-app-buffer")
+        .at_span(cx.src, d.span.range())
+        .with_hint("dsize is the size of one packet's payload; to limit the buffer's length use bsize after the buffer"));
     }
     // An app-layer buffer on a non-matching app protocol can never match.
     if let ProtoKind::App(p) = &protocol.kind {
@@ -2757,6 +2799,38 @@ fn post_checks(
     }
     let _ = warnings;
     Ok(())
+}
+
+/// A content that can never match after a case transform of its buffer (Suricata rejects
+/// such a rule: the transform's content validation fails).
+fn case_conflict(
+    cx: &Ctx,
+    case: &[(Transform, Span)],
+    c: &Content,
+    span: Span,
+) -> Option<Diagnostic> {
+    for (t, _) in case {
+        let (bad, which, fix): (fn(&u8) -> bool, &str, &str) = match t {
+            Transform::ToLowercase => (u8::is_ascii_uppercase, "upper-case", "lower case"),
+            Transform::ToUppercase => (u8::is_ascii_lowercase, "lower-case", "upper case"),
+            _ => continue,
+        };
+        if c.pattern.iter().any(bad) {
+            return Some(
+                Diagnostic::error(format!(
+                    "content contains {which} letters and can never match after '{}'",
+                    t.name()
+                ))
+                .with_code("transform-content")
+                .at_span(cx.src, span.range())
+                .with_hint(format!(
+                    "write the content in {fix}: '{}' has turned every letter of the buffer into {fix}",
+                    t.name()
+                )),
+            );
+        }
+    }
+    None
 }
 
 #[cfg(test)]

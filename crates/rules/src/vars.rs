@@ -126,6 +126,11 @@ impl IpSet {
         }
     }
 
+    /// True if some address is in both sets.
+    pub fn intersects(&self, o: &IpSet) -> bool {
+        !intersect(&self.v4, &o.v4).is_empty() || !intersect(&self.v6, &o.v6).is_empty()
+    }
+
     /// True if the set holds no address.
     pub fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
@@ -194,6 +199,11 @@ impl PortSet {
     /// True if `port` is in the set.
     pub fn contains(&self, port: u16) -> bool {
         self.ranges.iter().any(|&(a, b)| a <= port && port <= b)
+    }
+
+    /// True if some port is in both sets.
+    pub fn intersects(&self, o: &PortSet) -> bool {
+        !intersect(&self.ranges, &o.ranges).is_empty()
     }
 
     /// True if no port is in the set.

@@ -29,6 +29,8 @@ const EXPECTED_FAILURES: &[(&str, &str, u32, &str)] = &[
     ("content-incomplete-hex-t-version-6-strict", "test.rules", 1, "odd number of hex digits in content"),
     ("content-incomplete-hex-t-version-7-plus", "test.rules", 1, "odd number of hex digits in content"),
     ("detect-bytejump-03", "test.rules", 1, "invalid value for 'byte_jump': 'no_var' is neither a number nor a byte_extract/byte_math v"),
+    ("detect-to_lowercase-02", "input.rules", 1, "content contains upper-case letters and can never match after 'to_lowercase'"),
+    ("detect-to_uppercase-02", "input.rules", 1, "content contains lower-case letters and can never match after 'to_uppercase'"),
     ("detect-pcrexform-04", "test.rules", 1, "value of 'pcrexform' must be in double quotes"),
     ("requires-fail", "test.rules", 17, "unknown protocol 'asdf'"),
     ("test-bad-byte-extract-rule-1", "test.rules", 1, "invalid value for 'depth': 'd' is neither a number nor a byte_extract/byte_math variable d"),

@@ -640,3 +640,43 @@ fn transactional_rules_reject_flow_direction() {
     );
     rule("alert http any any => any any (flow:established; http.uri; content:\"/a\"; http.stat_code; content:\"200\"; sid:1;)");
 }
+
+#[test]
+fn dsize_with_an_app_layer_buffer_is_rejected_like_suricata() {
+    assert_eq!(
+        err("alert smtp any any -> any any (smtp.rcpt_to; content:\"x\"; dsize:>10; sid:1;)"),
+        "dsize is not allowed with app-layer buffers (this rule also uses 'smtp.rcpt_to')"
+    );
+    assert_eq!(
+        err("alert http any any -> any any (dsize:<100; content:\"/a\"; http_uri; sid:1;)"),
+        "dsize is not allowed with app-layer buffers (this rule also uses 'http.uri')"
+    );
+    // On the packet payload (also after pkt_data) dsize is fine.
+    rule("alert tcp any any -> any 25 (content:\"RCPT\"; dsize:>10; sid:1;)");
+    rule("alert smtp any any -> any 25 (pkt_data; content:\"RCPT\"; dsize:>10; sid:1;)");
+}
+
+#[test]
+fn content_that_a_case_transform_makes_unmatchable_is_rejected() {
+    assert_eq!(
+        err("alert smtp any any -> any any (smtp.helo; to_lowercase; content:\"Mail\"; sid:1;)"),
+        "content contains upper-case letters and can never match after 'to_lowercase'"
+    );
+    assert_eq!(
+        err("alert smtp any any -> any any (smtp.helo; to_uppercase; content:\"MAIl\"; sid:1;)"),
+        "content contains lower-case letters and can never match after 'to_uppercase'"
+    );
+    rule("alert smtp any any -> any any (smtp.helo; to_lowercase; content:\"mail|2e|example\"; sid:1;)");
+    rule(
+        "alert smtp any any -> any any (smtp.helo; to_uppercase; content:\"MAIL.EXAMPLE\"; sid:1;)",
+    );
+    // A new sticky buffer starts without transforms.
+    rule("alert smtp any any -> any any (smtp.helo; to_lowercase; content:\"a\"; smtp.mail_from; content:\"B\"; sid:1;)");
+}
+
+#[test]
+fn endswith_on_an_smtp_command_is_accepted() {
+    // The blog's QUIT rule: legal (it just never matches the stream, which ends with CRLF).
+    let r = rule("alert smtp $HOME_NET any -> any 25 (msg:\"alert SMTP QUIT\"; content:\"QUIT\"; nocase; endswith; sid:1000004; rev:1;)");
+    assert!(contents(&r)[0].endswith);
+}

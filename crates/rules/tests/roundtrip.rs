@@ -318,6 +318,12 @@ proptest! {
     fn print_parse_roundtrip(text in rule_text()) {
         let rule = match parse_rule(&text) {
             Ok(r) => r,
+            // The generator combines options freely; these combinations are invalid by design
+            // (Suricata rejects them too), so they are skipped rather than avoided.
+            Err(d) if matches!(d.code.as_deref(), Some("transform-content" | "dsize-app-buffer")) => {
+                prop_assume!(false);
+                unreachable!()
+            }
             Err(d) => return Err(TestCaseError::fail(format!("generated rule rejected:\n{text}\n{}", d.render()))),
         };
         let printed = rule.to_string();

@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 
 use clap::builder::TypedValueParser;
 use clap::ValueEnum;
+use sekisho_detect::{CompileOptions, DetectConfig, Detector, RuleSet};
 use sekisho_eve::LogConfig;
 use sekisho_pcap::replay::{self, ReplayError, ReplayOptions};
-use sekisho_policy::LogFormat;
+use sekisho_policy::{EngineProfile, LogFormat};
 
 /// How verdicts are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -180,12 +181,22 @@ pub fn run(args: Args) -> ExitCode {
         .filter(|_| args.policy.is_some())
         .map(|c| &c.policy);
     let out = output_settings(&args, policy);
-    if checked.is_some() || args.explain {
-        eprintln!(
-            "sekisho replay: note: detection is not implemented yet; the policy/rules were validated but no rules are evaluated"
-        );
-    }
+    let ruleset = checked.as_ref().map(|c| {
+        let rs = RuleSet::from_policy(&c.policy, CompileOptions::default());
+        report_load(&rs, &c.policy, &out.dir);
+        rs
+    });
+    let profile = checked
+        .as_ref()
+        .map_or(EngineProfile::default(), |c| c.policy.engine_profile);
     let mut sets = Vec::new();
+    if profile == EngineProfile::AwsNfw {
+        // NFW runs Suricata 7.0: SMTP is recognised from the client's first command only.
+        sets.push((
+            "app-layer.smtp.server-banner".to_string(),
+            "false".to_string(),
+        ));
+    }
     for s in &args.sets {
         match s.split_once('=') {
             Some((k, v)) => sets.push((k.trim().to_string(), v.trim().to_string())),
@@ -255,7 +266,31 @@ pub fn run(args: Args) -> ExitCode {
             ));
         }
     };
-    let result = replay::run(&opts, stop.as_deref(), &mut progress);
+    let result = match ruleset {
+        Some(rs) => {
+            let cfg = DetectConfig {
+                inline: opts.inline,
+                explain: args.explain,
+            };
+            let stdout = std::io::stdout();
+            let mut explain = std::io::BufWriter::new(stdout.lock());
+            let r = replay::run_detect(
+                &opts,
+                Detector::new(rs, cfg),
+                stop.as_deref(),
+                &mut progress,
+                &mut explain,
+            );
+            let _ = std::io::Write::flush(&mut explain);
+            r.map(|(report, _)| report)
+        }
+        None => {
+            if args.explain {
+                eprintln!("sekisho replay: note: --explain without --policy or --rules: there are no rules to explain");
+            }
+            replay::run(&opts, stop.as_deref(), &mut progress)
+        }
+    };
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -344,4 +379,74 @@ fn readable_file(path: &std::path::Path) -> std::io::Result<()> {
         return Err(std::io::Error::other("is a directory"));
     }
     Ok(())
+}
+
+/// Most not-loaded rules listed on stderr; beyond that they go to `DIR/rules-not-loaded.txt`.
+const MAX_LISTED: usize = 20;
+
+/// Prints the load report: how many rules compiled, in what order semantics, and every rule
+/// that was not loaded with the keyword responsible (once each; a long list goes to a file
+/// in the output directory, with a per-keyword summary on stderr).
+fn report_load(rs: &RuleSet, policy: &sekisho_policy::Policy, out_dir: &std::path::Path) {
+    let st = rs.load_stats();
+    let defaults: Vec<&str> = rs.defaults().iter().map(|d| d.name()).collect();
+    eprintln!(
+        "sekisho replay: rules: {} loaded of {} in {:.1} ms (engine_profile {}, rule_order {}{}); prefilter: {} patterns, {} rules without a fast pattern",
+        st.loaded,
+        st.rules,
+        st.compile_secs * 1e3,
+        policy.engine_profile.as_str(),
+        policy.rule_order.as_str(),
+        if defaults.is_empty() {
+            String::new()
+        } else {
+            format!(", default actions {}", defaults.join(" "))
+        },
+        st.prefilter.patterns,
+        st.prefilter.always,
+    );
+    let nl = rs.not_loaded();
+    if nl.is_empty() {
+        return;
+    }
+    let line = |n: &sekisho_detect::NotLoaded| {
+        let gid = if n.gid == 1 {
+            String::new()
+        } else {
+            format!("{}:", n.gid)
+        };
+        format!(
+            "sid {gid}{} ({}): {}: {}",
+            n.sid, n.group, n.keyword, n.reason
+        )
+    };
+    eprintln!(
+        "sekisho replay: warning: {} rule{} not loaded (they use something the engine cannot evaluate yet):",
+        nl.len(),
+        if nl.len() == 1 { "" } else { "s" }
+    );
+    if nl.len() <= MAX_LISTED {
+        for n in nl {
+            eprintln!("  {}", line(n));
+        }
+        return;
+    }
+    let mut by_kw: std::collections::BTreeMap<&str, usize> = Default::default();
+    for n in nl {
+        *by_kw.entry(n.keyword.as_str()).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, usize)> = by_kw.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (kw, n) in counts.iter().take(12) {
+        eprintln!("  {n:>6}  {kw}");
+    }
+    if counts.len() > 12 {
+        eprintln!("  ({} more keywords)", counts.len() - 12);
+    }
+    let path = out_dir.join("rules-not-loaded.txt");
+    let text: String = nl.iter().map(|n| line(n) + "\n").collect();
+    match std::fs::create_dir_all(out_dir).and_then(|()| std::fs::write(&path, text)) {
+        Ok(()) => eprintln!("  every rule with its sid and keyword: {}", path.display()),
+        Err(e) => eprintln!("  (cannot write {}: {e})", path.display()),
+    }
 }

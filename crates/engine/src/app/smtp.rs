@@ -242,13 +242,17 @@ impl SmtpTx {
 /// The EVE `smtp` object: keys with `None` / an empty `rcpt_to` are omitted.
 /// Values are printed as sent, angle brackets kept (suricata-eve.md §6);
 /// invalid UTF-8 is replaced lossily (the log crate may escape instead).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Serialises (serde) as exactly that object, keys in Suricata's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct SmtpEve {
     /// `smtp.helo`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub helo: Option<String>,
     /// `smtp.mail_from`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
     /// `smtp.rcpt_to[]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rcpt_to: Vec<String>,
 }
 

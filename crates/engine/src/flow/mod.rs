@@ -49,6 +49,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
+use crate::app::{AppLayer, AppProto};
 use crate::config::{FlowTimeouts, ProtoTimeouts};
 use crate::decode::{tcp_flags, Packet, TcpInfo, Transport};
 use crate::event::Direction;
@@ -208,7 +209,10 @@ pub(crate) struct Flow {
     pub midstream: bool,
     pub alerted: bool,
     pub action: Option<FlowAction>,
-    pub app_proto: Option<String>,
+    /// App-layer state, created on the first payload byte (boxed: most flows have none).
+    pub app: Option<Box<AppLayer>>,
+    /// TCP handshake completed at some point (UDP/other: both directions seen).
+    pub established: bool,
 }
 
 impl Flow {
@@ -250,6 +254,7 @@ impl Flow {
 
     /// The owned record (streams are closed by the engine before this).
     pub fn record(&self, reason: FlowEndReason, emergency: bool) -> FlowRecord {
+        let app = self.app.as_deref().and_then(app_protos);
         FlowRecord {
             flow_id: self.flow_id,
             src_ip: self.client_ip,
@@ -260,7 +265,10 @@ impl Flow {
             icmp: self.icmp,
             icmp_response: self.icmp_response,
             vlan: self.vlan[..self.vlan_count as usize].to_vec(),
-            app_proto: self.app_proto.clone(),
+            app_proto: app.map(|(p, ..)| p.to_string()),
+            app_proto_ts: app.and_then(|(_, ts, ..)| ts),
+            app_proto_tc: app.and_then(|(_, _, tc, _)| tc),
+            app_proto_orig: app.and_then(|(.., o)| o),
             to_server: self.dirs[0],
             to_client: self.dirs[1],
             start: self.start,
@@ -274,6 +282,29 @@ impl Flow {
             midstream: self.midstream,
         }
     }
+}
+
+/// EVE's `app_proto`, and `app_proto_ts`/`_tc`/`_orig` only where they differ from it
+/// (Suricata's rule; unknown ones are left out). `None` while the protocol is unknown.
+type AppProtos = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
+fn app_protos(a: &AppLayer) -> Option<AppProtos> {
+    let p = a.proto();
+    if p == AppProto::Unknown {
+        return None;
+    }
+    let differ = |q: AppProto| (q != AppProto::Unknown && q != p).then(|| q.as_str());
+    Some((
+        p.as_str(),
+        differ(a.proto_dir(Direction::ToServer)),
+        differ(a.proto_dir(Direction::ToClient)),
+        a.proto_orig().and_then(differ),
+    ))
 }
 
 /// The outcome of a TCP state update for one segment.
@@ -634,7 +665,8 @@ impl FlowTable {
             midstream: false,
             alerted: false,
             action: None,
-            app_proto: None,
+            app: None,
+            established: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {

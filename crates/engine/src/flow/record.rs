@@ -203,8 +203,16 @@ pub struct FlowRecord {
     pub icmp_response: Option<(u8, u8)>,
     /// VLAN ids (outermost first), empty if untagged.
     pub vlan: Vec<u16>,
-    /// Application protocol once detected (`None` until the app layer exists).
+    /// Application protocol (EVE `app_proto`): set by the engine from the app layer when
+    /// the flow ends (`None` if unknown, e.g. no payload); detection may override it.
     pub app_proto: Option<String>,
+    /// EVE `app_proto_ts`: the to-server protocol, only when it differs from `app_proto`.
+    pub app_proto_ts: Option<&'static str>,
+    /// EVE `app_proto_tc`: the to-client protocol, only when it differs from `app_proto`.
+    pub app_proto_tc: Option<&'static str>,
+    /// EVE `app_proto_orig`: the protocol before a change (`smtp` after STARTTLS), only when
+    /// it differs from `app_proto`.
+    pub app_proto_orig: Option<&'static str>,
     /// Client-to-server counters.
     pub to_server: DirStats,
     /// Server-to-client counters.

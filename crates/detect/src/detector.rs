@@ -1,0 +1,845 @@
+//! The detector: an engine [`Inspector`] that evaluates the compiled rules on every packet
+//! after the app layer has seen the packet's data, and turns matches into verdicts.
+//!
+//! Order semantics (suricata-rules.md §11, aws-network-firewall.md §2):
+//! - **Action order**: rules sorted pass → drop → reject → alert, then `priority`. A pass
+//!   stops the packet; drops and alerts all log; the first drop decides the packet.
+//! - **Strict order**: groups in order, rules in file order; the first pass/drop/reject
+//!   match decides the packet, alerts before it still log. Default actions (NFW
+//!   `aws:drop_established` …) apply to packets no rule decided.
+//!
+//! What a match does to the flow follows the rule's type ([`SigKind`]): pass/drop of IP-only,
+//! app-layer, app-tx and stream rules applies to the whole flow ("a pass on a TCP flow
+//! passes the rest of the flow": later packets are not inspected), packet rules only to the
+//! packet; `:packet` / `:flow` scopes override. A protocol-detection-only rule (app protocol
+//! in the header, no other keyword) is evaluated once per direction: on the first packet of
+//! that direction after the protocol became known, as Suricata does.
+//!
+//! In monitor mode drop rules log like alerts (`allowed`) and nothing is dropped; `--explain`
+//! still says what inline mode would do.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+
+use sekisho_engine::app::smtp::SmtpEve;
+use sekisho_engine::app::{AppLayer, AppProto};
+use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
+use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream};
+
+use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
+use crate::payload::MatchScratch;
+use crate::ruleset::{DefaultRule, RuleSet};
+use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind, SmtpView};
+
+/// Most per-flow transaction matches remembered (alert once per rule and transaction).
+const MAX_TX_MATCHES: usize = 4096;
+
+/// How detection runs.
+#[derive(Debug, Clone, Default)]
+pub struct DetectConfig {
+    /// Inline (IPS): drops take effect and `drop` records are written.
+    pub inline: bool,
+    /// Collect `--explain` lines.
+    pub explain: bool,
+}
+
+/// Per-flow detection state (removed when the flow ends).
+struct FlowDet {
+    /// 1-based number of the flow in this run (for `--explain`).
+    seq: u64,
+    client: (IpAddr, u16),
+    server: (IpAddr, u16),
+    /// Pass verdict: (packet, sid) that passed the flow.
+    passed: Option<(u64, u64)>,
+    /// Drop verdict: (packet, sid) that dropped the flow.
+    dropped: Option<(u64, u64)>,
+    /// Set flowbits (ids).
+    bits: Vec<u32>,
+    /// (rule order, tx id) pairs that already matched.
+    tx_matched: Vec<(u32, u64)>,
+    /// Protocol-detection-only rules were evaluated in this direction.
+    pd_done: [bool; 2],
+    alerted: bool,
+    /// The app protocol was reported to `--explain`.
+    proto_explained: bool,
+    /// The "not inspected" note was given for this many packets.
+    quiet_notes: u32,
+}
+
+/// The detection inspector. Build it with [`Detector::new`], hand it to
+/// `Engine::with_inspector`, and drain [`Detector::poll_output`] (and
+/// [`Detector::take_explain`]) after every packet.
+pub struct Detector {
+    rules: RuleSet,
+    cfg: DetectConfig,
+    flows: HashMap<u64, FlowDet>,
+    flow_seq: u64,
+    out: VecDeque<Output>,
+    explain: Vec<String>,
+    scratch: MatchScratch,
+    cand: Vec<u32>,
+    /// Stream bytes released by the current packet (TCP), in its direction.
+    stream: Vec<u8>,
+    stream_flow: u64,
+    /// The current packet's flow was established before this packet (NFW's default actions
+    /// leave the packet that completes the handshake alone: it is connection setup).
+    established_before: bool,
+    /// Totals for the run summary.
+    stats: DetectStats,
+}
+
+/// Detection counters for the run summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DetectStats {
+    /// Alert records.
+    pub alerts: u64,
+    /// Packets dropped by rules or default actions (inline).
+    pub drops: u64,
+    /// Flows passed by a rule.
+    pub flows_passed: u64,
+    /// Flows dropped by a rule.
+    pub flows_dropped: u64,
+    /// Rule evaluations after the prefilter.
+    pub evaluated: u64,
+}
+
+/// Why a rule did not match (for `--explain`).
+enum Miss {
+    Proto(AppProto),
+    Header,
+    Flow(&'static str),
+    Bits,
+    AppProto,
+    Dsize,
+    Flags,
+    IpOnlyLater,
+    PdOnlyDone,
+    Group(usize),
+    TxDone,
+}
+
+impl Detector {
+    /// A detector over `rules`.
+    pub fn new(rules: RuleSet, cfg: DetectConfig) -> Detector {
+        Detector {
+            rules,
+            cfg,
+            flows: HashMap::new(),
+            flow_seq: 0,
+            out: VecDeque::new(),
+            explain: Vec::new(),
+            scratch: MatchScratch::default(),
+            cand: Vec::new(),
+            stream: Vec::new(),
+            stream_flow: u64::MAX,
+            established_before: false,
+            stats: DetectStats::default(),
+        }
+    }
+
+    /// The rules in use.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DetectStats {
+        self.stats
+    }
+
+    /// Next alert or drop record, oldest first.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The `--explain` lines collected since the last call.
+    pub fn take_explain(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.explain)
+    }
+
+    fn head(p: &PacketContext<'_>) -> PacketHead {
+        PacketHead {
+            ts: p.ts,
+            pkt_num: p.pkt_num,
+            flow_id: p.flow_id,
+            src_ip: p.src_ip,
+            src_port: p.src_port,
+            dst_ip: p.dst_ip,
+            dst_port: p.dst_port,
+            proto: p.proto,
+            direction: p.direction,
+            app_proto: p
+                .app
+                .map(AppLayer::proto)
+                .filter(|a| *a != AppProto::Unknown),
+        }
+    }
+}
+
+fn fmt_ep(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        IpAddr::V4(_) => format!("{ip}:{port}"),
+    }
+}
+
+fn dir_str(d: Direction) -> &'static str {
+    match d {
+        Direction::ToServer => "to_server",
+        Direction::ToClient => "to_client",
+    }
+}
+
+/// True when the match applies to the whole flow.
+fn flow_scope(sig: &Sig) -> bool {
+    match sig.scope {
+        Some(ActionScope::Packet) => false,
+        Some(ActionScope::Flow) => true,
+        _ => sig.kind.flow_scoped(),
+    }
+}
+
+impl Detector {
+    fn ctx_line(&self, p: &PacketContext<'_>, st: &FlowDet) -> String {
+        let app = p
+            .app
+            .map(AppLayer::proto)
+            .filter(|a| *a != AppProto::Unknown)
+            .map_or("app_proto unknown", AppProto::as_str);
+        let (a, b) = match p.direction {
+            Direction::ToServer => (st.client, st.server),
+            Direction::ToClient => (st.server, st.client),
+        };
+        format!(
+            "pkt {} flow {} ({} -> {}, {})",
+            p.pkt_num,
+            st.seq,
+            fmt_ep(a.0, a.1),
+            fmt_ep(b.0, b.1),
+            app
+        )
+    }
+
+    /// Evaluates one rule; `Ok(tx)` on a match (with the transaction for app-tx rules).
+    fn eval(
+        sig: &Sig,
+        p: &PacketContext<'_>,
+        st: &FlowDet,
+        payload: &[u8],
+        txs: &[SmtpView<'_>],
+        scratch: &mut MatchScratch,
+    ) -> Result<Option<usize>, Miss> {
+        let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
+        match sig.proto {
+            ProtoReq::Any => {}
+            ProtoReq::Transport(t) => {
+                if p.proto != t {
+                    return Err(Miss::Header);
+                }
+            }
+            ProtoReq::Icmp => {
+                if p.proto != 1 && p.proto != 58 {
+                    return Err(Miss::Header);
+                }
+            }
+            ProtoReq::App(want) => {
+                if app != want {
+                    return Err(Miss::Proto(app));
+                }
+            }
+        }
+        if !sig.header_matches(p.src_ip, p.src_port, p.dst_ip, p.dst_port) {
+            return Err(Miss::Header);
+        }
+        if let Some(d) = sig.flow_dir() {
+            let ok = matches!(
+                (d, p.direction),
+                (FlowDir::ToServer, Direction::ToServer) | (FlowDir::ToClient, Direction::ToClient)
+            );
+            if !ok {
+                return Err(Miss::Flow("direction"));
+            }
+        }
+        match sig.flow_state() {
+            Some(FlowState::Established) if !p.established => {
+                return Err(Miss::Flow("not established"))
+            }
+            Some(FlowState::NotEstablished) if p.established => {
+                return Err(Miss::Flow("established"))
+            }
+            _ => {}
+        }
+        if sig.flow.stream == Some(FlowStream::OnlyStream) && p.proto != 6 {
+            return Err(Miss::Flow("only_stream on a non-TCP packet"));
+        }
+        if sig.kind == SigKind::IpOnly && !p.first_in_direction {
+            return Err(Miss::IpOnlyLater);
+        }
+        if sig.kind == SigKind::App
+            && sig.flow == Default::default()
+            && sig.bits_cond.is_empty()
+            && sig.app_cond.is_empty()
+            && sig.dsize.is_none()
+            && sig.flags.is_none()
+            && st.pd_done[p.direction.index()]
+        {
+            return Err(Miss::PdOnlyDone);
+        }
+        for (cmd, ids) in &sig.bits_cond {
+            let any = ids.iter().any(|i| st.bits.contains(i));
+            let ok = match cmd {
+                BitsCmd::IsSet => any,
+                // `isnotset,a|b`: true when one of them is not set.
+                _ => ids.iter().any(|i| !st.bits.contains(i)),
+            };
+            if !ok {
+                return Err(Miss::Bits);
+            }
+        }
+        for c in &sig.app_cond {
+            let ok = if c.negated {
+                app != AppProto::Unknown && app != c.proto
+            } else {
+                app == c.proto
+            };
+            if !ok {
+                return Err(Miss::AppProto);
+            }
+        }
+        if let Some(d) = sig.dsize {
+            if !size_matches(d, p.payload.len() as u64) {
+                return Err(Miss::Dsize);
+            }
+        }
+        if let Some(f) = sig.flags {
+            if p.proto != 6 || !flags_match(f, p.tcp_flags) {
+                return Err(Miss::Flags);
+            }
+        }
+        if sig.kind == SigKind::AppTx {
+            let mut last = Err(Miss::TxDone);
+            for (i, tx) in txs.iter().enumerate() {
+                if st.tx_matched.contains(&(sig.order, tx.tx_id)) {
+                    continue;
+                }
+                match sig.groups_match(payload, Some(tx), scratch) {
+                    Ok(()) => return Ok(Some(i)),
+                    Err(g) => last = Err(Miss::Group(g)),
+                }
+            }
+            return last;
+        }
+        if sig.groups.iter().any(|g| g.kind == BufKind::Payload) && payload.is_empty() {
+            return Err(Miss::Group(0));
+        }
+        sig.groups_match(payload, None, scratch)
+            .map(|()| None)
+            .map_err(Miss::Group)
+    }
+
+    fn miss_text(sig: &Sig, m: &Miss) -> String {
+        match m {
+            Miss::Proto(AppProto::Unknown) => format!(
+                "not evaluated: the flow's app_proto is not known yet (rule needs {})",
+                proto_req_str(sig.proto)
+            ),
+            Miss::Proto(a) => format!(
+                "not evaluated: app_proto is {} (rule needs {})",
+                a.as_str(),
+                proto_req_str(sig.proto)
+            ),
+            Miss::Header => "no match: addresses/ports".to_string(),
+            Miss::Flow(w) => format!("no match: flow ({w})"),
+            Miss::Bits => "no match: flowbits".to_string(),
+            Miss::AppProto => "no match: app-layer-protocol".to_string(),
+            Miss::Dsize => "no match: dsize".to_string(),
+            Miss::Flags => "no match: flags".to_string(),
+            Miss::IpOnlyLater => {
+                "not evaluated: IP-only rule, evaluated on the first packet of each direction only"
+                    .to_string()
+            }
+            Miss::PdOnlyDone => {
+                "not evaluated: protocol-detection-only rule, already evaluated in this direction"
+                    .to_string()
+            }
+            Miss::Group(i) => match sig.groups.get(*i) {
+                Some(g) if g.label.is_empty() => format!("no match: {}", g.kind.as_str()),
+                Some(g) => format!("no match: {} {}", g.kind.as_str(), g.label),
+                None => "no match".to_string(),
+            },
+            Miss::TxDone => "no match: no transaction left to inspect".to_string(),
+        }
+    }
+
+    fn alert_info(sig: &Sig, blocked: bool) -> AlertInfo {
+        AlertInfo {
+            blocked,
+            gid: sig.gid,
+            sid: sig.sid,
+            rev: sig.rev,
+            signature: sig.msg.clone(),
+            category: sig.category.clone(),
+            severity: sig.severity,
+        }
+    }
+
+    fn inspect(&mut self, p: &PacketContext<'_>) -> Verdict {
+        let inline = self.cfg.inline;
+        let explain = self.cfg.explain;
+        // Taken out and put back so the evaluation can borrow the rest of `self` freely.
+        let mut st = match self.flows.remove(&p.flow_id) {
+            Some(st) => st,
+            None => {
+                self.flow_seq += 1;
+                FlowDet::new(self.flow_seq, p)
+            }
+        };
+        let v = self.inspect_flow(p, &mut st, inline, explain);
+        self.flows.insert(p.flow_id, st);
+        v
+    }
+
+    fn inspect_flow(
+        &mut self,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        inline: bool,
+        explain: bool,
+    ) -> Verdict {
+        let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
+        if explain && !st.proto_explained && app != AppProto::Unknown {
+            st.proto_explained = true;
+            let how = match p.app.and_then(AppLayer::detected_at) {
+                Some((Direction::ToClient, n)) => {
+                    format!("from the server's data in pkt {n} (e.g. the SMTP 220 banner)")
+                }
+                Some((Direction::ToServer, n)) => {
+                    format!("from the client's data in pkt {n}")
+                }
+                None => "by the app layer".to_string(),
+            };
+            let line = format!(
+                "{}: app_proto {} detected {how}",
+                self.ctx_line(p, st),
+                app.as_str()
+            );
+            self.explain.push(line);
+        }
+        if let Some((at, sid)) = st.passed {
+            if explain && (!p.payload.is_empty()) && st.quiet_notes < 64 {
+                st.quiet_notes += 1;
+                let line = format!(
+                    "{}: not inspected: flow passed at pkt {at} by sid {sid}",
+                    self.ctx_line(p, st)
+                );
+                self.explain.push(line);
+            }
+            return Verdict::Accept;
+        }
+        if let Some((at, sid)) = st.dropped {
+            // Monitor mode only (inline, the engine drops the flow before we are called).
+            if explain && !p.payload.is_empty() && st.quiet_notes < 64 {
+                st.quiet_notes += 1;
+                let line = format!(
+                    "{}: not inspected: flow dropped at pkt {at} by sid {sid} (monitor mode: delivered anyway)",
+                    self.ctx_line(p, st)
+                );
+                self.explain.push(line);
+            }
+            return if inline {
+                Verdict::DropFlow
+            } else {
+                Verdict::Accept
+            };
+        }
+
+        // Buffers: stream bytes this packet released (TCP), else the packet payload.
+        let stream = std::mem::take(&mut self.stream);
+        let payload: &[u8] = if self.stream_flow == p.flow_id && !stream.is_empty() {
+            &stream
+        } else {
+            p.payload
+        };
+        let smtp = p
+            .app
+            .filter(|a| a.proto() == AppProto::Smtp)
+            .and_then(AppLayer::smtp);
+        let helo = smtp.and_then(|s| s.helo());
+        let txs: Vec<SmtpView<'_>> = smtp
+            .map(|s| {
+                s.txs()
+                    .map(|t| SmtpView {
+                        tx_id: t.tx_id,
+                        helo,
+                        mail_from: t.mail_from.as_deref(),
+                        rcpt_to: t.rcpt_to.iter().map(Vec::as_slice).collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+
+        // Candidates: rules without fast pattern, plus prefilter hits.
+        let mut cand = std::mem::take(&mut self.cand);
+        cand.clear();
+        let pf = self.rules.prefilter_mut();
+        cand.extend_from_slice(pf.always(BufKind::Payload));
+        if !payload.is_empty() {
+            pf.scan(BufKind::Payload, std::iter::once(payload), &mut cand);
+        }
+        if !txs.is_empty() {
+            cand.extend_from_slice(pf.always(BufKind::SmtpHelo));
+            cand.extend_from_slice(pf.always(BufKind::SmtpMailFrom));
+            cand.extend_from_slice(pf.always(BufKind::SmtpRcptTo));
+            pf.scan(BufKind::SmtpHelo, helo.into_iter(), &mut cand);
+            pf.scan(
+                BufKind::SmtpMailFrom,
+                txs.iter().filter_map(|t| t.mail_from),
+                &mut cand,
+            );
+            pf.scan(
+                BufKind::SmtpRcptTo,
+                txs.iter().flat_map(|t| t.rcpt_to.iter().copied()),
+                &mut cand,
+            );
+        }
+        cand.sort_unstable();
+        cand.dedup();
+
+        let strict = self.rules.strict();
+        let mut verdict = Verdict::Accept;
+        let mut decided: Option<ActionKind> = None;
+        let mut lines: Vec<String> = Vec::new();
+        let ctx = if explain {
+            self.ctx_line(p, st)
+        } else {
+            String::new()
+        };
+        let mut pd_evaluated = false;
+        for &o in &cand {
+            let Some(sig) = self.rules.sig(o) else {
+                continue;
+            };
+            self.stats.evaluated += 1;
+            if sig.kind == SigKind::App {
+                pd_evaluated |= matches!(sig.proto, ProtoReq::App(a) if a == app);
+            }
+            let r = Self::eval(sig, p, st, payload, &txs, &mut self.scratch);
+            let tx = match r {
+                Ok(tx) => tx,
+                Err(m) => {
+                    if explain && !matches!(m, Miss::Header | Miss::IpOnlyLater | Miss::PdOnlyDone)
+                    {
+                        lines.push(format!(
+                            "{ctx} sid {} {}: {}",
+                            sig.sid,
+                            sig.action.as_str(),
+                            Self::miss_text(sig, &m)
+                        ));
+                    }
+                    continue;
+                }
+            };
+            // The rule matched.
+            for (cmd, ids) in &sig.bits_act {
+                for id in ids {
+                    let has = st.bits.contains(id);
+                    match cmd {
+                        BitsCmd::Set if !has => st.bits.push(*id),
+                        BitsCmd::Unset => st.bits.retain(|b| b != id),
+                        BitsCmd::Toggle if has => st.bits.retain(|b| b != id),
+                        BitsCmd::Toggle => st.bits.push(*id),
+                        _ => {}
+                    }
+                }
+            }
+            let tx_info = tx.and_then(|i| txs.get(i)).map(|t| {
+                if st.tx_matched.len() < MAX_TX_MATCHES {
+                    st.tx_matched.push((sig.order, t.tx_id));
+                }
+                let eve = smtp
+                    .and_then(|s| s.tx(t.tx_id))
+                    .map(|tx| tx.eve())
+                    .unwrap_or_default();
+                (t.tx_id, eve)
+            });
+            let tx_note = tx_info
+                .as_ref()
+                .map(|(id, _)| format!(" (tx {id})"))
+                .unwrap_or_default();
+            let action = sig.action;
+            if action == ActionKind::Alert {
+                if !sig.noalert {
+                    st.alerted = true;
+                    push_alert(
+                        &mut self.out,
+                        &mut self.stats,
+                        p,
+                        Self::alert_info(sig, false),
+                        tx_info,
+                    );
+                }
+                if explain {
+                    lines.push(format!(
+                        "{ctx} sid {} alert: matched{tx_note}{}",
+                        sig.sid,
+                        if sig.noalert {
+                            " (noalert: not logged)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                continue;
+            }
+            if action == ActionKind::Pass {
+                if sig.force_alert && !sig.noalert {
+                    st.alerted = true;
+                    push_alert(
+                        &mut self.out,
+                        &mut self.stats,
+                        p,
+                        Self::alert_info(sig, false),
+                        tx_info,
+                    );
+                }
+                let whole = flow_scope(sig);
+                if whole {
+                    st.passed = Some((p.pkt_num, sig.sid));
+                    self.stats.flows_passed += 1;
+                }
+                if explain {
+                    lines.push(if whole {
+                        format!(
+                            "{ctx} sid {} pass: flow passed{tx_note}; later packets of this flow are not inspected ({} rule{})",
+                            sig.sid,
+                            sig.kind.as_str(),
+                            if sig.scope == Some(ActionScope::Flow) { ", pass:flow" } else { "" }
+                        )
+                    } else {
+                        format!("{ctx} sid {} pass: packet passed{tx_note} (pass:packet); later packets are inspected", sig.sid)
+                    });
+                }
+                decided = Some(ActionKind::Pass);
+                break;
+            }
+            // drop / reject
+            let whole = flow_scope(sig);
+            if !sig.noalert {
+                st.alerted = true;
+                push_alert(
+                    &mut self.out,
+                    &mut self.stats,
+                    p,
+                    Self::alert_info(sig, inline),
+                    tx_info,
+                );
+            }
+            if inline {
+                verdict = verdict.and(if whole {
+                    Verdict::DropFlow
+                } else {
+                    Verdict::Drop
+                });
+                if decided.is_none() {
+                    let info = Self::alert_info(sig, true);
+                    push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
+                }
+                if whole && st.dropped.is_none() {
+                    st.dropped = Some((p.pkt_num, sig.sid));
+                    self.stats.flows_dropped += 1;
+                }
+            }
+            if explain {
+                let what = match (inline, whole) {
+                    (true, true) => {
+                        "flow dropped; later packets of this flow are dropped uninspected"
+                    }
+                    (true, false) => "packet dropped",
+                    (false, true) => "would drop the flow inline (monitor mode: logged as allowed)",
+                    (false, false) => {
+                        "would drop the packet inline (monitor mode: logged as allowed)"
+                    }
+                };
+                let reject = if action == ActionKind::Drop {
+                    ""
+                } else {
+                    " (reject: a TCP RST / ICMP unreachable goes to the sender)"
+                };
+                lines.push(format!(
+                    "{ctx} sid {} {}: {what}{tx_note}{reject}",
+                    sig.sid,
+                    action.as_str()
+                ));
+            }
+            if decided.is_none() {
+                decided = Some(action);
+            }
+            if strict {
+                break;
+            }
+        }
+        if pd_evaluated || app != AppProto::Unknown {
+            st.pd_done[p.direction.index()] = true;
+        }
+        self.cand = cand;
+        self.stream = stream;
+        self.stream.clear();
+
+        // NFW default actions: only what no rule decided, strict order only.
+        if decided.is_none() && strict {
+            let defaults: Vec<DefaultRule> = self.rules.defaults().to_vec();
+            for d in defaults {
+                if !d.applies(p, app, self.established_before) {
+                    continue;
+                }
+                if d.is_drop() {
+                    if inline {
+                        verdict = verdict.and(Verdict::Drop);
+                        push_drop(&mut self.out, &mut self.stats, p, "default action", None);
+                    }
+                    if explain {
+                        lines.push(format!(
+                            "{ctx} default action {}: {} (no rule decided; {}{})",
+                            d.name(),
+                            if inline {
+                                "packet dropped"
+                            } else {
+                                "would drop the packet inline"
+                            },
+                            if self.established_before {
+                                "established, "
+                            } else {
+                                ""
+                            },
+                            dir_str(p.direction)
+                        ));
+                    }
+                } else {
+                    st.alerted = true;
+                    let info = AlertInfo {
+                        blocked: false,
+                        gid: 1,
+                        sid: 0,
+                        rev: 0,
+                        signature: d.name().to_string(),
+                        category: String::new(),
+                        severity: 3,
+                    };
+                    push_alert(&mut self.out, &mut self.stats, p, info, None);
+                    if explain {
+                        lines.push(format!(
+                            "{ctx} default action {}: alert (no rule decided)",
+                            d.name()
+                        ));
+                    }
+                }
+            }
+        }
+        self.explain.append(&mut lines);
+        if inline {
+            verdict
+        } else {
+            Verdict::Accept
+        }
+    }
+}
+
+impl FlowDet {
+    fn new(seq: u64, p: &PacketContext<'_>) -> FlowDet {
+        let (client, server) = match p.direction {
+            Direction::ToServer => ((p.src_ip, p.src_port), (p.dst_ip, p.dst_port)),
+            Direction::ToClient => ((p.dst_ip, p.dst_port), (p.src_ip, p.src_port)),
+        };
+        FlowDet {
+            seq,
+            client,
+            server,
+            passed: None,
+            dropped: None,
+            bits: Vec::new(),
+            tx_matched: Vec::new(),
+            pd_done: [false; 2],
+            alerted: false,
+            proto_explained: false,
+            quiet_notes: 0,
+        }
+    }
+}
+
+fn push_alert(
+    out: &mut VecDeque<Output>,
+    stats: &mut DetectStats,
+    p: &PacketContext<'_>,
+    alert: AlertInfo,
+    tx: Option<(u64, SmtpEve)>,
+) {
+    stats.alerts += 1;
+    out.push_back(Output::Alert(Box::new(AlertRecord {
+        head: Detector::head(p),
+        tx,
+        alert,
+    })));
+}
+
+fn push_drop(
+    out: &mut VecDeque<Output>,
+    stats: &mut DetectStats,
+    p: &PacketContext<'_>,
+    reason: &'static str,
+    alert: Option<AlertInfo>,
+) {
+    stats.drops += 1;
+    out.push_back(Output::Drop(Box::new(DropRecord {
+        head: Detector::head(p),
+        payload_len: p.payload.len(),
+        tcp_flags: p.tcp_flags,
+        reason,
+        alert,
+    })));
+}
+
+fn proto_req_str(p: ProtoReq) -> &'static str {
+    match p {
+        ProtoReq::Any => "ip",
+        ProtoReq::Transport(6) => "tcp",
+        ProtoReq::Transport(17) => "udp",
+        ProtoReq::Transport(_) => "a transport protocol",
+        ProtoReq::Icmp => "icmp",
+        ProtoReq::App(a) => a.as_str(),
+    }
+}
+
+impl Inspector for Detector {
+    fn on_packet(&mut self, p: &PacketContext<'_>) -> Verdict {
+        self.stream.clear();
+        self.stream_flow = p.flow_id;
+        self.established_before = p.established;
+        Verdict::Accept
+    }
+
+    fn on_stream_data(&mut self, chunk: &sekisho_engine::AppChunk<'_>) -> Verdict {
+        if chunk.flow_id == self.stream_flow && self.rules.needs_stream() {
+            // Bounded: one packet releases at most what reassembly held for the flow.
+            self.stream.extend_from_slice(chunk.data);
+        }
+        Verdict::Accept
+    }
+
+    fn on_packet_end(&mut self, p: &PacketContext<'_>) -> Verdict {
+        if self.rules.is_empty() {
+            return Verdict::Accept;
+        }
+        self.inspect(p)
+    }
+
+    fn on_flow_end(&mut self, record: &mut FlowRecord) {
+        if let Some(st) = self.flows.remove(&record.flow_id) {
+            record.alerted |= st.alerted;
+            if st.dropped.is_some() && self.cfg.inline {
+                record.action = Some(FlowAction::Drop);
+            } else if st.passed.is_some() && record.action.is_none() {
+                record.action = Some(FlowAction::Pass);
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Multi-pattern prefilter: one Aho-Corasick pass per buffer finds the rules whose fast
+//! pattern occurs, so a packet's cost grows with the patterns present, not with the rule
+//! count. Rules without a fast pattern (header-only, negated contents only, pcre only) are
+//! always candidates for their buffer kind.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::sig::{BufKind, Sig};
+
+/// One automaton with the rules behind each pattern.
+struct Automaton {
+    ac: AhoCorasick,
+    /// Pattern index → rule orders.
+    rules: Vec<Vec<u32>>,
+}
+
+impl Automaton {
+    fn build(map: HashMap<Vec<u8>, Vec<u32>>, nocase: bool) -> Option<Automaton> {
+        if map.is_empty() {
+            return None;
+        }
+        let mut pats: Vec<(Vec<u8>, Vec<u32>)> = map.into_iter().collect();
+        pats.sort();
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(nocase)
+            .match_kind(MatchKind::Standard)
+            .build(pats.iter().map(|(p, _)| p))
+            .ok()?;
+        Some(Automaton {
+            ac,
+            rules: pats.into_iter().map(|(_, r)| r).collect(),
+        })
+    }
+
+    fn scan(&self, hay: &[u8], seen: &mut [u64], out: &mut Vec<u32>) {
+        for m in self.ac.find_overlapping_iter(hay) {
+            let i = m.pattern().as_usize();
+            let (w, b) = (i / 64, 1u64 << (i % 64));
+            if seen[w] & b == 0 {
+                seen[w] |= b;
+                out.extend_from_slice(&self.rules[i]);
+            }
+        }
+    }
+
+    fn patterns(&self) -> usize {
+        self.rules.len()
+    }
+}
+
+/// Per buffer kind: case-sensitive and case-insensitive automata plus the always-list.
+#[derive(Default)]
+struct PerKind {
+    exact: Option<Automaton>,
+    nocase: Option<Automaton>,
+    always: Vec<u32>,
+}
+
+/// The prefilter over a compiled rule set.
+#[derive(Default)]
+pub struct Prefilter {
+    kinds: Vec<PerKind>,
+    /// Reused "pattern already reported" bitmap.
+    seen: Vec<u64>,
+}
+
+/// Prefilter sizes, for the load report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefilterStats {
+    /// Distinct patterns in all automata.
+    pub patterns: usize,
+    /// Rules evaluated on every packet of their kind (no fast pattern).
+    pub always: usize,
+}
+
+impl Prefilter {
+    /// Builds the prefilter for `sigs` (indexed by their `order`).
+    pub fn build(sigs: &[Sig]) -> Prefilter {
+        let mut exact: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
+        let mut nocase: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
+        let mut always: Vec<Vec<u32>> = vec![Vec::new(); BufKind::COUNT];
+        for s in sigs {
+            // The longest fast pattern of any group; a rule is a candidate when it occurs.
+            // Groups with transforms are left out: their pattern is in the transformed buffer.
+            let best = s
+                .groups
+                .iter()
+                .filter(|g| !g.matcher.has_transforms())
+                .filter_map(|g| g.matcher.fast_pattern().map(|fp| (g.kind, fp)))
+                .max_by_key(|(_, fp)| fp.bytes.len());
+            match best {
+                Some((kind, fp)) => {
+                    let (map, bytes) = if fp.nocase {
+                        (&mut nocase[kind.index()], fp.bytes.to_ascii_lowercase())
+                    } else {
+                        (&mut exact[kind.index()], fp.bytes)
+                    };
+                    map.entry(bytes).or_default().push(s.order);
+                }
+                None => {
+                    let kind = s.groups.first().map_or(BufKind::Payload, |g| g.kind);
+                    always[kind.index()].push(s.order);
+                }
+            }
+        }
+        let mut kinds = Vec::with_capacity(BufKind::COUNT);
+        let mut max = 0;
+        for ((e, n), a) in exact.into_iter().zip(nocase).zip(always) {
+            let k = PerKind {
+                exact: Automaton::build(e, false),
+                nocase: Automaton::build(n, true),
+                always: a,
+            };
+            max = max
+                .max(k.exact.as_ref().map_or(0, Automaton::patterns))
+                .max(k.nocase.as_ref().map_or(0, Automaton::patterns));
+            kinds.push(k);
+        }
+        Prefilter {
+            kinds,
+            seen: vec![0; max.div_ceil(64)],
+        }
+    }
+
+    /// Sizes for the load report.
+    pub fn stats(&self) -> PrefilterStats {
+        let mut st = PrefilterStats::default();
+        for k in &self.kinds {
+            st.patterns += k.exact.as_ref().map_or(0, Automaton::patterns)
+                + k.nocase.as_ref().map_or(0, Automaton::patterns);
+            st.always += k.always.len();
+        }
+        st
+    }
+
+    /// Rules without a fast pattern whose first buffer is `kind`.
+    pub fn always(&self, kind: BufKind) -> &[u32] {
+        self.kinds.get(kind.index()).map_or(&[], |k| &k.always)
+    }
+
+    /// Appends to `out` the rules whose fast pattern for `kind` occurs in any of `bufs`.
+    pub fn scan<'b>(
+        &mut self,
+        kind: BufKind,
+        bufs: impl Iterator<Item = &'b [u8]> + Clone,
+        out: &mut Vec<u32>,
+    ) {
+        let Some(k) = self.kinds.get(kind.index()) else {
+            return;
+        };
+        for a in [&k.exact, &k.nocase].into_iter().flatten() {
+            self.seen.iter_mut().for_each(|w| *w = 0);
+            for b in bufs.clone() {
+                a.scan(b, &mut self.seen, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! A compiled policy: rules in evaluation order, the prefilter, the default actions, and
+//! the list of rules that could not be loaded.
+
+use std::time::Instant;
+
+use sekisho_engine::app::AppProto;
+use sekisho_engine::{Direction, PacketContext};
+use sekisho_policy::{DefaultAction, Policy, RuleOrder};
+use sekisho_rules::{ActionKind, BitsCmd, Rule, Variables};
+
+use crate::prefilter::{Prefilter, PrefilterStats};
+use crate::sig::{compile_rule, BitNames, BufKind, NotLoaded, Sig};
+
+/// Which direction NFW's `aws:drop_established` / `aws:alert_established` act on.
+///
+/// AWS documents only that the bidirectional *app-layer* variant drops server banners; field
+/// evidence (a `pass smtp` policy with `drop_established` delivered mail although the SMTP
+/// banner arrives before any rule can pass the flow) says the plain variant leaves
+/// server-to-client packets alone. That is the default here; `Both` is the switch for the
+/// other reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EstablishedScope {
+    /// Client-to-server packets only (default).
+    #[default]
+    ToServer,
+    /// Both directions.
+    Both,
+}
+
+/// One NFW default action, applied in strict order to packets no rule decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRule {
+    action: DefaultAction,
+    scope: EstablishedScope,
+}
+
+impl DefaultRule {
+    /// The policy name, e.g. `aws:drop_established`.
+    pub fn name(&self) -> &'static str {
+        match self.action {
+            DefaultAction::DropStrict => "aws:drop_strict",
+            DefaultAction::DropEstablished => "aws:drop_established",
+            DefaultAction::AlertStrict => "aws:alert_strict",
+            DefaultAction::AlertEstablished => "aws:alert_established",
+            DefaultAction::DropEstablishedAppLayer => "aws:drop_established_app_layer",
+            DefaultAction::DropEstablishedAppLayerToServer => {
+                "aws:drop_established_app_layer_to_server"
+            }
+            DefaultAction::AlertEstablishedAppLayer => "aws:alert_established_app_layer",
+            DefaultAction::AlertEstablishedAppLayerToServer => {
+                "aws:alert_established_app_layer_to_server"
+            }
+        }
+    }
+
+    /// True for the drop family.
+    pub fn is_drop(&self) -> bool {
+        matches!(
+            self.action,
+            DefaultAction::DropStrict
+                | DefaultAction::DropEstablished
+                | DefaultAction::DropEstablishedAppLayer
+                | DefaultAction::DropEstablishedAppLayerToServer
+        )
+    }
+
+    /// True when the default acts on this packet (it is only asked when no rule decided).
+    /// `established` is the flow's state before this packet: the packet that completes the
+    /// TCP handshake is connection setup, which the established family lets through (else a
+    /// server-first protocol would never see its handshake complete).
+    pub fn applies(&self, p: &PacketContext<'_>, app: AppProto, established: bool) -> bool {
+        let to_server = p.direction == Direction::ToServer;
+        match self.action {
+            DefaultAction::DropStrict | DefaultAction::AlertStrict => true,
+            DefaultAction::DropEstablished | DefaultAction::AlertEstablished => {
+                established && (to_server || self.scope == EstablishedScope::Both)
+            }
+            DefaultAction::DropEstablishedAppLayer | DefaultAction::AlertEstablishedAppLayer => {
+                established && app != AppProto::Unknown
+            }
+            DefaultAction::DropEstablishedAppLayerToServer
+            | DefaultAction::AlertEstablishedAppLayerToServer => {
+                established && app != AppProto::Unknown && to_server
+            }
+        }
+    }
+}
+
+/// Options for compiling a policy.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    /// Direction scoping of the plain `*_established` defaults.
+    pub established_scope: EstablishedScope,
+}
+
+/// What loading cost, for the load report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadStats {
+    /// Rules in the policy.
+    pub rules: usize,
+    /// Rules compiled.
+    pub loaded: usize,
+    /// Wall time of compilation, seconds.
+    pub compile_secs: f64,
+    /// Prefilter sizes.
+    pub prefilter: PrefilterStats,
+}
+
+/// The compiled rules of a policy.
+pub struct RuleSet {
+    sigs: Vec<Sig>,
+    prefilter: Prefilter,
+    strict: bool,
+    defaults: Vec<DefaultRule>,
+    not_loaded: Vec<NotLoaded>,
+    bits: BitNames,
+    needs_stream: bool,
+    stats: LoadStats,
+}
+
+/// Action class for action order (suricata-rules.md §11).
+fn action_class(a: ActionKind) -> u8 {
+    match a {
+        ActionKind::Pass => 0,
+        ActionKind::Drop => 1,
+        ActionKind::Reject
+        | ActionKind::RejectSrc
+        | ActionKind::RejectDst
+        | ActionKind::RejectBoth => 2,
+        _ => 3,
+    }
+}
+
+/// Flowbit setters sort before readers inside one action class.
+fn bits_rank(r: &Rule) -> u8 {
+    use sekisho_rules::{Flowbits, RuleOption};
+    let (mut sets, mut reads) = (false, false);
+    for o in &r.options {
+        if let RuleOption::Flowbits(Flowbits::Cmd(c, _)) = &o.node {
+            match c {
+                BitsCmd::IsSet | BitsCmd::IsNotSet => reads = true,
+                _ => sets = true,
+            }
+        }
+    }
+    match (sets, reads) {
+        (true, false) => 0,
+        (false, true) => 2,
+        _ => 1,
+    }
+}
+
+impl RuleSet {
+    /// An empty rule set (no detection).
+    pub fn empty() -> RuleSet {
+        RuleSet {
+            sigs: Vec::new(),
+            prefilter: Prefilter::default(),
+            strict: false,
+            defaults: Vec::new(),
+            not_loaded: Vec::new(),
+            bits: BitNames::default(),
+            needs_stream: false,
+            stats: LoadStats::default(),
+        }
+    }
+
+    /// Compiles `policy`'s rules in its evaluation order with its default actions.
+    pub fn from_policy(policy: &Policy, opts: CompileOptions) -> RuleSet {
+        let started = Instant::now();
+        let mut not_loaded = Vec::new();
+        if let Some(fw) = &policy.firewall_rules {
+            for r in &fw.rules {
+                not_loaded.push(NotLoaded {
+                    gid: r.gid(),
+                    sid: r.sid(),
+                    group: fw.name.clone(),
+                    keyword: "firewall_rules".to_string(),
+                    reason: "Suricata 8 firewall mode is not evaluated yet".to_string(),
+                });
+            }
+        }
+        let strict = policy.rule_order == RuleOrder::Strict;
+        let mut list: Vec<(&Rule, &str, usize)> = Vec::new();
+        let mut vars: Vec<Variables> = Vec::new();
+        for g in &policy.rule_groups {
+            vars.push(policy.variables_for(g));
+            let vi = vars.len() - 1;
+            list.extend(g.rules.iter().map(|r| (r, g.name.as_str(), vi)));
+        }
+        if !strict {
+            // Stable: ties keep load order.
+            list.sort_by_key(|(r, _, _)| {
+                (
+                    action_class(r.action.kind()),
+                    bits_rank(r),
+                    r.priority().unwrap_or(3),
+                )
+            });
+        }
+        let mut bits = BitNames::default();
+        let mut sigs = Vec::with_capacity(list.len());
+        for (r, g, vi) in &list {
+            let order = sigs.len() as u32;
+            match compile_rule(r, g, &vars[*vi], order, &mut bits) {
+                Ok(s) => sigs.push(s),
+                Err(e) => not_loaded.push(e),
+            }
+        }
+        let prefilter = Prefilter::build(&sigs);
+        let needs_stream = sigs
+            .iter()
+            .any(|s| s.groups.iter().any(|g| g.kind == BufKind::Payload));
+        let defaults = if strict {
+            policy
+                .default_actions
+                .iter()
+                .map(|&action| DefaultRule {
+                    action,
+                    scope: opts.established_scope,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let stats = LoadStats {
+            rules: list.len() + policy.firewall_rules.as_ref().map_or(0, |f| f.rules.len()),
+            loaded: sigs.len(),
+            compile_secs: started.elapsed().as_secs_f64(),
+            prefilter: prefilter.stats(),
+        };
+        RuleSet {
+            sigs,
+            prefilter,
+            strict,
+            defaults,
+            not_loaded,
+            bits,
+            needs_stream,
+            stats,
+        }
+    }
+
+    /// True when there is nothing to evaluate (no rules, no default actions).
+    pub fn is_empty(&self) -> bool {
+        self.sigs.is_empty() && self.defaults.is_empty()
+    }
+
+    /// Strict order.
+    pub fn strict(&self) -> bool {
+        self.strict
+    }
+
+    /// The compiled rules in evaluation order.
+    pub fn sigs(&self) -> &[Sig] {
+        &self.sigs
+    }
+
+    /// Rule at evaluation position `order`.
+    pub fn sig(&self, order: u32) -> Option<&Sig> {
+        self.sigs.get(order as usize)
+    }
+
+    /// The default actions (strict order only).
+    pub fn defaults(&self) -> &[DefaultRule] {
+        &self.defaults
+    }
+
+    /// Rules that were not loaded, each with the keyword responsible.
+    pub fn not_loaded(&self) -> &[NotLoaded] {
+        &self.not_loaded
+    }
+
+    /// Flowbit names.
+    pub fn bit_names(&self) -> &BitNames {
+        &self.bits
+    }
+
+    /// Load statistics.
+    pub fn load_stats(&self) -> LoadStats {
+        self.stats
+    }
+
+    /// True when some rule inspects the packet/stream payload.
+    pub fn needs_stream(&self) -> bool {
+        self.needs_stream
+    }
+
+    pub(crate) fn prefilter_mut(&mut self) -> &mut Prefilter {
+        &mut self.prefilter
+    }
+}

@@ -1,0 +1,642 @@
+//! One compiled rule ([`Sig`]) and the compiler from the rule AST.
+//!
+//! A rule compiles into a header test (protocol, addresses, ports with variables resolved,
+//! direction), flow conditions (`flow`, `flowbits`, `app-layer-protocol`, `dsize`, `flags`)
+//! and payload groups, one per buffer occurrence (see [`crate::payload::PayloadMatcher`]).
+//! A rule using anything the engine cannot evaluate is not loaded; the compiler says which
+//! keyword, once, so nothing is silently ignored.
+
+use std::net::IpAddr;
+
+use sekisho_engine::app::AppProto;
+use sekisho_rules::{
+    ActionKind, ActionScope, AddressExpr, BitsCmd, Buffer, Direction as RuleDirection, Flow,
+    FlowDir, FlowState, FlowStream, Flowbits, IpSet, PortExpr, PortSet, ProtoKind, Rule,
+    RuleOption, SizeCmp, TcpFlags, Variables,
+};
+
+use crate::payload::{MatchScratch, PayloadMatcher};
+
+/// Which buffer a payload group inspects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BufKind {
+    /// Packet payload; for TCP the stream bytes this packet released.
+    Payload,
+    /// `smtp.helo`: the connection's first HELO/EHLO argument.
+    SmtpHelo,
+    /// `smtp.mail_from`: the tx's MAIL FROM token.
+    SmtpMailFrom,
+    /// `smtp.rcpt_to`: one instance per recipient (multi-buffer).
+    SmtpRcptTo,
+}
+
+impl BufKind {
+    /// Number of kinds (for per-kind tables).
+    pub const COUNT: usize = 4;
+
+    /// Index into per-kind tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The keyword that selects it (`pkt_data` for the payload).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BufKind::Payload => "pkt_data",
+            BufKind::SmtpHelo => "smtp.helo",
+            BufKind::SmtpMailFrom => "smtp.mail_from",
+            BufKind::SmtpRcptTo => "smtp.rcpt_to",
+        }
+    }
+
+    /// True for the SMTP transaction buffers.
+    pub fn is_smtp(self) -> bool {
+        self != BufKind::Payload
+    }
+}
+
+/// A payload group: the keywords following one buffer selection.
+pub struct Group {
+    /// The buffer.
+    pub kind: BufKind,
+    /// The compiled keywords.
+    pub matcher: PayloadMatcher,
+    /// Short text of the group's first content, for `--explain`.
+    pub label: String,
+}
+
+/// What the protocol field (and implied protocol of app buffers) requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtoReq {
+    /// `ip`: any packet.
+    Any,
+    /// A transport protocol number (6 TCP, 17 UDP); ICMP is [`ProtoReq::Icmp`].
+    Transport(u8),
+    /// `icmp`: ICMPv4 or ICMPv6.
+    Icmp,
+    /// An app-layer protocol: the flow's detected protocol must be this one.
+    App(AppProto),
+}
+
+/// How a match applies to the flow (Suricata's signature types, suricata-rules.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigKind {
+    /// Header only on ip/tcp/udp/icmp without flow keywords: evaluated on the first packet of
+    /// each direction; its pass/drop applies to the flow.
+    IpOnly,
+    /// Packet keywords only (`dsize`, `flags`, `tcp-pkt`, `flow:no_stream`): applies to the packet.
+    Packet,
+    /// App-layer protocol in the header and no buffers: applies to the flow.
+    App,
+    /// Uses app transaction buffers: applies to the flow, alerts once per transaction.
+    AppTx,
+    /// Payload/stream content on a flow: applies to the flow (stream match).
+    Stream,
+}
+
+impl SigKind {
+    /// True when pass/drop of such a rule applies to the whole flow by default.
+    pub fn flow_scoped(self) -> bool {
+        self != SigKind::Packet
+    }
+
+    /// Name used by `--explain`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigKind::IpOnly => "ip-only",
+            SigKind::Packet => "packet",
+            SigKind::App => "app-layer",
+            SigKind::AppTx => "app-tx",
+            SigKind::Stream => "stream",
+        }
+    }
+}
+
+/// `app-layer-protocol` condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppProtoCond {
+    /// `!proto`.
+    pub negated: bool,
+    /// The protocol; `Unknown` for `unknown`, `Failed` for `failed`.
+    pub proto: AppProto,
+}
+
+/// One compiled rule.
+pub struct Sig {
+    /// Position in evaluation order (0 = evaluated first).
+    pub order: u32,
+    /// `gid`.
+    pub gid: u64,
+    /// `sid`.
+    pub sid: u64,
+    /// `rev`.
+    pub rev: u64,
+    /// `msg` (`""` when absent).
+    pub msg: String,
+    /// Alert category: the classtype name, `""` without one.
+    pub category: String,
+    /// Alert severity: `priority`, else 3.
+    pub severity: u8,
+    /// Primary action.
+    pub action: ActionKind,
+    /// Explicit scope, if written.
+    pub scope: Option<ActionScope>,
+    /// `noalert` / `flowbits:noalert`.
+    pub noalert: bool,
+    /// `alert` keyword (log a pass).
+    pub force_alert: bool,
+    /// Rule group name.
+    pub group: String,
+    /// 1-based line in its file.
+    pub line: u32,
+    /// Protocol requirement.
+    pub proto: ProtoReq,
+    /// Source addresses.
+    pub src: IpSet,
+    /// Destination addresses.
+    pub dst: IpSet,
+    /// Source ports (None = any or portless).
+    pub sport: Option<PortSet>,
+    /// Destination ports (None = any).
+    pub dport: Option<PortSet>,
+    /// `<>`: also match with source and destination swapped.
+    pub bidir: bool,
+    /// `flow` options.
+    pub flow: Flow,
+    /// `flowbits` conditions (isset/isnotset), names as bit ids, OR-ed inside one entry.
+    pub bits_cond: Vec<(BitsCmd, Vec<u32>)>,
+    /// `flowbits` actions (set/unset/toggle), run when the rule matches.
+    pub bits_act: Vec<(BitsCmd, Vec<u32>)>,
+    /// `app-layer-protocol` conditions.
+    pub app_cond: Vec<AppProtoCond>,
+    /// `dsize`.
+    pub dsize: Option<SizeCmp>,
+    /// `flags`.
+    pub flags: Option<TcpFlags>,
+    /// Payload groups in rule order.
+    pub groups: Vec<Group>,
+    /// Signature type.
+    pub kind: SigKind,
+}
+
+/// A rule that was not loaded, with the keyword responsible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotLoaded {
+    /// `gid`.
+    pub gid: u64,
+    /// `sid`.
+    pub sid: u64,
+    /// Rule group name.
+    pub group: String,
+    /// The keyword (or protocol) that cannot be modelled.
+    pub keyword: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Interns flowbit names to small ids.
+#[derive(Default)]
+pub struct BitNames {
+    names: Vec<String>,
+}
+
+impl BitNames {
+    /// The id of `name`, added when new.
+    pub fn id(&mut self, name: &str) -> u32 {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => i as u32,
+            None => {
+                self.names.push(name.to_string());
+                (self.names.len() - 1) as u32
+            }
+        }
+    }
+
+    /// The name of bit `id`.
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("?", |s| s.as_str())
+    }
+
+    /// Number of distinct bits.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when no rule uses flowbits.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// Maps an app-layer protocol name to the engine's protocol, `None` when sekisho has no
+/// detection for it.
+pub fn app_proto_from_name(name: &str) -> Option<AppProto> {
+    Some(match name {
+        "smtp" => AppProto::Smtp,
+        "tls" | "ssl" => AppProto::Tls,
+        "http" | "http1" => AppProto::Http,
+        "dns" => AppProto::Dns,
+        "failed" => AppProto::Failed,
+        "unknown" => AppProto::Unknown,
+        _ => return None,
+    })
+}
+
+fn not_loaded(
+    rule: &Rule,
+    group: &str,
+    keyword: impl Into<String>,
+    reason: impl Into<String>,
+) -> NotLoaded {
+    NotLoaded {
+        gid: rule.gid(),
+        sid: rule.sid(),
+        group: group.to_string(),
+        keyword: keyword.into(),
+        reason: reason.into(),
+    }
+}
+
+fn buf_kind(b: Buffer) -> Option<BufKind> {
+    match b {
+        Buffer::PktData => Some(BufKind::Payload),
+        Buffer::SmtpHelo => Some(BufKind::SmtpHelo),
+        Buffer::SmtpMailFrom => Some(BufKind::SmtpMailFrom),
+        Buffer::SmtpRcptTo => Some(BufKind::SmtpRcptTo),
+        _ => None,
+    }
+}
+
+fn is_payload_keyword(o: &RuleOption) -> bool {
+    matches!(
+        o,
+        RuleOption::Content(_)
+            | RuleOption::Pcre(_)
+            | RuleOption::IsDataAt(_)
+            | RuleOption::Bsize(_)
+            | RuleOption::ByteTest(_)
+            | RuleOption::ByteJump(_)
+            | RuleOption::ByteExtract(_)
+            | RuleOption::ByteMath(_)
+            | RuleOption::Transform(_)
+            | RuleOption::Absent { .. }
+    )
+}
+
+fn label_of(opts: &[&RuleOption]) -> String {
+    for o in opts {
+        match o {
+            RuleOption::Content(c) => {
+                let text: String = c
+                    .pattern
+                    .iter()
+                    .map(|&b| {
+                        if b.is_ascii_graphic() || b == b' ' {
+                            (b as char).to_string()
+                        } else {
+                            format!("|{b:02X}|")
+                        }
+                    })
+                    .collect();
+                let neg = if c.negated { "!" } else { "" };
+                let nocase = if c.nocase { " nocase" } else { "" };
+                return format!("content:{neg}\"{text}\"{nocase}");
+            }
+            RuleOption::Pcre(_) => return "pcre".to_string(),
+            _ => {}
+        }
+    }
+    String::new()
+}
+
+fn resolve_addr(vars: &Variables, e: &AddressExpr) -> Result<IpSet, String> {
+    vars.resolve_address(e).map_err(|e| e.to_string())
+}
+
+fn resolve_port(vars: &Variables, e: &PortExpr) -> Result<Option<PortSet>, String> {
+    if *e == PortExpr::Any {
+        return Ok(None);
+    }
+    vars.resolve_port(e).map(Some).map_err(|e| e.to_string())
+}
+
+/// Compiles one rule at evaluation position `order`. `Err` names what cannot be modelled.
+pub fn compile_rule(
+    rule: &Rule,
+    group: &str,
+    vars: &Variables,
+    order: u32,
+    bits: &mut BitNames,
+) -> Result<Sig, NotLoaded> {
+    let nl = |k: &str, r: &str| not_loaded(rule, group, k, r);
+    let action = rule.action.kind();
+    match action {
+        ActionKind::Accept | ActionKind::Config => {
+            return Err(nl(
+                action.as_str(),
+                "firewall-mode actions are not evaluated by this engine yet",
+            ))
+        }
+        _ => {}
+    }
+    if rule.protocol.hook.is_some() {
+        return Err(nl(
+            "hook",
+            "explicit protocol hooks (firewall mode) are not evaluated yet",
+        ));
+    }
+    if rule.direction == RuleDirection::Transactional {
+        return Err(nl("=>", "transactional rules are not evaluated yet"));
+    }
+    let mut proto = match &rule.protocol.kind {
+        ProtoKind::Ip | ProtoKind::Ipv4 | ProtoKind::Ipv6 | ProtoKind::Pkthdr => ProtoReq::Any,
+        ProtoKind::Tcp | ProtoKind::TcpPkt | ProtoKind::TcpStream => ProtoReq::Transport(6),
+        ProtoKind::Udp => ProtoReq::Transport(17),
+        ProtoKind::Icmp | ProtoKind::Icmpv4 | ProtoKind::Icmpv6 => ProtoReq::Icmp,
+        ProtoKind::App(name) => match app_proto_from_name(name) {
+            Some(p) if p != AppProto::Failed && p != AppProto::Unknown => ProtoReq::App(p),
+            _ => {
+                return Err(nl(
+                    name,
+                    "no protocol detection for this app-layer protocol yet",
+                ))
+            }
+        },
+        other => {
+            return Err(nl(other.as_str(), "protocol not evaluated by this engine"));
+        }
+    };
+    let src = resolve_addr(vars, &rule.src).map_err(|r| nl("source address", &r))?;
+    let dst = resolve_addr(vars, &rule.dst).map_err(|r| nl("destination address", &r))?;
+    let sport = resolve_port(vars, &rule.src_port).map_err(|r| nl("source port", &r))?;
+    let dport = resolve_port(vars, &rule.dst_port).map_err(|r| nl("destination port", &r))?;
+
+    let mut flow = Flow::default();
+    let mut bits_cond = Vec::new();
+    let mut bits_act = Vec::new();
+    let mut app_cond = Vec::new();
+    let mut dsize = None;
+    let mut flags = None;
+    let mut force_alert = false;
+    // Payload groups: (buffer, options). Keywords before any sticky buffer go to the payload.
+    let mut raw_groups: Vec<(BufKind, Vec<&RuleOption>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    for o in &rule.options {
+        let opt = &o.node;
+        match opt {
+            RuleOption::Msg(_)
+            | RuleOption::Sid(_)
+            | RuleOption::Rev(_)
+            | RuleOption::Gid(_)
+            | RuleOption::Classtype(_)
+            | RuleOption::Priority(_)
+            | RuleOption::Reference { .. }
+            | RuleOption::Metadata(_)
+            | RuleOption::Target(_)
+            | RuleOption::Requires(_)
+            | RuleOption::NoAlert => {}
+            RuleOption::Alert => force_alert = true,
+            RuleOption::Flow(f) => {
+                if f.frag.is_some() {
+                    return Err(nl("flow", "only_frag/no_frag are not evaluated"));
+                }
+                flow = *f;
+            }
+            RuleOption::Flowbits(Flowbits::NoAlert) => {}
+            RuleOption::Flowbits(Flowbits::Cmd(cmd, names)) => {
+                let ids = names.iter().map(|n| bits.id(n)).collect();
+                match cmd {
+                    BitsCmd::IsSet | BitsCmd::IsNotSet => bits_cond.push((*cmd, ids)),
+                    _ => bits_act.push((*cmd, ids)),
+                }
+            }
+            RuleOption::AppLayerProtocol(a) => {
+                if let Some(m) = a.mode.as_deref() {
+                    if m != "direction" && m != "either" && m != "final" {
+                        return Err(nl(
+                            "app-layer-protocol",
+                            &format!("mode '{m}' is not evaluated"),
+                        ));
+                    }
+                }
+                let p = app_proto_from_name(&a.proto).ok_or_else(|| {
+                    nl(
+                        "app-layer-protocol",
+                        &format!("no protocol detection for '{}' yet", a.proto),
+                    )
+                })?;
+                app_cond.push(AppProtoCond {
+                    negated: a.negated,
+                    proto: p,
+                });
+            }
+            RuleOption::Dsize(d) => dsize = Some(*d),
+            RuleOption::Flags(f) => flags = Some(*f),
+            RuleOption::Buffer(b) => {
+                let kind = buf_kind(*b)
+                    .ok_or_else(|| nl(b.as_str(), "no parser fills this buffer yet"))?;
+                raw_groups.push((kind, Vec::new()));
+                current = Some(raw_groups.len() - 1);
+            }
+            RuleOption::Content(c) if c.buffer.is_some() => {
+                let b = c.buffer.unwrap_or(Buffer::PktData);
+                return Err(nl(
+                    b.legacy_modifier().unwrap_or(b.as_str()),
+                    "no parser fills this buffer yet",
+                ));
+            }
+            o if is_payload_keyword(o) => {
+                let idx = match current {
+                    Some(i) => i,
+                    None => {
+                        raw_groups.push((BufKind::Payload, Vec::new()));
+                        let i = raw_groups.len() - 1;
+                        current = Some(i);
+                        i
+                    }
+                };
+                raw_groups[idx].1.push(o);
+            }
+            other => {
+                return Err(nl(
+                    other.keyword(),
+                    "keyword not evaluated by this engine yet",
+                ));
+            }
+        }
+    }
+    let mut groups = Vec::with_capacity(raw_groups.len());
+    for (kind, opts) in &raw_groups {
+        let matcher = PayloadMatcher::compile(opts).map_err(|u| nl(&u.keyword, &u.reason))?;
+        groups.push(Group {
+            kind: *kind,
+            label: label_of(opts),
+            matcher,
+        });
+    }
+    let has_tx = groups.iter().any(|g| g.kind.is_smtp());
+    if has_tx {
+        match proto {
+            ProtoReq::App(AppProto::Smtp) => {}
+            ProtoReq::Any | ProtoReq::Transport(6) => proto = ProtoReq::App(AppProto::Smtp),
+            _ => return Err(nl("smtp.*", "SMTP buffers on a non-SMTP protocol")),
+        }
+    }
+    let has_payload = groups.iter().any(|g| g.kind == BufKind::Payload);
+    let packet_only = matches!(rule.protocol.kind, ProtoKind::TcpPkt)
+        || flow.stream == Some(FlowStream::NoStream);
+    let kind = if has_tx {
+        SigKind::AppTx
+    } else if matches!(proto, ProtoReq::App(_)) && !has_payload {
+        SigKind::App
+    } else if has_payload {
+        if packet_only || !matches!(proto, ProtoReq::Transport(6) | ProtoReq::App(_)) {
+            SigKind::Packet
+        } else {
+            SigKind::Stream
+        }
+    } else if dsize.is_some()
+        || flags.is_some()
+        || packet_only
+        || flow != Flow::default()
+        || !bits_cond.is_empty()
+        || !bits_act.is_empty()
+        || !app_cond.is_empty()
+        || dst_has_negation(&rule.dst)
+    {
+        SigKind::Packet
+    } else {
+        SigKind::IpOnly
+    };
+    Ok(Sig {
+        order,
+        gid: rule.gid(),
+        sid: rule.sid(),
+        rev: rule.rev(),
+        msg: rule.msg().unwrap_or("").to_string(),
+        category: rule.classtype().unwrap_or("").to_string(),
+        severity: rule.priority().unwrap_or(3),
+        action,
+        scope: rule.action.scope(),
+        noalert: rule.is_noalert(),
+        force_alert,
+        group: group.to_string(),
+        line: rule.line,
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+        bidir: rule.direction == RuleDirection::Both,
+        flow,
+        bits_cond,
+        bits_act,
+        app_cond,
+        dsize,
+        flags,
+        groups,
+        kind,
+    })
+}
+
+/// NFW: an IP-only-looking rule whose destination has a negation is a normal protocol rule.
+fn dst_has_negation(e: &AddressExpr) -> bool {
+    match e {
+        AddressExpr::Not(_) => true,
+        AddressExpr::List(items) => items.iter().any(dst_has_negation),
+        _ => false,
+    }
+}
+
+/// Compares `v` with a `dsize`/`bsize` operator.
+pub fn size_matches(cmp: SizeCmp, v: u64) -> bool {
+    match cmp {
+        SizeCmp::Eq(n) => v == n,
+        SizeCmp::Ne(n) => v != n,
+        SizeCmp::Lt(n) => v < n,
+        SizeCmp::Gt(n) => v > n,
+        SizeCmp::Le(n) => v <= n,
+        SizeCmp::Ge(n) => v >= n,
+        SizeCmp::Between(a, b) => v > a && v < b,
+    }
+}
+
+/// Suricata's `flags` test on a packet's TCP flags.
+pub fn flags_match(f: TcpFlags, pkt: u8) -> bool {
+    let pkt = pkt & !f.ignore;
+    match f.modifier {
+        Some('+') => pkt & f.flags == f.flags,
+        Some('*') => pkt & f.flags != 0,
+        Some('!') => pkt & f.flags == 0,
+        _ => pkt == f.flags,
+    }
+}
+
+impl Sig {
+    /// True when the packet's addresses and ports fit the header in rule direction
+    /// (or, for `<>`, swapped).
+    pub fn header_matches(&self, src: IpAddr, sp: u16, dst: IpAddr, dp: u16) -> bool {
+        let fwd = |s: IpAddr, sp: u16, d: IpAddr, dp: u16| {
+            self.src.contains(s)
+                && self.dst.contains(d)
+                && self.sport.as_ref().is_none_or(|p| p.contains(sp))
+                && self.dport.as_ref().is_none_or(|p| p.contains(dp))
+        };
+        fwd(src, sp, dst, dp) || (self.bidir && fwd(dst, dp, src, sp))
+    }
+
+    /// The `flow:` direction requirement, if any.
+    pub fn flow_dir(&self) -> Option<FlowDir> {
+        self.flow.dir
+    }
+
+    /// `flow:established` / `not_established`.
+    pub fn flow_state(&self) -> Option<FlowState> {
+        self.flow.state
+    }
+
+    /// True when every group of kind `kind` matches some instance in `instances` (all
+    /// groups must match; a multi-buffer group matches when one instance satisfies it).
+    pub fn groups_match<'b>(
+        &self,
+        payload: &[u8],
+        smtp: Option<&SmtpView<'b>>,
+        scratch: &mut MatchScratch,
+    ) -> Result<(), usize> {
+        for (i, g) in self.groups.iter().enumerate() {
+            // A missing buffer matches only `absent`.
+            let one = |b: Option<&[u8]>, scratch: &mut MatchScratch| match b {
+                Some(b) => g.matcher.matches(b, scratch),
+                None => g.matcher.absent().is_some(),
+            };
+            let ok = match g.kind {
+                BufKind::Payload => g.matcher.matches(payload, scratch),
+                BufKind::SmtpHelo => one(smtp.and_then(|s| s.helo), scratch),
+                BufKind::SmtpMailFrom => one(smtp.and_then(|s| s.mail_from), scratch),
+                BufKind::SmtpRcptTo => match smtp {
+                    Some(s) if !s.rcpt_to.is_empty() => {
+                        s.rcpt_to.iter().any(|r| g.matcher.matches(r, scratch))
+                    }
+                    _ => g.matcher.absent().is_some(),
+                },
+            };
+            if !ok {
+                return Err(i);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The SMTP buffers of one transaction, borrowed from the parser.
+#[derive(Debug, Clone)]
+pub struct SmtpView<'a> {
+    /// Transaction id.
+    pub tx_id: u64,
+    /// `smtp.helo`.
+    pub helo: Option<&'a [u8]>,
+    /// `smtp.mail_from`.
+    pub mail_from: Option<&'a [u8]>,
+    /// `smtp.rcpt_to` instances.
+    pub rcpt_to: Vec<&'a [u8]>,
+}

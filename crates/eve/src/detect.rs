@@ -1,0 +1,230 @@
+//! EVE `alert` and `drop` records for detection's [`AlertRecord`] / [`DropRecord`].
+//!
+//! Key order is Suricata's (suricata-eve.md §3, §9). Under the NFW envelope the alert event
+//! carries the fields of AWS's samples (no `gid`, `pcap_cnt`, `ip_v`, `pkt_src`,
+//! `direction`); NFW has no drop log, so drops are EVE only.
+//!
+//! Not written (the engine does not carry them to detection yet): the alert's `flow{…}`
+//! counters object, and in `drop{…}` the IP header fields (`len`, `tos`, `ttl`, `ipid`) and
+//! TCP sequence numbers; `drop` holds the TCP flag booleans and `reason`.
+
+use sekisho_detect::{AlertInfo, AlertRecord, DropRecord, PacketHead};
+use sekisho_engine::app::SmtpEve;
+use sekisho_engine::Direction;
+use serde::Serialize;
+
+use crate::{format_timestamp, has_ports, proto_name};
+
+#[derive(Serialize)]
+struct AlertObj<'a> {
+    action: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gid: Option<u64>,
+    signature_id: u64,
+    rev: u64,
+    signature: &'a str,
+    category: &'a str,
+    severity: u8,
+}
+
+impl<'a> AlertObj<'a> {
+    fn new(a: &'a AlertInfo, nfw: bool) -> Self {
+        AlertObj {
+            action: if a.blocked { "blocked" } else { "allowed" },
+            gid: (!nfw).then_some(a.gid),
+            signature_id: a.sid,
+            rev: a.rev,
+            signature: &a.signature,
+            category: &a.category,
+            severity: a.severity,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct SmtpObj<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    helo: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mail_from: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    rcpt_to: &'a [String],
+}
+
+impl<'a> From<&'a SmtpEve> for SmtpObj<'a> {
+    fn from(s: &'a SmtpEve) -> Self {
+        SmtpObj {
+            helo: s.helo.as_deref(),
+            mail_from: s.mail_from.as_deref(),
+            rcpt_to: &s.rcpt_to,
+        }
+    }
+}
+
+/// The EVE header of a per-packet record.
+#[derive(Serialize)]
+struct Head {
+    timestamp: String,
+    flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_cnt: Option<u64>,
+    event_type: &'static str,
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_v: Option<u8>,
+    proto: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pkt_src: Option<&'static str>,
+}
+
+impl Head {
+    fn new(h: &PacketHead, event_type: &'static str, nfw: bool) -> Head {
+        let ports = has_ports(h.proto);
+        Head {
+            timestamp: format_timestamp(h.ts),
+            flow_id: h.flow_id,
+            pcap_cnt: (!nfw).then_some(h.pkt_num),
+            event_type,
+            src_ip: h.src_ip.to_string(),
+            src_port: ports.then_some(h.src_port),
+            dest_ip: h.dst_ip.to_string(),
+            dest_port: ports.then_some(h.dst_port),
+            ip_v: (!nfw).then_some(if h.src_ip.is_ipv4() { 4 } else { 6 }),
+            proto: proto_name(h.proto),
+            pkt_src: (!nfw).then_some("wire/pcap"),
+        }
+    }
+}
+
+fn dir_str(d: Direction) -> &'static str {
+    match d {
+        Direction::ToServer => "to_server",
+        Direction::ToClient => "to_client",
+    }
+}
+
+/// An `alert` record (EVE or NFW shape).
+#[derive(Serialize)]
+pub(crate) struct AlertEvent<'a> {
+    #[serde(flatten)]
+    head: Head,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_id: Option<u64>,
+    alert: AlertObj<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    smtp: Option<SmtpObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_proto: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+}
+
+impl<'a> AlertEvent<'a> {
+    pub(crate) fn new(r: &'a AlertRecord, nfw: bool) -> Self {
+        AlertEvent {
+            head: Head::new(&r.head, "alert", nfw),
+            tx_id: r.tx.as_ref().map(|(id, _)| *id),
+            alert: AlertObj::new(&r.alert, nfw),
+            smtp: r.tx.as_ref().map(|(_, s)| SmtpObj::from(s)),
+            app_proto: r.head.app_proto.map(|a| a.as_str()),
+            direction: (!nfw).then_some(dir_str(r.head.direction)),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct DropObj {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    syn: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ack: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    psh: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rst: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    urg: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fin: Option<bool>,
+    payload_len: usize,
+    reason: &'static str,
+}
+
+/// A `drop` record (EVE only).
+#[derive(Serialize)]
+pub(crate) struct DropEvent<'a> {
+    #[serde(flatten)]
+    head: Head,
+    direction: &'static str,
+    drop: DropObj,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alert: Option<AlertObj<'a>>,
+}
+
+impl<'a> DropEvent<'a> {
+    pub(crate) fn new(r: &'a DropRecord) -> Self {
+        let tcp = r.head.proto == 6;
+        let f = |bit: u8| tcp.then_some(r.tcp_flags & bit != 0);
+        DropEvent {
+            head: Head::new(&r.head, "drop", false),
+            direction: dir_str(r.head.direction),
+            drop: DropObj {
+                syn: f(0x02),
+                ack: f(0x10),
+                psh: f(0x08),
+                rst: f(0x04),
+                urg: f(0x20),
+                fin: f(0x01),
+                payload_len: r.payload_len,
+                reason: r.reason,
+            },
+            alert: r.alert.as_ref().map(|a| AlertObj::new(a, false)),
+        }
+    }
+}
+
+impl crate::LogSink {
+    /// Writes an `alert` record from detection: EVE into `eve.json` (when alerts are
+    /// enabled), or the NFW shape in its envelope into `alert.log`.
+    pub fn alert_record(&mut self, r: &AlertRecord) -> std::io::Result<()> {
+        match &self.config.format {
+            crate::LogFormat::Eve => {
+                if !self.config.alert {
+                    return Ok(());
+                }
+                crate::write_line(
+                    &mut self.line,
+                    self.eve.as_mut(),
+                    &AlertEvent::new(r, false),
+                )?;
+            }
+            crate::LogFormat::Nfw {
+                firewall_name,
+                availability_zone,
+            } => {
+                let env = crate::Envelope {
+                    firewall_name,
+                    availability_zone,
+                    event_timestamp: r.head.ts.secs().to_string(),
+                    event: AlertEvent::new(r, true),
+                };
+                crate::write_line(&mut self.line, self.alert.as_mut(), &env)?;
+            }
+        }
+        self.counts.alerts += 1;
+        Ok(())
+    }
+
+    /// Writes a `drop` record (EVE only; NFW has no drop log).
+    pub fn drop_record(&mut self, r: &DropRecord) -> std::io::Result<()> {
+        if self.config.format != crate::LogFormat::Eve || !self.config.drop {
+            return Ok(());
+        }
+        crate::write_line(&mut self.line, self.eve.as_mut(), &DropEvent::new(r))
+    }
+}
