@@ -230,6 +230,8 @@ impl Detector {
         scratch: &mut MatchScratch,
     ) -> Result<Option<usize>, Miss> {
         let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
+        // Transport and addresses first: a packet the header cannot match is not worth a word
+        // in `--explain`, whatever the app protocol.
         match sig.proto {
             ProtoReq::Any => {}
             ProtoReq::Transport(t) => {
@@ -242,14 +244,19 @@ impl Detector {
                     return Err(Miss::Header);
                 }
             }
-            ProtoReq::App(want) => {
-                if app != want {
-                    return Err(Miss::Proto(app));
+            ProtoReq::App(_) => {
+                if p.proto != 6 && p.proto != 17 {
+                    return Err(Miss::Header);
                 }
             }
         }
         if !sig.header_matches(p.src_ip, p.src_port, p.dst_ip, p.dst_port) {
             return Err(Miss::Header);
+        }
+        if let ProtoReq::App(want) = sig.proto {
+            if app != want {
+                return Err(Miss::Proto(app));
+            }
         }
         if let Some(d) = sig.flow_dir() {
             let ok = matches!(
@@ -515,6 +522,7 @@ impl Detector {
             String::new()
         };
         let mut pd_evaluated = false;
+        let mut waiting_for_proto: Vec<u64> = Vec::new();
         for &o in &cand {
             let Some(sig) = self.rules.sig(o) else {
                 continue;
@@ -526,6 +534,12 @@ impl Detector {
             let r = Self::eval(sig, p, st, payload, &txs, &mut self.scratch);
             let tx = match r {
                 Ok(tx) => tx,
+                Err(Miss::Proto(AppProto::Unknown)) => {
+                    if explain {
+                        waiting_for_proto.push(sig.sid);
+                    }
+                    continue;
+                }
                 Err(m) => {
                     if explain && !matches!(m, Miss::Header | Miss::IpOnlyLater | Miss::PdOnlyDone)
                     {
@@ -677,6 +691,33 @@ impl Detector {
             if strict {
                 break;
             }
+        }
+        if !waiting_for_proto.is_empty() {
+            let n = waiting_for_proto.len();
+            let list: Vec<String> = waiting_for_proto
+                .iter()
+                .take(6)
+                .map(|s| s.to_string())
+                .collect();
+            lines.insert(
+                0,
+                format!(
+                    "{ctx}: app-layer rule{} not evaluated, the flow's app_proto is not known yet: sid {}{}",
+                    if n == 1 { "" } else { "s" },
+                    list.join(", "),
+                    if n > 6 { format!(" and {} more", n - 6) } else { String::new() }
+                ),
+            );
+        }
+        if explain && !lines.is_empty() {
+            let total = self.rules.sigs().len();
+            lines.insert(
+                0,
+                format!(
+                    "{ctx}: {} of {total} rules passed the prefilter",
+                    cand.len()
+                ),
+            );
         }
         if pd_evaluated || app != AppProto::Unknown {
             st.pd_done[p.direction.index()] = true;

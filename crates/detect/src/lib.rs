@@ -19,5 +19,7 @@ pub mod sig;
 
 pub use detector::{DetectConfig, DetectStats, Detector};
 pub use output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
-pub use ruleset::{CompileOptions, DefaultRule, EstablishedScope, LoadStats, RuleSet};
+pub use ruleset::{
+    parse_classification, CompileOptions, DefaultRule, EstablishedScope, LoadStats, RuleSet,
+};
 pub use sig::NotLoaded;

@@ -87,10 +87,30 @@ impl DefaultRule {
 }
 
 /// Options for compiling a policy.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     /// Direction scoping of the plain `*_established` defaults.
     pub established_scope: EstablishedScope,
+    /// Suricata's `classification.config` entries: (short name, description, priority).
+    /// With entries, an alert's `category` is the description of the rule's classtype (`""`
+    /// for an unknown one) and its severity defaults to the classtype's priority, as
+    /// Suricata does; without any, `category` is the classtype name as written.
+    pub classtypes: Vec<(String, String, u8)>,
+}
+
+/// Parses `classification.config` text: `config classification: short,Description,prio`
+/// lines; other lines are ignored.
+pub fn parse_classification(text: &str) -> Vec<(String, String, u8)> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("config classification:"))
+        .filter_map(|rest| {
+            let mut it = rest.splitn(3, ',');
+            let short = it.next()?.trim().to_string();
+            let long = it.next()?.trim().to_string();
+            let prio = it.next()?.trim().parse().ok()?;
+            Some((short, long, prio))
+        })
+        .collect()
 }
 
 /// What loading cost, for the load report.
@@ -203,7 +223,21 @@ impl RuleSet {
         for (r, g, vi) in &list {
             let order = sigs.len() as u32;
             match compile_rule(r, g, &vars[*vi], order, &mut bits) {
-                Ok(s) => sigs.push(s),
+                Ok(mut s) => {
+                    if !opts.classtypes.is_empty() {
+                        let ct = r.classtype().unwrap_or("");
+                        match opts.classtypes.iter().find(|(short, _, _)| short == ct) {
+                            Some((_, long, prio)) => {
+                                s.category = long.clone();
+                                if r.priority().is_none() {
+                                    s.severity = *prio;
+                                }
+                            }
+                            None => s.category = String::new(),
+                        }
+                    }
+                    sigs.push(s)
+                }
                 Err(e) => not_loaded.push(e),
             }
         }

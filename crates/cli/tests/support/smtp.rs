@@ -32,7 +32,10 @@ pub struct Run {
 impl Run {
     /// Records of one `event_type`.
     pub fn of(&self, t: &str) -> Vec<&Value> {
-        self.events.iter().filter(|e| e["event_type"] == t).collect()
+        self.events
+            .iter()
+            .filter(|e| e["event_type"] == t)
+            .collect()
     }
 
     /// `(sid, pcap_cnt)` of every alert, in log order.
@@ -157,7 +160,12 @@ pub fn first_with(pkts: &[TcpPkt], prefix: &[u8]) -> u64 {
     pkts.iter()
         .find(|p| p.payload.starts_with(prefix))
         .map(|p| p.num)
-        .unwrap_or_else(|| panic!("no packet starts with {:?}", String::from_utf8_lossy(prefix)))
+        .unwrap_or_else(|| {
+            panic!(
+                "no packet starts with {:?}",
+                String::from_utf8_lossy(prefix)
+            )
+        })
 }
 
 /// Number of the first packet whose payload contains `needle`.
