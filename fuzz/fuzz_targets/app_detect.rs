@@ -59,7 +59,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(now, AppProto::Failed, "left failed");
         }
         if !matches!(now, AppProto::Unknown | AppProto::Failed) {
-            assert!(app.detected_at().is_some(), "{now:?} without a detection packet");
+            assert!(
+                app.detected_at().is_some(),
+                "{now:?} without a detection packet"
+            );
         }
         if let Some(s) = app.smtp() {
             assert!(s.buffered() <= 2 * sekisho_engine::app::smtp::MAX_LINE_LEN);

@@ -41,15 +41,15 @@ fuzz_target!(|data: &[u8]| {
                 priority: 1,
                 list: 0,
                 action: Action::Block(BlockResponse::NoData),
-                qtype: (qtype % 3 == 0).then_some(qtype),
-                redirection: if qtype % 2 == 0 {
+                qtype: qtype.is_multiple_of(3).then_some(qtype),
+                redirection: if qtype.is_multiple_of(2) {
                     Redirection::Trust
                 } else {
                     Redirection::Inspect
                 },
             }],
         }],
-        mode: if qtype % 5 == 0 {
+        mode: if qtype.is_multiple_of(5) {
             Mode::Alert
         } else {
             Mode::Enforce

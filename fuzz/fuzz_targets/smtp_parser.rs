@@ -48,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
             Status::Continue => {}
         }
         last = status;
-        assert!(p.buffered() <= 2 * MAX_LINE_LEN, "buffered {}", p.buffered());
+        assert!(
+            p.buffered() <= 2 * MAX_LINE_LEN,
+            "buffered {}",
+            p.buffered()
+        );
         assert!(p.queued() <= MAX_QUEUE, "queued {}", p.queued());
         let live = p.txs().count();
         assert!(live <= max_txs, "{live} live txs, cap {max_txs}");
@@ -58,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
             let _ = tx.eve();
         }
         let now = p.offsets();
-        assert!(now.0 >= offsets.0 && now.1 >= offsets.1, "{offsets:?} -> {now:?}");
+        assert!(
+            now.0 >= offsets.0 && now.1 >= offsets.1,
+            "{offsets:?} -> {now:?}"
+        );
         offsets = now;
         if ctl & 4 != 0 {
             for tx in p.take_complete() {

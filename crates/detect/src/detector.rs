@@ -728,8 +728,10 @@ impl Detector {
 
         // NFW default actions: only what no rule decided, strict order only.
         if decided.is_none() && strict {
-            let defaults: Vec<DefaultRule> = self.rules.defaults().to_vec();
-            for d in defaults {
+            for i in 0..self.rules.defaults().len() {
+                let Some(&d) = self.rules.defaults().get(i) else {
+                    break;
+                };
                 if !d.applies(p, app, self.established_before) {
                     continue;
                 }

@@ -43,19 +43,85 @@ pub struct RunRequest {
     pub anomaly_decode: bool,
     /// Write stream `anomaly` records.
     pub anomaly_stream: bool,
+    /// Write `alert` records (Suricata's default configuration logs them).
+    pub alert: bool,
+    /// Write `drop` records (commented out in Suricata's default configuration).
+    pub drop: bool,
+    /// The case's rules, when it has any: the replay compiles and evaluates them.
+    pub rules: Option<RuleLoad>,
+}
+
+/// The rules of a case and what compiling them needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleLoad {
+    /// Rule files, in load order.
+    pub files: Vec<PathBuf>,
+    /// Address and port variables (`HOME_NET`, `HTTP_PORTS`, ...): Suricata's default
+    /// configuration's, replaced by the case's own `vars:` where it sets them.
+    pub vars: Vec<(String, String)>,
+    /// `classification.config` of the suite, when present (alert `category` and severity).
+    pub classification: Option<PathBuf>,
+}
+
+/// Why a replay did not produce output to check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The case needs something sekisho cannot evaluate (a rule that did not load, a rule
+    /// sekisho does not parse): the case is skipped with this reason.
+    Unsupported(String),
+    /// The replay itself failed: the case fails with this message.
+    Failed(String),
+}
+
+impl From<String> for ReplayError {
+    fn from(m: String) -> Self {
+        ReplayError::Failed(m)
+    }
 }
 
 /// Runs one replay for the verifier (the real implementation calls sekisho's replay driver).
 pub trait Replayer {
-    /// Replays `req.pcaps` writing `eve.json` into `req.out_dir`. An `Err` fails the case.
-    fn replay(&self, req: &RunRequest) -> Result<(), String>;
+    /// Replays `req.pcaps` writing `eve.json` into `req.out_dir`.
+    fn replay(&self, req: &RunRequest) -> Result<(), ReplayError>;
 }
 
-impl<F: Fn(&RunRequest) -> Result<(), String>> Replayer for F {
-    fn replay(&self, req: &RunRequest) -> Result<(), String> {
+impl<F: Fn(&RunRequest) -> Result<(), ReplayError>> Replayer for F {
+    fn replay(&self, req: &RunRequest) -> Result<(), ReplayError> {
         self(req)
     }
 }
+
+/// The address and port variables of Suricata's default `suricata.yaml` (the configuration
+/// suricata-verify runs a case with when the case brings none).
+pub const DEFAULT_VARS: &[(&str, &str)] = &[
+    ("HOME_NET", "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"),
+    ("EXTERNAL_NET", "!$HOME_NET"),
+    ("HTTP_SERVERS", "$HOME_NET"),
+    ("SMTP_SERVERS", "$HOME_NET"),
+    ("SQL_SERVERS", "$HOME_NET"),
+    ("DNS_SERVERS", "$HOME_NET"),
+    ("TELNET_SERVERS", "$HOME_NET"),
+    ("AIM_SERVERS", "$EXTERNAL_NET"),
+    ("DC_SERVERS", "$HOME_NET"),
+    ("DNP3_SERVER", "$HOME_NET"),
+    ("DNP3_CLIENT", "$HOME_NET"),
+    ("MODBUS_CLIENT", "$HOME_NET"),
+    ("MODBUS_SERVER", "$HOME_NET"),
+    ("ENIP_CLIENT", "$HOME_NET"),
+    ("ENIP_SERVER", "$HOME_NET"),
+    ("HTTP_PORTS", "80"),
+    ("SHELLCODE_PORTS", "!80"),
+    ("ORACLE_PORTS", "1521"),
+    ("SSH_PORTS", "22"),
+    ("DNP3_PORTS", "20000"),
+    ("MODBUS_PORTS", "502"),
+    ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
+    ("FTP_PORTS", "21"),
+    ("GENEVE_PORTS", "6081"),
+    ("VXLAN_PORTS", "4789"),
+    ("TEREDO_PORTS", "3544"),
+    ("SIP_PORTS", "[5060,5061]"),
+];
 
 /// What sekisho implements, so the runner can skip what it cannot evaluate honestly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +327,26 @@ struct Settings {
     /// `anomaly.types` of the eve-log: (decode, stream, applayer); Suricata's defaults are
     /// decode no, stream no, applayer yes.
     anomaly: (bool, bool, bool),
+    /// `vars:` of the case's configuration: (name, value), address and port groups.
+    vars: Vec<(String, String)>,
+    /// Firewall mode (`firewall.enabled`), which sekisho does not evaluate in this runner.
+    firewall: bool,
+    /// A setting that only matters with rules and that sekisho does not honour (e.g. a
+    /// non-default `action-order`): the case is skipped if it has rules.
+    rules_unsupported: Option<String>,
+}
+
+/// Suricata's default `action-order`.
+const DEFAULT_ACTION_ORDER: [&str; 4] = ["pass", "drop", "reject", "alert"];
+
+fn check_action_order(list: &[String], s: &mut Settings) {
+    let got: Vec<&str> = list.iter().map(|a| a.trim()).collect();
+    if got != DEFAULT_ACTION_ORDER {
+        s.rules_unsupported = Some(format!(
+            "action-order [{}] not supported (only the default pass, drop, reject, alert)",
+            got.join(", ")
+        ));
+    }
 }
 
 fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
@@ -277,8 +363,23 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
             s.no_checksums = matches!(value, "false" | "no" | "0" | "none");
             Ok(())
         }
-        // Settings only rules use: harmless because a case with rules is skipped anyway.
-        "threshold-file" | "default-rule-path" | "action-order" => Ok(()),
+        // `-S` (the case's rules) replaces rule-files, and the suite's classification file
+        // is the one used, so these do not change the outcome.
+        "default-rule-path" | "classification-file" | "reference-config-file" => Ok(()),
+        "threshold-file" => {
+            s.rules_unsupported = Some("threshold-file not supported".into());
+            Ok(())
+        }
+        "action-order" => {
+            let list: Vec<String> = value.split(',').map(str::to_string).collect();
+            check_action_order(&list, s);
+            Ok(())
+        }
+        k if k.starts_with("vars.address-groups.") || k.starts_with("vars.port-groups.") => {
+            let name = k.rsplit('.').next().unwrap_or_default();
+            s.vars.push((name.to_string(), value.to_string()));
+            Ok(())
+        }
         // sekisho writes one final stats record, which is what checks read.
         "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
@@ -370,6 +471,9 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                                         if name == "anomaly" {
                                             s.anomaly = anomaly_types(tv)?;
                                         }
+                                        if name == "drop" {
+                                            drop_options(tv)?;
+                                        }
                                         // Options of a type sekisho does not write cannot
                                         // change what it checks (such filters are skipped).
                                         if !tv.is_null()
@@ -420,14 +524,34 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
             }
             // Console/file logging and threading do not change what sekisho computes.
             "logging" | "runmode" | "max-pending-packets" => {}
-            // Rule-only settings: a case with rules is skipped anyway.
-            "vars"
-            | "action-order"
-            | "default-rule-path"
+            "vars" => {
+                for (group, defs) in v.as_mapping().into_iter().flatten() {
+                    if !matches!(
+                        group.as_str().unwrap_or_default(),
+                        "address-groups" | "port-groups"
+                    ) {
+                        return Err(format!("setting `vars.{}` not supported", yaml_text(group)));
+                    }
+                    for (name, val) in defs.as_mapping().into_iter().flatten() {
+                        s.vars.push((yaml_text(name), yaml_text(val)));
+                    }
+                }
+            }
+            "action-order" => check_action_order(&yaml_list(v), s),
+            "threshold-file" => {
+                s.rules_unsupported = Some("threshold-file not supported".into());
+            }
+            // The case's rules (`-S`) replace rule-files; the suite's classification file is
+            // the one used.
+            "default-rule-path"
             | "rule-files"
             | "classification-file"
-            | "reference-config-file"
-            | "threshold-file" => {}
+            | "reference-config-file" => {}
+            "firewall" => {
+                if get(v, "enabled").and_then(yaml_bool) == Some(true) {
+                    s.firewall = true;
+                }
+            }
             "flow-timeouts" => {
                 for (class, states) in v.as_mapping().into_iter().flatten() {
                     for (state, val) in states.as_mapping().into_iter().flatten() {
@@ -441,6 +565,26 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                 }
             }
             other => return Err(format!("setting `{other}` not supported")),
+        }
+    }
+    Ok(())
+}
+
+/// sekisho's `drop` records are Suricata's with `alerts: yes` and `flows: start`.
+fn drop_options(v: &Yaml) -> Result<(), String> {
+    for (k, val) in v.as_mapping().into_iter().flatten() {
+        let key = k.as_str().unwrap_or_default();
+        let ok = match key {
+            "alerts" => yaml_bool(val) == Some(true),
+            "flows" => yaml_text(val) == "start",
+            "enabled" => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(format!(
+                "eve-log drop option `{key}: {}` not supported",
+                yaml_text(val)
+            ));
         }
     }
     Ok(())
@@ -487,6 +631,27 @@ fn has_rules(path: &Path) -> bool {
                 .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
         })
         .unwrap_or(false)
+}
+
+/// The last component of a case name (`firewall/x` → `x`), which suricata-verify calls the
+/// test's name.
+fn basename_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// suricata-verify loads `minX.rules` only when the engine is at least version X.
+fn rule_file_applies(path: &Path) -> bool {
+    let base = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match base
+        .strip_prefix("min")
+        .and_then(|r| r.strip_suffix(".rules"))
+    {
+        Some(v) => parse_version(&Yaml::String(v.to_string())).is_some_and(|v| COMPAT_VERSION >= v),
+        None => true,
+    }
 }
 
 /// Runs one case. `name` is its path under `suite/tests/`.
@@ -547,19 +712,53 @@ fn run_case_inner(
             .map_err(|e| Outcome::Skip(format!("unreadable suricata.yaml: {e}")))?;
         parse_config(&cfg, &mut settings).map_err(Outcome::Skip)?;
     }
-    // Rules: any rule at all needs detection.
-    let rule_files: Vec<PathBuf> = match get(&desc, "rules") {
-        Some(r) if r.as_str().is_some() => vec![dir.join(r.as_str().unwrap_or_default())],
-        _ => ["test.rules", "firewall.rules", "td.rules"]
-            .iter()
-            .map(|f| dir.join(f))
-            .collect(),
-    };
-    if !caps.detection && rule_files.iter().any(|f| has_rules(f)) {
+    // Rules as suricata-verify's runner finds them: the one `*.rules` file of the case
+    // directory (`-S`); `firewall.rules` (with `td.rules`) means firewall mode; a file named
+    // `minX.rules` only applies from version X on.
+    let mut rule_files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Outcome::Fail(e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".rules"))
+        .collect();
+    rule_files.sort();
+    let is_named = |p: &PathBuf, n: &str| p.file_name().is_some_and(|f| f == n);
+    if settings.firewall || rule_files.iter().any(|p| is_named(p, "firewall.rules")) {
+        return Err(Outcome::Skip("firewall mode not evaluated".into()));
+    }
+    if rule_files.len() > 1 {
         return Err(Outcome::Skip(
-            "detection not implemented (case has rules)".into(),
+            "more than one rule file (suricata-verify refuses this too)".into(),
         ));
     }
+    rule_files.retain(|p| rule_file_applies(p));
+    if basename_of(name).contains("ips") {
+        // suricata-verify runs every case whose name contains "ips" with --simulate-ips.
+        settings.inline = true;
+    }
+    let rules = if rule_files.iter().any(|f| has_rules(f)) {
+        if !caps.detection {
+            return Err(Outcome::Skip(
+                "detection not implemented (case has rules)".into(),
+            ));
+        }
+        if let Some(why) = &settings.rules_unsupported {
+            return Err(Outcome::Skip(why.clone()));
+        }
+        let mut vars: Vec<(String, String)> = DEFAULT_VARS
+            .iter()
+            .filter(|(n, _)| !settings.vars.iter().any(|(m, _)| m == n))
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        vars.extend(settings.vars.iter().cloned());
+        let classification = suite.join("etc").join("classification.config");
+        Some(RuleLoad {
+            files: rule_files,
+            vars,
+            classification: classification.is_file().then_some(classification),
+        })
+    } else {
+        None
+    };
     if get(&desc, "exit-code").and_then(Yaml::as_u64).unwrap_or(0) != 0 {
         return Err(Outcome::Skip("expects a non-zero exit code".into()));
     }
@@ -589,7 +788,9 @@ fn run_case_inner(
     }
     let types = settings.eve_types.clone();
     let enabled = |t: &str| match &types {
-        None => t != "netflow" && t != "anomaly",
+        // Suricata's default configuration: netflow and drop commented out; anomaly on
+        // for app-layer anomalies only, which sekisho does not write.
+        None => !matches!(t, "netflow" | "anomaly" | "drop"),
         Some(list) => list.iter().any(|x| x == t),
     };
 
@@ -672,6 +873,45 @@ fn run_case_inner(
                         }
                         _ => {}
                     }
+                    if let Some(t) = et.as_deref() {
+                        for (mk, mv) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+                            let mk = yaml_text(mk);
+                            if (mk == "has-key" || mk == "not-has-key") && mv.as_str().is_none() {
+                                return Err(Outcome::Skip(format!(
+                                    "`{mk}` with a non-string value"
+                                )));
+                            }
+                            // An app-layer protocol sekisho does not detect can never be
+                            // expected of it honestly.
+                            if mk.starts_with("app_proto") {
+                                let want = yaml_text(mv);
+                                if !KNOWN_APP_PROTOS.contains(&want.as_str()) {
+                                    return Err(Outcome::Skip(format!(
+                                        "app-layer protocol `{want}` not detected by sekisho"
+                                    )));
+                                }
+                            }
+                            let path = if mk == "has-key" || mk == "not-has-key" {
+                                yaml_text(mv)
+                            } else {
+                                mk
+                            };
+                            if t == "stats" {
+                                if let Some(counter) = path.strip_prefix("stats.") {
+                                    if !caps.counters.contains(counter) {
+                                        return Err(Outcome::Skip(format!(
+                                            "stats counter `{counter}` not implemented"
+                                        )));
+                                    }
+                                }
+                            }
+                            if !field_written(t, &path) {
+                                return Err(Outcome::Skip(format!(
+                                    "`{path}` not written in sekisho's {t} records"
+                                )));
+                            }
+                        }
+                    }
                     if et.as_deref() == Some("stats") {
                         for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
                             let mk = mk.as_str().unwrap_or_default();
@@ -720,9 +960,12 @@ fn run_case_inner(
         return Err(Outcome::Skip("no applicable checks".into()));
     }
 
+    // A per-run sequence number keeps concurrent runs of same-named cases apart.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let out_dir = std::env::temp_dir().join(format!(
-        "sekisho-verify-{}-{}",
+        "sekisho-verify-{}-{}-{}",
         std::process::id(),
+        SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         name.replace('/', "_")
     ));
     let _ = std::fs::remove_dir_all(&out_dir);
@@ -738,10 +981,14 @@ fn run_case_inner(
         netflow: enabled("netflow"),
         anomaly_decode: enabled("anomaly") && settings.anomaly.0,
         anomaly_stream: enabled("anomaly") && settings.anomaly.1,
+        alert: enabled("alert"),
+        drop: enabled("drop"),
+        rules,
     };
-    let result = replayer
-        .replay(&req)
-        .map_err(|e| Outcome::Fail(format!("replay failed: {e}")));
+    let result = replayer.replay(&req).map_err(|e| match e {
+        ReplayError::Unsupported(m) => Outcome::Skip(m),
+        ReplayError::Failed(m) => Outcome::Fail(format!("replay failed: {m}")),
+    });
     let events = read_events(&out_dir.join("eve.json"));
     let _ = std::fs::remove_dir_all(&out_dir);
     result?;
@@ -752,6 +999,106 @@ fn run_case_inner(
             .map_err(|m| Outcome::Fail(format!("check {}: {m}", i + 1)))?;
     }
     Ok(Outcome::Pass)
+}
+
+/// The `app_proto` values sekisho's protocol detection can produce.
+const KNOWN_APP_PROTOS: &[&str] = &["smtp", "tls", "http", "dns", "failed"];
+
+/// Fields common to every per-packet and transaction record sekisho writes.
+const HEADER_FIELDS: &[&str] = &[
+    "timestamp",
+    "flow_id",
+    "pcap_cnt",
+    "event_type",
+    "src_ip",
+    "src_port",
+    "dest_ip",
+    "dest_port",
+    "ip_v",
+    "proto",
+    "pkt_src",
+];
+
+/// The fields sekisho writes per event type, as dotted prefixes (`alert.signature_id`); a
+/// filter testing any other field of such an event would compare against something sekisho
+/// never writes, so the case is skipped. `None`: the event type is not checked field by field.
+fn written_fields(event_type: &str) -> Option<&'static [&'static str]> {
+    Some(match event_type {
+        "alert" => &[
+            "tx_id",
+            "direction",
+            "app_proto",
+            "alert.action",
+            "alert.gid",
+            "alert.signature_id",
+            "alert.rev",
+            "alert.signature",
+            "alert.category",
+            "alert.severity",
+            "smtp.helo",
+            "smtp.mail_from",
+            "smtp.rcpt_to",
+        ],
+        "drop" => &[
+            "direction",
+            "drop.syn",
+            "drop.ack",
+            "drop.psh",
+            "drop.rst",
+            "drop.urg",
+            "drop.fin",
+            "drop.reason",
+            "alert.action",
+            "alert.gid",
+            "alert.signature_id",
+            "alert.rev",
+            "alert.signature",
+            "alert.category",
+            "alert.severity",
+        ],
+        "smtp" => &[
+            "vlan",
+            "tx_id",
+            "smtp.helo",
+            "smtp.mail_from",
+            "smtp.rcpt_to",
+        ],
+        _ => return None,
+    })
+}
+
+/// True when a match path (with its `__find`-style suffix, `[i]` indexes and `__len`) names
+/// a field sekisho writes for `event_type` records.
+fn field_written(event_type: &str, path: &str) -> bool {
+    let Some(fields) = written_fields(event_type) else {
+        return true;
+    };
+    let mut base = path;
+    for suf in [
+        "__find",
+        "__startswith",
+        "__endswith",
+        "__contains",
+        "__gte",
+        "__gt",
+        "__lte",
+        "__lt",
+    ] {
+        if let Some(b) = base.strip_suffix(suf) {
+            base = b;
+            break;
+        }
+    }
+    let parts: Vec<&str> = base
+        .split('.')
+        .filter(|p| *p != "__len")
+        .map(|p| p.split('[').next().unwrap_or(p))
+        .collect();
+    let clean = parts.join(".");
+    HEADER_FIELDS.contains(&clean.as_str())
+        || fields
+            .iter()
+            .any(|f| clean == *f || clean.starts_with(&format!("{f}.")))
 }
 
 fn read_events(path: &Path) -> Result<Vec<Json>, String> {
@@ -1099,10 +1446,105 @@ mod tests {
     }
 
     /// A replayer that writes a fixed eve.json, standing in for the engine.
-    fn fake(lines: &'static str) -> impl Fn(&RunRequest) -> Result<(), String> {
+    fn fake(lines: &'static str) -> impl Fn(&RunRequest) -> Result<(), ReplayError> {
         move |req: &RunRequest| {
-            std::fs::write(req.out_dir.join("eve.json"), lines).map_err(|e| e.to_string())
+            std::fs::write(req.out_dir.join("eve.json"), lines)
+                .map_err(|e| ReplayError::Failed(e.to_string()))
         }
+    }
+
+    #[test]
+    fn cases_with_rules() {
+        let caps = Capabilities {
+            detection: true,
+            event_types: ["flow", "alert", "drop", "smtp", "stats"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..Capabilities::default()
+        };
+        let eve = "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":7}}\n";
+        let yaml = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: alert\n      alert.signature_id: 7\n";
+        let (root, name) = case(&[
+            ("test.yaml", yaml),
+            ("input.pcap", ""),
+            ("test.rules", "alert ip any any -> any any (sid:7;)\n"),
+            (
+                "suricata.yaml",
+                "vars:\n  address-groups:\n    HOME_NET: \"[10.1.0.0/16]\"\n",
+            ),
+        ]);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/classification.config"), "").unwrap();
+        // The replay receives the rules, the case's HOME_NET instead of the default, the
+        // other defaults, and the suite's classification file.
+        let seen = std::cell::RefCell::new(None);
+        let spy = |req: &RunRequest| {
+            *seen.borrow_mut() = req.rules.clone();
+            fake(eve)(req)
+        };
+        assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
+        let load = seen.borrow().clone().unwrap();
+        assert_eq!(load.files, vec![root.join("tests/c/test.rules")]);
+        let var = |n: &str| {
+            load.vars
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(var("HOME_NET").as_deref(), Some("[10.1.0.0/16]"));
+        assert_eq!(var("EXTERNAL_NET").as_deref(), Some("!$HOME_NET"));
+        assert_eq!(load.vars.iter().filter(|(k, _)| k == "HOME_NET").count(), 1);
+        assert_eq!(
+            load.classification,
+            Some(root.join("etc/classification.config"))
+        );
+        // A rule the replay cannot load is a skip naming it, not a failure.
+        let unloaded = |_: &RunRequest| -> Result<(), ReplayError> {
+            Err(ReplayError::Unsupported("rule sid 7 not loaded: x".into()))
+        };
+        assert_eq!(
+            run_case(&root, &name, &caps, &unloaded),
+            Outcome::Skip("rule sid 7 not loaded: x".into())
+        );
+        // A field sekisho does not write in alerts is a skip even though the count is 0.
+        let yaml2 = "checks:\n- filter:\n    count: 0\n    match:\n      event_type: alert\n      alert.metadata.x[0]: y\n";
+        std::fs::write(root.join("tests/c/test.yaml"), yaml2).unwrap();
+        assert!(
+            matches!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Skip(m) if m.contains("alert.metadata.x[0]"))
+        );
+        // A non-default action-order is not honoured: skip.
+        std::fs::write(root.join("tests/c/test.yaml"), yaml).unwrap();
+        std::fs::write(
+            root.join("tests/c/suricata.yaml"),
+            "action-order:\n  - drop\n  - pass\n  - reject\n  - alert\n",
+        )
+        .unwrap();
+        assert!(
+            matches!(run_case(&root, &name, &caps, &fake(eve)), Outcome::Skip(m) if m.contains("action-order"))
+        );
+        // The default order is fine, and a wrong signature id fails.
+        std::fs::write(
+            root.join("tests/c/suricata.yaml"),
+            "action-order:\n  - pass\n  - drop\n  - reject\n  - alert\n",
+        )
+        .unwrap();
+        let eve2 = "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":8}}\n";
+        assert!(matches!(
+            run_case(&root, &name, &caps, &fake(eve2)),
+            Outcome::Fail(m) if m.contains("expected 1 events, got 0")
+        ));
+        // Firewall-mode cases are not evaluated.
+        std::fs::write(
+            root.join("tests/c/firewall.rules"),
+            "accept:hook tcp:all any any -> any any (sid:1;)\n",
+        )
+        .unwrap();
+        assert_eq!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Skip("firewall mode not evaluated".into())
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

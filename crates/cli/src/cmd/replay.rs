@@ -168,8 +168,23 @@ pub fn run(args: Args) -> ExitCode {
         (None, true) => None,
     };
     if let Some(c) = &checked {
+        // Errors always; warnings in full only when there are few (a large ruleset such as
+        // ET Open has thousands, which `sekisho check` lists; the load report below names
+        // every rule that is not evaluated).
+        let warnings = c
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity != sekisho_diag::Severity::Error)
+            .count();
         for d in &c.diagnostics {
-            eprint!("{}", d.render());
+            if d.severity == sekisho_diag::Severity::Error || warnings <= MAX_LISTED {
+                eprint!("{}", d.render());
+            }
+        }
+        if warnings > MAX_LISTED {
+            eprintln!(
+                "sekisho replay: {warnings} warnings about the policy/rules not shown; `sekisho check` lists them"
+            );
         }
         if !c.is_valid() {
             eprintln!("sekisho replay: error: the policy/rules are invalid (see above)");

@@ -3,16 +3,21 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use sekisho_detect::{parse_classification, CompileOptions, DetectConfig, Detector, RuleSet};
 use sekisho_eve::LogConfig;
 use sekisho_pcap::replay::{self, ReplayOptions};
-use sekisho_verify::{Capabilities, Outcome, RunRequest};
+use sekisho_policy::{LoadOptions, Policy};
+use sekisho_verify::{Capabilities, Outcome, ReplayError, RuleLoad, RunRequest};
 
 const LONG_ABOUT: &str = "\
 Run suricata-verify style conformance cases against sekisho.
 
 Each case (a directory with test.yaml under SUITE/tests/) is run or skipped: a case needing
-something sekisho does not implement yet (a Suricata feature, an argument or setting, rules,
-an event type, a counter, a shell or file-compare check) is SKIPPED with the reason. A case
+something sekisho does not implement yet (a Suricata feature, an argument or setting, a rule
+that does not load, firewall mode, an event type or a field sekisho does not write, a counter,
+a shell or file-compare check) is SKIPPED with the reason. A case's rules (test.rules or its
+`rules:` file) are loaded with the variables of Suricata's default configuration (replaced by
+the case's own `vars:`) and the suite's etc/classification.config, and evaluated. A case
 PASSES only when every applicable check was evaluated on sekisho's own EVE output and held.
 One line per case (`PASS name`, `FAIL name: why`, `SKIP name: why`), then
 `N passed, N failed, N skipped`.
@@ -47,7 +52,14 @@ pub struct Args {
 
 /// What sekisho can evaluate today.
 pub fn capabilities() -> Capabilities {
-    let mut caps = Capabilities::default();
+    let mut caps = Capabilities {
+        detection: true,
+        app_layer: true,
+        ..Capabilities::default()
+    };
+    for t in ["alert", "drop", "smtp"] {
+        caps.event_types.insert(t.to_string());
+    }
     let engine = sekisho_engine::Engine::new(sekisho_engine::EngineConfig::default());
     engine.stats().for_each(|k, _| {
         caps.counters.insert(k.to_string());
@@ -55,8 +67,51 @@ pub fn capabilities() -> Capabilities {
     caps
 }
 
+/// Compiles a case's rules; a rule that is invalid or does not load makes the case a skip
+/// naming the first such rule and the missing feature.
+fn compile(load: &RuleLoad) -> Result<RuleSet, ReplayError> {
+    let checked = Policy::check_rules_files(
+        &load.files,
+        &LoadOptions {
+            vars: load.vars.clone(),
+        },
+    );
+    if !checked.is_valid() {
+        let first = checked
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(|d| d.message.clone())
+            .unwrap_or_default();
+        return Err(ReplayError::Unsupported(format!(
+            "rules not accepted by sekisho: {first}"
+        )));
+    }
+    let classtypes = match &load.classification {
+        Some(p) => parse_classification(
+            &std::fs::read_to_string(p)
+                .map_err(|e| ReplayError::Failed(format!("{}: {e}", p.display())))?,
+        ),
+        None => Vec::new(),
+    };
+    let rs = RuleSet::from_policy(
+        &checked.policy,
+        CompileOptions {
+            classtypes,
+            ..CompileOptions::default()
+        },
+    );
+    if let Some(n) = rs.not_loaded().first() {
+        return Err(ReplayError::Unsupported(format!(
+            "rule sid {} not loaded: {} ({})",
+            n.sid, n.keyword, n.reason
+        )));
+    }
+    Ok(rs)
+}
+
 /// Replays one case in-process.
-pub fn replay_case(req: &RunRequest) -> Result<(), String> {
+pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
     let opts = ReplayOptions {
         pcaps: req.pcaps.clone(),
         out_dir: req.out_dir.clone(),
@@ -65,6 +120,8 @@ pub fn replay_case(req: &RunRequest) -> Result<(), String> {
             netflow: req.netflow,
             anomaly_decode: req.anomaly_decode,
             anomaly_stream: req.anomaly_stream,
+            alert: req.alert,
+            drop: req.drop,
             ..LogConfig::default()
         },
         inline: req.inline,
@@ -73,9 +130,26 @@ pub fn replay_case(req: &RunRequest) -> Result<(), String> {
         decode_only: false,
         sets: req.sets.clone(),
     };
-    let report = replay::run(&opts, None, &mut |_| {}).map_err(|e| e.to_string())?;
-    // Suricata processes what it can of a damaged capture and still logs; so do we.
-    let _ = report;
+    // Suricata processes what it can of a damaged capture and still logs; so do we: the
+    // report's input errors do not fail the case, the checks decide.
+    match &req.rules {
+        Some(load) => {
+            let rs = compile(load)?;
+            let det = Detector::new(
+                rs,
+                DetectConfig {
+                    inline: req.inline,
+                    explain: false,
+                },
+            );
+            replay::run_detect(&opts, det, None, &mut |_| {}, &mut std::io::sink())
+                .map_err(|e| ReplayError::Failed(e.to_string()))?;
+        }
+        None => {
+            replay::run(&opts, None, &mut |_| {})
+                .map_err(|e| ReplayError::Failed(e.to_string()))?;
+        }
+    }
     Ok(())
 }
 

@@ -45,6 +45,9 @@ pub const MAX_RECORDS_PER_TX: usize = 1024;
 /// Cap on recipients stored per transaction; later RCPT TO are parsed but
 /// not stored ([`SmtpTx::records_truncated`] is set).
 pub const MAX_RCPT_PER_TX: usize = 1024;
+/// Anomaly events kept per transaction (and per connection); later ones are counted in the
+/// stats only, so a message whose header never ends cannot grow the list without bound.
+pub const MAX_EVENTS_PER_TX: usize = 64;
 
 /// Reply codes Suricata accepts; any other code is `INVALID_REPLY` and a
 /// parser error.
@@ -691,9 +694,13 @@ impl SmtpParser {
 
     fn event(&mut self, tx: Option<u64>, ev: SmtpEvent) {
         match tx.and_then(|id| self.tx_mut(id)) {
-            Some(t) => t.events.push(ev),
+            Some(t) => {
+                if t.events.len() < MAX_EVENTS_PER_TX {
+                    t.events.push(ev);
+                }
+            }
             None => {
-                if self.conn_events.len() < 64 {
+                if self.conn_events.len() < MAX_EVENTS_PER_TX {
                     self.conn_events.push(ev);
                 }
             }
@@ -742,7 +749,9 @@ impl SmtpParser {
                     if let Some(t) = self.tx_mut(tx) {
                         t.data_len += used as u64;
                         for _ in 0..long {
-                            t.events.push(SmtpEvent::TruncatedLine);
+                            if t.events.len() < MAX_EVENTS_PER_TX {
+                                t.events.push(SmtpEvent::TruncatedLine);
+                            }
                         }
                     }
                     pos += used;
