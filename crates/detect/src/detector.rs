@@ -28,7 +28,7 @@ use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowSt
 
 use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 use crate::payload::MatchScratch;
-use crate::ruleset::{DefaultRule, RuleSet};
+use crate::ruleset::RuleSet;
 use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind, SmtpView};
 
 /// Most per-flow transaction matches remembered (alert once per rule and transaction).

@@ -58,8 +58,14 @@ stderr:
   packets=N bytes=N flows=N alerts=N drops=N wall=S.SSSs X.XX Mpps Y.YY Gbit/s
 (bytes = captured bytes of all packets; Mpps and Gbit/s are per wall-clock second.)
 
-Detection (evaluating the rules of --policy/--rules; --explain) belongs to a later release:
-the rules are validated, and a note is printed that none are evaluated yet.
+Detection: the rules of --policy (or --rules files, action order) are compiled and evaluated on
+every packet after the app layer saw it (semantics: docs/detection.md). A load report on stderr
+says how many rules were loaded and lists every rule that was not (sid and keyword; a long list
+goes to DIR/rules-not-loaded.txt). --mode inline (default) applies drops and writes `drop`
+records; --mode monitor only logs. --explain prints on stdout, for each packet that changes
+something, the rules considered, which matched, and the verdict with its reason, e.g.
+  pkt 6 flow 1 (10.0.0.150:50390 -> 203.0.113.25:25, smtp) sid 1000008 pass: flow passed; later packets of this flow are not inspected (app-layer rule)
+engine_profile aws-nfw recognises SMTP from the client's first command only (Suricata 7.0).
 
 Exit status:
   0  every capture was read completely, or reading was stopped by SIGTERM/SIGINT (logs are
@@ -75,7 +81,8 @@ Examples:
   sekisho replay capture.pcap
   sekisho replay --out logs --netflow day1.pcapng.gz day2.pcap
   sekisho replay --log-format nfw --firewall-name egress-fw --out nfw-logs capture.pcap
-  sekisho replay --checksum-validation none --set flow-timeouts.tcp.established=350 lo.pcap";
+  sekisho replay --checksum-validation none --set flow-timeouts.tcp.established=350 lo.pcap
+  sekisho replay --explain --policy examples/smtp/blog-aws-nfw.yaml tests/fixtures/captures/smtp/postfix-pipelined.pcap";
 
 /// Arguments of `sekisho replay`.
 #[derive(clap::Args)]
@@ -84,12 +91,12 @@ pub struct Args {
     /// Capture files (pcap, pcapng, optionally gzip-compressed).
     #[arg(required = true, value_name = "PCAP")]
     pub pcaps: Vec<PathBuf>,
-    /// Firewall policy file: its name, availability_zone and logging settings apply; its rules
-    /// are validated, not evaluated yet.
+    /// Firewall policy file: its rules are evaluated (engine_profile, rule_order,
+    /// default_actions apply); its name, availability_zone and logging settings apply.
     #[arg(long, value_name = "FILE", conflicts_with = "rules")]
     pub policy: Option<PathBuf>,
-    /// Suricata rule file (repeatable: --rules a.rules --rules b.rules); validated, not
-    /// evaluated yet.
+    /// Suricata rule file (repeatable: --rules a.rules --rules b.rules), evaluated in
+    /// Suricata's action order.
     #[arg(long, value_name = "FILE")]
     pub rules: Vec<PathBuf>,
     /// Output directory (created if missing) [default: the policy's logging.dir, else
@@ -108,7 +115,8 @@ pub struct Args {
     /// Verdict mode.
     #[arg(long, value_enum, default_value = "inline")]
     pub mode: ModeArg,
-    /// Explain rule decisions (reserved for detection).
+    /// Print, per packet that changes something, the rules considered, which matched, and
+    /// the verdict with its reason (stdout).
     #[arg(long)]
     pub explain: bool,
     /// Checksum validation (like Suricata's -k).
