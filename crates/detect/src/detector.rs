@@ -104,7 +104,7 @@ pub struct DetectStats {
 }
 
 /// Why a rule did not match (for `--explain`).
-enum Miss {
+pub(crate) enum Miss {
     Proto(AppProto),
     Header,
     Flow(&'static str),
@@ -218,130 +218,6 @@ impl Detector {
             fmt_ep(b.0, b.1),
             app
         )
-    }
-
-    /// Evaluates one rule; `Ok(tx)` on a match (with the transaction for app-tx rules).
-    fn eval(
-        sig: &Sig,
-        p: &PacketContext<'_>,
-        st: &FlowDet,
-        payload: &[u8],
-        txs: &[SmtpView<'_>],
-        scratch: &mut MatchScratch,
-    ) -> Result<Option<usize>, Miss> {
-        let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
-        // Transport and addresses first: a packet the header cannot match is not worth a word
-        // in `--explain`, whatever the app protocol.
-        match sig.proto {
-            ProtoReq::Any => {}
-            ProtoReq::Transport(t) => {
-                if p.proto != t {
-                    return Err(Miss::Header);
-                }
-            }
-            ProtoReq::Icmp => {
-                if p.proto != 1 && p.proto != 58 {
-                    return Err(Miss::Header);
-                }
-            }
-            ProtoReq::App(_) => {
-                if p.proto != 6 && p.proto != 17 {
-                    return Err(Miss::Header);
-                }
-            }
-        }
-        if !sig.header_matches(p.src_ip, p.src_port, p.dst_ip, p.dst_port) {
-            return Err(Miss::Header);
-        }
-        if let ProtoReq::App(want) = sig.proto {
-            if app != want {
-                return Err(Miss::Proto(app));
-            }
-        }
-        if let Some(d) = sig.flow_dir() {
-            let ok = matches!(
-                (d, p.direction),
-                (FlowDir::ToServer, Direction::ToServer) | (FlowDir::ToClient, Direction::ToClient)
-            );
-            if !ok {
-                return Err(Miss::Flow("direction"));
-            }
-        }
-        match sig.flow_state() {
-            Some(FlowState::Established) if !p.established => {
-                return Err(Miss::Flow("not established"))
-            }
-            Some(FlowState::NotEstablished) if p.established => {
-                return Err(Miss::Flow("established"))
-            }
-            _ => {}
-        }
-        if sig.flow.stream == Some(FlowStream::OnlyStream) && p.proto != 6 {
-            return Err(Miss::Flow("only_stream on a non-TCP packet"));
-        }
-        if sig.kind == SigKind::IpOnly && !p.first_in_direction {
-            return Err(Miss::IpOnlyLater);
-        }
-        if sig.kind == SigKind::App
-            && sig.flow == Default::default()
-            && sig.bits_cond.is_empty()
-            && sig.app_cond.is_empty()
-            && sig.dsize.is_none()
-            && sig.flags.is_none()
-            && st.pd_done[p.direction.index()]
-        {
-            return Err(Miss::PdOnlyDone);
-        }
-        for (cmd, ids) in &sig.bits_cond {
-            let any = ids.iter().any(|i| st.bits.contains(i));
-            let ok = match cmd {
-                BitsCmd::IsSet => any,
-                // `isnotset,a|b`: true when one of them is not set.
-                _ => ids.iter().any(|i| !st.bits.contains(i)),
-            };
-            if !ok {
-                return Err(Miss::Bits);
-            }
-        }
-        for c in &sig.app_cond {
-            let ok = if c.negated {
-                app != AppProto::Unknown && app != c.proto
-            } else {
-                app == c.proto
-            };
-            if !ok {
-                return Err(Miss::AppProto);
-            }
-        }
-        if let Some(d) = sig.dsize {
-            if !size_matches(d, p.payload.len() as u64) {
-                return Err(Miss::Dsize);
-            }
-        }
-        if let Some(f) = sig.flags {
-            if p.proto != 6 || !flags_match(f, p.tcp_flags) {
-                return Err(Miss::Flags);
-            }
-        }
-        if sig.kind == SigKind::AppTx {
-            let mut last = Err(Miss::TxDone);
-            for (i, tx) in txs.iter().enumerate() {
-                if st.tx_matched.contains(&(sig.order, tx.tx_id)) {
-                    continue;
-                }
-                match sig.groups_match(payload, Some(tx), scratch) {
-                    Ok(()) => return Ok(Some(i)),
-                    Err(g) => last = Err(Miss::Group(g)),
-                }
-            }
-            return last;
-        }
-        if sig.groups.iter().any(|g| g.kind == BufKind::Payload) && payload.is_empty() {
-            return Err(Miss::Group(0));
-        }
-        sig.groups_match(payload, None, scratch)
-            .map(|()| None)
-            .map_err(Miss::Group)
     }
 
     fn miss_text(sig: &Sig, m: &Miss) -> String {
@@ -531,7 +407,12 @@ impl Detector {
             if sig.kind == SigKind::App {
                 pd_evaluated |= matches!(sig.proto, ProtoReq::App(a) if a == app);
             }
-            let r = Self::eval(sig, p, st, payload, &txs, &mut self.scratch);
+            let es = EvalState {
+                bits: &st.bits,
+                tx_matched: &st.tx_matched,
+                pd_done: st.pd_done[p.direction.index()],
+            };
+            let r = eval(sig, p, es, payload, &txs, &mut self.scratch);
             let tx = match r {
                 Ok(tx) => tx,
                 Err(Miss::Proto(AppProto::Unknown)) => {
@@ -785,6 +666,139 @@ impl Detector {
             Verdict::Accept
         }
     }
+}
+
+/// What rule evaluation needs from the flow's detection state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EvalState<'a> {
+    /// Set flowbits.
+    pub bits: &'a [u32],
+    /// (rule order, tx id) pairs that already matched (alert once per tx).
+    pub tx_matched: &'a [(u32, u64)],
+    /// Protocol-detection-only rules were already evaluated in this packet's direction.
+    pub pd_done: bool,
+}
+
+/// Evaluates one rule; `Ok(tx)` on a match (with the index into `txs` for app-tx rules).
+pub(crate) fn eval(
+    sig: &Sig,
+    p: &PacketContext<'_>,
+    st: EvalState<'_>,
+    payload: &[u8],
+    txs: &[SmtpView<'_>],
+    scratch: &mut MatchScratch,
+) -> Result<Option<usize>, Miss> {
+    let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
+    // Transport and addresses first: a packet the header cannot match is not worth a word
+    // in `--explain`, whatever the app protocol.
+    match sig.proto {
+        ProtoReq::Any => {}
+        ProtoReq::Transport(t) => {
+            if p.proto != t {
+                return Err(Miss::Header);
+            }
+        }
+        ProtoReq::Icmp => {
+            if p.proto != 1 && p.proto != 58 {
+                return Err(Miss::Header);
+            }
+        }
+        ProtoReq::App(_) => {
+            if p.proto != 6 && p.proto != 17 {
+                return Err(Miss::Header);
+            }
+        }
+    }
+    if !sig.header_matches(p.src_ip, p.src_port, p.dst_ip, p.dst_port) {
+        return Err(Miss::Header);
+    }
+    if let ProtoReq::App(want) = sig.proto {
+        if app != want {
+            return Err(Miss::Proto(app));
+        }
+    }
+    if let Some(d) = sig.flow_dir() {
+        let ok = matches!(
+            (d, p.direction),
+            (FlowDir::ToServer, Direction::ToServer) | (FlowDir::ToClient, Direction::ToClient)
+        );
+        if !ok {
+            return Err(Miss::Flow("direction"));
+        }
+    }
+    match sig.flow_state() {
+        Some(FlowState::Established) if !p.established => {
+            return Err(Miss::Flow("not established"))
+        }
+        Some(FlowState::NotEstablished) if p.established => return Err(Miss::Flow("established")),
+        _ => {}
+    }
+    if sig.flow.stream == Some(FlowStream::OnlyStream) && p.proto != 6 {
+        return Err(Miss::Flow("only_stream on a non-TCP packet"));
+    }
+    if sig.kind == SigKind::IpOnly && !p.first_in_direction {
+        return Err(Miss::IpOnlyLater);
+    }
+    if sig.kind == SigKind::App
+        && sig.flow == Default::default()
+        && sig.bits_cond.is_empty()
+        && sig.app_cond.is_empty()
+        && sig.dsize.is_none()
+        && sig.flags.is_none()
+        && st.pd_done
+    {
+        return Err(Miss::PdOnlyDone);
+    }
+    for (cmd, ids) in &sig.bits_cond {
+        let any = ids.iter().any(|i| st.bits.contains(i));
+        let ok = match cmd {
+            BitsCmd::IsSet => any,
+            // `isnotset,a|b`: true when one of them is not set.
+            _ => ids.iter().any(|i| !st.bits.contains(i)),
+        };
+        if !ok {
+            return Err(Miss::Bits);
+        }
+    }
+    for c in &sig.app_cond {
+        let ok = if c.negated {
+            app != AppProto::Unknown && app != c.proto
+        } else {
+            app == c.proto
+        };
+        if !ok {
+            return Err(Miss::AppProto);
+        }
+    }
+    if let Some(d) = sig.dsize {
+        if !size_matches(d, p.payload.len() as u64) {
+            return Err(Miss::Dsize);
+        }
+    }
+    if let Some(f) = sig.flags {
+        if p.proto != 6 || !flags_match(f, p.tcp_flags) {
+            return Err(Miss::Flags);
+        }
+    }
+    if sig.kind == SigKind::AppTx {
+        let mut last = Err(Miss::TxDone);
+        for (i, tx) in txs.iter().enumerate() {
+            if st.tx_matched.contains(&(sig.order, tx.tx_id)) {
+                continue;
+            }
+            match sig.groups_match(payload, Some(tx), scratch) {
+                Ok(()) => return Ok(Some(i)),
+                Err(g) => last = Err(Miss::Group(g)),
+            }
+        }
+        return last;
+    }
+    if sig.groups.iter().any(|g| g.kind == BufKind::Payload) && payload.is_empty() {
+        return Err(Miss::Group(0));
+    }
+    sig.groups_match(payload, None, scratch)
+        .map(|()| None)
+        .map_err(Miss::Group)
 }
 
 impl FlowDet {
