@@ -398,6 +398,13 @@ impl Detector {
             String::new()
         };
         let mut pd_evaluated = false;
+        // `flow:established` is decided on the state before this packet, as Suricata does:
+        // the ACK completing the TCP handshake is not yet established (suricata-verify
+        // like-ip-only-01); a UDP reply is, since the engine counts it before `on_packet`.
+        let pe = PacketContext {
+            established: self.established_before,
+            ..*p
+        };
         let mut waiting_for_proto: Vec<u64> = Vec::new();
         for &o in &cand {
             let Some(sig) = self.rules.sig(o) else {
@@ -412,7 +419,7 @@ impl Detector {
                 tx_matched: &st.tx_matched,
                 pd_done: st.pd_done[p.direction.index()],
             };
-            let r = eval(sig, p, es, payload, &txs, &mut self.scratch);
+            let r = eval(sig, &pe, es, payload, &txs, &mut self.scratch);
             let tx = match r {
                 Ok(tx) => tx,
                 Err(Miss::Proto(AppProto::Unknown)) => {

@@ -487,6 +487,10 @@ pub fn compile_rule(
         || flow.stream == Some(FlowStream::NoStream);
     let kind = if has_tx {
         SigKind::AppTx
+    } else if dsize.is_some() || flags.is_some() {
+        // Packet keywords make it a packet rule even with an app protocol in the header
+        // (suricata-verify bug-5578: `drop http … dsize:0` drops packets, not the flow).
+        SigKind::Packet
     } else if matches!(proto, ProtoReq::App(_)) && !has_payload {
         SigKind::App
     } else if has_payload {

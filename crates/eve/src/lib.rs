@@ -61,6 +61,22 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// An address as Suricata 8 prints it in EVE: IPv4 dotted, IPv6 in full (eight groups of four
+/// hex digits, no `::` compression: `fd01:0000:0000:0000:0000:0000:0101:0101`). Suricata 9
+/// compresses by default; 8.0 and NFW's 7.0 do not.
+pub fn eve_ip(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let g = v6.segments();
+            format!(
+                "{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}",
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+            )
+        }
+    }
+}
+
 /// EVE `proto` text for an IP protocol number.
 pub fn proto_name(proto: u8) -> String {
     match proto {
@@ -272,9 +288,9 @@ impl LogSink {
             pcap_cnt: d.pkt_num,
             event_type: "anomaly",
             vlan: &d.vlan,
-            src_ip: t.map(|t| t.src_ip.to_string()),
+            src_ip: t.map(|t| eve_ip(t.src_ip)),
             src_port: t.filter(|_| ports).map(|t| t.src_port),
-            dest_ip: t.map(|t| t.dst_ip.to_string()),
+            dest_ip: t.map(|t| eve_ip(t.dst_ip)),
             dest_port: t.filter(|_| ports).map(|t| t.dst_port),
             ip_v: t.map(|t| if t.src_ip.is_ipv4() { 4 } else { 6 }),
             proto: t.map(|t| proto_name(t.proto)),
@@ -330,9 +346,9 @@ impl LogSink {
                 pcap_cnt: (!t.flow_end).then_some(t.pkt_num),
                 event_type: "smtp",
                 vlan: &t.vlan,
-                src_ip: t.tuple.src_ip.to_string(),
+                src_ip: eve_ip(t.tuple.src_ip),
                 src_port: ports.then_some(t.tuple.src_port),
-                dest_ip: t.tuple.dst_ip.to_string(),
+                dest_ip: eve_ip(t.tuple.dst_ip),
                 dest_port: ports.then_some(t.tuple.dst_port),
                 ip_v: if t.tuple.src_ip.is_ipv4() { 4 } else { 6 },
                 proto: proto_name(t.tuple.proto),
@@ -655,9 +671,9 @@ fn flow_event(f: &FlowRecord, log_ts: Timestamp) -> FlowEvent<'_> {
         flow_id: f.flow_id,
         event_type: "flow",
         vlan: &f.vlan,
-        src_ip: f.src_ip.to_string(),
+        src_ip: eve_ip(f.src_ip),
         src_port: ports.then_some(f.src_port),
-        dest_ip: f.dst_ip.to_string(),
+        dest_ip: eve_ip(f.dst_ip),
         dest_port: ports.then_some(f.dst_port),
         ip_v: f.ip_version(),
         proto: proto_name(f.proto),
@@ -769,9 +785,9 @@ fn netflow_event(
         flow_id: f.flow_id,
         event_type: "netflow",
         vlan: if nfw { &[] } else { &f.vlan },
-        src_ip: src_ip.to_string(),
+        src_ip: eve_ip(src_ip),
         src_port: ports.then_some(sp),
-        dest_ip: dst_ip.to_string(),
+        dest_ip: eve_ip(dst_ip),
         dest_port: ports.then_some(dp),
         ip_v: (!nfw).then(|| f.ip_version()),
         proto: proto_name(f.proto),
