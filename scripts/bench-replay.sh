@@ -39,7 +39,8 @@ mkdir -p "$bench"
 min_bytes=$((200 * 1024 * 1024))
 
 generate() {
-    local ns_srv=sk-bench-srv-$$ ns_cli=sk-bench-cli-$$ work pids=()
+    # Globals, not locals: the EXIT trap runs cleanup after generate's locals are gone.
+    ns_srv=sk-bench-srv-$$ ns_cli=sk-bench-cli-$$ pids=()
     work=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
     cleanup() {
         for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

@@ -252,3 +252,34 @@ fn monitor_mode_logs_the_decision_but_drops_nothing() {
     assert_eq!(alerts[0]["alert"]["action"], "allowed");
     assert_eq!(alerts[0]["alert"]["signature_id"], 2000001);
 }
+
+#[test]
+fn recipient_allow_list_in_firewall_mode() {
+    let policy = "examples/smtp/recipients-firewall.yaml";
+    assert_delivered("swaks-plain.pcap", policy);
+    for (pcap, at) in [
+        (
+            "swaks-plain-disallowed.pcap",
+            &b"RCPT TO:<mallory@evil.example>"[..],
+        ),
+        (
+            "postfix-two-rcpt.pcap",
+            &b"RCPT TO:<mallory@evil.example>"[..],
+        ),
+    ] {
+        let run = replay(&capture(pcap), &["--mode", "inline", "--policy", policy]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let blocked = first_containing(&tcp_packets(&capture(pcap)), at);
+        let drops = run.of("drop");
+        assert_eq!(drops.len(), 1, "{pcap}");
+        assert_eq!(drops[0]["pcap_cnt"], blocked);
+        assert_eq!(drops[0]["drop"]["reason"], "firewall rules");
+        assert_eq!(run.drops(), packets_from(pcap, blocked), "{pcap}");
+        let alert = run.of("alert");
+        assert_eq!(alert.len(), 1);
+        assert_eq!(alert[0]["alert"]["engine"], "fw");
+        assert_eq!(alert[0]["alert"]["signature_id"], 3001);
+        assert_eq!(alert[0]["firewall"]["hook"], "smtp:request_started");
+        assert_eq!(run.of("flow")[0]["flow"]["action"], "drop");
+    }
+}

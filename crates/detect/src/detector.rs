@@ -26,6 +26,7 @@ use sekisho_engine::app::{AppLayer, AppProto};
 use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
 use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream};
 
+use crate::firewall::{FwFlow, FwVerdict};
 use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 use crate::payload::MatchScratch;
 use crate::ruleset::RuleSet;
@@ -34,13 +35,31 @@ use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind, Smt
 /// Most per-flow transaction matches remembered (alert once per rule and transaction).
 const MAX_TX_MATCHES: usize = 4096;
 
+/// Suricata's default `stream.reassembly.depth`: content of a TCP direction beyond its first
+/// MiB is not inspected.
+pub const DEFAULT_STREAM_DEPTH: u64 = 1 << 20;
+
 /// How detection runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DetectConfig {
     /// Inline (IPS): drops take effect and `drop` records are written.
     pub inline: bool,
     /// Collect `--explain` lines.
     pub explain: bool,
+    /// Bytes of each TCP direction whose payload is inspected (Suricata's
+    /// `stream.reassembly.depth`, default 1 MiB; 0 = no limit). Header, flow and app-layer
+    /// buffer rules keep being evaluated after it.
+    pub stream_depth: u64,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            inline: false,
+            explain: false,
+            stream_depth: DEFAULT_STREAM_DEPTH,
+        }
+    }
 }
 
 /// Per-flow detection state (removed when the flow ends).
@@ -64,6 +83,10 @@ struct FlowDet {
     proto_explained: bool,
     /// The "not inspected" note was given for this many packets.
     quiet_notes: u32,
+    /// TCP payload bytes seen per direction, for the stream depth.
+    payload_seen: [u64; 2],
+    /// Firewall-mode state.
+    fw: FwFlow,
 }
 
 /// The detection inspector. Build it with [`Detector::new`], hand it to
@@ -72,7 +95,9 @@ struct FlowDet {
 pub struct Detector {
     rules: RuleSet,
     cfg: DetectConfig,
-    flows: HashMap<u64, FlowDet>,
+    /// Per-flow state; entries live exactly as long as the engine's flow (removed in
+    /// `on_flow_end`), so the engine's flow-table cap bounds this map too.
+    flows: HashMap<u64, FlowDet, foldhash::fast::RandomState>,
     flow_seq: u64,
     out: VecDeque<Output>,
     explain: Vec<String>,
@@ -124,7 +149,7 @@ impl Detector {
         Detector {
             rules,
             cfg,
-            flows: HashMap::new(),
+            flows: HashMap::default(),
             flow_seq: 0,
             out: VecDeque::new(),
             explain: Vec::new(),
@@ -308,6 +333,11 @@ impl Detector {
             );
             self.explain.push(line);
         }
+        // Suricata 8 firewall mode runs first; only what it accepts goes on to threat
+        // detection (whose pass only skips TD, never the firewall).
+        if let Some(v) = self.firewall_step(p, st, inline, explain) {
+            return v;
+        }
         if let Some((at, sid)) = st.passed {
             if explain && (!p.payload.is_empty()) && st.quiet_notes < 64 {
                 st.quiet_notes += 1;
@@ -338,11 +368,30 @@ impl Detector {
 
         // Buffers: stream bytes this packet released (TCP), else the packet payload.
         let stream = std::mem::take(&mut self.stream);
-        let payload: &[u8] = if self.stream_flow == p.flow_id && !stream.is_empty() {
+        let mut payload: &[u8] = if self.stream_flow == p.flow_id && !stream.is_empty() {
             &stream
         } else {
             p.payload
         };
+        if p.proto == 6 && self.cfg.stream_depth > 0 {
+            let d = p.direction.index();
+            let before = st.payload_seen[d];
+            st.payload_seen[d] = before.saturating_add(payload.len() as u64);
+            if before >= self.cfg.stream_depth {
+                payload = &[];
+            } else if st.payload_seen[d] > self.cfg.stream_depth {
+                let keep = (self.cfg.stream_depth - before) as usize;
+                payload = &payload[..keep.min(payload.len())];
+                if explain {
+                    let line = format!(
+                        "{}: stream depth reached ({} bytes): later payload of this direction is not inspected",
+                        self.ctx_line(p, st),
+                        self.cfg.stream_depth
+                    );
+                    self.explain.push(line);
+                }
+            }
+        }
         let smtp = p
             .app
             .filter(|a| a.proto() == AppProto::Smtp)
@@ -808,6 +857,64 @@ pub(crate) fn eval(
         .map_err(Miss::Group)
 }
 
+impl Detector {
+    /// The firewall tables for this packet: `Some(verdict)` when the packet is decided here
+    /// (dropped, or TD skipped by a secondary pass), `None` to go on with TD.
+    fn firewall_step(
+        &mut self,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        inline: bool,
+        explain: bool,
+    ) -> Option<Verdict> {
+        let fw = self.rules.firewall()?;
+        let payload: &[u8] = if self.stream_flow == p.flow_id && !self.stream.is_empty() {
+            &self.stream
+        } else {
+            p.payload
+        };
+        let o = fw.evaluate(p, &mut st.fw, payload, &mut self.scratch);
+        if explain && !o.explain.is_empty() {
+            let ctx = self.ctx_line(p, st);
+            for l in &o.explain {
+                self.explain.push(format!("{ctx} firewall: {l}"));
+            }
+        }
+        for a in &o.alerts {
+            st.alerted = true;
+            self.stats.alerts += 1;
+            self.out.push_back(Output::Alert(Box::new(AlertRecord {
+                head: Detector::head(p),
+                tx: None,
+                alert: a.info.clone(),
+                firewall: Some((a.hook.clone(), a.policy.clone())),
+            })));
+        }
+        if o.verdict.is_drop() {
+            let flow = o.verdict == FwVerdict::DropFlow;
+            if flow && st.dropped.is_none() {
+                st.dropped = Some((p.pkt_num, 0));
+                self.stats.flows_dropped += 1;
+            }
+            if inline {
+                let reason = o.drop_reason.unwrap_or("firewall rules");
+                let alert = o.alerts.first().map(|a| a.info.clone());
+                push_drop(&mut self.out, &mut self.stats, p, reason, alert);
+                return Some(if flow {
+                    Verdict::DropFlow
+                } else {
+                    Verdict::Drop
+                });
+            }
+            return Some(Verdict::Accept);
+        }
+        if o.skip_td {
+            return Some(Verdict::Accept);
+        }
+        None
+    }
+}
+
 impl FlowDet {
     fn new(seq: u64, p: &PacketContext<'_>) -> FlowDet {
         let (client, server) = match p.direction {
@@ -826,6 +933,8 @@ impl FlowDet {
             alerted: false,
             proto_explained: false,
             quiet_notes: 0,
+            payload_seen: [0; 2],
+            fw: FwFlow::default(),
         }
     }
 }
@@ -842,6 +951,7 @@ fn push_alert(
         head: Detector::head(p),
         tx,
         alert,
+        firewall: None,
     })));
 }
 
@@ -901,6 +1011,8 @@ impl Inspector for Detector {
             record.alerted |= st.alerted;
             if st.dropped.is_some() && self.cfg.inline {
                 record.action = Some(FlowAction::Drop);
+            } else if st.fw.accepted() && record.action.is_none() {
+                record.action = Some(FlowAction::Accept);
             } else if st.passed.is_some() && record.action.is_none() {
                 record.action = Some(FlowAction::Pass);
             }

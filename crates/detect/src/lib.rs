@@ -11,13 +11,14 @@
 #![warn(missing_docs)]
 
 mod detector;
+pub mod firewall;
 pub mod output;
 pub mod payload;
 pub mod prefilter;
 mod ruleset;
 pub mod sig;
 
-pub use detector::{DetectConfig, DetectStats, Detector};
+pub use detector::{DetectConfig, DetectStats, Detector, DEFAULT_STREAM_DEPTH};
 pub use output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 pub use ruleset::{
     parse_classification, CompileOptions, DefaultRule, EstablishedScope, LoadStats, RuleSet,

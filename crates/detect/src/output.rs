@@ -59,6 +59,8 @@ pub struct AlertRecord {
     pub tx: Option<(u64, SmtpEve)>,
     /// The rule.
     pub alert: AlertInfo,
+    /// Firewall-mode alerts: (`firewall.hook`, `firewall.policy`); EVE adds `alert.engine: "fw"`.
+    pub firewall: Option<(String, String)>,
 }
 
 /// One dropped packet (inline mode only).

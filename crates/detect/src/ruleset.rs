@@ -8,6 +8,7 @@ use sekisho_engine::{Direction, PacketContext};
 use sekisho_policy::{DefaultAction, Policy, RuleOrder};
 use sekisho_rules::{ActionKind, BitsCmd, Rule, Variables};
 
+use crate::firewall::{Firewall, FirewallConfig};
 use crate::prefilter::{Prefilter, PrefilterStats};
 use crate::sig::{compile_rule, BitNames, BufKind, NotLoaded, Sig};
 
@@ -96,6 +97,8 @@ pub struct CompileOptions {
     /// for an unknown one) and its severity defaults to the classtype's priority, as
     /// Suricata does; without any, `category` is the classtype name as written.
     pub classtypes: Vec<(String, String, u8)>,
+    /// Collect firewall-mode `--explain` lines.
+    pub explain: bool,
 }
 
 /// Parses `classification.config` text: `config classification: short,Description,prio`
@@ -136,6 +139,7 @@ pub struct RuleSet {
     bits: BitNames,
     needs_stream: bool,
     stats: LoadStats,
+    firewall: Option<Firewall>,
 }
 
 /// Action class for action order (suricata-rules.md §11).
@@ -182,6 +186,7 @@ impl RuleSet {
             bits: BitNames::default(),
             needs_stream: false,
             stats: LoadStats::default(),
+            firewall: None,
         }
     }
 
@@ -189,16 +194,16 @@ impl RuleSet {
     pub fn from_policy(policy: &Policy, opts: CompileOptions) -> RuleSet {
         let started = Instant::now();
         let mut not_loaded = Vec::new();
-        if let Some(fw) = &policy.firewall_rules {
-            for r in &fw.rules {
-                not_loaded.push(NotLoaded {
-                    gid: r.gid(),
-                    sid: r.sid(),
-                    group: fw.name.clone(),
-                    keyword: "firewall_rules".to_string(),
-                    reason: "Suricata 8 firewall mode is not evaluated yet".to_string(),
-                });
-            }
+        // Suricata 8 firewall mode: its rules are their own tables, evaluated before TD.
+        let firewall = Firewall::from_policy(
+            policy,
+            FirewallConfig {
+                explain: opts.explain,
+                ..FirewallConfig::default()
+            },
+        );
+        if let Some(fw) = &firewall {
+            not_loaded.extend(fw.not_loaded().iter().cloned());
         }
         let strict = policy.rule_order == RuleOrder::Strict;
         let mut list: Vec<(&Rule, &str, usize)> = Vec::new();
@@ -242,9 +247,11 @@ impl RuleSet {
             }
         }
         let prefilter = Prefilter::build(&sigs);
-        let needs_stream = sigs
-            .iter()
-            .any(|s| s.groups.iter().any(|g| g.kind == BufKind::Payload));
+        // The firewall's app hooks run on the stream bytes a packet released.
+        let needs_stream = firewall.is_some()
+            || sigs
+                .iter()
+                .any(|s| s.groups.iter().any(|g| g.kind == BufKind::Payload));
         let defaults = if strict {
             policy
                 .default_actions
@@ -259,7 +266,7 @@ impl RuleSet {
         };
         let stats = LoadStats {
             rules: list.len() + policy.firewall_rules.as_ref().map_or(0, |f| f.rules.len()),
-            loaded: sigs.len(),
+            loaded: sigs.len() + firewall.as_ref().map_or(0, Firewall::len),
             compile_secs: started.elapsed().as_secs_f64(),
             prefilter: prefilter.stats(),
         };
@@ -272,12 +279,18 @@ impl RuleSet {
             bits,
             needs_stream,
             stats,
+            firewall,
         }
     }
 
-    /// True when there is nothing to evaluate (no rules, no default actions).
+    /// True when there is nothing to evaluate (no rules, no default actions, no firewall).
     pub fn is_empty(&self) -> bool {
-        self.sigs.is_empty() && self.defaults.is_empty()
+        self.sigs.is_empty() && self.defaults.is_empty() && self.firewall.is_none()
+    }
+
+    /// The firewall-mode tables, when the policy has `firewall_rules`.
+    pub fn firewall(&self) -> Option<&Firewall> {
+        self.firewall.as_ref()
     }
 
     /// Strict order.

@@ -18,6 +18,9 @@ use crate::{format_timestamp, has_ports, proto_name};
 #[derive(Serialize)]
 struct AlertObj<'a> {
     action: &'static str,
+    /// `"fw"` for firewall-mode alerts (Suricata writes `engine` only in firewall mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     gid: Option<u64>,
     signature_id: u64,
@@ -31,6 +34,7 @@ impl<'a> AlertObj<'a> {
     fn new(a: &'a AlertInfo, nfw: bool) -> Self {
         AlertObj {
             action: if a.blocked { "blocked" } else { "allowed" },
+            engine: None,
             gid: (!nfw).then_some(a.gid),
             signature_id: a.sid,
             rev: a.rev,
@@ -117,6 +121,8 @@ pub(crate) struct AlertEvent<'a> {
     tx_id: Option<u64>,
     alert: AlertObj<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    firewall: Option<FwObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     smtp: Option<SmtpObj<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
@@ -124,12 +130,26 @@ pub(crate) struct AlertEvent<'a> {
     direction: Option<&'static str>,
 }
 
+#[derive(Serialize)]
+struct FwObj<'a> {
+    hook: &'a str,
+    policy: &'a str,
+}
+
 impl<'a> AlertEvent<'a> {
     pub(crate) fn new(r: &'a AlertRecord, nfw: bool) -> Self {
+        let mut alert = AlertObj::new(&r.alert, nfw);
+        if r.firewall.is_some() {
+            alert.engine = Some("fw");
+        }
         AlertEvent {
             head: Head::new(&r.head, "alert", nfw),
             tx_id: r.tx.as_ref().map(|(id, _)| *id),
-            alert: AlertObj::new(&r.alert, nfw),
+            alert,
+            firewall: r
+                .firewall
+                .as_ref()
+                .map(|(hook, policy)| FwObj { hook, policy }),
             smtp: r.tx.as_ref().map(|(_, s)| SmtpObj::from(s)),
             app_proto: r.head.app_proto.map(|a| a.as_str()),
             direction: (!nfw).then_some(dir_str(r.head.direction)),

@@ -205,7 +205,13 @@ pub fn run(args: Args) -> ExitCode {
         .map(|c| &c.policy);
     let out = output_settings(&args, policy);
     let ruleset = checked.as_ref().map(|c| {
-        let rs = RuleSet::from_policy(&c.policy, CompileOptions::default());
+        let rs = RuleSet::from_policy(
+            &c.policy,
+            CompileOptions {
+                explain: args.explain,
+                ..CompileOptions::default()
+            },
+        );
         report_load(&rs, &c.policy, &out.dir);
         rs
     });
@@ -294,6 +300,7 @@ pub fn run(args: Args) -> ExitCode {
             let cfg = DetectConfig {
                 inline: opts.inline,
                 explain: args.explain,
+                ..DetectConfig::default()
             };
             let stdout = std::io::stdout();
             let mut explain = std::io::BufWriter::new(stdout.lock());

@@ -140,6 +140,7 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
                 DetectConfig {
                     inline: req.inline,
                     explain: false,
+                    ..DetectConfig::default()
                 },
             );
             replay::run_detect(&opts, det, None, &mut |_| {}, &mut std::io::sink())
