@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use sekisho_engine::app::smtp::SmtpEve;
 use sekisho_engine::app::{AppLayer, AppProto};
 use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
-use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream};
+use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream, SizeCmp};
 
 use crate::firewall::{FwFlow, FwVerdict};
 use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
@@ -827,7 +827,11 @@ pub(crate) fn eval(
         }
     }
     if let Some(d) = sig.dsize {
-        if !size_matches(d, p.payload.len() as u64) {
+        // Suricata requires a payload for dsize forms that cannot be about an empty packet
+        // (`!N`, `>N`, `>=N`, ranges, `=N` with N > 0): they never match a bare ACK
+        // (suricata-verify test-dsize-values).
+        let needs_payload = !matches!(d, SizeCmp::Lt(_) | SizeCmp::Le(_) | SizeCmp::Eq(0));
+        if (needs_payload && p.payload.is_empty()) || !size_matches(d, p.payload.len() as u64) {
             return Err(Miss::Dsize);
         }
     }

@@ -361,6 +361,42 @@ fn byte_jump_binary() {
     );
 }
 
+/// suricata-verify `detect-bytejump-02`: the client's first segment is
+/// `00 00 00 05 34 23 06 00 21 0a`; the byte extracted 4 bytes after `|00 00 00|` is 0, so
+/// `byte_jump` reads zero bytes. Suricata 8 accepts a variable count of 0 (its check is only
+/// `nbytes <= 8`, `<= 23` with `string`): the cursor stays after the content and the rule
+/// alerts.
+#[test]
+fn byte_jump_variable_count_zero() {
+    let rule = "content:\"|00 00 00|\"; byte_extract:1,4,rpkt_len,relative; \
+                byte_jump:rpkt_len,0,relative; isdataat:1,relative;";
+    t(
+        rule,
+        &[
+            (b"\x00\x00\x00\x05\x34\x23\x06\x00\x21\x0a", true),
+            // Count 2: jump over 2 bytes read at the cursor (value 0x0534) goes past the end.
+            (b"\x00\x00\x00\x05\x34\x23\x06\x02\x21\x0a", false),
+            // Count 9 is over the 8-byte limit.
+            (b"\x00\x00\x00\x05\x34\x23\x06\x09\x21\x0a", false),
+        ],
+    );
+    // A zero-byte jump keeps the cursor: the next relative content is checked right there.
+    t(
+        "content:\"A\"; byte_extract:1,0,n,relative; byte_jump:n,0,relative; content:\"B\"; within:1;",
+        &[(b"A\x00B", true), (b"A\x00xB", false)],
+    );
+    // Count 1 read from the variable: jump = value of the next byte.
+    t(
+        "byte_extract:1,0,n; byte_jump:n,0,relative; content:\"Z\"; within:1;",
+        &[(b"\x01\x02abZ", true), (b"\x01\x01abZ", false)],
+    );
+    // With `string` up to 23 digits are allowed, so a count of 9 passes there.
+    t(
+        "byte_extract:1,0,n; byte_jump:n,0,relative,string,dec; content:\"Z\"; within:1;",
+        &[(b"\x09000000002abZ", true)],
+    );
+}
+
 #[test]
 fn byte_extract_variables() {
     t(

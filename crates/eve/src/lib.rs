@@ -130,6 +130,11 @@ pub struct LogConfig {
     pub alert: bool,
     /// EVE only: write `drop` records (inline mode; Suricata's `drop` type with `alerts: yes`).
     pub drop: bool,
+    /// EVE only: Suricata's drop option `flows: all` (a `drop` record for every dropped
+    /// packet) instead of `flows: start` (default: in a flow whose drop action applies to
+    /// the whole flow, only the first dropped packet of each direction is logged).
+    /// Honouring it is up to the producer of drop records.
+    pub drop_flows_all: bool,
     /// EVE only: write `anomaly` records of type `decode` (Suricata default: no).
     pub anomaly_decode: bool,
     /// EVE only: write `anomaly` records of type `stream` (Suricata default: no).
@@ -145,6 +150,7 @@ impl Default for LogConfig {
             stats: true,
             alert: true,
             drop: true,
+            drop_flows_all: false,
             anomaly_decode: false,
             anomaly_stream: false,
         }

@@ -6,6 +6,12 @@
 //! otherwise the case is SKIPPED with the name of the missing piece. A case PASSES only when
 //! every applicable check was evaluated against sekisho's own EVE output and held.
 //!
+//! A filter without `event_type` is evaluated over every record, as suricata-verify does: its
+//! keys select the records carrying them (`alert.signature_id` → alert and drop records,
+//! `smtp.helo` → smtp records and alerts); it is skipped when one of those record types, or
+//! one of its keys, is something sekisho does not write, or when it names only keys every
+//! record has (`pcap_cnt`), which would count record types sekisho does not write.
+//!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
 #![warn(missing_docs)]
@@ -18,7 +24,13 @@ use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 
 /// The Suricata version sekisho claims compatibility with, for `min-version` / `lt-version`.
-pub const COMPAT_VERSION: (u64, u64, u64) = (8, 0, 6);
+///
+/// 8.0.7 rather than 8.0.6 because sekisho's SMTP parser follows 8.0.7 (per-direction
+/// progress, replies bound to their tx, mid-session EHLO = RSET, no trailing QUIT tx), and
+/// suricata-verify encodes that behaviour in cases marked `min-version: 8.0.7`; evaluated as
+/// 8.0.6, `smtp-keywords` fails on 8.0.6's extra QUIT transaction and `smtp-quit` is never
+/// run. Across the suite the switch changed no other pass or fail (2026-12 snapshot).
+pub const COMPAT_VERSION: (u64, u64, u64) = (8, 0, 7);
 
 /// What a case asks the replay to do, after its descriptor was accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +59,9 @@ pub struct RunRequest {
     pub alert: bool,
     /// Write `drop` records (commented out in Suricata's default configuration).
     pub drop: bool,
+    /// The case's drop option is `flows: all` (every dropped packet logged) rather than
+    /// `flows: start`.
+    pub drop_flows_all: bool,
     /// The case's rules, when it has any: the replay compiles and evaluates them.
     pub rules: Option<RuleLoad>,
 }
@@ -134,6 +149,9 @@ pub struct Capabilities {
     pub app_layer: bool,
     /// Stats counters sekisho writes (dotted names); a stats check on any other is skipped.
     pub counters: BTreeSet<String>,
+    /// Whether `drop` records honour the eve-log drop option `flows: all` (every dropped
+    /// packet logged); without it, drop filters of such cases are skipped.
+    pub drop_flows_all: bool,
 }
 
 impl Default for Capabilities {
@@ -146,6 +164,7 @@ impl Default for Capabilities {
             detection: false,
             app_layer: false,
             counters: BTreeSet::new(),
+            drop_flows_all: false,
         }
     }
 }
@@ -336,6 +355,8 @@ struct Settings {
     rules_unsupported: Option<String>,
     /// A `drop` output option sekisho does not honour: filters on drop events are skipped.
     drop_unsupported: Option<String>,
+    /// The drop option `flows: all`.
+    drop_flows_all: bool,
 }
 
 /// Suricata's default `action-order`.
@@ -474,7 +495,10 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                                             s.anomaly = anomaly_types(tv)?;
                                         }
                                         if name == "drop" {
-                                            s.drop_unsupported = drop_options(tv).err();
+                                            match drop_options(tv) {
+                                                Ok(all) => s.drop_flows_all = all,
+                                                Err(why) => s.drop_unsupported = Some(why),
+                                            }
                                         }
                                         // Options of a type sekisho does not write cannot
                                         // change what it checks (such filters are skipped).
@@ -572,13 +596,18 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
     Ok(())
 }
 
-/// sekisho's `drop` records are Suricata's with `alerts: yes` and `flows: start`.
-fn drop_options(v: &Yaml) -> Result<(), String> {
+/// sekisho's `drop` records are Suricata's with `alerts: yes`; `Ok(true)` for `flows: all`,
+/// `Ok(false)` for `flows: start` (the default).
+fn drop_options(v: &Yaml) -> Result<bool, String> {
+    let mut all = false;
     for (k, val) in v.as_mapping().into_iter().flatten() {
         let key = k.as_str().unwrap_or_default();
         let ok = match key {
             "alerts" => yaml_bool(val) == Some(true),
-            "flows" => yaml_text(val) == "start",
+            "flows" => {
+                all = yaml_text(val) == "all";
+                matches!(yaml_text(val).as_str(), "start" | "all")
+            }
             "enabled" => true,
             _ => false,
         };
@@ -589,7 +618,7 @@ fn drop_options(v: &Yaml) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    Ok(all)
 }
 
 fn anomaly_types(v: &Yaml) -> Result<(bool, bool, bool), String> {
@@ -793,7 +822,10 @@ fn run_case_inner(
         // Suricata's default configuration: netflow and drop commented out; anomaly on
         // for app-layer anomalies only, which sekisho does not write.
         None => !matches!(t, "netflow" | "anomaly" | "drop"),
-        Some(list) => list.iter().any(|x| x == t),
+        // The config names fileinfo records `files`.
+        Some(list) => list
+            .iter()
+            .any(|x| x == t || (t == "fileinfo" && x == "files")),
     };
 
     // Decide which checks apply and whether each can be evaluated, before running anything.
@@ -831,98 +863,30 @@ fn run_case_inner(
                         }
                     }
                     let matches = get(cv, "match");
-                    let keys: Vec<String> = matches
-                        .and_then(Yaml::as_mapping)
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, _)| yaml_text(k))
-                        .collect();
-                    // Only `anomaly` events carry an `anomaly` object, so such a filter is
-                    // about anomalies even without `event_type`.
-                    let et = matches
-                        .and_then(|m| get(m, "event_type"))
-                        .map(yaml_text)
-                        .or_else(|| {
-                            keys.iter()
-                                .any(|k| k.starts_with("anomaly."))
-                                .then(|| "anomaly".to_string())
-                        });
-                    if et.as_deref() == Some("anomaly") {
-                        // sekisho writes decode and stream anomalies, not app-layer ones: a
-                        // filter is evaluable only if it is restricted to those, or if the
-                        // case's config turns app-layer anomalies off.
-                        let m = matches.cloned().unwrap_or(Yaml::Null);
-                        let ty = get(&m, "anomaly.type").map(yaml_text);
-                        let ev = get(&m, "anomaly.event").map(yaml_text).unwrap_or_default();
-                        let restricted = matches!(ty.as_deref(), Some("decode" | "stream"))
-                            || ev.starts_with("decoder.")
-                            || ev.starts_with("stream.");
-                        if !restricted && settings.anomaly.2 {
-                            return Err(Outcome::Skip(
-                                "app-layer anomaly events not implemented".into(),
-                            ));
-                        }
+                    // Without `event_type` suricata-verify matches every event and a key
+                    // selects the records that carry it: those record types are what the
+                    // filter is about, and each of them must be one sekisho writes.
+                    let et = matches.and_then(|m| get(m, "event_type")).map(yaml_text);
+                    let types: Vec<String> = match &et {
+                        Some(t) => vec![t.clone()],
+                        None => implied_types(matches)
+                            .map_err(Outcome::Skip)?
+                            .into_iter()
+                            .filter(|t| *t == "stats" || enabled(t))
+                            .collect(),
+                    };
+                    if types.is_empty() {
+                        return Err(Outcome::Skip(
+                            "filter without event_type: no record type the case enables \
+                             carries all its keys"
+                                .into(),
+                        ));
                     }
-                    match et {
-                        None => return Err(Outcome::Skip("filter without event_type".into())),
-                        Some(t) if !caps.event_types.contains(&t) => {
-                            return Err(Outcome::Skip(format!("event type `{t}` not implemented")))
-                        }
-                        Some(t) if !enabled(&t) && t != "stats" => {
-                            return Err(Outcome::Skip(format!(
-                                "event type `{t}` disabled by the case config"
-                            )))
-                        }
-                        _ => {}
+                    for t in &types {
+                        check_filter_type(t, cv, matches, caps, &settings, &enabled)
+                            .map_err(Outcome::Skip)?;
                     }
-                    // `flows: all` logs a superset of `flows: start`: "no drop at all" reads
-                    // the same under both, other counts do not.
-                    let count_zero = get(cv, "count").and_then(Yaml::as_u64) == Some(0);
-                    if et.as_deref() == Some("drop") && !count_zero {
-                        if let Some(why) = &settings.drop_unsupported {
-                            return Err(Outcome::Skip(why.clone()));
-                        }
-                    }
-                    if let Some(t) = et.as_deref() {
-                        for (mk, mv) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
-                            let mk = yaml_text(mk);
-                            if (mk == "has-key" || mk == "not-has-key") && mv.as_str().is_none() {
-                                return Err(Outcome::Skip(format!(
-                                    "`{mk}` with a non-string value"
-                                )));
-                            }
-                            // An app-layer protocol sekisho does not detect can never be
-                            // expected of it honestly.
-                            if mk.starts_with("app_proto") {
-                                let want = yaml_text(mv);
-                                if !KNOWN_APP_PROTOS.contains(&want.as_str()) {
-                                    return Err(Outcome::Skip(format!(
-                                        "app-layer protocol `{want}` not detected by sekisho"
-                                    )));
-                                }
-                            }
-                            let path = if mk == "has-key" || mk == "not-has-key" {
-                                yaml_text(mv)
-                            } else {
-                                mk
-                            };
-                            if t == "stats" {
-                                if let Some(counter) = path.strip_prefix("stats.") {
-                                    if !caps.counters.contains(counter) {
-                                        return Err(Outcome::Skip(format!(
-                                            "stats counter `{counter}` not implemented"
-                                        )));
-                                    }
-                                }
-                            }
-                            if !field_written(t, &path) {
-                                return Err(Outcome::Skip(format!(
-                                    "`{path}` not written in sekisho's {t} records"
-                                )));
-                            }
-                        }
-                    }
-                    if et.as_deref() == Some("stats") {
+                    if types.iter().any(|t| t == "stats") {
                         for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
                             let mk = mk.as_str().unwrap_or_default();
                             if let Some(counter) = mk.strip_prefix("stats.") {
@@ -993,6 +957,7 @@ fn run_case_inner(
         anomaly_stream: enabled("anomaly") && settings.anomaly.1,
         alert: enabled("alert"),
         drop: enabled("drop"),
+        drop_flows_all: settings.drop_flows_all,
         rules,
     };
     let result = replayer.replay(&req).map_err(|e| match e {
@@ -1009,6 +974,175 @@ fn run_case_inner(
             .map_err(|m| Outcome::Fail(format!("check {}: {m}", i + 1)))?;
     }
     Ok(Outcome::Pass)
+}
+
+/// Validates one filter for records of `event_type` `t`: the type must be one sekisho
+/// writes and the case enables, and every key must be a field sekisho writes in it.
+/// `Err(reason)` makes the case a skip.
+fn check_filter_type(
+    t: &str,
+    filter: &Yaml,
+    matches: Option<&Yaml>,
+    caps: &Capabilities,
+    settings: &Settings,
+    enabled: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    if t == "anomaly" {
+        // sekisho writes decode and stream anomalies, not app-layer ones: a filter is
+        // evaluable only if it is restricted to those, or if the case's config turns
+        // app-layer anomalies off.
+        let m = matches.cloned().unwrap_or(Yaml::Null);
+        let ty = get(&m, "anomaly.type").map(yaml_text);
+        let ev = get(&m, "anomaly.event").map(yaml_text).unwrap_or_default();
+        let restricted = matches!(ty.as_deref(), Some("decode" | "stream"))
+            || ev.starts_with("decoder.")
+            || ev.starts_with("stream.");
+        if !restricted && settings.anomaly.2 {
+            return Err("app-layer anomaly events not implemented".into());
+        }
+    }
+    if !caps.event_types.contains(t) {
+        return Err(format!("event type `{t}` not implemented"));
+    }
+    if !enabled(t) && t != "stats" {
+        return Err(format!("event type `{t}` disabled by the case config"));
+    }
+    // `flows: all` logs a superset of `flows: start`: "no drop at all" reads the same under
+    // both, other counts do not.
+    let count_zero = get(filter, "count").and_then(Yaml::as_u64) == Some(0);
+    if t == "drop" && !count_zero {
+        if let Some(why) = &settings.drop_unsupported {
+            return Err(why.clone());
+        }
+        if settings.drop_flows_all && !caps.drop_flows_all {
+            return Err("eve-log drop option `flows: all` not supported".into());
+        }
+    }
+    for (mk, mv) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+        let mk = yaml_text(mk);
+        if mk == "event_type" {
+            continue;
+        }
+        // An app-layer protocol sekisho does not detect can never be expected of it
+        // honestly.
+        if mk.starts_with("app_proto") {
+            let want = yaml_text(mv);
+            if !KNOWN_APP_PROTOS.contains(&want.as_str()) {
+                return Err(format!(
+                    "app-layer protocol `{want}` not detected by sekisho"
+                ));
+            }
+        }
+        let paths = if mk == "has-key" || mk == "not-has-key" {
+            yaml_list(mv)
+        } else {
+            vec![mk]
+        };
+        for path in paths {
+            if t == "stats" {
+                if let Some(counter) = path.strip_prefix("stats.") {
+                    if !caps.counters.contains(counter) {
+                        return Err(format!("stats counter `{counter}` not implemented"));
+                    }
+                }
+            }
+            // A `not-has-key` on a field sekisho never writes would hold trivially.
+            if !field_written(t, &path) {
+                return Err(format!("`{path}` not written in sekisho's {t} records"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Top-level objects of EVE records, with the record types that carry each one in
+/// Suricata's output (an alert carries the metadata of its transaction's protocol).
+/// fileinfo records also carry their protocol's object, but only for extracted files;
+/// sekisho writes none, so such a count comes out short (a FAIL), never a false PASS.
+const OBJECT_CARRIERS: &[(&str, &[&str])] = &[
+    ("alert", &["alert", "drop"]),
+    ("drop", &["drop"]),
+    ("anomaly", &["anomaly"]),
+    ("stats", &["stats"]),
+    ("flow", &["flow", "alert"]),
+    ("netflow", &["netflow"]),
+    ("smtp", &["smtp", "alert"]),
+    ("email", &["smtp", "alert"]),
+    ("fileinfo", &["fileinfo"]),
+    ("files", &["alert"]),
+];
+
+/// Protocols whose records carry an object of the same name (and whose alerts carry it too).
+const APP_LAYER_OBJECTS: &[&str] = &[
+    "dns",
+    "http",
+    "http2",
+    "tls",
+    "ssh",
+    "ftp",
+    "ftp_data",
+    "smb",
+    "nfs",
+    "dhcp",
+    "krb5",
+    "snmp",
+    "sip",
+    "rdp",
+    "rfb",
+    "mqtt",
+    "quic",
+    "ike",
+    "dcerpc",
+    "modbus",
+    "dnp3",
+    "pgsql",
+    "tftp",
+    "bittorrent_dht",
+    "ldap",
+    "websocket",
+    "pop3",
+    "mdns",
+    "doh2",
+    "enip",
+    "arp",
+    "frame",
+    "template",
+];
+
+/// The record types a filter without `event_type` can match: those carrying every object
+/// its keys (and positive `has-key`s) name. Keys every record may have (`pcap_cnt`,
+/// `tx_id`…) and `not-has-key` do not narrow; a filter made only of those would count
+/// records of types sekisho does not write, so it is an `Err` (skip).
+fn implied_types(matches: Option<&Yaml>) -> Result<Vec<String>, String> {
+    let mut types: Option<Vec<String>> = None;
+    for (k, v) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+        let key = yaml_text(k);
+        let paths = match key.as_str() {
+            "not-has-key" => continue,
+            "has-key" => yaml_list(v),
+            _ => vec![key],
+        };
+        for path in paths {
+            let top = path
+                .split(['.', '['])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let carriers: Vec<String> = match OBJECT_CARRIERS.iter().find(|(name, _)| *name == top)
+            {
+                Some((_, list)) => list.iter().map(|t| t.to_string()).collect(),
+                None if APP_LAYER_OBJECTS.contains(&top.as_str()) => {
+                    vec![top.clone(), "alert".to_string()]
+                }
+                None => continue,
+            };
+            types = Some(match types {
+                None => carriers,
+                Some(prev) => prev.into_iter().filter(|t| carriers.contains(t)).collect(),
+            });
+        }
+    }
+    types.ok_or_else(|| "filter without event_type on fields every record has".to_string())
 }
 
 /// The `app_proto` values sekisho's protocol detection can produce.
@@ -1106,9 +1240,12 @@ fn field_written(event_type: &str, path: &str) -> bool {
         .collect();
     let clean = parts.join(".");
     HEADER_FIELDS.contains(&clean.as_str())
-        || fields
-            .iter()
-            .any(|f| clean == *f || clean.starts_with(&format!("{f}.")))
+        || fields.iter().any(|f| {
+            clean == *f
+                || clean.starts_with(&format!("{f}."))
+                // The object holding written fields (`has-key: alert`).
+                || f.starts_with(&format!("{clean}."))
+        })
 }
 
 fn read_events(path: &Path) -> Result<Vec<Json>, String> {
@@ -1240,11 +1377,16 @@ fn event_matches(ev: &Json, matchers: &[(String, Yaml)]) -> bool {
 }
 
 fn match_one(ev: &Json, key: &str, expected: &Yaml) -> bool {
+    // Current suricata-verify accepts a single path or a list of paths for both.
     if key == "has-key" {
-        return find_value(&yaml_text(expected), ev).is_some();
+        return yaml_list(expected)
+            .iter()
+            .all(|p| find_value(p, ev).is_some());
     }
     if key == "not-has-key" {
-        return find_value(&yaml_text(expected), ev).is_none();
+        return yaml_list(expected)
+            .iter()
+            .all(|p| find_value(p, ev).is_none());
     }
     let suffixes = [
         "__find",
@@ -1435,17 +1577,22 @@ mod tests {
     fn versions() {
         assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8").unwrap()).is_ok());
         assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 9").unwrap()).is_err());
-        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8.0.7").unwrap()).is_err());
+        // sekisho's SMTP parser follows 8.0.7, so 8.0.7 cases run and later ones do not.
+        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8.0.7").unwrap()).is_ok());
+        assert!(requirements_met(&serde_yaml_ng::from_str("min-version: 8.0.8").unwrap()).is_err());
+        assert!(requirements_met(&serde_yaml_ng::from_str("lt-version: 8.0.7").unwrap()).is_err());
         assert!(requirements_met(&serde_yaml_ng::from_str("lt-version: 8").unwrap()).is_err());
         assert!(requirements_met(&serde_yaml_ng::from_str("version: 8.0").unwrap()).is_ok());
         assert!(requirements_met(&serde_yaml_ng::from_str("version: 7").unwrap()).is_err());
     }
 
     fn case(files: &[(&str, &str)]) -> (PathBuf, String) {
+        // Tests run in parallel: every case gets its own directory.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
             "sekisho-verify-unit-{}-{}",
             std::process::id(),
-            files.len() * 7 + files[0].1.len()
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let dir = root.join("tests").join("c");
         std::fs::create_dir_all(&dir).unwrap();
@@ -1596,6 +1743,121 @@ mod tests {
             run_case(&root, &name, &caps, &fake(eve)),
             Outcome::Skip(_)
         ));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn detect_caps() -> Capabilities {
+        Capabilities {
+            detection: true,
+            event_types: ["flow", "alert", "drop", "smtp", "stats"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..Capabilities::default()
+        }
+    }
+
+    #[test]
+    fn filters_without_event_type() {
+        let caps = detect_caps();
+        let eve = concat!(
+            "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":1},\"smtp\":{\"helo\":\"h\"}}\n",
+            "{\"event_type\":\"smtp\",\"smtp\":{\"helo\":\"h\"}}\n",
+            "{\"event_type\":\"flow\",\"flow\":{\"pkts_toserver\":1}}\n",
+        );
+        let run = |yaml: &str| {
+            let (root, name) = case(&[
+                ("test.yaml", yaml),
+                ("input.pcap", ""),
+                ("test.rules", "alert ip any any -> any any (sid:1;)\n"),
+            ]);
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            let out = run_case(&root, &name, &caps, &fake(eve));
+            std::fs::remove_dir_all(&root).unwrap();
+            out
+        };
+        let filter = |count: u32, m: &str| {
+            format!("checks:\n- filter:\n    count: {count}\n    match:\n{m}")
+        };
+        // A key selects the records carrying it, whatever their type.
+        assert_eq!(
+            run(&filter(1, "      alert.signature_id: 1\n")),
+            Outcome::Pass
+        );
+        assert_eq!(run(&filter(2, "      smtp.helo: h\n")), Outcome::Pass);
+        assert!(matches!(
+            run(&filter(1, "      smtp.helo: h\n")),
+            Outcome::Fail(m) if m.contains("expected 1 events, got 2")
+        ));
+        assert_eq!(
+            run(&filter(1, "      smtp.helo: h\n      has-key: alert\n")),
+            Outcome::Pass
+        );
+        // Keys every record may have would count records sekisho does not write.
+        assert!(matches!(
+            run(&filter(1, "      pcap_cnt: 1\n")),
+            Outcome::Skip(m) if m.contains("every record has")
+        ));
+        // A protocol sekisho does not log, or a field it does not write, stays a skip.
+        assert_eq!(
+            run(&filter(4, "      dns.type: request\n")),
+            Outcome::Skip("event type `dns` not implemented".into())
+        );
+        assert!(matches!(
+            run(&filter(1, "      alert.signature_id: 1\n      stream: 0\n")),
+            Outcome::Skip(m) if m.contains("`stream`")
+        ));
+        assert!(matches!(
+            run(&filter(1, "      smtp.helo: h\n      not-has-key: email\n")),
+            Outcome::Skip(m) if m.contains("`email`")
+        ));
+    }
+
+    #[test]
+    fn key_lists() {
+        let ev: Json = serde_json::json!({"a":{"b":1},"c":[1]});
+        let y = |s: &str| serde_yaml_ng::from_str::<Yaml>(s).unwrap();
+        assert!(match_one(&ev, "has-key", &y("[a.b, 'c[0]']")));
+        assert!(!match_one(&ev, "has-key", &y("[a.b, 'c[1]']")));
+        assert!(match_one(&ev, "not-has-key", &y("[a.x, 'c[1]']")));
+        assert!(!match_one(&ev, "not-has-key", &y("[a.x, a.b]")));
+        assert!(!match_one(&ev, "not-has-key", &y("a.b")));
+    }
+
+    #[test]
+    fn drop_flows_all() {
+        let cfg = "outputs:\n  - eve-log:\n      types:\n        - alert\n        - drop:\n            alerts: yes\n            flows: all\n";
+        let eve = "{\"event_type\":\"drop\",\"drop\":{\"reason\":\"rules\"}}\n{\"event_type\":\"drop\",\"drop\":{\"reason\":\"flow drop\"}}\n";
+        let yaml = "checks:\n- filter:\n    count: 2\n    match:\n      event_type: drop\n";
+        let (root, name) = case(&[
+            ("test.yaml", yaml),
+            ("input.pcap", ""),
+            ("test.rules", "drop ip any any -> any any (sid:1;)\n"),
+            ("suricata.yaml", cfg),
+        ]);
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let mut caps = detect_caps();
+        assert_eq!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Skip("eve-log drop option `flows: all` not supported".into())
+        );
+        // "No drop at all" reads the same under `start` and `all`.
+        let none = "checks:\n- filter:\n    count: 0\n    match:\n      event_type: drop\n";
+        std::fs::write(root.join("tests/c/test.yaml"), none).unwrap();
+        assert_eq!(
+            run_case(&root, &name, &caps, &fake("{\"event_type\":\"flow\"}\n")),
+            Outcome::Pass
+        );
+        // Once drop records honour it, the option reaches the replay and the case runs.
+        std::fs::write(root.join("tests/c/test.yaml"), yaml).unwrap();
+        caps.drop_flows_all = true;
+        let seen = std::cell::Cell::new(false);
+        let spy = |req: &RunRequest| {
+            seen.set(req.drop_flows_all && req.drop);
+            fake(eve)(req)
+        };
+        assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
+        assert!(seen.get());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -19,6 +19,8 @@ a shell or file-compare check) is SKIPPED with the reason. A case's rules (test.
 `rules:` file) are loaded with the variables of Suricata's default configuration (replaced by
 the case's own `vars:`) and the suite's etc/classification.config, and evaluated. A case
 PASSES only when every applicable check was evaluated on sekisho's own EVE output and held.
+Version requirements are evaluated as Suricata 8.0.7 (the SMTP behaviour sekisho follows). A
+filter without `event_type` counts every record carrying its keys, as suricata-verify does.
 One line per case (`PASS name`, `FAIL name: why`, `SKIP name: why`), then
 `N passed, N failed, N skipped`.
 
@@ -55,6 +57,9 @@ pub fn capabilities() -> Capabilities {
     let mut caps = Capabilities {
         detection: true,
         app_layer: true,
+        // Drop records follow `flows: start` whatever LogConfig::drop_flows_all says, until
+        // the engine logs every dropped packet for `flows: all`.
+        drop_flows_all: false,
         ..Capabilities::default()
     };
     for t in ["alert", "drop", "smtp"] {
@@ -122,6 +127,7 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
             anomaly_stream: req.anomaly_stream,
             alert: req.alert,
             drop: req.drop,
+            drop_flows_all: req.drop_flows_all,
             ..LogConfig::default()
         },
         inline: req.inline,

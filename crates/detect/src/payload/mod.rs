@@ -571,6 +571,15 @@ struct State<'s> {
 }
 
 impl State<'_> {
+    /// Value of an operand as Suricata's `(int32_t)det_ctx->byte_values[i]` (byte_jump and
+    /// byte_test offsets and counts): variables are truncated to 32 bits, not saturated.
+    fn val_i32(&self, v: Val) -> i64 {
+        match v {
+            Val::Lit(n) => n,
+            Val::Var(i) => self.vars.get(i).map_or(0, |&x| i64::from(x as i32)),
+        }
+    }
+
     /// Value of an operand as a signed 64-bit number (variables are unsigned; huge values
     /// saturate so they fail range checks instead of wrapping).
     fn val(&self, v: Val) -> i64 {
@@ -670,7 +679,7 @@ impl PayloadMatcher {
             let (mut offset, mut depth);
             if c.relative {
                 offset = prev;
-                let distance = c.distance.map_or(0, |v| st.val(v) as i32 as i64);
+                let distance = c.distance.map_or(0, |v| st.val_i32(v) as i32 as i64);
                 if c.distance.is_some() {
                     if distance < 0 && -distance > offset {
                         offset = 0;
@@ -875,7 +884,7 @@ fn byte_test(b: &ByteTestOpC, buf: &[u8], st: &mut State<'_>) -> bool {
         },
     };
     let offset = match b.offset {
-        Val::Var(_) => st.val(b.offset) as i32 as i64,
+        Val::Var(_) => st.val_i32(b.offset),
         Val::Lit(n) => n,
     };
     let Some((ptr, len)) = byte_window(buf, st.cursor, offset, b.relative) else {
@@ -901,18 +910,24 @@ fn byte_test(b: &ByteTestOpC, buf: &[u8], st: &mut State<'_>) -> bool {
     m != b.negated
 }
 
+/// Suricata's `DetectBytejumpDoMatch`.
 fn byte_jump(b: &ByteJumpOpC, buf: &[u8], st: &mut State<'_>) -> bool {
     if buf.is_empty() {
         return false;
     }
     let nbytes = match b.nbytes {
         Val::Lit(n) => n.max(0),
-        Val::Var(_) => match valid_nbytes(st.val(b.nbytes), b.string.is_some()) {
-            Some(n) => n as i64,
-            None => return false,
-        },
+        Val::Var(_) => {
+            // `DetectBytejumpValidateNbytesOnly` has no lower bound: an extracted 0 is a
+            // zero-byte read (value 0, the cursor stays put) and a negative count passes too.
+            let n = st.val_i32(b.nbytes);
+            if n > if b.string.is_some() { 23 } else { 8 } {
+                return false;
+            }
+            n
+        }
     };
-    let offset = st.val(b.offset) as i32 as i64;
+    let offset = st.val_i32(b.offset);
     let blen = buf.len() as i64;
     let mut ptr = offset;
     let mut len = blen - offset;
@@ -926,8 +941,22 @@ fn byte_jump(b: &ByteJumpOpC, buf: &[u8], st: &mut State<'_>) -> bool {
     if ptr < 0 || nbytes > len {
         return false;
     }
-    let Some((val, ext)) = extract(buf, ptr as usize, nbytes as usize, b.string, b.little) else {
-        return false;
+    let (val, ext) = if nbytes < 0 {
+        // `ByteExtractUint64` gets the count as u16 and returns -1 (> 8 bytes); Suricata
+        // then compares that with the count, so only -1 "succeeds", with the value still 0.
+        // A string extraction of a negative count always fails.
+        if nbytes != -1 || b.string.is_some() {
+            return false;
+        }
+        (0, -1)
+    } else if nbytes == 0 && b.string.is_none() {
+        // Zero-byte numeric read: reads nothing, so it succeeds even at the buffer end.
+        (0, 0)
+    } else {
+        match extract(buf, ptr as usize, nbytes as usize, b.string, b.little) {
+            Some((v, e)) => (v, e as i64),
+            None => return false,
+        }
     };
     let mut val = val.wrapping_mul(b.multiplier);
     if b.align && !val.is_multiple_of(4) {
@@ -939,7 +968,7 @@ fn byte_jump(b: &ByteJumpOpC, buf: &[u8], st: &mut State<'_>) -> bool {
     } else if b.from_end {
         i128::from(blen) + val
     } else {
-        i128::from(ptr) + val + ext as i128
+        i128::from(ptr) + val + i128::from(ext)
     };
     if target > i128::from(blen) {
         return false;
