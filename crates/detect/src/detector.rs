@@ -32,6 +32,12 @@ use crate::payload::MatchScratch;
 use crate::ruleset::RuleSet;
 use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind, SmtpView};
 
+/// Bytes of already inspected stream data kept per TCP direction and inspected again in front
+/// of the next packet's new bytes, so a content split over two segments is found (Suricata
+/// inspects a raw stream window, not single segments). A match that the kept bytes alone
+/// already give is not reported again.
+pub const STREAM_WINDOW: usize = 256;
+
 /// Most per-flow transaction matches remembered (alert once per rule and transaction).
 const MAX_TX_MATCHES: usize = 4096;
 
@@ -87,6 +93,8 @@ struct FlowDet {
     payload_seen: [u64; 2],
     /// Firewall-mode state.
     fw: FwFlow,
+    /// The last inspected stream bytes per direction (at most [`STREAM_WINDOW`]).
+    tail: [Vec<u8>; 2],
 }
 
 /// The detection inspector. Build it with [`Detector::new`], hand it to
@@ -106,6 +114,10 @@ pub struct Detector {
     /// Stream bytes released by the current packet (TCP), in its direction.
     stream: Vec<u8>,
     stream_flow: u64,
+    /// The current packet's stream data followed a gap (the window restarts).
+    stream_gap: bool,
+    /// Scratch for tail + new bytes.
+    window: Vec<u8>,
     /// The current packet's flow was established before this packet (NFW's default actions
     /// leave the packet that completes the handshake alone: it is connection setup).
     established_before: bool,
@@ -141,6 +153,7 @@ pub(crate) enum Miss {
     PdOnlyDone,
     Group(usize),
     TxDone,
+    AlreadyMatched,
 }
 
 impl Detector {
@@ -158,6 +171,8 @@ impl Detector {
             stream: Vec::new(),
             stream_flow: u64::MAX,
             established_before: false,
+            stream_gap: false,
+            window: Vec::new(),
             stats: DetectStats::default(),
         }
     }
@@ -276,6 +291,10 @@ impl Detector {
                 None => "no match".to_string(),
             },
             Miss::TxDone => "no match: no transaction left to inspect".to_string(),
+            Miss::AlreadyMatched => {
+                "no new match: the stream bytes kept from earlier packets already matched"
+                    .to_string()
+            }
         }
     }
 
@@ -373,12 +392,16 @@ impl Detector {
         } else {
             p.payload
         };
+        // The packet's own bytes, for packet rules; none past the stream depth either (Suricata
+        // stops payload inspection of the direction there).
+        let mut pkt_payload: &[u8] = p.payload;
         if p.proto == 6 && self.cfg.stream_depth > 0 {
             let d = p.direction.index();
             let before = st.payload_seen[d];
             st.payload_seen[d] = before.saturating_add(payload.len() as u64);
             if before >= self.cfg.stream_depth {
                 payload = &[];
+                pkt_payload = &[];
             } else if st.payload_seen[d] > self.cfg.stream_depth {
                 let keep = (self.cfg.stream_depth - before) as usize;
                 payload = &payload[..keep.min(payload.len())];
@@ -392,6 +415,25 @@ impl Detector {
                 }
             }
         }
+        // The raw stream window: kept bytes of this direction + the new bytes.
+        let d = p.direction.index();
+        let mut window = std::mem::take(&mut self.window);
+        window.clear();
+        let mut tail_len = 0;
+        let use_window = p.proto == 6 && self.rules.needs_stream() && !payload.is_empty();
+        if use_window {
+            if self.stream_gap {
+                st.tail[d].clear();
+            }
+            tail_len = st.tail[d].len();
+            window.extend_from_slice(&st.tail[d]);
+            window.extend_from_slice(payload);
+            let keep = window.len().min(STREAM_WINDOW);
+            st.tail[d].clear();
+            st.tail[d].extend_from_slice(&window[window.len() - keep..]);
+        }
+        let stream_buf: &[u8] = if use_window { &window } else { payload };
+        let tail_buf: &[u8] = &stream_buf[..tail_len];
         let smtp = p
             .app
             .filter(|a| a.proto() == AppProto::Smtp)
@@ -415,8 +457,12 @@ impl Detector {
         cand.clear();
         let pf = self.rules.prefilter_mut();
         cand.extend_from_slice(pf.always(BufKind::Payload));
-        if !payload.is_empty() {
-            pf.scan(BufKind::Payload, std::iter::once(payload), &mut cand);
+        if !stream_buf.is_empty() {
+            pf.scan(BufKind::Payload, std::iter::once(stream_buf), &mut cand);
+        }
+        if p.proto == 6 && !pkt_payload.is_empty() && pkt_payload != payload {
+            // Packet rules see the packet's own bytes (out of order, retransmitted).
+            pf.scan(BufKind::Payload, std::iter::once(pkt_payload), &mut cand);
         }
         if !txs.is_empty() {
             cand.extend_from_slice(pf.always(BufKind::SmtpHelo));
@@ -468,7 +514,21 @@ impl Detector {
                 tx_matched: &st.tx_matched,
                 pd_done: st.pd_done[p.direction.index()],
             };
-            let r = eval(sig, &pe, es, payload, &txs, &mut self.scratch);
+            // Packet rules look at the packet; stream rules at the window (and a match the
+            // kept bytes alone give was already reported on an earlier packet).
+            let buf = if sig.kind == SigKind::Packet || p.proto != 6 {
+                pkt_payload
+            } else {
+                stream_buf
+            };
+            let mut r = eval(sig, &pe, es, buf, &txs, &mut self.scratch);
+            if r.is_ok()
+                && tail_len > 0
+                && sig.kind == SigKind::Stream
+                && eval(sig, &pe, es, tail_buf, &txs, &mut self.scratch).is_ok()
+            {
+                r = Err(Miss::AlreadyMatched);
+            }
             let tx = match r {
                 Ok(tx) => tx,
                 Err(Miss::Proto(AppProto::Unknown)) => {
@@ -662,6 +722,7 @@ impl Detector {
         self.cand = cand;
         self.stream = stream;
         self.stream.clear();
+        self.window = window;
 
         // NFW default actions: only what no rule decided, strict order only.
         if decided.is_none() && strict {
@@ -939,6 +1000,7 @@ impl FlowDet {
             quiet_notes: 0,
             payload_seen: [0; 2],
             fw: FwFlow::default(),
+            tail: [Vec::new(), Vec::new()],
         }
     }
 }
@@ -990,6 +1052,7 @@ fn proto_req_str(p: ProtoReq) -> &'static str {
 impl Inspector for Detector {
     fn on_packet(&mut self, p: &PacketContext<'_>) -> Verdict {
         self.stream.clear();
+        self.stream_gap = false;
         self.stream_flow = p.flow_id;
         self.established_before = p.established;
         Verdict::Accept
@@ -999,6 +1062,7 @@ impl Inspector for Detector {
         if chunk.flow_id == self.stream_flow && self.rules.needs_stream() {
             // Bounded: one packet releases at most what reassembly held for the flow.
             self.stream.extend_from_slice(chunk.data);
+            self.stream_gap |= chunk.gap;
         }
         Verdict::Accept
     }
