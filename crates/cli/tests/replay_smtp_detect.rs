@@ -283,3 +283,27 @@ fn recipient_allow_list_in_firewall_mode() {
         assert_eq!(run.of("flow")[0]["flow"]["action"], "drop");
     }
 }
+
+#[test]
+fn drop_established_leaves_the_banner_alone_unless_both_directions_are_asked_for() {
+    let pcap = capture("postfix-pipelined.pcap");
+    let banner = first_with(&tcp_packets(&pcap), b"220 ");
+    let policy = "examples/smtp/blog-aws-nfw.yaml";
+    // Default (to_server): the banner is not dropped, as the report's delivered mail shows.
+    let run = replay(&pcap, &["--policy", policy]);
+    assert!(run.of("drop").iter().all(|d| d["pcap_cnt"] != banner));
+    // The other reading of AWS's documentation: the banner would be dropped.
+    let run = replay(
+        &pcap,
+        &["--set", "detect.established-scope=both", "--policy", policy],
+    );
+    let drops = run.of("drop");
+    assert!(drops.iter().any(|d| d["pcap_cnt"] == banner
+        && d["drop"]["reason"] == "default action"
+        && d["direction"] == "to_client"));
+    // Either way the report's three alerts stay.
+    assert_eq!(run.alerts().len(), 3);
+    let bad = replay(&pcap, &["--set", "detect.nope=1", "--policy", policy]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("unknown detection setting"));
+}

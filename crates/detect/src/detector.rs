@@ -573,10 +573,25 @@ impl Detector {
                     .unwrap_or_default();
                 (t.tx_id, eve)
             });
-            let tx_note = tx_info
+            let mut tx_note = tx_info
                 .as_ref()
                 .map(|(id, _)| format!(" (tx {id})"))
                 .unwrap_or_default();
+            if explain {
+                // Name the recipient that satisfied each smtp.rcpt_to group.
+                if let Some(t) = tx.and_then(|i| txs.get(i)) {
+                    for g in sig.groups.iter().filter(|g| g.kind == BufKind::SmtpRcptTo) {
+                        if let Some(r) = t
+                            .rcpt_to
+                            .iter()
+                            .find(|r| g.matcher.matches(r, &mut self.scratch))
+                        {
+                            tx_note
+                                .push_str(&format!(" smtp.rcpt_to {}", String::from_utf8_lossy(r)));
+                        }
+                    }
+                }
+            }
             let action = sig.action;
             if action == ActionKind::Alert {
                 if !sig.noalert {

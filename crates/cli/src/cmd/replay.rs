@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use clap::builder::TypedValueParser;
 use clap::ValueEnum;
-use sekisho_detect::{CompileOptions, DetectConfig, Detector, RuleSet};
+use sekisho_detect::{CompileOptions, DetectConfig, Detector, EstablishedScope, RuleSet};
 use sekisho_eve::LogConfig;
 use sekisho_pcap::replay::{self, ReplayError, ReplayOptions};
 use sekisho_policy::{EngineProfile, LogFormat};
@@ -137,7 +137,9 @@ pub struct Args {
     pub midstream: bool,
     /// Engine setting override, KEY=VALUE; repeatable. Keys:
     /// flow-timeouts.{default,tcp,udp,icmp}.{new,established,closed} (seconds),
-    /// flow.memcap (bytes), flow.max-flows, stream.midstream (true/false).
+    /// flow.memcap (bytes), flow.max-flows, stream.midstream (true/false),
+    /// app-layer.smtp.server-banner (true/false), detect.stream-depth (bytes, 0 = no limit),
+    /// detect.established-scope (to_server|both: direction of NFW's *_established defaults).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// `firewall_name` in NFW envelopes [default: the policy's name, else sekisho].
@@ -204,14 +206,36 @@ pub fn run(args: Args) -> ExitCode {
         .filter(|_| args.policy.is_some())
         .map(|c| &c.policy);
     let out = output_settings(&args, policy);
+    let mut compile = CompileOptions {
+        explain: args.explain,
+        ..CompileOptions::default()
+    };
+    let mut stream_depth = sekisho_detect::DEFAULT_STREAM_DEPTH;
+    for s in &args.sets {
+        let Some((k, v)) = s.split_once('=') else {
+            continue;
+        };
+        match (k.trim(), v.trim()) {
+            ("detect.established-scope", "to_server") => {
+                compile.established_scope = EstablishedScope::ToServer
+            }
+            ("detect.established-scope", "both") => {
+                compile.established_scope = EstablishedScope::Both
+            }
+            ("detect.stream-depth", n) if n.parse::<u64>().is_ok() => {
+                stream_depth = n.parse().unwrap_or(stream_depth)
+            }
+            (k, v) if k.starts_with("detect.") => {
+                eprintln!(
+                    "sekisho replay: error: --set {k}={v}: unknown detection setting (detect.established-scope=to_server|both, detect.stream-depth=BYTES, 0 = no limit)"
+                );
+                return ExitCode::from(2);
+            }
+            _ => {}
+        }
+    }
     let ruleset = checked.as_ref().map(|c| {
-        let rs = RuleSet::from_policy(
-            &c.policy,
-            CompileOptions {
-                explain: args.explain,
-                ..CompileOptions::default()
-            },
-        );
+        let rs = RuleSet::from_policy(&c.policy, compile.clone());
         report_load(&rs, &c.policy, &out.dir);
         rs
     });
@@ -228,6 +252,8 @@ pub fn run(args: Args) -> ExitCode {
     }
     for s in &args.sets {
         match s.split_once('=') {
+            // Detection settings were read above; the rest go to the engine.
+            Some((k, _)) if k.trim().starts_with("detect.") => {}
             Some((k, v)) => sets.push((k.trim().to_string(), v.trim().to_string())),
             None => {
                 eprintln!("sekisho replay: error: --set {s}: expected KEY=VALUE");
@@ -300,7 +326,7 @@ pub fn run(args: Args) -> ExitCode {
             let cfg = DetectConfig {
                 inline: opts.inline,
                 explain: args.explain,
-                ..DetectConfig::default()
+                stream_depth,
             };
             let stdout = std::io::stdout();
             let mut explain = std::io::BufWriter::new(stdout.lock());
