@@ -118,6 +118,8 @@ pub struct Detector {
     stream_gap: bool,
     /// Scratch for tail + new bytes.
     window: Vec<u8>,
+    /// `threshold` / `detection_filter` counters.
+    thresholds: crate::threshold::Thresholds,
     /// The current packet's flow was established before this packet (NFW's default actions
     /// leave the packet that completes the handshake alone: it is connection setup).
     established_before: bool,
@@ -173,6 +175,7 @@ impl Detector {
             established_before: false,
             stream_gap: false,
             window: Vec::new(),
+            thresholds: Default::default(),
             stats: DetectStats::default(),
         }
     }
@@ -456,7 +459,13 @@ impl Detector {
         let mut cand = std::mem::take(&mut self.cand);
         cand.clear();
         let pf = self.rules.prefilter_mut();
-        cand.extend_from_slice(pf.always(BufKind::Payload));
+        pf.always_into(
+            BufKind::Payload,
+            p.proto,
+            p.dst_port,
+            p.first_in_direction,
+            &mut cand,
+        );
         if !stream_buf.is_empty() {
             pf.scan(BufKind::Payload, std::iter::once(stream_buf), &mut cand);
         }
@@ -465,9 +474,27 @@ impl Detector {
             pf.scan(BufKind::Payload, std::iter::once(pkt_payload), &mut cand);
         }
         if !txs.is_empty() {
-            cand.extend_from_slice(pf.always(BufKind::SmtpHelo));
-            cand.extend_from_slice(pf.always(BufKind::SmtpMailFrom));
-            cand.extend_from_slice(pf.always(BufKind::SmtpRcptTo));
+            pf.always_into(
+                BufKind::SmtpHelo,
+                p.proto,
+                p.dst_port,
+                p.first_in_direction,
+                &mut cand,
+            );
+            pf.always_into(
+                BufKind::SmtpMailFrom,
+                p.proto,
+                p.dst_port,
+                p.first_in_direction,
+                &mut cand,
+            );
+            pf.always_into(
+                BufKind::SmtpRcptTo,
+                p.proto,
+                p.dst_port,
+                p.first_in_direction,
+                &mut cand,
+            );
             pf.scan(BufKind::SmtpHelo, helo.into_iter(), &mut cand);
             pf.scan(
                 BufKind::SmtpMailFrom,
@@ -593,8 +620,27 @@ impl Detector {
                 }
             }
             let action = sig.action;
+            // Thresholds only decide whether this match logs; its actions always apply.
+            let logs = !sig.noalert
+                && sig.threshold.as_ref().is_none_or(|spec| {
+                    self.thresholds.alert(
+                        sig.order,
+                        spec,
+                        crate::threshold::Subject {
+                            src: p.src_ip,
+                            dst: p.dst_ip,
+                            flow_id: p.flow_id,
+                            now_us: p.ts.0,
+                        },
+                    )
+                });
+            if logs && sig.threshold.is_some() && explain {
+                tx_note.push_str(" (threshold: logged)");
+            } else if !logs && sig.threshold.is_some() && !sig.noalert && explain {
+                tx_note.push_str(" (threshold: not logged)");
+            }
             if action == ActionKind::Alert {
-                if !sig.noalert {
+                if logs {
                     st.alerted = true;
                     push_alert(
                         &mut self.out,
@@ -618,7 +664,7 @@ impl Detector {
                 continue;
             }
             if action == ActionKind::Pass {
-                if sig.force_alert && !sig.noalert {
+                if sig.force_alert && logs {
                     st.alerted = true;
                     push_alert(
                         &mut self.out,
@@ -650,7 +696,7 @@ impl Detector {
             }
             // drop / reject
             let whole = flow_scope(sig);
-            if !sig.noalert {
+            if logs {
                 st.alerted = true;
                 push_alert(
                     &mut self.out,

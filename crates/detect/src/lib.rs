@@ -17,6 +17,7 @@ pub mod payload;
 pub mod prefilter;
 mod ruleset;
 pub mod sig;
+pub mod threshold;
 
 pub use detector::{DetectConfig, DetectStats, Detector, DEFAULT_STREAM_DEPTH};
 pub use output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};

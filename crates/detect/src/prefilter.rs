@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use crate::sig::{BufKind, Sig};
+use sekisho_engine::app::AppProto;
+
+use crate::sig::{BufKind, ProtoReq, Sig, SigKind};
 
 /// One automaton with the rules behind each pattern.
 struct Automaton {
@@ -59,12 +61,89 @@ impl Automaton {
     }
 }
 
+/// Rules without a fast pattern, indexed by transport and destination port like Suricata's
+/// rule groups, so a header-only rule for port 22 is not even looked at for a port-80 packet.
+#[derive(Default)]
+struct AlwaysIndex {
+    /// Every such rule (for reports and benches).
+    all: Vec<u32>,
+    /// Per transport class (0 TCP, 1 UDP, 2 other): rules for any destination port.
+    any: [Vec<u32>; 3],
+    /// Per transport class: rules by destination port.
+    by_port: [HashMap<u16, Vec<u32>>; 3],
+    /// IP-only rules (reputation lists: hundreds of rules with thousands of addresses),
+    /// candidates only on the first packet of each direction of a flow.
+    ip_only: [Vec<u32>; 3],
+}
+
+/// Most destination ports a rule is indexed under; wider port sets go to `any`.
+const MAX_INDEXED_PORTS: usize = 64;
+
+impl AlwaysIndex {
+    fn add(&mut self, s: &Sig) {
+        self.all.push(s.order);
+        let classes: &[usize] = match s.proto {
+            ProtoReq::Transport(6) => &[0],
+            ProtoReq::Transport(17) => &[1],
+            ProtoReq::App(AppProto::Dns) => &[0, 1],
+            ProtoReq::App(_) => &[0],
+            ProtoReq::Any => &[0, 1, 2],
+            ProtoReq::Transport(_) | ProtoReq::Icmp => &[2],
+        };
+        let ports: Option<Vec<u16>> = match (&s.dport, s.bidir) {
+            (Some(set), false) => {
+                let mut v = Vec::new();
+                for &(a, b) in set.ranges() {
+                    if v.len() + usize::from(b - a) + 1 > MAX_INDEXED_PORTS {
+                        v.clear();
+                        break;
+                    }
+                    v.extend(a..=b);
+                }
+                (!v.is_empty()).then_some(v)
+            }
+            _ => None,
+        };
+        for &c in classes {
+            if s.kind == SigKind::IpOnly {
+                self.ip_only[c].push(s.order);
+                continue;
+            }
+            match &ports {
+                Some(ps) => {
+                    for &port in ps {
+                        self.by_port[c].entry(port).or_default().push(s.order);
+                    }
+                }
+                None => self.any[c].push(s.order),
+            }
+        }
+    }
+
+    fn collect(&self, proto: u8, dst_port: u16, first_in_direction: bool, out: &mut Vec<u32>) {
+        let c = match proto {
+            6 => 0,
+            17 => 1,
+            _ => 2,
+        };
+        out.extend_from_slice(&self.any[c]);
+        if first_in_direction {
+            out.extend_from_slice(&self.ip_only[c]);
+        }
+        if c < 2 {
+            if let Some(v) = self.by_port[c].get(&dst_port) {
+                out.extend_from_slice(v);
+            }
+        }
+    }
+}
+
 /// Per buffer kind: case-sensitive and case-insensitive automata plus the always-list.
 #[derive(Default)]
 struct PerKind {
     exact: Option<Automaton>,
     nocase: Option<Automaton>,
-    always: Vec<u32>,
+    always: AlwaysIndex,
 }
 
 /// The prefilter over a compiled rule set.
@@ -89,7 +168,9 @@ impl Prefilter {
     pub fn build(sigs: &[Sig]) -> Prefilter {
         let mut exact: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
         let mut nocase: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
-        let mut always: Vec<Vec<u32>> = vec![Vec::new(); BufKind::COUNT];
+        let mut always: Vec<AlwaysIndex> = (0..BufKind::COUNT)
+            .map(|_| AlwaysIndex::default())
+            .collect();
         for s in sigs {
             // The longest fast pattern of any group; a rule is a candidate when it occurs.
             // Groups with transforms are left out: their pattern is in the transformed buffer.
@@ -112,7 +193,7 @@ impl Prefilter {
                 }
                 None => {
                     let kind = s.groups.first().map_or(BufKind::Payload, |g| g.kind);
-                    always[kind.index()].push(s.order);
+                    always[kind.index()].add(s);
                 }
             }
         }
@@ -141,14 +222,30 @@ impl Prefilter {
         for k in &self.kinds {
             st.patterns += k.exact.as_ref().map_or(0, Automaton::patterns)
                 + k.nocase.as_ref().map_or(0, Automaton::patterns);
-            st.always += k.always.len();
+            st.always += k.always.all.len();
         }
         st
     }
 
     /// Rules without a fast pattern whose first buffer is `kind`.
     pub fn always(&self, kind: BufKind) -> &[u32] {
-        self.kinds.get(kind.index()).map_or(&[], |k| &k.always)
+        self.kinds.get(kind.index()).map_or(&[], |k| &k.always.all)
+    }
+
+    /// Appends the rules without a fast pattern whose first buffer is `kind` and whose
+    /// transport and destination port can fit a packet of `proto` to `dst_port` (IP-only
+    /// rules only on the first packet of a direction).
+    pub fn always_into(
+        &self,
+        kind: BufKind,
+        proto: u8,
+        dst_port: u16,
+        first_in_direction: bool,
+        out: &mut Vec<u32>,
+    ) {
+        if let Some(k) = self.kinds.get(kind.index()) {
+            k.always.collect(proto, dst_port, first_in_direction, out);
+        }
     }
 
     /// Appends to `out` the rules whose fast pattern for `kind` occurs in any of `bufs`.

@@ -177,6 +177,8 @@ pub struct Sig {
     pub groups: Vec<Group>,
     /// Signature type.
     pub kind: SigKind,
+    /// `threshold` / `detection_filter`: which matches alert.
+    pub threshold: Option<crate::threshold::Spec>,
 }
 
 /// A rule that was not loaded, with the keyword responsible.
@@ -378,6 +380,7 @@ pub fn compile_rule(
     let mut dsize = None;
     let mut flags = None;
     let mut force_alert = false;
+    let mut threshold = None;
     // Payload groups: (buffer, options). Keywords before any sticky buffer go to the payload.
     let mut raw_groups: Vec<(BufKind, Vec<&RuleOption>)> = Vec::new();
     let mut current: Option<usize> = None;
@@ -431,6 +434,20 @@ pub fn compile_rule(
                 });
             }
             RuleOption::Dsize(d) => dsize = Some(*d),
+            RuleOption::Threshold(t) => {
+                threshold = Some(crate::threshold::Spec::threshold(
+                    t.kind,
+                    t.track,
+                    t.count,
+                    t.seconds,
+                    t.multiplier,
+                ))
+            }
+            RuleOption::DetectionFilter(d) => {
+                threshold = Some(crate::threshold::Spec::detection_filter(
+                    d.track, d.count, d.seconds,
+                ))
+            }
             RuleOption::Flags(f) => flags = Some(*f),
             RuleOption::Buffer(b) => {
                 let kind = buf_kind(*b)
@@ -504,7 +521,6 @@ pub fn compile_rule(
         || packet_only
         || flow != Flow::default()
         || !bits_cond.is_empty()
-        || !bits_act.is_empty()
         || !app_cond.is_empty()
         || dst_has_negation(&rule.dst)
     {
@@ -540,10 +556,12 @@ pub fn compile_rule(
         flags,
         groups,
         kind,
+        threshold,
     })
 }
 
 /// NFW: an IP-only-looking rule whose destination has a negation is a normal protocol rule.
+/// (`flowbits:set` keeps a rule IP-only, as in Suricata: ET's TOR/CIArmy reputation rules.)
 fn dst_has_negation(e: &AddressExpr) -> bool {
     match e {
         AddressExpr::Not(_) => true,

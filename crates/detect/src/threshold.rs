@@ -1,0 +1,264 @@
+//! Rule thresholds (`threshold`, `detection_filter`): which matches produce an alert.
+//!
+//! Semantics per suricata-rules.md §9. Thresholds only suppress the *alert*: flowbits and
+//! drop/reject still apply to every matching packet.
+//!
+//! The table of counters is capped at [`MAX_ENTRIES`]; when it is full it is cleared (every
+//! window restarts), so memory stays bounded under an address-spraying attacker. That can let
+//! a few extra alerts through right after a reset, never fewer than configured.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use sekisho_rules::{ThresholdKind, Track};
+
+/// Most (rule, tracked key) counters kept.
+pub const MAX_ENTRIES: usize = 65_536;
+
+/// A compiled `threshold` or `detection_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// What to do with the count.
+    pub kind: Kind,
+    /// What the counter is per.
+    pub track: Track,
+    /// `count N`.
+    pub count: u32,
+    /// `seconds T`, in microseconds.
+    pub window_us: u64,
+    /// `multiplier M` (backoff).
+    pub multiplier: u32,
+}
+
+/// Threshold kinds, `detection_filter` included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `type limit`: the first N matches of each window alert.
+    Limit,
+    /// `type threshold`: every Nth match within a window alerts.
+    Threshold,
+    /// `type both`: one alert when the Nth match of a window happens.
+    Both,
+    /// `type backoff`: alerts at matches N, N·M, N·M², …
+    Backoff,
+    /// `detection_filter`: every match after the Nth in the window alerts.
+    DetectionFilter,
+}
+
+impl Spec {
+    /// From the rule keyword.
+    pub fn threshold(
+        kind: ThresholdKind,
+        track: Track,
+        count: u32,
+        seconds: u32,
+        mult: Option<u32>,
+    ) -> Spec {
+        Spec {
+            kind: match kind {
+                ThresholdKind::Limit => Kind::Limit,
+                ThresholdKind::Threshold => Kind::Threshold,
+                ThresholdKind::Both => Kind::Both,
+                ThresholdKind::Backoff => Kind::Backoff,
+            },
+            track,
+            count: count.max(1),
+            window_us: u64::from(seconds) * 1_000_000,
+            multiplier: mult.unwrap_or(1).max(2),
+        }
+    }
+
+    /// From `detection_filter`.
+    pub fn detection_filter(track: Track, count: u32, seconds: u32) -> Spec {
+        Spec {
+            kind: Kind::DetectionFilter,
+            track,
+            count,
+            window_us: u64::from(seconds) * 1_000_000,
+            multiplier: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum Key {
+    None,
+    Ip(IpAddr),
+    Pair(IpAddr, IpAddr),
+    Flow(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: u64,
+    count: u64,
+    /// `both`: the alert of this window was given.
+    fired: bool,
+    /// `backoff`: next count that alerts.
+    next: u64,
+}
+
+/// The counters of all thresholded rules.
+#[derive(Default)]
+pub struct Thresholds {
+    table: HashMap<(u32, Key), Entry, foldhash::fast::RandomState>,
+}
+
+/// The packet facts a threshold is tracked by.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject {
+    /// Packet source.
+    pub src: IpAddr,
+    /// Packet destination.
+    pub dst: IpAddr,
+    /// Flow id.
+    pub flow_id: u64,
+    /// Packet time, microseconds.
+    pub now_us: u64,
+}
+
+impl Thresholds {
+    /// Counts a match of rule `order` and says whether it alerts.
+    pub fn alert(&mut self, order: u32, spec: &Spec, s: Subject) -> bool {
+        let key = match spec.track {
+            Track::Src => Key::Ip(s.src),
+            Track::Dst => Key::Ip(s.dst),
+            Track::Both | Track::Pair => Key::Pair(s.src, s.dst),
+            Track::Flow => Key::Flow(s.flow_id),
+            Track::Rule | Track::Tx => Key::None,
+        };
+        if self.table.len() >= MAX_ENTRIES && !self.table.contains_key(&(order, key)) {
+            self.table.clear();
+        }
+        let e = self.table.entry((order, key)).or_insert(Entry {
+            start: s.now_us,
+            count: 0,
+            fired: false,
+            next: u64::from(spec.count),
+        });
+        let n = u64::from(spec.count);
+        let expired = spec.window_us > 0 && s.now_us.saturating_sub(e.start) >= spec.window_us;
+        match spec.kind {
+            Kind::Limit => {
+                if expired {
+                    *e = Entry {
+                        start: s.now_us,
+                        count: 0,
+                        fired: false,
+                        next: n,
+                    };
+                }
+                e.count += 1;
+                e.count <= n
+            }
+            Kind::Threshold => {
+                if expired {
+                    *e = Entry {
+                        start: s.now_us,
+                        count: 0,
+                        fired: false,
+                        next: n,
+                    };
+                }
+                e.count += 1;
+                if e.count >= n {
+                    e.count = 0;
+                    e.start = s.now_us;
+                    true
+                } else {
+                    false
+                }
+            }
+            Kind::Both => {
+                if expired {
+                    *e = Entry {
+                        start: s.now_us,
+                        count: 0,
+                        fired: false,
+                        next: n,
+                    };
+                }
+                e.count += 1;
+                if e.count >= n && !e.fired {
+                    e.fired = true;
+                    true
+                } else {
+                    false
+                }
+            }
+            Kind::Backoff => {
+                e.count += 1;
+                if e.count == e.next {
+                    e.next = e.next.saturating_mul(u64::from(spec.multiplier));
+                    true
+                } else {
+                    false
+                }
+            }
+            Kind::DetectionFilter => {
+                if expired {
+                    *e = Entry {
+                        start: s.now_us,
+                        count: 0,
+                        fired: false,
+                        next: n,
+                    };
+                }
+                e.count += 1;
+                e.count > n
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subj(t: u64) -> Subject {
+        Subject {
+            src: IpAddr::from([10, 0, 0, 1]),
+            dst: IpAddr::from([10, 0, 0, 2]),
+            flow_id: 1,
+            now_us: t * 1_000_000,
+        }
+    }
+
+    fn run(spec: Spec, times: &[u64]) -> Vec<bool> {
+        let mut t = Thresholds::default();
+        times.iter().map(|&x| t.alert(0, &spec, subj(x))).collect()
+    }
+
+    #[test]
+    fn limit_threshold_both_backoff_detection_filter() {
+        let limit = Spec::threshold(ThresholdKind::Limit, Track::Src, 2, 60, None);
+        assert_eq!(
+            run(limit, &[0, 1, 2, 61, 62, 63]),
+            [true, true, false, true, true, false]
+        );
+        let thr = Spec::threshold(ThresholdKind::Threshold, Track::Src, 3, 60, None);
+        assert_eq!(
+            run(thr, &[0, 1, 2, 3, 4, 5]),
+            [false, false, true, false, false, true]
+        );
+        let both = Spec::threshold(ThresholdKind::Both, Track::Src, 2, 60, None);
+        assert_eq!(
+            run(both, &[0, 1, 2, 70, 71]),
+            [false, true, false, false, true]
+        );
+        let back = Spec::threshold(ThresholdKind::Backoff, Track::Flow, 1, 0, Some(10));
+        let got = run(back, &(0..101).collect::<Vec<_>>());
+        let fired: Vec<usize> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .map(|(i, _)| i + 1)
+            .collect();
+        assert_eq!(fired, [1, 10, 100]);
+        let df = Spec::detection_filter(Track::Src, 2, 60);
+        assert_eq!(
+            run(df, &[0, 1, 2, 3, 61, 62]),
+            [false, false, true, true, false, false]
+        );
+    }
+}
