@@ -641,7 +641,7 @@ impl<I: Inspector> Parts<'_, I> {
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.
         if flow.app.as_ref().is_some_and(|a| a.smtp().is_some()) {
-            queue_app_txs(self.events, flow, ts, pkt_num, false);
+            queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
         }
         verdict
     }
@@ -657,7 +657,7 @@ impl<I: Inspector> Parts<'_, I> {
         self.inspector.on_flow_end(&mut rec);
         self.stats.flow.active = self.flows.len() as u64;
         // Transactions still open are logged at flow end, before the flow record.
-        queue_app_txs(self.events, &mut flow, now, 0, true);
+        queue_app_txs(self.events, self.stats, &mut flow, now, 0, true);
         self.events.push_back(Event::FlowEnd(Box::new(rec)));
     }
 
@@ -708,9 +708,11 @@ impl<I: Inspector> Parts<'_, I> {
 
 /// Queues an [`Event::AppTx`] per SMTP transaction the flow's parser completed (`at_end`:
 /// every transaction still live, the flow is ending). Never subject to
-/// `max_queued_events`: the parser's transaction cap bounds them.
+/// `max_queued_events`: the parser's transaction cap bounds them. Also adds the parser's
+/// new flow/transaction counts to `app_layer.*`.
 fn queue_app_txs(
     events: &mut VecDeque<Event>,
+    stats: &mut Stats,
     flow: &mut Flow,
     ts: Timestamp,
     pkt_num: u64,
@@ -719,6 +721,9 @@ fn queue_app_txs(
     let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::smtp_mut) else {
         return;
     };
+    let (flows, created) = parser.take_stats();
+    stats.app_layer.flow_smtp += flows;
+    stats.app_layer.tx_smtp += created;
     let txs = if at_end {
         parser.take_all()
     } else {

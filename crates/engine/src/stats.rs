@@ -178,6 +178,16 @@ pub struct ChecksumStats {
     pub icmpv6: u64,
 }
 
+/// App-layer counters (`app_layer.*`), Suricata's per-protocol names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppLayerStats {
+    /// Flows whose app protocol was detected as SMTP (`app_layer.flow.smtp`), counted at
+    /// detection, so a flow later upgraded by STARTTLS still counts.
+    pub flow_smtp: u64,
+    /// SMTP transactions created (`app_layer.tx.smtp`), counted when the parser opens them.
+    pub tx_smtp: u64,
+}
+
 /// All engine counters. Serialises to the nested object Suricata's `stats` event holds
 /// (`{"decoder":{"pkts":..,"event":{"ipv4":{"trunc_pkt":..}}},"flow":{..},..}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -192,6 +202,8 @@ pub struct Stats {
     pub tcp: TcpStats,
     /// `checksum.*` (sekisho-specific)
     pub checksum: ChecksumStats,
+    /// `app_layer.*`
+    pub app_layer: AppLayerStats,
     /// TCP reassembly counters (`tcp.reassembly_gap`, `tcp.overlap`, ...). Each flow's
     /// counters are added when the flow ends (they live in its reassemblers until then), so
     /// after [`crate::Engine::finish`] they cover every flow.
@@ -268,6 +280,9 @@ impl Stats {
         for (k, v) in self.stream.counters() {
             f(k, v);
         }
+        let a = &self.app_layer;
+        f("app_layer.flow.smtp", a.flow_smtp);
+        f("app_layer.tx.smtp", a.tx_smtp);
         let c = &self.checksum;
         f("checksum.ipv4", c.ipv4);
         f("checksum.udp", c.udp);

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use sekisho_engine::app::smtp::SmtpEve;
+use sekisho_engine::app::smtp::{EmailEve, SmtpEve};
 use sekisho_engine::{
     AppLayerConfig, AppProto, AppTxData, AppTxRecord, ChecksumMode, Direction, Engine,
     EngineConfig, Event, FlowRecord, Inspector, LinkType, PacketContext, Timestamp, Verdict,
@@ -171,6 +171,13 @@ fn expected_tx() -> SmtpEve {
         helo: Some("client.example.test".into()),
         mail_from: Some("<sender@example.test>".into()),
         rcpt_to: vec!["<rcpt@example.test>".into()],
+        // The message's own headers (tshark's IMF dissector reads the same).
+        email: Some(EmailEve {
+            from: Some("sender@example.test".into()),
+            to: vec!["rcpt@example.test".into()],
+            cc: vec![],
+            status: "PARSE_DONE",
+        }),
     }
 }
 

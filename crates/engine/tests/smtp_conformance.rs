@@ -14,7 +14,9 @@
 
 mod smtp_pcap;
 
-use sekisho_engine::app::smtp::{probe_to_client, probe_to_server, ProbeResult, SmtpEvent};
+use sekisho_engine::app::smtp::{
+    probe_to_client, probe_to_server, EmailEve, ProbeResult, SmtpEvent,
+};
 use sekisho_engine::{
     AppLayerConfig, AppTxData, ChecksumMode, Engine, EngineConfig, Event, LinkType, Timestamp,
 };
@@ -196,18 +198,16 @@ fn records(flows: &[FlowResult]) -> Vec<Record> {
             r.insert("event_type".into(), "smtp".into());
             r.insert("tx_id".into(), tx.tx_id.to_string());
             let eve = tx.eve();
-            if let Some(h) = eve.helo {
-                r.insert("smtp.helo".into(), h);
+            if let Some(h) = &eve.helo {
+                r.insert("smtp.helo".into(), h.clone());
             }
-            if let Some(m) = eve.mail_from {
-                r.insert("smtp.mail_from".into(), m);
+            if let Some(m) = &eve.mail_from {
+                r.insert("smtp.mail_from".into(), m.clone());
             }
-            for (i, rcpt) in eve.rcpt_to.into_iter().enumerate() {
-                r.insert(format!("smtp.rcpt_to[{i}]"), rcpt);
+            for (i, rcpt) in eve.rcpt_to.iter().enumerate() {
+                r.insert(format!("smtp.rcpt_to[{i}]"), rcpt.clone());
             }
-            if tx.had_data {
-                r.insert("email".into(), String::new());
-            }
+            email_fields(&mut r, eve.email.as_ref());
             out.push(r);
             for ev in &tx.events {
                 out.push(anomaly(f, Some(tx.tx_id), *ev));
@@ -219,6 +219,23 @@ fn records(flows: &[FlowResult]) -> Vec<Record> {
         out.push(flow_record(f));
     }
     out
+}
+
+/// The `email` object's default fields (`email`, `email.from`, `email.to[i]`, `email.cc[i]`,
+/// `email.status`) as record keys.
+fn email_fields(r: &mut Record, email: Option<&EmailEve>) {
+    let Some(e) = email else { return };
+    r.insert("email".into(), String::new());
+    if let Some(f) = &e.from {
+        r.insert("email.from".into(), f.clone());
+    }
+    for (i, v) in e.to.iter().enumerate() {
+        r.insert(format!("email.to[{i}]"), v.clone());
+    }
+    for (i, v) in e.cc.iter().enumerate() {
+        r.insert(format!("email.cc[{i}]"), v.clone());
+    }
+    r.insert("email.status".into(), e.status.into());
 }
 
 /// The flow record's `app_proto` as our probes decide it: the client's
@@ -260,25 +277,31 @@ enum Mode {
     /// The test's own reassembly feeding `SmtpParser` directly (anomalies, `email`,
     /// parser errors modelled).
     Parser,
-    /// The engine's events (`smtp` and `flow` records; the engine's `AppTx` carries no
-    /// anomalies or `email` flag, so those are not modelled).
+    /// The engine's events (`smtp` records with their `email` objects, and `flow` records;
+    /// the engine's `AppTx` carries no anomalies, so those are not modelled).
     Engine {
         /// Suricata 8 banner probing.
         banner: bool,
     },
 }
 
-/// Keys our records model (absent = really absent); other keys (MIME
-/// `email.*`, timing, flow ids) are outside the parser and not checked.
+/// Keys our records model (absent = really absent); other keys (MIME parts:
+/// `email.attachment`, `email.url`; extended `email.*`; timing, flow ids) are outside
+/// the parser and not checked.
 fn modelled(event_type: &str, key: &str, mode: Mode) -> bool {
     let common = matches!(
         key,
         "tx_id" | "src_ip" | "src_port" | "dest_ip" | "dest_port" | "event_type"
     );
     let engine = mode != Mode::Parser;
+    let email = key == "email"
+        || key == "email.from"
+        || key == "email.status"
+        || key.starts_with("email.to[")
+        || key.starts_with("email.cc[");
     common
         || match event_type {
-            "smtp" => key.starts_with("smtp.") || (key == "email" && !engine),
+            "smtp" => key.starts_with("smtp.") || email,
             "anomaly" => matches!(key, "anomaly.event" | "anomaly.app_proto" | "anomaly.type"),
             "flow" => {
                 key == "app_proto"
@@ -372,6 +395,7 @@ fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
                 for (i, rcpt) in eve.rcpt_to.iter().enumerate() {
                     r.insert(format!("smtp.rcpt_to[{i}]"), rcpt.clone());
                 }
+                email_fields(&mut r, eve.email.as_ref());
             }
             Event::FlowEnd(f) => {
                 r.insert("event_type".into(), "flow".into());
@@ -392,7 +416,16 @@ fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
         }
         out.push(r);
     }
-    Some((out, txs))
+    // The engine's counter must agree with the transactions it logged; the case's stats
+    // check then compares the counter itself with Suricata's.
+    let counted = e.stats().get("app_layer.tx.smtp")?;
+    assert_eq!(
+        counted,
+        txs as u64,
+        "{}: app_layer.tx.smtp vs logged txs",
+        pcap.display()
+    );
+    Some((out, counted as usize))
 }
 
 /// Run one case; `Ok(checks evaluated)` or `Err(description of mismatches)`.

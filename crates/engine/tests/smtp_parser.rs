@@ -2,8 +2,8 @@
 //! `shared/reference/suricata-smtp-parser.md`.
 
 use sekisho_engine::app::smtp::{
-    probe_to_client, probe_to_server, CommandKind, Direction, ProbeResult, Progress, SmtpEvent,
-    SmtpParser, SmtpTx, Status, MAX_LINE_LEN,
+    probe_to_client, probe_to_server, CommandKind, Direction, EmailEve, ProbeResult, Progress,
+    SmtpEvent, SmtpParser, SmtpTx, Status, MAX_HEADER_BYTES, MAX_LINE_LEN,
 };
 
 const EHLO_PIPELINING: &[u8] =
@@ -646,4 +646,130 @@ fn long_header_line_is_flagged_long_body_line_is_not() {
         assert!(t.data_complete);
         assert_eq!(events(t, SmtpEvent::TruncatedLine), 1, "chunk {chunk}");
     }
+}
+
+#[test]
+fn take_stats_reports_the_flow_once_and_each_new_tx_once() {
+    let mut p = SmtpParser::new();
+    assert_eq!(
+        p.take_stats(),
+        (1, 0),
+        "the flow counts even before any command"
+    );
+    p.to_client(b"220 mx\r\n");
+    p.to_server(b"EHLO c\r\nMAIL FROM:<a@x>\r\nRSET\r\n");
+    p.to_client(b"250 hi\r\n250 ok\r\n250 reset\r\n");
+    assert_eq!(p.take_stats(), (0, 1));
+    assert_eq!(p.take_stats(), (0, 0), "already reported");
+    // RSET's 250 closed tx0; the next MAIL opens tx1; the accepted EHLO closes it, so the
+    // MAIL after its reply opens tx2.
+    p.to_server(b"MAIL FROM:<b@x>\r\nEHLO again\r\n");
+    p.to_client(b"250 ok\r\n250 hi\r\n");
+    p.to_server(b"MAIL FROM:<c@x>\r\n");
+    assert_eq!(p.take_stats(), (0, 2));
+}
+
+const MESSAGE: &[u8] = b"From: \"Doe, John\" <john@example.com>\r\nTo: a@example.com,\r\n  \"b,c\" <b@example.com> , \r\nCC: <c@example.com>\r\nSubject: hi\r\nX-Note: From: not@this.one\r\n\r\nFrom: body@example.com\r\nbody line\r\n.\r\n";
+
+fn email_of(tx: &SmtpTx) -> EmailEve {
+    tx.eve().email.expect("a tx with DATA has an email object")
+}
+
+#[test]
+fn email_object_from_top_level_headers_split_at_every_byte() {
+    let expected = EmailEve {
+        from: Some("\"Doe, John\" <john@example.com>".into()),
+        // The folded To: continues after one blank; commas inside quotes do not split.
+        to: vec!["a@example.com".into(), "\"b,c\" <b@example.com> ".into()],
+        cc: vec!["<c@example.com>".into()],
+        status: "PARSE_DONE",
+    };
+    let body_at = MESSAGE
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header end")
+        + 4;
+    for split in 0..=MESSAGE.len() {
+        let mut p = SmtpParser::new();
+        p.to_client(b"220 mx\r\n");
+        p.to_server(b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+        p.to_client(b"250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+        p.to_server(&MESSAGE[..split]);
+        p.to_server(&MESSAGE[split..]);
+        p.to_client(b"250 queued\r\n");
+        let done = p.take_complete();
+        assert_eq!(done.len(), 1, "split {split}");
+        assert_eq!(email_of(&done[0]), expected, "split {split}");
+        // The header block is kept, the body never is.
+        assert_eq!(
+            done[0].message_headers,
+            &MESSAGE[..body_at],
+            "split {split}"
+        );
+    }
+}
+
+#[test]
+fn email_object_presence_follows_data() {
+    // Rejected DATA: the object is still there, with only the status.
+    let (_, txs) = run(&[
+        (C, b"220 mx\r\n"),
+        (S, b"HELO c\r\nMAIL FROM:<a@x>\r\nDATA\r\n"),
+        (C, b"250 hi\r\n250 ok\r\n554 no valid recipients\r\n"),
+        (S, b"QUIT\r\n"),
+        (C, b"221 bye\r\n"),
+    ]);
+    assert_eq!(txs.len(), 1);
+    let e = email_of(&txs[0]);
+    assert_eq!((e.from, e.to.len(), e.status), (None, 0, "PARSE_DONE"));
+    // BDAT is never MIME-parsed, an envelope alone has no message: no object.
+    let (_, txs) = run(&[
+        (C, b"220 mx\r\n"),
+        (S, b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nBDAT 22 LAST\r\nFrom: a@x\r\nTo: b@y\r\n\r\n"),
+        (C, b"250 hi\r\n250 ok\r\n250 ok\r\n250 done\r\n"),
+        (S, b"MAIL FROM:<c@x>\r\nRSET\r\n"),
+        (C, b"250 ok\r\n250 reset\r\n"),
+    ]);
+    assert_eq!(txs.len(), 2);
+    assert!(txs.iter().all(|t| t.eve().email.is_none()), "{txs:?}");
+}
+
+#[test]
+fn email_header_edge_cases() {
+    // Empty To: gives no `to`; first header of a name wins; names are case-insensitive;
+    // lines without a colon and a continuation before any header are ignored.
+    let e = EmailEve::from_headers(
+        b" stray\nbogus line\nto:\nTO: x@y\nfrom:a\nFrom: b\ncc: , ,\n\nCc: late@x\n",
+    );
+    assert_eq!(e.from.as_deref(), Some("a"));
+    assert!(e.to.is_empty(), "{e:?}");
+    assert!(e.cc.is_empty(), "{e:?}");
+    // A message ending inside its headers still yields them (without the `.` line).
+    let (_, txs) = run(&[
+        (C, b"220 mx\r\n"),
+        (S, b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"),
+        (C, b"250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+        (S, b"From: only@x\r\n.\r\n"),
+        (C, b"250 queued\r\n"),
+    ]);
+    assert_eq!(txs[0].message_headers, b"From: only@x\r\n");
+    assert_eq!(email_of(&txs[0]).from.as_deref(), Some("only@x"));
+}
+
+#[test]
+fn message_header_bytes_are_capped() {
+    let mut p = SmtpParser::new();
+    p.to_client(b"220 mx\r\n");
+    p.to_server(b"HELO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n");
+    p.to_client(b"250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+    p.to_server(b"From: first@x\r\n");
+    let line = [b"X-Pad: ".as_slice(), &[b'p'; 1000], b"\r\n"].concat();
+    for _ in 0..200 {
+        p.to_server(&line);
+    }
+    p.to_server(b"\r\nbody\r\n.\r\n");
+    p.to_client(b"250 queued\r\n");
+    let tx = p.take_complete().pop().expect("tx");
+    assert_eq!(tx.message_headers.len(), MAX_HEADER_BYTES);
+    assert_eq!(email_of(&tx).from.as_deref(), Some("first@x"));
 }

@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use sekisho_engine::app::smtp::SmtpEve;
+use sekisho_engine::app::smtp::{EmailEve, SmtpEve};
 mod detect;
 
 use sekisho_engine::{
@@ -337,7 +337,8 @@ impl LogSink {
     }
 
     /// Writes the record of one finished app-layer transaction: EVE `smtp` (header oriented
-    /// client → server, `tx_id`, `smtp{helo, mail_from, rcpt_to[]}`). A transaction logged at
+    /// client → server, `tx_id`, `smtp{helo, mail_from, rcpt_to[]}`, then
+    /// `email{from, to[], cc[], status}` when the transaction saw DATA). A transaction logged at
     /// flow end has no `pcap_cnt` and `pkt_src: "stream (flow timeout)"`, as in Suricata.
     /// NFW format: nothing is written (Network Firewall logs only alert, flow and tls).
     pub fn app_tx(&mut self, t: &AppTxRecord) -> io::Result<()> {
@@ -365,6 +366,7 @@ impl LogSink {
                 },
                 tx_id: t.tx_id,
                 smtp,
+                email: smtp.email.as_ref(),
             },
         };
         self.write_eve(&ev)?;
@@ -539,6 +541,8 @@ struct SmtpEvent<'a> {
     pkt_src: &'static str,
     tx_id: u64,
     smtp: &'a SmtpEve,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a EmailEve>,
 }
 
 #[derive(Serialize)]
@@ -978,12 +982,16 @@ mod tests {
                 helo: Some("GP".into()),
                 mail_from: Some("<gurpartap@patriots.in>".into()),
                 rcpt_to: vec!["<raj_deol2002in@yahoo.co.in>".into()],
+                email: Some(EmailEve::from_headers(
+                    b"From: \"Gurpartap Singh\" <gurpartap@patriots.in>\r\nTo: <raj_deol2002in@yahoo.co.in>\r\nSubject: SMTP\r\n\r\n",
+                )),
             }),
             flow_end,
         }
     }
 
-    /// The `smtp-eve` example of suricata-eve.md §6 (without the MIME `email` object).
+    /// The `smtp-eve` example of suricata-eve.md §6 (without `email.attachment`: MIME parts
+    /// are not decoded); a tx without DATA has no `email` object.
     #[test]
     fn smtp_record_matches_suricata() {
         let dir = std::env::temp_dir().join(format!("sekisho-eve-smtp-{}", std::process::id()));
@@ -1002,7 +1010,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            r#"{"timestamp":"2009-10-05T06:06:12.387595+0000","flow_id":1124577434212891,"pcap_cnt":53,"event_type":"smtp","src_ip":"10.10.1.4","src_port":1470,"dest_ip":"74.53.140.153","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"smtp":{"helo":"GP","mail_from":"<gurpartap@patriots.in>","rcpt_to":["<raj_deol2002in@yahoo.co.in>"]}}"#
+            r#"{"timestamp":"2009-10-05T06:06:12.387595+0000","flow_id":1124577434212891,"pcap_cnt":53,"event_type":"smtp","src_ip":"10.10.1.4","src_port":1470,"dest_ip":"74.53.140.153","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"smtp":{"helo":"GP","mail_from":"<gurpartap@patriots.in>","rcpt_to":["<raj_deol2002in@yahoo.co.in>"]},"email":{"from":"\"Gurpartap Singh\" <gurpartap@patriots.in>","to":["<raj_deol2002in@yahoo.co.in>"],"status":"PARSE_DONE"}}"#
         );
         // Logged at flow end: no pcap_cnt, pseudo-packet source; absent keys omitted.
         assert_eq!(

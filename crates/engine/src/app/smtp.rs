@@ -13,8 +13,10 @@
 //! entries, at most [`MAX_LIVE_TXS`] transactions are live at once, and each
 //! transaction records at most [`MAX_RECORDS_PER_TX`] command offsets and
 //! [`MAX_RCPT_PER_TX`] recipients. Message bodies are scanned for the end
-//! marker (and over-long top-level header lines) but never stored: MIME
-//! decoding (the `email` object, attachments, `file.data`) is not done here.
+//! marker (and over-long top-level header lines) but never stored; only the
+//! message's top-level header block is kept, up to [`MAX_HEADER_BYTES`] per
+//! transaction, for the `email` object ([`EmailEve`]: `from`, `to[]`, `cc[]`,
+//! `status`). MIME parts (attachments, `file.data`, URLs) are not decoded.
 //!
 //! ```
 //! use sekisho_engine::app::smtp::{SmtpParser, Status};
@@ -45,6 +47,9 @@ pub const MAX_RECORDS_PER_TX: usize = 1024;
 /// Cap on recipients stored per transaction; later RCPT TO are parsed but
 /// not stored ([`SmtpTx::records_truncated`] is set).
 pub const MAX_RCPT_PER_TX: usize = 1024;
+/// Bytes of a DATA message's top-level header block kept per transaction (for
+/// [`EmailEve`]); the rest of a longer block is dropped, the body is never kept.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Anomaly events kept per transaction (and per connection); later ones are counted in the
 /// stats only, so a message whose header never ends cannot grow the list without bound.
 pub const MAX_EVENTS_PER_TX: usize = 64;
@@ -192,6 +197,9 @@ pub struct SmtpTx {
     pub data_complete: bool,
     /// Bytes of message data seen (DATA lines incl. delimiters, or BDAT octets).
     pub data_len: u64,
+    /// The DATA message's top-level header block as received (LF-terminated lines, the
+    /// empty line ending the block included), capped at [`MAX_HEADER_BYTES`].
+    pub message_headers: Vec<u8>,
     /// Client-side progress.
     pub request: Progress,
     /// Server-side progress.
@@ -217,6 +225,7 @@ impl SmtpTx {
             had_bdat: false,
             data_complete: false,
             data_len: 0,
+            message_headers: Vec::new(),
             request: Progress::Started,
             response: Progress::Started,
             events: Vec::new(),
@@ -231,15 +240,114 @@ impl SmtpTx {
         self.request == Progress::Complete && self.response == Progress::Complete
     }
 
-    /// The `smtp` EVE object for this tx.
+    /// The `smtp` EVE object for this tx, with its `email` object when the tx saw DATA.
     pub fn eve(&self) -> SmtpEve {
         let s = |v: &Vec<u8>| String::from_utf8_lossy(v).into_owned();
         SmtpEve {
             helo: self.helo.as_ref().filter(|v| !v.is_empty()).map(s),
             mail_from: self.mail_from.as_ref().filter(|v| !v.is_empty()).map(s),
             rcpt_to: self.rcpt_to.iter().map(s).collect(),
+            email: self
+                .had_data
+                .then(|| EmailEve::from_headers(&self.message_headers)),
         }
     }
+
+    fn keep_header_bytes(&mut self, bytes: &[u8]) {
+        let room = MAX_HEADER_BYTES.saturating_sub(self.message_headers.len());
+        self.message_headers
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+}
+
+/// The EVE `email` object Suricata writes next to `smtp` for a tx that saw a DATA command
+/// (even a rejected one), default fields only (suricata-eve.md §6): `from`, `to[]`, `cc[]`
+/// from the message's top-level headers, and `status`. Serialises (serde) as exactly that
+/// object; absent headers and empty lists are omitted.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct EmailEve {
+    /// `email.from`: the first `From:` header's value as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// `email.to[]`: the first `To:` header split on commas outside double quotes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// `email.cc[]`: the first `Cc:` header, split like `to`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// `email.status`: Suricata 8 always logs `PARSE_DONE`.
+    pub status: &'static str,
+}
+
+impl EmailEve {
+    /// Builds the object from a raw header block (lines split on LF, one trailing CR
+    /// stripped, parsing stops at the first empty line). As Suricata's MIME parser: a
+    /// header line is `name:` then the value with leading blanks skipped; a line starting
+    /// with a blank continues the previous value, minus that one blank; lines without a
+    /// colon are ignored; names compare case-insensitively; the first header of a name wins.
+    pub fn from_headers(block: &[u8]) -> Self {
+        let mut headers: Vec<(&[u8], Vec<u8>)> = Vec::new();
+        for raw in block.split(|&b| b == b'\n') {
+            let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if line.is_empty() {
+                break;
+            }
+            if matches!(line[0], b' ' | b'\t') {
+                if let Some((_, v)) = headers.last_mut() {
+                    v.extend_from_slice(&line[1..]);
+                }
+                continue;
+            }
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let value = &line[colon + 1..];
+            let start = value
+                .iter()
+                .position(|&b| !matches!(b, b' ' | b'\t'))
+                .unwrap_or(value.len());
+            headers.push((&line[..colon], value[start..].to_vec()));
+        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map(|(_, v)| v.as_slice())
+        };
+        EmailEve {
+            from: find("from").map(|v| String::from_utf8_lossy(v).into_owned()),
+            to: find("to").map(split_addresses).unwrap_or_default(),
+            cc: find("cc").map(split_addresses).unwrap_or_default(),
+            status: "PARSE_DONE",
+        }
+    }
+}
+
+/// Splits an address-list header value on commas outside double quotes, leading blanks
+/// of each element trimmed, empty elements dropped (`"a,b" <x>, y` → two elements).
+fn split_addresses(value: &[u8]) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut quoted = false;
+    let mut start = 0;
+    for (i, &b) in value.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    // An unbalanced quote keeps the rest as one element.
+    parts.push(&value[start..]);
+    parts
+        .into_iter()
+        .filter_map(|p| {
+            let skip = p.iter().position(|&c| !matches!(c, b' ' | b'\t'))?;
+            Some(String::from_utf8_lossy(&p[skip..]).into_owned())
+        })
+        .collect()
 }
 
 /// The EVE `smtp` object: keys with `None` / an empty `rcpt_to` are omitted.
@@ -257,6 +365,10 @@ pub struct SmtpEve {
     /// `smtp.rcpt_to[]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rcpt_to: Vec<String>,
+    /// The tx's `email` object, a sibling of `smtp` in EVE records (so not serialised as
+    /// part of this one); `None` when the tx saw no DATA command.
+    #[serde(skip)]
+    pub email: Option<EmailEve>,
 }
 
 /// What the caller must do after feeding bytes.
@@ -494,6 +606,10 @@ pub struct SmtpParser {
     conn_events: Vec<SmtpEvent>,
     updated: Vec<u64>,
     max_live_txs: usize,
+    /// Transactions already reported by [`SmtpParser::take_stats`].
+    stats_txs: u64,
+    /// The flow itself was already reported by [`SmtpParser::take_stats`].
+    stats_flow: bool,
 }
 
 impl Default for SmtpParser {
@@ -572,7 +688,20 @@ impl SmtpParser {
             conn_events: Vec::new(),
             updated: Vec::new(),
             max_live_txs: MAX_LIVE_TXS,
+            stats_txs: 0,
+            stats_flow: false,
         }
+    }
+
+    /// Counter increments since the last call: `(1 the first time, else 0; transactions
+    /// created since)`, for the engine's `app_layer.flow.smtp` / `app_layer.tx.smtp`. Kept
+    /// in the parser so the engine needs no per-flow bookkeeping of its own.
+    pub fn take_stats(&mut self) -> (u64, u64) {
+        let flow = u64::from(!self.stats_flow);
+        self.stats_flow = true;
+        let txs = self.next_tx_id - self.stats_txs;
+        self.stats_txs = self.next_tx_id;
+        (flow, txs)
     }
 
     /// Set the cap on live transactions (Suricata `smtp.max-tx`).
@@ -742,11 +871,18 @@ impl SmtpParser {
                     }
                     // Carry over a line start buffered in command mode
                     // before a 354 switched us into data mode.
-                    for b in std::mem::take(&mut self.client.buf) {
+                    let carried = std::mem::take(&mut self.client.buf);
+                    if state.headers && !carried.is_empty() {
+                        if let Some(t) = self.tx_mut(tx) {
+                            t.keep_header_bytes(&carried);
+                        }
+                    }
+                    for b in carried {
                         state.step(b);
                     }
-                    let (used, ended, long) = state.scan(&data[pos..]);
+                    let (used, ended, long, hdr) = state.scan(&data[pos..]);
                     if let Some(t) = self.tx_mut(tx) {
+                        t.keep_header_bytes(&data[pos..pos + hdr]);
                         t.data_len += used as u64;
                         for _ in 0..long {
                             if t.events.len() < MAX_EVENTS_PER_TX {
@@ -1170,6 +1306,9 @@ struct DataState {
     line: DataLine,
     /// Still in the message's header block (before the first empty line).
     headers: bool,
+    /// Where, in the chunk being scanned, the header block ended (just after the LF of
+    /// its empty line).
+    hdr_end: Option<usize>,
     /// Bytes of the current line so far, LF excluded.
     len: usize,
     /// The last byte of the current line so far is CR.
@@ -1181,6 +1320,7 @@ impl DataState {
         DataState {
             line: DataLine::Start,
             headers: true,
+            hdr_end: None,
             len: 0,
             last_cr: false,
         }
@@ -1193,11 +1333,13 @@ impl DataState {
         self.last_cr = b == b'\r';
     }
 
-    /// The current line's LF: returns whether it was an over-long header line.
-    fn end_line(&mut self) -> bool {
+    /// The current line's LF, at `at` bytes into the chunk being scanned: returns whether
+    /// it was an over-long header line.
+    fn end_line(&mut self, at: usize) -> bool {
         let long = self.headers && self.len >= MAX_LINE_LEN;
         if self.headers && self.len - usize::from(self.last_cr) == 0 {
             self.headers = false;
+            self.hdr_end = Some(at);
         }
         self.line = DataLine::Start;
         self.len = 0;
@@ -1206,8 +1348,21 @@ impl DataState {
     }
 
     /// Scan message bytes: `(bytes consumed, Some(dot line length) if the
-    /// terminator was found, over-long header lines seen)`.
-    fn scan(&mut self, rest: &[u8]) -> (usize, Option<usize>, usize) {
+    /// terminator was found, over-long header lines seen, leading bytes consumed
+    /// that belong to the top-level header block)`.
+    fn scan(&mut self, rest: &[u8]) -> (usize, Option<usize>, usize, usize) {
+        let (used, ended, long) = self.scan_lines(rest);
+        let hdr = match (self.hdr_end.take(), ended) {
+            (Some(end), _) => end,
+            // The terminator line is not part of the headers.
+            (None, Some(dot)) if self.headers => used.saturating_sub(dot + 1),
+            (None, _) if self.headers => used,
+            (None, _) => 0,
+        };
+        (used, ended, long, hdr)
+    }
+
+    fn scan_lines(&mut self, rest: &[u8]) -> (usize, Option<usize>, usize) {
         let mut i = 0;
         let mut long = 0;
         while i < rest.len() {
@@ -1221,7 +1376,7 @@ impl DataState {
                             self.last_cr = tail[j - 1] == b'\r';
                         }
                         i += j + 1;
-                        long += usize::from(self.end_line());
+                        long += usize::from(self.end_line(i));
                     }
                     None => {
                         self.len = self.len.saturating_add(tail.len());
@@ -1237,7 +1392,7 @@ impl DataState {
                 match self.line {
                     DataLine::Dot => return (i, Some(1), long),
                     DataLine::DotCr => return (i, Some(2), long),
-                    _ => long += usize::from(self.end_line()),
+                    _ => long += usize::from(self.end_line(i)),
                 }
             } else {
                 self.step(b);
