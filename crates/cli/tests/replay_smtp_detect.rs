@@ -148,14 +148,14 @@ fn assert_blocked(pcap: &str, policy: &str, at: &[u8]) {
     let pkts = tcp_packets(&capture(pcap));
     let blocked = first_containing(&pkts, at);
     let drops = run.of("drop");
-    assert_eq!(
-        drops.len(),
-        1,
-        "one drop record (the rule's), {pcap} {policy}"
-    );
+    // The rule's drop, then (Suricata's `flows: start`) the first packet the flow drop hits
+    // in the other direction.
+    assert_eq!(drops.len(), 2, "{pcap} {policy}: {drops:?}");
     assert_eq!(drops[0]["pcap_cnt"], blocked);
     assert_eq!(drops[0]["drop"]["reason"], "rules");
     assert_eq!(drops[0]["alert"]["action"], "blocked");
+    assert_eq!(drops[1]["drop"]["reason"], "flow drop");
+    assert_eq!(drops[1]["direction"], "to_client");
     // The blocked segment and every later packet of the flow are dropped: nothing after it
     // reaches the server (or the app layer).
     assert_eq!(run.drops(), packets_from(pcap, blocked), "{pcap} {policy}");
@@ -271,9 +271,10 @@ fn recipient_allow_list_in_firewall_mode() {
         assert_eq!(run.code, 0, "{}", run.stderr);
         let blocked = first_containing(&tcp_packets(&capture(pcap)), at);
         let drops = run.of("drop");
-        assert_eq!(drops.len(), 1, "{pcap}");
+        assert_eq!(drops.len(), 2, "{pcap}");
         assert_eq!(drops[0]["pcap_cnt"], blocked);
         assert_eq!(drops[0]["drop"]["reason"], "firewall rules");
+        assert_eq!(drops[1]["drop"]["reason"], "flow drop");
         assert_eq!(run.drops(), packets_from(pcap, blocked), "{pcap}");
         let alert = run.of("alert");
         assert_eq!(alert.len(), 1);

@@ -93,6 +93,9 @@ struct FlowDet {
     payload_seen: [u64; 2],
     /// Firewall-mode state.
     fw: FwFlow,
+    /// A drop record was written for this direction (Suricata's `drop: flows: start` logs
+    /// the first dropped packet of each direction).
+    drop_logged: [bool; 2],
     /// The last inspected stream bytes per direction (at most [`STREAM_WINDOW`]).
     tail: [Vec<u8>; 2],
 }
@@ -715,6 +718,7 @@ impl Detector {
                 if decided.is_none() {
                     let info = Self::alert_info(sig, true);
                     push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
+                    st.drop_logged[p.direction.index()] = true;
                 }
                 if whole && st.dropped.is_none() {
                     st.dropped = Some((p.pkt_num, sig.sid));
@@ -1026,6 +1030,7 @@ impl Detector {
                 let reason = o.drop_reason.unwrap_or("firewall rules");
                 let alert = o.alerts.first().map(|a| a.info.clone());
                 push_drop(&mut self.out, &mut self.stats, p, reason, alert);
+                st.drop_logged[p.direction.index()] = true;
                 return Some(if flow {
                     Verdict::DropFlow
                 } else {
@@ -1061,6 +1066,7 @@ impl FlowDet {
             quiet_notes: 0,
             payload_seen: [0; 2],
             fw: FwFlow::default(),
+            drop_logged: [false; 2],
             tail: [Vec::new(), Vec::new()],
         }
     }
@@ -1133,6 +1139,17 @@ impl Inspector for Detector {
             return Verdict::Accept;
         }
         self.inspect(p)
+    }
+
+    fn on_flow_drop(&mut self, p: &PacketContext<'_>) {
+        let Some(st) = self.flows.get_mut(&p.flow_id) else {
+            return;
+        };
+        let d = p.direction.index();
+        if st.dropped.is_some() && !st.drop_logged[d] {
+            st.drop_logged[d] = true;
+            push_drop(&mut self.out, &mut self.stats, p, "flow drop", None);
+        }
     }
 
     fn on_flow_end(&mut self, record: &mut FlowRecord) {

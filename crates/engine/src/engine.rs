@@ -470,6 +470,24 @@ impl<I: Inspector> Parts<'_, I> {
         let flow_id = flow.flow_id;
         let inline = self.cfg.inline;
         if inline && flow.action == Some(FlowAction::Drop) {
+            // Dropped uninspected; the inspector only hears of it (for drop logging).
+            self.inspector.on_flow_drop(&PacketContext {
+                ts,
+                pkt_num,
+                flow_id,
+                direction: dir,
+                proto: pkt.proto,
+                tcp_flags: flags,
+                payload: pkt.payload,
+                src_ip: pkt.src,
+                dst_ip: pkt.dst,
+                src_port: pkt.src_port,
+                dst_port: pkt.dst_port,
+                established: flow.established,
+                first_in_direction: flow.dirs[dir.index()].pkts == 1,
+                app: None,
+                flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
+            });
             return Verdict::DropFlow;
         }
         if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {

@@ -252,6 +252,11 @@ pub trait Inspector {
         Verdict::Accept
     }
 
+    /// Called (inline only) for a packet the engine drops without inspection because its flow
+    /// was dropped earlier: no other hook runs for it. Lets detection log the drop (Suricata's
+    /// `drop` records with reason `flow drop`).
+    fn on_flow_drop(&mut self, _pkt: &PacketContext<'_>) {}
+
     /// Called just before a flow's [`Event::FlowEnd`] is queued (the engine has set the
     /// record's `app_proto*` fields); may set `alerted`/`action`/`app_proto` on the record.
     fn on_flow_end(&mut self, _record: &mut FlowRecord) {}

@@ -794,7 +794,17 @@ fn run_case_inner(
         return Err(Outcome::Skip("expects a non-zero exit code".into()));
     }
     let pcaps: Vec<PathBuf> = match get(&desc, "pcap") {
-        Some(Yaml::String(p)) => vec![dir.join(p)],
+        Some(Yaml::String(p)) => {
+            let path = dir.join(p);
+            // Cases may point at another case's capture; the conformance selection does not
+            // always hold it.
+            if !path.is_file() {
+                return Err(Outcome::Skip(format!(
+                    "capture {p} is not in this conformance selection"
+                )));
+            }
+            vec![path]
+        }
         Some(Yaml::Bool(false)) => return Err(Outcome::Skip("no capture".into())),
         _ => {
             let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
