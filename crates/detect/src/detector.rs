@@ -93,6 +93,8 @@ struct FlowDet {
     payload_seen: [u64; 2],
     /// Firewall-mode state.
     fw: FwFlow,
+    /// The direction has delivered reassembled stream bytes.
+    stream_seen: [bool; 2],
     /// A drop record was written for this direction (Suricata's `drop: flows: start` logs
     /// the first dropped packet of each direction).
     drop_logged: [bool; 2],
@@ -393,8 +395,17 @@ impl Detector {
 
         // Buffers: stream bytes this packet released (TCP), else the packet payload.
         let stream = std::mem::take(&mut self.stream);
-        let mut payload: &[u8] = if self.stream_flow == p.flow_id && !stream.is_empty() {
+        // Once a TCP direction delivers reassembled bytes, stream rules see only what each
+        // packet releases: a retransmission or an out-of-order segment adds nothing new.
+        let released = self.stream_flow == p.flow_id && !stream.is_empty();
+        let d_idx = p.direction.index();
+        if released {
+            st.stream_seen[d_idx] = true;
+        }
+        let mut payload: &[u8] = if released {
             &stream
+        } else if p.proto == 6 && st.stream_seen[d_idx] {
+            &[]
         } else {
             p.payload
         };
@@ -446,6 +457,7 @@ impl Detector {
             .and_then(AppLayer::smtp);
         let helo = smtp.and_then(|s| s.helo());
         let txs: Vec<SmtpView<'_>> = smtp
+            .filter(|_| self.rules.needs_smtp())
             .map(|s| {
                 s.txs()
                     .map(|t| SmtpView {
@@ -458,6 +470,12 @@ impl Detector {
             })
             .unwrap_or_default();
 
+        // Alert-once bookkeeping only for transactions still in the parser: bounded by live
+        // transactions × rules.
+        if !st.tx_matched.is_empty() {
+            st.tx_matched
+                .retain(|(_, id)| txs.iter().any(|t| t.tx_id == *id));
+        }
         // Candidates: rules without fast pattern, plus prefilter hits.
         let mut cand = std::mem::take(&mut self.cand);
         cand.clear();
@@ -539,6 +557,7 @@ impl Detector {
             if sig.kind == SigKind::App {
                 pd_evaluated |= matches!(sig.proto, ProtoReq::App(a) if a == app);
             }
+            pd_evaluated |= sig.kind == SigKind::PdOnly && app != AppProto::Unknown;
             let es = EvalState {
                 bits: &st.bits,
                 tx_matched: &st.tx_matched,
@@ -556,7 +575,18 @@ impl Detector {
                 && tail_len > 0
                 && sig.kind == SigKind::Stream
                 && eval(sig, &pe, es, tail_buf, &txs, &mut self.scratch).is_ok()
+                && eval(
+                    sig,
+                    &pe,
+                    es,
+                    &stream_buf[tail_len..],
+                    &txs,
+                    &mut self.scratch,
+                )
+                .is_err()
             {
+                // The kept bytes alone already gave this match on an earlier packet and the
+                // new bytes alone do not: not reported again.
                 r = Err(Miss::AlreadyMatched);
             }
             let tx = match r {
@@ -921,6 +951,11 @@ pub(crate) fn eval(
     if sig.kind == SigKind::IpOnly && !p.first_in_direction {
         return Err(Miss::IpOnlyLater);
     }
+    if sig.kind == SigKind::PdOnly
+        && (st.pd_done || p.app.is_none_or(|a| a.proto() == AppProto::Unknown))
+    {
+        return Err(Miss::PdOnlyDone);
+    }
     if sig.kind == SigKind::App
         && sig.flow == Default::default()
         && sig.bits_cond.is_empty()
@@ -1066,6 +1101,7 @@ impl FlowDet {
             quiet_notes: 0,
             payload_seen: [0; 2],
             fw: FwFlow::default(),
+            stream_seen: [false; 2],
             drop_logged: [false; 2],
             tail: [Vec::new(), Vec::new()],
         }

@@ -544,7 +544,12 @@ impl Firewall {
             alerts: Vec::new(),
             explain: Vec::new(),
         };
-        let pre = format!("pkt {}", p.pkt_num);
+        // Only `--explain` needs the prefix; an empty String does not allocate.
+        let pre = if explain {
+            format!("pkt {}", p.pkt_num)
+        } else {
+            String::new()
+        };
         if let Some((at, sid)) = fw.dropped {
             out.verdict = FwVerdict::DropFlow;
             out.drop_reason = Some("firewall flow drop");
@@ -727,7 +732,12 @@ impl Firewall {
             progress: h,
         });
         let tx_id = fw.txs[si].tx_id;
-        let pre = format!("pkt {}", p.pkt_num);
+        // Only `--explain` needs the prefix; an empty String does not allocate.
+        let pre = if explain {
+            format!("pkt {}", p.pkt_num)
+        } else {
+            String::new()
+        };
         for &i in &self.smtp[d][h] {
             let r = &self.rules[i];
             if fw.txs[si].matched.contains(&i) {

@@ -138,6 +138,7 @@ pub struct RuleSet {
     not_loaded: Vec<NotLoaded>,
     bits: BitNames,
     needs_stream: bool,
+    needs_smtp: bool,
     stats: LoadStats,
     firewall: Option<Firewall>,
 }
@@ -167,10 +168,12 @@ fn bits_rank(r: &Rule) -> u8 {
             }
         }
     }
+    // Suricata: setters, then set-and-read, then readers, then rules without flowbits.
     match (sets, reads) {
         (true, false) => 0,
+        (true, true) => 1,
         (false, true) => 2,
-        _ => 1,
+        (false, false) => 3,
     }
 }
 
@@ -185,6 +188,7 @@ impl RuleSet {
             not_loaded: Vec::new(),
             bits: BitNames::default(),
             needs_stream: false,
+            needs_smtp: false,
             stats: LoadStats::default(),
             firewall: None,
         }
@@ -248,6 +252,10 @@ impl RuleSet {
         }
         let prefilter = Prefilter::build(&sigs);
         // The firewall's app hooks run on the stream bytes a packet released.
+        let needs_smtp = firewall.is_some()
+            || sigs
+                .iter()
+                .any(|s| s.groups.iter().any(|g| g.kind.is_smtp()));
         let needs_stream = firewall.is_some()
             || sigs
                 .iter()
@@ -278,6 +286,7 @@ impl RuleSet {
             not_loaded,
             bits,
             needs_stream,
+            needs_smtp,
             stats,
             firewall,
         }
@@ -326,6 +335,11 @@ impl RuleSet {
     /// Load statistics.
     pub fn load_stats(&self) -> LoadStats {
         self.stats
+    }
+
+    /// True when some rule uses an SMTP transaction buffer (or firewall mode is on).
+    pub fn needs_smtp(&self) -> bool {
+        self.needs_smtp
     }
 
     /// True when some rule inspects the packet/stream payload.

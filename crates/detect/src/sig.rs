@@ -92,6 +92,11 @@ pub enum SigKind {
     AppTx,
     /// Payload/stream content on a flow: applies to the flow (stream match).
     Stream,
+    /// Protocol-detection-only: ip/tcp/udp header whose only condition is
+    /// `app-layer-protocol` (with at most a `flow` direction): evaluated once per direction,
+    /// when the protocol became known; applies to the flow (suricata-verify
+    /// bug-4394-pdonly-drop).
+    PdOnly,
 }
 
 impl SigKind {
@@ -108,6 +113,7 @@ impl SigKind {
             SigKind::App => "app-layer",
             SigKind::AppTx => "app-tx",
             SigKind::Stream => "stream",
+            SigKind::PdOnly => "protocol-detection-only",
         }
     }
 }
@@ -504,6 +510,16 @@ pub fn compile_rule(
         || flow.stream == Some(FlowStream::NoStream);
     let kind = if has_tx {
         SigKind::AppTx
+    } else if !app_cond.is_empty()
+        && !has_payload
+        && dsize.is_none()
+        && flags.is_none()
+        && bits_cond.is_empty()
+        && flow.state.is_none()
+        && flow.stream.is_none()
+        && matches!(proto, ProtoReq::Any | ProtoReq::Transport(_))
+    {
+        SigKind::PdOnly
     } else if dsize.is_some() || flags.is_some() {
         // Packet keywords make it a packet rule even with an app protocol in the header
         // (suricata-verify bug-5578: `drop http … dsize:0` drops packets, not the flow).
