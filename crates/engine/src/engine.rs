@@ -2,12 +2,12 @@
 
 use std::collections::VecDeque;
 
-use crate::app::AppLayer;
+use crate::app::{AppLayer, AppProto};
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
 use crate::event::{
-    AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
-    PacketContext, PacketTuple, StreamEventRecord, Verdict,
+    AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
+    Inspector, PacketContext, PacketTuple, StreamEventRecord, Verdict,
 };
 use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
 use crate::link::LinkType;
@@ -110,7 +110,8 @@ impl<I: Inspector> Engine<I> {
         self.flows.cap
     }
 
-    /// Decoder/stream events discarded because the queue held `max_queued_events`.
+    /// Decoder, stream and app-layer anomaly events discarded because the queue held
+    /// `max_queued_events`.
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events
     }
@@ -124,7 +125,8 @@ impl<I: Inspector> Engine<I> {
     }
 
     /// Next queued event, oldest first. Drain after every `handle_*`/`finish` call: flow-end
-    /// events are never dropped (decoder/stream anomalies are, beyond `max_queued_events`).
+    /// and transaction events are never dropped (decoder, stream and app-layer anomalies are,
+    /// beyond `max_queued_events`).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -659,6 +661,11 @@ impl<I: Inspector> Parts<'_, I> {
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.
         if flow.app.as_ref().is_some_and(|a| a.smtp().is_some()) {
+            // IDS: Suricata parses this data when the peer acknowledges it and logs the
+            // anomaly on that packet, i.e. the other way round; inline: on this packet.
+            let logged_dir = if inline { dir } else { dir.reverse() };
+            let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
+            queue_app_anomalies(self.events, limit, flow, ts, pkt_num, logged_dir);
             queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
         }
         verdict
@@ -674,7 +681,10 @@ impl<I: Inspector> Parts<'_, I> {
         let mut rec = flow.record(reason, emergency);
         self.inspector.on_flow_end(&mut rec);
         self.stats.flow.active = self.flows.len() as u64;
-        // Transactions still open are logged at flow end, before the flow record.
+        // Transactions still open are logged at flow end, before the flow record, after
+        // the anomalies the flushed data raised (oriented like the flow).
+        let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
+        queue_app_anomalies(self.events, limit, &mut flow, now, 0, Direction::ToServer);
         queue_app_txs(self.events, self.stats, &mut flow, now, 0, true);
         self.events.push_back(Event::FlowEnd(Box::new(rec)));
     }
@@ -721,6 +731,54 @@ impl<I: Inspector> Parts<'_, I> {
             });
             self.stats.stream.merge(stream.stats());
         }
+    }
+}
+
+/// Queues an [`Event::AppAnomaly`] per transaction event the flow's SMTP parser raised since
+/// the last call, oriented as a packet travelling `logged_dir`. Beyond `limit.0` queued
+/// events they are dropped and counted in `limit.1` like decoder and stream anomalies.
+fn queue_app_anomalies(
+    events: &mut VecDeque<Event>,
+    limit: (usize, &mut u64),
+    flow: &mut Flow,
+    ts: Timestamp,
+    pkt_num: u64,
+    logged_dir: Direction,
+) {
+    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::smtp_mut) else {
+        return;
+    };
+    let (max, dropped) = limit;
+    let (client, server) = (
+        (flow.client_ip, flow.client_port),
+        (flow.server_ip, flow.server_port),
+    );
+    let ((src_ip, src_port), (dst_ip, dst_port)) = match logged_dir {
+        Direction::ToServer => (client, server),
+        Direction::ToClient => (server, client),
+    };
+    let vlan = &flow.vlan[..usize::from(flow.vlan_count)];
+    for (tx_id, ev) in parser.take_raised() {
+        if events.len() >= max {
+            *dropped += 1;
+            continue;
+        }
+        events.push_back(Event::AppAnomaly(Box::new(AppAnomalyRecord {
+            ts,
+            pkt_num,
+            flow_id: flow.flow_id,
+            tuple: PacketTuple {
+                src_ip,
+                dst_ip,
+                src_port,
+                dst_port,
+                proto: flow.proto,
+            },
+            vlan: vlan.to_vec(),
+            tx_id: Some(tx_id),
+            app_proto: AppProto::Smtp.as_str(),
+            event: ev.anomaly_name(),
+        })));
     }
 }
 

@@ -144,6 +144,30 @@ pub struct AppTxRecord {
     pub flow_end: bool,
 }
 
+/// An anomaly raised by an app-layer parser (EVE `anomaly` with `type: applayer`,
+/// `layer: proto_parser`), queued on the packet whose data raised it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppAnomalyRecord {
+    /// Time of that packet.
+    pub ts: Timestamp,
+    /// Its 1-based number (0 when raised by data flushed at flow end).
+    pub pkt_num: u64,
+    /// Flow the parser belongs to.
+    pub flow_id: u64,
+    /// Addresses of the packet Suricata logs it on. In IDS mode Suricata parses a
+    /// direction's data when the peer acknowledges it, so the record is oriented receiver →
+    /// sender of the data; inline (and at flow end) it is the data's own direction.
+    pub tuple: PacketTuple,
+    /// The flow's VLAN ids, outermost first.
+    pub vlan: Vec<u16>,
+    /// Transaction the event was set on (EVE `tx_id`); `None` for parser-level events.
+    pub tx_id: Option<u64>,
+    /// Protocol name as in EVE `app_proto`, e.g. `smtp`.
+    pub app_proto: &'static str,
+    /// Event name as in EVE `anomaly.event`, e.g. `INVALID_REPLY`.
+    pub event: &'static str,
+}
+
 /// An event the caller collects with [`crate::Engine::poll_event`].
 ///
 /// App-layer bytes are NOT queued here: they go to [`Inspector::on_stream_data`] as borrowed
@@ -159,6 +183,9 @@ pub enum Event {
     /// An app-layer transaction finished (never dropped by `max_queued_events`; bounded by
     /// the parser's own transaction cap).
     AppTx(Box<AppTxRecord>),
+    /// An app-layer parser raised an anomaly (dropped beyond `max_queued_events` like
+    /// decoder and stream anomalies). Queued before the [`Event::AppTx`] of the same packet.
+    AppAnomaly(Box<AppAnomalyRecord>),
 }
 
 /// Per-packet facts handed to an [`Inspector`] (borrowed from the engine's buffers).

@@ -3,7 +3,7 @@
 //! The engine takes `(timestamp, link type, frame bytes)` through [`Engine::handle_packet`],
 //! tracks flows, reassembles TCP, detects the application protocol and runs its parser
 //! ([`app`]: SMTP so far), hands in-order payload to an [`Inspector`] and queues [`Event`]s
-//! (flow ends, finished app-layer transactions, decoder and stream anomalies) for
+//! (flow ends, finished app-layer transactions, decoder, stream and app-layer anomalies) for
 //! [`Engine::poll_event`]. Time is always an argument; nothing here reads a clock, a file or
 //! a socket.
 //!
@@ -59,8 +59,8 @@ pub use config::{
 pub use decode::DecodeEvent;
 pub use engine::Engine;
 pub use event::{
-    AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
-    PacketContext, PacketTuple, StreamEventRecord, Verdict,
+    AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
+    Inspector, PacketContext, PacketTuple, StreamEventRecord, Verdict,
 };
 pub use flow::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
 pub use link::LinkType;

@@ -604,6 +604,66 @@ fn event_names() {
 }
 
 #[test]
+fn anomaly_names_follow_rule_names() {
+    use SmtpEvent::*;
+    for ev in [
+        InvalidReply,
+        UnableToMatchReplyWithRequest,
+        MaxCommandLineLenExceeded,
+        MaxReplyLineLenExceeded,
+        InvalidPipelinedSequence,
+        BdatChunkLenExceeded,
+        NoServerWelcomeMessage,
+        TlsRejected,
+        DataCommandRejected,
+        DuplicateFields,
+        UnparsableContent,
+        TruncatedLine,
+        InvalidBdat,
+        TooManyTransactions,
+    ] {
+        let rule = ev.name().strip_prefix("smtp.").unwrap();
+        assert_eq!(ev.anomaly_name(), rule.to_ascii_uppercase());
+    }
+}
+
+#[test]
+fn raised_events_are_reported_once_with_their_transaction() {
+    let mut p = SmtpParser::new();
+    p.to_client(b"220 hi\r\n");
+    p.to_server(b"HELO a\r\nMAIL FROM:<a@b>\r\n");
+    assert_eq!(p.take_raised().count(), 0);
+    p.to_client(b"250 hi\r\n250 ok\r\n");
+    // Second HELO: DUPLICATE_FIELDS on tx 0; its 503 leaves the tx open.
+    p.to_server(b"HELO b\r\nDATA\r\n");
+    p.to_client(b"503 no\r\n503 no\r\n");
+    let raised: Vec<_> = p.take_raised().collect();
+    assert_eq!(
+        raised,
+        vec![
+            (0, SmtpEvent::DuplicateFields),
+            (0, SmtpEvent::DataCommandRejected)
+        ]
+    );
+    assert_eq!(p.take_raised().count(), 0);
+    // Still recorded on the transaction.
+    assert_eq!(p.tx(0).unwrap().events.len(), 2);
+    // An unsolicited reply is charged to the current transaction.
+    p.to_client(b"250 extra\r\n");
+    let raised: Vec<_> = p.take_raised().collect();
+    assert_eq!(raised, vec![(0, SmtpEvent::UnableToMatchReplyWithRequest)]);
+}
+
+#[test]
+fn connection_events_are_not_raised() {
+    let mut p = SmtpParser::new();
+    // Non-220 greeting before any transaction exists.
+    p.to_client(b"554 go away\r\n");
+    assert_eq!(p.connection_events(), &[SmtpEvent::InvalidReply]);
+    assert_eq!(p.take_raised().count(), 0);
+}
+
+#[test]
 fn updated_transactions_are_reported_once_per_call() {
     let mut p = SmtpParser::new();
     p.to_client(b"220 hi\r\n");

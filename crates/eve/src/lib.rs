@@ -26,7 +26,8 @@ use sekisho_engine::app::smtp::{EmailEve, SmtpEve};
 mod detect;
 
 use sekisho_engine::{
-    AppTxData, AppTxRecord, DecoderEventRecord, FlowRecord, StreamEventRecord, Timestamp,
+    AppAnomalyRecord, AppTxData, AppTxRecord, DecoderEventRecord, FlowRecord, StreamEventRecord,
+    Timestamp,
 };
 use serde::Serialize;
 
@@ -139,6 +140,10 @@ pub struct LogConfig {
     pub anomaly_decode: bool,
     /// EVE only: write `anomaly` records of type `stream` (Suricata default: no).
     pub anomaly_stream: bool,
+    /// EVE only: write `anomaly` records of type `applayer` (parser events such as SMTP's
+    /// `INVALID_REPLY`). Suricata's default is yes once the anomaly logger is enabled; off
+    /// here so plain replays write no anomaly records unless asked (`replay --anomalies`).
+    pub anomaly_app: bool,
 }
 
 impl Default for LogConfig {
@@ -153,6 +158,7 @@ impl Default for LogConfig {
             drop_flows_all: false,
             anomaly_decode: false,
             anomaly_stream: false,
+            anomaly_app: false,
         }
     }
 }
@@ -331,6 +337,45 @@ impl LogSink {
             anomaly: AnomalyObj {
                 r#type: "stream",
                 event: format!("stream.{}", s.event),
+            },
+        };
+        self.write_eve(&ev)
+    }
+
+    /// Writes an app-layer `anomaly` record (EVE only, when `anomaly_app` is enabled), shaped
+    /// like Suricata's anomaly tx logger: packet header, `tx_id` when the event belongs to a
+    /// transaction, then `anomaly{app_proto, type: "applayer", event, layer:
+    /// "proto_parser"}`. An event raised by data flushed at flow end has no `pcap_cnt` and
+    /// `pkt_src: "stream (flow timeout)"`.
+    pub fn anomaly_app(&mut self, a: &AppAnomalyRecord) -> io::Result<()> {
+        if self.config.format != LogFormat::Eve || !self.config.anomaly_app {
+            return Ok(());
+        }
+        let t = &a.tuple;
+        let ports = has_ports(t.proto);
+        let ev = AppAnomalyEvent {
+            timestamp: format_timestamp(a.ts),
+            flow_id: a.flow_id,
+            pcap_cnt: (a.pkt_num != 0).then_some(a.pkt_num),
+            event_type: "anomaly",
+            vlan: &a.vlan,
+            src_ip: eve_ip(t.src_ip),
+            src_port: ports.then_some(t.src_port),
+            dest_ip: eve_ip(t.dst_ip),
+            dest_port: ports.then_some(t.dst_port),
+            ip_v: if t.src_ip.is_ipv4() { 4 } else { 6 },
+            proto: proto_name(t.proto),
+            pkt_src: if a.pkt_num == 0 {
+                "stream (flow timeout)"
+            } else {
+                "wire/pcap"
+            },
+            tx_id: a.tx_id,
+            anomaly: AppAnomalyObj {
+                app_proto: a.app_proto,
+                r#type: "applayer",
+                event: a.event,
+                layer: "proto_parser",
             },
         };
         self.write_eve(&ev)
@@ -518,6 +563,38 @@ struct AnomalyEvent<'a> {
     proto: Option<String>,
     pkt_src: &'static str,
     anomaly: AnomalyObj,
+}
+
+/// An app-layer EVE `anomaly` record (Suricata's `output-json-anomaly.c` key order).
+#[derive(Serialize)]
+struct AppAnomalyEvent<'a> {
+    timestamp: String,
+    flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pcap_cnt: Option<u64>,
+    event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    vlan: &'a [u16],
+    src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_port: Option<u16>,
+    dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dest_port: Option<u16>,
+    ip_v: u8,
+    proto: String,
+    pkt_src: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tx_id: Option<u64>,
+    anomaly: AppAnomalyObj,
+}
+
+#[derive(Serialize)]
+struct AppAnomalyObj {
+    app_proto: &'static str,
+    r#type: &'static str,
+    event: &'static str,
+    layer: &'static str,
 }
 
 /// An EVE `smtp` record (Suricata's `output-json-smtp.c` key order).
@@ -1079,6 +1156,58 @@ mod tests {
         for f in ["alert.log", "flow.log"] {
             assert_eq!(std::fs::read_to_string(dir.join(f)).unwrap(), "");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn app_anomaly(pkt_num: u64) -> AppAnomalyRecord {
+        AppAnomalyRecord {
+            ts: Timestamp(1_392_836_559_994_093),
+            pkt_num,
+            flow_id: 7,
+            tuple: sekisho_engine::PacketTuple {
+                src_ip: "192.168.1.10".parse().unwrap(),
+                dst_ip: "10.0.0.25".parse().unwrap(),
+                src_port: 49740,
+                dst_port: 25,
+                proto: 6,
+            },
+            vlan: vec![],
+            tx_id: Some(0),
+            app_proto: "smtp",
+            event: "INVALID_REPLY",
+        }
+    }
+
+    /// Suricata's app-layer anomaly shape; nothing unless `anomaly_app` is on (and never in
+    /// the NFW format).
+    #[test]
+    fn app_anomaly_record_matches_suricata() {
+        let dir = std::env::temp_dir().join(format!("sekisho-eve-appanom-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut off = LogSink::create(&dir, LogConfig::default()).unwrap();
+        off.anomaly_app(&app_anomaly(12)).unwrap();
+        off.flush().unwrap();
+        drop(off);
+        assert_eq!(std::fs::read_to_string(dir.join("eve.json")).unwrap(), "");
+        let cfg = LogConfig {
+            anomaly_app: true,
+            ..LogConfig::default()
+        };
+        let mut sink = LogSink::create(&dir, cfg).unwrap();
+        sink.anomaly_app(&app_anomaly(12)).unwrap();
+        let mut at_end = app_anomaly(0);
+        at_end.tx_id = None;
+        sink.anomaly_app(&at_end).unwrap();
+        sink.flush().unwrap();
+        let text = std::fs::read_to_string(dir.join("eve.json")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"timestamp":"2014-02-19T19:02:39.994093+0000","flow_id":7,"pcap_cnt":12,"event_type":"anomaly","src_ip":"192.168.1.10","src_port":49740,"dest_ip":"10.0.0.25","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"wire/pcap","tx_id":0,"anomaly":{"app_proto":"smtp","type":"applayer","event":"INVALID_REPLY","layer":"proto_parser"}}"#,
+                r#"{"timestamp":"2014-02-19T19:02:39.994093+0000","flow_id":7,"event_type":"anomaly","src_ip":"192.168.1.10","src_port":49740,"dest_ip":"10.0.0.25","dest_port":25,"ip_v":4,"proto":"TCP","pkt_src":"stream (flow timeout)","anomaly":{"app_proto":"smtp","type":"applayer","event":"INVALID_REPLY","layer":"proto_parser"}}"#,
+            ]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -335,6 +335,7 @@ fn run_core<I: Inspector, R>(
                 Event::Decoder(d) => sink.anomaly_decoder(&d),
                 Event::Stream(s) => sink.anomaly_stream(&s),
                 Event::AppTx(t) => sink.app_tx(&t),
+                Event::AppAnomaly(a) => sink.anomaly_app(&a),
             };
             if let Err(e) = r {
                 err.get_or_insert(e);

@@ -55,6 +55,9 @@ pub struct RunRequest {
     pub anomaly_decode: bool,
     /// Write stream `anomaly` records.
     pub anomaly_stream: bool,
+    /// Write app-layer `anomaly` records (only set when the capabilities list app-layer
+    /// anomaly events, see [`Capabilities::app_anomaly_events`]).
+    pub anomaly_app: bool,
     /// Write `alert` records (Suricata's default configuration logs them).
     pub alert: bool,
     /// Write `drop` records (commented out in Suricata's default configuration).
@@ -152,6 +155,41 @@ pub struct Capabilities {
     /// Whether `drop` records honour the eve-log drop option `flows: all` (every dropped
     /// packet logged); without it, drop filters of such cases are skipped.
     pub drop_flows_all: bool,
+    /// App-layer anomaly events sekisho writes as `anomaly` records (type `applayer`), as
+    /// `(app_proto, event)`, e.g. `("smtp", "INVALID_REPLY")`. Empty: none, and filters on
+    /// app-layer anomalies are skipped. A filter is evaluable only when it names one of
+    /// these events, since an unrestricted count would include events (other protocols,
+    /// protocol detection, MIME) sekisho does not raise.
+    pub app_anomaly_events: BTreeSet<(String, String)>,
+}
+
+/// SMTP parser events sekisho raises like Suricata 8 (for
+/// [`Capabilities::app_anomaly_events`]); MIME decoder events and `FAILED_PROTOCOL_CHANGE`
+/// are not raised.
+pub const SMTP_ANOMALY_EVENTS: &[&str] = &[
+    "INVALID_REPLY",
+    "UNABLE_TO_MATCH_REPLY_WITH_REQUEST",
+    "MAX_COMMAND_LINE_LEN_EXCEEDED",
+    "MAX_REPLY_LINE_LEN_EXCEEDED",
+    "INVALID_PIPELINED_SEQUENCE",
+    "BDAT_CHUNK_LEN_EXCEEDED",
+    "NO_SERVER_WELCOME_MESSAGE",
+    "TLS_REJECTED",
+    "DATA_COMMAND_REJECTED",
+    "DUPLICATE_FIELDS",
+    "UNPARSABLE_CONTENT",
+    "TRUNCATED_LINE",
+    "INVALID_BDAT",
+];
+
+impl Capabilities {
+    /// The `(app_proto, event)` pairs of [`SMTP_ANOMALY_EVENTS`].
+    pub fn smtp_anomaly_events() -> BTreeSet<(String, String)> {
+        SMTP_ANOMALY_EVENTS
+            .iter()
+            .map(|e| ("smtp".to_string(), e.to_string()))
+            .collect()
+    }
 }
 
 impl Default for Capabilities {
@@ -165,6 +203,7 @@ impl Default for Capabilities {
             app_layer: false,
             counters: BTreeSet::new(),
             drop_flows_all: false,
+            app_anomaly_events: BTreeSet::new(),
         }
     }
 }
@@ -830,8 +869,12 @@ fn run_case_inner(
     let types = settings.eve_types.clone();
     let enabled = |t: &str| match &types {
         // Suricata's default configuration: netflow and drop commented out; anomaly on
-        // for app-layer anomalies only, which sekisho does not write.
-        None => !matches!(t, "netflow" | "anomaly" | "drop"),
+        // for app-layer anomalies only, so on when sekisho writes some.
+        None => match t {
+            "netflow" | "drop" => false,
+            "anomaly" => !caps.app_anomaly_events.is_empty(),
+            _ => true,
+        },
         // The config names fileinfo records `files`.
         Some(list) => list
             .iter()
@@ -965,6 +1008,9 @@ fn run_case_inner(
         netflow: enabled("netflow"),
         anomaly_decode: enabled("anomaly") && settings.anomaly.0,
         anomaly_stream: enabled("anomaly") && settings.anomaly.1,
+        anomaly_app: enabled("anomaly")
+            && settings.anomaly.2
+            && !caps.app_anomaly_events.is_empty(),
         alert: enabled("alert"),
         drop: enabled("drop"),
         drop_flows_all: settings.drop_flows_all,
@@ -998,9 +1044,9 @@ fn check_filter_type(
     enabled: &dyn Fn(&str) -> bool,
 ) -> Result<(), String> {
     if t == "anomaly" {
-        // sekisho writes decode and stream anomalies, not app-layer ones: a filter is
-        // evaluable only if it is restricted to those, or if the case's config turns
-        // app-layer anomalies off.
+        // sekisho writes decode and stream anomalies and the app-layer events listed in the
+        // capabilities: a filter is evaluable if it is restricted to decode/stream, names one
+        // of those app-layer events, or the case's config turns app-layer anomalies off.
         let m = matches.cloned().unwrap_or(Yaml::Null);
         let ty = get(&m, "anomaly.type").map(yaml_text);
         let ev = get(&m, "anomaly.event").map(yaml_text).unwrap_or_default();
@@ -1008,7 +1054,37 @@ fn check_filter_type(
             || ev.starts_with("decoder.")
             || ev.starts_with("stream.");
         if !restricted && settings.anomaly.2 {
-            return Err("app-layer anomaly events not implemented".into());
+            let proto = get(&m, "anomaly.app_proto").map(yaml_text);
+            let count_zero = get(filter, "count").and_then(Yaml::as_u64) == Some(0);
+            let type_ok = matches!(ty.as_deref(), None | Some("applayer"));
+            // "No app-layer anomaly at all" is evaluable once sekisho raises some (a spurious
+            // one fails it); a positive count without an event name may include kinds
+            // sekisho does not raise.
+            let no_anomaly = count_zero
+                && type_ok
+                && ev.is_empty()
+                && !caps.app_anomaly_events.is_empty()
+                && proto
+                    .as_deref()
+                    .is_none_or(|x| caps.app_anomaly_events.iter().any(|(p, _)| p == x));
+            let named = type_ok
+                && caps
+                    .app_anomaly_events
+                    .iter()
+                    .any(|(p, e)| *e == ev && proto.as_deref().is_none_or(|x| x == p));
+            let known = no_anomaly || named;
+            if !known {
+                return Err(if ev.is_empty() {
+                    "app-layer anomaly filter not restricted to an implemented event".into()
+                } else {
+                    format!("app-layer anomaly event `{ev}` not implemented")
+                });
+            }
+            // Suricata (IDS) logs an event on the packet acknowledging the data that raised
+            // it, sekisho on the data packet itself: packet numbers and times differ.
+            if get(&m, "pcap_cnt").is_some() || get(&m, "timestamp").is_some() {
+                return Err("pcap_cnt/timestamp of app-layer anomalies not modelled".into());
+            }
         }
     }
     if !caps.event_types.contains(t) {
@@ -1872,6 +1948,80 @@ mod tests {
         };
         assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
         assert!(seen.get());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn app_layer_anomaly_filters() {
+        let eve = "{\"event_type\":\"anomaly\",\"src_port\":49740,\"tx_id\":0,\"anomaly\":{\"app_proto\":\"smtp\",\"type\":\"applayer\",\"event\":\"INVALID_REPLY\",\"layer\":\"proto_parser\"}}\n";
+        let named = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: anomaly\n      anomaly.event: INVALID_REPLY\n      src_port: 49740\n";
+        let (root, name) = case(&[("test.yaml", named), ("input.pcap", "")]);
+        // Without app-layer anomaly support: skipped, and nothing asked of the replay.
+        let mut caps = Capabilities::default();
+        assert_eq!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Skip("app-layer anomaly event `INVALID_REPLY` not implemented".into())
+        );
+        caps.app_anomaly_events = Capabilities::smtp_anomaly_events();
+        // Suricata's default configuration logs app-layer anomalies: the replay is asked to.
+        let asked = std::cell::Cell::new(false);
+        let spy = |req: &RunRequest| {
+            asked.set(req.anomaly_app && !req.anomaly_decode && !req.anomaly_stream);
+            fake(eve)(req)
+        };
+        assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
+        assert!(asked.get());
+        assert!(matches!(
+            run_case(&root, &name, &caps, &fake("{\"event_type\":\"flow\"}\n")),
+            Outcome::Fail(_)
+        ));
+        // Unrestricted counts, other protocols, events sekisho does not raise, packet
+        // numbers: skipped.
+        for (m, why) in [
+            ("event_type: anomaly\n", "not restricted"),
+            (
+                "event_type: anomaly\n      anomaly.app_proto: smtp\n",
+                "not restricted",
+            ),
+            (
+                "event_type: anomaly\n      anomaly.event: MIME_LONG_LINE\n",
+                "MIME_LONG_LINE",
+            ),
+            (
+                "event_type: anomaly\n      anomaly.app_proto: http\n      anomaly.event: INVALID_REPLY\n",
+                "INVALID_REPLY",
+            ),
+            (
+                "event_type: anomaly\n      anomaly.event: INVALID_REPLY\n      pcap_cnt: 7\n",
+                "pcap_cnt",
+            ),
+        ] {
+            let yaml = format!("checks:\n- filter:\n    count: 1\n    match:\n      {m}");
+            std::fs::write(root.join("tests/c/test.yaml"), yaml).unwrap();
+            let out = run_case(&root, &name, &caps, &fake(eve));
+            assert!(matches!(&out, Outcome::Skip(r) if r.contains(why)), "{m}: {out}");
+        }
+        // "No app-layer anomaly at all" is evaluable, and fails on a spurious one.
+        let none = "checks:\n- filter:\n    count: 0\n    match:\n      event_type: anomaly\n";
+        std::fs::write(root.join("tests/c/test.yaml"), none).unwrap();
+        assert_eq!(
+            run_case(&root, &name, &caps, &fake("{\"event_type\":\"flow\"}\n")),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Fail(_)
+        ));
+        // A config turning app-layer anomalies off makes every anomaly count evaluable.
+        let off = "outputs:\n  - eve-log:\n      types:\n        - anomaly:\n            types:\n              applayer: no\n";
+        std::fs::write(root.join("tests/c/suricata.yaml"), off).unwrap();
+        let asked = std::cell::Cell::new(true);
+        let spy = |req: &RunRequest| {
+            asked.set(req.anomaly_app);
+            fake("")(req)
+        };
+        assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
+        assert!(!asked.get());
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

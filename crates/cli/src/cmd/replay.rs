@@ -125,8 +125,8 @@ pub struct Args {
     /// Also write `netflow` records (two per flow) to eve.json.
     #[arg(long)]
     pub netflow: bool,
-    /// Also write decoder and stream `anomaly` records to eve.json (Suricata logs them only
-    /// when `anomaly.types.decode/stream` are enabled).
+    /// Also write decoder, stream and app-layer (SMTP parser) `anomaly` records to eve.json
+    /// (Suricata logs them when `anomaly.types.decode/stream/applayer` are enabled).
     #[arg(long)]
     pub anomalies: bool,
     /// Do not write `flow` records to eve.json.
@@ -277,6 +277,7 @@ pub fn run(args: Args) -> ExitCode {
             netflow: args.netflow,
             anomaly_decode: args.anomalies,
             anomaly_stream: args.anomalies,
+            anomaly_app: args.anomalies,
             ..LogConfig::default()
         },
         inline: args.mode == ModeArg::Inline,

@@ -60,6 +60,7 @@ pub fn capabilities() -> Capabilities {
         // Drop records follow `flows: start` whatever LogConfig::drop_flows_all says, until
         // the engine logs every dropped packet for `flows: all`.
         drop_flows_all: false,
+        app_anomaly_events: Capabilities::smtp_anomaly_events(),
         ..Capabilities::default()
     };
     for t in ["alert", "drop", "smtp"] {
@@ -125,6 +126,7 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
             netflow: req.netflow,
             anomaly_decode: req.anomaly_decode,
             anomaly_stream: req.anomaly_stream,
+            anomaly_app: req.anomaly_app,
             alert: req.alert,
             drop: req.drop,
             drop_flows_all: req.drop_flows_all,

@@ -53,6 +53,9 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Anomaly events kept per transaction (and per connection); later ones are counted in the
 /// stats only, so a message whose header never ends cannot grow the list without bound.
 pub const MAX_EVENTS_PER_TX: usize = 64;
+/// Transaction events kept for [`SmtpParser::take_raised`] between two calls; later ones
+/// are still recorded on their transaction but not reported as newly raised.
+pub const MAX_RAISED: usize = 1024;
 
 /// Reply codes Suricata accepts; any other code is `INVALID_REPLY` and a
 /// parser error.
@@ -124,8 +127,23 @@ impl SmtpEvent {
     }
 
     /// The EVE `anomaly.event` spelling (upper case, no `smtp.` prefix).
-    pub fn anomaly_name(self) -> String {
-        self.name().trim_start_matches("smtp.").to_ascii_uppercase()
+    pub fn anomaly_name(self) -> &'static str {
+        match self {
+            SmtpEvent::InvalidReply => "INVALID_REPLY",
+            SmtpEvent::UnableToMatchReplyWithRequest => "UNABLE_TO_MATCH_REPLY_WITH_REQUEST",
+            SmtpEvent::MaxCommandLineLenExceeded => "MAX_COMMAND_LINE_LEN_EXCEEDED",
+            SmtpEvent::MaxReplyLineLenExceeded => "MAX_REPLY_LINE_LEN_EXCEEDED",
+            SmtpEvent::InvalidPipelinedSequence => "INVALID_PIPELINED_SEQUENCE",
+            SmtpEvent::BdatChunkLenExceeded => "BDAT_CHUNK_LEN_EXCEEDED",
+            SmtpEvent::NoServerWelcomeMessage => "NO_SERVER_WELCOME_MESSAGE",
+            SmtpEvent::TlsRejected => "TLS_REJECTED",
+            SmtpEvent::DataCommandRejected => "DATA_COMMAND_REJECTED",
+            SmtpEvent::DuplicateFields => "DUPLICATE_FIELDS",
+            SmtpEvent::UnparsableContent => "UNPARSABLE_CONTENT",
+            SmtpEvent::TruncatedLine => "TRUNCATED_LINE",
+            SmtpEvent::InvalidBdat => "INVALID_BDAT",
+            SmtpEvent::TooManyTransactions => "TOO_MANY_TRANSACTIONS",
+        }
     }
 }
 
@@ -604,6 +622,8 @@ pub struct SmtpParser {
     failed: bool,
     tls: bool,
     conn_events: Vec<SmtpEvent>,
+    /// Transaction events raised since the last [`SmtpParser::take_raised`].
+    raised: Vec<(u64, SmtpEvent)>,
     updated: Vec<u64>,
     max_live_txs: usize,
     /// Transactions already reported by [`SmtpParser::take_stats`].
@@ -656,6 +676,18 @@ fn parse_bdat(line: &[u8]) -> Option<(u64, bool)> {
     Some((size, last))
 }
 
+/// Records `ev` on `t` (up to [`MAX_EVENTS_PER_TX`]) and, when kept, as newly raised.
+fn tx_event(t: &mut SmtpTx, raised: &mut Vec<(u64, SmtpEvent)>, ev: SmtpEvent) {
+    if t.events.len() < MAX_EVENTS_PER_TX {
+        t.events.push(ev);
+        // Suricata's SMTP parser has no such event (the failure is a parser error only),
+        // so it is never logged as an anomaly.
+        if raised.len() < MAX_RAISED && ev != SmtpEvent::TooManyTransactions {
+            raised.push((t.tx_id, ev));
+        }
+    }
+}
+
 fn reply_code(line: &[u8]) -> Option<u16> {
     if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
         return None;
@@ -686,6 +718,7 @@ impl SmtpParser {
             failed: false,
             tls: false,
             conn_events: Vec::new(),
+            raised: Vec::new(),
             updated: Vec::new(),
             max_live_txs: MAX_LIVE_TXS,
             stats_txs: 0,
@@ -747,6 +780,16 @@ impl SmtpParser {
     /// Ids of the transactions created or changed since the last call.
     pub fn take_updated(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.updated)
+    }
+
+    /// Transaction events raised since the last call, in order, as `(tx_id, event)`: what
+    /// Suricata logs as app-layer `anomaly` records when they are raised. Events without a
+    /// transaction ([`SmtpParser::connection_events`]) are not included: Suricata drops
+    /// those (it sets events on the current transaction only); neither is
+    /// [`SmtpEvent::TooManyTransactions`], which is not a Suricata event. At most
+    /// [`MAX_RAISED`].
+    pub fn take_raised(&mut self) -> std::vec::Drain<'_, (u64, SmtpEvent)> {
+        self.raised.drain(..)
     }
 
     /// Anomalies not attributable to a transaction (e.g. a bad greeting).
@@ -822,12 +865,12 @@ impl SmtpParser {
     }
 
     fn event(&mut self, tx: Option<u64>, ev: SmtpEvent) {
-        match tx.and_then(|id| self.tx_mut(id)) {
-            Some(t) => {
-                if t.events.len() < MAX_EVENTS_PER_TX {
-                    t.events.push(ev);
-                }
-            }
+        // Not through `tx_mut`: `raised` is borrowed alongside the transaction.
+        if let Some(id) = tx {
+            self.touch(id);
+        }
+        match tx.and_then(|id| self.txs.iter_mut().find(|t| t.tx_id == id)) {
+            Some(t) => tx_event(t, &mut self.raised, ev),
             None => {
                 if self.conn_events.len() < MAX_EVENTS_PER_TX {
                     self.conn_events.push(ev);
@@ -881,13 +924,12 @@ impl SmtpParser {
                         state.step(b);
                     }
                     let (used, ended, long, hdr) = state.scan(&data[pos..]);
-                    if let Some(t) = self.tx_mut(tx) {
+                    self.touch(tx);
+                    if let Some(t) = self.txs.iter_mut().find(|t| t.tx_id == tx) {
                         t.keep_header_bytes(&data[pos..pos + hdr]);
                         t.data_len += used as u64;
                         for _ in 0..long {
-                            if t.events.len() < MAX_EVENTS_PER_TX {
-                                t.events.push(SmtpEvent::TruncatedLine);
-                            }
+                            tx_event(t, &mut self.raised, SmtpEvent::TruncatedLine);
                         }
                     }
                     pos += used;

@@ -1,0 +1,156 @@
+//! App-layer `anomaly` events (`Event::AppAnomaly`) on real suricata-verify SMTP captures
+//! (read from /work/shared; skipped when the conformance suite is absent): one event per
+//! raised SMTP event, at the packet that raised it, oriented as Suricata logs it, queued
+//! before the transaction's `AppTx`, and bounded by `max_queued_events`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{run_frames, Frame};
+use sekisho_engine::{
+    AppAnomalyRecord, ChecksumMode, EngineConfig, Event, LinkType, PacketTuple, Timestamp,
+};
+
+fn case_pcap(case: &str, file: &str) -> Option<(LinkType, Vec<Frame>)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/suricata-verify/tests")
+        .join(case)
+        .join(file);
+    let Ok(bytes) = std::fs::read(&path) else {
+        eprintln!("skipping: {} missing", path.display());
+        return None;
+    };
+    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("valid pcap");
+    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("supported link");
+    let frames = cap
+        .blocks
+        .iter()
+        .map(|b| Frame {
+            ts: Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec)),
+            data: b.data.to_vec(),
+        })
+        .collect();
+    Some((link, frames))
+}
+
+/// suricata-verify runs these cases with `-k none`.
+fn cfg() -> EngineConfig {
+    EngineConfig {
+        checksums: ChecksumMode::None,
+        ..EngineConfig::default()
+    }
+}
+
+fn anomalies(events: &[Event]) -> Vec<AppAnomalyRecord> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AppAnomaly(a) => Some((**a).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ports(t: &PacketTuple) -> (u16, u16) {
+    (t.src_port, t.dst_port)
+}
+
+#[test]
+fn long_ehlo_raises_one_truncated_line_before_its_transaction() {
+    let Some((link, frames)) = case_pcap("smtp-long-command", "input.pcap") else {
+        return;
+    };
+    let run = run_frames(cfg(), link, &frames);
+    let got = anomalies(&run.events);
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let a = &got[0];
+    assert_eq!(
+        (a.app_proto, a.event, a.tx_id),
+        ("smtp", "TRUNCATED_LINE", Some(0))
+    );
+    // Client data, logged (IDS) on the server's acknowledgement: server → client.
+    assert_eq!(ports(&a.tuple), (25, 59096));
+    assert_eq!(a.tuple.src_ip.to_string(), "83.215.238.27");
+    assert_eq!(a.tuple.proto, 6);
+    // Raised while the EHLO was parsed: long before tx 0 is logged (pcap_cnt 25).
+    assert!(a.pkt_num > 0 && a.pkt_num < 25, "pkt {}", a.pkt_num);
+    let anomaly_at = run
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::AppAnomaly(_)))
+        .unwrap();
+    let tx_at = run
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::AppTx(t) if t.tx_id == 0))
+        .unwrap();
+    assert!(anomaly_at < tx_at);
+    let Event::AppTx(tx) = &run.events[tx_at] else {
+        unreachable!()
+    };
+    assert_eq!(a.flow_id, tx.flow_id);
+}
+
+#[test]
+fn bad_reply_codes_raise_invalid_reply_once_per_flow() {
+    let Some((link, frames)) = case_pcap("smtp-errors", "smtperr.pcap") else {
+        return;
+    };
+    let run = run_frames(cfg(), link, &frames);
+    let got = anomalies(&run.events);
+    let mut invalid: Vec<(u16, u16)> = got
+        .iter()
+        .filter(|a| a.event == "INVALID_REPLY")
+        .map(|a| ports(&a.tuple))
+        .collect();
+    invalid.sort_unstable();
+    // Server replies, logged on the client's acknowledgement: client → server. The
+    // `4.7.0` reply on port 49448's flow comes after its tx was logged: no event (8.0.7+).
+    assert_eq!(
+        invalid,
+        vec![(49274, 25), (49448, 25), (49740, 25), (50649, 465)],
+        "{got:#?}"
+    );
+    assert!(got
+        .iter()
+        .all(|a| a.tx_id.is_some() && a.app_proto == "smtp"));
+    // Each record is about a packet of its own flow, numbered as it was read.
+    for a in &got {
+        assert!(a.pkt_num >= 1 && a.pkt_num <= frames.len() as u64);
+    }
+}
+
+#[test]
+fn inline_mode_orients_the_record_like_the_data() {
+    let Some((link, frames)) = case_pcap("smtp-long-command", "input.pcap") else {
+        return;
+    };
+    let inline = EngineConfig {
+        inline: true,
+        ..cfg()
+    };
+    let got = anomalies(&run_frames(inline, link, &frames).events);
+    assert_eq!(got.len(), 1);
+    assert_eq!(ports(&got[0].tuple), (59096, 25));
+}
+
+#[test]
+fn app_anomalies_are_bounded_by_max_queued_events() {
+    let Some((link, frames)) = case_pcap("smtp-errors", "smtperr.pcap") else {
+        return;
+    };
+    let full = anomalies(&run_frames(cfg(), link, &frames).events).len();
+    assert!(full > 0);
+    // A queue that is never below its cap (events are drained after each packet, so a cap
+    // of 0 rejects every bounded event) drops them all and counts them.
+    let tight = EngineConfig {
+        max_queued_events: 0,
+        ..cfg()
+    };
+    let run = run_frames(tight, link, &frames);
+    assert!(anomalies(&run.events).is_empty());
+    assert!(run.engine.dropped_events() >= full as u64);
+    // Transactions are never dropped.
+    assert!(run.events.iter().any(|e| matches!(e, Event::AppTx(_))));
+}
