@@ -471,32 +471,9 @@ impl<I: Inspector> Parts<'_, I> {
         flow.last = ts;
         let flow_id = flow.flow_id;
         let inline = self.cfg.inline;
-        if inline && flow.action == Some(FlowAction::Drop) {
-            // Dropped uninspected; the inspector only hears of it (for drop logging).
-            self.inspector.on_flow_drop(&PacketContext {
-                ts,
-                pkt_num,
-                flow_id,
-                direction: dir,
-                proto: pkt.proto,
-                tcp_flags: flags,
-                payload: pkt.payload,
-                src_ip: pkt.src,
-                dst_ip: pkt.dst,
-                src_port: pkt.src_port,
-                dst_port: pkt.dst_port,
-                established: flow.established,
-                first_in_direction: flow.dirs[dir.index()].pkts == 1,
-                app: None,
-                flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
-            });
-            return Verdict::DropFlow;
-        }
         if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
             flow.established = true;
         }
-        // The packet verdict comes first so that, inline, a dropped packet never reaches the
-        // receiver's stream or app layer.
         let base = PacketContext {
             ts,
             pkt_num,
@@ -514,6 +491,13 @@ impl<I: Inspector> Parts<'_, I> {
             app: None,
             flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
         };
+        if inline && flow.action == Some(FlowAction::Drop) {
+            // Dropped uninspected; the inspector only hears of it (for drop logging).
+            self.inspector.on_flow_drop(&base);
+            return Verdict::DropFlow;
+        }
+        // The packet verdict comes first so that, inline, a dropped packet never reaches the
+        // receiver's stream or app layer.
         let mut verdict = self.inspector.on_packet(&PacketContext {
             app: flow.app.as_deref(),
             ..base
