@@ -13,7 +13,7 @@ use sekisho_engine::app::SmtpEve;
 use sekisho_engine::Direction;
 use serde::Serialize;
 
-use crate::{format_timestamp, has_ports, proto_name};
+use crate::{format_timestamp, has_ports, proto_name, RecordHead};
 
 #[derive(Serialize)]
 struct AlertObj<'a> {
@@ -65,43 +65,23 @@ impl<'a> From<&'a SmtpEve> for SmtpObj<'a> {
     }
 }
 
-/// The EVE header of a per-packet record.
-#[derive(Serialize)]
-struct Head {
-    timestamp: String,
-    flow_id: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pcap_cnt: Option<u64>,
-    event_type: &'static str,
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip_v: Option<u8>,
-    proto: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pkt_src: Option<&'static str>,
-}
-
-impl Head {
-    fn new(h: &PacketHead, event_type: &'static str, nfw: bool) -> Head {
-        let ports = has_ports(h.proto);
-        Head {
-            timestamp: format_timestamp(h.ts),
-            flow_id: h.flow_id,
-            pcap_cnt: (!nfw).then_some(h.pkt_num),
-            event_type,
-            src_ip: crate::eve_ip(h.src_ip),
-            src_port: ports.then_some(h.src_port),
-            dest_ip: crate::eve_ip(h.dst_ip),
-            dest_port: ports.then_some(h.dst_port),
-            ip_v: (!nfw).then_some(if h.src_ip.is_ipv4() { 4 } else { 6 }),
-            proto: proto_name(h.proto),
-            pkt_src: (!nfw).then_some("wire/pcap"),
-        }
+/// The header of a per-packet record about `h`; NFW's alert samples have no `pcap_cnt`,
+/// `ip_v` or `pkt_src`.
+fn head(h: &PacketHead, event_type: &'static str, nfw: bool) -> RecordHead<'static> {
+    let ports = has_ports(h.proto);
+    RecordHead {
+        timestamp: format_timestamp(h.ts),
+        flow_id: h.flow_id,
+        pcap_cnt: (!nfw).then_some(h.pkt_num),
+        event_type,
+        vlan: &[],
+        src_ip: crate::eve_ip(h.src_ip),
+        src_port: ports.then_some(h.src_port),
+        dest_ip: crate::eve_ip(h.dst_ip),
+        dest_port: ports.then_some(h.dst_port),
+        ip_v: (!nfw).then_some(if h.src_ip.is_ipv4() { 4 } else { 6 }),
+        proto: proto_name(h.proto),
+        pkt_src: (!nfw).then_some("wire/pcap"),
     }
 }
 
@@ -116,7 +96,7 @@ fn dir_str(d: Direction) -> &'static str {
 #[derive(Serialize)]
 pub(crate) struct AlertEvent<'a> {
     #[serde(flatten)]
-    head: Head,
+    head: RecordHead<'static>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tx_id: Option<u64>,
     alert: AlertObj<'a>,
@@ -143,7 +123,7 @@ impl<'a> AlertEvent<'a> {
             alert.engine = Some("fw");
         }
         AlertEvent {
-            head: Head::new(&r.head, "alert", nfw),
+            head: head(&r.head, "alert", nfw),
             tx_id: r.tx.as_ref().map(|(id, _)| *id),
             alert,
             firewall: r
@@ -179,7 +159,7 @@ struct DropObj {
 #[derive(Serialize)]
 pub(crate) struct DropEvent<'a> {
     #[serde(flatten)]
-    head: Head,
+    head: RecordHead<'static>,
     direction: &'static str,
     drop: DropObj,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -191,7 +171,7 @@ impl<'a> DropEvent<'a> {
         let tcp = r.head.proto == 6;
         let f = |bit: u8| tcp.then_some(r.tcp_flags & bit != 0);
         DropEvent {
-            head: Head::new(&r.head, "drop", false),
+            head: head(&r.head, "drop", false),
             direction: dir_str(r.head.direction),
             drop: DropObj {
                 syn: f(0x02),

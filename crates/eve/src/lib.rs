@@ -352,24 +352,16 @@ impl LogSink {
             return Ok(());
         }
         let t = &a.tuple;
-        let ports = has_ports(t.proto);
         let ev = AppAnomalyEvent {
-            timestamp: format_timestamp(a.ts),
-            flow_id: a.flow_id,
-            pcap_cnt: (a.pkt_num != 0).then_some(a.pkt_num),
-            event_type: "anomaly",
-            vlan: &a.vlan,
-            src_ip: eve_ip(t.src_ip),
-            src_port: ports.then_some(t.src_port),
-            dest_ip: eve_ip(t.dst_ip),
-            dest_port: ports.then_some(t.dst_port),
-            ip_v: if t.src_ip.is_ipv4() { 4 } else { 6 },
-            proto: proto_name(t.proto),
-            pkt_src: if a.pkt_num == 0 {
-                "stream (flow timeout)"
-            } else {
-                "wire/pcap"
-            },
+            head: RecordHead::app(
+                "anomaly",
+                a.ts,
+                a.flow_id,
+                a.pkt_num,
+                a.pkt_num == 0,
+                &a.vlan,
+                t,
+            ),
             tx_id: a.tx_id,
             anomaly: AppAnomalyObj {
                 app_proto: a.app_proto,
@@ -390,25 +382,11 @@ impl LogSink {
         if self.config.format != LogFormat::Eve {
             return Ok(());
         }
-        let ports = has_ports(t.tuple.proto);
         let ev = match &t.app {
             AppTxData::Smtp(smtp) => SmtpEvent {
-                timestamp: format_timestamp(t.ts),
-                flow_id: t.flow_id,
-                pcap_cnt: (!t.flow_end).then_some(t.pkt_num),
-                event_type: "smtp",
-                vlan: &t.vlan,
-                src_ip: eve_ip(t.tuple.src_ip),
-                src_port: ports.then_some(t.tuple.src_port),
-                dest_ip: eve_ip(t.tuple.dst_ip),
-                dest_port: ports.then_some(t.tuple.dst_port),
-                ip_v: if t.tuple.src_ip.is_ipv4() { 4 } else { 6 },
-                proto: proto_name(t.tuple.proto),
-                pkt_src: if t.flow_end {
-                    "stream (flow timeout)"
-                } else {
-                    "wire/pcap"
-                },
+                head: RecordHead::app(
+                    "smtp", t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &t.tuple,
+                ),
                 tx_id: t.tx_id,
                 smtp,
                 email: smtp.email.as_ref(),
@@ -565,25 +543,69 @@ struct AnomalyEvent<'a> {
     anomaly: AnomalyObj,
 }
 
+/// The header every per-packet and per-transaction record starts with (Suricata's
+/// `CreateEveHeader` key order); records embed it flattened.
+#[derive(Serialize)]
+pub(crate) struct RecordHead<'a> {
+    pub(crate) timestamp: String,
+    pub(crate) flow_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pcap_cnt: Option<u64>,
+    pub(crate) event_type: &'static str,
+    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
+    pub(crate) vlan: &'a [u16],
+    pub(crate) src_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) src_port: Option<u16>,
+    pub(crate) dest_ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dest_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ip_v: Option<u8>,
+    pub(crate) proto: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) pkt_src: Option<&'static str>,
+}
+
+impl<'a> RecordHead<'a> {
+    /// The header of an app-layer record about `tuple`, written on packet `pkt_num`, or at
+    /// flow end (`at_end`: no `pcap_cnt`, `pkt_src: "stream (flow timeout)"`, as Suricata).
+    fn app(
+        event_type: &'static str,
+        ts: Timestamp,
+        flow_id: u64,
+        pkt_num: u64,
+        at_end: bool,
+        vlan: &'a [u16],
+        tuple: &sekisho_engine::PacketTuple,
+    ) -> Self {
+        let ports = has_ports(tuple.proto);
+        RecordHead {
+            timestamp: format_timestamp(ts),
+            flow_id,
+            pcap_cnt: (!at_end).then_some(pkt_num),
+            event_type,
+            vlan,
+            src_ip: eve_ip(tuple.src_ip),
+            src_port: ports.then_some(tuple.src_port),
+            dest_ip: eve_ip(tuple.dst_ip),
+            dest_port: ports.then_some(tuple.dst_port),
+            ip_v: Some(if tuple.src_ip.is_ipv4() { 4 } else { 6 }),
+            proto: proto_name(tuple.proto),
+            pkt_src: Some(if at_end {
+                "stream (flow timeout)"
+            } else {
+                "wire/pcap"
+            }),
+        }
+    }
+}
+
 /// An app-layer EVE `anomaly` record (Suricata's `output-json-anomaly.c` key order).
 #[derive(Serialize)]
 struct AppAnomalyEvent<'a> {
-    timestamp: String,
-    flow_id: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pcap_cnt: Option<u64>,
-    event_type: &'static str,
-    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
-    vlan: &'a [u16],
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    ip_v: u8,
-    proto: String,
-    pkt_src: &'static str,
+    #[serde(flatten)]
+    head: RecordHead<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tx_id: Option<u64>,
     anomaly: AppAnomalyObj,
@@ -600,22 +622,8 @@ struct AppAnomalyObj {
 /// An EVE `smtp` record (Suricata's `output-json-smtp.c` key order).
 #[derive(Serialize)]
 struct SmtpEvent<'a> {
-    timestamp: String,
-    flow_id: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pcap_cnt: Option<u64>,
-    event_type: &'static str,
-    #[serde(skip_serializing_if = "<[u16]>::is_empty")]
-    vlan: &'a [u16],
-    src_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    src_port: Option<u16>,
-    dest_ip: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dest_port: Option<u16>,
-    ip_v: u8,
-    proto: String,
-    pkt_src: &'static str,
+    #[serde(flatten)]
+    head: RecordHead<'a>,
     tx_id: u64,
     smtp: &'a SmtpEve,
     #[serde(skip_serializing_if = "Option::is_none")]
