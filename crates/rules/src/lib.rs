@@ -41,7 +41,7 @@ pub use keywords::{is_known_keyword, known_keywords};
 pub use parse::SURICATA_VERSION;
 pub use vars::{
     find_duplicate_sids, validate_variables, validate_variables_in, IpRange, IpSet, PortSet,
-    VarError, Variables,
+    VarError, Variables, DEFAULT_ADDRESS_VARS, DEFAULT_PORT_VARS,
 };
 
 use sekisho_diag::{Diagnostic, SourceFile};

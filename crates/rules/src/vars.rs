@@ -241,6 +241,40 @@ impl fmt::Display for VarError {
     }
 }
 
+/// The address variables of Suricata's default `suricata.yaml` (`vars.address-groups`).
+pub const DEFAULT_ADDRESS_VARS: &[(&str, &str)] = &[
+    ("HOME_NET", "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"),
+    ("EXTERNAL_NET", "!$HOME_NET"),
+    ("HTTP_SERVERS", "$HOME_NET"),
+    ("SMTP_SERVERS", "$HOME_NET"),
+    ("SQL_SERVERS", "$HOME_NET"),
+    ("DNS_SERVERS", "$HOME_NET"),
+    ("TELNET_SERVERS", "$HOME_NET"),
+    ("AIM_SERVERS", "$EXTERNAL_NET"),
+    ("DC_SERVERS", "$HOME_NET"),
+    ("DNP3_SERVER", "$HOME_NET"),
+    ("DNP3_CLIENT", "$HOME_NET"),
+    ("MODBUS_CLIENT", "$HOME_NET"),
+    ("MODBUS_SERVER", "$HOME_NET"),
+    ("ENIP_CLIENT", "$HOME_NET"),
+    ("ENIP_SERVER", "$HOME_NET"),
+];
+
+/// The port variables of Suricata's default `suricata.yaml` (`vars.port-groups`).
+pub const DEFAULT_PORT_VARS: &[(&str, &str)] = &[
+    ("HTTP_PORTS", "80"),
+    ("SHELLCODE_PORTS", "!80"),
+    ("ORACLE_PORTS", "1521"),
+    ("SSH_PORTS", "22"),
+    ("DNP3_PORTS", "20000"),
+    ("MODBUS_PORTS", "502"),
+    ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
+    ("FTP_PORTS", "21"),
+    ("GENEVE_PORTS", "6081"),
+    ("VXLAN_PORTS", "4789"),
+    ("TEREDO_PORTS", "3544"),
+];
+
 /// Address groups and port groups.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Variables {
@@ -258,41 +292,11 @@ impl Variables {
     /// *_PORTS...).
     pub fn suricata_defaults() -> Self {
         let mut v = Variables::default();
-        let addr = [
-            ("HOME_NET", "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"),
-            ("EXTERNAL_NET", "!$HOME_NET"),
-            ("HTTP_SERVERS", "$HOME_NET"),
-            ("SMTP_SERVERS", "$HOME_NET"),
-            ("SQL_SERVERS", "$HOME_NET"),
-            ("DNS_SERVERS", "$HOME_NET"),
-            ("TELNET_SERVERS", "$HOME_NET"),
-            ("AIM_SERVERS", "$EXTERNAL_NET"),
-            ("DC_SERVERS", "$HOME_NET"),
-            ("DNP3_SERVER", "$HOME_NET"),
-            ("DNP3_CLIENT", "$HOME_NET"),
-            ("MODBUS_CLIENT", "$HOME_NET"),
-            ("MODBUS_SERVER", "$HOME_NET"),
-            ("ENIP_CLIENT", "$HOME_NET"),
-            ("ENIP_SERVER", "$HOME_NET"),
-        ];
-        for (n, s) in addr {
+        for &(n, s) in DEFAULT_ADDRESS_VARS {
             // Defaults are constants known to parse.
             let _ = v.set_address(n, s);
         }
-        let ports = [
-            ("HTTP_PORTS", "80"),
-            ("SHELLCODE_PORTS", "!80"),
-            ("ORACLE_PORTS", "1521"),
-            ("SSH_PORTS", "22"),
-            ("DNP3_PORTS", "20000"),
-            ("MODBUS_PORTS", "502"),
-            ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
-            ("FTP_PORTS", "21"),
-            ("GENEVE_PORTS", "6081"),
-            ("VXLAN_PORTS", "4789"),
-            ("TEREDO_PORTS", "3544"),
-        ];
-        for (n, s) in ports {
+        for &(n, s) in DEFAULT_PORT_VARS {
             let _ = v.set_port(n, s);
         }
         v

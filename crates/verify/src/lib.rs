@@ -109,37 +109,9 @@ impl<F: Fn(&RunRequest) -> Result<(), ReplayError>> Replayer for F {
     }
 }
 
-/// The address and port variables of Suricata's default `suricata.yaml` (the configuration
-/// suricata-verify runs a case with when the case brings none).
-pub const DEFAULT_VARS: &[(&str, &str)] = &[
-    ("HOME_NET", "[192.168.0.0/16,10.0.0.0/8,172.16.0.0/12]"),
-    ("EXTERNAL_NET", "!$HOME_NET"),
-    ("HTTP_SERVERS", "$HOME_NET"),
-    ("SMTP_SERVERS", "$HOME_NET"),
-    ("SQL_SERVERS", "$HOME_NET"),
-    ("DNS_SERVERS", "$HOME_NET"),
-    ("TELNET_SERVERS", "$HOME_NET"),
-    ("AIM_SERVERS", "$EXTERNAL_NET"),
-    ("DC_SERVERS", "$HOME_NET"),
-    ("DNP3_SERVER", "$HOME_NET"),
-    ("DNP3_CLIENT", "$HOME_NET"),
-    ("MODBUS_CLIENT", "$HOME_NET"),
-    ("MODBUS_SERVER", "$HOME_NET"),
-    ("ENIP_CLIENT", "$HOME_NET"),
-    ("ENIP_SERVER", "$HOME_NET"),
-    ("HTTP_PORTS", "80"),
-    ("SHELLCODE_PORTS", "!80"),
-    ("ORACLE_PORTS", "1521"),
-    ("SSH_PORTS", "22"),
-    ("DNP3_PORTS", "20000"),
-    ("MODBUS_PORTS", "502"),
-    ("FILE_DATA_PORTS", "[$HTTP_PORTS,110,143]"),
-    ("FTP_PORTS", "21"),
-    ("GENEVE_PORTS", "6081"),
-    ("VXLAN_PORTS", "4789"),
-    ("TEREDO_PORTS", "3544"),
-    ("SIP_PORTS", "[5060,5061]"),
-];
+/// Variables suricata-verify's configuration defines beyond Suricata's default
+/// `suricata.yaml` (those are `sekisho_rules::DEFAULT_ADDRESS_VARS` / `DEFAULT_PORT_VARS`).
+const EXTRA_VARS: &[(&str, &str)] = &[("SIP_PORTS", "[5060,5061]")];
 
 /// What sekisho implements, so the runner can skip what it cannot evaluate honestly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -814,8 +786,10 @@ fn run_case_inner(
         if let Some(why) = &settings.rules_unsupported {
             return Err(Outcome::Skip(why.clone()));
         }
-        let mut vars: Vec<(String, String)> = DEFAULT_VARS
+        let mut vars: Vec<(String, String)> = sekisho_rules::DEFAULT_ADDRESS_VARS
             .iter()
+            .chain(sekisho_rules::DEFAULT_PORT_VARS)
+            .chain(EXTRA_VARS)
             .filter(|(n, _)| !settings.vars.iter().any(|(m, _)| m == n))
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
