@@ -12,23 +12,6 @@ use libfuzzer_sys::fuzz_target;
 use sekisho_detect::payload::{MatchScratch, PayloadMatcher};
 use sekisho_rules::{parse_rule, RuleOption};
 
-/// The options `PayloadMatcher::compile` takes (the detection compiler's routing).
-fn is_payload_keyword(o: &RuleOption) -> bool {
-    matches!(
-        o,
-        RuleOption::Content(_)
-            | RuleOption::Pcre(_)
-            | RuleOption::IsDataAt(_)
-            | RuleOption::Bsize(_)
-            | RuleOption::ByteTest(_)
-            | RuleOption::ByteJump(_)
-            | RuleOption::ByteExtract(_)
-            | RuleOption::ByteMath(_)
-            | RuleOption::Transform(_)
-            | RuleOption::Absent { .. }
-    )
-}
-
 fn contains(hay: &[u8], needle: &[u8], nocase: bool) -> bool {
     needle.is_empty()
         || hay.windows(needle.len()).any(|w| {
@@ -58,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     for o in &rule.options {
         match &o.node {
             RuleOption::Buffer(_) => groups.push(Vec::new()),
-            n if is_payload_keyword(n) => {
+            n if PayloadMatcher::takes(n) => {
                 if let Some(g) = groups.last_mut() {
                     g.push(n);
                 }

@@ -275,22 +275,6 @@ fn buf_kind(b: Buffer) -> Option<BufKind> {
     }
 }
 
-fn is_payload_keyword(o: &RuleOption) -> bool {
-    matches!(
-        o,
-        RuleOption::Content(_)
-            | RuleOption::Pcre(_)
-            | RuleOption::IsDataAt(_)
-            | RuleOption::Bsize(_)
-            | RuleOption::ByteTest(_)
-            | RuleOption::ByteJump(_)
-            | RuleOption::ByteExtract(_)
-            | RuleOption::ByteMath(_)
-            | RuleOption::Transform(_)
-            | RuleOption::Absent { .. }
-    )
-}
-
 fn label_of(opts: &[&RuleOption]) -> String {
     for o in opts {
         match o {
@@ -468,7 +452,7 @@ pub fn compile_rule(
                     "no parser fills this buffer yet",
                 ));
             }
-            o if is_payload_keyword(o) => {
+            o if PayloadMatcher::takes(o) => {
                 let idx = match current {
                     Some(i) => i,
                     None => {

@@ -330,6 +330,25 @@ impl Compiler {
 }
 
 impl PayloadMatcher {
+    /// True for the options [`PayloadMatcher::compile`] takes: the payload keywords of a
+    /// buffer group (content, pcre, isdataat, bsize, byte_*, transforms, absent). The
+    /// detection compiler routes these into groups; everything else is rule-level.
+    pub fn takes(o: &RuleOption) -> bool {
+        matches!(
+            o,
+            RuleOption::Content(_)
+                | RuleOption::Pcre(_)
+                | RuleOption::IsDataAt(_)
+                | RuleOption::Bsize(_)
+                | RuleOption::ByteTest(_)
+                | RuleOption::ByteJump(_)
+                | RuleOption::ByteExtract(_)
+                | RuleOption::ByteMath(_)
+                | RuleOption::Transform(_)
+                | RuleOption::Absent { .. }
+        )
+    }
+
     /// Compiles the options of one buffer group (in rule order). Options that are not
     /// payload keywords for a buffer (msg, sid, flow, flowbits, buffer selectors...) are not
     /// passed in. Transforms given here are applied to the buffer before matching.
