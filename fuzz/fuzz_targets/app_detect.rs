@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let client_port = if sel & 0x20 != 0 { 53 } else { 40000 };
     let cfg = AppLayerConfig {
         enabled: true,
-        smtp_server_banner: sel & 2 != 0,
+        server_greeting_probe: sel & 2 != 0,
         max_detect_bytes: usize::from(lim & 0x0f) * 16,
         max_hold_bytes: usize::from(lim >> 4) * 64,
     };

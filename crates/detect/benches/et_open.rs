@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use etherparse::{SlicedPacket, TransportSlice};
 use sekisho_detect::payload::MatchScratch;
-use sekisho_detect::prefilter::Prefilter;
+use sekisho_detect::prefilter::{Prefilter, PrefilterScratch};
 use sekisho_detect::sig::{BufKind, Sig};
 use sekisho_detect::RuleSet;
 use sekisho_policy::Policy;
@@ -175,8 +175,9 @@ fn naive(sigs: &[&Sig], payloads: &[Vec<u8>]) -> Pass {
     }
 }
 
-fn prefiltered(rs: &RuleSet, pf: &mut Prefilter, payloads: &[Vec<u8>]) -> Pass {
+fn prefiltered(rs: &RuleSet, pf: &Prefilter, payloads: &[Vec<u8>]) -> Pass {
     let mut scratch = MatchScratch::default();
+    let mut pfs = PrefilterScratch::default();
     let mut out = Vec::new();
     let mut hits = Vec::new();
     let (mut evaluated, mut candidates) = (0, 0);
@@ -184,7 +185,12 @@ fn prefiltered(rs: &RuleSet, pf: &mut Prefilter, payloads: &[Vec<u8>]) -> Pass {
     for (i, p) in payloads.iter().enumerate() {
         out.clear();
         out.extend_from_slice(pf.always(BufKind::Payload));
-        pf.scan(BufKind::Payload, std::iter::once(p.as_slice()), &mut out);
+        pf.scan(
+            &mut pfs,
+            BufKind::Payload,
+            std::iter::once(p.as_slice()),
+            &mut out,
+        );
         candidates += out.len();
         for &o in &out {
             let Some(s) = rs.sig(o) else { continue };
@@ -214,7 +220,7 @@ fn measure(rs: &RuleSet, payloads: &[Vec<u8>]) {
     let sigs: Vec<&Sig> = rs.sigs().iter().filter(|s| payload_only(s)).collect();
 
     let t = Instant::now();
-    let mut pf = Prefilter::build(rs.sigs());
+    let pf = Prefilter::build(rs.sigs());
     println!("prefilter build secs: {:.3}", t.elapsed().as_secs_f64());
 
     let per = |d: Duration| d.as_nanos() as f64 / n as f64;
@@ -228,7 +234,7 @@ fn measure(rs: &RuleSet, payloads: &[Vec<u8>]) {
 
     let mut best: Option<Pass> = None;
     for _ in 0..5 {
-        let p = prefiltered(rs, &mut pf, payloads);
+        let p = prefiltered(rs, &pf, payloads);
         if best.as_ref().is_none_or(|b| p.time < b.time) {
             best = Some(p);
         }

@@ -20,17 +20,18 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use sekisho_engine::app::smtp::SmtpEve;
-use sekisho_engine::app::{AppLayer, AppProto};
+use sekisho_engine::app::{AppLayer, AppProto, AppTxData, BufferId, TxRef};
 use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
 use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream, SizeCmp};
 
 use crate::firewall::{FwFlow, FwVerdict};
 use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 use crate::payload::MatchScratch;
+use crate::prefilter::PrefilterScratch;
 use crate::ruleset::RuleSet;
-use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind, SmtpView};
+use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind};
 
 /// Bytes of already inspected stream data kept per TCP direction and inspected again in front
 /// of the next packet's new bytes, so a content split over two segments is found (Suricata
@@ -106,7 +107,11 @@ struct FlowDet {
 /// `Engine::with_inspector`, and drain [`Detector::poll_output`] (and
 /// [`Detector::take_explain`]) after every packet.
 pub struct Detector {
-    rules: RuleSet,
+    /// The compiled rules, shared with every other worker; replaced whole by
+    /// [`Detector::swap_rules`].
+    rules: Arc<RuleSet>,
+    /// This worker's prefilter bitmap (the rule set itself is immutable).
+    pf_scratch: PrefilterScratch,
     cfg: DetectConfig,
     /// Per-flow state; entries live exactly as long as the engine's flow (removed in
     /// `on_flow_end`), so the engine's flow-table cap bounds this map too.
@@ -164,10 +169,12 @@ pub(crate) enum Miss {
 }
 
 impl Detector {
-    /// A detector over `rules`.
-    pub fn new(rules: RuleSet, cfg: DetectConfig) -> Detector {
+    /// A detector over `rules` (a `RuleSet`, or an `Arc<RuleSet>` shared with other
+    /// workers).
+    pub fn new(rules: impl Into<Arc<RuleSet>>, cfg: DetectConfig) -> Detector {
         Detector {
-            rules,
+            rules: rules.into(),
+            pf_scratch: PrefilterScratch::default(),
             cfg,
             flows: HashMap::default(),
             flow_seq: 0,
@@ -188,6 +195,48 @@ impl Detector {
     /// The rules in use.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
+    }
+
+    /// The shared handle of the rules in use.
+    pub fn rules_arc(&self) -> &Arc<RuleSet> {
+        &self.rules
+    }
+
+    /// Replaces the rule set (a reload). Flows keep their verdicts (passed or dropped flows
+    /// stay so) and their flowbits, carried over by name; a bit the new rules never name is
+    /// forgotten. Alert-once marks of transactions are carried over by signature id, so a
+    /// transaction that already alerted on a rule present in both sets does not alert
+    /// again. Takes effect from the next packet.
+    pub fn swap_rules(&mut self, rules: Arc<RuleSet>) {
+        let old = std::mem::replace(&mut self.rules, rules);
+        let new = &self.rules;
+        let bit_map: Vec<Option<u32>> = (0..old.bit_names().len() as u32)
+            .map(|id| new.bit_names().find(old.bit_names().name(id)))
+            .collect();
+        let remap = |bits: &mut Vec<u32>| {
+            let mapped: Vec<u32> = bits
+                .iter()
+                .filter_map(|&b| bit_map.get(b as usize).copied().flatten())
+                .collect();
+            *bits = mapped;
+        };
+        let by_sid: HashMap<(u64, u64), u32> = new
+            .sigs()
+            .iter()
+            .map(|s| ((s.gid, s.sid), s.order))
+            .collect();
+        for st in self.flows.values_mut() {
+            remap(&mut st.bits);
+            st.tx_matched = st
+                .tx_matched
+                .iter()
+                .filter_map(|&(order, tx)| {
+                    let s = old.sig(order)?;
+                    by_sid.get(&(s.gid, s.sid)).map(|&o| (o, tx))
+                })
+                .collect();
+            st.fw.carry_over(old.firewall(), new.firewall());
+        }
     }
 
     /// Counters so far.
@@ -345,9 +394,12 @@ impl Detector {
         if explain && !st.proto_explained && app != AppProto::Unknown {
             st.proto_explained = true;
             let how = match p.app.and_then(AppLayer::detected_at) {
-                Some((Direction::ToClient, n)) => {
-                    format!("from the server's data in pkt {n} (e.g. the SMTP 220 banner)")
-                }
+                Some((Direction::ToClient, n)) => match app.def().map(|d| d.greeting) {
+                    Some(g) if !g.is_empty() => {
+                        format!("from the server's data in pkt {n} (e.g. {g})")
+                    }
+                    _ => format!("from the server's data in pkt {n}"),
+                },
                 Some((Direction::ToServer, n)) => {
                     format!("from the client's data in pkt {n}")
                 }
@@ -451,35 +503,27 @@ impl Detector {
         }
         let stream_buf: &[u8] = if use_window { &window } else { payload };
         let tail_buf: &[u8] = &stream_buf[..tail_len];
-        let smtp = p
+        // The rules as of this packet (a swap takes effect from the next one).
+        let rules = Arc::clone(&self.rules);
+        // The live transactions of the flow's current protocol, when some rule reads them.
+        let txs: Vec<TxRef<'_>> = p
             .app
-            .filter(|a| a.proto() == AppProto::Smtp)
-            .and_then(AppLayer::smtp);
-        let helo = smtp.and_then(|s| s.helo());
-        let txs: Vec<SmtpView<'_>> = smtp
-            .filter(|_| self.rules.needs_smtp())
-            .map(|s| {
-                s.txs()
-                    .map(|t| SmtpView {
-                        tx_id: t.tx_id,
-                        helo,
-                        mail_from: t.mail_from.as_deref(),
-                        rcpt_to: t.rcpt_to.iter().map(Vec::as_slice).collect(),
-                    })
-                    .collect()
-            })
+            .and_then(AppLayer::active_parser)
+            .filter(|_| rules.needs_app_tx())
+            .map(|pr| pr.txs())
             .unwrap_or_default();
 
         // Alert-once bookkeeping only for transactions still in the parser: bounded by live
         // transactions × rules.
         if !st.tx_matched.is_empty() {
             st.tx_matched
-                .retain(|(_, id)| txs.iter().any(|t| t.tx_id == *id));
+                .retain(|(_, id)| txs.iter().any(|t| t.id() == *id));
         }
         // Candidates: rules without fast pattern, plus prefilter hits.
         let mut cand = std::mem::take(&mut self.cand);
         cand.clear();
-        let pf = self.rules.prefilter_mut();
+        let pf = rules.prefilter();
+        let pfs = &mut self.pf_scratch;
         pf.always_into(
             BufKind::Payload,
             p.proto,
@@ -488,45 +532,42 @@ impl Detector {
             &mut cand,
         );
         if !stream_buf.is_empty() {
-            pf.scan(BufKind::Payload, std::iter::once(stream_buf), &mut cand);
+            pf.scan(
+                pfs,
+                BufKind::Payload,
+                std::iter::once(stream_buf),
+                &mut cand,
+            );
         }
         if p.proto == 6 && !pkt_payload.is_empty() && pkt_payload != payload {
             // Packet rules see the packet's own bytes (out of order, retransmitted).
-            pf.scan(BufKind::Payload, std::iter::once(pkt_payload), &mut cand);
+            pf.scan(
+                pfs,
+                BufKind::Payload,
+                std::iter::once(pkt_payload),
+                &mut cand,
+            );
         }
-        if !txs.is_empty() {
-            pf.always_into(
-                BufKind::SmtpHelo,
-                p.proto,
-                p.dst_port,
-                p.first_in_direction,
-                &mut cand,
-            );
-            pf.always_into(
-                BufKind::SmtpMailFrom,
-                p.proto,
-                p.dst_port,
-                p.first_in_direction,
-                &mut cand,
-            );
-            pf.always_into(
-                BufKind::SmtpRcptTo,
-                p.proto,
-                p.dst_port,
-                p.first_in_direction,
-                &mut cand,
-            );
-            pf.scan(BufKind::SmtpHelo, helo.into_iter(), &mut cand);
-            pf.scan(
-                BufKind::SmtpMailFrom,
-                txs.iter().filter_map(|t| t.mail_from),
-                &mut cand,
-            );
-            pf.scan(
-                BufKind::SmtpRcptTo,
-                txs.iter().flat_map(|t| t.rcpt_to.iter().copied()),
-                &mut cand,
-            );
+        if let Some(first) = txs.first() {
+            // Every buffer the transactions' protocol registered: rules without a fast
+            // pattern, then the prefilter over every instance in every live transaction.
+            let proto = first.proto();
+            for k in BufferId::all().filter(|b| b.proto() == proto) {
+                pf.always_into(
+                    BufKind::App(k),
+                    p.proto,
+                    p.dst_port,
+                    p.first_in_direction,
+                    &mut cand,
+                );
+                pf.scan(
+                    pfs,
+                    BufKind::App(k),
+                    txs.iter()
+                        .flat_map(|t| (0..).map_while(move |n| t.buffer(k, n))),
+                    &mut cand,
+                );
+            }
         }
         cand.sort_unstable();
         cand.dedup();
@@ -625,29 +666,32 @@ impl Detector {
             }
             let tx_info = tx.and_then(|i| txs.get(i)).map(|t| {
                 if st.tx_matched.len() < MAX_TX_MATCHES {
-                    st.tx_matched.push((sig.order, t.tx_id));
+                    st.tx_matched.push((sig.order, t.id()));
                 }
-                let eve = smtp
-                    .and_then(|s| s.tx(t.tx_id))
-                    .map(|tx| tx.eve())
-                    .unwrap_or_default();
-                (t.tx_id, eve)
+                (t.id(), t.log())
             });
             let mut tx_note = tx_info
                 .as_ref()
                 .map(|(id, _)| format!(" (tx {id})"))
                 .unwrap_or_default();
             if explain {
-                // Name the recipient that satisfied each smtp.rcpt_to group.
+                // Name the instance that satisfied each multi-buffer group (which recipient,
+                // which query name, ...).
                 if let Some(t) = tx.and_then(|i| txs.get(i)) {
-                    for g in sig.groups.iter().filter(|g| g.kind == BufKind::SmtpRcptTo) {
-                        if let Some(r) = t
-                            .rcpt_to
-                            .iter()
+                    for g in &sig.groups {
+                        let BufKind::App(b) = g.kind else { continue };
+                        if !b.multi() {
+                            continue;
+                        }
+                        if let Some(r) = (0..)
+                            .map_while(|n| t.buffer(b, n))
                             .find(|r| g.matcher.matches(r, &mut self.scratch))
                         {
-                            tx_note
-                                .push_str(&format!(" smtp.rcpt_to {}", String::from_utf8_lossy(r)));
+                            tx_note.push_str(&format!(
+                                " {} {}",
+                                b.name(),
+                                String::from_utf8_lossy(r)
+                            ));
                         }
                     }
                 }
@@ -897,7 +941,7 @@ pub(crate) fn eval(
     p: &PacketContext<'_>,
     st: EvalState<'_>,
     payload: &[u8],
-    txs: &[SmtpView<'_>],
+    txs: &[TxRef<'_>],
     scratch: &mut MatchScratch,
 ) -> Result<Option<usize>, Miss> {
     let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
@@ -1004,7 +1048,7 @@ pub(crate) fn eval(
     if sig.kind == SigKind::AppTx {
         let mut last = Err(Miss::TxDone);
         for (i, tx) in txs.iter().enumerate() {
-            if st.tx_matched.contains(&(sig.order, tx.tx_id)) {
+            if st.tx_matched.contains(&(sig.order, tx.id())) {
                 continue;
             }
             match sig.groups_match(payload, Some(tx), scratch) {
@@ -1113,7 +1157,7 @@ fn push_alert(
     stats: &mut DetectStats,
     p: &PacketContext<'_>,
     alert: AlertInfo,
-    tx: Option<(u64, SmtpEve)>,
+    tx: Option<(u64, AppTxData)>,
 ) {
     stats.alerts += 1;
     out.push_back(Output::Alert(Box::new(AlertRecord {

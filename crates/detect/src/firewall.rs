@@ -1,11 +1,12 @@
 //! Suricata 8 firewall mode: the fail-closed rule set evaluated before threat detection (TD).
 //!
 //! Tables modelled (suricata-firewall-mode.md §3, §6): `packet:filter` (hooks `all` and
-//! `flow_start`, file order, default `drop:packet`) and `app:filter` for SMTP with the
-//! 8.0.7 hooks `request_started|request_data|request_complete` and
-//! `response_started|response_data|response_complete` (file order per hook, default
-//! `drop:flow`). `pre_flow`/`pre_stream` and other protocols' hooks are listed by
-//! [`Firewall::not_loaded`] (keyword `hook`), never silently ignored.
+//! `flow_start`, file order, default `drop:packet`) and `app:filter` for every protocol
+//! whose registry entry names progress states (the hooks `<proto>:<state>` per direction,
+//! e.g. the mail protocol's `request_started|request_data|request_complete`; file order per
+//! hook, default `drop:flow`). `pre_flow`/`pre_stream` and the hooks of protocols without
+//! progress states are listed by [`Firewall::not_loaded`] (keyword `hook`), never silently
+//! ignored.
 //!
 //! Per transaction and direction the hooks from the last inspected one up to the
 //! transaction's progress are walked. Within a hook, a rule that matched this transaction
@@ -14,9 +15,8 @@
 //! A hook no accept rule covered gets the default policy unless an accept covered it on an
 //! earlier packet. `xbits:...,track tx` bits live per transaction.
 
-use sekisho_engine::app::smtp::{Progress, SmtpTx};
-use sekisho_engine::app::{AppLayer, AppProto};
-use sekisho_engine::{Direction, PacketContext};
+use sekisho_engine::app::{AppLayer, AppProto, TxRef, PROTOCOLS};
+use sekisho_engine::PacketContext;
 use sekisho_policy::Policy;
 use sekisho_rules::{
     Action, ActionKind, ActionScope, ActionSpec, BitsCmd, Flowbits, ProtoKind, Rule, RuleOption,
@@ -26,16 +26,16 @@ use sekisho_rules::{
 use crate::detector::{eval, EvalState};
 use crate::output::AlertInfo;
 use crate::payload::MatchScratch;
-use crate::sig::{compile_rule, BitNames, NotLoaded, Sig, SigKind, SmtpView};
+use crate::sig::{app_proto_from_name, compile_rule, BitNames, NotLoaded, Sig, SigKind};
 
 /// Most transactions whose firewall state one flow keeps (older ones are forgotten).
 const MAX_TX_STATES: usize = 256;
 
-/// SMTP hook names by direction and progress value.
-const SMTP_HOOKS: [[&str; 3]; 2] = [
-    ["request_started", "request_data", "request_complete"],
-    ["response_started", "response_data", "response_complete"],
-];
+/// The hook names of `proto` in direction index `dir` (0 request, 1 response), in
+/// progress order (from the protocol registry).
+fn hook_names(proto: AppProto, dir: usize) -> &'static [&'static str] {
+    proto.def().map_or(&[], |d| d.hooks[dir])
+}
 
 /// A default policy: what happens at a table or hook no accept rule covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,7 @@ impl DefaultPolicy {
 pub struct FirewallConfig {
     /// `packet:filter` default (Suricata: `drop:packet`).
     pub packet_filter: DefaultPolicy,
-    /// Default of every SMTP hook (Suricata: `drop:flow`).
+    /// Default of every app-layer hook (Suricata: `drop:flow`).
     pub app: DefaultPolicy,
     /// Collect explain lines in [`FwOutcome::explain`].
     pub explain: bool,
@@ -90,8 +90,23 @@ impl Default for FirewallConfig {
 enum FwHook {
     /// `packet:filter`; `flow_start` only on the first packet of each direction.
     Packet { flow_start: bool },
-    /// SMTP app hook: direction index (0 request, 1 response) and progress value.
-    Smtp { dir: usize, progress: usize },
+    /// An app-layer hook: the protocol, direction index (0 request, 1 response) and
+    /// progress value.
+    App {
+        proto: AppProto,
+        dir: usize,
+        progress: usize,
+    },
+}
+
+/// Where in an app protocol's hooks an evaluation is: protocol, direction index, hook
+/// being evaluated and the transaction's current progress in that direction.
+#[derive(Debug, Clone, Copy)]
+struct HookAt {
+    proto: AppProto,
+    d: usize,
+    h: usize,
+    cur: usize,
 }
 
 /// One compiled firewall rule.
@@ -115,7 +130,15 @@ impl FwRule {
 fn hook_text(h: FwHook) -> String {
     match h {
         FwHook::Packet { .. } => "packet:filter".to_string(),
-        FwHook::Smtp { dir, progress } => format!("smtp:{}", SMTP_HOOKS[dir][progress]),
+        FwHook::App {
+            proto,
+            dir,
+            progress,
+        } => format!(
+            "{}:{}",
+            proto.as_str(),
+            hook_names(proto, dir).get(progress).unwrap_or(&"?")
+        ),
     }
 }
 
@@ -133,13 +156,31 @@ fn is_drop(k: ActionKind) -> bool {
     )
 }
 
+/// The app hooks of one protocol, per direction and progress state.
+#[derive(Default)]
+struct AppHooks {
+    /// Rule indices per hook, in file order.
+    rules: [Vec<Vec<usize>>; 2],
+    /// A `<hook` accept rule exists at a later hook: this hook is accepted automatically.
+    auto_accept: [Vec<bool>; 2],
+}
+
+impl AppHooks {
+    fn new(proto: AppProto) -> Self {
+        let n = |d: usize| hook_names(proto, d).len();
+        AppHooks {
+            rules: [vec![Vec::new(); n(0)], vec![Vec::new(); n(1)]],
+            auto_accept: [vec![false; n(0)], vec![false; n(1)]],
+        }
+    }
+}
+
 /// The firewall rule set compiled from a policy's `firewall_rules` group.
 pub struct Firewall {
     rules: Vec<FwRule>,
     packet: Vec<usize>,
-    smtp: [[Vec<usize>; 3]; 2],
-    /// A `<hook` accept rule exists at a later hook: this hook is accepted automatically.
-    auto_accept: [[bool; 3]; 2],
+    /// App hook tables, indexed like the protocol registry's list.
+    app: Vec<AppHooks>,
     not_loaded: Vec<NotLoaded>,
     bits: BitNames,
     xbits: BitNames,
@@ -171,7 +212,7 @@ impl FwVerdict {
 pub struct FwAlert {
     /// Rule identity and text; `blocked` when the rule's action drops/rejects.
     pub info: AlertInfo,
-    /// `firewall.hook`, e.g. `packet:filter`, `smtp:request_data`.
+    /// `firewall.hook`, e.g. `packet:filter`, `<proto>:request_data`.
     pub hook: String,
     /// `firewall.policy`, e.g. `accept:hook`, `drop:flow`.
     pub policy: String,
@@ -205,7 +246,7 @@ pub struct FwOutcome {
 #[derive(Debug, Clone, Default)]
 struct TxState {
     tx_id: u64,
-    /// First hook not yet closed; 3 = all done.
+    /// First hook not yet closed; the number of hooks = all done.
     next: [usize; 2],
     /// Bit `h`: hook `h` was accepted on some packet.
     accepted: [u8; 2],
@@ -231,6 +272,25 @@ pub struct FwFlow {
 }
 
 impl FwFlow {
+    /// Carries the flow's state over from firewall tables `old` to `new` (a reload):
+    /// flowbits and tx xbits by name; a bit the new rules never name is forgotten.
+    /// "Matched earlier in this tx" marks are rule indices of the old tables, so they are
+    /// dropped: after a reload a firewall rule may match a live transaction once more.
+    pub(crate) fn carry_over(&mut self, old: Option<&Firewall>, new: Option<&Firewall>) {
+        let map = |ids: &mut Vec<u32>, o: Option<&BitNames>, n: Option<&BitNames>| {
+            let mapped = match (o, n) {
+                (Some(o), Some(n)) => ids.iter().filter_map(|&b| n.find(o.name(b))).collect(),
+                _ => Vec::new(),
+            };
+            *ids = mapped;
+        };
+        map(&mut self.bits, old.map(|f| &f.bits), new.map(|f| &f.bits));
+        for tx in &mut self.txs {
+            map(&mut tx.xbits, old.map(|f| &f.xbits), new.map(|f| &f.xbits));
+            tx.matched.clear();
+        }
+    }
+
     /// The flow was accepted by `accept:flow` (EVE flow `action: accept`).
     pub fn accepted(&self) -> bool {
         self.accepted.is_some()
@@ -275,8 +335,7 @@ impl Firewall {
         let mut fw = Firewall {
             rules: Vec::new(),
             packet: Vec::new(),
-            smtp: Default::default(),
-            auto_accept: [[false; 3]; 2],
+            app: PROTOCOLS.iter().map(|d| AppHooks::new(d.proto)).collect(),
             not_loaded: Vec::new(),
             bits: BitNames::default(),
             xbits: BitNames::default(),
@@ -340,13 +399,24 @@ impl Firewall {
             ));
         }
         let hook = match &r.protocol.kind {
-            ProtoKind::App(name) if name == "smtp" => {
-                let found = SMTP_HOOKS
-                    .iter()
-                    .enumerate()
-                    .find_map(|(d, hs)| hs.iter().position(|n| *n == h.name).map(|p| (d, p)));
+            ProtoKind::App(name)
+                if app_proto_from_name(name)
+                    .is_some_and(|p| p.def().is_some_and(|d| !d.hooks[0].is_empty())) =>
+            {
+                let proto = app_proto_from_name(name).unwrap_or(AppProto::Unknown);
+                let found = (0..2).find_map(|d| {
+                    hook_names(proto, d)
+                        .iter()
+                        .position(|n| *n == h.name)
+                        .map(|p| (d, p))
+                });
                 let Some((dir, progress)) = found else {
-                    return Err(nl(r, group, "hook", "unknown SMTP hook"));
+                    return Err(nl(
+                        r,
+                        group,
+                        "hook",
+                        &format!("unknown {} hook", proto.as_str()),
+                    ));
                 };
                 if scope == ActionScope::Packet {
                     return Err(nl(
@@ -356,15 +426,27 @@ impl Firewall {
                         ":packet on an app-layer hook is only allowed for UDP protocols",
                     ));
                 }
-                FwHook::Smtp { dir, progress }
+                FwHook::App {
+                    proto,
+                    dir,
+                    progress,
+                }
             }
             ProtoKind::App(name) => {
+                let with_hooks: Vec<&str> = PROTOCOLS
+                    .iter()
+                    .filter(|d| !d.hooks[0].is_empty())
+                    .map(|d| d.name)
+                    .collect();
                 return Err(nl(
                     r,
                     group,
                     "hook",
-                    &format!("firewall hooks of '{name}' are not evaluated yet (only smtp)"),
-                ))
+                    &format!(
+                        "firewall hooks of '{name}' are not evaluated yet (only {})",
+                        with_hooks.join(", ")
+                    ),
+                ));
             }
             _ => match h.name.as_str() {
                 "all" => FwHook::Packet { flow_start: false },
@@ -414,7 +496,7 @@ impl Firewall {
         for o in td.options.drain(..) {
             match &o.node {
                 RuleOption::Xbits(x) => {
-                    if x.track != Track::Tx || !matches!(hook, FwHook::Smtp { .. }) {
+                    if x.track != Track::Tx || !matches!(hook, FwHook::App { .. }) {
                         return Err(nl(
                             r,
                             group,
@@ -444,11 +526,17 @@ impl Firewall {
         alert |= sig.force_alert;
         match hook {
             FwHook::Packet { .. } => self.packet.push(idx),
-            FwHook::Smtp { dir, progress } => {
-                self.smtp[dir][progress].push(idx);
-                if h.and_earlier {
-                    for p in 0..progress {
-                        self.auto_accept[dir][p] = true;
+            FwHook::App {
+                proto,
+                dir,
+                progress,
+            } => {
+                if let Some(t) = proto.index().and_then(|i| self.app.get_mut(i)) {
+                    t.rules[dir][progress].push(idx);
+                    if h.and_earlier {
+                        for p in 0..progress {
+                            t.auto_accept[dir][p] = true;
+                        }
                     }
                 }
             }
@@ -644,56 +732,41 @@ impl Firewall {
         }
 
         // app:filter (§6 steps 6, 7): only packets that gave the app layer new data.
-        let Some(smtp) = p
-            .app
-            .filter(|a| a.proto() == AppProto::Smtp)
-            .and_then(AppLayer::smtp)
-        else {
+        let Some(parser) = p.app.and_then(AppLayer::active_parser) else {
             return out;
         };
-        if payload.is_empty() {
+        let proto = parser.proto();
+        let d = p.direction.index();
+        let n_hooks = hook_names(proto, d).len();
+        if payload.is_empty() || n_hooks == 0 {
             return out;
         }
-        let d = p.direction.index();
-        let helo = smtp.helo();
-        let live: Vec<&SmtpTx> = smtp.txs().collect();
-        fw.txs.retain(|t| live.iter().any(|l| l.tx_id == t.tx_id));
+        let last = n_hooks - 1;
+        let live = parser.txs();
+        fw.txs.retain(|t| live.iter().any(|l| l.id() == t.tx_id));
         for tx in live {
-            let cur = match if p.direction == Direction::ToServer {
-                tx.request
-            } else {
-                tx.response
-            } {
-                Progress::Started => 0,
-                Progress::Data => 1,
-                Progress::Complete => 2,
-            };
-            let si = match fw.txs.iter().position(|t| t.tx_id == tx.tx_id) {
+            let cur = tx.progress(p.direction).min(last);
+            let si = match fw.txs.iter().position(|t| t.tx_id == tx.id()) {
                 Some(i) => i,
                 None => {
                     if fw.txs.len() >= MAX_TX_STATES {
                         fw.txs.remove(0);
                     }
                     fw.txs.push(TxState {
-                        tx_id: tx.tx_id,
+                        tx_id: tx.id(),
                         ..TxState::default()
                     });
                     fw.txs.len() - 1
                 }
             };
-            if fw.txs[si].tx_accepted[d] || fw.txs[si].next[d] > 2 {
+            if fw.txs[si].tx_accepted[d] || fw.txs[si].next[d] > last {
                 continue;
             }
-            let view = SmtpView {
-                tx_id: tx.tx_id,
-                helo,
-                mail_from: tx.mail_from.as_deref(),
-                rcpt_to: tx.rcpt_to.iter().map(Vec::as_slice).collect(),
-            };
-            let views = [view];
+            let views = [tx];
             let start = fw.txs[si].next[d];
             for h in start..=cur {
-                match self.eval_hook(p, fw, si, d, h, cur, payload, &views, scratch, &mut out) {
+                let at = HookAt { proto, d, h, cur };
+                match self.eval_hook(p, fw, si, at, payload, &views, scratch, &mut out) {
                     HookResult::Accepted => {}
                     HookResult::TxAccepted => {
                         fw.txs[si].tx_accepted[d] = true;
@@ -703,8 +776,8 @@ impl Firewall {
                 }
             }
             let st = &mut fw.txs[si];
-            st.next[d] = if cur == 2 && st.accepted[d] & (1 << 2) != 0 {
-                3
+            st.next[d] = if cur == last && st.accepted[d] & (1 << last) != 0 {
+                n_hooks
             } else {
                 cur
             };
@@ -718,19 +791,22 @@ impl Firewall {
         p: &PacketContext<'_>,
         fw: &mut FwFlow,
         si: usize,
-        d: usize,
-        h: usize,
-        cur: usize,
+        at: HookAt,
         payload: &[u8],
-        views: &[SmtpView<'_>],
+        views: &[TxRef<'_>],
         scratch: &mut MatchScratch,
         out: &mut FwOutcome,
     ) -> HookResult {
+        let HookAt { proto, d, h, cur } = at;
         let explain = self.cfg.explain;
-        let hook = hook_text(FwHook::Smtp {
+        let hook = hook_text(FwHook::App {
+            proto,
             dir: d,
             progress: h,
         });
+        let Some(table) = proto.index().and_then(|i| self.app.get(i)) else {
+            return HookResult::Accepted;
+        };
         let tx_id = fw.txs[si].tx_id;
         // Only `--explain` needs the prefix; an empty String does not allocate.
         let pre = if explain {
@@ -738,7 +814,7 @@ impl Firewall {
         } else {
             String::new()
         };
-        for &i in &self.smtp[d][h] {
+        for &i in &table.rules[d][h] {
             let r = &self.rules[i];
             if fw.txs[si].matched.contains(&i) {
                 if r.primary.kind == ActionKind::Accept && h == cur {
@@ -814,7 +890,7 @@ impl Firewall {
         if st.accepted[d] & (1 << h) != 0 {
             return HookResult::Accepted;
         }
-        if self.auto_accept[d][h] {
+        if table.auto_accept[d].get(h).copied().unwrap_or(false) {
             st.accepted[d] |= 1 << h;
             if explain {
                 out.explain.push(format!(

@@ -2,8 +2,8 @@
 
 use std::net::IpAddr;
 
-use sekisho_engine::app::smtp::SmtpEve;
 use sekisho_engine::app::AppProto;
+use sekisho_engine::app::AppTxData;
 use sekisho_engine::{Direction, Timestamp};
 
 /// The rule facts an alert carries (EVE `alert{…}`).
@@ -55,8 +55,8 @@ pub struct PacketHead {
 pub struct AlertRecord {
     /// The packet.
     pub head: PacketHead,
-    /// Transaction the match was on (app-tx rules), with its SMTP object.
-    pub tx: Option<(u64, SmtpEve)>,
+    /// Transaction the match was on (app-tx rules), with its protocol's log data.
+    pub tx: Option<(u64, AppTxData)>,
     /// The rule.
     pub alert: AlertInfo,
     /// Firewall-mode alerts: (`firewall.hook`, `firewall.policy`); EVE adds `alert.engine: "fw"`.

@@ -146,11 +146,19 @@ struct PerKind {
     always: AlwaysIndex,
 }
 
-/// The prefilter over a compiled rule set.
+/// The prefilter over a compiled rule set. Immutable after [`Prefilter::build`]: the
+/// per-scan state lives in a [`PrefilterScratch`] that each worker owns.
 #[derive(Default)]
 pub struct Prefilter {
     kinds: Vec<PerKind>,
-    /// Reused "pattern already reported" bitmap.
+    /// Words of the "pattern already reported" bitmap a scan needs.
+    seen_words: usize,
+}
+
+/// One worker's scratch for [`Prefilter::scan`]: the "pattern already reported" bitmap,
+/// sized on first use for the prefilter it scans with (so it survives a rule-set swap).
+#[derive(Debug, Default, Clone)]
+pub struct PrefilterScratch {
     seen: Vec<u64>,
 }
 
@@ -166,9 +174,9 @@ pub struct PrefilterStats {
 impl Prefilter {
     /// Builds the prefilter for `sigs` (indexed by their `order`).
     pub fn build(sigs: &[Sig]) -> Prefilter {
-        let mut exact: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
-        let mut nocase: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::COUNT];
-        let mut always: Vec<AlwaysIndex> = (0..BufKind::COUNT)
+        let mut exact: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::count()];
+        let mut nocase: Vec<HashMap<Vec<u8>, Vec<u32>>> = vec![HashMap::new(); BufKind::count()];
+        let mut always: Vec<AlwaysIndex> = (0..BufKind::count())
             .map(|_| AlwaysIndex::default())
             .collect();
         for s in sigs {
@@ -197,7 +205,7 @@ impl Prefilter {
                 }
             }
         }
-        let mut kinds = Vec::with_capacity(BufKind::COUNT);
+        let mut kinds = Vec::with_capacity(BufKind::count());
         let mut max = 0;
         for ((e, n), a) in exact.into_iter().zip(nocase).zip(always) {
             let k = PerKind {
@@ -212,7 +220,7 @@ impl Prefilter {
         }
         Prefilter {
             kinds,
-            seen: vec![0; max.div_ceil(64)],
+            seen_words: max.div_ceil(64),
         }
     }
 
@@ -250,7 +258,8 @@ impl Prefilter {
 
     /// Appends to `out` the rules whose fast pattern for `kind` occurs in any of `bufs`.
     pub fn scan<'b>(
-        &mut self,
+        &self,
+        scratch: &mut PrefilterScratch,
         kind: BufKind,
         bufs: impl Iterator<Item = &'b [u8]> + Clone,
         out: &mut Vec<u32>,
@@ -258,10 +267,13 @@ impl Prefilter {
         let Some(k) = self.kinds.get(kind.index()) else {
             return;
         };
+        if scratch.seen.len() < self.seen_words {
+            scratch.seen.resize(self.seen_words, 0);
+        }
         for a in [&k.exact, &k.nocase].into_iter().flatten() {
-            self.seen.iter_mut().for_each(|w| *w = 0);
+            scratch.seen.iter_mut().for_each(|w| *w = 0);
             for b in bufs.clone() {
-                a.scan(b, &mut self.seen, out);
+                a.scan(b, &mut scratch.seen, out);
             }
         }
     }

@@ -15,8 +15,9 @@ use crate::sig::{compile_rule, BitNames, BufKind, NotLoaded, Sig};
 /// Which direction NFW's `aws:drop_established` / `aws:alert_established` act on.
 ///
 /// AWS documents only that the bidirectional *app-layer* variant drops server banners; field
-/// evidence (a `pass smtp` policy with `drop_established` delivered mail although the SMTP
-/// banner arrives before any rule can pass the flow) says the plain variant leaves
+/// evidence (a mail policy that passes by app protocol under `drop_established` delivered
+/// mail although the server's banner arrives before any rule can pass the flow) says the
+/// plain variant leaves
 /// server-to-client packets alone. That is the default here; `Both` is the switch for the
 /// other reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -129,7 +130,10 @@ pub struct LoadStats {
     pub prefilter: PrefilterStats,
 }
 
-/// The compiled rules of a policy.
+/// The compiled rules of a policy: immutable once built, and `Send + Sync`, so one
+/// `Arc<RuleSet>` serves every worker and a reload swaps in a new one beside the old
+/// (per-worker state, such as prefilter scratch, thresholds and per-flow bits, lives in the
+/// [`crate::Detector`]).
 pub struct RuleSet {
     sigs: Vec<Sig>,
     prefilter: Prefilter,
@@ -138,7 +142,7 @@ pub struct RuleSet {
     not_loaded: Vec<NotLoaded>,
     bits: BitNames,
     needs_stream: bool,
-    needs_smtp: bool,
+    needs_app_tx: bool,
     stats: LoadStats,
     firewall: Option<Firewall>,
 }
@@ -188,7 +192,7 @@ impl RuleSet {
             not_loaded: Vec::new(),
             bits: BitNames::default(),
             needs_stream: false,
-            needs_smtp: false,
+            needs_app_tx: false,
             stats: LoadStats::default(),
             firewall: None,
         }
@@ -252,10 +256,10 @@ impl RuleSet {
         }
         let prefilter = Prefilter::build(&sigs);
         // The firewall's app hooks run on the stream bytes a packet released.
-        let needs_smtp = firewall.is_some()
+        let needs_app_tx = firewall.is_some()
             || sigs
                 .iter()
-                .any(|s| s.groups.iter().any(|g| g.kind.is_smtp()));
+                .any(|s| s.groups.iter().any(|g| g.kind.is_app()));
         let needs_stream = firewall.is_some()
             || sigs
                 .iter()
@@ -286,7 +290,7 @@ impl RuleSet {
             not_loaded,
             bits,
             needs_stream,
-            needs_smtp,
+            needs_app_tx,
             stats,
             firewall,
         }
@@ -337,9 +341,9 @@ impl RuleSet {
         self.stats
     }
 
-    /// True when some rule uses an SMTP transaction buffer (or firewall mode is on).
-    pub fn needs_smtp(&self) -> bool {
-        self.needs_smtp
+    /// True when some rule uses an app-layer transaction buffer (or firewall mode is on).
+    pub fn needs_app_tx(&self) -> bool {
+        self.needs_app_tx
     }
 
     /// True when some rule inspects the packet/stream payload.
@@ -347,7 +351,14 @@ impl RuleSet {
         self.needs_stream
     }
 
-    pub(crate) fn prefilter_mut(&mut self) -> &mut Prefilter {
-        &mut self.prefilter
+    /// The prefilter (immutable; scans take a worker's [`crate::prefilter::PrefilterScratch`]).
+    pub(crate) fn prefilter(&self) -> &Prefilter {
+        &self.prefilter
     }
 }
+
+/// Compile-time proof that a compiled rule set can be shared between worker threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<RuleSet>();
+};

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use sekisho_engine::app::AppProto;
+use sekisho_engine::app::{AppProto, BufferId, TxRef};
 use sekisho_rules::{
     ActionKind, ActionScope, AddressExpr, BitsCmd, Buffer, Direction as RuleDirection, Flow,
     FlowDir, FlowState, FlowStream, Flowbits, IpSet, PortExpr, PortSet, ProtoKind, Rule,
@@ -22,36 +22,36 @@ use crate::payload::{MatchScratch, PayloadMatcher};
 pub enum BufKind {
     /// Packet payload; for TCP the stream bytes this packet released.
     Payload,
-    /// `smtp.helo`: the connection's first HELO/EHLO argument.
-    SmtpHelo,
-    /// `smtp.mail_from`: the tx's MAIL FROM token.
-    SmtpMailFrom,
-    /// `smtp.rcpt_to`: one instance per recipient (multi-buffer).
-    SmtpRcptTo,
+    /// A buffer an app-layer protocol fills from its transactions, by the id the protocol
+    /// registry gave its keyword.
+    App(BufferId),
 }
 
 impl BufKind {
-    /// Number of kinds (for per-kind tables).
-    pub const COUNT: usize = 4;
+    /// Number of kinds (for per-kind tables): the payload plus every registered buffer.
+    pub fn count() -> usize {
+        1 + BufferId::count()
+    }
 
-    /// Index into per-kind tables.
+    /// Index into per-kind tables, `0..count()`.
     pub fn index(self) -> usize {
-        self as usize
+        match self {
+            BufKind::Payload => 0,
+            BufKind::App(b) => 1 + b.index(),
+        }
     }
 
     /// The keyword that selects it (`pkt_data` for the payload).
     pub fn as_str(self) -> &'static str {
         match self {
             BufKind::Payload => "pkt_data",
-            BufKind::SmtpHelo => "smtp.helo",
-            BufKind::SmtpMailFrom => "smtp.mail_from",
-            BufKind::SmtpRcptTo => "smtp.rcpt_to",
+            BufKind::App(b) => b.name(),
         }
     }
 
-    /// True for the SMTP transaction buffers.
-    pub fn is_smtp(self) -> bool {
-        self != BufKind::Payload
+    /// True for the app-layer transaction buffers.
+    pub fn is_app(self) -> bool {
+        matches!(self, BufKind::App(_))
     }
 }
 
@@ -220,6 +220,11 @@ impl BitNames {
         }
     }
 
+    /// The id of `name`, if some rule uses it.
+    pub fn find(&self, name: &str) -> Option<u32> {
+        self.names.iter().position(|n| n == name).map(|i| i as u32)
+    }
+
     /// The name of bit `id`.
     pub fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or("?", |s| s.as_str())
@@ -237,17 +242,14 @@ impl BitNames {
 }
 
 /// Maps an app-layer protocol name to the engine's protocol, `None` when sekisho has no
-/// detection for it.
+/// detection for it (Suricata's aliases `ssl` and `http1` included).
 pub fn app_proto_from_name(name: &str) -> Option<AppProto> {
-    Some(match name {
-        "smtp" => AppProto::Smtp,
-        "tls" | "ssl" => AppProto::Tls,
-        "http" | "http1" => AppProto::Http,
-        "dns" => AppProto::Dns,
-        "failed" => AppProto::Failed,
-        "unknown" => AppProto::Unknown,
-        _ => return None,
-    })
+    let name = match name {
+        "ssl" => "tls",
+        "http1" => "http",
+        n => n,
+    };
+    AppProto::from_name(name)
 }
 
 fn not_loaded(
@@ -268,10 +270,8 @@ fn not_loaded(
 fn buf_kind(b: Buffer) -> Option<BufKind> {
     match b {
         Buffer::PktData => Some(BufKind::Payload),
-        Buffer::SmtpHelo => Some(BufKind::SmtpHelo),
-        Buffer::SmtpMailFrom => Some(BufKind::SmtpMailFrom),
-        Buffer::SmtpRcptTo => Some(BufKind::SmtpRcptTo),
-        _ => None,
+        // Every other buffer is whatever the protocol registry registered under its name.
+        b => BufferId::by_name(b.as_str()).map(BufKind::App),
     }
 }
 
@@ -481,12 +481,32 @@ pub fn compile_rule(
             matcher,
         });
     }
-    let has_tx = groups.iter().any(|g| g.kind.is_smtp());
-    if has_tx {
+    // App buffers imply their protocol; buffers of two protocols cannot both match.
+    let mut tx_proto: Option<(AppProto, &'static str)> = None;
+    for g in &groups {
+        if let BufKind::App(b) = g.kind {
+            match tx_proto {
+                Some((p, first)) if p != b.proto() => {
+                    return Err(nl(
+                        b.name(),
+                        &format!("buffers of two protocols ({first} and {})", b.name()),
+                    ));
+                }
+                _ => tx_proto = Some((b.proto(), b.name())),
+            }
+        }
+    }
+    let has_tx = tx_proto.is_some();
+    if let Some((want, name)) = tx_proto {
         match proto {
-            ProtoReq::App(AppProto::Smtp) => {}
-            ProtoReq::Any | ProtoReq::Transport(6) => proto = ProtoReq::App(AppProto::Smtp),
-            _ => return Err(nl("smtp.*", "SMTP buffers on a non-SMTP protocol")),
+            ProtoReq::App(p) if p == want => {}
+            ProtoReq::Any | ProtoReq::Transport(6) => proto = ProtoReq::App(want),
+            _ => {
+                return Err(nl(
+                    name,
+                    &format!("{} buffers on a rule for another protocol", want.as_str()),
+                ))
+            }
         }
     }
     let has_payload = groups.iter().any(|g| g.kind == BufKind::Payload);
@@ -617,29 +637,29 @@ impl Sig {
         self.flow.state
     }
 
-    /// True when every group of kind `kind` matches some instance in `instances` (all
-    /// groups must match; a multi-buffer group matches when one instance satisfies it).
-    pub fn groups_match<'b>(
+    /// True when every group matches: the payload groups on `payload`, the app buffer
+    /// groups on transaction `tx` (a multi-buffer group matches when one instance does; a
+    /// missing buffer matches only `absent`). `Err(i)`: group `i` did not match.
+    pub fn groups_match(
         &self,
         payload: &[u8],
-        smtp: Option<&SmtpView<'b>>,
+        tx: Option<&TxRef<'_>>,
         scratch: &mut MatchScratch,
     ) -> Result<(), usize> {
         for (i, g) in self.groups.iter().enumerate() {
-            // A missing buffer matches only `absent`.
-            let one = |b: Option<&[u8]>, scratch: &mut MatchScratch| match b {
-                Some(b) => g.matcher.matches(b, scratch),
-                None => g.matcher.absent().is_some(),
-            };
             let ok = match g.kind {
                 BufKind::Payload => g.matcher.matches(payload, scratch),
-                BufKind::SmtpHelo => one(smtp.and_then(|s| s.helo), scratch),
-                BufKind::SmtpMailFrom => one(smtp.and_then(|s| s.mail_from), scratch),
-                BufKind::SmtpRcptTo => match smtp {
-                    Some(s) if !s.rcpt_to.is_empty() => {
-                        s.rcpt_to.iter().any(|r| g.matcher.matches(r, scratch))
+                BufKind::App(b) => match tx.and_then(|t| t.buffer(b, 0)) {
+                    None => g.matcher.absent().is_some(),
+                    Some(first) => {
+                        g.matcher.matches(first, scratch)
+                            || (b.multi()
+                                && tx.is_some_and(|t| {
+                                    (1..)
+                                        .map_while(|n| t.buffer(b, n))
+                                        .any(|x| g.matcher.matches(x, scratch))
+                                }))
                     }
-                    _ => g.matcher.absent().is_some(),
                 },
             };
             if !ok {
@@ -648,17 +668,4 @@ impl Sig {
         }
         Ok(())
     }
-}
-
-/// The SMTP buffers of one transaction, borrowed from the parser.
-#[derive(Debug, Clone)]
-pub struct SmtpView<'a> {
-    /// Transaction id.
-    pub tx_id: u64,
-    /// `smtp.helo`.
-    pub helo: Option<&'a [u8]>,
-    /// `smtp.mail_from`.
-    pub mail_from: Option<&'a [u8]>,
-    /// `smtp.rcpt_to` instances.
-    pub rcpt_to: Vec<&'a [u8]>,
 }

@@ -132,10 +132,11 @@ pub struct AppLayerConfig {
     /// Detect protocols and run parsers (default true). When false no app-layer work is done
     /// at all: flows get no `app_proto` and no transactions are logged.
     pub enabled: bool,
-    /// Also recognise SMTP from the server's `220` banner on server ports 25 and 465
-    /// (default true: Suricata 8's probing parser). False is Suricata 7 / AWS Network
-    /// Firewall behaviour: SMTP only from the client's first command (`EHLO`/`HELO`/`QUIT`).
-    pub smtp_server_banner: bool,
+    /// Also recognise a protocol from the server's greeting where the protocol's probe
+    /// allows it (default true: Suricata 8's probing parsers, e.g. a mail server's banner on
+    /// its well-known ports). False is Suricata 7 / AWS Network Firewall behaviour: only the
+    /// client's first bytes identify a server-first protocol. See each protocol's module.
+    pub server_greeting_probe: bool,
     /// Bytes per direction after which detection in that direction gives up (default 4096);
     /// see [`crate::app`] for the exact rule.
     pub max_detect_bytes: usize,
@@ -150,7 +151,7 @@ impl Default for AppLayerConfig {
     fn default() -> Self {
         AppLayerConfig {
             enabled: true,
-            smtp_server_banner: true,
+            server_greeting_probe: true,
             max_detect_bytes: 4096,
             max_hold_bytes: 65536,
         }

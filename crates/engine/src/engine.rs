@@ -2,12 +2,12 @@
 
 use std::collections::VecDeque;
 
-use crate::app::{AppLayer, AppProto};
+use crate::app::AppLayer;
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
 use crate::event::{
-    AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
-    Inspector, PacketContext, PacketTuple, StreamEventRecord, Verdict,
+    AppAnomalyRecord, AppChunk, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
+    PacketContext, PacketTuple, StreamEventRecord, Verdict,
 };
 use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
 use crate::link::LinkType;
@@ -644,7 +644,7 @@ impl<I: Inspector> Parts<'_, I> {
             flow.action = Some(FlowAction::Drop);
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.
-        if flow.app.as_ref().is_some_and(|a| a.smtp().is_some()) {
+        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
             // IDS: Suricata parses this data when the peer acknowledges it and logs the
             // anomaly on that packet, i.e. the other way round; inline: on this packet.
             let logged_dir = if inline { dir } else { dir.reverse() };
@@ -718,7 +718,7 @@ impl<I: Inspector> Parts<'_, I> {
     }
 }
 
-/// Queues an [`Event::AppAnomaly`] per transaction event the flow's SMTP parser raised since
+/// Queues an [`Event::AppAnomaly`] per transaction event the flow's parser raised since
 /// the last call, oriented as a packet travelling `logged_dir`. Beyond `limit.0` queued
 /// events they are dropped and counted in `limit.1` like decoder and stream anomalies.
 fn queue_app_anomalies(
@@ -729,9 +729,15 @@ fn queue_app_anomalies(
     pkt_num: u64,
     logged_dir: Direction,
 ) {
-    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::smtp_mut) else {
+    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::parser_mut) else {
         return;
     };
+    let mut raised = Vec::new();
+    parser.take_anomalies(&mut raised);
+    if raised.is_empty() {
+        return;
+    }
+    let app_proto = parser.proto().as_str();
     let (max, dropped) = limit;
     let (client, server) = (
         (flow.client_ip, flow.client_port),
@@ -742,7 +748,7 @@ fn queue_app_anomalies(
         Direction::ToClient => (server, client),
     };
     let vlan = &flow.vlan[..usize::from(flow.vlan_count)];
-    for (tx_id, ev) in parser.take_raised() {
+    for (tx_id, event) in raised {
         if events.len() >= max {
             *dropped += 1;
             continue;
@@ -760,13 +766,13 @@ fn queue_app_anomalies(
             },
             vlan: vlan.to_vec(),
             tx_id: Some(tx_id),
-            app_proto: AppProto::Smtp.as_str(),
-            event: ev.anomaly_name(),
+            app_proto,
+            event,
         })));
     }
 }
 
-/// Queues an [`Event::AppTx`] per SMTP transaction the flow's parser completed (`at_end`:
+/// Queues an [`Event::AppTx`] per transaction the flow's parser completed (`at_end`:
 /// every transaction still live, the flow is ending). Never subject to
 /// `max_queued_events`: the parser's transaction cap bounds them. Also adds the parser's
 /// new flow/transaction counts to `app_layer.*`.
@@ -778,18 +784,11 @@ fn queue_app_txs(
     pkt_num: u64,
     at_end: bool,
 ) {
-    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::smtp_mut) else {
+    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::parser_mut) else {
         return;
     };
-    let (flows, created) = parser.take_stats();
-    stats.app_layer.flow_smtp += flows;
-    stats.app_layer.tx_smtp += created;
-    let txs = if at_end {
-        parser.take_all()
-    } else {
-        parser.take_complete()
-    };
-    for tx in txs {
+    stats.app_layer.add(parser.proto(), parser.take_counts());
+    for (tx_id, app) in parser.take_txs(at_end) {
         events.push_back(Event::AppTx(Box::new(AppTxRecord {
             ts,
             pkt_num,
@@ -802,8 +801,8 @@ fn queue_app_txs(
                 proto: flow.proto,
             },
             vlan: flow.vlan[..usize::from(flow.vlan_count)].to_vec(),
-            tx_id: tx.tx_id,
-            app: AppTxData::Smtp(tx.eve()),
+            tx_id,
+            app,
             flow_end: at_end,
         })));
     }

@@ -3,7 +3,6 @@
 use serde::Serialize;
 use std::net::IpAddr;
 
-use crate::app::smtp::SmtpEve;
 use crate::app::AppLayer;
 use crate::decode::DecodeEvent;
 use crate::flow::FlowRecord;
@@ -111,20 +110,14 @@ pub struct StreamEventRecord {
     pub direction: Direction,
 }
 
-/// The parsed content of one app-layer transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AppTxData {
-    /// An SMTP transaction: EVE's `smtp` object.
-    Smtp(SmtpEve),
-}
+pub use crate::app::AppTxData;
 
-/// A finished app-layer transaction (EVE `smtp` record, ...).
+/// A finished app-layer transaction (the protocol's EVE record).
 ///
 /// Queued when the parser completes the transaction in both directions (at the packet that
 /// completed it), or at flow end for transactions still open then (`flow_end`; Suricata logs
 /// those with `pkt_src: "stream (flow timeout)"` and no `pcap_cnt`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppTxRecord {
     /// Time of the packet that completed it (flow end: the flow-end time).
     pub ts: Timestamp,
@@ -162,7 +155,7 @@ pub struct AppAnomalyRecord {
     pub vlan: Vec<u16>,
     /// Transaction the event was set on (EVE `tx_id`); `None` for parser-level events.
     pub tx_id: Option<u64>,
-    /// Protocol name as in EVE `app_proto`, e.g. `smtp`.
+    /// Protocol name as in EVE `app_proto`.
     pub app_proto: &'static str,
     /// Event name as in EVE `anomaly.event`, e.g. `INVALID_REPLY`.
     pub event: &'static str,
@@ -172,7 +165,7 @@ pub struct AppAnomalyRecord {
 ///
 /// App-layer bytes are NOT queued here: they go to [`Inspector::on_stream_data`] as borrowed
 /// slices while the packet is processed, so payloads are never copied into an event queue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub enum Event {
     /// A flow ended (timeout, TCP close + timeout, eviction or shutdown).
     FlowEnd(Box<FlowRecord>),

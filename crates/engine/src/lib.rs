@@ -2,7 +2,7 @@
 //!
 //! The engine takes `(timestamp, link type, frame bytes)` through [`Engine::handle_packet`],
 //! tracks flows, reassembles TCP, detects the application protocol and runs its parser
-//! ([`app`]: SMTP so far), hands in-order payload to an [`Inspector`] and queues [`Event`]s
+//! ([`app`]: the protocol registry), hands in-order payload to an [`Inspector`] and queues [`Event`]s
 //! (flow ends, finished app-layer transactions, decoder, stream and app-layer anomalies) for
 //! [`Engine::poll_event`]. Time is always an argument; nothing here reads a clock, a file or
 //! a socket.

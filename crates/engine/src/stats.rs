@@ -178,15 +178,10 @@ pub struct ChecksumStats {
     pub icmpv6: u64,
 }
 
-/// App-layer counters (`app_layer.*`), Suricata's per-protocol names.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AppLayerStats {
-    /// Flows whose app protocol was detected as SMTP (`app_layer.flow.smtp`), counted at
-    /// detection, so a flow later upgraded by STARTTLS still counts.
-    pub flow_smtp: u64,
-    /// SMTP transactions created (`app_layer.tx.smtp`), counted when the parser opens them.
-    pub tx_smtp: u64,
-}
+/// App-layer counters (`app_layer.flow.<proto>`, `app_layer.tx.<proto>`): Suricata's
+/// per-protocol names, one pair per protocol with a parser (flows counted at detection, so
+/// a flow upgraded later still counts; transactions when the parser opens them).
+pub type AppLayerStats = crate::app::AppCounters;
 
 /// All engine counters. Serialises to the nested object Suricata's `stats` event holds
 /// (`{"decoder":{"pkts":..,"event":{"ipv4":{"trunc_pkt":..}}},"flow":{..},..}`).
@@ -280,9 +275,7 @@ impl Stats {
         for (k, v) in self.stream.counters() {
             f(k, v);
         }
-        let a = &self.app_layer;
-        f("app_layer.flow.smtp", a.flow_smtp);
-        f("app_layer.tx.smtp", a.tx_smtp);
+        self.app_layer.for_each(&mut f);
         let c = &self.checksum;
         f("checksum.ipv4", c.ipv4);
         f("checksum.udp", c.udp);

@@ -132,7 +132,7 @@ fn run(path: &std::path::Path, app: AppLayerConfig) -> Out {
 
 fn profile(banner: bool) -> AppLayerConfig {
     AppLayerConfig {
-        smtp_server_banner: banner,
+        server_greeting_probe: banner,
         ..AppLayerConfig::default()
     }
 }

@@ -346,7 +346,7 @@ fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
         // suricata-verify runs with `-k none`.
         checksums: ChecksumMode::None,
         app_layer: AppLayerConfig {
-            smtp_server_banner: banner,
+            server_greeting_probe: banner,
             ..AppLayerConfig::default()
         },
         ..EngineConfig::default()

@@ -9,10 +9,11 @@
 //! TCP sequence numbers; `drop` holds the TCP flag booleans and `reason`.
 
 use sekisho_detect::{AlertInfo, AlertRecord, DropRecord, PacketHead};
-use sekisho_engine::app::SmtpEve;
+use sekisho_engine::app::AppTxData;
 use sekisho_engine::Direction;
 use serde::Serialize;
 
+use crate::smtp::SmtpObj;
 use crate::{format_timestamp, has_ports, proto_name, RecordHead};
 
 #[derive(Serialize)]
@@ -41,26 +42,6 @@ impl<'a> AlertObj<'a> {
             signature: &a.signature,
             category: &a.category,
             severity: a.severity,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct SmtpObj<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    helo: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    mail_from: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    rcpt_to: &'a [String],
-}
-
-impl<'a> From<&'a SmtpEve> for SmtpObj<'a> {
-    fn from(s: &'a SmtpEve) -> Self {
-        SmtpObj {
-            helo: s.helo.as_deref(),
-            mail_from: s.mail_from.as_deref(),
-            rcpt_to: &s.rcpt_to,
         }
     }
 }
@@ -130,7 +111,9 @@ impl<'a> AlertEvent<'a> {
                 .firewall
                 .as_ref()
                 .map(|(hook, policy)| FwObj { hook, policy }),
-            smtp: r.tx.as_ref().map(|(_, s)| SmtpObj::from(s)),
+            smtp: r.tx.as_ref().map(|(_, t)| match t {
+                AppTxData::Smtp(s) => SmtpObj::from(s),
+            }),
             app_proto: r.head.app_proto.map(|a| a.as_str()),
             direction: (!nfw).then_some(dir_str(r.head.direction)),
         }

@@ -22,8 +22,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use sekisho_engine::app::smtp::{EmailEve, SmtpEve};
 mod detect;
+mod smtp;
 
 use sekisho_engine::{
     AppAnomalyRecord, AppTxData, AppTxRecord, DecoderEventRecord, FlowRecord, StreamEventRecord,
@@ -382,15 +382,12 @@ impl LogSink {
         if self.config.format != LogFormat::Eve {
             return Ok(());
         }
+        let name = t.app.proto().as_str();
+        let head = RecordHead::app(
+            name, t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &t.tuple,
+        );
         let ev = match &t.app {
-            AppTxData::Smtp(smtp) => SmtpEvent {
-                head: RecordHead::app(
-                    "smtp", t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &t.tuple,
-                ),
-                tx_id: t.tx_id,
-                smtp,
-                email: smtp.email.as_ref(),
-            },
+            AppTxData::Smtp(s) => smtp::SmtpRecord::new(head, t.tx_id, s),
         };
         self.write_eve(&ev)?;
         self.counts.app_txs += 1;
@@ -617,17 +614,6 @@ struct AppAnomalyObj {
     r#type: &'static str,
     event: &'static str,
     layer: &'static str,
-}
-
-/// An EVE `smtp` record (Suricata's `output-json-smtp.c` key order).
-#[derive(Serialize)]
-struct SmtpEvent<'a> {
-    #[serde(flatten)]
-    head: RecordHead<'a>,
-    tx_id: u64,
-    smtp: &'a SmtpEve,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a EmailEve>,
 }
 
 #[derive(Serialize)]
@@ -911,6 +897,7 @@ fn netflow_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sekisho_engine::app::smtp::{EmailEve, SmtpEve};
     use sekisho_engine::{DirStats, FlowEndReason, FlowState, TcpState};
 
     #[test]

@@ -172,7 +172,7 @@ pub fn engine_config(opts: &ReplayOptions) -> Result<EngineConfig, String> {
                 }
             }
             ["app-layer", "smtp", "server-banner"] => {
-                cfg.app_layer.smtp_server_banner = match v.as_str() {
+                cfg.app_layer.server_greeting_probe = match v.as_str() {
                     "true" | "yes" | "1" => true,
                     "false" | "no" | "0" => false,
                     _ => return Err(format!("--set {k}={v}: expected true or false")),

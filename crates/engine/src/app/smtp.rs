@@ -280,18 +280,15 @@ impl SmtpTx {
 
 /// The EVE `email` object Suricata writes next to `smtp` for a tx that saw a DATA command
 /// (even a rejected one), default fields only (suricata-eve.md §6): `from`, `to[]`, `cc[]`
-/// from the message's top-level headers, and `status`. Serialises (serde) as exactly that
-/// object; absent headers and empty lists are omitted.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+/// from the message's top-level headers, and `status`. The log writers serialise it
+/// (`sekisho-eve`), omitting absent headers and empty lists.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EmailEve {
     /// `email.from`: the first `From:` header's value as sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// `email.to[]`: the first `To:` header split on commas outside double quotes.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub to: Vec<String>,
     /// `email.cc[]`: the first `Cc:` header, split like `to`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cc: Vec<String>,
     /// `email.status`: Suricata 8 always logs `PARSE_DONE`.
     pub status: &'static str,
@@ -371,21 +368,17 @@ fn split_addresses(value: &[u8]) -> Vec<String> {
 /// The EVE `smtp` object: keys with `None` / an empty `rcpt_to` are omitted.
 /// Values are printed as sent, angle brackets kept (suricata-eve.md §6);
 /// invalid UTF-8 is replaced lossily (the log crate may escape instead).
-/// Serialises (serde) as exactly that object, keys in Suricata's order.
-#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+/// The log writers serialise it (`sekisho-eve`), keys in Suricata's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SmtpEve {
     /// `smtp.helo`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub helo: Option<String>,
     /// `smtp.mail_from`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mail_from: Option<String>,
     /// `smtp.rcpt_to[]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rcpt_to: Vec<String>,
-    /// The tx's `email` object, a sibling of `smtp` in EVE records (so not serialised as
-    /// part of this one); `None` when the tx saw no DATA command.
-    #[serde(skip)]
+    /// The tx's `email` object, a sibling of `smtp` in EVE records; `None` when the tx saw
+    /// no DATA command.
     pub email: Option<EmailEve>,
 }
 
@@ -510,7 +503,7 @@ enum DataLine {
 }
 
 /// Per-direction line splitter state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct LineBuf {
     buf: Vec<u8>,
     /// Offset of `buf[0]` in the stream.
@@ -603,7 +596,7 @@ impl LineBuf {
 }
 
 /// Per-flow SMTP parser. See the module docs for the model.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SmtpParser {
     txs: VecDeque<SmtpTx>,
     next_tx_id: u64,
@@ -1450,5 +1443,332 @@ fn data_step(state: DataLine, b: u8) -> DataLine {
         (DataLine::Start, b'.') => DataLine::Dot,
         (DataLine::Dot, b'\r') => DataLine::DotCr,
         _ => DataLine::Other,
+    }
+}
+
+// ---- The protocol registry's view of SMTP -------------------------------------------------
+
+use super::{AppProto, BufferDef, Feed, Parser, ProbeCtx, ProtoDef};
+use crate::app::detect::Probe;
+use crate::app::AppLayer;
+use crate::config::AppLayerConfig;
+
+/// Server ports of SMTP submission/relay where a client `QUIT` is taken as SMTP.
+const SMTP_PORTS: [u16; 3] = [25, 465, 587];
+/// Server ports where the `220` banner probe runs (Suricata 8's probing-parser ports).
+const SMTP_BANNER_PORTS: [u16; 2] = [25, 465];
+
+/// Detection buffers, in [`buffer`]'s local order.
+const BUFFERS: [BufferDef; 3] = [
+    // The connection's first HELO/EHLO argument.
+    BufferDef {
+        name: "smtp.helo",
+        multi: false,
+    },
+    // The transaction's MAIL FROM token.
+    BufferDef {
+        name: "smtp.mail_from",
+        multi: false,
+    },
+    // One instance per recipient.
+    BufferDef {
+        name: "smtp.rcpt_to",
+        multi: true,
+    },
+];
+
+/// Registry entry.
+pub(crate) const DEF: ProtoDef = ProtoDef {
+    proto: AppProto::Smtp,
+    name: "smtp",
+    exclusive_ports: &[],
+    probe,
+    buffers: &BUFFERS,
+    hooks: [
+        &["request_started", "request_data", "request_complete"],
+        &["response_started", "response_data", "response_complete"],
+    ],
+    parser: Some(new_parser),
+    counters: ["app_layer.flow.smtp", "app_layer.tx.smtp"],
+    greeting: "the SMTP 220 banner",
+};
+
+/// TCP to_server: `EHLO`/`HELO` (`QUIT` only on an SMTP port: FTP uses it too). TCP
+/// to_client: the `220 `/`220-` banner, only with
+/// [`AppLayerConfig::server_greeting_probe`] and on server ports 25/465 (FTP greets with 220).
+fn probe(cx: &ProbeCtx<'_>, data: &[u8]) -> Probe {
+    match (cx.l4, cx.dir) {
+        (6, Direction::ToServer) => match probe_to_server(data) {
+            ProbeResult::Smtp => Probe::Match(AppProto::Smtp),
+            ProbeResult::SmtpIfPort if SMTP_PORTS.contains(&cx.server_port) => {
+                Probe::Match(AppProto::Smtp)
+            }
+            ProbeResult::NeedMore => Probe::NeedMore,
+            ProbeResult::SmtpIfPort | ProbeResult::NotSmtp => Probe::NoMatch,
+        },
+        (6, Direction::ToClient)
+            if cx.cfg.server_greeting_probe && SMTP_BANNER_PORTS.contains(&cx.server_port) =>
+        {
+            match probe_to_client(data) {
+                ProbeResult::Smtp | ProbeResult::SmtpIfPort => Probe::Match(AppProto::Smtp),
+                ProbeResult::NeedMore => Probe::NeedMore,
+                ProbeResult::NotSmtp => Probe::NoMatch,
+            }
+        }
+        _ => Probe::NoMatch,
+    }
+}
+
+fn new_parser(_cfg: &AppLayerConfig, l4: u8) -> Option<Parser> {
+    (l4 == 6).then(|| Parser::Smtp(Box::default()))
+}
+
+/// Feeds the parser; an accepted STARTTLS hands the flow to TLS.
+pub(crate) fn feed(p: &mut SmtpParser, dir: Direction, data: &[u8]) -> Feed {
+    p.feed(dir, data);
+    if p.is_tls() {
+        Feed::Upgrade(AppProto::Tls)
+    } else {
+        Feed::Continue
+    }
+}
+
+/// Progress of one side as an index into [`DEF`]'s hooks.
+pub(crate) fn progress(t: &SmtpTx, dir: Direction) -> usize {
+    let p = match dir {
+        Direction::ToServer => t.request,
+        Direction::ToClient => t.response,
+    };
+    match p {
+        Progress::Started => 0,
+        Progress::Data => 1,
+        Progress::Complete => 2,
+    }
+}
+
+/// Instance `i` of local buffer `local` of transaction `t`.
+pub(crate) fn buffer<'a>(
+    p: &'a SmtpParser,
+    t: &'a SmtpTx,
+    local: usize,
+    i: usize,
+) -> Option<&'a [u8]> {
+    match (local, i) {
+        (0, 0) => p.helo(),
+        (1, 0) => t.mail_from.as_deref(),
+        (2, i) => t.rcpt_to.get(i).map(Vec::as_slice),
+        _ => None,
+    }
+}
+
+impl AppLayer {
+    /// The SMTP parser, once the flow was detected as SMTP (kept after STARTTLS, no longer
+    /// fed).
+    pub fn smtp(&self) -> Option<&SmtpParser> {
+        self.parser().and_then(Parser::as_smtp)
+    }
+
+    /// The SMTP parser, mutably.
+    pub fn smtp_mut(&mut self) -> Option<&mut SmtpParser> {
+        self.parser_mut().and_then(Parser::as_smtp_mut)
+    }
+}
+
+#[cfg(test)]
+mod app_layer_tests {
+    //! The app layer's detection rules, exercised with this protocol.
+    use super::SmtpEvent;
+    use crate::app::{AppLayer, AppProto};
+    use crate::config::AppLayerConfig;
+    use crate::event::Direction;
+    use Direction::{ToClient, ToServer};
+
+    fn cfg(banner: bool) -> AppLayerConfig {
+        AppLayerConfig {
+            server_greeting_probe: banner,
+            ..AppLayerConfig::default()
+        }
+    }
+
+    const BANNER: &[u8] = b"220 mx.example ESMTP\r\n";
+
+    #[test]
+    fn banner_detects_smtp_only_with_suricata8_profile() {
+        let mut a = AppLayer::new(6, 40000, 25);
+        a.feed(&cfg(true), ToClient, BANNER, 4);
+        assert_eq!(a.proto(), AppProto::Smtp);
+        assert_eq!(a.detected_at(), Some((ToClient, 4)));
+        assert_eq!(a.proto_dir(ToServer), AppProto::Unknown);
+        a.feed(&cfg(true), ToServer, b"EHLO c\r\n", 6);
+        assert_eq!(a.proto_dir(ToServer), AppProto::Smtp);
+        assert_eq!(a.smtp().and_then(|s| s.helo()), Some(&b"c"[..]));
+
+        let mut b = AppLayer::new(6, 40000, 25);
+        b.feed(&cfg(false), ToClient, BANNER, 4);
+        assert_eq!(b.proto(), AppProto::Unknown);
+        assert!(b.smtp().is_none());
+        // EHLO split over two chunks: needs both.
+        b.feed(&cfg(false), ToServer, b"EH", 6);
+        assert_eq!(b.proto(), AppProto::Unknown);
+        b.feed(&cfg(false), ToServer, b"LO c\r\nMAIL FROM:<a@b>\r\n", 7);
+        assert_eq!(b.proto(), AppProto::Smtp);
+        assert_eq!(b.detected_at(), Some((ToServer, 7)));
+        // The held banner went to the parser first: greeting accepted, no anomaly; the held
+        // and current bytes were parsed (helo and envelope).
+        let s = b.smtp().expect("parser");
+        assert!(s.connection_events().is_empty());
+        assert_eq!(s.helo(), Some(&b"c"[..]));
+        assert_eq!(
+            s.tx(0).and_then(|t| t.mail_from.clone()),
+            Some(b"<a@b>".to_vec())
+        );
+        // The banner direction matched nothing: it takes the flow's protocol.
+        assert_eq!(b.proto_dir(ToClient), AppProto::Smtp);
+    }
+
+    #[test]
+    fn both_directions_unmatched_fail() {
+        let mut a = AppLayer::new(6, 40000, 9999);
+        a.feed(&cfg(true), ToServer, b"hello there\r\n", 4);
+        assert_eq!(a.proto(), AppProto::Unknown);
+        a.feed(&cfg(true), ToClient, b"garbage\r\n", 5);
+        assert_eq!(a.proto(), AppProto::Failed);
+        assert_eq!(a.proto_dir(ToServer), AppProto::Failed);
+        assert_eq!(a.detected_at(), None);
+        // Nothing is detected afterwards.
+        a.feed(&cfg(true), ToServer, b"EHLO x\r\n", 6);
+        assert_eq!(a.proto(), AppProto::Failed);
+    }
+
+    #[test]
+    fn one_sided_unmatched_fails_after_max_hold_bytes() {
+        let c = AppLayerConfig {
+            max_detect_bytes: 8,
+            max_hold_bytes: 32,
+            ..cfg(true)
+        };
+        let mut a = AppLayer::new(6, 40000, 9999);
+        a.feed(&c, ToServer, &[b'x'; 32], 4);
+        assert_eq!(a.proto(), AppProto::Unknown, "at the limit: still waiting");
+        a.feed(&c, ToServer, b"y", 5);
+        assert_eq!(a.proto(), AppProto::Failed);
+        assert_eq!(a.proto_dir(ToClient), AppProto::Unknown, "no data that way");
+    }
+
+    /// A direction still undecided past `max_detect_bytes` gives up (no match), and the
+    /// long held greeting still reaches the parser once the client is detected.
+    #[test]
+    fn long_greeting_then_client_detection() {
+        let c = AppLayerConfig {
+            max_detect_bytes: 8,
+            ..cfg(false)
+        };
+        let mut a = AppLayer::new(6, 40000, 25);
+        let mut greeting = b"220 ".to_vec();
+        greeting.extend_from_slice(&[b'x'; 5000]);
+        greeting.extend_from_slice(b"\r\n");
+        a.feed(&c, ToClient, &greeting, 4);
+        assert_eq!(a.proto(), AppProto::Unknown);
+        // Pending ("EH") with more than max_detect_bytes: that direction gives up.
+        let mut b = AppLayer::new(6, 40000, 25);
+        b.feed(&c, ToServer, b"EH", 1);
+        b.feed(&c, ToServer, &[b' '; 8], 2);
+        b.feed(&c, ToClient, b"junk\r\n", 3);
+        assert_eq!(b.proto(), AppProto::Failed);
+        // The first one: EHLO arrives, SMTP; the truncated greeting was parsed first.
+        a.feed(&c, ToServer, b"EHLO c\r\n", 6);
+        assert_eq!(a.proto(), AppProto::Smtp);
+        let s = a.smtp().expect("parser");
+        assert_eq!(s.offsets().1, greeting.len() as u64);
+        // The greeting was seen (cut at the line limit), before the EHLO.
+        let ev = s.connection_events();
+        assert!(ev.contains(&SmtpEvent::TruncatedLine), "{ev:?}");
+        assert!(!ev.contains(&SmtpEvent::NoServerWelcomeMessage), "{ev:?}");
+    }
+
+    #[test]
+    fn gap_before_detection_fails() {
+        let mut a = AppLayer::new(6, 40000, 25);
+        a.gap(ToServer, 100);
+        assert_eq!(a.proto(), AppProto::Failed);
+    }
+
+    #[test]
+    fn tls_client_to_smtp_server_mismatch() {
+        // smtp-tls-protodetect: ClientHello first, then the server's banner.
+        let mut a = AppLayer::new(6, 40000, 25);
+        a.feed(
+            &cfg(true),
+            ToServer,
+            &[0x16, 0x03, 0x01, 0x00, 0x10, 0x01],
+            4,
+        );
+        assert_eq!(a.proto(), AppProto::Tls);
+        a.feed(&cfg(true), ToClient, BANNER, 5);
+        assert_eq!(a.proto(), AppProto::Tls);
+        assert_eq!(a.proto_dir(ToServer), AppProto::Tls);
+        assert_eq!(a.proto_dir(ToClient), AppProto::Smtp);
+        assert!(a.smtp().is_none(), "no SMTP parser on a TLS flow");
+    }
+
+    #[test]
+    fn starttls_switches_to_tls() {
+        let mut a = AppLayer::new(6, 40000, 25);
+        let c = cfg(true);
+        a.feed(&c, ToClient, BANNER, 1);
+        a.feed(&c, ToServer, b"EHLO c\r\n", 2);
+        a.feed(&c, ToClient, b"250 ok\r\n", 3);
+        a.feed(&c, ToServer, b"STARTTLS\r\n", 4);
+        assert_eq!(a.proto(), AppProto::Smtp);
+        a.feed(&c, ToClient, b"220 go ahead\r\n", 5);
+        assert_eq!(a.proto(), AppProto::Tls);
+        assert_eq!(a.proto_orig(), Some(AppProto::Smtp));
+        assert_eq!(a.proto_dir(ToServer), AppProto::Tls);
+        assert_eq!(a.proto_dir(ToClient), AppProto::Tls);
+        let before = a.smtp().map(|s| s.offsets());
+        a.feed(&c, ToServer, &[0x16, 0x03, 0x01, 0, 5, 1, 2, 3, 4, 5], 6);
+        assert_eq!(
+            a.smtp().map(|s| s.offsets()),
+            before,
+            "parser no longer fed"
+        );
+    }
+
+    #[test]
+    fn http_and_dns_hooks_set_proto_only() {
+        let mut h = AppLayer::new(6, 40000, 8080);
+        h.feed(&cfg(true), ToServer, b"GET / HTTP/1.1\r\n", 3);
+        assert_eq!(h.proto(), AppProto::Http);
+        assert!(h.smtp().is_none());
+        h.feed(&cfg(true), ToClient, b"HTTP/1.1 200 OK\r\n", 4);
+        assert_eq!(h.proto_dir(ToClient), AppProto::Http);
+
+        let q = [
+            0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 1, b'a', 0, 0, 1, 0, 1,
+        ];
+        let mut d = AppLayer::new(17, 40000, 53);
+        d.feed(&cfg(true), ToServer, &q, 1);
+        assert_eq!(d.proto(), AppProto::Dns);
+        assert_eq!(d.detected_at(), Some((ToServer, 1)));
+        // A UDP datagram that is not DNS, both ways: failed.
+        let mut u = AppLayer::new(17, 40000, 9999);
+        u.feed(&cfg(true), ToServer, &q, 1);
+        u.feed(&cfg(true), ToClient, &q, 2);
+        assert_eq!(u.proto(), AppProto::Failed);
+    }
+
+    #[test]
+    fn names() {
+        for (p, n) in [
+            (AppProto::Unknown, "unknown"),
+            (AppProto::Smtp, "smtp"),
+            (AppProto::Tls, "tls"),
+            (AppProto::Http, "http"),
+            (AppProto::Dns, "dns"),
+            (AppProto::Failed, "failed"),
+        ] {
+            assert_eq!(p.as_str(), n);
+            assert_eq!(serde_json::to_value(p).ok(), Some(serde_json::json!(n)));
+        }
     }
 }

@@ -210,7 +210,7 @@ pub struct FlowRecord {
     pub app_proto_ts: Option<&'static str>,
     /// EVE `app_proto_tc`: the to-client protocol, only when it differs from `app_proto`.
     pub app_proto_tc: Option<&'static str>,
-    /// EVE `app_proto_orig`: the protocol before a change (`smtp` after STARTTLS), only when
+    /// EVE `app_proto_orig`: the protocol before a change (e.g. the mail protocol after STARTTLS), only when
     /// it differs from `app_proto`.
     pub app_proto_orig: Option<&'static str>,
     /// Client-to-server counters.
