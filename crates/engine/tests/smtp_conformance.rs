@@ -620,10 +620,10 @@ fn client_detection_profile_logs_the_same_transactions() {
     assert_eq!(compared, 23, "cases compared");
 }
 
-/// Runs every SMTP case of the suite; `cases` and `checks` are the exact numbers of cases
+/// Runs every SMTP case of the suite; `want_cases` and `want_checks` are the exact numbers of cases
 /// with applicable checks and of checks evaluated (2026-12 snapshot; the parser mode also
 /// evaluates `app_layer.error.smtp.parser`).
-fn run_all(mode: Mode, cases: usize, checks: usize) {
+fn run_all(mode: Mode, want_cases: usize, want_checks: usize) {
     let Some(root) = conformance_root() else {
         missing("suricata-verify conformance cases");
         return;
@@ -666,9 +666,8 @@ fn run_all(mode: Mode, cases: usize, checks: usize) {
         results.len()
     );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
-    assert_eq!(results.len(), cases, "{mode:?}: cases evaluated");
-    let evaluated: usize = results.values().filter_map(|r| r.as_ref().ok()).sum();
-    assert_eq!(evaluated, checks, "{mode:?}: checks evaluated");
+    assert_eq!(results.len(), want_cases, "{mode:?}: cases evaluated");
+    assert_eq!(checks, want_checks, "{mode:?}: checks evaluated");
 }
 
 /// The repo's capture of swaks talking to Postfix smtp-sink, parsed by us
