@@ -20,9 +20,10 @@ use assert_cmd::cargo::CommandCargoExt;
 const SUITE: &str = "conformance/suricata-verify";
 
 fn read_list(name: &str) -> BTreeSet<String> {
-    let path = sekisho_testutil::repo_root().join("tests/conformance").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path = sekisho_testutil::repo_root()
+        .join("tests/conformance")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())
         .filter(|l| !l.is_empty())
@@ -86,8 +87,9 @@ fn judge(run: &Run, expected_pass: &BTreeSet<String>, expected_fail: &BTreeSet<S
         ));
     }
     for c in expected_pass.intersection(expected_fail) {
-        v.errors
-            .push(format!("{c} is listed in both expected-pass.txt and expected-fail.txt"));
+        v.errors.push(format!(
+            "{c} is listed in both expected-pass.txt and expected-fail.txt"
+        ));
     }
     for c in fail.difference(expected_fail) {
         v.errors.push(format!(
@@ -177,14 +179,21 @@ fn loophole_regression_test_catches_new_failures_and_exit_status() {
 
     // A FAIL not listed in expected-fail.txt (smtp-long-command was green this way).
     let v = judge(&out(good, 1), &set(&["a"]), &set(&[]));
-    assert!(v.errors.iter().any(|e| e.contains("new failure") && e.contains("b")));
+    assert!(v
+        .errors
+        .iter()
+        .any(|e| e.contains("new failure") && e.contains("b")));
 
     // An exit status that does not match the failures.
     let v = judge(&out(good, 0), &set(&["a"]), &set(&["b"]));
     assert!(v.errors.iter().any(|e| e.contains("exit status")));
     let clean = "PASS a\n1 passed, 0 failed, 0 skipped\n";
-    assert!(!judge(&out(clean, 1), &set(&["a"]), &set(&[])).errors.is_empty());
-    assert!(!judge(&out(clean, 2), &set(&["a"]), &set(&[])).errors.is_empty());
+    assert!(!judge(&out(clean, 1), &set(&["a"]), &set(&[]))
+        .errors
+        .is_empty());
+    assert!(!judge(&out(clean, 2), &set(&["a"]), &set(&[]))
+        .errors
+        .is_empty());
 
     // A listed pass that now skips or fails.
     let v = judge(
@@ -195,7 +204,11 @@ fn loophole_regression_test_catches_new_failures_and_exit_status() {
     assert!(v.errors.iter().any(|e| e.contains("no longer passes")));
 
     // A closing line that disagrees with the case lines.
-    let v = judge(&out("PASS a\n2 passed, 0 failed, 0 skipped\n", 0), &set(&["a"]), &set(&[]));
+    let v = judge(
+        &out("PASS a\n2 passed, 0 failed, 0 skipped\n", 0),
+        &set(&["a"]),
+        &set(&[]),
+    );
     assert!(v.errors.iter().any(|e| e.contains("closing line")));
 
     // New passes and fixed failures are reported, not errors.
@@ -248,10 +261,14 @@ impl TempSuite {
     }
 }
 
-const FIRST_FILTER: &str = "      count: 2\n      match:\n        event_type: alert\n        alert.signature_id: 1\n";
+const FIRST_FILTER: &str =
+    "      count: 2\n      match:\n        event_type: alert\n        alert.signature_id: 1\n";
 
 fn replace(yaml: &str, from: &str, to: &str) -> String {
-    assert!(yaml.contains(from), "tcp-fastopen-05/test.yaml changed: {from:?} not found");
+    assert!(
+        yaml.contains(from),
+        "tcp-fastopen-05/test.yaml changed: {from:?} not found"
+    );
     yaml.replace(from, to)
 }
 
@@ -290,12 +307,14 @@ fn loophole_dotted_operator_is_evaluated() {
         ("len", "proto.__len", "3"),
         ("gt", "flow.pkts_toserver.__gt", "0"),
     ] {
-        let filter =
-            format!("      count: 0\n      match:\n        event_type: flow\n        {key}: {value}\n");
+        let filter = format!(
+            "      count: 0\n      match:\n        event_type: flow\n        {key}: {value}\n"
+        );
         s.case(name, |y| add_filter(y, &filter));
         let o = s.outcome(name);
         assert!(
-            o.starts_with(&format!("FAIL {name}: check 3:")) && o.ends_with("expected 0 events, got 2"),
+            o.starts_with(&format!("FAIL {name}: check 3:"))
+                && o.ends_with("expected 0 events, got 2"),
             "{key}: {o}"
         );
     }
@@ -308,7 +327,10 @@ fn loophole_unknown_filter_requirement_skips_case() {
     let filter = "      count: 99\n      requires:\n        env:\n          - SEKISHO_NO_SUCH_VAR\n      match:\n        event_type: alert\n";
     s.case("requires", |y| add_filter(y, filter));
     let o = s.outcome("requires");
-    assert!(o.starts_with("SKIP requires:") && o.contains("`env`"), "{o}");
+    assert!(
+        o.starts_with("SKIP requires:") && o.contains("`env`"),
+        "{o}"
+    );
     // A version requirement that does not hold leaves the filter out, as suricata-verify does.
     let filter = "      count: 99\n      requires:\n        min-version: 99\n      match:\n        event_type: alert\n";
     s.case("requires-version", |y| add_filter(y, filter));
@@ -319,18 +341,32 @@ fn loophole_unknown_filter_requirement_skips_case() {
 #[test]
 fn loophole_malformed_count_fails() {
     let Some(s) = TempSuite::new() else { return };
-    for (name, count) in [("quoted", "count: \"2\""), ("fraction", "count: 2.5"), ("text", "count: many")] {
+    for (name, count) in [
+        ("quoted", "count: \"2\""),
+        ("fraction", "count: 2.5"),
+        ("text", "count: many"),
+    ] {
         s.case(name, |y| {
             replace(y, FIRST_FILTER, &FIRST_FILTER.replace("count: 2", count))
         });
         let o = s.outcome(name);
-        assert!(o.starts_with(&format!("FAIL {name}: check 1:")), "{count}: {o}");
+        assert!(
+            o.starts_with(&format!("FAIL {name}: check 1:")),
+            "{count}: {o}"
+        );
     }
     s.case("missing", |y| {
-        replace(y, FIRST_FILTER, &FIRST_FILTER.replace("      count: 2\n", ""))
+        replace(
+            y,
+            FIRST_FILTER,
+            &FIRST_FILTER.replace("      count: 2\n", ""),
+        )
     });
     let o = s.outcome("missing");
-    assert!(o.starts_with("FAIL missing: check 1: filter check missing count"), "{o}");
+    assert!(
+        o.starts_with("FAIL missing: check 1: filter check missing count"),
+        "{o}"
+    );
 }
 
 /// Loophole: fields of flow records were not checked against what sekisho writes, so a
@@ -344,7 +380,8 @@ fn loophole_unwritten_flow_field_skips_case() {
         ("tx-cnt-value", "flow.tx_cnt: 3"),
         ("whole-flow", "flow.__len: 12"),
     ] {
-        let filter = format!("      count: 0\n      match:\n        event_type: flow\n        {m}\n");
+        let filter =
+            format!("      count: 0\n      match:\n        event_type: flow\n        {m}\n");
         s.case(name, |y| add_filter(y, &filter));
         let o = s.outcome(name);
         assert!(

@@ -309,7 +309,11 @@ fn suricata_verify_smtp_oracles() {
     };
     for (test, blocked, sids, smtp) in cases {
         let dir = base.join(test);
-        assert!(dir.is_dir(), "oracle case missing from the suite: {}", dir.display());
+        assert!(
+            dir.is_dir(),
+            "oracle case missing from the suite: {}",
+            dir.display()
+        );
         let pcap = std::fs::read_dir(&dir)
             .expect("dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -386,7 +390,10 @@ fn suricata_verify_smtp_blocked_counts() {
         }
     }
     assert_eq!(tests.len(), SMTP_CASES, "SMTP firewall cases in the suite");
-    assert_eq!(without_count, NO_BLOCKED_COUNT, "cases without firewall.blocked");
+    assert_eq!(
+        without_count, NO_BLOCKED_COUNT,
+        "cases without firewall.blocked"
+    );
     assert_eq!(checked, SMTP_CASES - NO_BLOCKED_COUNT.len());
     assert!(failed.is_empty(), "{failed:#?}");
 }

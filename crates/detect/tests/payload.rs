@@ -692,7 +692,10 @@ fn conformance_groups_compile_or_are_documented_gaps() {
     }
     // Every rule the parser refuses is one the suite expects Suricata to refuse too.
     let unexpected: Vec<&String> = unparsed.difference(&expect_rejected).collect();
-    assert!(unexpected.is_empty(), "rules refused only by sekisho: {unexpected:?}");
+    assert!(
+        unexpected.is_empty(),
+        "rules refused only by sekisho: {unexpected:?}"
+    );
     assert_eq!(
         unparsed.iter().map(String::as_str).collect::<Vec<_>>(),
         [

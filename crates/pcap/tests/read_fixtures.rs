@@ -52,8 +52,7 @@ fn sll2_capture_has_linktype_276() {
 
 #[test]
 fn merging_interleaves_by_time() {
-    let (Some(eth), Some(any)) = (read_all("real-eth.pcap"), read_all("real-any-sll2.pcap"))
-    else {
+    let (Some(eth), Some(any)) = (read_all("real-eth.pcap"), read_all("real-any-sll2.pcap")) else {
         return;
     };
     let (Some(a), Some(b)) = (fixture("real-eth.pcap"), fixture("real-any-sll2.pcap")) else {

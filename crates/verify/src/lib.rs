@@ -796,7 +796,9 @@ fn run_case_inner(
             }
             for key in ["uid", "config"] {
                 if get(&m, key).is_some() {
-                    return Err(Outcome::Skip(format!("skip condition `{key}` not evaluated")));
+                    return Err(Outcome::Skip(format!(
+                        "skip condition `{key}` not evaluated"
+                    )));
                 }
             }
             match requirements(&m) {
@@ -971,6 +973,11 @@ fn run_case_inner(
                         }
                     }
                     let matches = get(cv, "match");
+                    if !matches.is_some_and(Yaml::is_mapping) {
+                        // suricata-verify fails such a filter; so does evaluation.
+                        applicable.push(Check::Filter(cv.clone()));
+                        continue;
+                    }
                     // Without `event_type` suricata-verify matches every event and a key
                     // selects the records that carry it: those record types are what the
                     // filter is about, and each of them must be one sekisho writes.
@@ -1015,8 +1022,7 @@ fn run_case_inner(
                             return Err(Outcome::Skip(glued_message(&sk, op)));
                         }
                         let counter = path.fields.join(".");
-                        if !counter_written(caps, &counter, path.len || path.operator.is_some())
-                        {
+                        if !counter_written(caps, &counter, path.len || path.operator.is_some()) {
                             return Err(Outcome::Skip(format!(
                                 "stats counter `{counter}` not implemented"
                             )));
@@ -1251,9 +1257,13 @@ impl KeyPath {
 }
 
 fn glued_message(key: &str, op: &str) -> String {
+    let dotted = match key.rfind(op) {
+        Some(i) => format!("{}.{}", &key[..i], &key[i..]),
+        None => format!("field.{op}"),
+    };
     format!(
         "match key `{key}` glues `{op}` to a field name: suricata-verify looks up a field \
-         literally named so, which no record has (the operator form is `field.{op}`)"
+         literally named so, which no record has (the operator form is `{dotted}`)"
     )
 }
 
@@ -2142,5 +2152,301 @@ mod tests {
         assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
         assert!(!asked.get());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Runs a one-case suite with `yaml` over the fixed `eve` output.
+    fn outcome(
+        caps: &Capabilities,
+        yaml: &str,
+        extra: &[(&str, &str)],
+        eve: &'static str,
+    ) -> Outcome {
+        let mut files = vec![("test.yaml", yaml), ("input.pcap", "")];
+        files.extend_from_slice(extra);
+        let (root, name) = case(&files);
+        let o = run_case(&root, &name, caps, &fake(eve));
+        std::fs::remove_dir_all(&root).unwrap();
+        o
+    }
+
+    fn all_caps() -> Capabilities {
+        Capabilities {
+            detection: true,
+            event_types: [
+                "flow", "netflow", "anomaly", "alert", "drop", "smtp", "stats",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            counters: ["decoder.pkts".to_string(), "flow.tcp".to_string()].into(),
+            ..Capabilities::default()
+        }
+    }
+
+    const ALL_TYPES_CFG: &str = "outputs:\n  - eve-log:\n      enabled: yes\n      types:\n        - alert\n        - drop:\n            alerts: yes\n        - flow\n        - netflow\n        - smtp\n        - stats\n        - anomaly:\n            types:\n              decode: yes\n              stream: yes\n              applayer: no\n";
+
+    const ONE_OF_EACH: &str = concat!(
+        "{\"event_type\":\"flow\",\"proto\":\"TCP\",\"flow\":{\"age\":1}}\n",
+        "{\"event_type\":\"netflow\",\"netflow\":{\"pkts\":1}}\n",
+        "{\"event_type\":\"anomaly\",\"anomaly\":{\"type\":\"decode\",\"event\":\"decoder.x\"}}\n",
+        "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":9}}\n",
+        "{\"event_type\":\"drop\",\"drop\":{\"reason\":\"rules\"}}\n",
+        "{\"event_type\":\"smtp\",\"smtp\":{\"helo\":\"h\"}}\n",
+        "{\"event_type\":\"stats\",\"stats\":{\"uptime\":1,\"decoder\":{\"pkts\":3},\"flow\":{\"tcp\":1}}}\n",
+    );
+
+    fn filter(count: &str, lines: &[&str]) -> String {
+        let mut y = format!("checks:\n- filter:\n    {count}\n    match:\n");
+        for l in lines {
+            y.push_str(&format!("      {l}\n"));
+        }
+        y
+    }
+
+    /// Rule: every record type sekisho writes has a field list; a probe on a field sekisho
+    /// does not write skips the case (whatever the operator), a written one is evaluated.
+    #[test]
+    fn unwritten_fields_skip_for_every_record_type() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        for (t, unwritten, written) in [
+            ("flow", "flow.tx_cnt", "flow.age"),
+            ("netflow", "netflow.tx_cnt", "netflow.pkts"),
+            ("anomaly", "anomaly.code", "anomaly.event"),
+            ("alert", "alert.metadata", "alert.signature_id"),
+            ("drop", "drop.len", "drop.reason"),
+            ("smtp", "smtp.rcpt_to_count", "smtp.helo"),
+            ("stats", "stats.flow.tx_cnt", "stats.decoder.pkts"),
+        ] {
+            for probe in [
+                format!("not-has-key: {unwritten}"),
+                format!("has-key: {unwritten}"),
+                format!("{unwritten}: 1"),
+                format!("{unwritten}.__len: 1"),
+                format!("{unwritten}.__gt: 1"),
+            ] {
+                let y = filter("count: 0", &[&format!("event_type: {t}"), &probe]);
+                let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+                assert!(
+                    matches!(&o, Outcome::Skip(m) if m.contains(unwritten)),
+                    "{t} {probe}: {o}"
+                );
+            }
+            // The same probe on a written field is evaluated: one record of the type has it.
+            let y = filter(
+                "count: 1",
+                &[&format!("event_type: {t}"), &format!("has-key: {written}")],
+            );
+            assert_eq!(
+                outcome(&caps, &y, &cfg, ONE_OF_EACH),
+                Outcome::Pass,
+                "{t} {written}"
+            );
+        }
+        // A whole object compared or measured would depend on fields sekisho lacks.
+        for probe in ["flow: {age: 1}", "flow.__len: 1", "alert.__len: 8"] {
+            let t = probe.split(['.', ':']).next().unwrap_or_default();
+            let y = filter("count: 0", &[&format!("event_type: {t}"), probe]);
+            let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains("whole object")),
+                "{probe}: {o}"
+            );
+        }
+    }
+
+    /// Rule: a filter's `requires` is evaluated like the case's: unmet versions leave the
+    /// filter out, keys sekisho cannot evaluate skip the case naming the key.
+    #[test]
+    fn filter_requirements() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let with_req = |req: &str| {
+            format!("checks:\n- filter:\n    count: 5\n    requires:\n      {req}\n    match:\n      event_type: flow\n")
+        };
+        for (req, key) in [
+            ("env: [X]", "env"),
+            ("script: [\"true\"]", "script"),
+            ("lambda: \"True\"", "lambda"),
+            ("files: [src/x.c]", "files"),
+            ("command: [tshark]", "command"),
+            ("no-such-key: 1", "no-such-key"),
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains(&format!("`{key}`"))),
+                "{req}: {o}"
+            );
+        }
+        // Unmet: left out (the only check, so nothing applicable remains).
+        for req in [
+            "min-version: 9",
+            "lt-version: 8",
+            "gt-version: 8.0.7",
+            "features: [HAVE_LUA]",
+            "os: windows",
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert_eq!(o, Outcome::Skip("no applicable checks".into()), "{req}");
+        }
+        // Met: evaluated, and the wrong count fails.
+        for req in [
+            "min-version: 8",
+            "lt-version: 9",
+            "gt-version: 7",
+            "version: 8.0",
+            "os: linux",
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Fail(m) if m.contains("expected 5 events, got 1")),
+                "{req}: {o}"
+            );
+        }
+    }
+
+    /// Rule: `count == config["count"]` with Python equality; a missing count or match fails.
+    #[test]
+    fn count_is_compared_like_python() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let flow = ["event_type: flow"];
+        for (count, pass) in [
+            ("count: 1", true),
+            ("count: 1.0", true),
+            ("count: true", true), // True == 1 in Python
+            ("count: \"1\"", false),
+            ("count: 1.5", false),
+            ("count: one", false),
+            ("count: null", false),
+            ("count: [1]", false),
+        ] {
+            let o = outcome(&caps, &filter(count, &flow), &cfg, ONE_OF_EACH);
+            assert_eq!(o == Outcome::Pass, pass, "{count}: {o}");
+        }
+        let no_count = "checks:\n- filter:\n    match:\n      event_type: flow\n";
+        let o = outcome(&caps, no_count, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("missing count")),
+            "{o}"
+        );
+        let no_match = "checks:\n- filter:\n    count: 1\n    comment: x\n- filter:\n    count: 1\n    match:\n      event_type: flow\n";
+        let o = outcome(&caps, no_match, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("missing match")),
+            "{o}"
+        );
+    }
+
+    /// Rule: typed equality in filters and stats (`"9"` is not 9), dotted operators evaluated.
+    #[test]
+    fn typed_values_and_operators_in_cases() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let alert = |m: &str| filter("count: 1", &["event_type: alert", m]);
+        assert_eq!(
+            outcome(&caps, &alert("alert.signature_id: 9"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(
+                &caps,
+                &alert("alert.signature_id: \"9\""),
+                &cfg,
+                ONE_OF_EACH
+            ),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(
+                &caps,
+                &alert("alert.signature_id.__gte: 9"),
+                &cfg,
+                ONE_OF_EACH
+            ),
+            Outcome::Pass
+        );
+        let flow0 = |m: &str| filter("count: 0", &["event_type: flow", m]);
+        assert!(matches!(
+            outcome(&caps, &flow0("proto.__endswith: CP"), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(&caps, &flow0("proto.__endswith: UDP"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        // The glued spelling names a field no record has: a skip, not a vacuous pass.
+        let o = outcome(&caps, &flow0("proto__endswith: CP"), &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("proto.__endswith")),
+            "{o}"
+        );
+        let stats = |body: &str| format!("checks:\n- stats:\n    {body}\n");
+        assert_eq!(
+            outcome(&caps, &stats("decoder.pkts: 3"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(&caps, &stats("decoder.pkts: \"3\""), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(&caps, &stats("decoder.pkts.__gt: 2"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(&caps, &stats("decoder.pkts.__lt: 2"), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        let o = outcome(&caps, &stats("decoder: {pkts: 3}"), &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("decoder")),
+            "{o}"
+        );
+        // No stats record at all fails.
+        let o = outcome(
+            &caps,
+            &stats("decoder.pkts: 3"),
+            &cfg,
+            "{\"event_type\":\"flow\"}\n",
+        );
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("no stats event")),
+            "{o}"
+        );
+    }
+
+    /// Rule: shell and file-compare checks are not evaluated, so the case is a skip that says
+    /// why; so are values PyYAML reads differently and skip conditions sekisho cannot test.
+    #[test]
+    fn unevaluated_checks_skip_with_reason() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let shell = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: flow\n- shell:\n    args: cat fast.log | wc -l\n    expect: 1\n";
+        let o = outcome(&caps, shell, &cfg, ONE_OF_EACH);
+        assert!(matches!(&o, Outcome::Skip(m) if m.contains("shell")), "{o}");
+        let fc = "checks:\n- file-compare:\n    filename: x\n    expected: y\n";
+        let o = outcome(&caps, fc, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("file-compare")),
+            "{o}"
+        );
+        let yes = filter("count: 1", &["event_type: smtp", "smtp.helo: yes"]);
+        let o = outcome(&caps, &yes, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("YAML 1.1")),
+            "{o}"
+        );
+        for skip in ["uid: 0", "config:\n      stream.midstream: true"] {
+            let y = format!(
+                "skip:\n  - {skip}\n{}",
+                filter("count: 1", &["event_type: flow"])
+            );
+            let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains("skip condition")),
+                "{skip}: {o}"
+            );
+        }
     }
 }

@@ -499,10 +499,7 @@ fn is_date_tail(t: &str) -> bool {
         .take_while(|b| b.is_ascii_digit() || *b == b':')
         .count();
     let hms: Vec<&str> = time[..hms_len].split(':').collect();
-    if hms.len() != 3
-        || !(1..=2).contains(&hms[0].len())
-        || hms[1].len() != 2
-        || hms[2].len() != 2
+    if hms.len() != 3 || !(1..=2).contains(&hms[0].len()) || hms[1].len() != 2 || hms[2].len() != 2
     {
         return false;
     }
@@ -598,7 +595,11 @@ mod tests {
         assert_eq!(find_value("a.b[1].c", &ev), Py::Int(2));
         assert_eq!(find_value("a.b[2].c", &ev), Py::None);
         assert_eq!(find_value("a.b.__len", &ev), Py::Int(2));
-        assert_eq!(find_value("s.__len", &ev), Py::Int(5), "code points, not bytes");
+        assert_eq!(
+            find_value("s.__len", &ev),
+            Py::Int(5),
+            "code points, not bytes"
+        );
         assert_eq!(find_value("o.__len", &ev), Py::Int(1));
         assert_eq!(find_value("n.__len", &ev), Py::Int(-1));
         assert_eq!(find_value("z.__len", &ev), Py::Int(-1));
@@ -640,7 +641,10 @@ mod tests {
     fn string_operators_use_python_str() {
         let ev = serde_json::json!({"b": true, "f": 1.0, "l": ["a", "b"], "n": 425});
         assert!(m("b.__find", "True", ev.clone()));
-        assert!(m("b.__find", "true", ev.clone()), "str(True) finds str(True)");
+        assert!(
+            m("b.__find", "true", ev.clone()),
+            "str(True) finds str(True)"
+        );
         assert!(!m("b.__find", "'true'", ev.clone()));
         assert!(m("f.__endswith", "'.0'", ev.clone()));
         assert!(m("l.__startswith", "\"['a', \"", ev.clone()));
@@ -700,10 +704,26 @@ mod tests {
     /// Rule: PyYAML reads `yes`/`on`, `1_000`, `1:30` and dates as non-strings.
     #[test]
     fn yaml_11_scalars() {
-        for s in ["yes", "Off", "1_000", "0b101", "1:30", "2002-12-14", "2001-12-14t21:59:43.10-05:00"] {
+        for s in [
+            "yes",
+            "Off",
+            "1_000",
+            "0b101",
+            "1:30",
+            "2002-12-14",
+            "2001-12-14t21:59:43.10-05:00",
+        ] {
             assert!(pyyaml_reads_differently(s), "{s}");
         }
-        for s in ["y", "TCP", "1b", "10.0.0.1", "2009-10-16T16:44:16.083524+0000", "12:34:56:78:9a:bc", "a-b"] {
+        for s in [
+            "y",
+            "TCP",
+            "1b",
+            "10.0.0.1",
+            "2009-10-16T16:44:16.083524+0000",
+            "12:34:56:78:9a:bc",
+            "a-b",
+        ] {
             assert!(!pyyaml_reads_differently(s), "{s}");
         }
     }
