@@ -15,8 +15,11 @@ fn fixture(name: &str) -> Option<PathBuf> {
     sekisho_testutil::require_fixture(format!("tests/fixtures/captures/{name}"))
 }
 
+/// One packet: time, link type, bytes, original length.
+type Packet = (PacketTime, u32, Vec<u8>, u32);
+
 /// Every packet of a fixture, or `None` when it is missing outside CI.
-fn read_all(name: &str) -> Option<Vec<(PacketTime, u32, Vec<u8>, u32)>> {
+fn read_all(name: &str) -> Option<Vec<Packet>> {
     let mut r = CaptureReader::open(fixture(name)?).unwrap();
     let mut out = Vec::new();
     while let Some(p) = r.next_packet().unwrap() {

@@ -119,4 +119,37 @@ mod tests {
         let abs = require_fixture(&f).expect("absolute path");
         assert_eq!(abs, f);
     }
+
+    /// Runs this test binary's `missing_input_fails_in_ci` as a child with `CI` set to `ci`.
+    fn child(ci: &str) -> std::process::Output {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["--exact", "tests::missing_input_fails_in_ci", "--nocapture"])
+            .env("SEKISHO_TESTUTIL_CHILD", "1")
+            .env("CI", ci)
+            .env("SEKISHO_SHARED", "/nonexistent-sekisho-shared")
+            .output()
+            .expect("run child")
+    }
+
+    /// With `CI` set, a missing input fails the test and names the path; without it, the
+    /// test passes with a loud SKIP line.
+    #[test]
+    fn missing_input_fails_in_ci() {
+        if std::env::var_os("SEKISHO_TESTUTIL_CHILD").is_some() {
+            assert!(require_shared("conformance/suricata-verify").is_none());
+            return;
+        }
+        let out = child("true");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{text}");
+        assert!(
+            text.contains("/nonexistent-sekisho-shared/conformance/suricata-verify"),
+            "{text}"
+        );
+        let out = child("false");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("SKIP: shared test input missing"), "{text}");
+    }
 }

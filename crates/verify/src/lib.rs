@@ -12,6 +12,14 @@
 //! one of its keys, is something sekisho does not write, or when it names only keys every
 //! record has (`pcap_cnt`), which would count record types sekisho does not write.
 //!
+//! Checks are evaluated exactly as suricata-verify's runner (`run.py`, OISF/suricata-verify)
+//! evaluates them, with Python's semantics (module [`py`]): typed equality, the dotted path
+//! operators, `count` compared with `==`, a filter's `requires:` left out when unmet. Where the
+//! runner cannot tell what suricata-verify would do — a requirement it cannot evaluate, a
+//! `shell` or `file-compare` check, a field sekisho does not write (`written_fields` lists
+//! them per record type), a YAML scalar PyYAML reads differently — the case is skipped with
+//! the reason, never passed.
+//!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
 #![warn(missing_docs)]
