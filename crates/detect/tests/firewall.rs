@@ -20,10 +20,9 @@ fn capture(name: &str) -> PathBuf {
     root().join("tests/fixtures/captures/smtp").join(name)
 }
 
-fn sv(test: &str) -> PathBuf {
-    root()
-        .join("../shared/conformance/suricata-verify/tests/firewall")
-        .join(test)
+/// The suite's firewall cases (`None` when the shared tree is absent outside CI).
+fn sv_firewall() -> Option<PathBuf> {
+    sekisho_testutil::require_shared("conformance/suricata-verify/tests/firewall")
 }
 
 struct FwInspector {
@@ -305,11 +304,16 @@ fn suricata_verify_smtp_oracles() {
             false,
         ),
     ];
+    let Some(base) = sv_firewall() else {
+        return;
+    };
     for (test, blocked, sids, smtp) in cases {
-        let dir = sv(test);
-        if !dir.exists() {
-            continue;
-        }
+        let dir = base.join(test);
+        assert!(
+            dir.is_dir(),
+            "oracle case missing from the suite: {}",
+            dir.display()
+        );
         let pcap = std::fs::read_dir(&dir)
             .expect("dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -334,10 +338,17 @@ fn suricata_verify_smtp_oracles() {
 /// must equal the packets our firewall dropped on its capture with its rules.
 #[test]
 fn suricata_verify_smtp_blocked_counts() {
-    let base = sv("");
-    let Ok(dir) = std::fs::read_dir(&base) else {
+    // The snapshot's SMTP firewall cases; three assert no `firewall.blocked` counter.
+    const SMTP_CASES: usize = 17;
+    const NO_BLOCKED_COUNT: &[&str] = &[
+        "ruletype-firewall-122-smtp",
+        "ruletype-firewall-139-smtp-pipelined-post-data-mail-from",
+        "ruletype-firewall-140-smtp-pipelined-post-data-rset-sequence",
+    ];
+    let Some(base) = sv_firewall() else {
         return;
     };
+    let dir = std::fs::read_dir(&base).expect("read the suite's firewall cases");
     let mut tests: Vec<PathBuf> = dir
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().contains("-smtp"))
@@ -345,20 +356,26 @@ fn suricata_verify_smtp_blocked_counts() {
     tests.sort();
     let mut failed = Vec::new();
     let mut checked = 0;
+    let mut without_count = Vec::new();
     for t in &tests {
-        let Ok(yaml) = std::fs::read_to_string(t.join("test.yaml")) else {
-            continue;
-        };
+        let name = t
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let yaml = std::fs::read_to_string(t.join("test.yaml"))
+            .unwrap_or_else(|e| panic!("{}: {e}", t.display()));
         let field = |key: &str| {
             yaml.lines()
                 .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
         };
-        let (Some(pcap), Some(blocked)) = (field("pcap:"), field("firewall.blocked:")) else {
+        let pcap = field("pcap:").unwrap_or_else(|| panic!("{name}: no pcap: line"));
+        let Some(blocked) = field("firewall.blocked:") else {
+            without_count.push(name);
             continue;
         };
-        let Ok(blocked) = blocked.parse::<usize>() else {
-            continue;
-        };
+        let blocked: usize = blocked
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}: firewall.blocked {blocked:?}: {e}"));
         let policy = rules_policy(&t.join("firewall.rules"));
         let r = run(firewall_of(&policy, false), &t.join(pcap));
         checked += 1;
@@ -372,6 +389,11 @@ fn suricata_verify_smtp_blocked_counts() {
             ));
         }
     }
-    assert!(checked >= 10, "only {checked} tests found");
+    assert_eq!(tests.len(), SMTP_CASES, "SMTP firewall cases in the suite");
+    assert_eq!(
+        without_count, NO_BLOCKED_COUNT,
+        "cases without firewall.blocked"
+    );
+    assert_eq!(checked, SMTP_CASES - NO_BLOCKED_COUNT.len());
     assert!(failed.is_empty(), "{failed:#?}");
 }

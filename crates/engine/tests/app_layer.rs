@@ -68,17 +68,19 @@ impl Inspector for Probe {
     }
 }
 
+/// A committed capture under tests/fixtures/captures; `None` (a loud skip, or a panic in
+/// CI) when it is missing.
 fn capture(name: &str) -> Option<PathBuf> {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let p = manifest
-        .ancestors()
-        .map(|p| p.join("tests/fixtures/captures").join(name))
-        .find(|p| p.is_file());
-    if p.is_none() {
-        eprintln!("skipping: tests/fixtures/captures/{name} not found");
-    }
-    p
+    sekisho_testutil::require_fixture(format!("tests/fixtures/captures/{name}"))
 }
+
+/// real-eth.pcap as tshark reads it (`tshark -r real-eth.pcap -q -z conv,tcp -z conv,udp`,
+/// `tshark -r real-eth.pcap | wc -l`): 171 frames, 2 of them ARP; 8 conversations: TCP to
+/// ports 25, 53 and 3× 8080, UDP to port 53 three times.
+const REAL_ETH_FRAMES: usize = 171;
+const REAL_ETH_ARP_FRAMES: usize = 2;
+const REAL_ETH_CONVERSATIONS: usize = 8;
+const REAL_ETH_DNS_CONVERSATIONS: usize = 4;
 
 struct Out {
     seen: Vec<Seen>,
@@ -272,7 +274,11 @@ fn check_smtp_tx_and_flows(o: &Out) {
         (None, None, None)
     );
     // DNS over UDP and over TCP (the capture has both on port 53).
-    assert!(o.flows.iter().filter(|f| f.dst_port == 53).count() >= 2);
+    assert_eq!(o.flows.len(), REAL_ETH_CONVERSATIONS, "{:#?}", o.flows);
+    assert_eq!(
+        o.flows.iter().filter(|f| f.dst_port == 53).count(),
+        REAL_ETH_DNS_CONVERSATIONS
+    );
     for f in o.flows.iter().filter(|f| f.dst_port == 53) {
         assert_eq!(f.app_proto.as_deref(), Some("dns"), "{f:?}");
     }
@@ -292,7 +298,10 @@ fn app_layer_disabled_does_nothing() {
         },
     );
     assert!(o.txs.is_empty());
+    // Every flow and every IP packet was seen, and none got an app-layer protocol.
+    assert_eq!(o.flows.len(), REAL_ETH_CONVERSATIONS);
     assert!(o.flows.iter().all(|f| f.app_proto.is_none()));
+    assert_eq!(o.seen.len(), REAL_ETH_FRAMES - REAL_ETH_ARP_FRAMES);
     assert!(o.seen.iter().all(|s| s.after.is_none()));
 }
 

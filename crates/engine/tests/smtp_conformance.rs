@@ -27,19 +27,15 @@ use std::path::{Path, PathBuf};
 /// The Suricata version whose behaviour the parser reproduces.
 const OUR_VERSION: [u32; 3] = [8, 0, 7];
 
+/// The suite's cases (`../shared/conformance` or `$SEKISHO_SHARED/conformance`); `None`
+/// after a loud skip, and a panic in CI, when absent.
 fn conformance_root() -> Option<PathBuf> {
-    // `../shared/conformance` relative to the repository root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|up| up.join("../shared/conformance/suricata-verify/tests"))
-        .find(|p| p.is_dir())
+    sekisho_testutil::require_shared("conformance/suricata-verify/tests")
 }
 
+/// A missing tool: a loud skip, and a failure in CI.
 fn missing(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} not found (needed by this test in CI)");
-    }
-    eprintln!("skipping: {what} not found");
+    let _: Option<()> = sekisho_testutil::missing(what, Path::new(what));
 }
 
 fn parse_version(v: &str) -> [u32; 3] {
@@ -459,15 +455,19 @@ fn run_case(dir: &Path, mode: Mode) -> Option<Result<usize, String>> {
     };
     let (recs, n_txs, n_failed) = match mode {
         Mode::Parser => {
-            let flows = parse_flows(&pcap).ok()?;
+            // A capture the test parser cannot read is a failure, not a case left out.
+            let flows = match parse_flows(&pcap) {
+                Ok(f) => f,
+                Err(e) => return Some(Err(format!("capture does not parse: {e}"))),
+            };
             let n_txs: usize = flows.iter().map(|f| f.txs.len()).sum();
             let n_failed = flows.iter().filter(|f| f.failed).count();
             (records(&flows), n_txs, Some(n_failed))
         }
-        Mode::Engine { banner } => {
-            let (recs, n) = engine_records(&pcap, banner)?;
-            (recs, n, None)
-        }
+        Mode::Engine { banner } => match engine_records(&pcap, banner) {
+            Some((recs, n)) => (recs, n, None),
+            None => return Some(Err(format!("{}: engine replay failed", pcap.display()))),
+        },
     };
     let mut evaluated = 0;
     let mut errors = Vec::new();
@@ -556,14 +556,14 @@ const KNOWN_MISMATCHES: &[(&str, &str)] = &[];
 
 #[test]
 fn suricata_verify_smtp_cases() {
-    run_all(Mode::Parser, 20);
+    run_all(Mode::Parser, 30, 80);
 }
 
 /// The same expectations through the whole engine with Suricata 8 detection (banner
 /// probing on), which the expectations were recorded with.
 #[test]
 fn suricata_verify_smtp_cases_through_engine() {
-    run_all(Mode::Engine { banner: true }, 20);
+    run_all(Mode::Engine { banner: true }, 30, 79);
 }
 
 /// Without banner probing (Suricata 7 / Network Firewall) a session whose client opens with
@@ -592,9 +592,7 @@ fn client_detection_profile_logs_the_same_transactions() {
             continue;
         };
         // Only sessions whose client opens with EHLO/HELO (parser-level stream view).
-        let Ok(flows) = parse_flows(&pcap) else {
-            continue;
-        };
+        let flows = parse_flows(&pcap).unwrap_or_else(|e| panic!("{name}: {e}"));
         if flows.is_empty()
             || !flows
                 .iter()
@@ -605,7 +603,7 @@ fn client_detection_profile_logs_the_same_transactions() {
         let (Some((on, _)), Some((off, _))) =
             (engine_records(&pcap, true), engine_records(&pcap, false))
         else {
-            continue;
+            panic!("{name}: engine replay failed");
         };
         let smtp = |v: &[Record]| -> Vec<Record> {
             v.iter()
@@ -618,10 +616,14 @@ fn client_detection_profile_logs_the_same_transactions() {
         compared += 1;
     }
     eprintln!("{compared} cases compared across detection profiles");
-    assert!(compared >= 10, "too few cases compared: {compared}");
+    // The suite's SMTP cases whose client opens with EHLO/HELO (2026-12 snapshot).
+    assert_eq!(compared, 23, "cases compared");
 }
 
-fn run_all(mode: Mode, min_cases: usize) {
+/// Runs every SMTP case of the suite; `want_cases` and `want_checks` are the exact numbers of cases
+/// with applicable checks and of checks evaluated (2026-12 snapshot; the parser mode also
+/// evaluates `app_layer.error.smtp.parser`).
+fn run_all(mode: Mode, want_cases: usize, want_checks: usize) {
     let Some(root) = conformance_root() else {
         missing("suricata-verify conformance cases");
         return;
@@ -663,12 +665,9 @@ fn run_all(mode: Mode, min_cases: usize) {
         "smtp conformance ({mode:?}): {passed}/{} cases with smtp checks reproduced ({checks} checks)",
         results.len()
     );
-    assert!(
-        results.len() >= min_cases,
-        "{mode:?}: too few cases evaluated: {}",
-        results.len()
-    );
     assert!(unexpected.is_empty(), "{}", unexpected.join("\n"));
+    assert_eq!(results.len(), want_cases, "{mode:?}: cases evaluated");
+    assert_eq!(checks, want_checks, "{mode:?}: checks evaluated");
 }
 
 /// The repo's capture of swaks talking to Postfix smtp-sink, parsed by us

@@ -12,6 +12,14 @@
 //! one of its keys, is something sekisho does not write, or when it names only keys every
 //! record has (`pcap_cnt`), which would count record types sekisho does not write.
 //!
+//! Checks are evaluated exactly as suricata-verify's runner (`run.py`, OISF/suricata-verify)
+//! evaluates them, with Python's semantics (module [`py`]): typed equality, the dotted path
+//! operators, `count` compared with `==`, a filter's `requires:` left out when unmet. Where the
+//! runner cannot tell what suricata-verify would do — a requirement it cannot evaluate, a
+//! `shell` or `file-compare` check, a field sekisho does not write (`written_fields` lists
+//! them per record type), a YAML scalar PyYAML reads differently — the case is skipped with
+//! the reason, never passed.
+//!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
 #![warn(missing_docs)]
@@ -22,6 +30,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
+
+pub mod py;
+use py::Py;
 
 /// The Suricata version sekisho claims compatibility with, for `min-version` / `lt-version`.
 ///
@@ -256,60 +267,121 @@ fn get<'a>(m: &'a Yaml, key: &str) -> Option<&'a Yaml> {
         .and_then(|m| m.get(Yaml::String(key.to_string())))
 }
 
-/// Evaluates a `requires:` block. `Ok(())` when met, `Err(reason)` otherwise.
-fn requirements_met(req: &Yaml) -> Result<(), String> {
+/// Why a `requires:` block does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unmet {
+    /// A requirement suricata-verify evaluates and that does not hold for sekisho (a
+    /// version, a build feature): a case is skipped, a filter check is left out.
+    Unmet(String),
+    /// A requirement sekisho cannot evaluate (`env`, `script`, `files`, `lambda`, an
+    /// unknown key): the whole case is skipped, naming it, at case and at filter level.
+    Unsupported(String),
+}
+
+impl Unmet {
+    fn reason(self) -> String {
+        match self {
+            Unmet::Unmet(r) | Unmet::Unsupported(r) => r,
+        }
+    }
+}
+
+/// Evaluates a `requires:` block as suricata-verify's `check_requires` does, for sekisho
+/// as Suricata [`COMPAT_VERSION`] without optional build features on Linux.
+fn requirements(req: &Yaml) -> Result<(), Unmet> {
     let Some(map) = req.as_mapping() else {
-        return Ok(());
+        if req.is_null() {
+            return Ok(());
+        }
+        return Err(Unmet::Unsupported(format!(
+            "requires is not a mapping: {}",
+            yaml_text(req)
+        )));
     };
     for (k, v) in map {
         let key = k.as_str().unwrap_or_default();
+        let version = |what: &str| {
+            parse_version(v)
+                .ok_or_else(|| Unmet::Unsupported(format!("unreadable {what} {}", yaml_text(v))))
+        };
         match key {
             "min-version" => {
-                let want =
-                    parse_version(v).ok_or_else(|| format!("unreadable min-version {v:?}"))?;
-                if COMPAT_VERSION < want {
-                    return Err(format!("requires at least version {}", yaml_text(v)));
+                if COMPAT_VERSION < version(key)? {
+                    return Err(Unmet::Unmet(format!(
+                        "requires at least version {}",
+                        yaml_text(v)
+                    )));
                 }
             }
             "lt-version" => {
-                let want =
-                    parse_version(v).ok_or_else(|| format!("unreadable lt-version {v:?}"))?;
-                if COMPAT_VERSION >= want {
-                    return Err(format!("requires version below {}", yaml_text(v)));
+                if COMPAT_VERSION >= version(key)? {
+                    return Err(Unmet::Unmet(format!(
+                        "requires version below {}",
+                        yaml_text(v)
+                    )));
+                }
+            }
+            "gt-version" => {
+                if COMPAT_VERSION <= version(key)? {
+                    return Err(Unmet::Unmet(format!(
+                        "requires version above {}",
+                        yaml_text(v)
+                    )));
                 }
             }
             "version" => {
-                let want = parse_version(v).ok_or_else(|| format!("unreadable version {v:?}"))?;
+                let want = version(key)?;
                 let parts = version_parts(v);
                 let have = [COMPAT_VERSION.0, COMPAT_VERSION.1, COMPAT_VERSION.2];
                 let w = [want.0, want.1, want.2];
                 if have[..parts.min(3)] != w[..parts.min(3)] {
-                    return Err(format!("requires version {}", yaml_text(v)));
+                    return Err(Unmet::Unmet(format!("requires version {}", yaml_text(v))));
                 }
             }
             "features" | "feature" => {
                 let list = yaml_list(v);
                 if let Some(first) = list.first() {
-                    return Err(format!("requires build feature {first}"));
+                    return Err(Unmet::Unmet(format!("requires build feature {first}")));
                 }
             }
-            "files" => return Err("requires Suricata source files".into()),
-            "script" | "lambda" => return Err(format!("requires a {key} check")),
             "pcap" => {
                 if v.as_bool() == Some(false) {
-                    return Err("no capture (configuration/rule-load test)".into());
+                    return Err(Unmet::Unsupported(
+                        "no capture (configuration/rule-load test)".into(),
+                    ));
                 }
             }
             "os" => {
-                if !yaml_list(v).iter().any(|o| o.eq_ignore_ascii_case("linux")) {
-                    return Err(format!("requires os {}", yaml_text(v)));
+                if !yaml_list(v)
+                    .iter()
+                    .any(|o| "linux".starts_with(&o.to_ascii_lowercase()))
+                {
+                    return Err(Unmet::Unmet(format!("requires os {}", yaml_text(v))));
                 }
             }
-            "arch" | "not-arch" => {}
-            other => return Err(format!("unsupported requirement `{other}`")),
+            "arch" => {
+                if !std::env::consts::ARCH.starts_with(&yaml_text(v).to_ascii_lowercase()) {
+                    return Err(Unmet::Unmet(format!("requires arch {}", yaml_text(v))));
+                }
+            }
+            "files" => {
+                return Err(Unmet::Unsupported(
+                    "requirement `files` (Suricata source files) not supported".into(),
+                ))
+            }
+            other => {
+                return Err(Unmet::Unsupported(format!(
+                    "requirement `{other}` not supported"
+                )))
+            }
         }
     }
     Ok(())
+}
+
+/// [`requirements`] for a whole case: any unmet requirement is a skip reason.
+fn requirements_met(req: &Yaml) -> Result<(), String> {
+    requirements(req).map_err(Unmet::reason)
 }
 
 fn yaml_text(v: &Yaml) -> String {
@@ -730,11 +802,24 @@ fn run_case_inner(
                     continue;
                 }
             }
-            if requirements_met(&m).is_ok() {
-                let msg = get(entry, "msg")
-                    .map(yaml_text)
-                    .unwrap_or_else(|| "skip condition holds".into());
-                return Err(Outcome::Skip(msg));
+            for key in ["uid", "config"] {
+                if get(&m, key).is_some() {
+                    return Err(Outcome::Skip(format!(
+                        "skip condition `{key}` not evaluated"
+                    )));
+                }
+            }
+            match requirements(&m) {
+                Ok(()) => {
+                    let msg = get(entry, "msg")
+                        .map(yaml_text)
+                        .unwrap_or_else(|| "skip condition holds".into());
+                    return Err(Outcome::Skip(msg));
+                }
+                Err(Unmet::Unmet(_)) => {}
+                Err(Unmet::Unsupported(why)) => {
+                    return Err(Outcome::Skip(format!("skip condition: {why}")))
+                }
             }
         }
     }
@@ -869,9 +954,15 @@ fn run_case_inner(
             let kind = ck.as_str().unwrap_or_default();
             match kind {
                 "filter" => {
+                    // suricata-verify leaves out a filter whose requirements do not hold; one
+                    // it could evaluate but sekisho cannot makes the whole case a skip.
                     if let Some(req) = get(cv, "requires") {
-                        if requirements_met(req).is_err() {
-                            continue;
+                        match requirements(req) {
+                            Ok(()) => {}
+                            Err(Unmet::Unmet(_)) => continue,
+                            Err(Unmet::Unsupported(why)) => {
+                                return Err(Outcome::Skip(format!("filter {why}")))
+                            }
                         }
                     }
                     for (fk, _) in cv.as_mapping().into_iter().flatten() {
@@ -890,6 +981,11 @@ fn run_case_inner(
                         }
                     }
                     let matches = get(cv, "match");
+                    if !matches.is_some_and(Yaml::is_mapping) {
+                        // suricata-verify fails such a filter; so does evaluation.
+                        applicable.push(Check::Filter(cv.clone()));
+                        continue;
+                    }
                     // Without `event_type` suricata-verify matches every event and a key
                     // selects the records that carry it: those record types are what the
                     // filter is about, and each of them must be one sekisho writes.
@@ -913,19 +1009,6 @@ fn run_case_inner(
                         check_filter_type(t, cv, matches, caps, &settings, &enabled)
                             .map_err(Outcome::Skip)?;
                     }
-                    if types.iter().any(|t| t == "stats") {
-                        for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
-                            let mk = mk.as_str().unwrap_or_default();
-                            if let Some(counter) = mk.strip_prefix("stats.") {
-                                let base = counter.split("__").next().unwrap_or(counter);
-                                if !caps.counters.contains(base) {
-                                    return Err(Outcome::Skip(format!(
-                                        "stats counter `{base}` not implemented"
-                                    )));
-                                }
-                            }
-                        }
-                    }
                     if !caps.app_layer {
                         for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
                             let mk = mk.as_str().unwrap_or_default();
@@ -936,22 +1019,37 @@ fn run_case_inner(
                             }
                         }
                     }
+                    check_expected_values(cv).map_err(Outcome::Skip)?;
                     applicable.push(Check::Filter(cv.clone()));
                 }
                 "stats" => {
-                    for (sk, _) in cv.as_mapping().into_iter().flatten() {
-                        let sk = sk.as_str().unwrap_or_default();
-                        if !caps.counters.contains(sk) {
+                    for (sk, sv) in cv.as_mapping().into_iter().flatten() {
+                        let sk = yaml_text(sk);
+                        let path = KeyPath::parse(&sk);
+                        if let Some(op) = &path.glued_operator {
+                            return Err(Outcome::Skip(glued_message(&sk, op)));
+                        }
+                        let counter = path.fields.join(".");
+                        if !counter_written(caps, &counter, path.len || path.operator.is_some()) {
                             return Err(Outcome::Skip(format!(
-                                "stats counter `{sk}` not implemented"
+                                "stats counter `{counter}` not implemented"
                             )));
                         }
+                        check_yaml_value(sv).map_err(Outcome::Skip)?;
                     }
                     applicable.push(Check::Stats(cv.clone()));
                 }
-                "shell" => return Err(Outcome::Skip("shell checks not supported".into())),
+                // Both read files sekisho does not write (fast.log, stats.log, files/…) or
+                // run commands against Suricata itself; evaluating them would need those.
+                "shell" => {
+                    return Err(Outcome::Skip(
+                        "shell checks not supported (they read Suricata's other outputs)".into(),
+                    ))
+                }
                 "file-compare" => {
-                    return Err(Outcome::Skip("file-compare checks not supported".into()))
+                    return Err(Outcome::Skip(
+                        "file-compare checks not supported (sekisho writes only eve.json)".into(),
+                    ))
                 }
                 other => return Err(Outcome::Skip(format!("check type `{other}` not supported"))),
             }
@@ -1093,24 +1191,131 @@ fn check_filter_type(
                 ));
             }
         }
-        let paths = if mk == "has-key" || mk == "not-has-key" {
-            yaml_list(mv)
-        } else {
-            vec![mk]
-        };
+        let presence = mk == "has-key" || mk == "not-has-key";
+        let paths = if presence { yaml_list(mv) } else { vec![mk] };
         for path in paths {
-            if t == "stats" {
-                if let Some(counter) = path.strip_prefix("stats.") {
-                    if !caps.counters.contains(counter) {
-                        return Err(format!("stats counter `{counter}` not implemented"));
-                    }
-                }
+            let kp = KeyPath::parse(&path);
+            if let Some(op) = kp.glued_operator {
+                return Err(glued_message(&path, op));
             }
-            // A `not-has-key` on a field sekisho never writes would hold trivially.
-            if !field_written(t, &path) {
-                return Err(format!("`{path}` not written in sekisho's {t} records"));
+            // A `not-has-key` on a field sekisho never writes would hold trivially, and a
+            // count of records with a value sekisho never writes would be 0 whatever
+            // Suricata does; comparing a whole object (or its `__len`) would depend on
+            // fields sekisho does not write.
+            if !field_written(t, &kp, presence, caps) {
+                let object = !presence && field_written(t, &kp, true, caps);
+                return Err(if object {
+                    format!(
+                        "`{path}` compares a whole object of sekisho's {t} records, which \
+                         lack some of Suricata's fields"
+                    )
+                } else {
+                    format!("`{path}` not written in sekisho's {t} records")
+                });
             }
         }
+    }
+    Ok(())
+}
+
+/// A match or stats key as suricata-verify's `find_value` walks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyPath {
+    /// The field names walked, without `[i]` indexes, up to `__len` or an operator.
+    fields: Vec<String>,
+    /// The walk ends in `.__len`.
+    len: bool,
+    /// The operator component that ends the walk (`.__endswith`, `.__gt`, …).
+    operator: Option<&'static str>,
+    /// A component with an operator suffix glued to a field name (`proto__endswith`):
+    /// suricata-verify looks that up as a literal field name, which no record has.
+    glued_operator: Option<&'static str>,
+}
+
+impl KeyPath {
+    fn parse(key: &str) -> KeyPath {
+        let mut kp = KeyPath {
+            fields: Vec::new(),
+            len: false,
+            operator: None,
+            glued_operator: None,
+        };
+        let ops = py::MATCH_OPERATORS
+            .iter()
+            .chain(py::COMPARISON_OPERATORS)
+            .chain(&["__len"]);
+        let ops: Vec<&'static str> = ops.copied().collect();
+        for part in key.split('.') {
+            if part == "__len" {
+                kp.len = true;
+                break;
+            }
+            if let Some(op) = ops.iter().find(|op| **op == part) {
+                kp.operator = Some(op);
+                break;
+            }
+            let (name, _) = py::split_index(part);
+            if let Some(op) = ops.iter().find(|op| name.ends_with(**op)) {
+                kp.glued_operator.get_or_insert(op);
+            }
+            kp.fields.push(name.to_string());
+        }
+        kp
+    }
+}
+
+fn glued_message(key: &str, op: &str) -> String {
+    let dotted = match key.rfind(op) {
+        Some(i) => format!("{}.{}", &key[..i], &key[i..]),
+        None => format!("field.{op}"),
+    };
+    format!(
+        "match key `{key}` glues `{op}` to a field name: suricata-verify looks up a field \
+         literally named so, which no record has (the operator form is `{dotted}`)"
+    )
+}
+
+/// Whether a stats counter path (`decoder.pkts`, without `stats.`) is one sekisho writes;
+/// with `presence_only`, an object holding counters (`decoder`) counts too.
+fn counter_written(caps: &Capabilities, counter: &str, presence_only: bool) -> bool {
+    counter == "uptime"
+        || caps.counters.contains(counter)
+        || (presence_only
+            && caps
+                .counters
+                .iter()
+                .any(|c| c.starts_with(&format!("{counter}."))))
+}
+
+/// Rejects expected values PyYAML may read differently from this crate's loader (see
+/// [`py::pyyaml_reads_differently`]); `Err(reason)` makes the case a skip.
+fn check_yaml_value(v: &Yaml) -> Result<(), String> {
+    match v {
+        Yaml::String(s) if py::pyyaml_reads_differently(s) => Err(format!(
+            "expected value `{s}` is not a string to suricata-verify's YAML 1.1 loader \
+             unless quoted, and the quoting is not known here"
+        )),
+        Yaml::Sequence(items) => items.iter().try_for_each(check_yaml_value),
+        Yaml::Mapping(m) => m.iter().try_for_each(|(k, v)| {
+            check_yaml_value(k)?;
+            check_yaml_value(v)
+        }),
+        Yaml::Tagged(t) => check_yaml_value(&t.value),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_yaml_value`] over a filter's `count` and `match` values.
+fn check_expected_values(filter: &Yaml) -> Result<(), String> {
+    if let Some(c) = get(filter, "count") {
+        check_yaml_value(c)?;
+    }
+    for (_, v) in get(filter, "match")
+        .and_then(Yaml::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        check_yaml_value(v)?;
     }
     Ok(())
 }
@@ -1208,8 +1413,9 @@ fn implied_types(matches: Option<&Yaml>) -> Result<Vec<String>, String> {
 /// The `app_proto` values sekisho's protocol detection can produce.
 const KNOWN_APP_PROTOS: &[&str] = &["smtp", "tls", "http", "dns", "failed"];
 
-/// Fields common to every per-packet and transaction record sekisho writes.
-const HEADER_FIELDS: &[&str] = &[
+/// The header of per-packet and transaction records (`RecordHead` in sekisho-eve: alert,
+/// drop, smtp and app-layer anomaly records).
+const PACKET_HEADER: &[&str] = &[
     "timestamp",
     "flow_id",
     "pcap_cnt",
@@ -1223,93 +1429,204 @@ const HEADER_FIELDS: &[&str] = &[
     "pkt_src",
 ];
 
-/// The fields sekisho writes per event type, as dotted prefixes (`alert.signature_id`); a
-/// filter testing any other field of such an event would compare against something sekisho
-/// never writes, so the case is skipped. `None`: the event type is not checked field by field.
-fn written_fields(event_type: &str) -> Option<&'static [&'static str]> {
+/// The `alert{…}` object of alert and drop records.
+const ALERT_OBJECT: &[&str] = &[
+    "alert.action",
+    "alert.engine",
+    "alert.gid",
+    "alert.signature_id",
+    "alert.rev",
+    "alert.signature",
+    "alert.category",
+    "alert.severity",
+];
+
+/// The `tcp{…}` object of flow records (`tcp_flags_ts`/`_tc` and `state` are flow only).
+const FLOW_TCP: &[&str] = &[
+    "tcp.tcp_flags",
+    "tcp.tcp_flags_ts",
+    "tcp.tcp_flags_tc",
+    "tcp.syn",
+    "tcp.fin",
+    "tcp.rst",
+    "tcp.psh",
+    "tcp.ack",
+    "tcp.urg",
+    "tcp.ecn",
+    "tcp.cwr",
+    "tcp.state",
+];
+
+/// The fields sekisho writes per event type, as dotted paths (`alert.signature_id`), read
+/// from sekisho-eve's record structs; `stats` records are `timestamp`, `event_type` and
+/// `stats.<counter>` for the counters in [`Capabilities::counters`]. A filter testing any
+/// other field would compare against something sekisho never writes, so the case is
+/// skipped. `None`: sekisho writes no such records.
+fn written_fields(event_type: &str) -> Option<Vec<&'static str>> {
+    let with = |head: &[&'static str], rest: &[&[&'static str]]| {
+        let mut v = head.to_vec();
+        for r in rest {
+            v.extend_from_slice(r);
+        }
+        v
+    };
     Some(match event_type {
-        "alert" => &[
-            "tx_id",
-            "direction",
-            "app_proto",
-            "alert.action",
-            "alert.gid",
-            "alert.signature_id",
-            "alert.rev",
-            "alert.signature",
-            "alert.category",
-            "alert.severity",
-            "smtp.helo",
-            "smtp.mail_from",
-            "smtp.rcpt_to",
-        ],
-        "drop" => &[
-            "direction",
-            "drop.syn",
-            "drop.ack",
-            "drop.psh",
-            "drop.rst",
-            "drop.urg",
-            "drop.fin",
-            "drop.reason",
-            "alert.action",
-            "alert.gid",
-            "alert.signature_id",
-            "alert.rev",
-            "alert.signature",
-            "alert.category",
-            "alert.severity",
-        ],
-        "smtp" => &[
+        // detect.rs `AlertEvent`: header without vlan, tx_id, alert{}, firewall{}, smtp{},
+        // app_proto, direction.
+        "alert" => with(
+            PACKET_HEADER,
+            &[
+                ALERT_OBJECT,
+                &[
+                    "tx_id",
+                    "firewall.hook",
+                    "firewall.policy",
+                    "smtp.helo",
+                    "smtp.mail_from",
+                    "smtp.rcpt_to",
+                    "app_proto",
+                    "direction",
+                ],
+            ],
+        ),
+        // detect.rs `DropEvent`: header without vlan, direction, drop{}, alert{}.
+        "drop" => with(
+            PACKET_HEADER,
+            &[
+                ALERT_OBJECT,
+                &[
+                    "direction",
+                    "drop.syn",
+                    "drop.ack",
+                    "drop.psh",
+                    "drop.rst",
+                    "drop.urg",
+                    "drop.fin",
+                    "drop.payload_len",
+                    "drop.reason",
+                ],
+            ],
+        ),
+        // lib.rs `SmtpEvent`: header with vlan, tx_id, smtp{}, email{}.
+        "smtp" => with(
+            PACKET_HEADER,
+            &[&[
+                "vlan",
+                "tx_id",
+                "smtp.helo",
+                "smtp.mail_from",
+                "smtp.rcpt_to",
+                "email.from",
+                "email.to",
+                "email.cc",
+                "email.status",
+            ]],
+        ),
+        // lib.rs `FlowEvent`: no pcap_cnt or pkt_src.
+        "flow" => with(
+            &[
+                "timestamp",
+                "flow_id",
+                "event_type",
+                "vlan",
+                "src_ip",
+                "src_port",
+                "dest_ip",
+                "dest_port",
+                "ip_v",
+                "proto",
+                "icmp_type",
+                "icmp_code",
+                "response_icmp_type",
+                "response_icmp_code",
+                "app_proto",
+                "app_proto_ts",
+                "app_proto_tc",
+                "app_proto_orig",
+                "flow.pkts_toserver",
+                "flow.pkts_toclient",
+                "flow.bytes_toserver",
+                "flow.bytes_toclient",
+                "flow.start",
+                "flow.end",
+                "flow.age",
+                "flow.state",
+                "flow.reason",
+                "flow.alerted",
+                "flow.action",
+            ],
+            &[FLOW_TCP],
+        ),
+        // lib.rs `NetflowEvent` in EVE form (`netflow.tcp_flags` is NFW only).
+        "netflow" => vec![
+            "timestamp",
+            "flow_id",
+            "event_type",
             "vlan",
-            "tx_id",
-            "smtp.helo",
-            "smtp.mail_from",
-            "smtp.rcpt_to",
-            "email.from",
-            "email.to",
-            "email.cc",
-            "email.status",
+            "src_ip",
+            "src_port",
+            "dest_ip",
+            "dest_port",
+            "ip_v",
+            "proto",
+            "app_proto",
+            "netflow.pkts",
+            "netflow.bytes",
+            "netflow.start",
+            "netflow.end",
+            "netflow.age",
+            "netflow.min_ttl",
+            "netflow.max_ttl",
+            "tcp.tcp_flags",
+            "tcp.syn",
+            "tcp.fin",
+            "tcp.rst",
+            "tcp.psh",
+            "tcp.ack",
+            "tcp.urg",
+            "tcp.ecn",
+            "tcp.cwr",
         ],
+        // lib.rs `AnomalyEvent` (decode, stream) and `AppAnomalyEvent` (applayer).
+        "anomaly" => with(
+            PACKET_HEADER,
+            &[&[
+                "vlan",
+                "tx_id",
+                "anomaly.type",
+                "anomaly.event",
+                "anomaly.app_proto",
+                "anomaly.layer",
+            ]],
+        ),
+        "stats" => vec!["timestamp", "event_type"],
         _ => return None,
     })
 }
 
-/// True when a match path (with its `__find`-style suffix, `[i]` indexes and `__len`) names
-/// a field sekisho writes for `event_type` records.
-fn field_written(event_type: &str, path: &str) -> bool {
+/// True when the key `kp` names a field sekisho writes in `event_type` records: a listed
+/// field or something inside one (`smtp.rcpt_to[0]`, `flow.start`). An object holding
+/// listed fields (`alert`, `stats.decoder`) counts only for `has-key`/`not-has-key`
+/// (`presence_only`): compared as a whole, or by `__len`, it would include fields sekisho
+/// does not write.
+fn field_written(event_type: &str, kp: &KeyPath, presence_only: bool, caps: &Capabilities) -> bool {
     let Some(fields) = written_fields(event_type) else {
-        return true;
+        return false;
     };
-    let mut base = path;
-    for suf in [
-        "__find",
-        "__startswith",
-        "__endswith",
-        "__contains",
-        "__gte",
-        "__gt",
-        "__lte",
-        "__lt",
-    ] {
-        if let Some(b) = base.strip_suffix(suf) {
-            base = b;
-            break;
+    let clean = kp.fields.join(".");
+    if event_type == "stats" {
+        if clean == "stats" {
+            return presence_only;
+        }
+        if let Some(counter) = clean.strip_prefix("stats.") {
+            return counter_written(caps, counter, presence_only);
         }
     }
-    let parts: Vec<&str> = base
-        .split('.')
-        .filter(|p| *p != "__len")
-        .map(|p| p.split('[').next().unwrap_or(p))
-        .collect();
-    let clean = parts.join(".");
-    HEADER_FIELDS.contains(&clean.as_str())
-        || fields.iter().any(|f| {
-            clean == *f
-                || clean.starts_with(&format!("{f}."))
-                // The object holding written fields (`has-key: alert`).
-                || f.starts_with(&format!("{clean}."))
-        })
+    fields.iter().any(|f| {
+        clean == *f
+            || clean.starts_with(&format!("{f}."))
+            || (presence_only && f.starts_with(&format!("{clean}.")))
+    })
 }
 
 fn read_events(path: &Path) -> Result<Vec<Json>, String> {
@@ -1326,34 +1643,46 @@ enum Check {
 }
 
 impl Check {
+    /// Evaluates the check as suricata-verify's `FilterCheck.run` / `StatsCheck.run` do.
     fn evaluate(&self, events: &[Json]) -> Result<(), String> {
         match self {
             Check::Filter(f) => {
-                let expected = get(f, "count").and_then(Yaml::as_u64);
-                let matchers: Vec<(String, Yaml)> = get(f, "match")
-                    .and_then(Yaml::as_mapping)
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (yaml_text(k), v.clone()))
-                    .collect();
-                let count = events
+                // Validated before anything else, as FilterCheck does.
+                let expected = get(f, "count").ok_or("filter check missing count")?;
+                let matches = get(f, "match").ok_or("filter check missing match")?;
+                let Some(matches) = matches.as_mapping() else {
+                    return Err(format!(
+                        "filter check failed: match is not a mapping: {}",
+                        yaml_text(matches)
+                    ));
+                };
+                let matchers: Vec<(Py, Py)> = matches
                     .iter()
-                    .filter(|e| event_matches(e, &matchers))
-                    .count() as u64;
-                match expected {
-                    Some(n) if n != count => {
-                        let summary: Vec<String> = matchers
-                            .iter()
-                            .map(|(k, v)| format!("{k}={}", yaml_text(v)))
-                            .collect();
-                        Err(format!(
-                            "filter [{}]: expected {n} events, got {count}",
-                            summary.join(", ")
-                        ))
+                    .map(|(k, v)| (Py::from_yaml(k), Py::from_yaml(v)))
+                    .collect();
+                let mut count: i128 = 0;
+                for e in events {
+                    if py::match_event(&matchers, &Py::from_json(e))
+                        .map_err(|m| format!("filter check failed: {m}"))?
+                    {
+                        count += 1;
                     }
-                    None if count == 0 => Err("filter without count: no event matched".into()),
-                    _ => Ok(()),
                 }
+                // `count == self.config["count"]`: Python equality, so a count written as
+                // a string or a fraction never holds.
+                let want = Py::from_yaml(expected);
+                if Py::Int(count).py_eq(&want) {
+                    return Ok(());
+                }
+                let summary: Vec<String> = matchers
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", k.py_str(), v.py_str()))
+                    .collect();
+                Err(format!(
+                    "filter [{}]: expected {} events, got {count}",
+                    summary.join(", "),
+                    want.py_repr()
+                ))
             }
             Check::Stats(s) => {
                 let last = events
@@ -1361,16 +1690,21 @@ impl Check {
                     .rev()
                     .find(|e| e.get("event_type").and_then(Json::as_str) == Some("stats"))
                     .and_then(|e| e.get("stats"))
-                    .ok_or("no stats event")?;
+                    .ok_or("no stats event found in eve.json")?;
+                let stats = Py::from_json(last);
                 for (k, v) in s.as_mapping().into_iter().flatten() {
                     let key = yaml_text(k);
-                    let got = find_value(&key, last);
-                    if !values_equal(got.as_ref(), v) {
+                    let got = py::find_value(&key, &stats);
+                    let want = Py::from_yaml(v);
+                    let holds = match py::comparison_operator(&key) {
+                        Some(op) => py::compare_values(&got, &want, op),
+                        None => got.py_eq(&want),
+                    };
+                    if !holds {
                         return Err(format!(
-                            "stats {key}: expected {}, got {}",
-                            yaml_text(v),
-                            got.map(|g| g.to_string())
-                                .unwrap_or_else(|| "nothing".into())
+                            "stats.{key}: expected {}, got {}",
+                            want.py_str(),
+                            got.py_str()
                         ));
                     }
                 }
@@ -1378,119 +1712,6 @@ impl Check {
             }
         }
     }
-}
-
-/// Looks up a dotted path (`a.b[0].c`, `x.__len`) in a JSON value.
-pub fn find_value(path: &str, root: &Json) -> Option<Json> {
-    let mut cur = root.clone();
-    for part in path.split('.') {
-        if part == "__len" {
-            return match &cur {
-                Json::Array(a) => Some(Json::from(a.len())),
-                Json::Object(o) => Some(Json::from(o.len())),
-                Json::String(s) => Some(Json::from(s.len())),
-                _ => None,
-            };
-        }
-        let (name, index) = match part.strip_suffix(']').and_then(|p| p.rsplit_once('[')) {
-            Some((n, i)) => (n, i.parse::<usize>().ok()),
-            None => (part, None),
-        };
-        cur = cur.get(name)?.clone();
-        if let Some(i) = index {
-            cur = cur.get(i)?.clone();
-        }
-    }
-    Some(cur)
-}
-
-fn yaml_to_json(v: &Yaml) -> Json {
-    serde_json::to_value(v).unwrap_or(Json::Null)
-}
-
-fn json_text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Equality as suricata-verify applies it: equal values, or equal text forms (`"02"` vs 2 is
-/// not equal; `1b` vs `"1b"` is).
-fn values_equal(got: Option<&Json>, expected: &Yaml) -> bool {
-    let Some(got) = got else { return false };
-    let exp = yaml_to_json(expected);
-    if *got == exp {
-        return true;
-    }
-    if let (Some(a), Some(b)) = (got.as_f64(), exp.as_f64()) {
-        return a == b;
-    }
-    match (got, &exp) {
-        (Json::Array(_), _) | (Json::Object(_), _) | (_, Json::Array(_)) | (_, Json::Object(_)) => {
-            false
-        }
-        _ => json_text(got) == json_text(&exp),
-    }
-}
-
-fn event_matches(ev: &Json, matchers: &[(String, Yaml)]) -> bool {
-    matchers
-        .iter()
-        .all(|(key, expected)| match_one(ev, key, expected))
-}
-
-fn match_one(ev: &Json, key: &str, expected: &Yaml) -> bool {
-    // Current suricata-verify accepts a single path or a list of paths for both.
-    if key == "has-key" {
-        return yaml_list(expected)
-            .iter()
-            .all(|p| find_value(p, ev).is_some());
-    }
-    if key == "not-has-key" {
-        return yaml_list(expected)
-            .iter()
-            .all(|p| find_value(p, ev).is_none());
-    }
-    let suffixes = [
-        "__find",
-        "__startswith",
-        "__endswith",
-        "__contains",
-        "__gte",
-        "__gt",
-        "__lte",
-        "__lt",
-    ];
-    for suf in suffixes {
-        if let Some(path) = key.strip_suffix(suf) {
-            let Some(val) = find_value(path, ev) else {
-                return false;
-            };
-            let exp = yaml_to_json(expected);
-            return match suf {
-                "__find" => json_text(&val).contains(&json_text(&exp)),
-                "__startswith" => json_text(&val).starts_with(&json_text(&exp)),
-                "__endswith" => json_text(&val).ends_with(&json_text(&exp)),
-                "__contains" => match &val {
-                    Json::Array(a) => a
-                        .iter()
-                        .any(|x| x == &exp || json_text(x) == json_text(&exp)),
-                    other => json_text(other).contains(&json_text(&exp)),
-                },
-                _ => match (val.as_f64(), exp.as_f64()) {
-                    (Some(a), Some(b)) => match suf {
-                        "__gt" => a > b,
-                        "__gte" => a >= b,
-                        "__lt" => a < b,
-                        _ => a <= b,
-                    },
-                    _ => false,
-                },
-            };
-        }
-    }
-    values_equal(find_value(key, ev).as_ref(), expected)
 }
 
 /// Result of a whole run.
@@ -1589,53 +1810,6 @@ pub fn default_suite(start: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dotted_paths() {
-        let ev: Json = serde_json::json!({"a":{"b":[{"c":1},{"c":2}]},"vlan":[1,10]});
-        assert_eq!(find_value("a.b[1].c", &ev), Some(Json::from(2)));
-        assert_eq!(find_value("a.b.__len", &ev), Some(Json::from(2)));
-        assert_eq!(find_value("a.x", &ev), None);
-        let y: Yaml = serde_yaml_ng::from_str("[1, 10]").unwrap();
-        assert!(match_one(&ev, "vlan", &y));
-        let y: Yaml = serde_yaml_ng::from_str("1").unwrap();
-        assert!(match_one(&ev, "a.b.__len__gt", &y));
-        assert!(!match_one(
-            &ev,
-            "a.b.__len__gt",
-            &serde_yaml_ng::from_str("2").unwrap()
-        ));
-        assert!(match_one(
-            &ev,
-            "vlan__contains",
-            &serde_yaml_ng::from_str("10").unwrap()
-        ));
-    }
-
-    #[test]
-    fn text_equality_like_suricata_verify() {
-        let ev: Json = serde_json::json!({"tcp":{"tcp_flags":"1b","f":"02"},"n":425});
-        assert!(match_one(
-            &ev,
-            "tcp.tcp_flags",
-            &serde_yaml_ng::from_str("1b").unwrap()
-        ));
-        assert!(match_one(
-            &ev,
-            "tcp.f",
-            &serde_yaml_ng::from_str("'02'").unwrap()
-        ));
-        assert!(match_one(
-            &ev,
-            "n",
-            &serde_yaml_ng::from_str("425").unwrap()
-        ));
-        assert!(!match_one(
-            &ev,
-            "n",
-            &serde_yaml_ng::from_str("426").unwrap()
-        ));
-    }
 
     #[test]
     fn versions() {
@@ -1878,17 +2052,6 @@ mod tests {
     }
 
     #[test]
-    fn key_lists() {
-        let ev: Json = serde_json::json!({"a":{"b":1},"c":[1]});
-        let y = |s: &str| serde_yaml_ng::from_str::<Yaml>(s).unwrap();
-        assert!(match_one(&ev, "has-key", &y("[a.b, 'c[0]']")));
-        assert!(!match_one(&ev, "has-key", &y("[a.b, 'c[1]']")));
-        assert!(match_one(&ev, "not-has-key", &y("[a.x, 'c[1]']")));
-        assert!(!match_one(&ev, "not-has-key", &y("[a.x, a.b]")));
-        assert!(!match_one(&ev, "not-has-key", &y("a.b")));
-    }
-
-    #[test]
     fn drop_flows_all() {
         let cfg = "outputs:\n  - eve-log:\n      types:\n        - alert\n        - drop:\n            alerts: yes\n            flows: all\n";
         let eve = "{\"event_type\":\"drop\",\"drop\":{\"reason\":\"rules\"}}\n{\"event_type\":\"drop\",\"drop\":{\"reason\":\"flow drop\"}}\n";
@@ -1997,5 +2160,301 @@ mod tests {
         assert_eq!(run_case(&root, &name, &caps, &spy), Outcome::Pass);
         assert!(!asked.get());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Runs a one-case suite with `yaml` over the fixed `eve` output.
+    fn outcome(
+        caps: &Capabilities,
+        yaml: &str,
+        extra: &[(&str, &str)],
+        eve: &'static str,
+    ) -> Outcome {
+        let mut files = vec![("test.yaml", yaml), ("input.pcap", "")];
+        files.extend_from_slice(extra);
+        let (root, name) = case(&files);
+        let o = run_case(&root, &name, caps, &fake(eve));
+        std::fs::remove_dir_all(&root).unwrap();
+        o
+    }
+
+    fn all_caps() -> Capabilities {
+        Capabilities {
+            detection: true,
+            event_types: [
+                "flow", "netflow", "anomaly", "alert", "drop", "smtp", "stats",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            counters: ["decoder.pkts".to_string(), "flow.tcp".to_string()].into(),
+            ..Capabilities::default()
+        }
+    }
+
+    const ALL_TYPES_CFG: &str = "outputs:\n  - eve-log:\n      enabled: yes\n      types:\n        - alert\n        - drop:\n            alerts: yes\n        - flow\n        - netflow\n        - smtp\n        - stats\n        - anomaly:\n            types:\n              decode: yes\n              stream: yes\n              applayer: no\n";
+
+    const ONE_OF_EACH: &str = concat!(
+        "{\"event_type\":\"flow\",\"proto\":\"TCP\",\"flow\":{\"age\":1}}\n",
+        "{\"event_type\":\"netflow\",\"netflow\":{\"pkts\":1}}\n",
+        "{\"event_type\":\"anomaly\",\"anomaly\":{\"type\":\"decode\",\"event\":\"decoder.x\"}}\n",
+        "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":9}}\n",
+        "{\"event_type\":\"drop\",\"drop\":{\"reason\":\"rules\"}}\n",
+        "{\"event_type\":\"smtp\",\"smtp\":{\"helo\":\"h\"}}\n",
+        "{\"event_type\":\"stats\",\"stats\":{\"uptime\":1,\"decoder\":{\"pkts\":3},\"flow\":{\"tcp\":1}}}\n",
+    );
+
+    fn filter(count: &str, lines: &[&str]) -> String {
+        let mut y = format!("checks:\n- filter:\n    {count}\n    match:\n");
+        for l in lines {
+            y.push_str(&format!("      {l}\n"));
+        }
+        y
+    }
+
+    /// Rule: every record type sekisho writes has a field list; a probe on a field sekisho
+    /// does not write skips the case (whatever the operator), a written one is evaluated.
+    #[test]
+    fn unwritten_fields_skip_for_every_record_type() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        for (t, unwritten, written) in [
+            ("flow", "flow.tx_cnt", "flow.age"),
+            ("netflow", "netflow.tx_cnt", "netflow.pkts"),
+            ("anomaly", "anomaly.code", "anomaly.event"),
+            ("alert", "alert.metadata", "alert.signature_id"),
+            ("drop", "drop.len", "drop.reason"),
+            ("smtp", "smtp.rcpt_to_count", "smtp.helo"),
+            ("stats", "stats.flow.tx_cnt", "stats.decoder.pkts"),
+        ] {
+            for probe in [
+                format!("not-has-key: {unwritten}"),
+                format!("has-key: {unwritten}"),
+                format!("{unwritten}: 1"),
+                format!("{unwritten}.__len: 1"),
+                format!("{unwritten}.__gt: 1"),
+            ] {
+                let y = filter("count: 0", &[&format!("event_type: {t}"), &probe]);
+                let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+                assert!(
+                    matches!(&o, Outcome::Skip(m) if m.contains(unwritten)),
+                    "{t} {probe}: {o}"
+                );
+            }
+            // The same probe on a written field is evaluated: one record of the type has it.
+            let y = filter(
+                "count: 1",
+                &[&format!("event_type: {t}"), &format!("has-key: {written}")],
+            );
+            assert_eq!(
+                outcome(&caps, &y, &cfg, ONE_OF_EACH),
+                Outcome::Pass,
+                "{t} {written}"
+            );
+        }
+        // A whole object compared or measured would depend on fields sekisho lacks.
+        for probe in ["flow: {age: 1}", "flow.__len: 1", "alert.__len: 8"] {
+            let t = probe.split(['.', ':']).next().unwrap_or_default();
+            let y = filter("count: 0", &[&format!("event_type: {t}"), probe]);
+            let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains("whole object")),
+                "{probe}: {o}"
+            );
+        }
+    }
+
+    /// Rule: a filter's `requires` is evaluated like the case's: unmet versions leave the
+    /// filter out, keys sekisho cannot evaluate skip the case naming the key.
+    #[test]
+    fn filter_requirements() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let with_req = |req: &str| {
+            format!("checks:\n- filter:\n    count: 5\n    requires:\n      {req}\n    match:\n      event_type: flow\n")
+        };
+        for (req, key) in [
+            ("env: [X]", "env"),
+            ("script: [\"true\"]", "script"),
+            ("lambda: \"True\"", "lambda"),
+            ("files: [src/x.c]", "files"),
+            ("command: [tshark]", "command"),
+            ("no-such-key: 1", "no-such-key"),
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains(&format!("`{key}`"))),
+                "{req}: {o}"
+            );
+        }
+        // Unmet: left out (the only check, so nothing applicable remains).
+        for req in [
+            "min-version: 9",
+            "lt-version: 8",
+            "gt-version: 8.0.7",
+            "features: [HAVE_LUA]",
+            "os: windows",
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert_eq!(o, Outcome::Skip("no applicable checks".into()), "{req}");
+        }
+        // Met: evaluated, and the wrong count fails.
+        for req in [
+            "min-version: 8",
+            "lt-version: 9",
+            "gt-version: 7",
+            "version: 8.0",
+            "os: linux",
+        ] {
+            let o = outcome(&caps, &with_req(req), &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Fail(m) if m.contains("expected 5 events, got 1")),
+                "{req}: {o}"
+            );
+        }
+    }
+
+    /// Rule: `count == config["count"]` with Python equality; a missing count or match fails.
+    #[test]
+    fn count_is_compared_like_python() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let flow = ["event_type: flow"];
+        for (count, pass) in [
+            ("count: 1", true),
+            ("count: 1.0", true),
+            ("count: true", true), // True == 1 in Python
+            ("count: \"1\"", false),
+            ("count: 1.5", false),
+            ("count: one", false),
+            ("count: null", false),
+            ("count: [1]", false),
+        ] {
+            let o = outcome(&caps, &filter(count, &flow), &cfg, ONE_OF_EACH);
+            assert_eq!(o == Outcome::Pass, pass, "{count}: {o}");
+        }
+        let no_count = "checks:\n- filter:\n    match:\n      event_type: flow\n";
+        let o = outcome(&caps, no_count, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("missing count")),
+            "{o}"
+        );
+        let no_match = "checks:\n- filter:\n    count: 1\n    comment: x\n- filter:\n    count: 1\n    match:\n      event_type: flow\n";
+        let o = outcome(&caps, no_match, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("missing match")),
+            "{o}"
+        );
+    }
+
+    /// Rule: typed equality in filters and stats (`"9"` is not 9), dotted operators evaluated.
+    #[test]
+    fn typed_values_and_operators_in_cases() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let alert = |m: &str| filter("count: 1", &["event_type: alert", m]);
+        assert_eq!(
+            outcome(&caps, &alert("alert.signature_id: 9"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(
+                &caps,
+                &alert("alert.signature_id: \"9\""),
+                &cfg,
+                ONE_OF_EACH
+            ),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(
+                &caps,
+                &alert("alert.signature_id.__gte: 9"),
+                &cfg,
+                ONE_OF_EACH
+            ),
+            Outcome::Pass
+        );
+        let flow0 = |m: &str| filter("count: 0", &["event_type: flow", m]);
+        assert!(matches!(
+            outcome(&caps, &flow0("proto.__endswith: CP"), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(&caps, &flow0("proto.__endswith: UDP"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        // The glued spelling names a field no record has: a skip, not a vacuous pass.
+        let o = outcome(&caps, &flow0("proto__endswith: CP"), &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("proto.__endswith")),
+            "{o}"
+        );
+        let stats = |body: &str| format!("checks:\n- stats:\n    {body}\n");
+        assert_eq!(
+            outcome(&caps, &stats("decoder.pkts: 3"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(&caps, &stats("decoder.pkts: \"3\""), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        assert_eq!(
+            outcome(&caps, &stats("decoder.pkts.__gt: 2"), &cfg, ONE_OF_EACH),
+            Outcome::Pass
+        );
+        assert!(matches!(
+            outcome(&caps, &stats("decoder.pkts.__lt: 2"), &cfg, ONE_OF_EACH),
+            Outcome::Fail(_)
+        ));
+        let o = outcome(&caps, &stats("decoder: {pkts: 3}"), &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("decoder")),
+            "{o}"
+        );
+        // No stats record at all fails.
+        let o = outcome(
+            &caps,
+            &stats("decoder.pkts: 3"),
+            &cfg,
+            "{\"event_type\":\"flow\"}\n",
+        );
+        assert!(
+            matches!(&o, Outcome::Fail(m) if m.contains("no stats event")),
+            "{o}"
+        );
+    }
+
+    /// Rule: shell and file-compare checks are not evaluated, so the case is a skip that says
+    /// why; so are values PyYAML reads differently and skip conditions sekisho cannot test.
+    #[test]
+    fn unevaluated_checks_skip_with_reason() {
+        let caps = all_caps();
+        let cfg = [("suricata.yaml", ALL_TYPES_CFG)];
+        let shell = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: flow\n- shell:\n    args: cat fast.log | wc -l\n    expect: 1\n";
+        let o = outcome(&caps, shell, &cfg, ONE_OF_EACH);
+        assert!(matches!(&o, Outcome::Skip(m) if m.contains("shell")), "{o}");
+        let fc = "checks:\n- file-compare:\n    filename: x\n    expected: y\n";
+        let o = outcome(&caps, fc, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("file-compare")),
+            "{o}"
+        );
+        let yes = filter("count: 1", &["event_type: smtp", "smtp.helo: yes"]);
+        let o = outcome(&caps, &yes, &cfg, ONE_OF_EACH);
+        assert!(
+            matches!(&o, Outcome::Skip(m) if m.contains("YAML 1.1")),
+            "{o}"
+        );
+        for skip in ["uid: 0", "config:\n      stream.midstream: true"] {
+            let y = format!(
+                "skip:\n  - {skip}\n{}",
+                filter("count: 1", &["event_type: flow"])
+            );
+            let o = outcome(&caps, &y, &cfg, ONE_OF_EACH);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains("skip condition")),
+                "{skip}: {o}"
+            );
+        }
     }
 }

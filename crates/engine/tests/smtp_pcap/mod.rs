@@ -109,6 +109,10 @@ pub fn parse_flows(path: &Path) -> Result<Vec<FlowResult>, String> {
                 reader.consume(off);
             }
             Err(PcapError::Eof) => break,
+            // A record header claiming more than the reader's buffer is a corrupt tail
+            // (smtp-to-comma's capture, packet 19): like Suricata and tshark, keep the packets
+            // read so far and stop.
+            Err(PcapError::BufferTooSmall) => break,
             Err(PcapError::Incomplete(_)) => {
                 reader.refill().map_err(|e| format!("{e:?}"))?;
             }
