@@ -14,7 +14,7 @@
 //! Tunnels: [`Offending::from_packet`] describes the innermost packet, and the reply is a bare
 //! inner packet; a driver that wants it back inside the tunnel must encapsulate it itself.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use etherparse::{
     icmpv4, icmpv6, Icmpv4Type, Icmpv6Type, IpHeaders, IpSlice, Ipv6ExtensionSlice, PacketBuilder,
@@ -269,6 +269,7 @@ mod tests {
     use etherparse::{
         Icmpv4Slice, Icmpv6Slice, Ipv4Header, NetSlice, SlicedPacket, TcpHeader, TransportSlice,
     };
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const C4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 150);
     const S4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 25);
