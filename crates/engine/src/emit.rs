@@ -645,4 +645,39 @@ mod tests {
         let icmp = icmp_unreachable(&Offending::from_packet(&pkt)).expect("icmp");
         assert_eq!(&icmp[28..], pkt.ip);
     }
+    #[test]
+    fn reassembled_ipv6_datagram_is_one_packet_without_the_fragment_header() {
+        let orig = udp_packet(C6.into(), S6.into(), 100);
+        let body = &orig[40..];
+        // Fragment header (next header 17 = UDP, offset in 8-byte units, M flag, id).
+        let frag = |off: usize, more: bool, data: &[u8]| {
+            let mut v = orig[..40].to_vec();
+            v[4..6].copy_from_slice(&((8 + data.len()) as u16).to_be_bytes());
+            v[6] = 44;
+            v.extend_from_slice(&[17, 0]);
+            v.extend_from_slice(&(((off / 8) as u16) << 3 | u16::from(more)).to_be_bytes());
+            v.extend_from_slice(&0x4242_4242u32.to_be_bytes());
+            v.extend_from_slice(data);
+            v
+        };
+        let (f1, f2) = (frag(0, true, &body[..48]), frag(48, false, &body[48..]));
+        let o2 = Offending {
+            ip: &f2,
+            proto: 17,
+            ..off(C6.into(), S6.into(), None, 0)
+        };
+        assert!(icmp_unreachable(&o2).is_none(), "non-first IPv6 fragment");
+        assert!(icmp_unreachable(&Offending { ip: &f1, ..o2 }).is_some());
+        let mut d = PacketDecoder::new(&EngineConfig::default());
+        let ts = Timestamp::from_secs_micros(1, 0);
+        assert!(d.decode(ts, LinkType::Raw, &f1).is_err(), "held");
+        let pkt = d.decode(ts, LinkType::Raw, &f2).expect("reassembled");
+        assert!(pkt.reassembled);
+        assert_eq!(
+            pkt.ip,
+            &orig[..],
+            "the datagram as it was before fragmentation"
+        );
+        assert_eq!(pkt.payload, &orig[48..]);
+    }
 }
