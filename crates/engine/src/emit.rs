@@ -143,8 +143,10 @@ pub fn tcp_rst_to_receiver(p: &Offending<'_>) -> Option<Vec<u8>> {
 /// quoted header and transport ports against its socket, so the quote is the packet as sent.
 ///
 /// `None` (RFC 1812 4.3.2.7, RFC 1122 3.2.2, RFC 4443 2.4(e)) when the offending packet is:
-/// * itself an ICMP error (ICMPv4 types 3, 4, 5, 11, 12; ICMPv6 types below 128), or a
-///   packet whose ICMP type cannot be read: errors about errors can loop;
+/// * itself an ICMP error (ICMPv4 types 3, 4, 5, 11, 12; ICMPv6 types below 128): errors
+///   about errors can loop. To be safe, an ICMPv4 message is answered only if its type is
+///   known to be a query (0, 8, 13 to 18), and an ICMP message whose type cannot be read not
+///   at all;
 /// * addressed to a multicast or broadcast destination (IPv4 limited broadcast; a directed
 ///   broadcast cannot be told from the addresses alone, the caller must know its subnets);
 /// * from a source that names no single host (unspecified, multicast, broadcast);
