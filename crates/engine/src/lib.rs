@@ -44,6 +44,7 @@
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod emit;
 mod engine;
 pub mod event;
 pub mod flow;

@@ -16,7 +16,7 @@ pub(crate) use defrag::{Defrag, FragKey, Fragment};
 pub use event::DecodeEvent;
 
 use etherparse::checksum::Sum16BitWords;
-use etherparse::{Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice};
+use etherparse::{IpFragOffset, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::config::{ChecksumMode, EngineConfig};
@@ -110,6 +110,12 @@ pub struct Packet<'a> {
     pub transport: Transport,
     /// Transport payload.
     pub payload: &'a [u8],
+    /// The innermost IP packet: its header through the end of the datagram, link padding
+    /// trimmed. What a `reject` quotes in an ICMP error ([`crate::emit`]). For a reassembled
+    /// datagram: the reassembled buffer, headed by the completing fragment's IP header with the
+    /// fragment fields cleared and lengths fixed (IPv6: the fixed header only, extension
+    /// headers dropped); empty if the datagram is too long for one IPv4 header.
+    pub ip: &'a [u8],
     /// False if checksum validation is on and a checksum was wrong.
     pub checksum_ok: bool,
     /// True if this is the inner packet of a tunnel (GENEVE, IP-in-IPv6).
@@ -159,6 +165,7 @@ impl Packet<'_> {
             dst_port: 0,
             transport: Transport::Other,
             payload: &[],
+            ip: &[],
             checksum_ok: true,
             tunneled: false,
             tunnel_depth: 0,
@@ -468,6 +475,7 @@ impl Decoder {
         }
         // Ethernet padding beyond the IP total length is not payload.
         let data = &data[..total];
+        cx.pkt.ip = data;
         let Ok(h) = Ipv4HeaderSlice::from_slice(data) else {
             self.ev(cx, DecodeEvent::Ipv4TruncPkt);
             return Err(NoPacket::Invalid);
@@ -517,6 +525,7 @@ impl Decoder {
                     proto: Some(proto),
                     data: payload,
                 },
+                &data[..hlen],
                 hlen,
             );
         }
@@ -583,6 +592,7 @@ impl Decoder {
         }
         cx.stats.decoder.ipv6 += 1;
         cx.pkt.tunnel_depth = cx.depth;
+        cx.pkt.ip = &data[..40 + plen];
         let src = h.source();
         let dst = h.destination();
         cx.pkt.src = IpAddr::V6(Ipv6Addr::from(src));
@@ -685,6 +695,7 @@ impl Decoder {
                     proto: if off == 0 { Some(next) } else { None },
                     data: rest,
                 },
+                &data[..40],
                 unfrag,
             );
         }
@@ -698,6 +709,7 @@ impl Decoder {
         cx: &mut Cx<'a, '_>,
         key: FragKey,
         frag: Fragment<'_>,
+        ip_hdr: &[u8],
         ip_hlen: usize,
     ) -> Result<(), NoPacket> {
         let Some(scratch) = cx.scratch.take() else {
@@ -727,7 +739,10 @@ impl Decoder {
         let Some(proto) = r else {
             return Err(NoPacket::FragmentHeld);
         };
-        let payload: &'a [u8] = scratch;
+        let hdr_len = prepend_reassembled_header(scratch, ip_hdr, key.v6, proto);
+        let whole: &'a [u8] = scratch;
+        cx.pkt.ip = if hdr_len > 0 { whole } else { &[] };
+        let payload = &whole[hdr_len..];
         cx.pkt.reassembled = true;
         cx.pkt.proto = proto;
         cx.pkt.flow_bytes = (ip_hlen + payload.len()).min(u32::MAX as usize) as u32;
@@ -1128,6 +1143,45 @@ impl Decoder {
                 Ok(())
             }
         }
+    }
+}
+
+/// Puts an IP header for a reassembled datagram in front of its payload in `buf`, so that
+/// [`Packet::ip`] is one well-formed IP packet; returns the header length, or 0 (nothing
+/// added) when the datagram is too long for one IP header.
+///
+/// `hdr` is the completing fragment's header (IPv4 with options, or the fixed IPv6 header):
+/// it carries the addresses, TTL and identity the sender used. The fragment fields are
+/// cleared and the length fixed so that a quote of it (an ICMP error) reads as the datagram
+/// the sender's stack handed down. Costs a copy of the datagram; reassembly already copies.
+fn prepend_reassembled_header(buf: &mut Vec<u8>, hdr: &[u8], v6: bool, proto: u8) -> usize {
+    if v6 {
+        let Ok(h) = Ipv6HeaderSlice::from_slice(hdr) else {
+            return 0;
+        };
+        let mut h = h.to_header();
+        if h.set_payload_length(buf.len()).is_err() {
+            return 0;
+        }
+        h.next_header = IpNumber(proto);
+        let bytes = h.to_bytes();
+        buf.splice(0..0, bytes);
+        bytes.len()
+    } else {
+        let Ok(h) = Ipv4HeaderSlice::from_slice(hdr) else {
+            return 0;
+        };
+        let mut h = h.to_header();
+        if h.set_payload_len(buf.len()).is_err() {
+            return 0;
+        }
+        // DF stays as sent; etherparse does not model the reserved bit, so it is cleared.
+        h.more_fragments = false;
+        h.fragment_offset = IpFragOffset::ZERO;
+        h.header_checksum = h.calc_header_checksum();
+        let bytes = h.to_bytes();
+        buf.splice(0..0, bytes.iter().copied());
+        bytes.len()
     }
 }
 
