@@ -170,6 +170,7 @@ const TESTED: &[&str] = &[
     "two-messages",
     "rset",
     "starttls",
+    "retransmit-rcpt",
 ];
 
 /// Postfix relaying via sendmail: MAIL FROM, RCPT TO and DATA in one TCP segment.
@@ -200,6 +201,13 @@ fn swaks_plain() {
 #[test]
 fn swaks_plain_disallowed() {
     check("swaks-plain-disallowed");
+}
+
+/// swaks in lock-step; the segment carrying the disallowed RCPT was lost once and
+/// retransmitted: the recipient is still logged once.
+#[test]
+fn retransmit_rcpt() {
+    check("retransmit-rcpt");
 }
 
 /// Two messages in one session with RSET between them: two transactions.
