@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sekisho_engine::{AppChunk, Inspector, Verdict};
-use sekisho_eve::LogConfig;
-use sekisho_pcap::replay::{run_with, ReplayOptions};
+use sekisho_engine::{AppChunk, Engine, EngineConfig, Inspector, LinkType, Timestamp, Verdict};
 use sekisho_pcap::rewrite::shuffle_tcp_segments;
 use sekisho_pcap::write::PcapWriter;
 use sekisho_pcap::{MergedCaptures, OwnedPacket};
@@ -38,24 +36,28 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Drives the engine (inline, checksums validated) over the capture with the collecting
+/// inspector: the bytes each flow direction delivered, and the gaps.
 fn app_bytes(pcap: &Path, out: &Path) -> (BTreeMap<(u64, usize), Vec<u8>>, u64) {
     std::fs::create_dir_all(out).unwrap();
-    let opts = ReplayOptions {
-        pcaps: vec![pcap.to_path_buf()],
-        out_dir: out.to_path_buf(),
-        log: LogConfig::default(),
+    let cfg = EngineConfig {
         inline: true,
-        checksums: true,
-        midstream: false,
-        decode_only: false,
-        sets: Vec::new(),
+        ..EngineConfig::default()
     };
-    let (report, (streams, gaps)) = run_with(&opts, Collect::default(), None, &mut |_| {}, |c| {
-        (c.streams.clone(), c.gaps)
-    })
-    .unwrap();
-    assert!(report.input_errors.is_empty(), "{:?}", report.input_errors);
-    (streams, gaps)
+    let mut engine = Engine::with_inspector(cfg, Collect::default());
+    let mut merged = MergedCaptures::open(&[pcap]).unwrap();
+    let mut last = Timestamp::default();
+    merged.for_each(None, |p| {
+        let ts = Timestamp::from_secs_nanos(p.ts.sec, u64::from(p.ts.nsec));
+        last = last.max(ts);
+        let link = LinkType::from_linktype(p.link_type).expect("supported link type");
+        engine.handle_packet(ts, link, p.data);
+        while engine.poll_event().is_some() {}
+    });
+    engine.finish(last);
+    assert!(merged.errors().is_empty(), "{:?}", merged.errors());
+    let c = engine.inspector();
+    (c.streams.clone(), c.gaps)
 }
 
 #[test]

@@ -31,7 +31,7 @@ use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 use crate::payload::MatchScratch;
 use crate::prefilter::PrefilterScratch;
 use crate::ruleset::RuleSet;
-use crate::sig::{flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind};
+use crate::sig::{drop_verdict, flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind};
 
 /// Bytes of already inspected stream data kept per TCP direction and inspected again in front
 /// of the next packet's new bytes, so a content split over two segments is found (Suricata
@@ -784,11 +784,7 @@ impl Detector {
                 );
             }
             if inline {
-                verdict = verdict.and(if whole {
-                    Verdict::DropFlow
-                } else {
-                    Verdict::Drop
-                });
+                verdict = verdict.and(drop_verdict(sig.action, whole));
                 if decided.is_none() {
                     let info = Self::alert_info(sig, true);
                     push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
@@ -810,10 +806,17 @@ impl Detector {
                         "would drop the packet inline (monitor mode: logged as allowed)"
                     }
                 };
-                let reject = if action == ActionKind::Drop {
-                    ""
-                } else {
-                    " (reject: a TCP RST / ICMP unreachable goes to the sender)"
+                let reject = match crate::sig::reject_to(action) {
+                    None => "",
+                    Some(sekisho_engine::RejectTo::Sender) => {
+                        " (reject: a TCP RST / ICMP unreachable goes to the sender)"
+                    }
+                    Some(sekisho_engine::RejectTo::Receiver) => {
+                        " (rejectdst: a TCP RST goes to the receiver)"
+                    }
+                    Some(sekisho_engine::RejectTo::Both) => {
+                        " (rejectboth: TCP RSTs go to both sides; ICMP unreachable to the sender)"
+                    }
                 };
                 lines.push(format!(
                     "{ctx} sid {} {}: {what}{tx_note}{reject}",
@@ -1110,10 +1113,10 @@ impl Detector {
                 let alert = o.alerts.first().map(|a| a.info.clone());
                 push_drop(&mut self.out, &mut self.stats, p, reason, alert);
                 st.drop_logged[p.direction.index()] = true;
-                return Some(if flow {
-                    Verdict::DropFlow
-                } else {
-                    Verdict::Drop
+                return Some(match o.reject {
+                    Some(to) => Verdict::Reject { to, flow },
+                    None if flow => Verdict::DropFlow,
+                    None => Verdict::Drop,
                 });
             }
             return Some(Verdict::Accept);

@@ -26,7 +26,7 @@ use sekisho_rules::{
 use crate::detector::{eval, EvalState};
 use crate::output::AlertInfo;
 use crate::payload::MatchScratch;
-use crate::sig::{app_proto_from_name, compile_rule, BitNames, NotLoaded, Sig, SigKind};
+use crate::sig::{app_proto_from_name, compile_rule, reject_to, BitNames, NotLoaded, Sig, SigKind};
 
 /// Most transactions whose firewall state one flow keeps (older ones are forgotten).
 const MAX_TX_STATES: usize = 256;
@@ -228,8 +228,8 @@ pub struct FwOutcome {
     /// EVE `drop.reason` for drops: `firewall rules`, `firewall default packet policy`,
     /// `firewall default app policy` or `firewall flow drop`.
     pub drop_reason: Option<&'static str>,
-    /// The drop came from a `reject*` action (send RST/ICMP).
-    pub reject: bool,
+    /// The drop came from a `reject*` action: who gets the RST/ICMP error.
+    pub reject: Option<sekisho_engine::RejectTo>,
     /// Threat detection must not run on this packet (secondary `pass` on this packet or an
     /// earlier `pass:flow`).
     pub skip_td: bool,
@@ -626,7 +626,7 @@ impl Firewall {
         let mut out = FwOutcome {
             verdict: FwVerdict::AcceptPacket,
             drop_reason: None,
-            reject: false,
+            reject: None,
             skip_td: fw.td_pass,
             skip_app_td: false,
             alerts: Vec::new(),
@@ -961,7 +961,7 @@ impl Firewall {
         r: &FwRule,
         reason: &'static str,
     ) {
-        out.reject = r.primary.kind != ActionKind::Drop;
+        out.reject = reject_to(r.primary.kind);
         out.drop_reason = Some(reason);
         if r.primary.scope == Some(ActionScope::Flow) {
             out.verdict = FwVerdict::DropFlow;
@@ -979,7 +979,7 @@ impl Firewall {
         d: DefaultPolicy,
         reason: &'static str,
     ) {
-        out.reject = d.action.kind != ActionKind::Drop;
+        out.reject = reject_to(d.action.kind);
         out.drop_reason = Some(reason);
         if d.action.scope == Some(ActionScope::Flow) {
             out.verdict = FwVerdict::DropFlow;

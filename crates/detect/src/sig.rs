@@ -241,6 +241,28 @@ impl BitNames {
     }
 }
 
+/// Who a `reject*` action answers (`None` for every other action).
+pub fn reject_to(kind: ActionKind) -> Option<sekisho_engine::RejectTo> {
+    use sekisho_engine::RejectTo;
+    match kind {
+        ActionKind::Reject | ActionKind::RejectSrc => Some(RejectTo::Sender),
+        ActionKind::RejectDst => Some(RejectTo::Receiver),
+        ActionKind::RejectBoth => Some(RejectTo::Both),
+        _ => None,
+    }
+}
+
+/// The inline verdict of a drop-family action (`drop`, `reject*`) on this packet, and with
+/// `flow` on the rest of its flow.
+pub fn drop_verdict(kind: ActionKind, flow: bool) -> sekisho_engine::Verdict {
+    use sekisho_engine::Verdict;
+    match reject_to(kind) {
+        Some(to) => Verdict::Reject { to, flow },
+        None if flow => Verdict::DropFlow,
+        None => Verdict::Drop,
+    }
+}
+
 /// Maps an app-layer protocol name to the engine's protocol, `None` when sekisho has no
 /// detection for it (Suricata's aliases `ssl` and `http1` included).
 pub fn app_proto_from_name(name: &str) -> Option<AppProto> {

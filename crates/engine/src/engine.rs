@@ -7,7 +7,7 @@ use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
 use crate::event::{
     AppAnomalyRecord, AppChunk, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
-    PacketContext, PacketTuple, StreamEventRecord, Verdict,
+    PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
 use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
 use crate::link::LinkType;
@@ -33,6 +33,9 @@ pub struct Engine<I: Inspector = ()> {
     stats: Stats,
     events: VecDeque<Event>,
     inspector: I,
+    /// Packets to send (reject answers), oldest first.
+    transmits: VecDeque<Transmit>,
+    rejects_sent: u64,
     scratch: Vec<u8>,
     budget: ReassemblyBudget,
     pkt_num: u64,
@@ -71,6 +74,8 @@ impl<I: Inspector> Engine<I> {
             stats: Stats::default(),
             events: VecDeque::new(),
             inspector,
+            transmits: VecDeque::new(),
+            rejects_sent: 0,
             scratch: Vec::new(),
             budget: ReassemblyBudget::new(cfg.stream_memcap),
             pkt_num: 0,
@@ -124,6 +129,50 @@ impl<I: Inspector> Engine<I> {
             .then_some(self.next_timeout_check)
     }
 
+    /// Reject answers built so far (TCP resets and ICMP errors handed to
+    /// [`Engine::poll_transmit`]).
+    pub fn rejects_sent(&self) -> u64 {
+        self.rejects_sent
+    }
+
+    /// Next packet the engine wants sent (inline rejects: TCP resets, ICMP port
+    /// unreachables), oldest first. Drain after every `handle_packet`, like events.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Builds the answers of a reject of `pkt`: TCP resets to its sender and/or receiver,
+    /// else an ICMP port unreachable to its sender (non-TCP `rejectdst` answers nobody:
+    /// the receiver never saw the datagram). Packets that must not be answered (resets,
+    /// ICMP errors, broadcasts, later fragments) give none; see [`crate::emit`].
+    fn queue_reject(&mut self, ts: Timestamp, pkt: &Packet<'_>, to: RejectTo) {
+        let o = crate::emit::Offending::from_packet(pkt);
+        let flow_id = self
+            .flows
+            .get(&FlowKey::from_packet(pkt, self.key_depth(pkt)))
+            .and_then(|i| self.flows.flow(i))
+            .map_or(0, |f| f.flow_id);
+        let mut out = Vec::with_capacity(2);
+        if o.tcp.is_some() {
+            if to.sender() {
+                out.extend(crate::emit::tcp_rst_to_sender(&o));
+            }
+            if to.receiver() {
+                out.extend(crate::emit::tcp_rst_to_receiver(&o));
+            }
+        } else if to.sender() {
+            out.extend(crate::emit::icmp_unreachable(&o));
+        }
+        for packet in out {
+            self.rejects_sent += 1;
+            self.transmits.push_back(Transmit {
+                ts,
+                flow_id,
+                packet,
+            });
+        }
+    }
+
     /// Next queued event, oldest first. Drain after every `handle_*`/`finish` call: flow-end
     /// and transaction events are never dropped (decoder, stream and app-layer anomalies are,
     /// beyond `max_queued_events`).
@@ -165,7 +214,15 @@ impl<I: Inspector> Engine<I> {
         // Matching by reference lets `on_packet` read the packet where `decode` left it
         // instead of moving the whole `Packet` into a new local first.
         let verdict = match &decoded {
-            Ok(pkt) => self.on_packet(ts, pkt),
+            Ok(pkt) => {
+                let v = self.on_packet(ts, pkt);
+                if self.cfg.inline {
+                    if let Some(to) = v.reject_to() {
+                        self.queue_reject(ts, pkt, to);
+                    }
+                }
+                v
+            }
             Err(e) => {
                 if *e == NoPacket::Invalid {
                     self.stats.decoder.invalid += 1;
@@ -299,7 +356,7 @@ impl<I: Inspector> Engine<I> {
         let flow_id = flow.flow_id;
         let verdict = self.inspector.on_packet(&ctx);
         let verdict = verdict.and(self.inspector.on_packet_end(&ctx));
-        if self.cfg.inline && verdict == Verdict::DropFlow {
+        if self.cfg.inline && verdict.is_flow_drop() {
             flow.action = Some(FlowAction::Drop);
         }
         if !self.decoder.events.is_empty() {
@@ -640,7 +697,7 @@ impl<I: Inspector> Parts<'_, I> {
             app: flow.app.as_deref(),
             ..base
         }));
-        if inline && verdict == Verdict::DropFlow {
+        if inline && verdict.is_flow_drop() {
             flow.action = Some(FlowAction::Drop);
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.

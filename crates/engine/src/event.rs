@@ -20,22 +20,98 @@ pub enum Verdict {
     /// Drop the packet and every later packet of its flow (inline mode: the flow's action
     /// becomes [`crate::FlowAction::Drop`] and later packets are dropped uninspected).
     DropFlow,
+    /// Drop the packet (and with `flow`, the rest of its flow) and answer it: a TCP RST, or
+    /// an ICMP port unreachable for other transports, to whom `to` says (Suricata's
+    /// `reject`/`rejectsrc`, `rejectdst`, `rejectboth`). Inline, the engine builds the
+    /// packets and hands them out through [`crate::Engine::poll_transmit`].
+    Reject {
+        /// Who gets the reset or error.
+        to: RejectTo,
+        /// The rest of the flow is dropped too.
+        flow: bool,
+    },
 }
 
-impl Verdict {
-    /// The stricter of two verdicts (DropFlow, then Drop, win over Accept).
-    pub fn and(self, other: Verdict) -> Verdict {
-        match (self, other) {
-            (Verdict::DropFlow, _) | (_, Verdict::DropFlow) => Verdict::DropFlow,
-            (Verdict::Drop, _) | (_, Verdict::Drop) => Verdict::Drop,
-            _ => Verdict::Accept,
+/// Who a reject answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RejectTo {
+    /// The sender of the offending packet (`reject`, `rejectsrc`).
+    Sender,
+    /// Its receiver (`rejectdst`).
+    Receiver,
+    /// Both (`rejectboth`).
+    Both,
+}
+
+impl RejectTo {
+    /// Both targets of `self` and `other` together.
+    pub fn union(self, other: RejectTo) -> RejectTo {
+        if self == other {
+            self
+        } else {
+            RejectTo::Both
         }
     }
 
-    /// True for [`Verdict::Drop`] and [`Verdict::DropFlow`].
+    /// The sender is answered.
+    pub fn sender(self) -> bool {
+        self != RejectTo::Receiver
+    }
+
+    /// The receiver is answered.
+    pub fn receiver(self) -> bool {
+        self != RejectTo::Sender
+    }
+}
+
+impl Verdict {
+    /// The stricter of two verdicts: a drop wins over accept, a flow-wide drop over a packet
+    /// drop, and reject targets add up (a reject is a drop that also answers).
+    pub fn and(self, other: Verdict) -> Verdict {
+        let flow = self.is_flow_drop() || other.is_flow_drop();
+        let to = match (self.reject_to(), other.reject_to()) {
+            (Some(a), Some(b)) => Some(a.union(b)),
+            (a, b) => a.or(b),
+        };
+        match to {
+            Some(to) => Verdict::Reject { to, flow },
+            None if flow => Verdict::DropFlow,
+            None if self.is_drop() || other.is_drop() => Verdict::Drop,
+            None => Verdict::Accept,
+        }
+    }
+
+    /// True for every verdict but [`Verdict::Accept`].
     pub fn is_drop(self) -> bool {
         self != Verdict::Accept
     }
+
+    /// True when the rest of the flow is dropped too ([`Verdict::DropFlow`] or a flow-wide
+    /// reject).
+    pub fn is_flow_drop(self) -> bool {
+        matches!(self, Verdict::DropFlow | Verdict::Reject { flow: true, .. })
+    }
+
+    /// Who a reject answers (`None` for the other verdicts).
+    pub fn reject_to(self) -> Option<RejectTo> {
+        match self {
+            Verdict::Reject { to, .. } => Some(to),
+            _ => None,
+        }
+    }
+}
+
+/// A packet the engine wants sent (a reject's TCP reset or ICMP error), as a raw IP packet
+/// without link-layer header; see [`crate::Engine::poll_transmit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Time of the packet that caused it.
+    pub ts: Timestamp,
+    /// Flow of that packet.
+    pub flow_id: u64,
+    /// The whole IPv4 or IPv6 packet, checksums filled in.
+    pub packet: Vec<u8>,
 }
 
 /// Direction of a packet within its flow.

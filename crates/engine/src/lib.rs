@@ -50,6 +50,7 @@ pub mod event;
 pub mod flow;
 pub mod link;
 pub mod reassembly;
+pub mod records;
 pub mod stats;
 pub mod time;
 
@@ -61,7 +62,7 @@ pub use decode::DecodeEvent;
 pub use engine::Engine;
 pub use event::{
     AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
-    Inspector, PacketContext, PacketTuple, StreamEventRecord, Verdict,
+    Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
 pub use flow::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
 pub use link::LinkType;

@@ -8,8 +8,8 @@
 //! counters object, and in `drop{…}` the IP header fields (`len`, `tos`, `ttl`, `ipid`) and
 //! TCP sequence numbers; `drop` holds the TCP flag booleans and `reason`.
 
-use sekisho_detect::{AlertInfo, AlertRecord, DropRecord, PacketHead};
 use sekisho_engine::app::AppTxData;
+use sekisho_engine::records::{AlertInfo, AlertRecord, DropRecord, PacketHead};
 use sekisho_engine::Direction;
 use serde::Serialize;
 

@@ -25,9 +25,10 @@ use std::path::{Path, PathBuf};
 mod detect;
 mod smtp;
 
+use sekisho_engine::records::Record;
 use sekisho_engine::{
-    AppAnomalyRecord, AppTxData, AppTxRecord, DecoderEventRecord, FlowRecord, StreamEventRecord,
-    Timestamp,
+    AppAnomalyRecord, AppTxData, AppTxRecord, DecoderEventRecord, Event, FlowRecord,
+    StreamEventRecord, Timestamp,
 };
 use serde::Serialize;
 
@@ -185,6 +186,8 @@ pub struct LogSink {
     paths: Vec<PathBuf>,
     counts: SinkCounts,
     line: Vec<u8>,
+    /// When the sink was created: the `stats.uptime` of [`LogSink::write`].
+    created: std::time::Instant,
 }
 
 const BUF: usize = 256 * 1024;
@@ -225,6 +228,7 @@ impl LogSink {
             paths,
             counts: SinkCounts::default(),
             line: Vec::with_capacity(1024),
+            created: std::time::Instant::now(),
         })
     }
 
@@ -451,6 +455,26 @@ impl LogSink {
         };
         write_line(&mut self.line, self.eve.as_mut(), &ev)?;
         Ok(())
+    }
+
+    /// Writes one sensor record (`--explain` lines are not logs: ignored here).
+    /// Statistics get the sink's own uptime (seconds since it was created).
+    pub fn write(&mut self, record: &Record) -> io::Result<()> {
+        match record {
+            Record::Alert(a) => self.alert_record(a),
+            Record::Drop(d) => self.drop_record(d),
+            Record::Flow { record, log_ts } => self.flow_end(record, *log_ts),
+            Record::Event(Event::FlowEnd(rec)) => self.flow_end(rec, rec.end),
+            Record::Event(Event::Decoder(d)) => self.anomaly_decoder(d),
+            Record::Event(Event::Stream(s)) => self.anomaly_stream(s),
+            Record::Event(Event::AppTx(t)) => self.app_tx(t),
+            Record::Event(Event::AppAnomaly(a)) => self.anomaly_app(a),
+            Record::Explain(_) => Ok(()),
+            Record::Stats { ts, counters } => {
+                let uptime = self.created.elapsed().as_secs();
+                self.stats(*ts, uptime, counters.iter().copied())
+            }
+        }
     }
 
     /// Flushes every file to the operating system.

@@ -23,7 +23,6 @@ use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
-pub mod replay;
 pub mod rewrite;
 pub mod write;
 

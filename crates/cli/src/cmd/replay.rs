@@ -1,5 +1,5 @@
-//! `sekisho replay`: wiring between the command line, the replay driver
-//! (`sekisho_pcap::replay`), the progress bar and the summary line.
+//! `sekisho replay`: wiring between the command line, the sensor's settings, the replay
+//! driver (`sekisho_replay`), the progress bar and the summary line.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering;
 
 use clap::builder::TypedValueParser;
 use clap::ValueEnum;
-use sekisho_detect::{CompileOptions, DetectConfig, Detector, EstablishedScope, RuleSet};
 use sekisho_eve::LogConfig;
-use sekisho_pcap::replay::{self, ReplayError, ReplayOptions};
-use sekisho_policy::{EngineProfile, LogFormat};
+use sekisho_policy::LogFormat;
+use sekisho_replay::{ReplayError, ReplayOptions};
+use sekisho_sensor::{Mode, RuleSet, Settings};
 
 /// How verdicts are applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -206,61 +206,29 @@ pub fn run(args: Args) -> ExitCode {
         .filter(|_| args.policy.is_some())
         .map(|c| &c.policy);
     let out = output_settings(&args, policy);
-    let mut compile = CompileOptions {
-        explain: args.explain,
-        ..CompileOptions::default()
-    };
-    let mut stream_depth = sekisho_detect::DEFAULT_STREAM_DEPTH;
+    // Every setting, parsed once: mode, checksums, midstream, the policy's engine profile,
+    // then each --set in order.
+    let mut settings = Settings::new(match args.mode {
+        ModeArg::Inline => Mode::Inline,
+        ModeArg::Monitor => Mode::Monitor,
+    });
+    settings.explain = args.explain;
+    settings.checksums(args.checksum_validation == ChecksumArg::All);
+    settings.engine.midstream = args.midstream;
+    if let Some(c) = &checked {
+        settings.apply_policy(&c.policy);
+    }
     for s in &args.sets {
-        let Some((k, v)) = s.split_once('=') else {
-            continue;
-        };
-        match (k.trim(), v.trim()) {
-            ("detect.established-scope", "to_server") => {
-                compile.established_scope = EstablishedScope::ToServer
-            }
-            ("detect.established-scope", "both") => {
-                compile.established_scope = EstablishedScope::Both
-            }
-            ("detect.stream-depth", n) if n.parse::<u64>().is_ok() => {
-                stream_depth = n.parse().unwrap_or(stream_depth)
-            }
-            (k, v) if k.starts_with("detect.") => {
-                eprintln!(
-                    "sekisho replay: error: --set {k}={v}: unknown detection setting (detect.established-scope=to_server|both, detect.stream-depth=BYTES, 0 = no limit)"
-                );
-                return ExitCode::from(2);
-            }
-            _ => {}
+        if let Err(e) = settings.set_text(s) {
+            eprintln!("sekisho replay: error: {e}");
+            return ExitCode::from(2);
         }
     }
     let ruleset = checked.as_ref().map(|c| {
-        let rs = RuleSet::from_policy(&c.policy, compile.clone());
+        let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
         report_load(&rs, &c.policy, &out.dir);
-        rs
+        std::sync::Arc::new(rs)
     });
-    let profile = checked
-        .as_ref()
-        .map_or(EngineProfile::default(), |c| c.policy.engine_profile);
-    let mut sets = Vec::new();
-    if profile == EngineProfile::AwsNfw {
-        // NFW runs Suricata 7.0: SMTP is recognised from the client's first command only.
-        sets.push((
-            "app-layer.smtp.server-banner".to_string(),
-            "false".to_string(),
-        ));
-    }
-    for s in &args.sets {
-        match s.split_once('=') {
-            // Detection settings were read above; the rest go to the engine.
-            Some((k, _)) if k.trim().starts_with("detect.") => {}
-            Some((k, v)) => sets.push((k.trim().to_string(), v.trim().to_string())),
-            None => {
-                eprintln!("sekisho replay: error: --set {s}: expected KEY=VALUE");
-                return ExitCode::from(2);
-            }
-        }
-    }
     if let Err(e) = std::fs::create_dir_all(&out.dir) {
         eprintln!(
             "sekisho replay: error: cannot create output directory {}: {e}",
@@ -280,11 +248,8 @@ pub fn run(args: Args) -> ExitCode {
             anomaly_app: args.anomalies,
             ..LogConfig::default()
         },
-        inline: args.mode == ModeArg::Inline,
-        checksums: args.checksum_validation == ChecksumArg::All,
-        midstream: args.midstream,
+        settings,
         decode_only: args.decode_only,
-        sets,
     };
     let stop = match sekisho_pcap::install_stop_flag() {
         Ok(f) => Some(f),
@@ -311,7 +276,7 @@ pub fn run(args: Args) -> ExitCode {
         bar
     });
     let started = std::time::Instant::now();
-    let mut progress = |p: replay::Progress| {
+    let mut progress = |p: sekisho_replay::Progress| {
         if let Some(bar) = &bar {
             bar.set_position(p.bytes_read);
             let secs = started.elapsed().as_secs_f64().max(1e-6);
@@ -322,32 +287,13 @@ pub fn run(args: Args) -> ExitCode {
             ));
         }
     };
-    let result = match ruleset {
-        Some(rs) => {
-            let cfg = DetectConfig {
-                inline: opts.inline,
-                explain: args.explain,
-                stream_depth,
-            };
-            let stdout = std::io::stdout();
-            let mut explain = std::io::BufWriter::new(stdout.lock());
-            let r = replay::run_detect(
-                &opts,
-                Detector::new(rs, cfg),
-                stop.as_deref(),
-                &mut progress,
-                &mut explain,
-            );
-            let _ = std::io::Write::flush(&mut explain);
-            r.map(|(report, _)| report)
-        }
-        None => {
-            if args.explain {
-                eprintln!("sekisho replay: note: --explain without --policy or --rules: there are no rules to explain");
-            }
-            replay::run(&opts, stop.as_deref(), &mut progress)
-        }
-    };
+    if args.explain && ruleset.is_none() {
+        eprintln!("sekisho replay: note: --explain without --policy or --rules: there are no rules to explain");
+    }
+    let stdout = std::io::stdout();
+    let mut explain = std::io::BufWriter::new(stdout.lock());
+    let result = sekisho_replay::run(&opts, ruleset, stop.as_deref(), &mut progress, &mut explain);
+    let _ = std::io::Write::flush(&mut explain);
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -359,16 +305,20 @@ pub fn run(args: Args) -> ExitCode {
             if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
                 eprintln!("sekisho replay: interrupted; logs flushed");
             }
+            if report.transmitted > 0 {
+                eprintln!(
+                    "sekisho replay: {} packet{} a live firewall would have sent (reject): {}",
+                    report.transmitted,
+                    if report.transmitted == 1 { "" } else { "s" },
+                    out.dir.join(sekisho_replay::TRANSMITTED_PCAP).display()
+                );
+            }
             eprintln!("{}", report.summary_line());
             if report.input_errors.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
-        }
-        Err(ReplayError::Config(m)) => {
-            eprintln!("sekisho replay: error: {m}");
-            ExitCode::from(2)
         }
         Err(ReplayError::Output(e)) => {
             eprintln!("sekisho replay: error: writing logs: {e}");

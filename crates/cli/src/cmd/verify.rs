@@ -3,10 +3,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use sekisho_detect::{parse_classification, CompileOptions, DetectConfig, Detector, RuleSet};
+use std::sync::Arc;
+
+use sekisho_detect::{parse_classification, CompileOptions, RuleSet};
 use sekisho_eve::LogConfig;
-use sekisho_pcap::replay::{self, ReplayOptions};
 use sekisho_policy::{LoadOptions, Policy};
+use sekisho_replay::ReplayOptions;
+use sekisho_sensor::{Mode, Settings};
 use sekisho_verify::{Capabilities, Outcome, ReplayError, RuleLoad, RunRequest};
 
 const LONG_ABOUT: &str = "\
@@ -118,6 +121,22 @@ fn compile(load: &RuleLoad) -> Result<RuleSet, ReplayError> {
 
 /// Replays one case in-process.
 pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
+    let mut settings = Settings::new(if req.inline {
+        Mode::Inline
+    } else {
+        Mode::Monitor
+    });
+    settings.checksums(!req.no_checksums);
+    settings.engine.midstream = req.midstream;
+    for (k, v) in &req.sets {
+        settings
+            .set(k, v)
+            .map_err(|e| ReplayError::Failed(e.to_string()))?;
+    }
+    let rules = match &req.rules {
+        Some(load) => Some(Arc::new(compile(load)?)),
+        None => None,
+    };
     let opts = ReplayOptions {
         pcaps: req.pcaps.clone(),
         out_dir: req.out_dir.clone(),
@@ -132,33 +151,13 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
             drop_flows_all: req.drop_flows_all,
             ..LogConfig::default()
         },
-        inline: req.inline,
-        checksums: !req.no_checksums,
-        midstream: req.midstream,
+        settings,
         decode_only: false,
-        sets: req.sets.clone(),
     };
     // Suricata processes what it can of a damaged capture and still logs; so do we: the
     // report's input errors do not fail the case, the checks decide.
-    match &req.rules {
-        Some(load) => {
-            let rs = compile(load)?;
-            let det = Detector::new(
-                rs,
-                DetectConfig {
-                    inline: req.inline,
-                    explain: false,
-                    ..DetectConfig::default()
-                },
-            );
-            replay::run_detect(&opts, det, None, &mut |_| {}, &mut std::io::sink())
-                .map_err(|e| ReplayError::Failed(e.to_string()))?;
-        }
-        None => {
-            replay::run(&opts, None, &mut |_| {})
-                .map_err(|e| ReplayError::Failed(e.to_string()))?;
-        }
-    }
+    sekisho_replay::run(&opts, rules, None, &mut |_| {}, &mut std::io::sink())
+        .map_err(|e| ReplayError::Failed(e.to_string()))?;
     Ok(())
 }
 

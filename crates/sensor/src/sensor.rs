@@ -1,0 +1,193 @@
+//! [`Sensor`]: the engine with detection plugged in, and its record queue.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use sekisho_detect::{Detector, Output, RuleSet};
+use sekisho_engine::records::Record;
+use sekisho_engine::{
+    AppChunk, Engine, Event, FlowRecord, Inspector, LinkType, PacketContext, Stats, Timestamp,
+    Transmit, Verdict,
+};
+
+use crate::settings::Settings;
+
+/// The engine's inspector: detection when there are rules, nothing otherwise (so a run
+/// without rules does exactly the engine's work).
+struct Inspect(Option<Detector>);
+
+impl Inspector for Inspect {
+    fn on_packet(&mut self, pkt: &PacketContext<'_>) -> Verdict {
+        self.0
+            .as_mut()
+            .map_or(Verdict::Accept, |d| d.on_packet(pkt))
+    }
+
+    fn on_stream_data(&mut self, chunk: &AppChunk<'_>) -> Verdict {
+        self.0
+            .as_mut()
+            .map_or(Verdict::Accept, |d| d.on_stream_data(chunk))
+    }
+
+    fn on_packet_end(&mut self, pkt: &PacketContext<'_>) -> Verdict {
+        self.0
+            .as_mut()
+            .map_or(Verdict::Accept, |d| d.on_packet_end(pkt))
+    }
+
+    fn on_flow_drop(&mut self, pkt: &PacketContext<'_>) {
+        if let Some(d) = self.0.as_mut() {
+            d.on_flow_drop(pkt)
+        }
+    }
+
+    fn on_flow_end(&mut self, record: &mut FlowRecord) {
+        if let Some(d) = self.0.as_mut() {
+            d.on_flow_end(record)
+        }
+    }
+}
+
+/// The whole packet pipeline of one worker: decode, flows, TCP reassembly, the app layer,
+/// detection and verdicts. Sans-I/O: see the crate docs for the calls.
+///
+/// Records come out in the order Suricata writes them: a packet's alerts and drops, then the
+/// transactions, anomalies and flow ends it caused.
+pub struct Sensor {
+    engine: Engine<Inspect>,
+    records: VecDeque<Record>,
+    /// Latest packet time seen (flow records are logged no earlier than this).
+    now: Timestamp,
+}
+
+impl Sensor {
+    /// A sensor with `settings`, evaluating `rules` when given (the same `Arc` may serve
+    /// any number of sensors on other threads).
+    pub fn new(settings: &Settings, rules: Option<Arc<RuleSet>>) -> Sensor {
+        let detector = rules.map(|r| Detector::new(r, settings.detect_config()));
+        Sensor {
+            engine: Engine::with_inspector(settings.engine_config(), Inspect(detector)),
+            records: VecDeque::new(),
+            now: Timestamp::default(),
+        }
+    }
+
+    /// Processes one captured frame seen at `ts`; returns its verdict. Never panics:
+    /// malformed input becomes anomaly records.
+    pub fn handle_packet(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) -> Verdict {
+        self.now = self.now.max(ts);
+        let v = self.engine.handle_packet(ts, link, frame);
+        self.collect();
+        v
+    }
+
+    /// Time has passed without packets: ends idle flows as of `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        self.engine.handle_timeout(now);
+        self.collect();
+    }
+
+    /// When [`Sensor::handle_timeout`] should be called next if no packet arrives.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.engine.poll_timeout()
+    }
+
+    /// End of input: every flow ends (`shutdown`), then the closing stats record.
+    pub fn finish(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        self.engine.finish(self.now);
+        self.collect();
+        let mut counters = Vec::new();
+        self.engine.stats().for_each(|k, v| counters.push((k, v)));
+        self.records.push_back(Record::Stats {
+            ts: self.now,
+            counters,
+        });
+    }
+
+    /// The next record, oldest first. Drain after every `handle_*` / `finish` call.
+    pub fn poll_record(&mut self) -> Option<Record> {
+        self.records.pop_front()
+    }
+
+    /// The next packet to send (inline rejects), oldest first.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.engine.poll_transmit()
+    }
+
+    /// Replaces the rule set (a reload): flows, their app-layer state and their flowbits
+    /// carry on; the new rules apply from the next packet. A sensor built without rules
+    /// starts evaluating them.
+    pub fn swap_rules(&mut self, rules: Arc<RuleSet>, settings: &Settings) {
+        let slot = &mut self.engine.inspector_mut().0;
+        match slot {
+            Some(d) => d.swap_rules(rules),
+            None => *slot = Some(Detector::new(rules, settings.detect_config())),
+        }
+    }
+
+    /// The rules in use, if any.
+    pub fn rules(&self) -> Option<&Arc<RuleSet>> {
+        self.engine.inspector().0.as_ref().map(Detector::rules_arc)
+    }
+
+    /// Engine counters.
+    pub fn stats(&self) -> &Stats {
+        self.engine.stats()
+    }
+
+    /// Detection counters (all zero without rules).
+    pub fn detect_stats(&self) -> sekisho_detect::DetectStats {
+        self.engine
+            .inspector()
+            .0
+            .as_ref()
+            .map(Detector::stats)
+            .unwrap_or_default()
+    }
+
+    /// Reject answers built so far.
+    pub fn rejects_sent(&self) -> u64 {
+        self.engine.rejects_sent()
+    }
+
+    /// Flows tracked now.
+    pub fn active_flows(&self) -> usize {
+        self.engine.active_flows()
+    }
+
+    /// Moves detection's findings, then the engine's events, into the record queue.
+    fn collect(&mut self) {
+        if let Some(d) = self.engine.inspector_mut().0.as_mut() {
+            while let Some(o) = d.poll_output() {
+                self.records.push_back(match o {
+                    Output::Alert(a) => Record::Alert(a),
+                    Output::Drop(x) => Record::Drop(x),
+                });
+            }
+            for line in d.take_explain() {
+                self.records.push_back(Record::Explain(line));
+            }
+        }
+        let now = self.now;
+        while let Some(ev) = self.engine.poll_event() {
+            self.records.push_back(match ev {
+                Event::FlowEnd(rec) => {
+                    let log_ts = now.max(rec.end);
+                    Record::Flow {
+                        record: rec,
+                        log_ts,
+                    }
+                }
+                ev => Record::Event(ev),
+            });
+        }
+    }
+}
+
+// One compiled rule set is shared by the sensors of every worker thread.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Sensor>();
+};

@@ -1,0 +1,256 @@
+//! The sensor's settings: one typed struct, filled once from the policy and every
+//! `--set KEY=VALUE`, then handed to each part of the pipeline.
+
+use sekisho_detect::{CompileOptions, DetectConfig, EstablishedScope};
+use sekisho_engine::{ChecksumMode, EngineConfig};
+use sekisho_policy::{EngineProfile, Policy};
+
+/// How verdicts are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Like a live firewall (IPS): a dropped packet never reaches the receiver's stream or
+    /// app layer, a flow drop drops the rest of the flow, rejects are answered.
+    #[default]
+    Inline,
+    /// Only log what would be dropped (IDS).
+    Monitor,
+}
+
+/// Every key `--set` takes, with what it expects (shown in errors and `--help`).
+pub const SETTING_KEYS: &[(&str, &str)] = &[
+    (
+        "flow-timeouts.<default|tcp|udp|icmp>.<new|established|closed>",
+        "seconds",
+    ),
+    ("flow.memcap", "bytes"),
+    ("flow.max-flows", "count"),
+    ("stream.midstream", "true|false"),
+    ("decoder.recursion-level.use-for-tracking", "true|false"),
+    ("decoder.vxlan.enabled", "true|false"),
+    ("app-layer.enabled", "true|false"),
+    (
+        "app-layer.smtp.server-banner",
+        "true|false (false: Suricata 7 / AWS Network Firewall detection, from the client's first command only)",
+    ),
+    ("detect.stream-depth", "bytes, 0 = no limit"),
+    (
+        "detect.established-scope",
+        "to_server|both (direction of NFW's *_established default actions)",
+    ),
+];
+
+/// A `--set` that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    /// The key as given.
+    pub key: String,
+    /// The value as given.
+    pub value: String,
+    /// What was expected.
+    pub expected: String,
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--set {}={}: {}", self.key, self.value, self.expected)
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+/// Everything that configures a [`crate::Sensor`], parsed once.
+///
+/// Build with [`Settings::new`], apply the policy ([`Settings::apply_policy`]) and then each
+/// `--set` ([`Settings::set`]); the engine, compiler and detector configurations are derived
+/// from it, so a setting (such as the mode) is decided in one place.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Inline or monitor.
+    pub mode: Mode,
+    /// Collect `--explain` lines.
+    pub explain: bool,
+    /// Engine configuration (its `inline` follows [`Settings::mode`]).
+    pub engine: EngineConfig,
+    /// Rule compilation options.
+    pub compile: CompileOptions,
+    /// Detection configuration (its `inline` and `explain` follow the fields above).
+    pub detect: DetectConfig,
+}
+
+impl Settings {
+    /// Defaults (Suricata 8's) in `mode`.
+    pub fn new(mode: Mode) -> Settings {
+        Settings {
+            mode,
+            explain: false,
+            engine: EngineConfig::default(),
+            compile: CompileOptions::default(),
+            detect: DetectConfig::default(),
+        }
+    }
+
+    /// True in inline mode.
+    pub fn inline(&self) -> bool {
+        self.mode == Mode::Inline
+    }
+
+    /// Takes what the policy decides about the pipeline: its engine profile (AWS Network
+    /// Firewall runs Suricata 7.0, which recognises SMTP from the client's first command
+    /// only).
+    pub fn apply_policy(&mut self, policy: &Policy) {
+        if policy.engine_profile == EngineProfile::AwsNfw {
+            self.engine.app_layer.server_greeting_probe = false;
+        }
+    }
+
+    /// Validate checksums (`true`, the default) or not (captures taken on the sending host).
+    pub fn checksums(&mut self, on: bool) {
+        self.engine.checksums = if on {
+            ChecksumMode::Validate
+        } else {
+            ChecksumMode::None
+        };
+    }
+
+    /// Applies one `--set KEY=VALUE` (keys: [`SETTING_KEYS`]).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), SettingError> {
+        let (key, value) = (key.trim(), value.trim());
+        let err = |expected: &str| SettingError {
+            key: key.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        };
+        let num = || value.parse::<u64>().map_err(|_| err("expected a number"));
+        let flag = || match value {
+            "true" | "yes" | "1" => Ok(true),
+            "false" | "no" | "0" => Ok(false),
+            _ => Err(err("expected true or false")),
+        };
+        let cfg = &mut self.engine;
+        let parts: Vec<&str> = key.split('.').collect();
+        match parts.as_slice() {
+            ["flow-timeouts", class, state] => {
+                let t = match *class {
+                    "default" => &mut cfg.timeouts.default,
+                    "tcp" => &mut cfg.timeouts.tcp,
+                    "udp" => &mut cfg.timeouts.udp,
+                    "icmp" => &mut cfg.timeouts.icmp,
+                    _ => {
+                        return Err(err(&format!(
+                            "unknown protocol class `{class}` (default, tcp, udp, icmp)"
+                        )))
+                    }
+                };
+                match *state {
+                    "new" => t.new = num()?,
+                    "established" => t.established = num()?,
+                    "closed" => t.closed = num()?,
+                    _ => {
+                        return Err(err(&format!(
+                            "unknown state `{state}` (new, established, closed)"
+                        )))
+                    }
+                }
+            }
+            ["decoder", "recursion-level", "use-for-tracking"] => {
+                cfg.recursion_tracking = flag()?
+            }
+            ["decoder", "vxlan", "enabled"] => cfg.vxlan = flag()?,
+            ["app-layer", "smtp", "server-banner"] => {
+                cfg.app_layer.server_greeting_probe = flag()?
+            }
+            ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
+            ["flow", "memcap"] => cfg.flow_memcap = num()? as usize,
+            ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
+            ["stream", "midstream"] => cfg.midstream = flag()?,
+            ["detect", "stream-depth"] => self.detect.stream_depth = num()?,
+            ["detect", "established-scope"] => {
+                self.compile.established_scope = match value {
+                    "to_server" => EstablishedScope::ToServer,
+                    "both" => EstablishedScope::Both,
+                    _ => return Err(err("expected to_server or both")),
+                }
+            }
+            ["detect", ..] => {
+                return Err(err(
+                    "unknown detection setting (detect.established-scope=to_server|both, detect.stream-depth=BYTES, 0 = no limit)",
+                ))
+            }
+            _ => {
+                let known: Vec<&str> = SETTING_KEYS.iter().map(|(k, _)| *k).collect();
+                return Err(err(&format!("unknown key (known: {})", known.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `KEY=VALUE` text as given on the command line.
+    pub fn set_text(&mut self, kv: &str) -> Result<(), SettingError> {
+        match kv.split_once('=') {
+            Some((k, v)) => self.set(k, v),
+            None => Err(SettingError {
+                key: kv.to_string(),
+                value: String::new(),
+                expected: "expected KEY=VALUE".to_string(),
+            }),
+        }
+    }
+
+    /// The engine configuration, with the mode applied.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            inline: self.inline(),
+            ..self.engine.clone()
+        }
+    }
+
+    /// The rule compiler's options, with explain applied.
+    pub fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            explain: self.explain,
+            ..self.compile.clone()
+        }
+    }
+
+    /// The detector's configuration, with mode and explain applied.
+    pub fn detect_config(&self) -> DetectConfig {
+        DetectConfig {
+            inline: self.inline(),
+            explain: self.explain,
+            ..self.detect.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_applies_and_bad_values_say_what_was_expected() {
+        let mut s = Settings::new(Mode::Monitor);
+        s.set("flow-timeouts.tcp.established", "7").unwrap();
+        s.set("flow.max-flows", "10").unwrap();
+        s.set("stream.midstream", "yes").unwrap();
+        s.set("app-layer.smtp.server-banner", "false").unwrap();
+        s.set("detect.stream-depth", "0").unwrap();
+        s.set("detect.established-scope", "both").unwrap();
+        assert_eq!(s.engine.timeouts.tcp.established, 7);
+        assert_eq!(s.engine.max_flows, Some(10));
+        assert!(s.engine.midstream);
+        assert!(!s.engine.app_layer.server_greeting_probe);
+        assert_eq!(s.detect.stream_depth, 0);
+        assert_eq!(s.compile.established_scope, EstablishedScope::Both);
+        assert!(!s.engine_config().inline && !s.detect_config().inline);
+        let e = s.set("flow.memcap", "lots").unwrap_err();
+        assert_eq!(e.to_string(), "--set flow.memcap=lots: expected a number");
+        let e = s.set("detect.nope", "1").unwrap_err();
+        assert!(e.expected.starts_with("unknown detection setting"), "{e}");
+        let e = s.set("flow.nope", "1").unwrap_err();
+        assert!(
+            e.expected.starts_with("unknown key (known: flow-timeouts."),
+            "{e}"
+        );
+        assert!(s.set_text("stream.midstream").is_err());
+    }
+}
