@@ -70,6 +70,7 @@ impl Default for DetectConfig {
 }
 
 /// Per-flow detection state (removed when the flow ends).
+#[derive(Clone)]
 struct FlowDet {
     /// 1-based number of the flow in this run (for `--explain`).
     seq: u64,
@@ -135,6 +136,9 @@ pub struct Detector {
     established_before: bool,
     /// Totals for the run summary.
     stats: DetectStats,
+    /// Inline: the per-flow state before the packet being delivered (see
+    /// [`Inspector::checkpoint`]).
+    saved: Option<(u64, FlowDet)>,
 }
 
 /// Detection counters for the run summary.
@@ -189,6 +193,7 @@ impl Detector {
             window: Vec::new(),
             thresholds: Default::default(),
             stats: DetectStats::default(),
+            saved: None,
         }
     }
 
@@ -1233,6 +1238,44 @@ impl Inspector for Detector {
             st.drop_logged[d] = true;
             push_drop(&mut self.out, &mut self.stats, p, "flow drop", None);
         }
+    }
+
+    /// Inline with rules that can drop: keeps the flow's detection state from before the
+    /// packet, so a packet dropped after delivery leaves no trace in it (its retransmission
+    /// then matches, and is dropped, again: alert-once marks, flowbits, the raw stream
+    /// window and the stream depth count all come back).
+    fn checkpoint(&mut self, p: &PacketContext<'_>) -> bool {
+        if !self.cfg.inline || !self.rules.can_drop() {
+            return false;
+        }
+        let st = match self.flows.get(&p.flow_id) {
+            Some(st) => st.clone(),
+            None => {
+                self.flow_seq += 1;
+                let st = FlowDet::new(self.flow_seq, p);
+                self.flows.insert(p.flow_id, st.clone());
+                st
+            }
+        };
+        self.saved = Some((p.flow_id, st));
+        true
+    }
+
+    fn rollback(&mut self, flow_id: u64) {
+        let Some((id, mut before)) = self.saved.take() else {
+            return;
+        };
+        if id != flow_id {
+            return;
+        }
+        if let Some(now) = self.flows.get(&flow_id) {
+            // What was logged stays logged; the explain bookkeeping is not flow state.
+            before.alerted |= now.alerted;
+            before.drop_logged = now.drop_logged;
+            before.proto_explained = now.proto_explained;
+            before.quiet_notes = now.quiet_notes;
+        }
+        self.flows.insert(flow_id, before);
     }
 
     fn on_flow_end(&mut self, record: &mut FlowRecord) {

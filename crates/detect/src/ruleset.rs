@@ -143,6 +143,7 @@ pub struct RuleSet {
     bits: BitNames,
     needs_stream: bool,
     needs_app_tx: bool,
+    can_drop: bool,
     stats: LoadStats,
     firewall: Option<Firewall>,
 }
@@ -193,6 +194,7 @@ impl RuleSet {
             bits: BitNames::default(),
             needs_stream: false,
             needs_app_tx: false,
+            can_drop: false,
             stats: LoadStats::default(),
             firewall: None,
         }
@@ -276,6 +278,14 @@ impl RuleSet {
         } else {
             Vec::new()
         };
+        let can_drop = firewall.is_some()
+            || defaults.iter().any(|d: &DefaultRule| d.is_drop())
+            || sigs.iter().any(|s| {
+                !matches!(
+                    s.action,
+                    ActionKind::Pass | ActionKind::Alert | ActionKind::Accept | ActionKind::Config
+                )
+            });
         let stats = LoadStats {
             rules: list.len() + policy.firewall_rules.as_ref().map_or(0, |f| f.rules.len()),
             loaded: sigs.len() + firewall.as_ref().map_or(0, Firewall::len),
@@ -291,6 +301,7 @@ impl RuleSet {
             bits,
             needs_stream,
             needs_app_tx,
+            can_drop,
             stats,
             firewall,
         }
@@ -344,6 +355,12 @@ impl RuleSet {
     /// True when some rule uses an app-layer transaction buffer (or firewall mode is on).
     pub fn needs_app_tx(&self) -> bool {
         self.needs_app_tx
+    }
+
+    /// True when some rule, default action or firewall table can drop or reject a packet
+    /// (inline, the engine then keeps what it needs to undo a dropped packet's delivery).
+    pub fn can_drop(&self) -> bool {
+        self.can_drop
     }
 
     /// True when some rule inspects the packet/stream payload.

@@ -4,12 +4,14 @@ use std::collections::VecDeque;
 
 use crate::app::AppLayer;
 use crate::config::EngineConfig;
-use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, Transport};
+use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, TcpInfo, Transport};
 use crate::event::{
     AppAnomalyRecord, AppChunk, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
     PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
-use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpState, FLOW_ENTRY_SIZE};
+use crate::flow::{
+    Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpSession, TcpState, FLOW_ENTRY_SIZE,
+};
 use crate::link::LinkType;
 use crate::reassembly::{
     Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
@@ -52,8 +54,14 @@ impl Engine<()> {
 
 /// Everything a flow-level operation needs, borrowed apart from the engine.
 struct Parts<'e, I> {
-    cfg: &'e EngineConfig,
     flows: &'e mut FlowTable,
+    cx: Cx<'e, I>,
+}
+
+/// Everything but the flow table, so a flow borrowed from the table can be worked on with
+/// the rest of the engine.
+struct Cx<'e, I> {
+    cfg: &'e EngineConfig,
     stats: &'e mut Stats,
     events: &'e mut VecDeque<Event>,
     inspector: &'e mut I,
@@ -182,13 +190,15 @@ impl<I: Inspector> Engine<I> {
 
     fn parts(&mut self) -> Parts<'_, I> {
         Parts {
-            cfg: &self.cfg,
             flows: &mut self.flows,
-            stats: &mut self.stats,
-            events: &mut self.events,
-            inspector: &mut self.inspector,
-            budget: &mut self.budget,
-            dropped_events: &mut self.dropped_events,
+            cx: Cx {
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                events: &mut self.events,
+                inspector: &mut self.inspector,
+                budget: &mut self.budget,
+                dropped_events: &mut self.dropped_events,
+            },
         }
     }
 
@@ -281,7 +291,7 @@ impl<I: Inspector> Engine<I> {
                         })
                     });
                 if reuse {
-                    p.stats.flow.tcp_reuse += 1;
+                    p.cx.stats.flow.tcp_reuse += 1;
                     p.end_flow(idx, FlowEndReason::TcpReuse, ts);
                     p.new_flow(key, pkt, ts)
                 } else {
@@ -384,8 +394,8 @@ impl<I: Inspector> Engine<I> {
         let mut cur = p.flows.oldest();
         while let Some(idx) = cur {
             let next = p.flows.newer(idx);
-            if p.flows.is_expired(idx, now, &p.cfg.timeouts) {
-                p.stats.flow.end_timeout += 1;
+            if p.flows.is_expired(idx, now, &p.cx.cfg.timeouts) {
+                p.cx.stats.flow.end_timeout += 1;
                 p.end_flow(idx, FlowEndReason::Timeout, now);
             } else if p
                 .flows
@@ -397,10 +407,10 @@ impl<I: Inspector> Engine<I> {
             cur = next;
         }
         if p.flows.emergency {
-            let pct = 100usize.saturating_sub(usize::from(p.cfg.emergency_recovery_pct));
+            let pct = 100usize.saturating_sub(usize::from(p.cx.cfg.emergency_recovery_pct));
             if p.flows.len() * 100 <= p.flows.cap * pct {
                 p.flows.emergency = false;
-                p.stats.flow.emerg_mode_over += 1;
+                p.cx.stats.flow.emerg_mode_over += 1;
             }
         }
     }
@@ -409,7 +419,7 @@ impl<I: Inspector> Engine<I> {
     pub fn finish(&mut self, now: Timestamp) {
         let mut p = self.parts();
         while let Some(idx) = p.flows.oldest() {
-            p.stats.flow.end_shutdown += 1;
+            p.cx.stats.flow.end_shutdown += 1;
             p.end_flow(idx, FlowEndReason::Shutdown, now);
         }
     }
@@ -417,7 +427,7 @@ impl<I: Inspector> Engine<I> {
 
 impl<I: Inspector> Parts<'_, I> {
     fn min_timeout_secs(&self) -> u64 {
-        let t = &self.cfg.timeouts;
+        let t = &self.cx.cfg.timeouts;
         let e = self.flows.emergency;
         [t.default, t.udp, t.icmp]
             .iter()
@@ -443,17 +453,17 @@ impl<I: Inspector> Parts<'_, I> {
 
     fn new_flow(&mut self, key: FlowKey, pkt: &Packet<'_>, ts: Timestamp) -> u32 {
         if self.flows.len() >= self.flows.cap {
-            self.stats.flow.memcap += 1;
+            self.cx.stats.flow.memcap += 1;
             if !self.flows.emergency {
                 self.flows.emergency = true;
-                self.stats.flow.emerg_mode_entered += 1;
+                self.cx.stats.flow.emerg_mode_entered += 1;
             }
             if let Some(old) = self.flows.oldest() {
-                self.stats.flow.emerg_evicted += 1;
+                self.cx.stats.flow.emerg_evicted += 1;
                 self.end_flow(old, FlowEndReason::Forced, ts);
             }
         }
-        let s = &mut self.stats.flow;
+        let s = &mut self.cx.stats.flow;
         s.total += 1;
         match pkt.proto {
             6 => s.tcp += 1,
@@ -463,10 +473,179 @@ impl<I: Inspector> Parts<'_, I> {
             _ => {}
         }
         let idx = self.flows.insert(key, pkt, ts);
-        self.stats.flow.active = self.flows.len() as u64;
+        self.cx.stats.flow.active = self.flows.len() as u64;
         idx
     }
 
+    fn update_flow(&mut self, idx: u32, ts: Timestamp, pkt_num: u64, pkt: &Packet<'_>) -> Verdict {
+        let inline = self.cx.cfg.inline;
+        let Some(flow) = self.flows.flow_mut(idx) else {
+            return Verdict::Accept;
+        };
+        let dir = flow.direction_of(pkt.src, pkt.src_port);
+        let flags = match pkt.transport {
+            Transport::Tcp(t) => t.flags,
+            _ => 0,
+        };
+        flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, flags);
+        flow.last = ts;
+        if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
+            flow.established = true;
+        }
+        let base = PacketContext {
+            ts,
+            pkt_num,
+            flow_id: flow.flow_id,
+            direction: dir,
+            proto: pkt.proto,
+            tcp_flags: flags,
+            payload: pkt.payload,
+            src_ip: pkt.src,
+            dst_ip: pkt.dst,
+            src_port: pkt.src_port,
+            dst_port: pkt.dst_port,
+            established: flow.established,
+            first_in_direction: flow.dirs[dir.index()].pkts == 1,
+            app: None,
+            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
+        };
+        if inline && flow.action == Some(FlowAction::Drop) {
+            // Dropped uninspected; the inspector only hears of it (for drop logging).
+            self.cx.inspector.on_flow_drop(&base);
+            return Verdict::DropFlow;
+        }
+        // The packet verdict comes first so that, inline, a dropped packet never reaches the
+        // receiver's stream or app layer.
+        let mut verdict = self.cx.inspector.on_packet(&PacketContext {
+            app: flow.app.as_deref(),
+            ..base
+        });
+        let deliver = !inline || verdict == Verdict::Accept;
+        // Inline, detection may still drop the packet after its bytes went through
+        // reassembly and the app layer (a drop decided on the transaction the packet
+        // completed). Such a packet never reached the receiver, so everything its bytes did
+        // is undone afterwards and its retransmission is inspected afresh: keep a copy of
+        // what delivery changes, when the inspector says a drop can still come.
+        let carries = !pkt.payload.is_empty()
+            || flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) != 0;
+        let snapshot = (inline && deliver && carries && self.cx.inspector.checkpoint(&base))
+            .then(|| Snapshot::take(flow));
+        match pkt.transport {
+            Transport::Tcp(info) if pkt.checksum_ok => {
+                verdict = verdict.and(self.cx.deliver_tcp(flow, &info, pkt, dir, deliver, &base));
+            }
+            Transport::Icmp { icmp_type, code }
+                if dir == Direction::ToClient && flow.icmp_response.is_none() =>
+            {
+                flow.icmp_response = Some((icmp_type, code));
+            }
+            Transport::Udp if deliver && !pkt.payload.is_empty() => {
+                verdict = verdict.and(self.cx.deliver_udp(flow, pkt, dir, &base));
+            }
+            _ => {}
+        }
+        if flow.tcp.as_ref().is_some_and(|t| {
+            !matches!(
+                t.state,
+                TcpState::None | TcpState::SynSent | TcpState::SynRecv | TcpState::Closed
+            )
+        }) {
+            flow.established = true;
+        }
+        verdict = verdict.and(self.cx.inspector.on_packet_end(&PacketContext {
+            established: flow.established,
+            app: flow.app.as_deref(),
+            ..base
+        }));
+        if inline && verdict.is_flow_drop() {
+            flow.action = Some(FlowAction::Drop);
+        } else if let Some(s) = snapshot.filter(|_| verdict.is_drop()) {
+            // Dropped after delivery: back to the state before this packet.
+            s.restore(flow, self.cx.budget);
+            self.cx.inspector.rollback(base.flow_id);
+        }
+        // After `on_packet_end`, so detection saw the transactions this packet completed.
+        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
+            // IDS: Suricata parses this data when the peer acknowledges it and logs the
+            // anomaly on that packet, i.e. the other way round; inline: on this packet.
+            let logged_dir = if inline { dir } else { dir.reverse() };
+            let limit = (self.cx.cfg.max_queued_events, &mut *self.cx.dropped_events);
+            queue_app_anomalies(self.cx.events, limit, flow, ts, pkt_num, logged_dir);
+            queue_app_txs(self.cx.events, self.cx.stats, flow, ts, pkt_num, false);
+        }
+        verdict
+    }
+
+    fn end_flow(&mut self, idx: u32, reason: FlowEndReason, now: Timestamp) {
+        let emergency = self.flows.emergency;
+        let Some(mut flow) = self.flows.remove(idx) else {
+            return;
+        };
+        self.flush_streams(&mut flow, now);
+        let mut rec = flow.record(reason, emergency);
+        self.cx.inspector.on_flow_end(&mut rec);
+        self.cx.stats.flow.active = self.flows.len() as u64;
+        // Transactions still open are logged at flow end, before the flow record, after
+        // the anomalies the flushed data raised (oriented like the flow).
+        let limit = (self.cx.cfg.max_queued_events, &mut *self.cx.dropped_events);
+        queue_app_anomalies(
+            self.cx.events,
+            limit,
+            &mut flow,
+            now,
+            0,
+            Direction::ToServer,
+        );
+        queue_app_txs(self.cx.events, self.cx.stats, &mut flow, now, 0, true);
+        self.cx.events.push_back(Event::FlowEnd(Box::new(rec)));
+    }
+
+    fn flush_streams(&mut self, flow: &mut Flow, now: Timestamp) {
+        let flow_id = flow.flow_id;
+        let Some(sess) = flow.tcp.as_mut() else {
+            return;
+        };
+        for (d, dir) in [(0, Direction::ToServer), (1, Direction::ToClient)] {
+            let Some(stream) = sess.streams[d].as_mut() else {
+                continue;
+            };
+            let inspector = &mut *self.cx.inspector;
+            let gap_seen = &mut flow.dirs[d].gap;
+            let app = &mut flow.app;
+            let app_cfg = &self.cx.cfg.app_layer;
+            let (cport, sport) = (flow.client_port, flow.server_port);
+            let mut gap = false;
+            stream.close(self.cx.budget, |c| match c {
+                StreamChunk::Data { bytes, .. } => {
+                    if app_cfg.enabled {
+                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                            .feed(app_cfg, dir, bytes, 0);
+                    }
+                    inspector.on_stream_data(&AppChunk {
+                        ts: now,
+                        flow_id,
+                        direction: dir,
+                        data: bytes,
+                        gap,
+                    });
+                    gap = false;
+                }
+                StreamChunk::Gap { len, .. } => {
+                    gap = true;
+                    *gap_seen = true;
+                    if app_cfg.enabled {
+                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                            .gap(dir, len);
+                    }
+                }
+                StreamChunk::End(_) => {}
+            });
+            self.cx.stats.stream.merge(stream.stats());
+        }
+    }
+}
+
+impl<I: Inspector> Cx<'_, I> {
     fn push_stream_event(
         &mut self,
         event: &'static str,
@@ -514,264 +693,174 @@ impl<I: Inspector> Parts<'_, I> {
         }
     }
 
-    fn update_flow(&mut self, idx: u32, ts: Timestamp, pkt_num: u64, pkt: &Packet<'_>) -> Verdict {
-        let midstream_ok = self.cfg.midstream;
-        let Some(flow) = self.flows.flow_mut(idx) else {
+    /// The TCP part of a packet: session state, reassembly, the app layer and the
+    /// inspector's stream hook for every in-order chunk the segment released. `deliver`
+    /// false (inline drop before delivery): nothing changes, the segment never arrived.
+    fn deliver_tcp(
+        &mut self,
+        flow: &mut Flow,
+        info: &TcpInfo,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        deliver: bool,
+        base: &PacketContext<'_>,
+    ) -> Verdict {
+        let st = &mut self.stats.tcp;
+        if info.flags & tcp_flags::SYN != 0 {
+            if info.flags & tcp_flags::ACK != 0 {
+                st.synack += 1;
+            } else {
+                st.syn += 1;
+            }
+        }
+        if info.flags & tcp_flags::RST != 0 {
+            st.rst += 1;
+        }
+        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        let Some(sess) = flow.tcp.as_mut().filter(|_| deliver) else {
             return Verdict::Accept;
         };
-        let dir = flow.direction_of(pkt.src, pkt.src_port);
-        let flags = match pkt.transport {
-            Transport::Tcp(t) => t.flags,
-            _ => 0,
-        };
-        flow.dirs[dir.index()].update(ts, u64::from(pkt.flow_bytes), pkt.ttl, flags);
-        flow.last = ts;
-        let flow_id = flow.flow_id;
-        let inline = self.cfg.inline;
-        if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
-            flow.established = true;
+        let was_none = sess.state == TcpState::None;
+        let up = sess.update(dir, info, pkt.payload.len(), self.cfg.midstream, ts);
+        if was_none && sess.state != TcpState::None {
+            st.sessions += 1;
         }
-        let base = PacketContext {
-            ts,
-            pkt_num,
-            flow_id,
-            direction: dir,
-            proto: pkt.proto,
-            tcp_flags: flags,
-            payload: pkt.payload,
-            src_ip: pkt.src,
-            dst_ip: pkt.dst,
-            src_port: pkt.src_port,
-            dst_port: pkt.dst_port,
-            established: flow.established,
-            first_in_direction: flow.dirs[dir.index()].pkts == 1,
-            app: None,
-            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
-        };
-        if inline && flow.action == Some(FlowAction::Drop) {
-            // Dropped uninspected; the inspector only hears of it (for drop logging).
-            self.inspector.on_flow_drop(&base);
-            return Verdict::DropFlow;
+        if up.pickup {
+            st.midstream_pickups += 1;
+            flow.midstream = true;
         }
-        // The packet verdict comes first so that, inline, a dropped packet never reaches the
-        // receiver's stream or app layer.
-        let mut verdict = self.inspector.on_packet(&PacketContext {
-            app: flow.app.as_deref(),
-            ..base
-        });
-        let deliver = !inline || verdict == Verdict::Accept;
-        let inspector = &mut *self.inspector;
+        if up.invalid_timestamp {
+            st.pkt_invalid_timestamp += 1;
+            self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
+            return Verdict::Accept;
+        }
+        // A pure ACK carries nothing for an existing stream.
+        if !sess.reassemble
+            || (pkt.payload.is_empty()
+                && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
+                && sess.streams[dir.index()].is_some())
+        {
+            return Verdict::Accept;
+        }
+        let d = dir.index();
+        let syn = info.flags & tcp_flags::SYN != 0;
+        // A plain match (not `get_or_insert_with`) keeps the common case, an existing
+        // stream, free of a call per segment.
+        let stream = match &mut sess.streams[d] {
+            Some(s) => s,
+            slot @ None => slot.insert(if syn {
+                StreamReassembler::new(info.seq, self.cfg.reassembly)
+            } else {
+                StreamReassembler::midstream(info.seq, self.cfg.reassembly)
+            }),
+        };
+        let seg = SegmentFlags {
+            syn,
+            fin: info.flags & tcp_flags::FIN != 0,
+            rst: info.flags & tcp_flags::RST != 0,
+        };
         let app_cfg = &self.cfg.app_layer;
-        let app_on = app_cfg.enabled;
         let (cport, sport) = (flow.client_port, flow.server_port);
         let app = &mut flow.app;
-        match pkt.transport {
-            Transport::Tcp(info) if pkt.checksum_ok => {
-                let st = &mut self.stats.tcp;
-                if info.flags & tcp_flags::SYN != 0 {
-                    if info.flags & tcp_flags::ACK != 0 {
-                        st.synack += 1;
-                    } else {
-                        st.syn += 1;
-                    }
+        let inspector = &mut *self.inspector;
+        let gap_seen = &mut flow.dirs[d].gap;
+        let mut verdict = Verdict::Accept;
+        let mut gap = false;
+        let o = stream.insert(info.seq, seg, pkt.payload, self.budget, |c| match c {
+            StreamChunk::Data { bytes, .. } => {
+                if app_cfg.enabled {
+                    app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                        .feed(app_cfg, dir, bytes, pkt_num);
                 }
-                if info.flags & tcp_flags::RST != 0 {
-                    st.rst += 1;
-                }
-                // Inline, a dropped segment never reached the receiver: no state change.
-                if let Some(sess) = flow.tcp.as_mut().filter(|_| deliver) {
-                    let was_none = sess.state == TcpState::None;
-                    let up = sess.update(dir, &info, pkt.payload.len(), midstream_ok, ts);
-                    if was_none && sess.state != TcpState::None {
-                        st.sessions += 1;
-                    }
-                    if up.pickup {
-                        st.midstream_pickups += 1;
-                        flow.midstream = true;
-                    }
-                    if up.invalid_timestamp {
-                        st.pkt_invalid_timestamp += 1;
-                        self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
-                    } else if sess.reassemble
-                        && !(pkt.payload.is_empty()
-                            && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
-                            && sess.streams[dir.index()].is_some())
-                    {
-                        // (A pure ACK carries nothing for an existing stream: skipped above.)
-                        let d = dir.index();
-                        let syn = info.flags & tcp_flags::SYN != 0;
-                        // A plain match (not `get_or_insert_with`) keeps the common case,
-                        // an existing stream, free of a call per segment.
-                        let stream = match &mut sess.streams[d] {
-                            Some(s) => s,
-                            slot @ None => slot.insert(if syn {
-                                StreamReassembler::new(info.seq, self.cfg.reassembly)
-                            } else {
-                                StreamReassembler::midstream(info.seq, self.cfg.reassembly)
-                            }),
-                        };
-                        let seg = SegmentFlags {
-                            syn,
-                            fin: info.flags & tcp_flags::FIN != 0,
-                            rst: info.flags & tcp_flags::RST != 0,
-                        };
-                        let mut gap = false;
-                        let gap_seen = &mut flow.dirs[d].gap;
-                        let o =
-                            stream.insert(info.seq, seg, pkt.payload, self.budget, |c| match c {
-                                StreamChunk::Data { bytes, .. } => {
-                                    if app_on {
-                                        app.get_or_insert_with(|| {
-                                            Box::new(AppLayer::new(6, cport, sport))
-                                        })
-                                        .feed(app_cfg, dir, bytes, pkt_num);
-                                    }
-                                    let v = inspector.on_stream_data(&AppChunk {
-                                        ts,
-                                        flow_id,
-                                        direction: dir,
-                                        data: bytes,
-                                        gap,
-                                    });
-                                    gap = false;
-                                    verdict = verdict.and(v);
-                                }
-                                StreamChunk::Gap { len, .. } => {
-                                    gap = true;
-                                    *gap_seen = true;
-                                    if app_on {
-                                        app.get_or_insert_with(|| {
-                                            Box::new(AppLayer::new(6, cport, sport))
-                                        })
-                                        .gap(dir, len);
-                                    }
-                                }
-                                StreamChunk::End(_) => {}
-                            });
-                        // A RST ends the peer's stream too.
-                        if seg.rst {
-                            if let Some(other) = sess.streams[dir.reverse().index()].as_mut() {
-                                other.close(self.budget, |_| {});
-                            }
-                        }
-                        // Counters live in each reassembler and are merged at flow end.
-                        if !o.events.is_empty() {
-                            self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
-                        }
-                    }
-                }
-            }
-            Transport::Icmp { icmp_type, code }
-                if dir == Direction::ToClient && flow.icmp_response.is_none() =>
-            {
-                flow.icmp_response = Some((icmp_type, code));
-            }
-            Transport::Udp if deliver && !pkt.payload.is_empty() => {
-                if app_on {
-                    app.get_or_insert_with(|| Box::new(AppLayer::new(17, cport, sport)))
-                        .feed(app_cfg, dir, pkt.payload, pkt_num);
-                }
-                verdict = verdict.and(inspector.on_stream_data(&AppChunk {
+                let v = inspector.on_stream_data(&AppChunk {
                     ts,
                     flow_id,
                     direction: dir,
-                    data: pkt.payload,
-                    gap: false,
-                }));
+                    data: bytes,
+                    gap,
+                });
+                gap = false;
+                verdict = verdict.and(v);
             }
-            _ => {}
+            StreamChunk::Gap { len, .. } => {
+                gap = true;
+                *gap_seen = true;
+                if app_cfg.enabled {
+                    app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
+                        .gap(dir, len);
+                }
+            }
+            StreamChunk::End(_) => {}
+        });
+        // A RST ends the peer's stream too.
+        if seg.rst {
+            if let Some(other) = sess.streams[dir.reverse().index()].as_mut() {
+                other.close(self.budget, |_| {});
+            }
         }
-        let Some(flow) = self.flows.flow_mut(idx) else {
-            return verdict;
-        };
-        if flow.tcp.as_ref().is_some_and(|t| {
-            !matches!(
-                t.state,
-                TcpState::None | TcpState::SynSent | TcpState::SynRecv | TcpState::Closed
-            )
-        }) {
-            flow.established = true;
-        }
-        verdict = verdict.and(self.inspector.on_packet_end(&PacketContext {
-            established: flow.established,
-            app: flow.app.as_deref(),
-            ..base
-        }));
-        if inline && verdict.is_flow_drop() {
-            flow.action = Some(FlowAction::Drop);
-        }
-        // After `on_packet_end`, so detection saw the transactions this packet completed.
-        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
-            // IDS: Suricata parses this data when the peer acknowledges it and logs the
-            // anomaly on that packet, i.e. the other way round; inline: on this packet.
-            let logged_dir = if inline { dir } else { dir.reverse() };
-            let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
-            queue_app_anomalies(self.events, limit, flow, ts, pkt_num, logged_dir);
-            queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
+        // Counters live in each reassembler and are merged at flow end.
+        if !o.events.is_empty() {
+            self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
         }
         verdict
     }
 
-    /// Removes a flow, flushes its streams to the inspector and queues its FlowEnd event.
-    fn end_flow(&mut self, idx: u32, reason: FlowEndReason, now: Timestamp) {
-        let emergency = self.flows.emergency;
-        let Some(mut flow) = self.flows.remove(idx) else {
-            return;
-        };
-        self.flush_streams(&mut flow, now);
-        let mut rec = flow.record(reason, emergency);
-        self.inspector.on_flow_end(&mut rec);
-        self.stats.flow.active = self.flows.len() as u64;
-        // Transactions still open are logged at flow end, before the flow record, after
-        // the anomalies the flushed data raised (oriented like the flow).
-        let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
-        queue_app_anomalies(self.events, limit, &mut flow, now, 0, Direction::ToServer);
-        queue_app_txs(self.events, self.stats, &mut flow, now, 0, true);
-        self.events.push_back(Event::FlowEnd(Box::new(rec)));
+    /// A UDP datagram's payload: the app layer, then the inspector's stream hook.
+    fn deliver_udp(
+        &mut self,
+        flow: &mut Flow,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        base: &PacketContext<'_>,
+    ) -> Verdict {
+        let app_cfg = &self.cfg.app_layer;
+        if app_cfg.enabled {
+            let (cport, sport) = (flow.client_port, flow.server_port);
+            flow.app
+                .get_or_insert_with(|| Box::new(AppLayer::new(17, cport, sport)))
+                .feed(app_cfg, dir, pkt.payload, base.pkt_num);
+        }
+        self.inspector.on_stream_data(&AppChunk {
+            ts: base.ts,
+            flow_id: base.flow_id,
+            direction: dir,
+            data: pkt.payload,
+            gap: false,
+        })
+    }
+}
+
+/// What delivering one packet may change in its flow, kept (inline) so that a packet
+/// dropped after delivery can be undone: the TCP session with both reassemblers and the app
+/// layer with its parser. Cost: a copy of those per delivered packet, paid only inline and
+/// only while the inspector can still drop after delivery ([`Inspector::checkpoint`]).
+struct Snapshot {
+    tcp: Option<Box<TcpSession>>,
+    app: Option<Box<AppLayer>>,
+    gap: [bool; 2],
+    /// Reassembly memory the copies hold (charged to the budget again on restore).
+    mem: usize,
+}
+
+impl Snapshot {
+    fn take(flow: &Flow) -> Snapshot {
+        Snapshot {
+            tcp: flow.tcp.clone(),
+            app: flow.app.clone(),
+            gap: [flow.dirs[0].gap, flow.dirs[1].gap],
+            mem: flow.tcp.as_deref().map_or(0, TcpSession::buffered_memory),
+        }
     }
 
-    fn flush_streams(&mut self, flow: &mut Flow, now: Timestamp) {
-        let flow_id = flow.flow_id;
-        let Some(sess) = flow.tcp.as_mut() else {
-            return;
-        };
-        for (d, dir) in [(0, Direction::ToServer), (1, Direction::ToClient)] {
-            let Some(stream) = sess.streams[d].as_mut() else {
-                continue;
-            };
-            let inspector = &mut *self.inspector;
-            let gap_seen = &mut flow.dirs[d].gap;
-            let app = &mut flow.app;
-            let app_cfg = &self.cfg.app_layer;
-            let (cport, sport) = (flow.client_port, flow.server_port);
-            let mut gap = false;
-            stream.close(self.budget, |c| match c {
-                StreamChunk::Data { bytes, .. } => {
-                    if app_cfg.enabled {
-                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                            .feed(app_cfg, dir, bytes, 0);
-                    }
-                    inspector.on_stream_data(&AppChunk {
-                        ts: now,
-                        flow_id,
-                        direction: dir,
-                        data: bytes,
-                        gap,
-                    });
-                    gap = false;
-                }
-                StreamChunk::Gap { len, .. } => {
-                    gap = true;
-                    *gap_seen = true;
-                    if app_cfg.enabled {
-                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                            .gap(dir, len);
-                    }
-                }
-                StreamChunk::End(_) => {}
-            });
-            self.stats.stream.merge(stream.stats());
-        }
+    /// Puts the flow back as it was before the packet; the reassembly budget follows the
+    /// memory the buffers hold again.
+    fn restore(self, flow: &mut Flow, budget: &mut ReassemblyBudget) {
+        let now = flow.tcp.as_deref().map_or(0, TcpSession::buffered_memory);
+        budget.rebalance(now, self.mem);
+        flow.tcp = self.tcp;
+        flow.app = self.app;
+        flow.dirs[0].gap = self.gap[0];
+        flow.dirs[1].gap = self.gap[1];
     }
 }
 

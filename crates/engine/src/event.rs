@@ -353,6 +353,23 @@ pub trait Inspector {
     /// `drop` records with reason `flow drop`).
     fn on_flow_drop(&mut self, _pkt: &PacketContext<'_>) {}
 
+    /// Called (inline only) just before the packet's bytes are delivered to reassembly and
+    /// the app layer, after [`Inspector::on_packet`] let it through. Return true when a drop
+    /// of this packet may still come after delivery (from `on_stream_data` or
+    /// `on_packet_end`) and keep what [`Inspector::rollback`] needs; the engine then keeps a
+    /// copy of the flow's stream and app-layer state. False (the default): no drop after
+    /// delivery is possible, nothing is copied.
+    fn checkpoint(&mut self, _pkt: &PacketContext<'_>) -> bool {
+        false
+    }
+
+    /// Called (inline only) when the packet of the last [`Inspector::checkpoint`] of this
+    /// flow was dropped after delivery: the engine has put the flow's stream and app-layer
+    /// state back as before the packet (it never reached the receiver, and its
+    /// retransmission will be delivered and inspected afresh); forget what its bytes did to
+    /// per-flow inspection state too.
+    fn rollback(&mut self, _flow_id: u64) {}
+
     /// Called just before a flow's [`Event::FlowEnd`] is queued (the engine has set the
     /// record's `app_proto*` fields); may set `alerted`/`action`/`app_proto` on the record.
     fn on_flow_end(&mut self, _record: &mut FlowRecord) {}

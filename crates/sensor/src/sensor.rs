@@ -41,6 +41,16 @@ impl Inspector for Inspect {
         }
     }
 
+    fn checkpoint(&mut self, pkt: &PacketContext<'_>) -> bool {
+        self.0.as_mut().is_some_and(|d| d.checkpoint(pkt))
+    }
+
+    fn rollback(&mut self, flow_id: u64) {
+        if let Some(d) = self.0.as_mut() {
+            d.rollback(flow_id)
+        }
+    }
+
     fn on_flow_end(&mut self, record: &mut FlowRecord) {
         if let Some(d) = self.0.as_mut() {
             d.on_flow_end(record)

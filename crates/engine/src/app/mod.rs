@@ -56,7 +56,7 @@ enum DirStatus {
     Matched(AppProto),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct DirDetect {
     status: DirStatus,
     /// Payload bytes seen in this direction while its status was decided.
@@ -82,7 +82,7 @@ impl DirDetect {
 /// the same bytes, so an [`crate::Inspector`] reads an up-to-date state through
 /// [`crate::PacketContext::app`]. Memory: at most `2 * max_hold_bytes` held during
 /// detection, then the parser's own bounds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AppLayer {
     l4: u8,
     client_port: u16,

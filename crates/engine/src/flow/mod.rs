@@ -169,7 +169,7 @@ fn icmp_counterpart(t: u8, v6: bool) -> Option<u8> {
 }
 
 /// Per-flow TCP tracking.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct TcpSession {
     pub state: TcpState,
     /// Sequence number one past each side's FIN (what the peer's ACK must reach).
@@ -324,6 +324,15 @@ fn seq_ge(a: u32, b: u32) -> bool {
 }
 
 impl TcpSession {
+    /// Reassembly memory both directions hold (what they charge to the budget).
+    pub fn buffered_memory(&self) -> usize {
+        self.streams
+            .iter()
+            .flatten()
+            .map(StreamReassembler::buffered_memory)
+            .sum()
+    }
+
     fn new() -> Self {
         TcpSession {
             state: TcpState::None,

@@ -244,6 +244,12 @@ impl ReassemblyBudget {
         self.limit
     }
 
+    /// A reassembler's holdings changed from `now` to `restored` accounted bytes outside
+    /// its own calls (an inline packet's delivery undone: its copy from before came back).
+    pub(crate) fn rebalance(&mut self, now: usize, restored: usize) {
+        self.used = self.used.saturating_sub(now).saturating_add(restored);
+    }
+
     /// Accounted bytes currently held by all reassemblers using this budget.
     pub fn used(&self) -> usize {
         self.used
@@ -508,7 +514,7 @@ impl ReassemblyStats {
 }
 
 /// Reassembles one direction of a TCP connection; see the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StreamReassembler {
     config: ReassemblyConfig,
     /// Sequence number of stream offset 0.
