@@ -156,6 +156,48 @@ pub struct DetectStats {
     pub evaluated: u64,
 }
 
+/// The payload buffers of one packet (see `Detector::buffers`).
+struct Bufs<'b> {
+    /// What stream rules inspect: the raw stream window (kept bytes + new), or the payload.
+    stream: &'b [u8],
+    /// Bytes at the start of `stream` kept from earlier packets.
+    tail_len: usize,
+    /// The stream bytes this packet released (or its payload), within the stream depth.
+    payload: &'b [u8],
+    /// The packet's own bytes, for packet rules.
+    pkt: &'b [u8],
+}
+
+/// The evaluation state of one packet, shared by the steps of `Detector::inspect_flow`.
+struct PacketEval {
+    inline: bool,
+    explain: bool,
+    strict: bool,
+    /// `--explain` prefix naming the packet and flow (empty when not explaining).
+    ctx: String,
+    /// `--explain` lines of this packet.
+    lines: Vec<String>,
+    verdict: Verdict,
+    /// The first deciding action (pass, drop, reject), if any.
+    decided: Option<ActionKind>,
+}
+
+/// Applies a matched rule's `flowbits` set/unset/toggle commands to the flow's bits.
+fn apply_flowbits(bits: &mut Vec<u32>, sig: &Sig) {
+    for (cmd, ids) in &sig.bits_act {
+        for id in ids {
+            let has = bits.contains(id);
+            match cmd {
+                BitsCmd::Set if !has => bits.push(*id),
+                BitsCmd::Unset => bits.retain(|b| b != id),
+                BitsCmd::Toggle if has => bits.retain(|b| b != id),
+                BitsCmd::Toggle => bits.push(*id),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Why a rule did not match (for `--explain`).
 pub(crate) enum Miss {
     Proto(AppProto),
@@ -397,30 +439,107 @@ impl Detector {
     ) -> Verdict {
         let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
         if explain && !st.proto_explained && app != AppProto::Unknown {
-            st.proto_explained = true;
-            let how = match p.app.and_then(AppLayer::detected_at) {
-                Some((Direction::ToClient, n)) => match app.def().map(|d| d.greeting) {
-                    Some(g) if !g.is_empty() => {
-                        format!("from the server's data in pkt {n} (e.g. {g})")
-                    }
-                    _ => format!("from the server's data in pkt {n}"),
-                },
-                Some((Direction::ToServer, n)) => {
-                    format!("from the client's data in pkt {n}")
-                }
-                None => "by the app layer".to_string(),
-            };
-            let line = format!(
-                "{}: app_proto {} detected {how}",
-                self.ctx_line(p, st),
-                app.as_str()
-            );
-            self.explain.push(line);
+            self.explain_proto(p, st, app);
         }
-        // Suricata 8 firewall mode runs first; only what it accepts goes on to threat
-        // detection (whose pass only skips TD, never the firewall).
-        if let Some(v) = self.firewall_step(p, st, inline, explain) {
+        if let Some(v) = self.settled(p, st, inline, explain) {
             return v;
+        }
+        // The rules as of this packet (a swap takes effect from the next one).
+        let rules = Arc::clone(&self.rules);
+        let stream = std::mem::take(&mut self.stream);
+        let mut window = std::mem::take(&mut self.window);
+        let bufs = self.buffers(p, st, &stream, &mut window, explain);
+        // The live transactions of the flow's current protocol, when some rule reads them.
+        let txs: Vec<TxRef<'_>> = p
+            .app
+            .and_then(AppLayer::active_parser)
+            .filter(|_| rules.needs_app_tx())
+            .map(|pr| pr.txs())
+            .unwrap_or_default();
+        // Alert-once bookkeeping only for transactions still in the parser: bounded by live
+        // transactions × rules.
+        if !st.tx_matched.is_empty() {
+            st.tx_matched
+                .retain(|(_, id)| txs.iter().any(|t| t.id() == *id));
+        }
+        let cand = self.candidates(&rules, p, &bufs, &txs);
+        let mut ev = PacketEval {
+            inline,
+            explain,
+            strict: rules.strict(),
+            ctx: if explain {
+                self.ctx_line(p, st)
+            } else {
+                String::new()
+            },
+            lines: Vec::new(),
+            verdict: Verdict::Accept,
+            decided: None,
+        };
+        let pd_evaluated = self.evaluate(&rules, p, st, &cand, &bufs, &txs, &mut ev);
+        if explain && !ev.lines.is_empty() {
+            let line = format!(
+                "{}: {} of {} rules passed the prefilter",
+                ev.ctx,
+                cand.len(),
+                rules.sigs().len()
+            );
+            ev.lines.insert(0, line);
+        }
+        if pd_evaluated || app != AppProto::Unknown {
+            st.pd_done[p.direction.index()] = true;
+        }
+        self.cand = cand;
+        self.stream = stream;
+        self.stream.clear();
+        self.window = window;
+        // NFW default actions: only what no rule decided, strict order only.
+        if ev.decided.is_none() && ev.strict {
+            self.apply_defaults(&rules, p, st, app, &mut ev);
+        }
+        self.explain.append(&mut ev.lines);
+        if inline {
+            ev.verdict
+        } else {
+            Verdict::Accept
+        }
+    }
+
+    /// `--explain`: how the flow's app protocol was detected (once per flow).
+    fn explain_proto(&mut self, p: &PacketContext<'_>, st: &mut FlowDet, app: AppProto) {
+        st.proto_explained = true;
+        let how = match p.app.and_then(AppLayer::detected_at) {
+            Some((Direction::ToClient, n)) => match app.def().map(|d| d.greeting) {
+                Some(g) if !g.is_empty() => {
+                    format!("from the server's data in pkt {n} (e.g. {g})")
+                }
+                _ => format!("from the server's data in pkt {n}"),
+            },
+            Some((Direction::ToServer, n)) => {
+                format!("from the client's data in pkt {n}")
+            }
+            None => "by the app layer".to_string(),
+        };
+        let line = format!(
+            "{}: app_proto {} detected {how}",
+            self.ctx_line(p, st),
+            app.as_str()
+        );
+        self.explain.push(line);
+    }
+
+    /// The verdict when the packet needs no rule evaluation: firewall mode decided it (it
+    /// runs first; only what it accepts goes on to threat detection, whose pass only skips
+    /// TD, never the firewall), or the flow was passed or dropped earlier.
+    fn settled(
+        &mut self,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        inline: bool,
+        explain: bool,
+    ) -> Option<Verdict> {
+        if let Some(v) = self.firewall_step(p, st, inline, explain) {
+            return Some(v);
         }
         if let Some((at, sid)) = st.passed {
             if explain && (!p.payload.is_empty()) && st.quiet_notes < 64 {
@@ -431,7 +550,7 @@ impl Detector {
                 );
                 self.explain.push(line);
             }
-            return Verdict::Accept;
+            return Some(Verdict::Accept);
         }
         if let Some((at, sid)) = st.dropped {
             // Monitor mode only (inline, the engine drops the flow before we are called).
@@ -443,39 +562,49 @@ impl Detector {
                 );
                 self.explain.push(line);
             }
-            return if inline {
+            return Some(if inline {
                 Verdict::DropFlow
             } else {
                 Verdict::Accept
-            };
+            });
         }
+        None
+    }
 
-        // Buffers: stream bytes this packet released (TCP), else the packet payload.
-        let stream = std::mem::take(&mut self.stream);
+    /// The payload buffers of this packet: the stream bytes it released (TCP; else its
+    /// payload) within the stream depth, the raw stream window (kept bytes of the direction
+    /// + the new bytes, built in `window`), and the packet's own bytes for packet rules.
+    fn buffers<'b>(
+        &mut self,
+        p: &PacketContext<'b>,
+        st: &mut FlowDet,
+        stream: &'b [u8],
+        window: &'b mut Vec<u8>,
+        explain: bool,
+    ) -> Bufs<'b> {
         // Once a TCP direction delivers reassembled bytes, stream rules see only what each
         // packet releases: a retransmission or an out-of-order segment adds nothing new.
         let released = self.stream_flow == p.flow_id && !stream.is_empty();
-        let d_idx = p.direction.index();
+        let d = p.direction.index();
         if released {
-            st.stream_seen[d_idx] = true;
+            st.stream_seen[d] = true;
         }
         let mut payload: &[u8] = if released {
-            &stream
-        } else if p.proto == 6 && st.stream_seen[d_idx] {
+            stream
+        } else if p.proto == 6 && st.stream_seen[d] {
             &[]
         } else {
             p.payload
         };
-        // The packet's own bytes, for packet rules; none past the stream depth either (Suricata
-        // stops payload inspection of the direction there).
-        let mut pkt_payload: &[u8] = p.payload;
+        // The packet's own bytes, for packet rules; none past the stream depth either
+        // (Suricata stops payload inspection of the direction there).
+        let mut pkt: &[u8] = p.payload;
         if p.proto == 6 && self.cfg.stream_depth > 0 {
-            let d = p.direction.index();
             let before = st.payload_seen[d];
             st.payload_seen[d] = before.saturating_add(payload.len() as u64);
             if before >= self.cfg.stream_depth {
                 payload = &[];
-                pkt_payload = &[];
+                pkt = &[];
             } else if st.payload_seen[d] > self.cfg.stream_depth {
                 let keep = (self.cfg.stream_depth - before) as usize;
                 payload = &payload[..keep.min(payload.len())];
@@ -489,9 +618,6 @@ impl Detector {
                 }
             }
         }
-        // The raw stream window: kept bytes of this direction + the new bytes.
-        let d = p.direction.index();
-        let mut window = std::mem::take(&mut self.window);
         window.clear();
         let mut tail_len = 0;
         let use_window = p.proto == 6 && self.rules.needs_stream() && !payload.is_empty();
@@ -506,25 +632,25 @@ impl Detector {
             st.tail[d].clear();
             st.tail[d].extend_from_slice(&window[window.len() - keep..]);
         }
-        let stream_buf: &[u8] = if use_window { &window } else { payload };
-        let tail_buf: &[u8] = &stream_buf[..tail_len];
-        // The rules as of this packet (a swap takes effect from the next one).
-        let rules = Arc::clone(&self.rules);
-        // The live transactions of the flow's current protocol, when some rule reads them.
-        let txs: Vec<TxRef<'_>> = p
-            .app
-            .and_then(AppLayer::active_parser)
-            .filter(|_| rules.needs_app_tx())
-            .map(|pr| pr.txs())
-            .unwrap_or_default();
-
-        // Alert-once bookkeeping only for transactions still in the parser: bounded by live
-        // transactions × rules.
-        if !st.tx_matched.is_empty() {
-            st.tx_matched
-                .retain(|(_, id)| txs.iter().any(|t| t.id() == *id));
+        let window: &'b [u8] = window;
+        Bufs {
+            stream: if use_window { window } else { payload },
+            tail_len,
+            payload,
+            pkt,
         }
-        // Candidates: rules without fast pattern, plus prefilter hits.
+    }
+
+    /// Candidate rules, sorted: rules without a fast pattern that fit the packet, plus the
+    /// prefilter's hits in the payload buffers and in every buffer instance of every live
+    /// transaction.
+    fn candidates(
+        &mut self,
+        rules: &RuleSet,
+        p: &PacketContext<'_>,
+        bufs: &Bufs<'_>,
+        txs: &[TxRef<'_>],
+    ) -> Vec<u32> {
         let mut cand = std::mem::take(&mut self.cand);
         cand.clear();
         let pf = rules.prefilter();
@@ -536,26 +662,19 @@ impl Detector {
             p.first_in_direction,
             &mut cand,
         );
-        if !stream_buf.is_empty() {
+        if !bufs.stream.is_empty() {
             pf.scan(
                 pfs,
                 BufKind::Payload,
-                std::iter::once(stream_buf),
+                std::iter::once(bufs.stream),
                 &mut cand,
             );
         }
-        if p.proto == 6 && !pkt_payload.is_empty() && pkt_payload != payload {
+        if p.proto == 6 && !bufs.pkt.is_empty() && bufs.pkt != bufs.payload {
             // Packet rules see the packet's own bytes (out of order, retransmitted).
-            pf.scan(
-                pfs,
-                BufKind::Payload,
-                std::iter::once(pkt_payload),
-                &mut cand,
-            );
+            pf.scan(pfs, BufKind::Payload, std::iter::once(bufs.pkt), &mut cand);
         }
         if let Some(first) = txs.first() {
-            // Every buffer the transactions' protocol registered: rules without a fast
-            // pattern, then the prefilter over every instance in every live transaction.
             let proto = first.proto();
             for k in BufferId::all().filter(|b| b.proto() == proto) {
                 pf.always_into(
@@ -576,16 +695,23 @@ impl Detector {
         }
         cand.sort_unstable();
         cand.dedup();
+        cand
+    }
 
-        let strict = self.rules.strict();
-        let mut verdict = Verdict::Accept;
-        let mut decided: Option<ActionKind> = None;
-        let mut lines: Vec<String> = Vec::new();
-        let ctx = if explain {
-            self.ctx_line(p, st)
-        } else {
-            String::new()
-        };
+    /// Evaluates the candidates in order and applies what matched; returns whether an
+    /// app-layer or protocol-detection-only rule was evaluated on the flow's protocol.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &mut self,
+        rules: &RuleSet,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        cand: &[u32],
+        bufs: &Bufs<'_>,
+        txs: &[TxRef<'_>],
+        ev: &mut PacketEval,
+    ) -> bool {
+        let app = p.app.map_or(AppProto::Unknown, AppLayer::proto);
         let mut pd_evaluated = false;
         // `flow:established` is decided on the state before this packet, as Suricata does:
         // the ACK completing the TCP handshake is not yet established (suricata-verify
@@ -595,8 +721,8 @@ impl Detector {
             ..*p
         };
         let mut waiting_for_proto: Vec<u64> = Vec::new();
-        for &o in &cand {
-            let Some(sig) = self.rules.sig(o) else {
+        for &o in cand {
+            let Some(sig) = rules.sig(o) else {
                 continue;
             };
             self.stats.evaluated += 1;
@@ -609,45 +735,21 @@ impl Detector {
                 tx_matched: &st.tx_matched,
                 pd_done: st.pd_done[p.direction.index()],
             };
-            // Packet rules look at the packet; stream rules at the window (and a match the
-            // kept bytes alone give was already reported on an earlier packet).
-            let buf = if sig.kind == SigKind::Packet || p.proto != 6 {
-                pkt_payload
-            } else {
-                stream_buf
-            };
-            let mut r = eval(sig, &pe, es, buf, &txs, &mut self.scratch);
-            if r.is_ok()
-                && tail_len > 0
-                && sig.kind == SigKind::Stream
-                && eval(sig, &pe, es, tail_buf, &txs, &mut self.scratch).is_ok()
-                && eval(
-                    sig,
-                    &pe,
-                    es,
-                    &stream_buf[tail_len..],
-                    &txs,
-                    &mut self.scratch,
-                )
-                .is_err()
-            {
-                // The kept bytes alone already gave this match on an earlier packet and the
-                // new bytes alone do not: not reported again.
-                r = Err(Miss::AlreadyMatched);
-            }
-            let tx = match r {
+            let tx = match self.eval_sig(sig, &pe, es, bufs, txs) {
                 Ok(tx) => tx,
                 Err(Miss::Proto(AppProto::Unknown)) => {
-                    if explain {
+                    if ev.explain {
                         waiting_for_proto.push(sig.sid);
                     }
                     continue;
                 }
                 Err(m) => {
-                    if explain && !matches!(m, Miss::Header | Miss::IpOnlyLater | Miss::PdOnlyDone)
+                    if ev.explain
+                        && !matches!(m, Miss::Header | Miss::IpOnlyLater | Miss::PdOnlyDone)
                     {
-                        lines.push(format!(
-                            "{ctx} sid {} {}: {}",
+                        ev.lines.push(format!(
+                            "{} sid {} {}: {}",
+                            ev.ctx,
                             sig.sid,
                             sig.action.as_str(),
                             Self::miss_text(sig, &m)
@@ -656,183 +758,7 @@ impl Detector {
                     continue;
                 }
             };
-            // The rule matched.
-            for (cmd, ids) in &sig.bits_act {
-                for id in ids {
-                    let has = st.bits.contains(id);
-                    match cmd {
-                        BitsCmd::Set if !has => st.bits.push(*id),
-                        BitsCmd::Unset => st.bits.retain(|b| b != id),
-                        BitsCmd::Toggle if has => st.bits.retain(|b| b != id),
-                        BitsCmd::Toggle => st.bits.push(*id),
-                        _ => {}
-                    }
-                }
-            }
-            let tx_info = tx.and_then(|i| txs.get(i)).map(|t| {
-                if st.tx_matched.len() < MAX_TX_MATCHES {
-                    st.tx_matched.push((sig.order, t.id()));
-                }
-                (t.id(), t.log())
-            });
-            let mut tx_note = tx_info
-                .as_ref()
-                .map(|(id, _)| format!(" (tx {id})"))
-                .unwrap_or_default();
-            if explain {
-                // Name the instance that satisfied each multi-buffer group (which recipient,
-                // which query name, ...).
-                if let Some(t) = tx.and_then(|i| txs.get(i)) {
-                    for g in &sig.groups {
-                        let BufKind::App(b) = g.kind else { continue };
-                        if !b.multi() {
-                            continue;
-                        }
-                        if let Some(r) = (0..)
-                            .map_while(|n| t.buffer(b, n))
-                            .find(|r| g.matcher.matches(r, &mut self.scratch))
-                        {
-                            tx_note.push_str(&format!(
-                                " {} {}",
-                                b.name(),
-                                String::from_utf8_lossy(r)
-                            ));
-                        }
-                    }
-                }
-            }
-            let action = sig.action;
-            // Thresholds only decide whether this match logs; its actions always apply.
-            let logs = !sig.noalert
-                && sig.threshold.as_ref().is_none_or(|spec| {
-                    self.thresholds.alert(
-                        sig.order,
-                        spec,
-                        crate::threshold::Subject {
-                            src: p.src_ip,
-                            dst: p.dst_ip,
-                            flow_id: p.flow_id,
-                            now_us: p.ts.0,
-                        },
-                    )
-                });
-            if logs && sig.threshold.is_some() && explain {
-                tx_note.push_str(" (threshold: logged)");
-            } else if !logs && sig.threshold.is_some() && !sig.noalert && explain {
-                tx_note.push_str(" (threshold: not logged)");
-            }
-            if action == ActionKind::Alert {
-                if logs {
-                    st.alerted = true;
-                    push_alert(
-                        &mut self.out,
-                        &mut self.stats,
-                        p,
-                        Self::alert_info(sig, false),
-                        tx_info,
-                    );
-                }
-                if explain {
-                    lines.push(format!(
-                        "{ctx} sid {} alert: matched{tx_note}{}",
-                        sig.sid,
-                        if sig.noalert {
-                            " (noalert: not logged)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-                continue;
-            }
-            if action == ActionKind::Pass {
-                if sig.force_alert && logs {
-                    st.alerted = true;
-                    push_alert(
-                        &mut self.out,
-                        &mut self.stats,
-                        p,
-                        Self::alert_info(sig, false),
-                        tx_info,
-                    );
-                }
-                let whole = flow_scope(sig);
-                if whole {
-                    st.passed = Some((p.pkt_num, sig.sid));
-                    self.stats.flows_passed += 1;
-                }
-                if explain {
-                    lines.push(if whole {
-                        format!(
-                            "{ctx} sid {} pass: flow passed{tx_note}; later packets of this flow are not inspected ({} rule{})",
-                            sig.sid,
-                            sig.kind.as_str(),
-                            if sig.scope == Some(ActionScope::Flow) { ", pass:flow" } else { "" }
-                        )
-                    } else {
-                        format!("{ctx} sid {} pass: packet passed{tx_note} (pass:packet); later packets are inspected", sig.sid)
-                    });
-                }
-                decided = Some(ActionKind::Pass);
-                break;
-            }
-            // drop / reject
-            let whole = flow_scope(sig);
-            if logs {
-                st.alerted = true;
-                push_alert(
-                    &mut self.out,
-                    &mut self.stats,
-                    p,
-                    Self::alert_info(sig, inline),
-                    tx_info,
-                );
-            }
-            if inline {
-                verdict = verdict.and(drop_verdict(sig.action, whole));
-                if decided.is_none() {
-                    let info = Self::alert_info(sig, true);
-                    push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
-                    st.drop_logged[p.direction.index()] = true;
-                }
-                if whole && st.dropped.is_none() {
-                    st.dropped = Some((p.pkt_num, sig.sid));
-                    self.stats.flows_dropped += 1;
-                }
-            }
-            if explain {
-                let what = match (inline, whole) {
-                    (true, true) => {
-                        "flow dropped; later packets of this flow are dropped uninspected"
-                    }
-                    (true, false) => "packet dropped",
-                    (false, true) => "would drop the flow inline (monitor mode: logged as allowed)",
-                    (false, false) => {
-                        "would drop the packet inline (monitor mode: logged as allowed)"
-                    }
-                };
-                let reject = match crate::sig::reject_to(action) {
-                    None => "",
-                    Some(sekisho_engine::RejectTo::Sender) => {
-                        " (reject: a TCP RST / ICMP unreachable goes to the sender)"
-                    }
-                    Some(sekisho_engine::RejectTo::Receiver) => {
-                        " (rejectdst: a TCP RST goes to the receiver)"
-                    }
-                    Some(sekisho_engine::RejectTo::Both) => {
-                        " (rejectboth: TCP RSTs go to both sides; ICMP unreachable to the sender)"
-                    }
-                };
-                lines.push(format!(
-                    "{ctx} sid {} {}: {what}{tx_note}{reject}",
-                    sig.sid,
-                    action.as_str()
-                ));
-            }
-            if decided.is_none() {
-                decided = Some(action);
-            }
-            if strict {
+            if self.on_match(sig, p, st, tx.and_then(|i| txs.get(i)), ev) {
                 break;
             }
         }
@@ -843,91 +769,312 @@ impl Detector {
                 .take(6)
                 .map(|s| s.to_string())
                 .collect();
-            lines.insert(
+            ev.lines.insert(
                 0,
                 format!(
-                    "{ctx}: app-layer rule{} not evaluated, the flow's app_proto is not known yet: sid {}{}",
+                    "{}: app-layer rule{} not evaluated, the flow's app_proto is not known yet: sid {}{}",
+                    ev.ctx,
                     if n == 1 { "" } else { "s" },
                     list.join(", "),
                     if n > 6 { format!(" and {} more", n - 6) } else { String::new() }
                 ),
             );
         }
-        if explain && !lines.is_empty() {
-            let total = self.rules.sigs().len();
-            lines.insert(
-                0,
-                format!(
-                    "{ctx}: {} of {total} rules passed the prefilter",
-                    cand.len()
-                ),
-            );
-        }
-        if pd_evaluated || app != AppProto::Unknown {
-            st.pd_done[p.direction.index()] = true;
-        }
-        self.cand = cand;
-        self.stream = stream;
-        self.stream.clear();
-        self.window = window;
+        pd_evaluated
+    }
 
-        // NFW default actions: only what no rule decided, strict order only.
-        if decided.is_none() && strict {
-            for i in 0..self.rules.defaults().len() {
-                let Some(&d) = self.rules.defaults().get(i) else {
-                    break;
-                };
-                if !d.applies(p, app, self.established_before) {
-                    continue;
-                }
-                if d.is_drop() {
-                    if inline {
-                        verdict = verdict.and(Verdict::Drop);
-                        push_drop(&mut self.out, &mut self.stats, p, "default action", None);
-                    }
-                    if explain {
-                        lines.push(format!(
-                            "{ctx} default action {}: {} (no rule decided; {}{})",
-                            d.name(),
-                            if inline {
-                                "packet dropped"
-                            } else {
-                                "would drop the packet inline"
-                            },
-                            if self.established_before {
-                                "established, "
-                            } else {
-                                ""
-                            },
-                            dir_str(p.direction)
-                        ));
-                    }
-                } else {
-                    st.alerted = true;
-                    let info = AlertInfo {
-                        blocked: false,
-                        gid: 1,
-                        sid: 0,
-                        rev: 0,
-                        signature: d.name().to_string(),
-                        category: String::new(),
-                        severity: 3,
-                    };
-                    push_alert(&mut self.out, &mut self.stats, p, info, None);
-                    if explain {
-                        lines.push(format!(
-                            "{ctx} default action {}: alert (no rule decided)",
-                            d.name()
-                        ));
-                    }
-                }
+    /// One rule on this packet: packet rules look at the packet, stream rules at the window,
+    /// and a match the kept bytes alone give was already reported on an earlier packet.
+    fn eval_sig(
+        &mut self,
+        sig: &Sig,
+        pe: &PacketContext<'_>,
+        es: EvalState<'_>,
+        bufs: &Bufs<'_>,
+        txs: &[TxRef<'_>],
+    ) -> Result<Option<usize>, Miss> {
+        let buf = if sig.kind == SigKind::Packet || pe.proto != 6 {
+            bufs.pkt
+        } else {
+            bufs.stream
+        };
+        let r = eval(sig, pe, es, buf, txs, &mut self.scratch);
+        let tail = &bufs.stream[..bufs.tail_len];
+        if r.is_ok()
+            && bufs.tail_len > 0
+            && sig.kind == SigKind::Stream
+            && eval(sig, pe, es, tail, txs, &mut self.scratch).is_ok()
+            && eval(
+                sig,
+                pe,
+                es,
+                &bufs.stream[bufs.tail_len..],
+                txs,
+                &mut self.scratch,
+            )
+            .is_err()
+        {
+            // The kept bytes alone already gave this match on an earlier packet and the
+            // new bytes alone do not: not reported again.
+            return Err(Miss::AlreadyMatched);
+        }
+        r
+    }
+
+    /// Applies a matched rule: flowbits, alert-once mark, then its action. Returns true when
+    /// evaluation of this packet stops (a pass, or any decision in strict order).
+    fn on_match(
+        &mut self,
+        sig: &Sig,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        tx: Option<&TxRef<'_>>,
+        ev: &mut PacketEval,
+    ) -> bool {
+        apply_flowbits(&mut st.bits, sig);
+        let tx_info = tx.map(|t| {
+            if st.tx_matched.len() < MAX_TX_MATCHES {
+                st.tx_matched.push((sig.order, t.id()));
+            }
+            (t.id(), t.log())
+        });
+        let mut note = tx_info
+            .as_ref()
+            .map(|(id, _)| format!(" (tx {id})"))
+            .unwrap_or_default();
+        if ev.explain {
+            if let Some(t) = tx {
+                self.instance_note(sig, t, &mut note);
             }
         }
-        self.explain.append(&mut lines);
+        // Thresholds only decide whether this match logs; its actions always apply.
+        let logs = !sig.noalert
+            && sig.threshold.as_ref().is_none_or(|spec| {
+                self.thresholds.alert(
+                    sig.order,
+                    spec,
+                    crate::threshold::Subject {
+                        src: p.src_ip,
+                        dst: p.dst_ip,
+                        flow_id: p.flow_id,
+                        now_us: p.ts.0,
+                    },
+                )
+            });
+        if logs && sig.threshold.is_some() && ev.explain {
+            note.push_str(" (threshold: logged)");
+        } else if !logs && sig.threshold.is_some() && !sig.noalert && ev.explain {
+            note.push_str(" (threshold: not logged)");
+        }
+        match sig.action {
+            ActionKind::Alert => {
+                if logs {
+                    st.alerted = true;
+                    let info = Self::alert_info(sig, false);
+                    push_alert(&mut self.out, &mut self.stats, p, info, tx_info);
+                }
+                if ev.explain {
+                    ev.lines.push(format!(
+                        "{} sid {} alert: matched{note}{}",
+                        ev.ctx,
+                        sig.sid,
+                        if sig.noalert {
+                            " (noalert: not logged)"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                false
+            }
+            ActionKind::Pass => {
+                self.on_pass(sig, p, st, tx_info, logs, &note, ev);
+                true
+            }
+            _ => {
+                self.on_drop(sig, p, st, tx_info, logs, &note, ev);
+                ev.strict
+            }
+        }
+    }
+
+    /// `--explain`: names the instance that satisfied each multi-buffer group of the rule
+    /// (which recipient, which query name, ...).
+    fn instance_note(&mut self, sig: &Sig, t: &TxRef<'_>, note: &mut String) {
+        for g in &sig.groups {
+            let BufKind::App(b) = g.kind else { continue };
+            if !b.multi() {
+                continue;
+            }
+            if let Some(r) = (0..)
+                .map_while(|n| t.buffer(b, n))
+                .find(|r| g.matcher.matches(r, &mut self.scratch))
+            {
+                note.push_str(&format!(" {} {}", b.name(), String::from_utf8_lossy(r)));
+            }
+        }
+    }
+
+    /// A matched pass rule: the packet, or (by its type or scope) the rest of the flow.
+    #[allow(clippy::too_many_arguments)]
+    fn on_pass(
+        &mut self,
+        sig: &Sig,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        tx_info: Option<(u64, AppTxData)>,
+        logs: bool,
+        note: &str,
+        ev: &mut PacketEval,
+    ) {
+        if sig.force_alert && logs {
+            st.alerted = true;
+            let info = Self::alert_info(sig, false);
+            push_alert(&mut self.out, &mut self.stats, p, info, tx_info);
+        }
+        let whole = flow_scope(sig);
+        if whole {
+            st.passed = Some((p.pkt_num, sig.sid));
+            self.stats.flows_passed += 1;
+        }
+        if ev.explain {
+            ev.lines.push(if whole {
+                format!(
+                    "{} sid {} pass: flow passed{note}; later packets of this flow are not inspected ({} rule{})",
+                    ev.ctx,
+                    sig.sid,
+                    sig.kind.as_str(),
+                    if sig.scope == Some(ActionScope::Flow) { ", pass:flow" } else { "" }
+                )
+            } else {
+                format!(
+                    "{} sid {} pass: packet passed{note} (pass:packet); later packets are inspected",
+                    ev.ctx, sig.sid
+                )
+            });
+        }
+        ev.decided = Some(ActionKind::Pass);
+    }
+
+    /// A matched drop or reject rule: logs, then (inline) the verdict for the packet or the
+    /// flow, and the drop record of the first deciding rule.
+    #[allow(clippy::too_many_arguments)]
+    fn on_drop(
+        &mut self,
+        sig: &Sig,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        tx_info: Option<(u64, AppTxData)>,
+        logs: bool,
+        note: &str,
+        ev: &mut PacketEval,
+    ) {
+        let (inline, action) = (ev.inline, sig.action);
+        let whole = flow_scope(sig);
+        if logs {
+            st.alerted = true;
+            let info = Self::alert_info(sig, inline);
+            push_alert(&mut self.out, &mut self.stats, p, info, tx_info);
+        }
         if inline {
-            verdict
-        } else {
-            Verdict::Accept
+            ev.verdict = ev.verdict.and(drop_verdict(action, whole));
+            if ev.decided.is_none() {
+                let info = Self::alert_info(sig, true);
+                push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
+                st.drop_logged[p.direction.index()] = true;
+            }
+            if whole && st.dropped.is_none() {
+                st.dropped = Some((p.pkt_num, sig.sid));
+                self.stats.flows_dropped += 1;
+            }
+        }
+        if ev.explain {
+            let what = match (inline, whole) {
+                (true, true) => "flow dropped; later packets of this flow are dropped uninspected",
+                (true, false) => "packet dropped",
+                (false, true) => "would drop the flow inline (monitor mode: logged as allowed)",
+                (false, false) => "would drop the packet inline (monitor mode: logged as allowed)",
+            };
+            let reject = match crate::sig::reject_to(action) {
+                None => "",
+                Some(sekisho_engine::RejectTo::Sender) => {
+                    " (reject: a TCP RST / ICMP unreachable goes to the sender)"
+                }
+                Some(sekisho_engine::RejectTo::Receiver) => {
+                    " (rejectdst: a TCP RST goes to the receiver)"
+                }
+                Some(sekisho_engine::RejectTo::Both) => {
+                    " (rejectboth: TCP RSTs go to both sides; ICMP unreachable to the sender)"
+                }
+            };
+            ev.lines.push(format!(
+                "{} sid {} {}: {what}{note}{reject}",
+                ev.ctx,
+                sig.sid,
+                action.as_str()
+            ));
+        }
+        if ev.decided.is_none() {
+            ev.decided = Some(action);
+        }
+    }
+
+    /// NFW default actions (strict order), for a packet no rule decided.
+    fn apply_defaults(
+        &mut self,
+        rules: &RuleSet,
+        p: &PacketContext<'_>,
+        st: &mut FlowDet,
+        app: AppProto,
+        ev: &mut PacketEval,
+    ) {
+        for &d in rules.defaults() {
+            if !d.applies(p, app, self.established_before) {
+                continue;
+            }
+            if d.is_drop() {
+                if ev.inline {
+                    ev.verdict = ev.verdict.and(Verdict::Drop);
+                    push_drop(&mut self.out, &mut self.stats, p, "default action", None);
+                }
+                if ev.explain {
+                    ev.lines.push(format!(
+                        "{} default action {}: {} (no rule decided; {}{})",
+                        ev.ctx,
+                        d.name(),
+                        if ev.inline {
+                            "packet dropped"
+                        } else {
+                            "would drop the packet inline"
+                        },
+                        if self.established_before {
+                            "established, "
+                        } else {
+                            ""
+                        },
+                        dir_str(p.direction)
+                    ));
+                }
+            } else {
+                st.alerted = true;
+                let info = AlertInfo {
+                    blocked: false,
+                    gid: 1,
+                    sid: 0,
+                    rev: 0,
+                    signature: d.name().to_string(),
+                    category: String::new(),
+                    severity: 3,
+                };
+                push_alert(&mut self.out, &mut self.stats, p, info, None);
+                if ev.explain {
+                    ev.lines.push(format!(
+                        "{} default action {}: alert (no rule decided)",
+                        ev.ctx,
+                        d.name()
+                    ));
+                }
+            }
         }
     }
 }
