@@ -658,7 +658,27 @@ impl Firewall {
             return out;
         }
 
-        // packet:filter (§6 step 3).
+        // packet:filter (§6 step 3), then app:filter (§6 steps 6, 7).
+        if self.packet_filter(p, fw, payload, scratch, &mut out, &pre) {
+            return out;
+        }
+        self.app_filter(p, fw, payload, scratch, &mut out);
+        out
+    }
+
+    /// The `packet:filter` table on this packet (§6 step 3): rules in file order, the first
+    /// accept or drop decides, else the default packet policy. Returns true when the
+    /// packet's firewall verdict is final (a drop, `accept:flow`, `accept:packet`).
+    fn packet_filter(
+        &self,
+        p: &PacketContext<'_>,
+        fw: &mut FwFlow,
+        payload: &[u8],
+        scratch: &mut MatchScratch,
+        out: &mut FwOutcome,
+        pre: &str,
+    ) -> bool {
+        let explain = self.cfg.explain;
         let mut hook_accepted = false;
         for &i in &self.packet {
             let r = &self.rules[i];
@@ -689,19 +709,19 @@ impl Firewall {
                 fw.td_pass |= flow;
             }
             if is_drop(r.primary.kind) {
-                self.drop(&mut out, fw, p, r, "firewall rules");
-                return out;
+                self.drop(out, fw, p, r, "firewall rules");
+                return true;
             }
             match r.primary.scope {
                 Some(ActionScope::Flow) => {
                     fw.accepted = Some((p.pkt_num, r.sig.sid));
                     out.verdict = FwVerdict::AcceptFlow;
                     out.skip_app_td = true;
-                    return out;
+                    return true;
                 }
                 Some(ActionScope::Packet) => {
                     out.skip_app_td = true;
-                    return out;
+                    return true;
                 }
                 _ => {
                     hook_accepted = true;
@@ -726,20 +746,33 @@ impl Firewall {
                 ));
             }
             if is_drop(d.action.kind) {
-                self.default_drop(&mut out, fw, p, d, "firewall default packet policy");
-                return out;
+                self.default_drop(out, fw, p, d, "firewall default packet policy");
+                return true;
             }
         }
 
-        // app:filter (§6 steps 6, 7): only packets that gave the app layer new data.
+        false
+    }
+
+    /// The app-layer hooks (§6 steps 6, 7), only for packets that gave the app layer new
+    /// data: per live transaction and direction, the hooks from the last inspected one up to
+    /// the transaction's progress.
+    fn app_filter(
+        &self,
+        p: &PacketContext<'_>,
+        fw: &mut FwFlow,
+        payload: &[u8],
+        scratch: &mut MatchScratch,
+        out: &mut FwOutcome,
+    ) {
         let Some(parser) = p.app.and_then(AppLayer::active_parser) else {
-            return out;
+            return;
         };
         let proto = parser.proto();
         let d = p.direction.index();
         let n_hooks = hook_names(proto, d).len();
         if payload.is_empty() || n_hooks == 0 {
-            return out;
+            return;
         }
         let last = n_hooks - 1;
         let live = parser.txs();
@@ -766,13 +799,13 @@ impl Firewall {
             let start = fw.txs[si].next[d];
             for h in start..=cur {
                 let at = HookAt { proto, d, h, cur };
-                match self.eval_hook(p, fw, si, at, payload, &views, scratch, &mut out) {
+                match self.eval_hook(p, fw, si, at, payload, &views, scratch, out) {
                     HookResult::Accepted => {}
                     HookResult::TxAccepted => {
                         fw.txs[si].tx_accepted[d] = true;
                         break;
                     }
-                    HookResult::Done => return out,
+                    HookResult::Done => return,
                 }
             }
             let st = &mut fw.txs[si];
@@ -782,7 +815,6 @@ impl Firewall {
                 cur
             };
         }
-        out
     }
 
     #[allow(clippy::too_many_arguments)]
