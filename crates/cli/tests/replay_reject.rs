@@ -6,7 +6,7 @@
 //!    TO:<mallory@evil.example>` in its own segment): exactly one packet, a TCP RST from the
 //!    server's address and port to the client's (the segment's sender, addresses swapped),
 //!    `seq` = the offending segment's ACK number (the next sequence number the client expects
-//!    from the server, RFC 9293 3.10.7.1), good checksum.
+//!    from the server, RFC 9293 3.10.7.1), flags RST only, good TCP and IP checksums.
 //! 2. The same with a retransmitted offending segment (retransmit-rcpt.pcap, `RCPT
 //!    TO:<b@yahoo.example>` sent twice with the same seq/ack): still exactly one RST.
 //! 3. `rejectboth`: two RSTs, one each way; the one to the client as in 1, the one to the
@@ -114,6 +114,7 @@ const RST_FIELDS: &[&str] = &[
     "tcp.ack_raw",
     "tcp.flags",
     "tcp.checksum.status",
+    "ip.checksum.status",
 ];
 
 /// The offending segment, as tshark sees it in the capture: src, dst, sport, dport, seq, ack.
@@ -167,7 +168,8 @@ fn reject_resets_the_sender_at_the_sequence_number_it_expects() {
             ack,
             "0".into(),
             "0x0004".into(),
-            "1".into()
+            "1".into(),
+            "1".into(),
         ]]
     );
 }
@@ -198,7 +200,8 @@ fn a_retransmitted_offending_segment_is_reset_once() {
             ack,
             "0".into(),
             "0x0004".into(),
-            "1".into()
+            "1".into(),
+            "1".into(),
         ]]
     );
 }
@@ -230,6 +233,7 @@ fn rejectboth_resets_each_side_at_its_expected_sequence_number() {
             "0".into(),
             "0x0004".into(),
             "1".into(),
+            "1".into(),
         ],
         // To the server, as if from the client: seq = the dropped segment's seq, ack = its
         // ack, RST|ACK.
@@ -241,6 +245,7 @@ fn rejectboth_resets_each_side_at_its_expected_sequence_number() {
             seq,
             ack,
             "0x0014".into(),
+            "1".into(),
             "1".into(),
         ],
     ];
@@ -285,6 +290,7 @@ fn reject_on_udp_answers_each_query_with_icmp_port_unreachable_quoting_it() {
             "udp.dstport",
             "udp.checksum",
             "dns.id",
+            "ip.checksum.status",
         ],
     );
     assert_eq!(icmp.len(), queries.len(), "{icmp:?}");
@@ -303,6 +309,8 @@ fn reject_on_udp_answers_each_query_with_icmp_port_unreachable_quoting_it() {
             [&q[0], &q[1], &q[2], &q[3]].map(String::as_str)
         );
         assert_eq!(&a[7..11], &q[4..8]);
+        // Good IP checksums, outer and quoted.
+        assert_eq!(a[11], "1,1");
     }
     // Byte for byte: each ICMP payload after its 8-byte header is the query's IP datagram.
     let ips = |p: &Path, skip: usize| {
