@@ -20,6 +20,12 @@
 //! packet number counts the packets that sensor saw; the flow id hashes the tuple with the
 //! sensor's flow creation number), so the comparison is on timestamp, tuple, direction and
 //! everything else the record carries.
+//!
+//! Time passes for both workers alike, as the wall clock does for live workers: a packet that
+//! goes to the other worker still advances a worker's clock (`handle_timeout` when its
+//! `poll_timeout` is due). Without that, a worker's idle flows would end only at its next
+//! packet or at `finish`, and the `smtp` records of transactions still open at flow end
+//! (flows dropped mid-transaction) would carry that later time.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeSet;
@@ -224,8 +230,8 @@ fn two_workers_sharing_one_ruleset_log_exactly_what_one_worker_logs() {
     // The input is worth splitting: alerts and drops on several flows.
     assert!(
         single.alerts > 0 && single.drops > 0,
-        "{single:?}",
-        single = single.records
+        "{:?}",
+        single.records
     );
     eprintln!(
         "one worker: {} frames, {} alerts, {} drops on {} flows",
@@ -255,6 +261,8 @@ fn two_workers_sharing_one_ruleset_log_exactly_what_one_worker_logs() {
                     // Both sensors are alive: the test's handle plus one per sensor.
                     assert!(Arc::strong_count(rules) >= 3);
                     assert!(Arc::ptr_eq(sensor.rules().expect("rules"), rules));
+                    // Nobody runs (and ends its sensor) before all three have counted.
+                    barrier.wait();
                     run(&mut sensor, frames, |i| assigned[i] == n, end)
                 })
             })
@@ -265,6 +273,7 @@ fn two_workers_sharing_one_ruleset_log_exactly_what_one_worker_logs() {
             "strong count while the workers run: {}",
             Arc::strong_count(&rules)
         );
+        barrier.wait();
         handles
             .into_iter()
             .map(|h| h.join().expect("worker panicked"))

@@ -111,6 +111,9 @@ fn rules_file(
     load_rules(&[p], settings).expect("valid rules")
 }
 
+/// One `smtp` transaction: tx id, helo, mail_from, rcpt_to.
+type Tx = (u64, Option<String>, Option<String>, Vec<String>);
+
 /// What a run produced.
 #[derive(Default)]
 struct Run {
@@ -123,7 +126,7 @@ struct Run {
     /// Flow id of every alert, drop, transaction and flow record.
     flow_ids: Vec<u64>,
     /// The `smtp` transactions: (tx id, helo, mail_from, rcpt_to).
-    txs: Vec<(u64, Option<String>, Option<String>, Vec<String>)>,
+    txs: Vec<Tx>,
     verdicts: Vec<Verdict>,
 }
 
@@ -178,7 +181,7 @@ fn drive(
 }
 
 /// The capture's transactions from its `.tshark.json` (one session).
-fn tshark_txs(path: &Path) -> Vec<(u64, Option<String>, Option<String>, Vec<String>)> {
+fn tshark_txs(path: &Path) -> Vec<Tx> {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("tshark json")).expect("json");
     let sessions = v.as_array().expect("sessions");
