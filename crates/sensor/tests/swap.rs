@@ -255,7 +255,7 @@ fn swap_between_transactions_keeps_the_flow_and_switches_the_rules() {
 }
 
 #[test]
-fn inline_the_swapped_in_drop_rule_drops_the_disallowed_recipients_segment() {
+fn inline_the_swapped_in_drop_rule_drops_the_flow_at_the_disallowed_recipient() {
     let Some((frames, _)) = capture() else {
         return;
     };
