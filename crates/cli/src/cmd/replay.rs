@@ -167,63 +167,19 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    // Validate the policy / rules now (their diagnostics are worth having), even though the
-    // detection engine that would evaluate them is not part of this release.
-    let checked = match (&args.policy, args.rules.is_empty()) {
-        (Some(p), _) => Some(sekisho_policy::Policy::check_file(p, &Default::default())),
-        (None, false) => Some(sekisho_policy::Policy::check_rules_files(
-            &args.rules,
-            &Default::default(),
-        )),
-        (None, true) => None,
+    let checked = match check_rules(&args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    if let Some(c) = &checked {
-        // Errors always; warnings in full only when there are few (a large ruleset such as
-        // ET Open has thousands, which `sekisho check` lists; the load report below names
-        // every rule that is not evaluated).
-        let warnings = c
-            .diagnostics
-            .iter()
-            .filter(|d| d.severity != sekisho_diag::Severity::Error)
-            .count();
-        for d in &c.diagnostics {
-            if d.severity == sekisho_diag::Severity::Error || warnings <= MAX_LISTED {
-                eprint!("{}", d.render());
-            }
-        }
-        if warnings > MAX_LISTED {
-            eprintln!(
-                "sekisho replay: {warnings} warnings about the policy/rules not shown; `sekisho check` lists them"
-            );
-        }
-        if !c.is_valid() {
-            eprintln!("sekisho replay: error: the policy/rules are invalid (see above)");
-            return ExitCode::from(1);
-        }
-    }
     let policy = checked
         .as_ref()
         .filter(|_| args.policy.is_some())
         .map(|c| &c.policy);
     let out = output_settings(&args, policy);
-    // Every setting, parsed once: mode, checksums, midstream, the policy's engine profile,
-    // then each --set in order.
-    let mut settings = Settings::new(match args.mode {
-        ModeArg::Inline => Mode::Inline,
-        ModeArg::Monitor => Mode::Monitor,
-    });
-    settings.explain = args.explain;
-    settings.checksums(args.checksum_validation == ChecksumArg::All);
-    settings.engine.midstream = args.midstream;
-    if let Some(c) = &checked {
-        settings.apply_policy(&c.policy);
-    }
-    for s in &args.sets {
-        if let Err(e) = settings.set_text(s) {
-            eprintln!("sekisho replay: error: {e}");
-            return ExitCode::from(2);
-        }
-    }
+    let settings = match settings(&args, checked.as_ref()) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let ruleset = checked.as_ref().map(|c| {
         let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
         report_load(&rs, &c.policy, &out.dir);
@@ -258,23 +214,7 @@ pub fn run(args: Args) -> ExitCode {
             None
         }
     };
-    let show_bar = !args.quiet && std::io::stderr().is_terminal();
-    let bar = show_bar.then(|| {
-        let total: u64 = args
-            .pcaps
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
+    let bar = (!args.quiet && std::io::stderr().is_terminal()).then(|| progress_bar(&args));
     let started = std::time::Instant::now();
     let mut progress = |p: sekisho_replay::Progress| {
         if let Some(bar) = &bar {
@@ -297,12 +237,96 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let interrupted = stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    report(result, interrupted, &out.dir)
+}
+
+/// Validates the policy or rule files (their diagnostics are worth having before anything is
+/// replayed): errors always; warnings in full only when there are few (a large ruleset such
+/// as ET Open has thousands, which `sekisho check` lists; the load report names every rule
+/// that is not evaluated). Invalid content is exit status 1.
+fn check_rules(args: &Args) -> Result<Option<sekisho_policy::Checked>, ExitCode> {
+    let checked = match (&args.policy, args.rules.is_empty()) {
+        (Some(p), _) => sekisho_policy::Policy::check_file(p, &Default::default()),
+        (None, false) => {
+            sekisho_policy::Policy::check_rules_files(&args.rules, &Default::default())
+        }
+        (None, true) => return Ok(None),
+    };
+    let warnings = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity != sekisho_diag::Severity::Error)
+        .count();
+    for d in &checked.diagnostics {
+        if d.severity == sekisho_diag::Severity::Error || warnings <= MAX_LISTED {
+            eprint!("{}", d.render());
+        }
+    }
+    if warnings > MAX_LISTED {
+        eprintln!(
+            "sekisho replay: {warnings} warnings about the policy/rules not shown; `sekisho check` lists them"
+        );
+    }
+    if !checked.is_valid() {
+        eprintln!("sekisho replay: error: the policy/rules are invalid (see above)");
+        return Err(ExitCode::from(1));
+    }
+    Ok(Some(checked))
+}
+
+/// Every setting, parsed once: mode, explain, checksums, midstream, the policy's engine
+/// profile, then each `--set` in order (a bad one is exit status 2).
+fn settings(args: &Args, checked: Option<&sekisho_policy::Checked>) -> Result<Settings, ExitCode> {
+    let mut settings = Settings::new(match args.mode {
+        ModeArg::Inline => Mode::Inline,
+        ModeArg::Monitor => Mode::Monitor,
+    });
+    settings.explain = args.explain;
+    settings.checksums(args.checksum_validation == ChecksumArg::All);
+    settings.engine.midstream = args.midstream;
+    if let Some(c) = checked {
+        settings.apply_policy(&c.policy);
+    }
+    for s in &args.sets {
+        if let Err(e) = settings.set_text(s) {
+            eprintln!("sekisho replay: error: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(settings)
+}
+
+/// The progress bar: input bytes read of the captures' total size, packets per second.
+fn progress_bar(args: &Args) -> indicatif::ProgressBar {
+    let total: u64 = args
+        .pcaps
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// The closing lines on stderr and the exit status of a finished replay.
+fn report(
+    result: Result<sekisho_replay::ReplayReport, ReplayError>,
+    interrupted: bool,
+    out_dir: &std::path::Path,
+) -> ExitCode {
     match result {
         Ok(report) => {
             for e in &report.input_errors {
                 eprintln!("sekisho replay: error: {e}");
             }
-            if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            if interrupted {
                 eprintln!("sekisho replay: interrupted; logs flushed");
             }
             if report.transmitted > 0 {
@@ -310,7 +334,7 @@ pub fn run(args: Args) -> ExitCode {
                     "sekisho replay: {} packet{} a live firewall would have sent (reject): {}",
                     report.transmitted,
                     if report.transmitted == 1 { "" } else { "s" },
-                    out.dir.join(sekisho_replay::TRANSMITTED_PCAP).display()
+                    out_dir.join(sekisho_replay::TRANSMITTED_PCAP).display()
                 );
             }
             eprintln!("{}", report.summary_line());
