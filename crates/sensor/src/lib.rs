@@ -15,16 +15,21 @@
 //! - [`Sensor::swap_rules`]: a reload; flows and their app-layer state carry on.
 //!
 //! ```
-//! use sekisho_sensor::{Mode, Sensor, Settings};
-//! use sekisho_engine::{LinkType, Timestamp};
+//! use sekisho_sensor::{Mode, Record, Sensor, Settings};
+//! use sekisho_engine::{Event, LinkType, Timestamp};
 //! let mut sensor = Sensor::new(&Settings::new(Mode::Inline), None);
-//! sensor.handle_packet(Timestamp::from_secs_micros(1, 0), LinkType::Ethernet, &[0u8; 10]);
+//! // A frame too short for Ethernet: accepted, and reported as a decoder anomaly.
+//! let v = sensor.handle_packet(Timestamp::from_secs_micros(1, 0), LinkType::Ethernet, &[0u8; 10]);
+//! assert!(!v.is_drop());
+//! assert!(matches!(sensor.poll_record(), Some(Record::Event(Event::Decoder(_)))));
 //! sensor.finish(Timestamp::from_secs_micros(2, 0));
-//! let mut n = 0;
-//! while sensor.poll_record().is_some() {
-//!     n += 1;
+//! match sensor.poll_record() {
+//!     Some(Record::Stats { counters, .. }) => {
+//!         assert!(counters.contains(&("decoder.invalid", 1)));
+//!     }
+//!     other => panic!("expected the closing stats record, got {other:?}"),
 //! }
-//! assert_eq!(n, 1, "the closing stats record");
+//! assert!(sensor.poll_record().is_none());
 //! ```
 
 #![warn(missing_docs)]
