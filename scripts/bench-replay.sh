@@ -16,19 +16,29 @@
 # Monitor mode so that drops never change what is inspected: both 3 and 4 see every packet.
 # Each pass runs 3 times, interleaved, and the best is kept: the machine is shared.
 #
+# With --baseline BIN every pass also runs with that (older) sekisho binary, interleaved with
+# the new one, and a before/after table closes the report: how a change is shown to be no
+# slower on the same machine in one run.
+#
 # Needs root and: iproute2 ethtool tcpdump python3 dnsmasq dnsutils curl time.
-# Usage: sudo scripts/bench-replay.sh [--regen] [--no-detect | --detect-only]
+# Usage: sudo scripts/bench-replay.sh [--regen] [--no-detect | --detect-only] [--baseline BIN]
 set -euo pipefail
 
-regen=0 detect=1 base=1
-for a in "$@"; do
-    case $a in
+regen=0 detect=1 base=1 baseline=
+while (($#)); do
+    case $1 in
     --regen) regen=1 ;;
     --no-detect) detect=0 ;;
     --detect-only) base=0 ;;
-    *) echo "usage: $0 [--regen] [--no-detect | --detect-only]" >&2; exit 2 ;;
+    --baseline) baseline=${2:?--baseline needs a binary}; shift ;;
+    *) echo "usage: $0 [--regen] [--no-detect | --detect-only] [--baseline BIN]" >&2; exit 2 ;;
     esac
+    shift
 done
+if [[ -n $baseline && ! -x $baseline ]]; then
+    echo "--baseline $baseline: not an executable" >&2
+    exit 2
+fi
 rounds=3
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -123,8 +133,10 @@ fi
 # $out/results, where load is the "N/M/X ms" of the rule load report (passes with rules).
 once() {
     local label=$1; shift
+    local exe=$bin
+    if [[ $label == *@base ]]; then exe=$baseline; fi
     rm -rf "$out/logs"
-    /usr/bin/time -v "$bin" replay -q --out "$out/logs" "$@" "$pcap" 2> "$out/time.log" || true
+    /usr/bin/time -v "$exe" replay -q --out "$out/logs" "$@" "$pcap" 2> "$out/time.log" || true
     local line wall user sys rss load
     if ! line=$(grep '^packets=' "$out/time.log"); then
         echo "pass $label failed:" >&2
@@ -143,15 +155,19 @@ once() {
 cat "$pcap" > /dev/null
 touch "$out/results"
 echo "each pass runs $rounds times, interleaved; best wall kept (shared machine: figures vary run to run)"
+suffixes=("")
+if [[ -n $baseline ]]; then suffixes+=("@base"); fi
 for _ in $(seq $rounds); do
-    if [ $base = 1 ]; then
-        once full
-        once decode-only --decode-only
-    fi
-    if [ $detect = 1 ]; then
-        once et-open --mode monitor "${rules[@]}"
-        once no-rules --mode monitor
-    fi
+    for sfx in "${suffixes[@]}"; do
+        if [ $base = 1 ]; then
+            once "full$sfx"
+            once "decode-only$sfx" --decode-only
+        fi
+        if [ $detect = 1 ]; then
+            once "et-open$sfx" --mode monitor "${rules[@]}"
+            once "no-rules$sfx" --mode monitor
+        fi
+    done
 done
 python3 - "$out/results" <<'PY'
 import re, sys
@@ -185,4 +201,14 @@ if "et-open" in best and "no-rules" in best:
     e, n = pps(best["et-open"]), pps(best["no-rules"])
     print(f"detection slowdown (no-rules / et-open, packets/s, monitor mode): {n/max(e,1e-9):.2f}x "
           f"({n/1e6:.3f} -> {e/1e6:.3f} Mpps)")
+if any(k.endswith("@base") for k in best):
+    print("before/after (best wall of each, same capture, interleaved):")
+    print(f"  {'pass':12} {'baseline Mpps':>14} {'new Mpps':>9} {'new/baseline':>13}")
+    for label in ("full", "decode-only", "et-open", "no-rules"):
+        if label in best and label + "@base" in best:
+            def mpps(b):
+                n = int(re.search(r"packets=(\d+)", b["line"]).group(1))
+                return n / max(b["wall"], 1e-9) / 1e6
+            a, b = mpps(best[label + "@base"]), mpps(best[label])
+            print(f"  {label:12} {a:14.3f} {b:9.3f} {b/max(a,1e-9):12.2f}x")
 PY
