@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use sekisho_engine::app::{AppLayer, AppProto, AppTxData, BufferId, TxRef};
+use sekisho_engine::ExceptionTarget;
 use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
 use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream, SizeCmp};
 
@@ -139,6 +140,10 @@ pub struct Detector {
     /// Inline: the per-flow state before the packet being delivered (see
     /// [`Inspector::checkpoint`]).
     saved: Option<(u64, FlowDet)>,
+    /// This packet: a rule that can drop could not see what it needs (a limit cut its
+    /// evaluation short, or it reads a list that was truncated); the engine applies the
+    /// `detect_limit` exception policy.
+    exception: Option<ExceptionTarget>,
 }
 
 /// Detection counters for the run summary.
@@ -180,6 +185,24 @@ struct PacketEval {
     verdict: Verdict,
     /// The first deciding action (pass, drop, reject), if any.
     decided: Option<ActionKind>,
+}
+
+/// True for the actions that drop (`drop`, `reject*`): a blind spot on such a rule is an
+/// exception, on an alert rule only a missed alert.
+fn can_drop(a: ActionKind) -> bool {
+    !matches!(
+        a,
+        ActionKind::Pass | ActionKind::Alert | ActionKind::Accept | ActionKind::Config
+    )
+}
+
+/// True when the rule reads an app buffer of which some live transaction holds a truncated
+/// list (the rule may have missed the instance it was looking for).
+fn reads_truncated(sig: &Sig, txs: &[TxRef<'_>]) -> bool {
+    sig.groups.iter().any(|g| match g.kind {
+        BufKind::App(b) => txs.iter().any(|t| t.truncated(b)),
+        BufKind::Payload => false,
+    })
 }
 
 /// Applies a matched rule's `flowbits` set/unset/toggle commands to the flow's bits.
@@ -236,6 +259,7 @@ impl Detector {
             thresholds: Default::default(),
             stats: DetectStats::default(),
             saved: None,
+            exception: None,
         }
     }
 
@@ -735,7 +759,25 @@ impl Detector {
                 tx_matched: &st.tx_matched,
                 pd_done: st.pd_done[p.direction.index()],
             };
-            let tx = match self.eval_sig(sig, &pe, es, bufs, txs) {
+            let r = self.eval_sig(sig, &pe, es, bufs, txs);
+            let limit_hit = self.scratch.take_limit_hit();
+            if r.is_err() && can_drop(sig.action) && (limit_hit || reads_truncated(sig, txs)) {
+                self.exception = Some(ExceptionTarget::DetectLimit);
+                if ev.explain {
+                    ev.lines.push(format!(
+                        "{} sid {} {}: cannot see what it needs ({}): detect_limit exception policy",
+                        ev.ctx,
+                        sig.sid,
+                        sig.action.as_str(),
+                        if limit_hit {
+                            "an inspection limit was hit"
+                        } else {
+                            "a list it reads was truncated"
+                        }
+                    ));
+                }
+            }
+            let tx = match r {
                 Ok(tx) => tx,
                 Err(Miss::Proto(AppProto::Unknown)) => {
                     if ev.explain {
@@ -1406,6 +1448,10 @@ impl Inspector for Detector {
         };
         self.saved = Some((p.flow_id, st));
         true
+    }
+
+    fn take_exception(&mut self) -> Option<ExceptionTarget> {
+        self.exception.take()
     }
 
     fn rollback(&mut self, flow_id: u64) {

@@ -209,6 +209,9 @@ pub struct EngineConfig {
     pub max_queued_events: usize,
     /// App-layer protocol detection and parsers.
     pub app_layer: AppLayerConfig,
+    /// What happens where the engine cannot see what the rules need (see
+    /// [`crate::exception`]); default `auto` everywhere.
+    pub exceptions: crate::ExceptionPolicies,
 }
 
 impl Default for EngineConfig {
@@ -232,6 +235,7 @@ impl Default for EngineConfig {
             flow_id_seed: 0,
             max_queued_events: 65536,
             app_layer: AppLayerConfig::default(),
+            exceptions: crate::ExceptionPolicies::default(),
         }
     }
 }

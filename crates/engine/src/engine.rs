@@ -6,9 +6,10 @@ use crate::app::AppLayer;
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, TcpInfo, Transport};
 use crate::event::{
-    AppAnomalyRecord, AppChunk, AppTxRecord, DecoderEventRecord, Direction, Event, Inspector,
-    PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
+    AppAnomalyRecord, AppChunk, AppTxRecord, DecoderEventRecord, Direction, Event, ExceptionRecord,
+    Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
+use crate::exception::{ExceptionAction, ExceptionTarget};
 use crate::flow::{
     Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpSession, TcpState, FLOW_ENTRY_SIZE,
 };
@@ -281,6 +282,7 @@ impl<I: Inspector> Engine<I> {
             if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
         let pkt_num = self.pkt_num;
         let mut p = self.parts();
+        let mut lost_state = false;
         let idx = match p.flows.get(&key) {
             Some(idx) => {
                 let reuse = syn_only
@@ -298,10 +300,14 @@ impl<I: Inspector> Engine<I> {
                     idx
                 }
             }
-            None => p.new_flow(key, pkt, ts),
+            None => {
+                // A flow evicted earlier (table full) comes back without its state.
+                lost_state = p.flows.take_evicted(&key);
+                p.new_flow(key, pkt, ts)
+            }
         };
         p.flows.touch(idx);
-        let verdict = p.update_flow(idx, ts, pkt_num, pkt);
+        let verdict = p.update_flow(idx, ts, pkt_num, pkt, lost_state);
         if !self.decoder.events.is_empty() {
             let flow_id = self.flows.flow(idx).map(|f| f.flow_id);
             let tuple = PacketTuple {
@@ -460,6 +466,7 @@ impl<I: Inspector> Parts<'_, I> {
             }
             if let Some(old) = self.flows.oldest() {
                 self.cx.stats.flow.emerg_evicted += 1;
+                self.flows.mark_evicted(old);
                 self.end_flow(old, FlowEndReason::Forced, ts);
             }
         }
@@ -477,7 +484,14 @@ impl<I: Inspector> Parts<'_, I> {
         idx
     }
 
-    fn update_flow(&mut self, idx: u32, ts: Timestamp, pkt_num: u64, pkt: &Packet<'_>) -> Verdict {
+    fn update_flow(
+        &mut self,
+        idx: u32,
+        ts: Timestamp,
+        pkt_num: u64,
+        pkt: &Packet<'_>,
+        lost_state: bool,
+    ) -> Verdict {
         let inline = self.cx.cfg.inline;
         let Some(flow) = self.flows.flow_mut(idx) else {
             return Verdict::Accept;
@@ -513,6 +527,24 @@ impl<I: Inspector> Parts<'_, I> {
             // Dropped uninspected; the inspector only hears of it (for drop logging).
             self.cx.inspector.on_flow_drop(&base);
             return Verdict::DropFlow;
+        }
+        if inline && flow.bypass {
+            // An exception policy passed the rest of the flow.
+            return Verdict::Accept;
+        }
+        // Where the engine already knows it cannot see what the rules need: a flow whose
+        // state was evicted, a TCP flow without its handshake that is not picked up.
+        let blind = if lost_state {
+            Some(ExceptionTarget::FlowMemcap)
+        } else if self.cx.midstream_refused(flow, pkt) {
+            Some(ExceptionTarget::StreamMidstream)
+        } else {
+            None
+        };
+        if let Some(target) = blind {
+            if let Some(v) = self.cx.apply_exception(flow, target, &base, pkt) {
+                return v;
+            }
         }
         // The packet verdict comes first so that, inline, a dropped packet never reaches the
         // receiver's stream or app layer.
@@ -557,6 +589,28 @@ impl<I: Inspector> Parts<'_, I> {
             app: flow.app.as_deref(),
             ..base
         }));
+        // What delivery and detection found they could not see: a parser that stopped
+        // (every later data packet of its flow), a limit or truncated list on a rule that
+        // can drop.
+        let parser_failed = carries
+            && flow
+                .app
+                .as_deref()
+                .and_then(AppLayer::active_parser)
+                .is_some_and(|p| p.failed());
+        for target in [
+            parser_failed.then_some(ExceptionTarget::AppLayerError),
+            self.cx.inspector.take_exception(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let v = self
+                .cx
+                .apply_exception(flow, target, &base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
         if inline && verdict.is_flow_drop() {
             flow.action = Some(FlowAction::Drop);
         } else if let Some(s) = snapshot.filter(|_| verdict.is_drop()) {
@@ -646,6 +700,93 @@ impl<I: Inspector> Parts<'_, I> {
 }
 
 impl<I: Inspector> Cx<'_, I> {
+    /// A TCP segment of a session whose handshake was not seen (no SYN, not a RST) while
+    /// mid-stream pick-up is off: the session is not tracked and stream rules cannot see it.
+    fn midstream_refused(&self, flow: &Flow, pkt: &Packet<'_>) -> bool {
+        if self.cfg.midstream || !pkt.checksum_ok {
+            return false;
+        }
+        let Transport::Tcp(info) = pkt.transport else {
+            return false;
+        };
+        info.flags & (tcp_flags::SYN | tcp_flags::RST) == 0
+            && flow.tcp.as_ref().is_some_and(|t| t.state == TcpState::None)
+    }
+
+    /// Applies the exception policy of `target` to this packet of `flow`: counts it,
+    /// records it on the flow (each target once) and as an event, and (inline) does what it
+    /// says. Returns the packet's verdict when the policy decided it (drop, reject, pass:
+    /// no inspection), `None` to go on (`ignore`, or monitor mode).
+    fn apply_exception(
+        &mut self,
+        flow: &mut Flow,
+        target: ExceptionTarget,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Option<Verdict> {
+        let inline = self.cfg.inline;
+        let action = self.cfg.exceptions.resolve(target, inline);
+        self.stats.exception.add(target, action);
+        if !flow.exceptions.iter().any(|(t, _)| *t == target) {
+            flow.exceptions.push((target, action));
+        }
+        if self.events.len() < self.cfg.max_queued_events {
+            let tcp_flags = match pkt.transport {
+                Transport::Tcp(t) => t.flags,
+                _ => 0,
+            };
+            self.events
+                .push_back(Event::Exception(Box::new(ExceptionRecord {
+                    packet: crate::records::PacketHead {
+                        ts: base.ts,
+                        pkt_num: base.pkt_num,
+                        flow_id: base.flow_id,
+                        src_ip: base.src_ip,
+                        src_port: base.src_port,
+                        dst_ip: base.dst_ip,
+                        dst_port: base.dst_port,
+                        proto: base.proto,
+                        direction: base.direction,
+                        app_proto: flow
+                            .app
+                            .as_deref()
+                            .map(AppLayer::proto)
+                            .filter(|a| *a != crate::app::AppProto::Unknown),
+                    },
+                    tcp_flags,
+                    payload_len: pkt.payload.len(),
+                    target,
+                    action,
+                    inline,
+                })));
+        } else {
+            *self.dropped_events += 1;
+        }
+        if !inline {
+            return None;
+        }
+        match action {
+            ExceptionAction::DropFlow => {
+                flow.action = Some(FlowAction::Drop);
+                Some(Verdict::DropFlow)
+            }
+            ExceptionAction::DropPacket => Some(Verdict::Drop),
+            ExceptionAction::Reject => {
+                flow.action = Some(FlowAction::Drop);
+                Some(Verdict::Reject {
+                    to: RejectTo::Sender,
+                    flow: true,
+                })
+            }
+            ExceptionAction::PassFlow | ExceptionAction::Bypass => {
+                flow.bypass = true;
+                Some(Verdict::Accept)
+            }
+            ExceptionAction::PassPacket => Some(Verdict::Accept),
+            ExceptionAction::Ignore | ExceptionAction::Auto => None,
+        }
+    }
+
     fn push_stream_event(
         &mut self,
         event: &'static str,

@@ -237,6 +237,23 @@ pub struct AppAnomalyRecord {
     pub event: &'static str,
 }
 
+/// An exception policy applied to a packet (see [`crate::exception`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionRecord {
+    /// The packet it was applied to.
+    pub packet: crate::records::PacketHead,
+    /// Its TCP flags (0 for other transports).
+    pub tcp_flags: u8,
+    /// Its payload length.
+    pub payload_len: usize,
+    /// What the engine could not see.
+    pub target: crate::ExceptionTarget,
+    /// What was done (resolved: never `auto`); in monitor mode what inline would do.
+    pub action: crate::ExceptionAction,
+    /// Inline: the action took effect.
+    pub inline: bool,
+}
+
 /// An event the caller collects with [`crate::Engine::poll_event`].
 ///
 /// App-layer bytes are NOT queued here: they go to [`Inspector::on_stream_data`] as borrowed
@@ -247,6 +264,8 @@ pub enum Event {
     FlowEnd(Box<FlowRecord>),
     /// A decoder anomaly.
     Decoder(DecoderEventRecord),
+    /// An exception policy was applied.
+    Exception(Box<ExceptionRecord>),
     /// A stream anomaly.
     Stream(StreamEventRecord),
     /// An app-layer transaction finished (never dropped by `max_queued_events`; bounded by
@@ -369,6 +388,13 @@ pub trait Inspector {
     /// retransmission will be delivered and inspected afresh); forget what its bytes did to
     /// per-flow inspection state too.
     fn rollback(&mut self, _flow_id: u64) {}
+
+    /// Polled after [`Inspector::on_packet_end`]: detection could not see what a rule that
+    /// can drop needs on this packet (a limit cut an evaluation short, a list it reads was
+    /// truncated). The engine then applies that target's exception policy.
+    fn take_exception(&mut self) -> Option<crate::ExceptionTarget> {
+        None
+    }
 
     /// Called just before a flow's [`Event::FlowEnd`] is queued (the engine has set the
     /// record's `app_proto*` fields); may set `alerted`/`action`/`app_proto` on the record.

@@ -47,6 +47,7 @@ pub mod decode;
 pub mod emit;
 mod engine;
 pub mod event;
+pub mod exception;
 pub mod flow;
 pub mod link;
 pub mod reassembly;
@@ -64,6 +65,7 @@ pub use event::{
     AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
     Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
+pub use exception::{ExceptionAction, ExceptionPolicies, ExceptionTarget};
 pub use flow::{DirStats, FlowAction, FlowEndReason, FlowRecord, FlowState, TcpState};
 pub use link::LinkType;
 pub use stats::Stats;

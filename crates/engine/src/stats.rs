@@ -199,6 +199,8 @@ pub struct Stats {
     pub checksum: ChecksumStats,
     /// `app_layer.*`
     pub app_layer: AppLayerStats,
+    /// Exception-policy counters (`tcp.midstream_exception_policy.drop_flow`, ...).
+    pub exception: crate::exception::ExceptionCounters,
     /// TCP reassembly counters (`tcp.reassembly_gap`, `tcp.overlap`, ...). Each flow's
     /// counters are added when the flow ends (they live in its reassemblers until then), so
     /// after [`crate::Engine::finish`] they cover every flow.
@@ -276,6 +278,7 @@ impl Stats {
             f(k, v);
         }
         self.app_layer.for_each(&mut f);
+        self.exception.for_each(&mut f);
         let c = &self.checksum;
         f("checksum.ipv4", c.ipv4);
         f("checksum.udp", c.udp);

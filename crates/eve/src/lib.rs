@@ -469,6 +469,9 @@ impl LogSink {
             Record::Event(Event::Stream(s)) => self.anomaly_stream(s),
             Record::Event(Event::AppTx(t)) => self.app_tx(t),
             Record::Event(Event::AppAnomaly(a)) => self.anomaly_app(a),
+            // Recorded on the flow (`flow.exception_policy`); a drop it caused comes as a
+            // drop record.
+            Record::Event(Event::Exception(_)) => Ok(()),
             Record::Explain(_) => Ok(()),
             Record::Stats { ts, counters } => {
                 let uptime = self.created.elapsed().as_secs();
@@ -716,6 +719,15 @@ struct FlowObj {
     alerted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exception_policy: Vec<ExceptionObj>,
+}
+
+/// One entry of `flow.exception_policy` (Suricata 7+).
+#[derive(Serialize)]
+struct ExceptionObj {
+    target: &'static str,
+    policy: &'static str,
 }
 
 #[derive(Serialize, Default)]
@@ -802,6 +814,14 @@ fn flow_event(f: &FlowRecord, log_ts: Timestamp) -> FlowEvent<'_> {
             reason: f.reason.as_str(),
             alerted: f.alerted,
             action: f.action.map(|a| a.as_str()),
+            exception_policy: f
+                .exception_policy
+                .iter()
+                .map(|(t, a)| ExceptionObj {
+                    target: t.as_str(),
+                    policy: a.counter_name(),
+                })
+                .collect(),
         },
         tcp,
     }

@@ -21,7 +21,9 @@
 //! engine_profile: suricata-8      # suricata-8 (default) | aws-nfw
 //! rule_order: strict              # strict | action (default)
 //! default_actions: [drop_established, alert_established]   # strict only; "aws:" optional
-//! stream_exception_policy: drop   # drop (default) | continue | reject
+//! stream_exception_policy: drop   # drop (default) | continue | reject (NFW's; = exception_policy.stream_midstream)
+//! exception_policy: auto          # or a map: {master: auto, app_layer_error: drop-flow, stream_midstream: reject, ...}
+//!                                 # drop-flow | drop-packet | pass-flow | pass-packet | bypass | reject | ignore | auto
 //! firewall_rules: fw.rules        # Suricata 8 firewall-mode rules, evaluated first
 //! rule_groups:                    # in order; each has a name and exactly one source:
 //!   - {name: mail, rules: rules/mail.rules}         # a rules file

@@ -43,8 +43,14 @@ pub struct Policy {
     pub rule_order: RuleOrder,
     /// Strict-order default actions (empty under action order).
     pub default_actions: Vec<DefaultAction>,
-    /// Handling of TCP flows first seen mid-stream.
+    /// Handling of TCP flows first seen mid-stream (NFW's key; an alias of
+    /// `exception_policy.stream_midstream`).
     pub stream_exception_policy: StreamExceptionPolicy,
+    /// Whether `stream_exception_policy` was written (else `exception_policy` decides).
+    pub stream_exception_policy_set: bool,
+    /// What the engine does where it cannot see what the rules need (Suricata's exception
+    /// policies; `auto` everywhere by default: `drop-flow` inline).
+    pub exception_policy: sekisho_engine::ExceptionPolicies,
     /// Suricata 8 firewall-mode rules, evaluated before the groups.
     pub firewall_rules: Option<RuleGroup>,
     /// Threat-detection rule groups, in the order listed.
@@ -173,6 +179,27 @@ impl Checked {
     }
 }
 
+impl Policy {
+    /// The exception policies the engine applies: `exception_policy`, with NFW's
+    /// `stream_exception_policy` (when written) as the `stream_midstream` value unless
+    /// `exception_policy` names that target itself.
+    pub fn exceptions(&self) -> sekisho_engine::ExceptionPolicies {
+        use sekisho_engine::ExceptionTarget;
+        let mut p = self.exception_policy;
+        let own = p.targets[ExceptionTarget::ALL
+            .iter()
+            .position(|t| *t == ExceptionTarget::StreamMidstream)
+            .unwrap_or(0)];
+        if self.stream_exception_policy_set && own.is_none() {
+            p.set(
+                ExceptionTarget::StreamMidstream,
+                self.stream_exception_policy.as_exception(),
+            );
+        }
+        p
+    }
+}
+
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -183,6 +210,8 @@ impl Default for Policy {
             rule_order: RuleOrder::default(),
             default_actions: Vec::new(),
             stream_exception_policy: StreamExceptionPolicy::default(),
+            stream_exception_policy_set: false,
+            exception_policy: Default::default(),
             firewall_rules: None,
             rule_groups: Vec::new(),
             logging: Logging::default(),
@@ -246,6 +275,7 @@ struct RawPolicy {
     #[serde(default)]
     default_actions: Vec<String>,
     stream_exception_policy: Option<String>,
+    exception_policy: Option<crate::settings::RawExceptionPolicy>,
     firewall_rules: Option<String>,
     #[serde(default)]
     rule_groups: Vec<RawGroup>,
@@ -287,6 +317,7 @@ const POLICY_KEYS: &[&str] = &[
     "rule_order",
     "default_actions",
     "stream_exception_policy",
+    "exception_policy",
     "firewall_rules",
     "rule_groups",
     "logging",
@@ -693,6 +724,18 @@ impl Policy {
             StreamExceptionPolicy,
             "stream_exception_policy"
         );
+        self.stream_exception_policy_set = raw.stream_exception_policy.is_some();
+        if let Some(e) = &raw.exception_policy {
+            match crate::settings::parse_exception_policy(e) {
+                Ok(p) => self.exception_policy = p,
+                Err((path, e)) => l.diags.push(parse_error(
+                    e,
+                    "setting",
+                    src,
+                    idx.value(&path).or_else(|| idx.value("exception_policy")),
+                )),
+            }
+        }
         for (name, v) in &raw.variables {
             let span = idx.key(&format!("variables.{name}"));
             if !valid_var_name(name) {

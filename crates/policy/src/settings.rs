@@ -291,6 +291,68 @@ impl StreamExceptionPolicy {
     }
 }
 
+/// Parses the `exception_policy` of a policy: one value for every target (`drop-flow`), or
+/// a map of target keys (`master`, `app_layer_error`, `stream_midstream`, ...) to values.
+/// Returns the policies or the first error with its key path (for locating it).
+pub fn parse_exception_policy(
+    raw: &RawExceptionPolicy,
+) -> Result<sekisho_engine::ExceptionPolicies, (String, ParseError)> {
+    use sekisho_engine::{ExceptionAction, ExceptionPolicies, ExceptionTarget};
+    let action = |key: String, w: &str| {
+        ExceptionAction::parse(w)
+            .ok_or_else(|| (key, unknown("exception policy", w, ExceptionAction::NAMES)))
+    };
+    let mut p = ExceptionPolicies::default();
+    match raw {
+        RawExceptionPolicy::All(w) => p.master = action("exception_policy".into(), w)?,
+        RawExceptionPolicy::Targets(m) => {
+            let mut keys: Vec<&str> = vec!["master"];
+            keys.extend(ExceptionTarget::ALL.iter().map(|t| t.as_str()));
+            for (k, w) in m {
+                let path = format!("exception_policy.{k}");
+                let a = action(path.clone(), w)?;
+                if k == "master" {
+                    p.master = a;
+                } else {
+                    match ExceptionTarget::parse(k) {
+                        Some(t) => p.set(t, a),
+                        None => {
+                            return Err((
+                                format!("exception_policy.{k}"),
+                                unknown("exception policy target", k, &keys),
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+/// `exception_policy:` as written: one value, or a map of targets to values.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum RawExceptionPolicy {
+    /// `exception_policy: drop-flow`: every target.
+    All(String),
+    /// `exception_policy: {master: auto, stream_midstream: drop-flow}`.
+    Targets(std::collections::BTreeMap<String, String>),
+}
+
+impl StreamExceptionPolicy {
+    /// The exception action NFW's `StreamExceptionPolicy` means for mid-stream flows:
+    /// `drop` → `drop-flow`, `continue` → `ignore`, `reject` → `reject`.
+    pub fn as_exception(self) -> sekisho_engine::ExceptionAction {
+        use sekisho_engine::ExceptionAction;
+        match self {
+            Self::Drop => ExceptionAction::DropFlow,
+            Self::Continue => ExceptionAction::Ignore,
+            Self::Reject => ExceptionAction::Reject,
+        }
+    }
+}
+
 /// Log format of `logging.format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LogFormat {

@@ -4,10 +4,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sekisho_detect::{Detector, Output, RuleSet};
-use sekisho_engine::records::Record;
+use sekisho_engine::event::ExceptionRecord;
+use sekisho_engine::records::{DropRecord, Record};
 use sekisho_engine::{
-    AppChunk, Engine, Event, FlowRecord, Inspector, LinkType, PacketContext, Stats, Timestamp,
-    Transmit, Verdict,
+    AppChunk, Engine, Event, ExceptionTarget, FlowRecord, Inspector, LinkType, PacketContext,
+    Stats, Timestamp, Transmit, Verdict,
 };
 
 use crate::settings::Settings;
@@ -51,6 +52,10 @@ impl Inspector for Inspect {
         }
     }
 
+    fn take_exception(&mut self) -> Option<sekisho_engine::ExceptionTarget> {
+        self.0.as_mut().and_then(|d| d.take_exception())
+    }
+
     fn on_flow_end(&mut self, record: &mut FlowRecord) {
         if let Some(d) = self.0.as_mut() {
             d.on_flow_end(record)
@@ -68,6 +73,8 @@ pub struct Sensor {
     records: VecDeque<Record>,
     /// Latest packet time seen (flow records are logged no earlier than this).
     now: Timestamp,
+    /// Collect `--explain` lines (exception policies are explained here).
+    explain: bool,
 }
 
 impl Sensor {
@@ -79,6 +86,7 @@ impl Sensor {
             engine: Engine::with_inspector(settings.engine_config(), Inspect(detector)),
             records: VecDeque::new(),
             now: Timestamp::default(),
+            explain: settings.explain,
         }
     }
 
@@ -182,7 +190,7 @@ impl Sensor {
         }
         let now = self.now;
         while let Some(ev) = self.engine.poll_event() {
-            self.records.push_back(match ev {
+            let rec = match ev {
                 Event::FlowEnd(rec) => {
                     let log_ts = now.max(rec.end);
                     Record::Flow {
@@ -190,10 +198,58 @@ impl Sensor {
                         log_ts,
                     }
                 }
+                Event::Exception(x) => {
+                    if self.explain {
+                        self.records.push_back(Record::Explain(exception_line(&x)));
+                    }
+                    if x.inline && x.action.drops() {
+                        Record::Drop(Box::new(DropRecord {
+                            head: x.packet.clone(),
+                            payload_len: x.payload_len,
+                            tcp_flags: x.tcp_flags,
+                            reason: x.target.drop_reason(),
+                            alert: None,
+                        }))
+                    } else {
+                        Record::Event(Event::Exception(x))
+                    }
+                }
                 ev => Record::Event(ev),
-            });
+            };
+            self.records.push_back(rec);
         }
     }
+}
+
+/// The `--explain` line of an exception policy applied to a packet.
+fn exception_line(x: &ExceptionRecord) -> String {
+    let h = &x.packet;
+    let why = match x.target {
+        ExceptionTarget::AppLayerError => "the flow's app-layer parser stopped",
+        ExceptionTarget::StreamMemcap => "the stream memcap was reached",
+        ExceptionTarget::StreamMidstream => {
+            "TCP flow without its handshake and mid-stream pick-up is off"
+        }
+        ExceptionTarget::StreamReassemblyMemcap => "reassembly memory ran out",
+        ExceptionTarget::FlowMemcap => "the flow's state was evicted (flow table full)",
+        ExceptionTarget::DefragMemcap => "fragment reassembly memory ran out",
+        ExceptionTarget::StreamInvalid => "a segment was not valid for the stream",
+        ExceptionTarget::DetectLimit => {
+            "a limit or a truncated list kept a rule that can drop from seeing the data"
+        }
+    };
+    format!(
+        "pkt {} flow {}: exception policy {}: {}{} ({why})",
+        h.pkt_num,
+        h.flow_id,
+        x.target.as_str(),
+        x.action.as_str(),
+        if x.inline {
+            ""
+        } else {
+            " (monitor mode: only logged)"
+        }
+    )
 }
 
 // One compiled rule set is shared by the sensors of every worker thread.

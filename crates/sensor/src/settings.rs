@@ -96,11 +96,12 @@ impl Settings {
 
     /// Takes what the policy decides about the pipeline: its engine profile (AWS Network
     /// Firewall runs Suricata 7.0, which recognises SMTP from the client's first command
-    /// only).
+    /// only) and its exception policies.
     pub fn apply_policy(&mut self, policy: &Policy) {
         if policy.engine_profile == EngineProfile::AwsNfw {
             self.engine.app_layer.server_greeting_probe = false;
         }
+        self.engine.exceptions = policy.exceptions();
     }
 
     /// Validate checksums (`true`, the default) or not (captures taken on the sending host).

@@ -89,6 +89,17 @@ pub struct MatchScratch {
     vars: Vec<u64>,
     a: Vec<u8>,
     b: Vec<u8>,
+    /// A limit (PCRE match/depth limit, the inspection recursion limit) cut an evaluation
+    /// short since the last [`MatchScratch::take_limit_hit`]: its "no match" is not a
+    /// verdict on the data.
+    limit_hit: bool,
+}
+
+impl MatchScratch {
+    /// Whether a limit cut an evaluation short since the last call (and clears the mark).
+    pub fn take_limit_hit(&mut self) -> bool {
+        std::mem::take(&mut self.limit_hit)
+    }
 }
 
 /// A numeric operand: literal or byte_extract variable slot.
@@ -539,7 +550,12 @@ impl PayloadMatcher {
         if self.ops.is_empty() {
             return true;
         }
-        let MatchScratch { vars, a, b } = scratch;
+        let MatchScratch {
+            vars,
+            a,
+            b,
+            limit_hit,
+        } = scratch;
         let data = apply_transforms(&self.transforms, buf, a, b);
         vars.clear();
         vars.resize(self.nvars, 0);
@@ -548,8 +564,11 @@ impl PayloadMatcher {
             cursor: 0,
             pcre_start: 0,
             count: 0,
+            limit_hit: false,
         };
-        self.inspect(0, data, &mut st) == MATCH
+        let r = self.inspect(0, data, &mut st) == MATCH;
+        *limit_hit |= st.limit_hit;
+        r
     }
 }
 
@@ -587,6 +606,8 @@ struct State<'s> {
     /// `det_ctx->pcre_match_start_offset`.
     pcre_start: usize,
     count: u32,
+    /// A limit cut this evaluation short.
+    limit_hit: bool,
 }
 
 impl State<'_> {
@@ -617,6 +638,7 @@ impl PayloadMatcher {
     fn inspect(&self, i: usize, buf: &[u8], st: &mut State<'_>) -> i8 {
         st.count += 1;
         if st.count >= INSPECTION_RECURSION_LIMIT {
+            st.limit_hit = true;
             return DISCONTINUE;
         }
         let Some(op) = self.ops.get(i) else {
@@ -828,7 +850,14 @@ fn pcre_match(p: &CompiledPcre, buf: &[u8], st: &mut State<'_>) -> bool {
             true
         }
         Ok(None) => p.negated,
-        Err(()) => false,
+        Err(()) => {
+            // Past the end is a plain no-match; otherwise PCRE2 gave up (match or depth
+            // limit): not a verdict on the data.
+            if start <= subject.len() {
+                st.limit_hit = true;
+            }
+            false
+        }
     }
 }
 

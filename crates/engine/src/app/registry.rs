@@ -254,6 +254,14 @@ impl Parser {
         }
     }
 
+    /// The parser stopped for good (a message it cannot resynchronise after): later bytes
+    /// of the flow are not parsed, so rules on its buffers cannot see them.
+    pub fn failed(&self) -> bool {
+        match self {
+            Parser::Smtp(p) => p.has_failed(),
+        }
+    }
+
     /// Anomaly events raised since the last call: `(tx id, EVE anomaly.event name)`.
     pub fn take_anomalies(&mut self, out: &mut Vec<(u64, &'static str)>) {
         match self {

@@ -213,6 +213,11 @@ pub(crate) struct Flow {
     pub app: Option<Box<AppLayer>>,
     /// TCP handshake completed at some point (UDP/other: both directions seen).
     pub established: bool,
+    /// Exception policies applied, each target once (at most one entry per target).
+    pub exceptions: Vec<(crate::ExceptionTarget, crate::ExceptionAction)>,
+    /// An exception policy passed the rest of the flow (`pass-flow`, `bypass`): later
+    /// packets are accepted without inspection.
+    pub bypass: bool,
 }
 
 impl Flow {
@@ -280,6 +285,7 @@ impl Flow {
             action: self.action,
             emergency,
             midstream: self.midstream,
+            exception_policy: self.exceptions.clone(),
         }
     }
 }
@@ -541,7 +547,16 @@ pub(crate) struct FlowTable {
     id_hasher: foldhash::fast::FixedState,
     /// Flows created so far (mixed into flow ids).
     created: u64,
+    /// Key hashes of flows evicted while still active (table full), so a flow that comes
+    /// back is known to have lost its state (the `flow_memcap` exception policy). At most
+    /// [`EVICTED_MEMORY`] are remembered, oldest forgotten first.
+    evicted: std::collections::HashSet<u64, foldhash::fast::RandomState>,
+    evicted_order: std::collections::VecDeque<u64>,
 }
+
+/// Evicted flows remembered for the `flow_memcap` exception policy (about 1.5 MiB at most);
+/// one evicted longer ago comes back as a plain mid-stream flow (`stream_midstream`).
+pub const EVICTED_MEMORY: usize = 65_536;
 
 impl FlowTable {
     pub fn new(cap: usize, seed: u64) -> Self {
@@ -557,6 +572,8 @@ impl FlowTable {
             cap: cap.max(1),
             emergency: false,
             id_hasher: foldhash::fast::FixedState::with_seed(seed),
+            evicted: Default::default(),
+            evicted_order: Default::default(),
             created: 0,
         }
     }
@@ -676,6 +693,8 @@ impl FlowTable {
             action: None,
             app: None,
             established: false,
+            exceptions: Vec::new(),
+            bypass: false,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -701,6 +720,30 @@ impl FlowTable {
     }
 
     /// Removes a flow, returning it.
+    /// Remembers that the flow at `idx` is being evicted (its state is lost).
+    pub fn mark_evicted(&mut self, idx: u32) {
+        let Some(slot) = self.slots.get(idx as usize) else {
+            return;
+        };
+        let h = self.id_hasher.hash_one(slot.key);
+        if self.evicted.insert(h) {
+            self.evicted_order.push_back(h);
+            if self.evicted_order.len() > EVICTED_MEMORY {
+                if let Some(old) = self.evicted_order.pop_front() {
+                    self.evicted.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// True (once) when a flow with `key` was evicted earlier: it comes back without state.
+    pub fn take_evicted(&mut self, key: &FlowKey) -> bool {
+        if self.evicted.is_empty() {
+            return false;
+        }
+        self.evicted.remove(&self.id_hasher.hash_one(key))
+    }
+
     pub fn remove(&mut self, idx: u32) -> Option<Flow> {
         let flow = self.slots.get_mut(idx as usize)?.flow.take()?;
         let key = self.slots[idx as usize].key;

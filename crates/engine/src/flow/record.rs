@@ -235,6 +235,9 @@ pub struct FlowRecord {
     pub emergency: bool,
     /// True if the flow was picked up without seeing its TCP handshake.
     pub midstream: bool,
+    /// Exception policies applied to the flow, each target once, in order (EVE
+    /// `flow.exception_policy[{target, policy}]`).
+    pub exception_policy: Vec<(crate::ExceptionTarget, crate::ExceptionAction)>,
 }
 
 impl FlowRecord {
