@@ -20,6 +20,12 @@
 //! them per record type), a YAML scalar PyYAML reads differently — the case is skipped with
 //! the reason, never passed.
 //!
+//! A Suricata 8 firewall-mode case (`firewall.rules`, optionally with `td.rules`, which
+//! suricata-verify runs with `--firewall-rules-exclusive`) is handed to the replay inline with
+//! its firewall table as [`RuleLoad::firewall`] (only when [`Capabilities::firewall`]); a
+//! `firewall.policies` setting other than the `packet:filter` default and Suricata's own
+//! `drop:flow` app default skips the case naming the key.
+//!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
 #![warn(missing_docs)]

@@ -19,13 +19,23 @@ Run suricata-verify style conformance cases against sekisho.
 
 Each case (a directory with test.yaml under SUITE/tests/) is run or skipped: a case needing
 something sekisho does not implement yet (a Suricata feature, an argument or setting, a rule
-that does not load, firewall mode, an event type or a field sekisho does not write, a counter,
-a shell or file-compare check) is SKIPPED with the reason. A case's rules (test.rules or its
-`rules:` file) are loaded with the variables of Suricata's default configuration (replaced by
-the case's own `vars:`) and the suite's etc/classification.config, and evaluated. A case
-PASSES only when every applicable check was evaluated on sekisho's own EVE output and held.
-Version requirements are evaluated as Suricata 8.0.7 (the SMTP behaviour sekisho follows). A
-filter without `event_type` counts every record carrying its keys, as suricata-verify does.
+that does not load, an event type or a field sekisho does not write, a counter, a shell or
+file-compare check) is SKIPPED with the reason. A case's rules (test.rules or its `rules:`
+file) are loaded with the variables of Suricata's default configuration (replaced by the
+case's own `vars:`) and the suite's etc/classification.config, and evaluated.
+
+A Suricata 8 firewall-mode case (firewall.rules, optionally with td.rules) runs inline with
+firewall.rules as the policy's firewall rules and td.rules as its threat-detection rules;
+firewall.policies.packet.filter sets the packet:filter default. It is SKIPPED when it needs
+what sekisho's firewall does not do: the hooks of a protocol it has none for (all but SMTP
+today), whether named in a rule, in a per-hook firewall.policies.app default, or spoken by
+the capture's flows (including flows whose protocol sekisho does not identify);
+pre-flow/pre-stream tables; an accept:packet or accept:flow default policy.
+
+A case PASSES only when every applicable check was evaluated on sekisho's own EVE output and
+held. Version requirements are evaluated as Suricata 8.0.7 (the SMTP behaviour sekisho
+follows). A filter without `event_type` counts every record carrying its keys, as
+suricata-verify does.
 One line per case (`PASS name`, `FAIL name: why`, `SKIP name: why`), then
 `N passed, N failed, N skipped`.
 
@@ -255,16 +265,15 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
     Ok(())
 }
 
-/// Names sekisho writes in `app_proto` for flows whose protocol was not identified.
-const NO_APP_PROTO: &[&str] = &["failed", "unknown"];
-
 /// Firewall mode applies the default app policy (`drop:flow`) at every hook of every
 /// app-layer protocol a flow speaks; sekisho's firewall evaluates the hooks only of the
 /// protocols whose registry entry names progress states. A capture with flows of another
 /// protocol would be judged on a firewall that let them through, so the case is
-/// unsupported, naming the protocol. The app protocols are taken from the flow records of
-/// a replay with the case's rules and settings (into a scratch directory, so the case's
-/// own `eve.json` keeps exactly the records it asked for).
+/// unsupported, naming the protocol. So is a flow whose protocol sekisho could not identify
+/// (`app_proto: failed`): Suricata parses protocols sekisho does not (SSH, FTP, HTTP/2, ...)
+/// and would apply their hooks' default policy. The app protocols are taken from the flow
+/// records of a replay with the case's rules and settings (into a scratch directory, so the
+/// case's own `eve.json` keeps exactly the records it asked for).
 fn firewall_app_protos(opts: &ReplayOptions, rules: &Arc<RuleSet>) -> Result<(), ReplayError> {
     let scratch = opts.out_dir.join("firewall-app-protos");
     std::fs::create_dir_all(&scratch)
@@ -315,11 +324,18 @@ fn firewall_app_protos(opts: &ReplayOptions, rules: &Arc<RuleSet>) -> Result<(),
             "app_proto_orig",
         ] {
             if let Some(p) = rec.get(key).and_then(|v| v.as_str()) {
-                if !hooked.contains(&p) && !NO_APP_PROTO.contains(&p) {
+                if !hooked.contains(&p) && p != "unknown" {
                     unhooked.insert(p.to_string());
                 }
             }
         }
+    }
+    if unhooked.remove("failed") && unhooked.is_empty() {
+        return Err(ReplayError::Unsupported(
+            "firewall app hooks of flows whose protocol sekisho did not identify (app_proto \
+             failed) not evaluated (Suricata may parse it and apply its default app policy)"
+                .into(),
+        ));
     }
     if unhooked.is_empty() {
         return Ok(());
