@@ -390,3 +390,72 @@ fn loophole_unwritten_flow_field_skips_case() {
         );
     }
 }
+
+/// Loophole: a firewall-mode case whose capture speaks an app protocol sekisho's firewall has
+/// no hooks for (TLS here) was judged on a firewall that let that protocol through, where
+/// Suricata's default app policy drops it; with a check that holds vacuously (no alert) it
+/// passed. A `packet:filter` default sekisho cannot honour must skip too, naming the key.
+#[test]
+fn loophole_firewall_cases_sekisho_cannot_evaluate_skip() {
+    let Some(suite) = sekisho_testutil::require_shared(SUITE) else {
+        return;
+    };
+    let root = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(root.path().join("etc")).expect("etc");
+    std::fs::copy(
+        suite.join("etc/classification.config"),
+        root.path().join("etc/classification.config"),
+    )
+    .expect("classification.config");
+    let tests = suite.join("tests");
+    let fw60 = tests.join("firewall/ruletype-firewall-60-no-app-rules");
+    let smtp = tests.join("firewall/ruletype-firewall-122-smtp");
+    let vacuous =
+        "args:\n  - -k none\nchecks:\n- filter:\n    count: 0\n    match:\n      event_type: alert\n      alert.signature_id: 1\n";
+    let make = |name: &str, pcap: PathBuf, extra_config: &str| {
+        let dir = root.path().join("tests").join(name);
+        std::fs::create_dir_all(&dir).expect("case dir");
+        std::fs::copy(fw60.join("firewall.rules"), dir.join("firewall.rules")).expect("rules");
+        std::fs::copy(&pcap, dir.join("input.pcap")).expect("pcap");
+        let cfg = std::fs::read_to_string(fw60.join("suricata.yaml")).expect("suricata.yaml");
+        std::fs::write(dir.join("suricata.yaml"), format!("{cfg}\n{extra_config}"))
+            .expect("write suricata.yaml");
+        std::fs::write(dir.join("test.yaml"), vacuous).expect("write test.yaml");
+    };
+    make(
+        "fw-tls",
+        tests.join("tls/tls-client-hello-frag-01/dump_mtu300.pcap"),
+        "",
+    );
+    make(
+        "fw-smtp",
+        smtp.join("smtp-simple-session.pcap"),
+        "firewall:\n  enabled: yes\n",
+    );
+    make(
+        "fw-smtp-accept-flow",
+        smtp.join("smtp-simple-session.pcap"),
+        "firewall:\n  policies:\n    packet:\n      filter: [\"accept:flow\"]\n",
+    );
+    let run = verify(root.path(), &["fw-tls", "fw-smtp", "fw-smtp-accept-flow"]);
+    let line = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1).map(|n| n.trim_end_matches(':')) == Some(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tls = line("fw-tls");
+    assert!(
+        tls.starts_with("SKIP fw-tls:") && tls.contains("firewall app hooks of tls"),
+        "{tls}"
+    );
+    // Control: the same rules on SMTP, whose hooks are evaluated, run.
+    assert_eq!(line("fw-smtp"), "PASS fw-smtp");
+    let af = line("fw-smtp-accept-flow");
+    assert!(
+        af.starts_with("SKIP fw-smtp-accept-flow:")
+            && af.contains("`firewall.policies.packet.filter: [accept:flow]`"),
+        "{af}"
+    );
+}

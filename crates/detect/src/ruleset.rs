@@ -8,7 +8,7 @@ use sekisho_engine::{Direction, PacketContext};
 use sekisho_policy::{DefaultAction, Policy, RuleOrder};
 use sekisho_rules::{ActionKind, BitsCmd, Rule, Variables};
 
-use crate::firewall::{Firewall, FirewallConfig};
+use crate::firewall::{DefaultPolicy, Firewall, FirewallConfig};
 use crate::prefilter::{Prefilter, PrefilterStats};
 use crate::sig::{compile_rule, BitNames, BufKind, NotLoaded, Sig};
 
@@ -100,6 +100,11 @@ pub struct CompileOptions {
     pub classtypes: Vec<(String, String, u8)>,
     /// Collect firewall-mode `--explain` lines.
     pub explain: bool,
+    /// The firewall's `packet:filter` default policy (Suricata's
+    /// `firewall.policies.packet.filter`); `None` keeps [`FirewallConfig`]'s default,
+    /// Suricata's `drop:packet`. Only drop/reject policies and `accept:hook` are evaluated
+    /// as Suricata does (an accept default lets the packet go on to the app hooks).
+    pub firewall_packet_filter: Option<DefaultPolicy>,
 }
 
 /// Parses `classification.config` text: `config classification: short,Description,prio`
@@ -205,13 +210,14 @@ impl RuleSet {
         let started = Instant::now();
         let mut not_loaded = Vec::new();
         // Suricata 8 firewall mode: its rules are their own tables, evaluated before TD.
-        let firewall = Firewall::from_policy(
-            policy,
-            FirewallConfig {
-                explain: opts.explain,
-                ..FirewallConfig::default()
-            },
-        );
+        let mut fw_cfg = FirewallConfig {
+            explain: opts.explain,
+            ..FirewallConfig::default()
+        };
+        if let Some(d) = opts.firewall_packet_filter {
+            fw_cfg.packet_filter = d;
+        }
+        let firewall = Firewall::from_policy(policy, fw_cfg);
         if let Some(fw) = &firewall {
             not_loaded.extend(fw.not_loaded().iter().cloned());
         }

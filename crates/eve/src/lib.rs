@@ -1002,6 +1002,7 @@ mod tests {
             action: None,
             emergency: false,
             midstream: false,
+            exception_policy: Vec::new(),
         }
     }
 

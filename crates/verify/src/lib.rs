@@ -20,6 +20,12 @@
 //! them per record type), a YAML scalar PyYAML reads differently — the case is skipped with
 //! the reason, never passed.
 //!
+//! A Suricata 8 firewall-mode case (`firewall.rules`, optionally with `td.rules`, which
+//! suricata-verify runs with `--firewall-rules-exclusive`) is handed to the replay inline with
+//! its firewall table as [`RuleLoad::firewall`] (only when [`Capabilities::firewall`]); a
+//! `firewall.policies` setting other than the `packet:filter` default and Suricata's own
+//! `drop:flow` app default skips the case naming the key.
+//!
 //! The replay itself is supplied by the caller as a [`Replayer`] so this crate stays a pure
 //! interpreter of descriptors and checks (the CLI wires in the real replay driver).
 #![warn(missing_docs)]
@@ -90,6 +96,25 @@ pub struct RuleLoad {
     pub vars: Vec<(String, String)>,
     /// `classification.config` of the suite, when present (alert `category` and severity).
     pub classification: Option<PathBuf>,
+    /// Suricata 8 firewall mode: the firewall table evaluated before the threat-detection
+    /// rules of [`RuleLoad::files`] (`None`: not a firewall-mode case).
+    pub firewall: Option<FirewallLoad>,
+}
+
+/// The firewall side of a firewall-mode case, as suricata-verify runs it: the case's
+/// `firewall.rules` is passed as `--firewall-rules-exclusive` (a `td.rules` beside it is the
+/// threat-detection rule file, `-S`), which turns firewall mode on; firewall mode is inline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallLoad {
+    /// The firewall rules file (file order is evaluation order); it may hold no rules, in
+    /// which case only the default policies decide.
+    pub rules: PathBuf,
+    /// `firewall.policies.packet.filter` of the case's configuration: the default policy
+    /// of the `packet:filter` table as written, first the primary action with its scope
+    /// (`"accept:hook"`), then secondary actions (`"alert"`). `None`: Suricata's default
+    /// (`drop:packet`). The replay maps it onto its firewall configuration or reports the
+    /// case unsupported.
+    pub packet_filter: Option<Vec<String>>,
 }
 
 /// Why a replay did not produce output to check.
@@ -131,6 +156,10 @@ pub struct Capabilities {
     pub event_types: BTreeSet<String>,
     /// Whether rule files can be loaded and matched (detection).
     pub detection: bool,
+    /// Whether Suricata 8 firewall mode is evaluated: a case's `firewall.rules` (with its
+    /// `td.rules`) compiled as firewall and threat-detection rules. Without it every
+    /// firewall-mode case is skipped.
+    pub firewall: bool,
     /// Whether app-layer protocols are detected (`app_proto` on flows).
     pub app_layer: bool,
     /// Stats counters sekisho writes (dotted names); a stats check on any other is skipped.
@@ -183,6 +212,7 @@ impl Default for Capabilities {
                 .map(|s| s.to_string())
                 .collect(),
             detection: false,
+            firewall: false,
             app_layer: false,
             counters: BTreeSet::new(),
             drop_flows_all: false,
@@ -431,8 +461,13 @@ struct Settings {
     anomaly: (bool, bool, bool),
     /// `vars:` of the case's configuration: (name, value), address and port groups.
     vars: Vec<(String, String)>,
-    /// Firewall mode (`firewall.enabled`), which sekisho does not evaluate in this runner.
+    /// `firewall.enabled: true` in the case's configuration.
     firewall: bool,
+    /// `firewall.policies.packet.filter` (see [`FirewallLoad::packet_filter`]).
+    fw_packet_filter: Option<Vec<String>>,
+    /// `firewall.rule-path` / `firewall.rule-files` are set (ignored when the case has a
+    /// `firewall.rules`, which suricata-verify loads exclusively).
+    fw_rule_files: bool,
     /// A setting that only matters with rules and that sekisho does not honour (e.g. a
     /// non-default `action-order`): the case is skipped if it has rules.
     rules_unsupported: Option<String>,
@@ -656,11 +691,7 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
             | "rule-files"
             | "classification-file"
             | "reference-config-file" => {}
-            "firewall" => {
-                if get(v, "enabled").and_then(yaml_bool) == Some(true) {
-                    s.firewall = true;
-                }
-            }
+            "firewall" => parse_firewall(v, s)?,
             "flow-timeouts" => {
                 for (class, states) in v.as_mapping().into_iter().flatten() {
                     for (state, val) in states.as_mapping().into_iter().flatten() {
@@ -674,6 +705,102 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                 }
             }
             other => return Err(format!("setting `{other}` not supported")),
+        }
+    }
+    Ok(())
+}
+
+/// The `firewall:` node of a case's configuration (Suricata 8.0.7 layout, the version the
+/// runner evaluates as). What sekisho's firewall cannot honour is an error naming the key.
+fn parse_firewall(v: &Yaml, s: &mut Settings) -> Result<(), String> {
+    let Some(map) = v.as_mapping() else {
+        // `firewall: true` sets no `firewall.enabled`; reading it either way would be a guess.
+        return Err(format!(
+            "setting `firewall: {}` not supported (expected a mapping)",
+            yaml_text(v)
+        ));
+    };
+    for (k, val) in map {
+        match yaml_text(k).as_str() {
+            "enabled" => match yaml_bool(val) {
+                Some(on) => s.firewall = on,
+                None => {
+                    return Err(format!(
+                        "setting `firewall.enabled: {}` not supported",
+                        yaml_text(val)
+                    ))
+                }
+            },
+            // suricata-verify loads the case's firewall.rules with
+            // --firewall-rules-exclusive, which ignores the configured rule files.
+            "rule-path" | "rule-files" => s.fw_rule_files = true,
+            "policies" => parse_firewall_policies(val, s)?,
+            other => return Err(format!("setting `firewall.{other}` not supported")),
+        }
+    }
+    Ok(())
+}
+
+/// Suricata's default of every app-layer hook.
+const DEFAULT_APP_POLICY: &[&str] = &["drop:flow"];
+
+/// `firewall.policies` (8.0.7 layout: `packet: {filter, pre-flow, pre-stream}`,
+/// `app: {PROTO: {HOOK: [actions]}}`). Only the `packet:filter` default is handed to the
+/// replay; a per-hook app default other than Suricata's `drop:flow`, a pre-flow/pre-stream
+/// default and any other key are errors naming the key (sekisho's firewall has one default
+/// for all app hooks and no pre-flow/pre-stream tables).
+fn parse_firewall_policies(v: &Yaml, s: &mut Settings) -> Result<(), String> {
+    let actions = |key: &str, val: &Yaml| -> Result<Vec<String>, String> {
+        match val {
+            Yaml::Sequence(items) => items
+                .iter()
+                .map(|i| match i {
+                    Yaml::String(a) => Ok(a.clone()),
+                    other => Err(format!(
+                        "setting `{key}` entry `{}` not supported (expected an action)",
+                        yaml_text(other)
+                    )),
+                })
+                .collect(),
+            other => Err(format!(
+                "setting `{key}: {}` not supported (expected a list of actions)",
+                yaml_text(other)
+            )),
+        }
+    };
+    for (k, val) in v.as_mapping().into_iter().flatten() {
+        let key = yaml_text(k);
+        match key.as_str() {
+            "packet" => {
+                for (tk, tv) in val.as_mapping().into_iter().flatten() {
+                    let table = yaml_text(tk);
+                    let full = format!("firewall.policies.packet.{table}");
+                    match table.as_str() {
+                        "filter" => s.fw_packet_filter = Some(actions(&full, tv)?),
+                        _ => {
+                            return Err(format!(
+                                "setting `{full}` not supported (sekisho's firewall has only \
+                                 the packet:filter table)"
+                            ))
+                        }
+                    }
+                }
+            }
+            "app" => {
+                for (pk, pv) in val.as_mapping().into_iter().flatten() {
+                    for (hk, hv) in pv.as_mapping().into_iter().flatten() {
+                        let full =
+                            format!("firewall.policies.app.{}.{}", yaml_text(pk), yaml_text(hk));
+                        if actions(&full, hv)? != DEFAULT_APP_POLICY {
+                            return Err(format!(
+                                "setting `{full}` not supported (per-hook app default \
+                                 policies; sekisho applies drop:flow at every app hook)"
+                            ));
+                        }
+                    }
+                }
+            }
+            other => return Err(format!("setting `firewall.policies.{other}` not supported")),
         }
     }
     Ok(())
@@ -768,6 +895,27 @@ fn rule_file_applies(path: &Path) -> bool {
     }
 }
 
+/// Splits a case's sorted rule files as suricata-verify does: `(firewall rules, the
+/// other rule files)`. One file ending in `firewall.rules`, or two ending in
+/// `firewall.rules` and `td.rules` (in that order), are firewall mode; one other file is
+/// plain rules; anything else is a skip (suricata-verify refuses it).
+fn split_firewall_rules(files: Vec<PathBuf>) -> Result<(Option<PathBuf>, Vec<PathBuf>), Outcome> {
+    let ends = |p: &PathBuf, n: &str| {
+        p.file_name()
+            .is_some_and(|f| f.to_string_lossy().ends_with(n))
+    };
+    match files.as_slice() {
+        [fw] if ends(fw, "firewall.rules") => Ok((Some(fw.clone()), Vec::new())),
+        [fw, td] if ends(fw, "firewall.rules") && ends(td, "td.rules") => {
+            Ok((Some(fw.clone()), vec![td.clone()]))
+        }
+        [_, _, ..] => Err(Outcome::Skip(
+            "more than one rule file (suricata-verify refuses this too)".into(),
+        )),
+        _ => Ok((None, files)),
+    }
+}
+
 /// Runs one case. `name` is its path under `suite/tests/`.
 pub fn run_case(suite: &Path, name: &str, caps: &Capabilities, replayer: &dyn Replayer) -> Outcome {
     match run_case_inner(suite, name, caps, replayer) {
@@ -839,8 +987,10 @@ fn run_case_inner(
             .map_err(|e| Outcome::Skip(format!("unreadable suricata.yaml: {e}")))?;
         parse_config(&cfg, &mut settings).map_err(Outcome::Skip)?;
     }
-    // Rules as suricata-verify's runner finds them: the one `*.rules` file of the case
-    // directory (`-S`); `firewall.rules` (with `td.rules`) means firewall mode; a file named
+    // Rules as suricata-verify's runner finds them (sorted `*.rules` of the case directory):
+    // one file is the rules (`-S`), unless its name ends in `firewall.rules`, which is
+    // firewall mode (`--firewall-rules-exclusive`); two files are firewall mode when they are
+    // `*firewall.rules` and `*td.rules` (the threat-detection rules, `-S`). A file named
     // `minX.rules` only applies from version X on.
     let mut rule_files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| Outcome::Fail(e.to_string()))?
@@ -848,25 +998,38 @@ fn run_case_inner(
         .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".rules"))
         .collect();
     rule_files.sort();
-    let is_named = |p: &PathBuf, n: &str| p.file_name().is_some_and(|f| f == n);
-    if settings.firewall || rule_files.iter().any(|p| is_named(p, "firewall.rules")) {
-        return Err(Outcome::Skip("firewall mode not evaluated".into()));
-    }
-    if rule_files.len() > 1 {
+    let (firewall_rules, mut rule_files) = split_firewall_rules(rule_files)?;
+    if settings.firewall && firewall_rules.is_none() {
         return Err(Outcome::Skip(
-            "more than one rule file (suricata-verify refuses this too)".into(),
+            "firewall.enabled without a firewall.rules file not supported \
+             (firewall rules from firewall.rule-files are not loaded)"
+                .into(),
         ));
     }
-    rule_files.retain(|p| rule_file_applies(p));
+    if firewall_rules.is_none() {
+        if settings.fw_packet_filter.is_some() || settings.fw_rule_files {
+            return Err(Outcome::Skip(
+                "firewall settings without firewall mode not supported".into(),
+            ));
+        }
+        rule_files.retain(|p| rule_file_applies(p));
+    }
     if basename_of(name).contains("ips") {
         // suricata-verify runs every case whose name contains "ips" with --simulate-ips.
         settings.inline = true;
     }
-    let rules = if rule_files.iter().any(|f| has_rules(f)) {
+    if firewall_rules.is_some() {
+        // Firewall mode is an IPS mode: verdicts take effect.
+        settings.inline = true;
+    }
+    let rules = if firewall_rules.is_some() || rule_files.iter().any(|f| has_rules(f)) {
         if !caps.detection {
             return Err(Outcome::Skip(
                 "detection not implemented (case has rules)".into(),
             ));
+        }
+        if firewall_rules.is_some() && !caps.firewall {
+            return Err(Outcome::Skip("firewall mode not evaluated".into()));
         }
         if let Some(why) = &settings.rules_unsupported {
             return Err(Outcome::Skip(why.clone()));
@@ -884,6 +1047,10 @@ fn run_case_inner(
             files: rule_files,
             vars,
             classification: classification.is_file().then_some(classification),
+            firewall: firewall_rules.map(|rules| FirewallLoad {
+                rules,
+                packet_filter: settings.fw_packet_filter.clone(),
+            }),
         })
     } else {
         None
@@ -1929,16 +2096,159 @@ mod tests {
             run_case(&root, &name, &caps, &fake(eve2)),
             Outcome::Fail(m) if m.contains("expected 1 events, got 0")
         ));
-        // Firewall-mode cases are not evaluated.
+        // A firewall.rules beside a test.rules is not a firewall-mode pair.
         std::fs::write(
             root.join("tests/c/firewall.rules"),
             "accept:hook tcp:all any any -> any any (sid:1;)\n",
         )
         .unwrap();
+        assert!(matches!(
+            run_case(&root, &name, &caps, &fake(eve)),
+            Outcome::Skip(m) if m.contains("more than one rule file")
+        ));
+        // Without the firewall capability firewall-mode cases are not evaluated.
+        std::fs::remove_file(root.join("tests/c/test.rules")).unwrap();
         assert_eq!(
             run_case(&root, &name, &caps, &fake(eve)),
             Outcome::Skip("firewall mode not evaluated".into())
         );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn firewall_caps() -> Capabilities {
+        Capabilities {
+            firewall: true,
+            ..detect_caps()
+        }
+    }
+
+    /// Runs the case with a replayer that records the request and writes `eve`.
+    fn firewall_run(root: &Path, eve: &'static str) -> (Outcome, Option<RunRequest>) {
+        let seen = std::cell::RefCell::new(None);
+        let spy = |req: &RunRequest| {
+            *seen.borrow_mut() = Some(req.clone());
+            fake(eve)(req)
+        };
+        let o = run_case(root, "c", &firewall_caps(), &spy);
+        (o, seen.into_inner())
+    }
+
+    #[test]
+    fn firewall_mode_cases() {
+        let eve = "{\"event_type\":\"alert\",\"alert\":{\"signature_id\":7}}\n";
+        let yaml = "checks:\n- filter:\n    count: 1\n    match:\n      event_type: alert\n      alert.signature_id: 7\n";
+        let fw = "accept:hook tcp:all any any -> any any (sid:7;)\n";
+        let (root, _) = case(&[
+            ("test.yaml", yaml),
+            ("input.pcap", ""),
+            ("firewall.rules", fw),
+        ]);
+        let dir = root.join("tests/c");
+        // firewall.rules alone: firewall mode, no threat-detection rules, inline.
+        let (o, req) = firewall_run(&root, eve);
+        assert_eq!(o, Outcome::Pass);
+        let req = req.unwrap();
+        assert!(req.inline, "firewall mode is an IPS mode");
+        let load = req.rules.unwrap();
+        assert!(load.files.is_empty());
+        assert_eq!(
+            load.firewall,
+            Some(FirewallLoad {
+                rules: dir.join("firewall.rules"),
+                packet_filter: None,
+            })
+        );
+        // With td.rules: those are the threat-detection rules.
+        std::fs::write(
+            dir.join("td.rules"),
+            "drop ip any any -> any any (sid:8;)\n",
+        )
+        .unwrap();
+        let (o, req) = firewall_run(&root, eve);
+        assert_eq!(o, Outcome::Pass);
+        let load = req.unwrap().rules.unwrap();
+        assert_eq!(load.files, vec![dir.join("td.rules")]);
+        assert_eq!(
+            load.firewall.map(|f| f.rules),
+            Some(dir.join("firewall.rules"))
+        );
+        // An empty firewall.rules is still firewall mode (the default policies decide).
+        std::fs::remove_file(dir.join("td.rules")).unwrap();
+        std::fs::write(dir.join("firewall.rules"), "# nothing accepted\n").unwrap();
+        let (o, req) = firewall_run(&root, eve);
+        assert_eq!(o, Outcome::Pass);
+        assert!(req.unwrap().rules.unwrap().firewall.is_some());
+        std::fs::write(dir.join("firewall.rules"), fw).unwrap();
+        // The packet:filter default is handed over as written; Suricata's default app
+        // policy is accepted, any other app default skips naming the key.
+        std::fs::write(
+            dir.join("suricata.yaml"),
+            "firewall:\n  enabled: yes\n  policies:\n    packet:\n      filter: [\"accept:hook\", \"alert\"]\n    app:\n      smtp:\n        request-data: [\"drop:flow\"]\n",
+        )
+        .unwrap();
+        let (o, req) = firewall_run(&root, eve);
+        assert_eq!(o, Outcome::Pass);
+        assert_eq!(
+            req.unwrap().rules.unwrap().firewall.unwrap().packet_filter,
+            Some(vec!["accept:hook".to_string(), "alert".to_string()])
+        );
+        for (cfg, key) in [
+            (
+                "firewall:\n  policies:\n    app:\n      tls:\n        client-hello-done: [\"accept:hook\"]\n",
+                "`firewall.policies.app.tls.client-hello-done`",
+            ),
+            (
+                "firewall:\n  policies:\n    packet:\n      pre-flow: [\"drop:packet\"]\n",
+                "`firewall.policies.packet.pre-flow`",
+            ),
+            (
+                "firewall:\n  policies:\n    packet-filter: [\"drop:packet\"]\n",
+                "`firewall.policies.packet-filter`",
+            ),
+            (
+                "firewall:\n  policies:\n    packet:\n      filter: accept:hook\n",
+                "`firewall.policies.packet.filter: accept:hook`",
+            ),
+            ("firewall:\n  mode: x\n", "`firewall.mode`"),
+            ("firewall: true\n", "`firewall: true`"),
+        ] {
+            std::fs::write(dir.join("suricata.yaml"), cfg).unwrap();
+            let (o, req) = firewall_run(&root, eve);
+            assert!(
+                matches!(&o, Outcome::Skip(m) if m.contains(key)),
+                "{key}: {o:?}"
+            );
+            assert!(req.is_none(), "{key}: replayed");
+        }
+        // firewall.enabled without a firewall.rules: the rules would come from rule-files.
+        std::fs::write(dir.join("suricata.yaml"), "firewall:\n  enabled: yes\n").unwrap();
+        std::fs::remove_file(dir.join("firewall.rules")).unwrap();
+        std::fs::write(dir.join("test.rules"), fw).unwrap();
+        assert!(matches!(
+            firewall_run(&root, eve).0,
+            Outcome::Skip(m) if m.contains("firewall.enabled without a firewall.rules")
+        ));
+        // Two files that are not firewall.rules + td.rules are refused as before.
+        std::fs::remove_file(dir.join("suricata.yaml")).unwrap();
+        std::fs::write(dir.join("firewall.rules"), fw).unwrap();
+        assert!(matches!(
+            firewall_run(&root, eve).0,
+            Outcome::Skip(m) if m.contains("more than one rule file")
+        ));
+        // What the replay cannot evaluate (an app protocol without hooks) is a skip.
+        std::fs::remove_file(dir.join("test.rules")).unwrap();
+        let unhooked = |_: &RunRequest| -> Result<(), ReplayError> {
+            Err(ReplayError::Unsupported(
+                "firewall app hooks of tls not evaluated".into(),
+            ))
+        };
+        assert_eq!(
+            run_case(&root, "c", &firewall_caps(), &unhooked),
+            Outcome::Skip("firewall app hooks of tls not evaluated".into())
+        );
+        // Checks stay as strict as everywhere: a missing alert fails.
+        let (o, _) = firewall_run(&root, "");
+        assert!(matches!(o, Outcome::Fail(m) if m.contains("expected 1 events, got 0")));
         std::fs::remove_dir_all(&root).unwrap();
     }
 
