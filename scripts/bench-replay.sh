@@ -14,7 +14,8 @@
 # and prints Gbit/s, Mpps and peak RSS for each, the cost ratio full/decode-only (target: at
 # most 2x), the rule load report of pass 3 and the detection slowdown 3 vs 4 in packets/s.
 # Monitor mode so that drops never change what is inspected: both 3 and 4 see every packet.
-# Each pass runs 3 times, interleaved, and the best is kept: the machine is shared.
+# Each pass runs 3 times (SEKISHO_BENCH_ROUNDS), interleaved, and the best is kept: the machine
+# is shared.
 #
 # With --baseline BIN every pass also runs with that (older) sekisho binary, interleaved with
 # the new one, and a before/after table closes the report: how a change is shown to be no
@@ -39,7 +40,7 @@ if [[ -n $baseline && ! -x $baseline ]]; then
     echo "--baseline $baseline: not an executable" >&2
     exit 2
 fi
-rounds=3
+rounds=${SEKISHO_BENCH_ROUNDS:-3}
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 tgt=${CARGO_TARGET_DIR:-$here/target}
