@@ -405,12 +405,12 @@ fn every_unknown_key_is_reported_in_one_pass() {
   |
 3 | rule_ordr: strict
   | ^^^^^^^^^
-  hint: did you mean 'rule_order'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, firewall_rules, rule_groups, logging
+  hint: did you mean 'rule_order'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, exception_policy, firewall_rules, rule_groups, logging
 examples/errors/unknown-keys.yaml:4:1: error: unknown key 'defalt_actions'
   |
 4 | defalt_actions: [drop_established]
   | ^^^^^^^^^^^^^^
-  hint: did you mean 'default_actions'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, firewall_rules, rule_groups, logging
+  hint: did you mean 'default_actions'? expected one of: name, availability_zone, variables, engine_profile, rule_order, default_actions, stream_exception_policy, exception_policy, firewall_rules, rule_groups, logging
 examples/errors/unknown-keys.yaml:7:5: error: unknown key 'rulez' in rule_groups[0]
   |
 7 |     rulez: ../egress/rules/mail.rules

@@ -727,10 +727,11 @@ impl<I: Inspector> Cx<'_, I> {
         let inline = self.cfg.inline;
         let action = self.cfg.exceptions.resolve(target, inline);
         self.stats.exception.add(target, action);
-        if !flow.exceptions.iter().any(|(t, _)| *t == target) {
+        // Recorded once per flow and target (the first packet it fired on): bounded by the
+        // flow table, so never subject to `max_queued_events`; later firings are counted.
+        let first = !flow.exceptions.iter().any(|(t, _)| *t == target);
+        if first {
             flow.exceptions.push((target, action));
-        }
-        if self.events.len() < self.cfg.max_queued_events {
             let tcp_flags = match pkt.transport {
                 Transport::Tcp(t) => t.flags,
                 _ => 0,
@@ -759,8 +760,6 @@ impl<I: Inspector> Cx<'_, I> {
                     action,
                     inline,
                 })));
-        } else {
-            *self.dropped_events += 1;
         }
         if !inline {
             return None;
@@ -861,6 +860,22 @@ impl<I: Inspector> Cx<'_, I> {
         let Some(sess) = flow.tcp.as_mut().filter(|_| deliver) else {
             return Verdict::Accept;
         };
+        // RFC 5961: a receiver resets only on a RST at exactly the sequence number it
+        // expects next (an in-window one only draws a challenge ACK). A RST that would not
+        // reset the receiver must not end the streams here either, or the data that follows
+        // would go uninspected: it changes nothing, and the stream_invalid policy applies.
+        let d = dir.index();
+        if info.flags & tcp_flags::RST != 0
+            && sess.state != TcpState::None
+            && sess.streams[d]
+                .as_ref()
+                .is_some_and(|s| s.next_seq() != info.seq)
+        {
+            self.push_stream_event("rst_invalid_seq", ts, pkt_num, flow_id, dir);
+            return self
+                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                .unwrap_or(Verdict::Accept);
+        }
         let was_none = sess.state == TcpState::None;
         let up = sess.update(dir, info, pkt.payload.len(), self.cfg.midstream, ts);
         if was_none && sess.state != TcpState::None {
@@ -871,9 +886,14 @@ impl<I: Inspector> Cx<'_, I> {
             flow.midstream = true;
         }
         if up.invalid_timestamp {
+            // Ignored by the receiver's PAWS check, so not reassembled; but a bogus high
+            // timestamp earlier would make every genuine segment fail here: not passed
+            // silently (stream_invalid).
             st.pkt_invalid_timestamp += 1;
             self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
-            return Verdict::Accept;
+            return self
+                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                .unwrap_or(Verdict::Accept);
         }
         // A pure ACK carries nothing for an existing stream.
         if !sess.reassemble
@@ -883,7 +903,6 @@ impl<I: Inspector> Cx<'_, I> {
         {
             return Verdict::Accept;
         }
-        let d = dir.index();
         let syn = info.flags & tcp_flags::SYN != 0;
         // A plain match (not `get_or_insert_with`) keeps the common case, an existing
         // stream, free of a call per segment.
@@ -942,6 +961,15 @@ impl<I: Inspector> Cx<'_, I> {
         // Counters live in each reassembler and are merged at flow end.
         if !o.events.is_empty() {
             self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
+            // New bytes after the stream ended are never delivered nor inspected.
+            if o.events.contains(ReassemblyEvent::DataAfterClose)
+                || o.events.contains(ReassemblyEvent::DataAfterFin)
+            {
+                let v = self
+                    .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                    .unwrap_or(Verdict::Accept);
+                verdict = verdict.and(v);
+            }
         }
         verdict
     }

@@ -2,7 +2,7 @@
 //! `--set KEY=VALUE`, then handed to each part of the pipeline.
 
 use sekisho_detect::{CompileOptions, DetectConfig, EstablishedScope};
-use sekisho_engine::{ChecksumMode, EngineConfig};
+use sekisho_engine::{ChecksumMode, EngineConfig, ExceptionAction, ExceptionTarget};
 use sekisho_policy::{EngineProfile, Policy};
 
 /// How verdicts are applied.
@@ -34,10 +34,36 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ),
     ("detect.stream-depth", "bytes, 0 = no limit"),
     (
+        "exception-policy",
+        "drop-flow|drop-packet|pass-flow|pass-packet|bypass|reject|ignore|auto (every target)",
+    ),
+    (
+        "<stream.midstream|stream.memcap|stream.reassembly.memcap|flow.memcap|defrag.memcap>-policy, app-layer.error-policy",
+        "one target's exception policy (Suricata's keys; docs/exception-policies.md)",
+    ),
+    (
         "detect.established-scope",
         "to_server|both (direction of NFW's *_established default actions)",
     ),
 ];
+
+/// The exception target a Suricata `*-policy` setting key names.
+fn exception_target(key: &str) -> Option<ExceptionTarget> {
+    Some(match key {
+        "stream.midstream-policy" => ExceptionTarget::StreamMidstream,
+        "stream.memcap-policy" => ExceptionTarget::StreamMemcap,
+        "stream.reassembly.memcap-policy" => ExceptionTarget::StreamReassemblyMemcap,
+        "flow.memcap-policy" => ExceptionTarget::FlowMemcap,
+        "defrag.memcap-policy" => ExceptionTarget::DefragMemcap,
+        "app-layer.error-policy" => ExceptionTarget::AppLayerError,
+        _ => return None,
+    })
+}
+
+/// An exception action in Suricata's spelling.
+fn exception_action(value: &str) -> Option<ExceptionAction> {
+    ExceptionAction::parse(value)
+}
 
 /// A `--set` that could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +191,19 @@ impl Settings {
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["detect", "stream-depth"] => self.detect.stream_depth = num()?,
+            ["exception-policy"] => {
+                cfg.exceptions.master = exception_action(value).ok_or_else(|| {
+                    err(&format!("expected one of: {}", ExceptionAction::NAMES.join(", ")))
+                })?
+            }
+            _ if exception_target(key).is_some() => {
+                let a = exception_action(value).ok_or_else(|| {
+                    err(&format!("expected one of: {}", ExceptionAction::NAMES.join(", ")))
+                })?;
+                if let Some(t) = exception_target(key) {
+                    cfg.exceptions.set(t, a);
+                }
+            }
             ["detect", "established-scope"] => {
                 self.compile.established_scope = match value {
                     "to_server" => EstablishedScope::ToServer,

@@ -533,6 +533,17 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())
         }
+        // Exception policies: the sensor takes Suricata's keys and values as they are.
+        "exception-policy"
+        | "stream.midstream-policy"
+        | "stream.memcap-policy"
+        | "stream.reassembly.memcap-policy"
+        | "flow.memcap-policy"
+        | "defrag.memcap-policy"
+        | "app-layer.error-policy" => {
+            s.sets.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
         _ => Err(format!("setting `{key}` not supported")),
     }
 }
