@@ -314,6 +314,9 @@ fn nl(rule: &Rule, group: &str, keyword: &str, reason: &str) -> NotLoaded {
         group: group.to_string(),
         keyword: keyword.to_string(),
         reason: reason.to_string(),
+        // An accept rule left out only makes the table stricter (fail closed); a drop or
+        // reject rule left out may let through what it was written to stop.
+        blocks: is_drop(rule.action.kind()),
     }
 }
 

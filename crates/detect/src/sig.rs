@@ -200,6 +200,10 @@ pub struct NotLoaded {
     pub keyword: String,
     /// Why.
     pub reason: String,
+    /// The rule drops or rejects (or is a firewall-mode rule, whose table fails closed):
+    /// leaving it out would let through what it was written to stop, so loading fails
+    /// unless the user allows it (`--allow-unsupported`).
+    pub blocks: bool,
 }
 
 /// Interns flowbit names to small ids.
@@ -286,6 +290,10 @@ fn not_loaded(
         group: group.to_string(),
         keyword: keyword.into(),
         reason: reason.into(),
+        blocks: !matches!(
+            rule.action.kind(),
+            ActionKind::Pass | ActionKind::Alert | ActionKind::Config
+        ),
     }
 }
 

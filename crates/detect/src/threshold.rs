@@ -3,9 +3,10 @@
 //! Semantics per suricata-rules.md §9. Thresholds only suppress the *alert*: flowbits and
 //! drop/reject still apply to every matching packet.
 //!
-//! The table of counters is capped at [`MAX_ENTRIES`]; when it is full it is cleared (every
-//! window restarts), so memory stays bounded under an address-spraying attacker. That can let
-//! a few extra alerts through right after a reset, never fewer than configured.
+//! The table of counters is capped at [`MAX_ENTRIES`]; when it is full, the counter created
+//! longest ago is evicted to make room (never the whole table: an attacker spraying source
+//! addresses can then only push out the oldest counters, not reset every count at once).
+//! An evicted counter starts a new window if its key comes back.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -102,6 +103,10 @@ struct Entry {
 #[derive(Default)]
 pub struct Thresholds {
     table: HashMap<(u32, Key), Entry, foldhash::fast::RandomState>,
+    /// Keys in creation order, for evicting the oldest when the table is full.
+    order: std::collections::VecDeque<(u32, Key)>,
+    /// Counters evicted so far.
+    evicted: u64,
 }
 
 /// The packet facts a threshold is tracked by.
@@ -118,6 +123,21 @@ pub struct Subject {
 }
 
 impl Thresholds {
+    /// Counters evicted because the table was full.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+    /// Counters held.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when no counter is held.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// Counts a match of rule `order` and says whether it alerts.
     pub fn alert(&mut self, order: u32, spec: &Spec, s: Subject) -> bool {
         let key = match spec.track {
@@ -127,8 +147,18 @@ impl Thresholds {
             Track::Flow => Key::Flow(s.flow_id),
             Track::Rule | Track::Tx => Key::None,
         };
-        if self.table.len() >= MAX_ENTRIES && !self.table.contains_key(&(order, key)) {
-            self.table.clear();
+        if !self.table.contains_key(&(order, key)) {
+            while self.table.len() >= MAX_ENTRIES {
+                match self.order.pop_front() {
+                    Some(old) => {
+                        if self.table.remove(&old).is_some() {
+                            self.evicted += 1;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            self.order.push_back((order, key));
         }
         let e = self.table.entry((order, key)).or_insert(Entry {
             start: s.now_us,
@@ -259,6 +289,39 @@ mod tests {
         assert_eq!(
             run(df, &[0, 1, 2, 3, 61, 62]),
             [false, false, true, true, false, false]
+        );
+    }
+
+    /// An attacker spraying source addresses fills the table; the victim's counter created
+    /// last survives (only the oldest counters are evicted, the table is never cleared), so
+    /// a `limit` already reached for it stays reached.
+    #[test]
+    fn a_full_table_evicts_the_oldest_counters_never_all() {
+        let limit = Spec::threshold(ThresholdKind::Limit, Track::Src, 1, 3600, None);
+        let mut t = Thresholds::default();
+        let at = |src: IpAddr| Subject {
+            src,
+            dst: IpAddr::from([10, 0, 0, 2]),
+            flow_id: 1,
+            now_us: 1_000_000,
+        };
+        let spray = |i: u32| IpAddr::from(i.to_be_bytes());
+        // The table fills up with sprayed sources...
+        for i in 0..(MAX_ENTRIES as u32 - 1) {
+            assert!(t.alert(0, &limit, at(spray(0x0b00_0000 + i))));
+        }
+        let victim = IpAddr::from([10, 0, 0, 1]);
+        assert!(t.alert(0, &limit, at(victim)), "first match alerts");
+        assert!(!t.alert(0, &limit, at(victim)), "limit 1 reached");
+        // ...then 1,000 more sources: each evicts one of the oldest, not the whole table.
+        for i in 0..1000u32 {
+            t.alert(0, &limit, at(spray(0x0c00_0000 + i)));
+        }
+        assert_eq!(t.len(), MAX_ENTRIES);
+        assert_eq!(t.evicted(), 1000);
+        assert!(
+            !t.alert(0, &limit, at(victim)),
+            "the victim's count survived"
         );
     }
 }

@@ -155,6 +155,11 @@ pub struct Args {
     /// No progress bar even on a terminal.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Run even when a drop or reject rule cannot be evaluated (it is left out, with a
+    /// warning). Without it such a rule is an error: leaving it out would let through what
+    /// it was written to stop.
+    #[arg(long)]
+    pub allow_unsupported: bool,
 }
 
 /// Runs `sekisho replay`.
@@ -180,11 +185,17 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let ruleset = checked.as_ref().map(|c| {
-        let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
-        report_load(&rs, &c.policy, &out.dir);
-        std::sync::Arc::new(rs)
-    });
+    let ruleset = match checked.as_ref() {
+        Some(c) => {
+            let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
+            report_load(&rs, &c.policy, &out.dir);
+            if !blocking_rules_loaded(&rs, args.allow_unsupported) {
+                return ExitCode::from(1);
+            }
+            Some(std::sync::Arc::new(rs))
+        }
+        None => None,
+    };
     if let Err(e) = std::fs::create_dir_all(&out.dir) {
         eprintln!(
             "sekisho replay: error: cannot create output directory {}: {e}",
@@ -410,6 +421,41 @@ fn readable_file(path: &std::path::Path) -> std::io::Result<()> {
         return Err(std::io::Error::other("is a directory"));
     }
     Ok(())
+}
+
+/// False (after saying why) when a drop or reject rule could not be loaded and
+/// `--allow-unsupported` was not given: such a policy fails closed at load.
+fn blocking_rules_loaded(rs: &RuleSet, allow: bool) -> bool {
+    let blocking: Vec<&sekisho_detect::NotLoaded> =
+        rs.not_loaded().iter().filter(|n| n.blocks).collect();
+    if blocking.is_empty() {
+        return true;
+    }
+    let sids: Vec<String> = blocking.iter().take(8).map(|n| n.sid.to_string()).collect();
+    let more = if blocking.len() > 8 {
+        format!(" and {} more", blocking.len() - 8)
+    } else {
+        String::new()
+    };
+    if allow {
+        eprintln!(
+            "sekisho replay: warning: {} drop/reject rule{} left out (--allow-unsupported): sid {}{more}",
+            blocking.len(),
+            if blocking.len() == 1 { "" } else { "s" },
+            sids.join(", ")
+        );
+        return true;
+    }
+    eprintln!(
+        "sekisho replay: error: {} drop/reject rule{} cannot be evaluated (sid {}{more}), so what {} written to stop would pass\n  hint: change or remove {}, or run with --allow-unsupported to leave {} out",
+        blocking.len(),
+        if blocking.len() == 1 { "" } else { "s" },
+        sids.join(", "),
+        if blocking.len() == 1 { "it was" } else { "they were" },
+        if blocking.len() == 1 { "it" } else { "them" },
+        if blocking.len() == 1 { "it" } else { "them" },
+    );
+    false
 }
 
 /// Most not-loaded rules listed on stderr; beyond that they go to `DIR/rules-not-loaded.txt`.

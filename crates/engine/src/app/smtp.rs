@@ -47,6 +47,11 @@ pub const MAX_RECORDS_PER_TX: usize = 1024;
 /// Cap on recipients stored per transaction; later RCPT TO are parsed but
 /// not stored ([`SmtpTx::records_truncated`] is set).
 pub const MAX_RCPT_PER_TX: usize = 1024;
+/// Cap on the bytes of recipients stored per transaction (a recipient token can be a whole
+/// command line long, so the count alone would allow 1,024 × 4 KiB per transaction); beyond
+/// it later recipients are parsed but not stored ([`SmtpTx::records_truncated`] is set, and a
+/// drop rule reading `smtp.rcpt_to` then follows the `detect_limit` exception policy).
+pub const MAX_RCPT_BYTES_PER_TX: usize = 64 * 1024;
 /// Bytes of a DATA message's top-level header block kept per transaction (for
 /// [`EmailEve`]); the rest of a longer block is dropped, the body is never kept.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -1183,7 +1188,8 @@ impl SmtpParser {
             kind = CommandKind::RcptTo;
             let v = token(l, 7);
             if let Some(t) = self.tx_mut(tx) {
-                if t.rcpt_to.len() < MAX_RCPT_PER_TX {
+                let held: usize = t.rcpt_to.iter().map(Vec::len).sum();
+                if t.rcpt_to.len() < MAX_RCPT_PER_TX && held + v.len() <= MAX_RCPT_BYTES_PER_TX {
                     t.rcpt_to.push(v);
                 } else {
                     t.records_truncated = true;
