@@ -532,8 +532,15 @@ struct Slot {
 }
 
 /// Estimated bytes per table entry (slot + hash-map entry + overhead), for `flow_memcap`.
-pub const FLOW_ENTRY_SIZE: usize =
-    std::mem::size_of::<Slot>() + std::mem::size_of::<(FlowKey, u32)>() + 64;
+///
+/// Honest for the worst common case, a TCP flow with its session allocated (a SYN flood): the
+/// slot, the hash-map entry with its control byte at the map's 7/8 load factor, the boxed TCP
+/// session with both reassemblers, and an allocator header per allocation. Flows without a
+/// TCP session take less, so the cap errs on the safe side.
+pub const FLOW_ENTRY_SIZE: usize = std::mem::size_of::<Slot>()
+    + (std::mem::size_of::<(FlowKey, u32)>() + 1) * 8 / 7
+    + std::mem::size_of::<TcpSession>()
+    + 2 * 16;
 
 /// The flow table; see the module documentation for the policies.
 pub(crate) struct FlowTable {
