@@ -120,8 +120,10 @@ pub struct Packet<'a> {
     /// The innermost IP packet: its header through the end of the datagram, link padding
     /// trimmed. What a `reject` quotes in an ICMP error ([`crate::emit`]). For a reassembled
     /// datagram: the reassembled buffer, headed by the completing fragment's IP header with the
-    /// fragment fields cleared and lengths fixed (IPv6: the fixed header only, extension
-    /// headers dropped); empty if the datagram is too long for one IPv4 header.
+    /// fragment fields cleared and lengths fixed (IPv6: the fixed header, its next header the
+    /// Fragment header's; the extension headers before the Fragment header are dropped, those
+    /// after it are part of the reassembled payload); empty if the datagram is too long for one
+    /// IPv4 header.
     pub ip: &'a [u8],
     /// False if checksum validation is on and a checksum was wrong.
     pub checksum_ok: bool,
