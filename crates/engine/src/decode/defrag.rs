@@ -1,12 +1,24 @@
-//! IPv4 and IPv6 fragment reassembly, bounded.
+//! IPv4 and IPv6 fragment reassembly, bounded, failing closed.
 //!
 //! Policy: a datagram is reassembled once its last fragment has been seen and fragments cover
-//! every byte. Overlapping data is resolved **first-wins** (bytes that arrived first are kept;
-//! a `frag_overlap` event is raised). Limits (see [`DefragConfig`]): at most `max_trackers`
-//! datagrams in progress, `max_frags_per_datagram` fragments each, `memcap` bytes of fragment
-//! data in total, and `timeout_secs` per datagram. A fragment over any limit is ignored
-//! (`frag_ignored`, and `defrag.max_trackers_reached` / `defrag.memcap_exception` counted);
-//! expired datagrams are discarded by [`Defrag::expire`] (`defrag.mgr.tracker_timeout`).
+//! every byte. Fragments that contradict each other **discard the whole datagram**, so that no
+//! reading of it reaches flows, streams or rules that the receiving host might read otherwise:
+//! - an overlap whose bytes differ from the bytes already held (`frag_overlap`). RFC 5722
+//!   requires this for IPv6; Linux does it for IPv4 too (it discards on *any* overlap except
+//!   an exact duplicate). An overlap carrying the same bytes (a retransmission) is kept and
+//!   still raises `frag_overlap`, as Suricata does for every overlap; an exact duplicate is
+//!   not stored twice.
+//! - a fragment lying beyond the datagram's end once the last fragment told it, a last
+//!   fragment ending before data already held, or a second last fragment with a different
+//!   end (`frag_ignored`; Linux `ip_frag_queue` discards the queue in the same three cases).
+//!
+//! A discarded datagram keeps an empty tracker until its timeout, so its later fragments are
+//! dropped too (`frag_ignored`) instead of starting a new datagram that a partial set could
+//! complete. Limits (see [`DefragConfig`]): at most `max_trackers` datagrams in progress,
+//! `max_frags_per_datagram` fragments each, `memcap` bytes of fragment data in total, and
+//! `timeout_secs` per datagram. A fragment over any limit is ignored (`frag_ignored`, and
+//! `defrag.max_trackers_reached` / `defrag.memcap_exception` counted); expired datagrams are
+//! discarded by [`Defrag::expire`] (`defrag.mgr.tracker_timeout`).
 
 use std::collections::HashMap;
 
@@ -29,13 +41,17 @@ pub(crate) struct FragKey {
 
 struct Tracker {
     first_seen: Timestamp,
-    /// (offset, data) in arrival order; earlier entries win on overlap.
+    /// (offset, data) in arrival order. Overlapping entries hold identical bytes (anything
+    /// else discards the datagram), so their order does not matter.
     frags: Vec<(usize, Vec<u8>)>,
-    /// Payload length, known once the last fragment arrived.
+    /// Payload length, known once the last fragment arrived. Every entry of `frags` ends at
+    /// or before it (a fragment beyond it discards the datagram).
     total: Option<usize>,
     /// Upper-layer protocol of the datagram (from the first fragment for IPv6).
     proto: Option<u8>,
     held: usize,
+    /// The datagram was discarded: `frags` is empty and every later fragment is dropped.
+    discarded: bool,
 }
 
 /// One fragment handed to [`Defrag::insert`].
@@ -48,6 +64,19 @@ pub(crate) struct Fragment<'a> {
     pub proto: Option<u8>,
     /// Fragment payload.
     pub data: &'a [u8],
+}
+
+/// What [`Defrag::insert`] did with a fragment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reassembly {
+    /// Stored; the datagram is not complete yet.
+    Held,
+    /// The datagram is complete: its payload is in the output buffer; the upper-layer
+    /// protocol (the next header after the Fragment header for IPv6).
+    Complete(u8),
+    /// The fragment was not stored (a limit, or it or its datagram is invalid); events say
+    /// why. Nothing of it will ever be delivered.
+    Dropped,
 }
 
 /// Fragment reassembly state.
@@ -66,7 +95,7 @@ impl Defrag {
         }
     }
 
-    /// Number of datagrams in progress.
+    /// Number of datagrams in progress (discarded ones until their timeout included).
     pub fn in_progress(&self) -> usize {
         self.trackers.len()
     }
@@ -81,7 +110,7 @@ impl Defrag {
         stats: &mut DefragStats,
         events: &mut Vec<DecodeEvent>,
         out: &mut Vec<u8>,
-    ) -> Option<u8> {
+    ) -> Reassembly {
         let (ev_too_large, ev_overlap, ev_ignored) = if key.v6 {
             (
                 DecodeEvent::Ipv6FragPktTooLarge,
@@ -95,20 +124,21 @@ impl Defrag {
                 DecodeEvent::Ipv4FragIgnored,
             )
         };
-        let end = frag.offset + frag.data.len();
+        let start = frag.offset;
+        let end = start.saturating_add(frag.data.len());
         if end > 65535 {
             events.push(ev_too_large);
-            return None;
+            return Reassembly::Dropped;
         }
         if !self.trackers.contains_key(&key) && self.trackers.len() >= self.cfg.max_trackers {
             stats.max_trackers_reached += 1;
             events.push(ev_ignored);
-            return None;
+            return Reassembly::Dropped;
         }
         if self.held + frag.data.len() > self.cfg.memcap {
             stats.memcap_exception += 1;
             events.push(ev_ignored);
-            return None;
+            return Reassembly::Dropped;
         }
         let t = self.trackers.entry(key).or_insert_with(|| Tracker {
             first_seen: now,
@@ -116,41 +146,63 @@ impl Defrag {
             total: None,
             proto: None,
             held: 0,
+            discarded: false,
         });
-        if t.frags.len() >= self.cfg.max_frags_per_datagram {
+        if t.discarded {
             events.push(ev_ignored);
-            return None;
+            return Reassembly::Dropped;
+        }
+        // Lengths that contradict each other: the datagram has no single reading.
+        let contradicts = match (frag.more, t.total) {
+            (false, Some(total)) => total != end,
+            (false, None) => t.frags.iter().any(|(o, d)| o + d.len() > end),
+            (true, Some(total)) => end > total,
+            (true, None) => false,
+        };
+        if contradicts {
+            events.push(ev_ignored);
+            Self::discard(t, &mut self.held);
+            return Reassembly::Dropped;
+        }
+        // Overlaps must repeat the bytes already held.
+        let mut overlap = false;
+        let mut duplicate = false;
+        for (o, d) in &t.frags {
+            let (o, e) = (*o, o + d.len());
+            if start >= e || o >= end {
+                continue;
+            }
+            overlap = true;
+            let (lo, hi) = (start.max(o), end.min(e));
+            if frag.data.get(lo - start..hi - start) != d.get(lo - o..hi - o) {
+                events.push(ev_overlap);
+                Self::discard(t, &mut self.held);
+                return Reassembly::Dropped;
+            }
+            duplicate |= o == start && e == end;
+        }
+        if overlap {
+            events.push(ev_overlap);
         }
         if !frag.more {
-            match t.total {
-                Some(total) if total != end => {
-                    // A second, different "last" fragment: keep the first one's view.
-                    events.push(ev_ignored);
-                    return None;
-                }
-                _ => t.total = Some(end),
-            }
-        }
-        if let Some(total) = t.total {
-            if end > total {
-                events.push(ev_ignored);
-                return None;
-            }
+            t.total = Some(end);
         }
         if t.proto.is_none() {
             t.proto = frag.proto;
         }
-        if t.frags
-            .iter()
-            .any(|(o, d)| frag.offset < o + d.len() && *o < end)
-        {
-            events.push(ev_overlap);
+        if !duplicate {
+            if t.frags.len() >= self.cfg.max_frags_per_datagram {
+                events.push(ev_ignored);
+                return Reassembly::Dropped;
+            }
+            t.frags.push((start, frag.data.to_vec()));
+            t.held += frag.data.len();
+            self.held += frag.data.len();
         }
-        t.frags.push((frag.offset, frag.data.to_vec()));
-        t.held += frag.data.len();
-        self.held += frag.data.len();
 
-        let total = t.total?;
+        let Some(total) = t.total else {
+            return Reassembly::Held;
+        };
         // Coverage check over offsets sorted by start.
         let mut ranges: Vec<(usize, usize)> =
             t.frags.iter().map(|(o, d)| (*o, o + d.len())).collect();
@@ -158,31 +210,48 @@ impl Defrag {
         let mut covered = 0usize;
         for (s, e) in ranges {
             if s > covered {
-                return None;
+                return Reassembly::Held;
             }
             covered = covered.max(e);
         }
         if covered < total {
-            return None;
+            return Reassembly::Held;
         }
-        let proto = t.proto;
-        let t = self.trackers.remove(&key)?;
+        let Some(t) = self.trackers.remove(&key) else {
+            return Reassembly::Held;
+        };
         self.held -= t.held;
         out.clear();
         out.resize(total, 0);
-        // Later arrivals first, so earlier data overwrites them: first-wins.
-        for (o, d) in t.frags.iter().rev() {
-            let n = d.len().min(total.saturating_sub(*o));
-            out[*o..*o + n].copy_from_slice(&d[..n]);
+        for (o, d) in &t.frags {
+            // Every fragment ends within `total` (checked on insert); `get_mut` keeps a
+            // broken invariant from ever becoming a panic.
+            if let Some(dst) = out.get_mut(*o..o + d.len()) {
+                dst.copy_from_slice(d);
+            }
         }
         if key.v6 {
             stats.ipv6_reassembled += 1;
         } else {
             stats.ipv4_reassembled += 1;
         }
-        // IPv6 datagram whose first fragment never told the protocol cannot complete
-        // (offset 0 always carries it), so `proto` is Some here in practice.
-        proto
+        // An IPv6 datagram's offset-0 fragment always tells the protocol; one that did not
+        // (it cannot complete without offset 0) is dropped rather than guessed.
+        match t.proto {
+            Some(p) => Reassembly::Complete(p),
+            None => {
+                events.push(ev_ignored);
+                Reassembly::Dropped
+            }
+        }
+    }
+
+    /// Frees a datagram's fragments and marks it discarded until its timeout.
+    fn discard(t: &mut Tracker, held: &mut usize) {
+        *held -= t.held;
+        t.held = 0;
+        t.frags = Vec::new();
+        t.discarded = true;
     }
 
     /// Discards datagrams older than the timeout; returns how many.

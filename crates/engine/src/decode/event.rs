@@ -80,9 +80,12 @@ decode_events! {
     Ipv4WithIcmpv6 => "ipv4.icmpv6",
     /// Reassembled fragments would exceed 65535 bytes.
     Ipv4FragPktTooLarge => "ipv4.frag_pkt_too_large",
-    /// Fragments overlap (first data wins).
+    /// Fragments overlap. With the same bytes (a retransmission) the datagram is still
+    /// reassembled; with different bytes it is discarded, later fragments included.
     Ipv4FragOverlap => "ipv4.frag_overlap",
-    /// Fragment dropped: reassembly limits reached or fragment inconsistent.
+    /// Fragment dropped: reassembly limits reached, or fragments disagree on the datagram's
+    /// length (one beyond the end the last fragment set; the datagram is then discarded), or
+    /// its datagram was discarded before.
     Ipv4FragIgnored => "ipv4.frag_ignored",
     /// Fewer than 40 bytes for an IPv6 header.
     Ipv6PktTooSmall => "ipv6.pkt_too_small",
@@ -104,12 +107,17 @@ decode_events! {
     Ipv6WithIcmpv4 => "ipv6.icmpv4",
     /// Reassembled fragments would exceed 65535 bytes of payload.
     Ipv6FragPktTooLarge => "ipv6.frag_pkt_too_large",
-    /// Fragments overlap (first data wins).
+    /// Fragments overlap. With the same bytes (a retransmission) the datagram is still
+    /// reassembled; with different bytes it is discarded (RFC 5722), later fragments included.
     Ipv6FragOverlap => "ipv6.frag_overlap",
     /// Non-final fragment whose length is not a multiple of 8.
     Ipv6FragInvalidLength => "ipv6.frag_invalid_length",
-    /// Fragment dropped: reassembly limits reached or fragment inconsistent.
+    /// Fragment dropped: reassembly limits reached, or fragments disagree on the datagram's
+    /// length (the datagram is then discarded), or its datagram was discarded before.
     Ipv6FragIgnored => "ipv6.frag_ignored",
+    /// More IPv6 extension headers than the decoder walks (8). sekisho's own name: Suricata has
+    /// no such limit.
+    Ipv6ExthdrTooMany => "ipv6.exthdr_too_many",
     /// Next header value the decoder does not handle.
     Ipv6UnknownNextHeader => "ipv6.unknown_next_header",
     /// IPv4-in-IPv6 payload whose version is not 4.

@@ -12,7 +12,7 @@
 mod defrag;
 mod event;
 
-pub(crate) use defrag::{Defrag, FragKey, Fragment};
+pub(crate) use defrag::{Defrag, FragKey, Fragment, Reassembly};
 pub use event::DecodeEvent;
 
 use etherparse::checksum::Sum16BitWords;
@@ -31,6 +31,13 @@ const MAX_TUNNEL_DEPTH: u8 = 3;
 /// reaching this many is invalid with `decoder.too_many_layers`. Suricata's `decoder.max-layers`
 /// default; stops pathological nesting such as Ethernet-over-MPLS-over-Ethernet loops.
 const MAX_LAYERS: u8 = 16;
+
+/// Most IPv6 extension headers walked in one packet (the Fragment header and, after
+/// reassembly, the headers behind it included); more makes the packet invalid with
+/// `ipv6.exthdr_too_many`. RFC 8200 §4.1 allows each header once (destination options twice),
+/// so a conforming chain has at most 8; each header is at least 8 bytes, so without this cap
+/// a 64 KB datagram could make the walk thousands of steps long.
+const MAX_IPV6_EXT_HEADERS: u8 = 8;
 
 /// TCP header facts the flow and stream layers need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -113,8 +120,10 @@ pub struct Packet<'a> {
     /// The innermost IP packet: its header through the end of the datagram, link padding
     /// trimmed. What a `reject` quotes in an ICMP error ([`crate::emit`]). For a reassembled
     /// datagram: the reassembled buffer, headed by the completing fragment's IP header with the
-    /// fragment fields cleared and lengths fixed (IPv6: the fixed header only, extension
-    /// headers dropped); empty if the datagram is too long for one IPv4 header.
+    /// fragment fields cleared and lengths fixed (IPv6: the fixed header, its next header the
+    /// Fragment header's; the extension headers before the Fragment header are dropped, those
+    /// after it are part of the reassembled payload); empty if the datagram is too long for one
+    /// IPv4 header.
     pub ip: &'a [u8],
     /// False if checksum validation is on and a checksum was wrong.
     pub checksum_ok: bool,
@@ -208,6 +217,30 @@ struct Cx<'a, 's> {
     depth: u8,
     /// Protocol layers decoded so far (see [`MAX_LAYERS`]).
     layers: u8,
+}
+
+/// State of one IPv6 extension-header walk (see [`Decoder::ipv6_ext_headers`]).
+#[derive(Default)]
+struct ExtWalk {
+    /// Extension headers walked so far (see [`MAX_IPV6_EXT_HEADERS`]).
+    count: u8,
+    seen_fh: bool,
+    seen_rh: bool,
+}
+
+/// Where an IPv6 extension-header chain ended.
+enum ExtEnd<'a> {
+    /// At the upper-layer protocol `next`, whose bytes are `rest`.
+    Upper { next: u8, rest: &'a [u8] },
+    /// At a Fragment header (offset in bytes, more fragments, identification); `rest` is the
+    /// fragmentable part behind it, `next` its next header.
+    Fragment {
+        off: usize,
+        more: bool,
+        id: u32,
+        next: u8,
+        rest: &'a [u8],
+    },
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -598,78 +631,18 @@ impl Decoder {
         cx.pkt.src = IpAddr::V6(Ipv6Addr::from(src));
         cx.pkt.dst = IpAddr::V6(Ipv6Addr::from(dst));
         cx.pkt.ttl = h.hop_limit();
-        let mut next = h.next_header().0;
-        let mut rest = &data[40..40 + plen];
-        let mut seen_fh = false;
-        let mut seen_rh = false;
-        let mut first = true;
-        let mut frag: Option<(usize, bool, u32)> = None;
-        loop {
-            match next {
-                // Hop-by-hop (0), routing (43), destination options (60), mobility (135).
-                0 | 43 | 60 | 135 => {
-                    if next == 0 && !first {
-                        self.ev(cx, DecodeEvent::Ipv6ExthdrDuplHh);
-                    }
-                    if next == 43 {
-                        if seen_rh {
-                            self.ev(cx, DecodeEvent::Ipv6ExthdrDuplRh);
-                        }
-                        seen_rh = true;
-                    }
-                    if rest.len() < 8 {
-                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
-                        return Err(NoPacket::Invalid);
-                    }
-                    let len = (usize::from(rest[1]) + 1) * 8;
-                    if len > rest.len() {
-                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
-                        return Err(NoPacket::Invalid);
-                    }
-                    next = rest[0];
-                    rest = &rest[len..];
-                }
-                // Authentication header: length in 4-byte units minus 2.
-                51 => {
-                    if rest.len() < 8 {
-                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
-                        return Err(NoPacket::Invalid);
-                    }
-                    let len = (usize::from(rest[1]) + 2) * 4;
-                    if len > rest.len() {
-                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
-                        return Err(NoPacket::Invalid);
-                    }
-                    next = rest[0];
-                    rest = &rest[len..];
-                }
-                44 => {
-                    if rest.len() < 8 {
-                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
-                        return Err(NoPacket::Invalid);
-                    }
-                    if seen_fh {
-                        self.ev(cx, DecodeEvent::Ipv6ExthdrDuplFh);
-                        return Err(NoPacket::Invalid);
-                    }
-                    seen_fh = true;
-                    let offm = u16::from_be_bytes([rest[2], rest[3]]);
-                    let off = usize::from(offm >> 3) * 8;
-                    let more = offm & 1 == 1;
-                    let id = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
-                    next = rest[0];
-                    rest = &rest[8..];
-                    if off == 0 && !more {
-                        self.ev(cx, DecodeEvent::Ipv6ExthdrUselessFh);
-                    } else {
-                        frag = Some((off, more, id));
-                        break;
-                    }
-                }
-                _ => break,
-            }
-            first = false;
-        }
+        let mut walk = ExtWalk::default();
+        let (next, rest, frag) =
+            match self.ipv6_ext_headers(cx, h.next_header().0, &data[40..40 + plen], &mut walk)? {
+                ExtEnd::Upper { next, rest } => (next, rest, None),
+                ExtEnd::Fragment {
+                    off,
+                    more,
+                    id,
+                    next,
+                    rest,
+                } => (next, rest, Some((off, more, id))),
+            };
         if let Some((off, more, id)) = frag {
             cx.stats.defrag.ipv6_fragments += 1;
             if more && !rest.len().is_multiple_of(8) {
@@ -704,6 +677,91 @@ impl Decoder {
         self.transport(cx, next, rest, pseudo)
     }
 
+    /// Walks IPv6 extension headers from `next` over `rest` to the upper-layer protocol, or to
+    /// a Fragment header that is not atomic. Hop-by-hop options are only valid first
+    /// (`ipv6.exthdr_dupl_hh` otherwise, walked past as Linux does not); a second Fragment
+    /// header is invalid; more than [`MAX_IPV6_EXT_HEADERS`] headers are invalid
+    /// (`ipv6.exthdr_too_many`).
+    fn ipv6_ext_headers<'a>(
+        &mut self,
+        cx: &mut Cx<'a, '_>,
+        mut next: u8,
+        mut rest: &'a [u8],
+        walk: &mut ExtWalk,
+    ) -> Result<ExtEnd<'a>, NoPacket> {
+        loop {
+            if !matches!(next, 0 | 43 | 44 | 51 | 60 | 135) {
+                return Ok(ExtEnd::Upper { next, rest });
+            }
+            let first = walk.count == 0;
+            walk.count += 1;
+            if walk.count > MAX_IPV6_EXT_HEADERS {
+                self.ev(cx, DecodeEvent::Ipv6ExthdrTooMany);
+                return Err(NoPacket::Invalid);
+            }
+            if rest.len() < 8 {
+                self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
+                return Err(NoPacket::Invalid);
+            }
+            match next {
+                // Hop-by-hop (0), routing (43), destination options (60), mobility (135).
+                0 | 43 | 60 | 135 => {
+                    if next == 0 && !first {
+                        self.ev(cx, DecodeEvent::Ipv6ExthdrDuplHh);
+                    }
+                    if next == 43 {
+                        if walk.seen_rh {
+                            self.ev(cx, DecodeEvent::Ipv6ExthdrDuplRh);
+                        }
+                        walk.seen_rh = true;
+                    }
+                    let len = (usize::from(rest[1]) + 1) * 8;
+                    let Some(after) = rest.get(len..) else {
+                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
+                        return Err(NoPacket::Invalid);
+                    };
+                    next = rest[0];
+                    rest = after;
+                }
+                // Authentication header: length in 4-byte units minus 2.
+                51 => {
+                    let len = (usize::from(rest[1]) + 2) * 4;
+                    let Some(after) = rest.get(len..) else {
+                        self.ev(cx, DecodeEvent::Ipv6TruncExthdr);
+                        return Err(NoPacket::Invalid);
+                    };
+                    next = rest[0];
+                    rest = after;
+                }
+                // Fragment (44).
+                _ => {
+                    if walk.seen_fh {
+                        self.ev(cx, DecodeEvent::Ipv6ExthdrDuplFh);
+                        return Err(NoPacket::Invalid);
+                    }
+                    walk.seen_fh = true;
+                    let offm = u16::from_be_bytes([rest[2], rest[3]]);
+                    let off = usize::from(offm >> 3) * 8;
+                    let more = offm & 1 == 1;
+                    let id = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+                    next = rest[0];
+                    rest = &rest[8..];
+                    if off == 0 && !more {
+                        self.ev(cx, DecodeEvent::Ipv6ExthdrUselessFh);
+                    } else {
+                        return Ok(ExtEnd::Fragment {
+                            off,
+                            more,
+                            id,
+                            next,
+                            rest,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
     fn fragment<'a>(
         &mut self,
         cx: &mut Cx<'a, '_>,
@@ -736,16 +794,40 @@ impl Decoder {
         for e in &self.events[before..] {
             cx.stats.decoder.event[*e as usize] += 1;
         }
-        let Some(proto) = r else {
-            return Err(NoPacket::FragmentHeld);
+        let proto = match r {
+            Reassembly::Complete(proto) => proto,
+            Reassembly::Held => return Err(NoPacket::FragmentHeld),
+            // Dropped, or its datagram discarded: nothing of it may be delivered.
+            Reassembly::Dropped => return Err(NoPacket::Invalid),
         };
         let hdr_len = prepend_reassembled_header(scratch, ip_hdr, key.v6, proto);
         let whole: &'a [u8] = scratch;
         cx.pkt.ip = if hdr_len > 0 { whole } else { &[] };
-        let payload = &whole[hdr_len..];
+        let mut payload = whole.get(hdr_len..).unwrap_or_default();
         cx.pkt.reassembled = true;
-        cx.pkt.proto = proto;
         cx.pkt.flow_bytes = (ip_hlen + payload.len()).min(u32::MAX as usize) as u32;
+        let mut proto = proto;
+        if key.v6 {
+            // The Fragment header's next header may be another extension header
+            // (destination options, routing, ...): the transport is behind them.
+            let mut walk = ExtWalk {
+                count: 1,
+                seen_fh: true,
+                seen_rh: false,
+            };
+            match self.ipv6_ext_headers(cx, proto, payload, &mut walk)? {
+                ExtEnd::Upper { next, rest } => {
+                    proto = next;
+                    payload = rest;
+                }
+                ExtEnd::Fragment { .. } => {
+                    // Unreachable: `seen_fh` makes a second Fragment header an error.
+                    self.ev(cx, DecodeEvent::Ipv6ExthdrDuplFh);
+                    return Err(NoPacket::Invalid);
+                }
+            }
+        }
+        cx.pkt.proto = proto;
         let pseudo = if key.v6 {
             Sum16BitWords::new()
                 .add_16bytes(key.src)
@@ -1067,40 +1149,24 @@ impl Decoder {
     }
 
     /// VXLAN (RFC 7348): 8-byte header with the I flag (valid VNI) set, then an Ethernet
-    /// frame. Anything else is left as the outer UDP packet; so is a malformed inner frame
-    /// (with its events), as for GENEVE.
+    /// frame. A header without the I flag is left as the outer UDP packet (a VTEP drops it
+    /// undelivered). Once the header is valid the inner frame is what the VTEP delivers, so
+    /// it must decode: a malformed or too deeply nested inner frame makes the whole frame
+    /// invalid, never the outer UDP packet (which would let the inner flow pass unseen).
     fn vxlan<'a>(&mut self, cx: &mut Cx<'a, '_>, data: &'a [u8]) -> Result<(), NoPacket> {
-        let Some(inner) = data.get(8..) else {
-            return Ok(());
-        };
-        if data[0] & 0x08 == 0 || inner.len() < 14 {
+        if data.len() < 8 || data[0] & 0x08 == 0 {
             return Ok(());
         }
-        if cx.depth >= MAX_TUNNEL_DEPTH {
-            cx.stats.decoder.too_many_layers += 1;
-            self.ev(cx, DecodeEvent::TooManyLayers);
-            return Ok(());
-        }
+        let inner = &data[8..];
         cx.stats.decoder.vxlan += 1;
-        let outer = cx.pkt;
-        cx.depth += 1;
-        cx.pkt.tunneled = true;
-        cx.pkt.checksum_ok = true;
-        cx.pkt.flow_bytes = inner.len().min(u32::MAX as usize) as u32;
-        let r = self.ethernet(cx, inner);
-        cx.depth -= 1;
-        match r {
-            Ok(()) => Ok(()),
-            Err(NoPacket::FragmentHeld) => Err(NoPacket::FragmentHeld),
-            Err(_) => {
-                cx.pkt = outer;
-                Ok(())
-            }
-        }
+        self.tunnel(cx, inner, |d, cx| d.ethernet(cx, inner))
     }
 
-    /// GENEVE (RFC 8926). On success the packet becomes the inner packet; if the inner packet
-    /// is malformed the outer UDP packet stands (with events), as Suricata does.
+    /// GENEVE (RFC 8926). A malformed GENEVE header (wrong version, options past the packet,
+    /// unknown protocol type: an endpoint drops these undelivered) leaves the outer UDP packet
+    /// with an event, as Suricata does. Once the header is valid the packet becomes the inner
+    /// packet, and an inner packet that does not decode makes the whole frame invalid: the
+    /// outer UDP packet never stands in for it.
     fn geneve<'a>(&mut self, cx: &mut Cx<'a, '_>, data: &'a [u8]) -> Result<(), NoPacket> {
         if data.len() < 8 || data[0] >> 6 != 0 {
             self.ev(cx, DecodeEvent::GenevePktTooSmall);
@@ -1118,31 +1184,35 @@ impl Decoder {
             self.ev(cx, DecodeEvent::GeneveUnknownPayloadType);
             return Ok(());
         }
+        cx.stats.decoder.geneve += 1;
+        self.tunnel(cx, inner, |d, cx| match proto {
+            0x6558 => d.ethernet(cx, inner),
+            0x0800 => d.ipv4(cx, inner),
+            _ => d.ipv6(cx, inner),
+        })
+    }
+
+    /// Decodes a UDP tunnel's inner packet with `decode_inner`, one tunnel level deeper. The
+    /// result is the inner packet's: an error (too deep with `decoder.too_many_layers`, or
+    /// malformed with the inner decoder's events) is the frame's error.
+    fn tunnel<'a>(
+        &mut self,
+        cx: &mut Cx<'a, '_>,
+        inner: &'a [u8],
+        decode_inner: impl FnOnce(&mut Self, &mut Cx<'a, '_>) -> Result<(), NoPacket>,
+    ) -> Result<(), NoPacket> {
         if cx.depth >= MAX_TUNNEL_DEPTH {
             cx.stats.decoder.too_many_layers += 1;
             self.ev(cx, DecodeEvent::TooManyLayers);
-            return Ok(());
+            return Err(NoPacket::Invalid);
         }
-        cx.stats.decoder.geneve += 1;
-        let outer = cx.pkt;
         cx.depth += 1;
         cx.pkt.tunneled = true;
         cx.pkt.checksum_ok = true;
         cx.pkt.flow_bytes = inner.len().min(u32::MAX as usize) as u32;
-        let r = match proto {
-            0x6558 => self.ethernet(cx, inner),
-            0x0800 => self.ipv4(cx, inner),
-            _ => self.ipv6(cx, inner),
-        };
+        let r = decode_inner(self, cx);
         cx.depth -= 1;
-        match r {
-            Ok(()) => Ok(()),
-            Err(NoPacket::FragmentHeld) => Err(NoPacket::FragmentHeld),
-            Err(_) => {
-                cx.pkt = outer;
-                Ok(())
-            }
-        }
+        r
     }
 }
 
