@@ -258,11 +258,19 @@ fn midstream_monitor_mode_and_ignore_drop_nothing() {
     let Some(pcap) = capture("midstream.pcap") else {
         return;
     };
-    for extra in [
-        &["--mode", "monitor"][..],
-        &["--set", "stream.midstream-policy=ignore"][..],
+    let tmp = tempfile::tempdir().unwrap();
+    // AWS Network Firewall's key: `continue` is `ignore`.
+    let nfw = policy_with(
+        tmp.path(),
+        "continue.yaml",
+        "stream_exception_policy: continue\n",
+    );
+    for (policy, extra) in [
+        (STRICT, &["--mode", "monitor"][..]),
+        (STRICT, &["--set", "stream.midstream-policy=ignore"][..]),
+        (nfw.as_str(), &[][..]),
     ] {
-        let run = replay_inline(&pcap, STRICT, extra);
+        let run = replay_inline(&pcap, policy, extra);
         assert_eq!(run.drops(), 0, "{extra:?}");
         assert!(run.of("drop").is_empty(), "{extra:?}: {:?}", run.of("drop"));
         // `ignore` (auto in monitor mode) is recorded on the flow and counted nowhere.
