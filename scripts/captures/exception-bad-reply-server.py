@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""A tiny scripted SMTP server for bad-reply.pcap (make-exception-captures.sh).
+
+One session, then exit. It greets and answers EHLO properly, then answers MAIL FROM with a line
+that is not an SMTP reply (`hello`) followed by a real `250` line in the same write: swaks reads
+reply lines until one matches /^\\d\\d\\d / and accepts the reply if any line starts with
+`250 `, so it goes on with RCPT TO, DATA and QUIT, which get ordinary replies.
+
+Usage: exception-bad-reply-server.py ADDR PORT
+"""
+import socket
+import sys
+
+addr, port = sys.argv[1], int(sys.argv[2])
+ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((addr, port))
+ls.listen(1)
+ls.settimeout(30)
+conn, _ = ls.accept()
+conn.settimeout(30)
+f = conn.makefile("rb")
+
+
+def send(text):
+    conn.sendall(text.encode("ascii"))
+
+
+send("220 bad-reply.test ESMTP sekisho fixture\r\n")
+in_data = False
+for raw in f:
+    line = raw.rstrip(b"\r\n").decode("ascii", "replace")
+    if in_data:
+        if line == ".":
+            in_data = False
+            send("250 2.0.0 Ok: queued\r\n")
+        continue
+    verb = line.split(" ", 1)[0].upper()
+    if verb in ("EHLO", "HELO"):
+        send("250 bad-reply.test\r\n")
+    elif line.upper().startswith("MAIL FROM"):
+        # Not an SMTP reply line: no three-digit code.
+        send("hello\r\n250 2.1.0 Ok\r\n")
+    elif line.upper().startswith("RCPT TO"):
+        send("250 2.1.5 Ok\r\n")
+    elif verb == "DATA":
+        in_data = True
+        send("354 End data with <CR><LF>.<CR><LF>\r\n")
+    elif verb == "QUIT":
+        send("221 2.0.0 Bye\r\n")
+        break
+    else:
+        send("502 5.5.2 Error: command not recognized\r\n")
+conn.close()
+ls.close()
