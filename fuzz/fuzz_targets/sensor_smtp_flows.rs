@@ -195,6 +195,31 @@ fn dialogue(s: &mut Steer<'_>) -> Vec<(bool, Vec<u8>)> {
     d
 }
 
+/// With `SEKISHO_FUZZ_PCAP=FILE`, every frame fed is also written there (classic pcap,
+/// Ethernet), so a failing input can be replayed with `sekisho replay --explain`.
+fn dump(frame: &[u8], ts: u64) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("SEKISHO_FUZZ_PCAP") else {
+        return;
+    };
+    let new = !std::path::Path::new(&path).exists();
+    let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) else {
+        return;
+    };
+    let mut rec = Vec::new();
+    if new {
+        for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 262_144, 1] {
+            rec.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let len = frame.len() as u32;
+    for v in [(ts / 1_000_000) as u32, (ts % 1_000_000) as u32, len, len] {
+        rec.extend_from_slice(&v.to_le_bytes());
+    }
+    rec.extend_from_slice(frame);
+    let _ = f.write_all(&rec);
+}
+
 fuzz_target!(|data: &[u8]| {
     let (rules, settings) = rules();
     let mut s = Steer(data);
@@ -281,11 +306,16 @@ fuzz_target!(|data: &[u8]| {
         // What the server received: accepted client bytes by sequence, first copy wins.
         let mut received: std::collections::BTreeMap<u32, u8> = Default::default();
         let mut blocked = false;
+        let debug = std::env::var_os("SEKISHO_FUZZ_DEBUG").is_some();
+        if debug {
+            eprintln!("flow {f}: port {port} handshake {handshake} stamps {stamps} tunnel {tunnel}");
+        }
         for seg in &segs {
             let frag = (s.byte() % 8 == 0).then(|| usize::from(s.byte()));
             let mut accepted = true;
             for fr in frame(seg, port, tunnel, frag) {
                 ts += 1000;
+                dump(&fr, ts);
                 let v = sensor.handle_packet(Timestamp(ts), LinkType::Ethernet, &fr);
                 accepted &= !v.is_drop();
                 while let Some(r) = sensor.poll_record() {
@@ -296,6 +326,16 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 while sensor.poll_transmit().is_some() {}
+            }
+            if debug {
+                eprintln!(
+                    "  {} seq {} flags {:#x} frag {:?} accepted {accepted} blocked {blocked} {:?}",
+                    if seg.to_server { "c>s" } else { "s>c" },
+                    seg.seq,
+                    seg.flags,
+                    frag,
+                    String::from_utf8_lossy(&seg.data)
+                );
             }
             assert!(sensor.active_flows() <= 4, "flow table over its cap");
             if accepted && seg.to_server && seg.flags & RST == 0 {

@@ -1415,6 +1415,14 @@ impl Inspector for Detector {
         if self.rules.is_empty() {
             return Verdict::Accept;
         }
+        // A packet that completes the handshake is connection setup (not yet established)
+        // only when it carries no data. Data on it (a client that sent its final ACK early,
+        // out of order, and its first data segment completes the handshake here) is
+        // established traffic: otherwise `flow:established` rules and the NFW established
+        // defaults would never see it (found by the sensor_smtp_flows fuzz target).
+        if p.established && !p.payload.is_empty() {
+            self.established_before = true;
+        }
         self.inspect(p)
     }
 

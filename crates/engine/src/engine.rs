@@ -39,6 +39,7 @@ pub struct Engine<I: Inspector = ()> {
     /// Packets to send (reject answers), oldest first.
     transmits: VecDeque<Transmit>,
     rejects_sent: u64,
+    invalid_dropped: u64,
     scratch: Vec<u8>,
     budget: ReassemblyBudget,
     pkt_num: u64,
@@ -85,6 +86,7 @@ impl<I: Inspector> Engine<I> {
             inspector,
             transmits: VecDeque::new(),
             rejects_sent: 0,
+            invalid_dropped: 0,
             scratch: Vec::new(),
             budget: ReassemblyBudget::new(cfg.stream_memcap),
             pkt_num: 0,
@@ -235,15 +237,35 @@ impl<I: Inspector> Engine<I> {
                 v
             }
             Err(e) => {
+                self.queue_decoder_events(ts, None, &[], None);
                 if *e == NoPacket::Invalid {
                     self.stats.decoder.invalid += 1;
+                    // Inline, a packet the engine cannot decode is not forwarded: what it
+                    // carries was never inspected (a malformed tunnel's inner packet, a
+                    // fragment of a discarded datagram). A held fragment is forwarded: the
+                    // receiver cannot complete its datagram without the last one, which
+                    // carries the verdict of the whole.
+                    if self.cfg.inline {
+                        self.invalid_dropped += 1;
+                        return self.finish_invalid(scratch);
+                    }
                 }
-                self.queue_decoder_events(ts, None, &[], None);
                 Verdict::Accept
             }
         };
         self.scratch = scratch;
         verdict
+    }
+
+    /// Puts the scratch buffer back after an undecodable packet was dropped inline.
+    fn finish_invalid(&mut self, scratch: Vec<u8>) -> Verdict {
+        self.scratch = scratch;
+        Verdict::Drop
+    }
+
+    /// Packets dropped inline because they could not be decoded.
+    pub fn invalid_dropped(&self) -> u64 {
+        self.invalid_dropped
     }
 
     fn queue_decoder_events(
@@ -867,9 +889,11 @@ impl<I: Inspector> Cx<'_, I> {
         let d = dir.index();
         if info.flags & tcp_flags::RST != 0
             && sess.state != TcpState::None
-            && sess.streams[d]
-                .as_ref()
-                .is_some_and(|s| s.next_seq() != info.seq)
+            && sess.streams[d].as_ref().is_some_and(|s| {
+                // After its FIN the sender's next sequence number is one further.
+                let fin = u32::from(s.fin_offset().is_some());
+                info.seq != s.next_seq().wrapping_add(fin)
+            })
         {
             self.push_stream_event("rst_invalid_seq", ts, pkt_num, flow_id, dir);
             return self

@@ -728,12 +728,19 @@ impl Policy {
         if let Some(e) = &raw.exception_policy {
             match crate::settings::parse_exception_policy(e) {
                 Ok(p) => self.exception_policy = p,
-                Err((path, e)) => l.diags.push(parse_error(
-                    e,
-                    "setting",
-                    src,
-                    idx.value(&path).or_else(|| idx.value("exception_policy")),
-                )),
+                Err((path, e, on_key)) => {
+                    let at = if on_key {
+                        idx.key(&path)
+                    } else {
+                        idx.value(&path)
+                    };
+                    l.diags.push(parse_error(
+                        e,
+                        "setting",
+                        src,
+                        at.or_else(|| idx.value("exception_policy")),
+                    ))
+                }
             }
         }
         for (name, v) in &raw.variables {

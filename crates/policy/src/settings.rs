@@ -293,14 +293,20 @@ impl StreamExceptionPolicy {
 
 /// Parses the `exception_policy` of a policy: one value for every target (`drop-flow`), or
 /// a map of target keys (`master`, `app_layer_error`, `stream_midstream`, ...) to values.
-/// Returns the policies or the first error with its key path (for locating it).
+/// Returns the policies or the first error with its key path (for locating it) and whether
+/// the error is about the key itself (an unknown target) rather than its value.
 pub fn parse_exception_policy(
     raw: &RawExceptionPolicy,
-) -> Result<sekisho_engine::ExceptionPolicies, (String, ParseError)> {
+) -> Result<sekisho_engine::ExceptionPolicies, (String, ParseError, bool)> {
     use sekisho_engine::{ExceptionAction, ExceptionPolicies, ExceptionTarget};
     let action = |key: String, w: &str| {
-        ExceptionAction::parse(w)
-            .ok_or_else(|| (key, unknown("exception policy", w, ExceptionAction::NAMES)))
+        ExceptionAction::parse(w).ok_or_else(|| {
+            (
+                key,
+                unknown("exception policy", w, ExceptionAction::NAMES),
+                false,
+            )
+        })
     };
     let mut p = ExceptionPolicies::default();
     match raw {
@@ -310,6 +316,9 @@ pub fn parse_exception_policy(
             keys.extend(ExceptionTarget::ALL.iter().map(|t| t.as_str()));
             for (k, w) in m {
                 let path = format!("exception_policy.{k}");
+                if k != "master" && ExceptionTarget::parse(k).is_none() {
+                    return Err((path, unknown("exception policy target", k, &keys), true));
+                }
                 let a = action(path.clone(), w)?;
                 if k == "master" {
                     p.master = a;
@@ -317,10 +326,7 @@ pub fn parse_exception_policy(
                     match ExceptionTarget::parse(k) {
                         Some(t) => p.set(t, a),
                         None => {
-                            return Err((
-                                format!("exception_policy.{k}"),
-                                unknown("exception policy target", k, &keys),
-                            ))
+                            return Err((path, unknown("exception policy target", k, &keys), true))
                         }
                     }
                 }

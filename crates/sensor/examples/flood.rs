@@ -63,7 +63,10 @@ fn reply(dst: [u8; 4], dport: u16, seq: u32, ack: u32, syn: bool, data: &[u8]) -
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let kind = args.get(1).map_or("syn", String::as_str);
-    let n: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let checked = sekisho_policy::Policy::check_file(
         &root.join("examples/smtp/recipients-strict.yaml"),
@@ -71,7 +74,10 @@ fn main() {
     );
     let mut settings = Settings::new(Mode::Inline);
     settings.apply_policy(&checked.policy);
-    let rules = Arc::new(RuleSet::from_policy(&checked.policy, settings.compile_options()));
+    let rules = Arc::new(RuleSet::from_policy(
+        &checked.policy,
+        settings.compile_options(),
+    ));
     let mut sensor = Sensor::new(&settings, Some(rules));
     let started = std::time::Instant::now();
     let mut ts = 1_000_000_000u64;
@@ -84,14 +90,11 @@ fn main() {
             drops += 1;
         }
         while let Some(r) = sensor.poll_record() {
-            match r {
-                Record::Drop(d) => {
-                    drop_records += 1;
-                    if d.reason != "rules" && exceptions.len() < 4 {
-                        exceptions.push(d.reason);
-                    }
+            if let Record::Drop(d) = r {
+                drop_records += 1;
+                if d.reason != "rules" && exceptions.len() < 4 {
+                    exceptions.push(d.reason);
                 }
-                _ => {}
             }
         }
     };
@@ -122,7 +125,11 @@ fn main() {
             feed(&mut sensor, &reply(src, 40000, s, c + 1, true, &[]), ts + 1);
             c += 1;
             s += 1;
-            feed(&mut sensor, &tcp(src, 40000, c, Some(s), false, &[]), ts + 2);
+            feed(
+                &mut sensor,
+                &tcp(src, 40000, c, Some(s), false, &[]),
+                ts + 2,
+            );
             let mut send = |sensor: &mut Sensor, to_server: bool, data: &[u8], ts: u64| {
                 let f = if to_server {
                     tcp(src, 40000, c, Some(s), false, data)

@@ -671,8 +671,16 @@ impl FlowTable {
         let mut icmp = None;
         match p.transport {
             Transport::Tcp(info) => {
-                if info.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN | tcp_flags::ACK
-                {
+                let synack = tcp_flags::SYN | tcp_flags::ACK;
+                let syn = info.flags & synack;
+                // A SYN/ACK comes from the server. A flow seen without its handshake (picked
+                // up mid-stream) is oriented by its ports: a packet from a well-known port to
+                // an ephemeral one comes from the server (a capture that starts with the
+                // server's banner must not make the server the client, or its rules for
+                // client data would never look at the real client).
+                let from_server_port = p.src_port < 1024 && p.dst_port >= 1024;
+                let no_syn = info.flags & tcp_flags::SYN == 0;
+                if syn == synack || (no_syn && from_server_port) {
                     std::mem::swap(&mut client, &mut server);
                 }
                 tcp = Some(Box::new(TcpSession::new()));
