@@ -32,3 +32,28 @@ fn data_on_the_packet_completing_the_handshake_is_inspected_as_established() {
     assert_eq!(flow[0]["flow"]["action"], "drop");
     assert_eq!(flow[0]["app_proto"], "smtp");
 }
+
+/// A session whose server never answered the SYN carries a whole SMTP dialogue: data nobody
+/// would accept into a stream, used to stay "not established" under rules that need an
+/// established flow. The stream_invalid policy drops the flow at its first data segment.
+#[test]
+fn data_on_a_session_the_server_never_answered_fails_closed() {
+    let pcap = root().join("tests/fixtures/captures/crafted/synsent-data-without-answer.pcap");
+    let run = replay(&pcap, &["--policy", "examples/smtp/recipients-strict.yaml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let drops: Vec<&str> = run
+        .of("drop")
+        .iter()
+        .map(|d| d["drop"]["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(drops, ["stream error"], "{}", run.stderr);
+    let flows = run.of("flow");
+    let last = flows.last().expect("flow records");
+    assert_eq!(last["flow"]["action"], "drop");
+    assert_eq!(
+        last["flow"]["exception_policy"],
+        serde_json::json!([{"target": "stream_invalid", "policy": "drop_flow"}])
+    );
+    // No SMTP transaction reached the parser: the session's data was never delivered.
+    assert!(run.of("smtp").is_empty(), "{:?}", run.of("smtp"));
+}

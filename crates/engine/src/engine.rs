@@ -909,11 +909,29 @@ impl<I: Inspector> Cx<'_, I> {
             st.midstream_pickups += 1;
             flow.midstream = true;
         }
+        // Data on a session whose server has not answered the SYN at all (no SYN from it,
+        // no segment): no receiver accepts that into a stream, but two cooperating
+        // endpoints can use it to carry what detection (and `flow:established` rules) never
+        // sees, so the stream_invalid policy decides (Suricata IPS drops such invalid
+        // packets too). Data on a SYN (TCP Fast Open) and after the server's SYN (a
+        // simultaneous open, Fast Open replies) is left alone.
+        let early_data = !pkt.payload.is_empty()
+            && info.flags & tcp_flags::SYN == 0
+            && sess.state == TcpState::SynSent
+            && sess.streams[Direction::ToClient.index()].is_none();
+        if early_data {
+            if let Some(v) = self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt) {
+                return v;
+            }
+        }
+        let Some(sess) = flow.tcp.as_mut() else {
+            return Verdict::Accept;
+        };
         if up.invalid_timestamp {
             // Ignored by the receiver's PAWS check, so not reassembled; but a bogus high
             // timestamp earlier would make every genuine segment fail here: not passed
             // silently (stream_invalid).
-            st.pkt_invalid_timestamp += 1;
+            self.stats.tcp.pkt_invalid_timestamp += 1;
             self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
             return self
                 .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
