@@ -558,6 +558,106 @@ mod tests {
         assert_eq!(v["sekisho_catch_all"], true);
     }
 
+    fn cfg(path: PathBuf) -> QueryLogConfig {
+        QueryLogConfig {
+            path,
+            max_bytes: 1 << 20,
+            keep: 1,
+            queue: 1024,
+            queue_bytes: 1 << 20,
+            account_id: "a".into(),
+            region: "r".into(),
+            vpc_id: "v".into(),
+            resolver_endpoint: "e".into(),
+        }
+    }
+
+    #[test]
+    fn log_file_is_created_0640_and_never_opened_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("q.log");
+        let mut log = QueryLog::start(&cfg(path.clone())).unwrap();
+        log.shutdown();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640 & !current_umask());
+        let target = d.path().join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = d.path().join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = QueryLog::start(&cfg(link.clone()))
+            .err()
+            .expect("a link is refused");
+        assert!(
+            e.to_string()
+                .contains(&format!("'{}' is a symbolic link", link.display())),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"");
+    }
+
+    fn current_umask() -> u32 {
+        // SAFETY: umask only swaps the process mask; it is put back at once.
+        unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m as u32
+        }
+    }
+
+    #[test]
+    fn queue_is_capped_in_bytes_and_entries_keep_only_what_lines_print() {
+        let d = tempfile::tempdir().unwrap();
+        let (ev, _) = blocked_event();
+        // A query with an OPT record and a big additional section is cut to header + question.
+        let mut q = ev.query.clone();
+        q[11] = 1;
+        q.extend_from_slice(&[0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
+        let mut resp = ev.response.clone();
+        resp[11] = 1;
+        resp.extend_from_slice(&[0, 0, 16, 0, 1, 0, 0, 0, 0, 3, 0xe8]);
+        resp.extend_from_slice(&[b'x'; 1000]);
+        let small = LogEvent::new(
+            ev.time,
+            ev.client,
+            ev.transport,
+            &q,
+            &resp,
+            ev.decision.clone(),
+        );
+        assert_eq!(small.query.len(), wire::question_end(&ev.query).unwrap());
+        assert!(
+            small.response.len() <= ev.response.len(),
+            "the 1 kB TXT is gone"
+        );
+        assert_eq!(
+            &small.response[8..12],
+            &[0, 0, 0, 0],
+            "no authority or additional kept"
+        );
+        assert_eq!(
+            format_line(&small, &blocked_event().1)["query_name"],
+            "yahoo.co.jp."
+        );
+        // Room for exactly three entries: the fourth is dropped and counted.
+        let mut c = cfg(d.path().join("q.log"));
+        c.queue_bytes = 3 * small.cost();
+        let (tx, _rx) = sync_channel(1024);
+        let log = QueryLog {
+            tx: Some(tx),
+            pending: Arc::new(AtomicUsize::new(0)),
+            max_pending: c.queue_bytes,
+            dropped: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+            thread: None,
+        };
+        for _ in 0..3 {
+            assert!(log.log(small.clone()));
+        }
+        assert!(!log.log(small.clone()));
+        assert_eq!(log.dropped(), 1);
+    }
+
     #[test]
     fn writer_rotates_by_size_and_flushes_on_shutdown() {
         let d = tempfile::tempdir().unwrap();
