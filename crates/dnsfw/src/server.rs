@@ -266,6 +266,14 @@ async fn serve(
     opts: &RunOptions,
     cfg: config::Config,
 ) -> Result<(Arc<Ctx>, Vec<std::thread::JoinHandle<()>>), Diagnostic> {
+    // Handlers first: a SIGHUP that arrives while the sockets are being bound must not kill
+    // the process (the default action), and SIGTERM must still stop it cleanly.
+    use tokio::signal::unix::{signal, SignalKind};
+    let sig =
+        |k| signal(k).map_err(|e| Diagnostic::error(format!("cannot install signal handler: {e}")));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
     let log = match &cfg.server.query_log {
         Some(q) => Some(QueryLog::start(q).map_err(|e| {
             Diagnostic::error(format!("cannot open query log '{}': {e}", q.path.display()))
@@ -346,12 +354,6 @@ async fn serve(
         listen.join(", ")
     );
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let sig =
-        |k| signal(k).map_err(|e| Diagnostic::error(format!("cannot install signal handler: {e}")));
-    let mut hup = sig(SignalKind::hangup())?;
-    let mut term = sig(SignalKind::terminate())?;
-    let mut int = sig(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             _ = hup.recv() => {
