@@ -160,6 +160,63 @@ fn a_thousand_idle_tcp_clients_do_not_keep_a_new_client_waiting() {
     assert!(counter(&err, "tcp_evicted") >= 900, "{err}");
 }
 
+/// CPU seconds (user + system) process `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn out_of_file_descriptors_accept_backs_off_instead_of_spinning() {
+    if !require(&["prlimit"]) {
+        return;
+    }
+    let Some(up) = upstream() else { return };
+    // 64 descriptors in all (hard limit too, so it cannot be raised): the idle clients below
+    // use them up and accept() fails with EMFILE while more connections wait in the backlog.
+    let cfg = "listen: [\"127.0.0.1:{PORT}\"]\nupstreams: [\"{UP}\"]\nlimits: {tcp_clients_per_client: 1000, tcp_idle_ms: 2000}\n";
+    let s = Sekisho::start_wrapped(&["prlimit", "--nofile=64:64"], cfg, &up_addr(&up), &[], &[]);
+    s.wait_stderr("listening on");
+    let pid = s.proc.0.id();
+    let idle: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).expect("connect"))
+        .collect();
+    let err = s.wait_stderr("TCP accept failed");
+    assert!(err.contains("Too many open files"), "{err}");
+    assert!(err.contains("pausing accepts for 100 ms"), "{err}");
+    // While out of descriptors: no hot loop (a spinning accept takes a whole core).
+    let c0 = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_millis(1000));
+    let used = cpu_seconds(pid) - c0;
+    assert!(
+        used < 0.3,
+        "{used} CPU seconds in 1 s while out of descriptors"
+    );
+    // Once the idle ones time out, descriptors come back and a new client is answered.
+    drop(idle);
+    let t = Instant::now();
+    loop {
+        let d = s.dig("+tcp www.example.com A");
+        if d.status == "NOERROR" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(8),
+            "never answered: {}",
+            d.raw
+        );
+    }
+    let err = stop(&s);
+    // Reported once a minute at most, however many times accept failed.
+    assert_eq!(err.matches("TCP accept failed").count(), 1, "{err}");
+    let errors = counter(&err, "accept_errors");
+    assert!((1..200).contains(&errors), "{err}");
+}
+
 #[test]
 fn a_flood_from_one_client_does_not_starve_another() {
     let Some(up) = upstream() else { return };
