@@ -133,7 +133,14 @@ impl Clients {
         any_contains(&self.cfg.exempt_clients, ip)
     }
 
-    fn with_client<R>(&self, ip: IpAddr, now: Instant, f: impl FnOnce(&mut Client) -> R) -> R {
+    /// Runs `f` on the entry of `ip` (or the overflow entry); returns its result and the key
+    /// of the entry used.
+    fn with_client<R>(
+        &self,
+        ip: IpAddr,
+        now: Instant,
+        f: impl FnOnce(&mut Client) -> R,
+    ) -> (R, IpAddr) {
         let key = client_key(ip);
         let burst = f64::from(self.cfg.client_burst.max(1));
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,7 +171,7 @@ impl Clients {
             inflight: 0,
             over: 0,
         });
-        f(c)
+        (f(c), key)
     }
 
     /// Takes one token for a query from `ip` at `now`.
@@ -175,7 +182,7 @@ impl Clients {
         let qps = f64::from(self.cfg.client_qps);
         let burst = f64::from(self.cfg.client_burst.max(1));
         let slip = self.cfg.slip;
-        self.with_client(ip, now, |c| {
+        let (admit, _) = self.with_client(ip, now, |c| {
             let dt = now.saturating_duration_since(c.last).as_secs_f64();
             c.last = now;
             c.tokens = (c.tokens + dt * qps).min(burst);
@@ -191,17 +198,21 @@ impl Clients {
                     Admit::Drop
                 }
             }
-        })
+        });
+        admit
     }
 
     /// Counts one more upstream query in flight for `ip`; `None` when the client is at its cap.
     /// The guard gives the slot back when dropped.
     pub fn begin_upstream(self: &Arc<Self>, ip: IpAddr) -> Option<Inflight> {
         if self.exempt(ip) {
-            return Some(Inflight { owner: None, ip });
+            return Some(Inflight {
+                owner: None,
+                key: ip,
+            });
         }
         let cap = self.cfg.client_inflight.max(1);
-        let ok = self.with_client(ip, Instant::now(), |c| {
+        let (ok, key) = self.with_client(ip, Instant::now(), |c| {
             if c.inflight >= cap {
                 false
             } else {
@@ -211,7 +222,7 @@ impl Clients {
         });
         ok.then(|| Inflight {
             owner: Some(self.clone()),
-            ip,
+            key,
         })
     }
 
@@ -229,21 +240,16 @@ impl Clients {
 /// One upstream query in flight for a client; released on drop.
 pub struct Inflight {
     owner: Option<Arc<Clients>>,
-    ip: IpAddr,
+    /// The entry counted (the client's, or the overflow entry).
+    key: IpAddr,
 }
 
 impl Drop for Inflight {
     fn drop(&mut self) {
         if let Some(o) = self.owner.take() {
-            let key = client_key(self.ip);
             let mut g = o.inner.lock().unwrap_or_else(|e| e.into_inner());
-            // The entry may be the overflow one, or gone (never purged while in flight).
-            let k = if g.map.contains_key(&key) {
-                key
-            } else {
-                OVERFLOW
-            };
-            if let Some(c) = g.map.get_mut(&k) {
+            // Never purged while something is in flight, so the entry is still there.
+            if let Some(c) = g.map.get_mut(&self.key) {
                 c.inflight = c.inflight.saturating_sub(1);
             }
         }

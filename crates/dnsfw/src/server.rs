@@ -38,8 +38,9 @@
 //!
 //! Under abuse (`docs/dns-firewall.md` has every limit, its default and what happens when hit):
 //! - **`allow_clients`**: a client outside gets REFUSED (UDP and TCP), counted (`refused`), and
-//!   a line on stderr at most every 10 s naming the last such client and how many more there
-//!   were. Refused queries are not written to the query log (a flood would flood it).
+//!   a line on stderr at most every 10 s naming the client refused and how many more were
+//!   refused since the previous line. Refused queries are not written to the query log (a
+//!   flood would flood it).
 //! - **Response rate limit** (`limits.client_qps`, `client_burst`, `slip`): a token bucket per
 //!   client, checked first on UDP (before `allow_clients`, so REFUSED answers cannot be used
 //!   for reflection either). Over it the query is dropped (`rate_limited`), except that every
