@@ -22,6 +22,7 @@ pub mod bypass;
 pub mod config;
 pub mod domains;
 pub mod limits;
+mod mmsg;
 pub mod policy;
 pub mod privs;
 pub mod query;

@@ -384,61 +384,80 @@ async fn serve(
     Ok((ctx, threads))
 }
 
-/// The UDP fast path on a plain blocking socket: one `recvfrom` and one `sendto` per blocked
-/// query, with no async machinery in between; forwarded queries go to the runtime. Answers to
+/// The UDP fast path on a plain blocking socket: datagrams are taken in batches
+/// (`recvmmsg`, up to [`crate::mmsg::BATCH`]; one larger than [`crate::mmsg::SLOT`] bytes is
+/// dropped) and our own answers (blocks, errors, REFUSED, TC) go out in one `sendmmsg` per
+/// batch, with no async machinery in between; forwarded queries go to the runtime. Answers to
 /// forwarded queries are sent from async tasks with a blocking `sendto`, which on a UDP socket
 /// only waits when the kernel send buffer is full.
 fn udp_thread(ctx: Arc<Ctx>, sock: Arc<std::net::UdpSocket>, rt: tokio::runtime::Handle) {
-    let mut buf = vec![0u8; 65_535];
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let mut batch = crate::mmsg::RecvBatch::new();
+    let mut out: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::mmsg::BATCH);
     while !ctx.stop.load(Ordering::Relaxed) {
-        let Ok((n, src)) = sock.recv_from(&mut buf) else {
+        let Ok(n) = batch.recv(fd) else {
             continue;
         };
-        let q = &buf[..n];
-        // Responses (QR=1) and runts are never answered: not even REFUSED or TC.
-        if n < wire::HEADER_LEN || q[2] & 0x80 != 0 {
-            continue;
-        }
-        match ctx.clients.admit(src.ip(), Instant::now()) {
-            Admit::Pass => {}
-            Admit::Drop => {
-                ctx.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        for i in 0..n {
+            let Some((q, src)) = batch.get(i) else {
                 continue;
+            };
+            if let Some(r) = udp_query(&ctx, &sock, &rt, q, src, now) {
+                out.push((r, src));
             }
-            Admit::Slip => {
-                ctx.stats.slipped.fetch_add(1, Ordering::Relaxed);
-                if let Some(tc) = wire::truncated(q, None, ctx.cfg.max_udp_payload) {
-                    let _ = sock.send_to(&tc, src);
+        }
+        crate::mmsg::send_all(fd, &mut out);
+    }
+}
+
+/// One UDP query: our own answer to send now, or `None` (dropped, or forwarded: the task
+/// sends the answer).
+fn udp_query(
+    ctx: &Arc<Ctx>,
+    sock: &Arc<std::net::UdpSocket>,
+    rt: &tokio::runtime::Handle,
+    q: &[u8],
+    src: SocketAddr,
+    now: Instant,
+) -> Option<Vec<u8>> {
+    // Responses (QR=1) and runts are never answered: not even REFUSED or TC.
+    if q.len() < wire::HEADER_LEN || q[2] & 0x80 != 0 {
+        return None;
+    }
+    match ctx.clients.admit(src.ip(), now) {
+        Admit::Pass => {}
+        Admit::Drop => {
+            ctx.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Admit::Slip => {
+            ctx.stats.slipped.fetch_add(1, Ordering::Relaxed);
+            return wire::truncated(q, None, ctx.cfg.max_udp_payload);
+        }
+    }
+    if !ctx.allowed(src) {
+        return ctx.refuse(q, src);
+    }
+    match prepare(ctx, q.to_vec(), src, Transport::Udp) {
+        Step::Answer(resp) => Some(resp),
+        Step::Drop => None,
+        Step::Forward(job) => {
+            let Some(slot) = ctx.clients.begin_upstream(src.ip()) else {
+                ctx.stats.inflight_limited.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            let ctx = ctx.clone();
+            let sock = sock.clone();
+            rt.spawn(async move {
+                let resp = forward(&ctx, job).await;
+                drop(slot);
+                if let Some(resp) = resp {
+                    let _ = sock.send_to(&resp, src);
                 }
-                continue;
-            }
-        }
-        if !ctx.allowed(src) {
-            if let Some(r) = ctx.refuse(q, src) {
-                let _ = sock.send_to(&r, src);
-            }
-            continue;
-        }
-        match prepare(&ctx, q.to_vec(), src, Transport::Udp) {
-            Step::Answer(resp) => {
-                let _ = sock.send_to(&resp, src);
-            }
-            Step::Drop => {}
-            Step::Forward(job) => {
-                let Some(slot) = ctx.clients.begin_upstream(src.ip()) else {
-                    ctx.stats.inflight_limited.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let ctx = ctx.clone();
-                let sock = sock.clone();
-                rt.spawn(async move {
-                    let resp = forward(&ctx, job).await;
-                    drop(slot);
-                    if let Some(resp) = resp {
-                        let _ = sock.send_to(&resp, src);
-                    }
-                });
-            }
+            });
+            None
         }
     }
 }
