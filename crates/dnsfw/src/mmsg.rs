@@ -65,13 +65,9 @@ impl RecvBatch {
             return Err(io::Error::last_os_error());
         }
         self.n = n as usize;
-        for i in 0..self.n {
-            let truncated = hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-            self.lens[i] = if truncated {
-                0
-            } else {
-                hdrs[i].msg_len as usize
-            };
+        for (i, h) in hdrs.iter().enumerate().take(self.n) {
+            let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            self.lens[i] = if truncated { 0 } else { h.msg_len as usize };
             self.from[i] = from_storage(&self.addrs[i]);
         }
         Ok(self.n)
