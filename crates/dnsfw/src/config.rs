@@ -18,10 +18,13 @@ use sekisho_diag::yaml::{from_yaml, YamlIndex};
 use sekisho_diag::{suggest, Diagnostic, SourceFile};
 use serde::Deserialize;
 
+use crate::acl::{self, Cidr};
 use crate::domains::DomainSet;
+use crate::limits::LimitsConfig;
 use crate::policy::{
     Action, BlockResponse, DomainList, Mode, Policy, Redirection, Rule, RuleGroup,
 };
+use crate::privs::RunAs;
 
 /// Largest override TTL AWS accepts, seconds.
 pub const MAX_OVERRIDE_TTL: u32 = 604_800;
@@ -54,6 +57,39 @@ struct RawConfig {
     domain_lists: BTreeMap<String, RawList>,
     #[serde(default)]
     rule_groups: Vec<RawGroup>,
+    #[serde(default)]
+    allow_clients: Option<Vec<String>>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    client_qps: Option<u32>,
+    #[serde(default)]
+    client_burst: Option<u32>,
+    #[serde(default)]
+    slip: Option<u32>,
+    #[serde(default)]
+    client_inflight: Option<u32>,
+    #[serde(default)]
+    exempt_clients: Option<Vec<String>>,
+    #[serde(default)]
+    clients_tracked: Option<usize>,
+    #[serde(default)]
+    tcp_clients: Option<usize>,
+    #[serde(default)]
+    tcp_clients_per_client: Option<usize>,
+    #[serde(default)]
+    tcp_idle_ms: Option<u64>,
+    #[serde(default)]
+    tcp_write_ms: Option<u64>,
 }
 
 fn default_listen() -> Vec<String> {
@@ -86,6 +122,8 @@ struct RawQueryLog {
     keep: Option<u32>,
     #[serde(default)]
     queue: Option<usize>,
+    #[serde(default)]
+    queue_bytes: Option<usize>,
     #[serde(default)]
     account_id: Option<String>,
     #[serde(default)]
@@ -181,7 +219,7 @@ pub enum FailMode {
 }
 
 /// Query log settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueryLogConfig {
     /// Destination file.
     pub path: PathBuf,
@@ -192,6 +230,10 @@ pub struct QueryLogConfig {
     /// Lines buffered between answering and writing; when full, lines are dropped and counted
     /// (default 65536).
     pub queue: usize,
+    /// Bytes the queued entries may hold in all (each entry keeps the question, the answer
+    /// section and the decision, not whole messages); when full, new entries are dropped and
+    /// counted (default 8 MiB).
+    pub queue_bytes: usize,
     /// `account_id` field (default `"000000000000"`).
     pub account_id: String,
     /// `region` field (default `"local"`).
@@ -225,6 +267,55 @@ pub struct ServerConfig {
     pub allowed_resolvers: Vec<String>,
     /// DoH endpoint list (for `--emit-bypass-rules`), resolved relative to the config file.
     pub doh_list: Option<PathBuf>,
+    /// Clients that get answers; others get REFUSED (default [`acl::default_allow`]: loopback
+    /// and the networks of the listen addresses).
+    pub allow_clients: Vec<Cidr>,
+    /// Per-client limits and TCP connection limits.
+    pub limits: LimitsConfig,
+    /// `user:` as written (dropped to after binding when started as root).
+    pub user: Option<String>,
+    /// `group:` as written (default: the user's primary group).
+    pub group: Option<String>,
+    /// `user:`/`group:` resolved.
+    pub run_as: Option<RunAs>,
+}
+
+impl ServerConfig {
+    /// Keys whose change a SIGHUP reload cannot apply (they need a restart), comparing the
+    /// running config with `new`.
+    pub fn restart_keys_changed(&self, new: &ServerConfig) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        let mut check = |changed: bool, key: &'static str| {
+            if changed {
+                v.push(key);
+            }
+        };
+        check(self.listen != new.listen, "listen");
+        check(self.upstreams != new.upstreams, "upstreams");
+        check(
+            self.upstream_timeout != new.upstream_timeout,
+            "upstream_timeout_ms",
+        );
+        check(
+            self.upstream_attempts != new.upstream_attempts,
+            "upstream_attempts",
+        );
+        check(self.fail_mode != new.fail_mode, "fail_mode");
+        check(self.query_log != new.query_log, "query_log");
+        check(
+            self.edns_client_subnet != new.edns_client_subnet,
+            "edns_client_subnet",
+        );
+        check(
+            self.max_udp_payload != new.max_udp_payload,
+            "max_udp_payload",
+        );
+        check(self.allow_clients != new.allow_clients, "allow_clients");
+        check(self.limits != new.limits, "limits");
+        check(self.user != new.user, "user");
+        check(self.group != new.group, "group");
+        v
+    }
 }
 
 /// A loaded configuration: server settings and the policy.
@@ -448,6 +539,7 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
 
     let query_log = raw.query_log.as_ref().map(|q| QueryLogConfig {
         path: base.join(&q.path),
+        queue_bytes: q.queue_bytes.unwrap_or(8 << 20).max(1024),
         max_bytes: q.max_size_mb.unwrap_or(100).saturating_mul(1 << 20).max(1),
         keep: q.keep.unwrap_or(5),
         queue: q.queue.unwrap_or(65_536).max(1),
@@ -462,6 +554,108 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
             .clone()
             .unwrap_or_else(|| "sekisho".into()),
     });
+    if let Some(q) = &query_log {
+        if std::fs::symlink_metadata(&q.path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(at(
+                "query_log.path",
+                format!(
+                    "query log path '{}' is a symbolic link; sekisho does not follow links for the query log",
+                    q.path.display()
+                ),
+            )
+            .with_hint("point query_log.path at a regular file or at a path that does not exist yet (it is created with mode 0640)"));
+        }
+    }
+    let cidrs = |list: &[String], key: &str| -> Result<Vec<Cidr>, Diagnostic> {
+        let mut v = Vec::new();
+        for (i, c) in list.iter().enumerate() {
+            v.push(Cidr::parse(c).map_err(|m| {
+                at(
+                    &format!("{key}[{i}]"),
+                    format!("'{c}' is not an address prefix: {m}"),
+                )
+                .with_hint(
+                    "write ADDRESS/LENGTH or ADDRESS, e.g. 10.0.0.0/8, 192.0.2.7 or fd00::/8",
+                )
+            })?);
+        }
+        Ok(v)
+    };
+    let allow_clients = match &raw.allow_clients {
+        Some(l) => cidrs(l, "allow_clients")?,
+        None => acl::default_allow(&listen),
+    };
+    let rl = raw.limits.as_ref();
+    let d = LimitsConfig::default();
+    let positive = |v: Option<u64>, key: &str, default: u64| -> Result<u64, Diagnostic> {
+        match v {
+            Some(0) => Err(at(
+                &format!("limits.{key}"),
+                format!("limits.{key} must be at least 1"),
+            )
+            .with_hint(format!("leave it out for the default, {default}"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let client_qps = rl.and_then(|l| l.client_qps).unwrap_or(d.client_qps);
+    let limits = LimitsConfig {
+        client_qps,
+        client_burst: positive(
+            rl.and_then(|l| l.client_burst).map(u64::from),
+            "client_burst",
+            u64::from(client_qps.saturating_mul(2).max(1)),
+        )? as u32,
+        slip: rl.and_then(|l| l.slip).unwrap_or(d.slip),
+        client_inflight: positive(
+            rl.and_then(|l| l.client_inflight).map(u64::from),
+            "client_inflight",
+            u64::from(d.client_inflight),
+        )? as u32,
+        exempt_clients: match rl.and_then(|l| l.exempt_clients.as_ref()) {
+            Some(l) => cidrs(l, "limits.exempt_clients")?,
+            None => Vec::new(),
+        },
+        clients_tracked: positive(
+            rl.and_then(|l| l.clients_tracked).map(|n| n as u64),
+            "clients_tracked",
+            d.clients_tracked as u64,
+        )? as usize,
+        tcp_clients: positive(
+            rl.and_then(|l| l.tcp_clients).map(|n| n as u64),
+            "tcp_clients",
+            d.tcp_clients as u64,
+        )? as usize,
+        tcp_clients_per_client: positive(
+            rl.and_then(|l| l.tcp_clients_per_client).map(|n| n as u64),
+            "tcp_clients_per_client",
+            d.tcp_clients_per_client as u64,
+        )? as usize,
+        tcp_idle: Duration::from_millis(positive(
+            rl.and_then(|l| l.tcp_idle_ms),
+            "tcp_idle_ms",
+            d.tcp_idle.as_millis() as u64,
+        )?),
+        tcp_write: Duration::from_millis(positive(
+            rl.and_then(|l| l.tcp_write_ms),
+            "tcp_write_ms",
+            d.tcp_write.as_millis() as u64,
+        )?),
+    };
+    if raw.group.is_some() && raw.user.is_none() {
+        return Err(at("group", "'group' needs 'user'".into()).with_hint(
+            "add user: NAME (e.g. user: nobody); group: defaults to the user's primary group",
+        ));
+    }
+    let run_as = match &raw.user {
+        None => None,
+        Some(u) => Some(crate::privs::lookup(u, raw.group.as_deref()).map_err(|m| {
+            let key = if m.contains("group") { "group" } else { "user" };
+            at(key, m).with_hint(
+                "name an existing account (see /etc/passwd, /etc/group), e.g. user: nobody",
+            )
+        })?),
+    };
     let server = ServerConfig {
         listen,
         upstreams,
@@ -476,6 +670,11 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
         max_udp_payload: raw.max_udp_payload.unwrap_or(1232).max(512),
         allowed_resolvers: raw.allowed_resolvers.clone(),
         doh_list: raw.doh_list.as_ref().map(|d| base.join(d)),
+        allow_clients,
+        limits,
+        user: raw.user.clone(),
+        group: raw.group.clone(),
+        run_as,
     };
     Ok(Config { server, policy })
 }
@@ -1017,8 +1216,92 @@ rule_groups:
              \x20 | ^^^^^\n\
              \x20 hint: did you mean 'mode'? expected one of: listen, upstreams, upstream_timeout_ms, \
              upstream_attempts, fail_mode, mode, query_log, edns_client_subnet, max_udp_payload, \
-             allowed_resolvers, doh_list, domain_lists, rule_groups\n"
+             allowed_resolvers, doh_list, domain_lists, rule_groups, allow_clients, limits, user, group\n"
         );
+    }
+
+    #[test]
+    fn hardening_keys_load_with_defaults_and_located_errors() {
+        let d = dir_with_bad_list();
+        let c = parse_text(ISSUE, d.path()).unwrap();
+        let l = &c.server.limits;
+        assert_eq!(l, &LimitsConfig::default());
+        assert!(crate::acl::any_contains(
+            &c.server.allow_clients,
+            "127.0.0.1".parse().unwrap()
+        ));
+        assert!(!crate::acl::any_contains(
+            &c.server.allow_clients,
+            "192.0.2.1".parse().unwrap()
+        ));
+        assert_eq!(c.server.query_log.as_ref().unwrap().queue_bytes, 8 << 20);
+        let text = ISSUE.replace(
+            "fail_mode: closed",
+            "allow_clients: [10.0.0.0/8, 192.0.2.7]\nuser: root\nlimits: {client_qps: 50, slip: 0, exempt_clients: [127.0.0.1/32], tcp_idle_ms: 2000}\nfail_mode: closed",
+        );
+        let c = parse_text(&text, d.path()).unwrap();
+        assert_eq!(c.server.allow_clients.len(), 2);
+        assert_eq!(c.server.limits.client_qps, 50);
+        assert_eq!(c.server.limits.client_burst, 100);
+        assert_eq!(c.server.limits.slip, 0);
+        assert_eq!(c.server.limits.tcp_idle, Duration::from_secs(2));
+        assert_eq!(c.server.run_as, Some(RunAs { uid: 0, gid: 0 }));
+        // Restart-only keys are named on reload.
+        let old = parse_text(ISSUE, d.path()).unwrap();
+        assert_eq!(
+            old.server.restart_keys_changed(&c.server),
+            ["allow_clients", "limits", "user"]
+        );
+
+        let r = rendered(
+            "fail_mode: closed",
+            "allow_clients: [10.0.0.0/40]\nfail_mode: closed",
+        );
+        assert!(
+            r.starts_with("dns.yaml:3:17: error: '10.0.0.0/40' is not an address prefix"),
+            "{r}"
+        );
+        assert!(r.contains("hint: write ADDRESS/LENGTH"), "{r}");
+        let r = rendered(
+            "fail_mode: closed",
+            "limits:\n  tcp_clients: 0\nfail_mode: closed",
+        );
+        assert!(
+            r.starts_with("dns.yaml:4:16: error: limits.tcp_clients must be at least 1"),
+            "{r}"
+        );
+        let r = rendered(
+            "fail_mode: closed",
+            "limits: {tcp_idle_m: 5}\nfail_mode: closed",
+        );
+        assert!(r.contains("unknown key 'tcp_idle_m' in limits"), "{r}");
+        assert!(r.contains("did you mean 'tcp_idle_ms'?"), "{r}");
+        let r = rendered(
+            "fail_mode: closed",
+            "user: no-such-user-sekisho\nfail_mode: closed",
+        );
+        assert!(
+            r.starts_with("dns.yaml:3:7: error: unknown user 'no-such-user-sekisho'"),
+            "{r}"
+        );
+        let r = rendered("fail_mode: closed", "group: nogroup\nfail_mode: closed");
+        assert!(r.contains("'group' needs 'user'"), "{r}");
+    }
+
+    #[test]
+    fn symlinked_query_log_path_is_refused_at_the_key() {
+        let d = dir_with_bad_list();
+        std::fs::write(d.path().join("elsewhere"), "").unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join("query.log")).unwrap();
+        let e = parse_text(ISSUE, d.path()).unwrap_err();
+        let r = e.render();
+        let shown = d.path().join("query.log").display().to_string();
+        assert!(
+            r.starts_with("dns.yaml:5:19: error: query log path '"),
+            "{r}"
+        );
+        assert!(r.contains(&format!("'{shown}' is a symbolic link")), "{r}");
+        assert!(r.contains("hint:"), "{r}");
     }
 
     #[test]

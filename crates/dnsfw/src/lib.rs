@@ -8,16 +8,23 @@
 //! - [`server`]: the UDP/TCP forwarder (a driver around the policy);
 //! - [`querylog`]: Route 53 Resolver query log lines, written asynchronously;
 //! - [`report`]: the alert-first rollout report over a query log;
-//! - [`bypass`]: Suricata rules that catch clients walking around the firewall.
+//! - [`bypass`]: Suricata rules that catch clients walking around the firewall;
+//! - [`acl`]: client address prefixes (`allow_clients`, `exempt_clients`);
+//! - [`limits`]: per-client rate and in-flight limits, the TCP connection table;
+//! - [`privs`]: dropping root after binding (`user:`).
 #![warn(missing_docs)]
 // `Diagnostic` is the house error type and is returned by value across sekisho; boxing it here
 // alone would make this crate's API differ from the others.
 #![allow(clippy::result_large_err)]
 
+pub mod acl;
 pub mod bypass;
 pub mod config;
 pub mod domains;
+pub mod limits;
+mod mmsg;
 pub mod policy;
+pub mod privs;
 pub mod query;
 pub mod querylog;
 pub mod report;

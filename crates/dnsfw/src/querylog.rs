@@ -1,11 +1,19 @@
 //! Route 53 Resolver query log lines (reference `aws-dns-firewall.md` §8, Athena table in
 //! `aws-log-tables.md` §3), written off the answering path.
 //!
-//! Answering tasks hand a [`LogEvent`] (the bytes actually sent plus the decision) to a bounded
-//! channel with `try_send`; a writer thread decodes and formats them. When the channel is full
-//! the line is **dropped and counted** ([`QueryLog::dropped`]) rather than delaying an answer.
-//! The file rotates by size (`path` → `path.1` → … → `path.N`); lines are flushed whenever the
-//! queue runs empty and at shutdown.
+//! Answering tasks hand a [`LogEvent`] to a bounded channel with `try_send`; a writer thread
+//! decodes and formats them. An event keeps only what the line prints: the query's header and
+//! question, the answer's header, question and answer section ([`LogEvent::new`] cuts the
+//! rest: authority, additional, OPT) and the decision. The queue is capped twice: `queue`
+//! entries and `queue_bytes` bytes (the sum of the kept bytes plus a fixed per-entry overhead).
+//! When either is full the new entry is **dropped and counted** ([`QueryLog::dropped`]) rather
+//! than delaying an answer or growing memory.
+//!
+//! The file is opened with `O_NOFOLLOW` (a symbolic link at `path` is refused: ELOOP) and
+//! created with mode 0640. It rotates by size (`path` → `path.1` → … → `path.N`); when a
+//! rotation cannot reopen the file (e.g. the directory is not writable after dropping root),
+//! the writer keeps appending to the open file and says so once on stderr. Lines are flushed
+//! whenever the queue runs empty and at shutdown.
 //!
 //! Besides the AWS fields, lines carry sekisho extensions that the Athena table ignores:
 //! `sekisho_rule` (name of the rule that matched, ALLOW included), `sekisho_catch_all` (the
@@ -15,8 +23,9 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -50,12 +59,59 @@ pub struct LogEvent {
     pub client: SocketAddr,
     /// Transport.
     pub transport: Transport,
-    /// The query as received (for the question when `response` cannot be decoded).
+    /// The query's header and question (for the question when `response` cannot be decoded).
     pub query: Vec<u8>,
-    /// The response as sent.
+    /// The response's header, question and answer section.
     pub response: Vec<u8>,
     /// The decision and the policy it refers to.
     pub decision: Option<(Arc<Policy>, Decision, Option<String>)>,
+}
+
+/// Fixed cost of one queued entry besides its bytes, for `queue_bytes` (the event, the channel
+/// slot, the decision).
+pub const ENTRY_OVERHEAD: usize = 160;
+
+impl LogEvent {
+    /// An event keeping only what the log line prints of `query` and `response` (see the
+    /// module docs).
+    pub fn new(
+        time: SystemTime,
+        client: SocketAddr,
+        transport: Transport,
+        query: &[u8],
+        response: &[u8],
+        decision: Option<(Arc<Policy>, Decision, Option<String>)>,
+    ) -> LogEvent {
+        let q = match crate::wire::question_end(query) {
+            Some(end) => trim_counts(&query[..end], 1, 0),
+            // Malformed: the header is all a line can use.
+            None => query[..query.len().min(crate::wire::HEADER_LEN)].to_vec(),
+        };
+        LogEvent {
+            time,
+            client,
+            transport,
+            query: q,
+            response: crate::wire::answer_part(response),
+            decision,
+        }
+    }
+
+    /// Bytes this entry holds, as counted against `queue_bytes`.
+    pub fn cost(&self) -> usize {
+        self.query.len() + self.response.len() + ENTRY_OVERHEAD
+    }
+}
+
+/// `msg` (header + sections up to some point) with QDCOUNT/ANCOUNT set and NS/AR counts zeroed.
+fn trim_counts(msg: &[u8], qd: u16, an: u16) -> Vec<u8> {
+    let mut v = msg.to_vec();
+    if v.len() >= crate::wire::HEADER_LEN {
+        v[4..6].copy_from_slice(&qd.to_be_bytes());
+        v[6..8].copy_from_slice(&an.to_be_bytes());
+        v[8..12].fill(0);
+    }
+    v
 }
 
 /// Identity fields stamped on every line.
@@ -244,6 +300,9 @@ pub fn format_line(ev: &LogEvent, id: &Identity) -> Value {
 /// Handle to the asynchronous query-log writer.
 pub struct QueryLog {
     tx: Option<SyncSender<LogEvent>>,
+    /// Bytes queued now (see [`LogEvent::cost`]) and the cap.
+    pending: Arc<AtomicUsize>,
+    max_pending: usize,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -256,6 +315,7 @@ impl QueryLog {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let (tx, rx) = sync_channel(cfg.queue);
         let written = Arc::new(AtomicU64::new(0));
+        let pending = Arc::new(AtomicUsize::new(0));
         let w = Writer {
             path: cfg.path.clone(),
             out: BufWriter::with_capacity(1 << 16, file),
@@ -269,23 +329,35 @@ impl QueryLog {
                 resolver_endpoint: cfg.resolver_endpoint.clone(),
             },
             written: written.clone(),
+            pending: pending.clone(),
+            warned: false,
         };
         let thread = std::thread::Builder::new()
             .name("dns-querylog".into())
             .spawn(move || w.run(rx))?;
         Ok(QueryLog {
             tx: Some(tx),
+            pending,
+            max_pending: cfg.queue_bytes,
             dropped: Arc::new(AtomicU64::new(0)),
             written,
             thread: Some(thread),
         })
     }
 
-    /// Queues a line; never blocks. Returns false (and counts it) when the queue is full.
+    /// Queues a line; never blocks. Returns false (and counts it) when the queue is full, in
+    /// entries or in bytes.
     pub fn log(&self, ev: LogEvent) -> bool {
+        let cost = ev.cost();
+        if self.pending.fetch_add(cost, Ordering::Relaxed) + cost > self.max_pending {
+            self.pending.fetch_sub(cost, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         match self.tx.as_ref().map(|tx| tx.try_send(ev)) {
             Some(Ok(())) => true,
             Some(Err(TrySendError::Full(_) | TrySendError::Disconnected(_))) | None => {
+                self.pending.fetch_sub(cost, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
@@ -317,8 +389,28 @@ impl Drop for QueryLog {
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens `path` for appending without following a symbolic link (`O_NOFOLLOW`), creating it
+/// with mode 0640. A link gives an error that names the path.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "'{}' is a symbolic link; the query log is never opened through a link",
+                        path.display()
+                    ),
+                )
+            } else {
+                e
+            }
+        })
 }
 
 struct Writer {
@@ -329,6 +421,8 @@ struct Writer {
     keep: u32,
     id: Identity,
     written: Arc<AtomicU64>,
+    pending: Arc<AtomicUsize>,
+    warned: bool,
 }
 
 impl Writer {
@@ -351,6 +445,7 @@ impl Writer {
     }
 
     fn write(&mut self, ev: &LogEvent) {
+        self.pending.fetch_sub(ev.cost(), Ordering::Relaxed);
         let mut line = format_line(ev, &self.id).to_string();
         line.push('\n');
         if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
@@ -377,10 +472,20 @@ impl Writer {
             }
             let _ = std::fs::rename(&self.path, name(1));
         }
-        if let Ok(f) = open_append(&self.path) {
-            self.out = BufWriter::with_capacity(1 << 16, f);
-            self.size = 0;
+        match open_append(&self.path) {
+            Ok(f) => self.out = BufWriter::with_capacity(1 << 16, f),
+            Err(e) if !self.warned => {
+                self.warned = true;
+                eprintln!(
+                    "sekisho dns: cannot rotate the query log '{}': {e}; appending to the open file",
+                    self.path.display()
+                );
+            }
+            Err(_) => {}
         }
+        // Also after a failed rotation: the next attempt is another max_bytes away, not at
+        // every line.
+        self.size = 0;
     }
 }
 
@@ -453,6 +558,106 @@ mod tests {
         assert_eq!(v["sekisho_catch_all"], true);
     }
 
+    fn cfg(path: PathBuf) -> QueryLogConfig {
+        QueryLogConfig {
+            path,
+            max_bytes: 1 << 20,
+            keep: 1,
+            queue: 1024,
+            queue_bytes: 1 << 20,
+            account_id: "a".into(),
+            region: "r".into(),
+            vpc_id: "v".into(),
+            resolver_endpoint: "e".into(),
+        }
+    }
+
+    #[test]
+    fn log_file_is_created_0640_and_never_opened_through_a_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("q.log");
+        let mut log = QueryLog::start(&cfg(path.clone())).unwrap();
+        log.shutdown();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640 & !current_umask());
+        let target = d.path().join("target");
+        std::fs::write(&target, "").unwrap();
+        let link = d.path().join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = QueryLog::start(&cfg(link.clone()))
+            .err()
+            .expect("a link is refused");
+        assert!(
+            e.to_string()
+                .contains(&format!("'{}' is a symbolic link", link.display())),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"");
+    }
+
+    fn current_umask() -> u32 {
+        // SAFETY: umask only swaps the process mask; it is put back at once.
+        unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m as u32
+        }
+    }
+
+    #[test]
+    fn queue_is_capped_in_bytes_and_entries_keep_only_what_lines_print() {
+        let d = tempfile::tempdir().unwrap();
+        let (ev, _) = blocked_event();
+        // A query with an OPT record and a big additional section is cut to header + question.
+        let mut q = ev.query.clone();
+        q[11] = 1;
+        q.extend_from_slice(&[0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
+        let mut resp = ev.response.clone();
+        resp[11] = 1;
+        resp.extend_from_slice(&[0, 0, 16, 0, 1, 0, 0, 0, 0, 3, 0xe8]);
+        resp.extend_from_slice(&[b'x'; 1000]);
+        let small = LogEvent::new(
+            ev.time,
+            ev.client,
+            ev.transport,
+            &q,
+            &resp,
+            ev.decision.clone(),
+        );
+        assert_eq!(small.query.len(), wire::question_end(&ev.query).unwrap());
+        assert!(
+            small.response.len() <= ev.response.len(),
+            "the 1 kB TXT is gone"
+        );
+        assert_eq!(
+            &small.response[8..12],
+            &[0, 0, 0, 0],
+            "no authority or additional kept"
+        );
+        assert_eq!(
+            format_line(&small, &blocked_event().1)["query_name"],
+            "yahoo.co.jp."
+        );
+        // Room for exactly three entries: the fourth is dropped and counted.
+        let mut c = cfg(d.path().join("q.log"));
+        c.queue_bytes = 3 * small.cost();
+        let (tx, _rx) = sync_channel(1024);
+        let log = QueryLog {
+            tx: Some(tx),
+            pending: Arc::new(AtomicUsize::new(0)),
+            max_pending: c.queue_bytes,
+            dropped: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
+            thread: None,
+        };
+        for _ in 0..3 {
+            assert!(log.log(small.clone()));
+        }
+        assert!(!log.log(small.clone()));
+        assert_eq!(log.dropped(), 1);
+    }
+
     #[test]
     fn writer_rotates_by_size_and_flushes_on_shutdown() {
         let d = tempfile::tempdir().unwrap();
@@ -462,6 +667,7 @@ mod tests {
             max_bytes: 2000,
             keep: 2,
             queue: 1024,
+            queue_bytes: 1 << 20,
             account_id: "a".into(),
             region: "r".into(),
             vpc_id: "v".into(),

@@ -18,25 +18,52 @@
 //!   answered last. An ICMP port unreachable (ECONNREFUSED) from an upstream moves on to the
 //!   next attempt at once instead of waiting out the timeout. At most [`MAX_INFLIGHT`] queries
 //!   are outstanding in all; beyond that an attempt counts as an upstream failure.
-//! - **Spoofing (RFC 5452)**: every upstream attempt uses a fresh UDP socket on a random
-//!   ephemeral source port and an ID from the OS CSPRNG, and only a reply with that ID, QR=1
-//!   and the same question (name case-insensitively, type, class) is accepted; anything else is
-//!   ignored and the real answer is still awaited.
+//! - **Spoofing (RFC 5452)**: each upstream query leaves on a socket picked at random from a
+//!   pool of [`POOL_SOCKETS`] per upstream, each on its own random ephemeral port and retired
+//!   after [`SOCKET_QUERIES`] queries or [`SOCKET_AGE`], with an ID from the OS CSPRNG; only a
+//!   reply with that ID, QR=1 and the same question (name case-insensitively, type, class) is
+//!   accepted; anything else is ignored and the real answer is still awaited. The same checks
+//!   apply to an answer retried over TCP.
 //! - **Fail mode** (reference §6) when no filtered answer can be produced (every upstream
 //!   failed, or the answer cannot be decoded for redirection inspection): `closed` answers
 //!   SERVFAIL; `open` lets resolution go on without the firewall: an undecodable answer is
 //!   passed through unfiltered, and a query no upstream answered gets no reply at all, so the
 //!   client's stub resolver moves on to its next configured server instead of failing.
 //! - **Reload**: SIGHUP re-reads the config and lists and swaps the policy atomically; on any
-//!   error the located diagnostic is printed and the old policy stays. Listen addresses and
-//!   upstreams are not changed by a reload.
+//!   error the located diagnostic is printed and the old policy stays. Only the policy (`mode`,
+//!   `domain_lists`, `rule_groups`) is reloaded; when a key that needs a restart changed
+//!   (`listen`, `upstreams`, `user`, `allow_clients`, `limits`, `query_log`...: see
+//!   [`ServerConfig::restart_keys_changed`]) a warning names it and the running value stays.
 //! - **Shutdown**: SIGTERM or SIGINT stop the listeners, flush the query log and print counters.
+//!
+//! Under abuse (`docs/dns-firewall.md` has every limit, its default and what happens when hit):
+//! - **`allow_clients`**: a client outside gets REFUSED (UDP and TCP), counted (`refused`), and
+//!   a line on stderr at most every 10 s naming the client refused and how many more were
+//!   refused since the previous line. Refused queries are not written to the query log (a
+//!   flood would flood it).
+//! - **Response rate limit** (`limits.client_qps`, `client_burst`, `slip`): a token bucket per
+//!   client, checked first on UDP (before `allow_clients`, so REFUSED answers cannot be used
+//!   for reflection either). Over it the query is dropped (`rate_limited`), except that every
+//!   `slip`-th one gets a TC=1 answer (`slipped`): a real client retries over TCP and is
+//!   answered there, a spoofed source cannot. TCP queries are not rate-limited (TCP cannot be
+//!   spoofed and is bounded by the connection caps and one query at a time per connection).
+//! - **In-flight cap** (`limits.client_inflight`): upstream queries in flight per client; over
+//!   it a UDP query is dropped and a TCP query answered REFUSED (`inflight_limited`), so one
+//!   client cannot take the whole [`MAX_INFLIGHT`] table from the others.
+//! - **TCP** (`limits.tcp_clients`, `tcp_clients_per_client`, `tcp_idle_ms`, `tcp_write_ms`):
+//!   a connection waiting longer than `tcp_idle_ms` for a complete query, or taking longer than
+//!   `tcp_write_ms` to take an answer, is closed; at a cap the longest-idle connection under it
+//!   is closed to make room, or the new one when none is idle (`tcp_rejected`). Accept errors
+//!   (EMFILE, ENFILE, ENOBUFS, ENOMEM) pause accepting for 100 ms and are reported once a
+//!   minute, instead of spinning. The soft open-file limit is raised to the hard limit at start.
+//! - **Privileges**: started as root with `user:` set, the server drops to that user (and
+//!   `group:`) once its sockets are bound and the query log is open ([`crate::privs`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
@@ -45,21 +72,25 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 
+use crate::acl;
 use crate::config::{self, FailMode, ServerConfig};
+use crate::limits::{Admit, Clients, ConnSlot, TcpConns};
 use crate::policy::{Action, Decision, Mode, Policy, Verdict};
+use crate::privs;
 use crate::query::{classify, redirection_chain, Classified};
 use crate::querylog::{LogEvent, QueryLog, Transport};
 use crate::wire::{self, rcode, EdnsInfo};
 
 /// Outstanding upstream queries in all (one UDP socket, so one file descriptor, each); an
-/// attempt that finds none free counts as an upstream failure and `fail_mode` applies. Sized to
-/// stay, with [`MAX_TCP_CLIENTS`], near the common 1024 soft `RLIMIT_NOFILE`: at a 50 ms
-/// upstream round trip it still carries ~10,000 forwarded queries per second.
+/// attempt that finds none free counts as an upstream failure and `fail_mode` applies. At a
+/// 50 ms upstream round trip it still carries ~10,000 forwarded queries per second; the
+/// per-client `limits.client_inflight` keeps one client from taking all of it.
 pub const MAX_INFLIGHT: usize = 512;
-/// Concurrent client TCP connections; more are closed at once.
-pub const MAX_TCP_CLIENTS: usize = 1024;
-/// Idle time after which a client TCP connection is closed.
-pub const TCP_IDLE: Duration = Duration::from_secs(10);
+/// Pause after an accept error that a retry would only repeat (EMFILE, ENFILE...).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Receive buffer asked for the UDP listen sockets, so a burst waits instead of being dropped
+/// by the kernel before the rate limit can tell clients apart.
+pub const UDP_RCVBUF: i32 = 4 << 20;
 
 /// How to run the forwarder.
 #[derive(Debug, Clone)]
@@ -87,6 +118,52 @@ pub struct Stats {
     pub upstream_failures: AtomicU64,
     /// Answered FORMERR / NOTIMP.
     pub malformed: AtomicU64,
+    /// Clients outside `allow_clients` answered REFUSED.
+    pub refused: AtomicU64,
+    /// UDP queries dropped by the rate limit.
+    pub rate_limited: AtomicU64,
+    /// UDP queries over the rate answered TC=1 (slip).
+    pub slipped: AtomicU64,
+    /// Queries over the client's in-flight cap (UDP dropped, TCP REFUSED).
+    pub inflight_limited: AtomicU64,
+    /// TCP accept errors (each followed by a pause when the cause is resource exhaustion).
+    pub accept_errors: AtomicU64,
+}
+
+/// A stderr message printed at most once per period, with a count of the ones held back.
+struct RateLog {
+    every: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLog {
+    fn new(every: Duration) -> RateLog {
+        RateLog {
+            every,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Prints `msg(held_back)` unless a message went out less than a period ago.
+    fn note(&self, msg: impl FnOnce(u64) -> String) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if g.0.is_none_or(|t| now.duration_since(t) >= self.every) {
+            eprintln!("{}", msg(g.1));
+            *g = (Some(now), 0);
+        } else {
+            g.1 += 1;
+        }
+    }
+}
+
+/// `" (N more since the last message)"`, or nothing.
+fn held_back(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} more since the last message)")
+    }
 }
 
 struct Ctx {
@@ -96,11 +173,16 @@ struct Ctx {
     up: Upstream,
     stats: Stats,
     stop: std::sync::atomic::AtomicBool,
+    clients: Arc<Clients>,
+    tcp: Arc<TcpConns>,
+    refuse_log: RateLog,
+    accept_log: RateLog,
 }
 
 /// Loads the config and runs the forwarder until SIGTERM/SIGINT.
 pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
     let cfg = load(opts)?;
+    privs::raise_nofile();
     let rt = if opts.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -132,15 +214,24 @@ pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
                     log.shutdown();
                 }
                 let s = &ctx.stats;
+                let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
                 eprintln!(
-                    "sekisho dns: stopped; queries {} blocked {} alerted {} forwarded {} upstream_failures {} malformed {} log_dropped {}",
-                    s.queries.load(Ordering::Relaxed),
-                    s.blocked.load(Ordering::Relaxed),
-                    s.alerted.load(Ordering::Relaxed),
-                    s.forwarded.load(Ordering::Relaxed),
-                    s.upstream_failures.load(Ordering::Relaxed),
-                    s.malformed.load(Ordering::Relaxed),
-                    dropped
+                    "sekisho dns: stopped; queries {} blocked {} alerted {} forwarded {} upstream_failures {} malformed {} log_dropped {} \
+                     refused {} rate_limited {} slipped {} inflight_limited {} tcp_rejected {} tcp_evicted {} accept_errors {}",
+                    n(&s.queries),
+                    n(&s.blocked),
+                    n(&s.alerted),
+                    n(&s.forwarded),
+                    n(&s.upstream_failures),
+                    n(&s.malformed),
+                    dropped,
+                    n(&s.refused),
+                    n(&s.rate_limited),
+                    n(&s.slipped),
+                    n(&s.inflight_limited),
+                    n(&ctx.tcp.rejected),
+                    n(&ctx.tcp.evicted),
+                    n(&s.accept_errors),
                 );
             }
             Ok(())
@@ -176,6 +267,14 @@ async fn serve(
     opts: &RunOptions,
     cfg: config::Config,
 ) -> Result<(Arc<Ctx>, Vec<std::thread::JoinHandle<()>>), Diagnostic> {
+    // Handlers first: a SIGHUP that arrives while the sockets are being bound must not kill
+    // the process (the default action), and SIGTERM must still stop it cleanly.
+    use tokio::signal::unix::{signal, SignalKind};
+    let sig =
+        |k| signal(k).map_err(|e| Diagnostic::error(format!("cannot install signal handler: {e}")));
+    let mut hup = sig(SignalKind::hangup())?;
+    let mut term = sig(SignalKind::terminate())?;
+    let mut int = sig(SignalKind::interrupt())?;
     let log = match &cfg.server.query_log {
         Some(q) => Some(QueryLog::start(q).map_err(|e| {
             Diagnostic::error(format!("cannot open query log '{}': {e}", q.path.display()))
@@ -192,13 +291,38 @@ async fn serve(
     for addr in &cfg.server.listen {
         let err = |e: std::io::Error| Diagnostic::error(format!("cannot listen on {addr}: {e}"));
         let u = std::net::UdpSocket::bind(addr).map_err(err)?;
+        grow_rcvbuf(&u, UDP_RCVBUF);
         // The receive timeout lets the UDP threads notice shutdown.
         u.set_read_timeout(Some(Duration::from_millis(200)))
             .map_err(err)?;
         udp.push(Arc::new(u));
         tcp.push(TcpListener::bind(addr).await.map_err(err)?);
     }
+    if let (Some(to), Some(user)) = (cfg.server.run_as, &cfg.server.user) {
+        if privs::is_root() {
+            if to.uid != 0 {
+                if let Some(q) = &cfg.server.query_log {
+                    // lchown: never through a link. The writer keeps its open descriptor; this
+                    // lets it reopen the file after a rotation.
+                    let _ = std::os::unix::fs::lchown(&q.path, Some(to.uid), Some(to.gid));
+                }
+            }
+            privs::drop_to(to).map_err(|e| {
+                Diagnostic::error(format!("cannot drop privileges to user '{user}': {e}"))
+                    .with_hint("check the user: and group: keys; or start sekisho as that user")
+            })?;
+            eprintln!(
+                "sekisho dns: running as user {} (uid {}, gid {})",
+                privs::user_name(to.uid),
+                to.uid,
+                to.gid
+            );
+        } else {
+            eprintln!("sekisho dns: warning: not started as root; 'user: {user}' is ignored");
+        }
+    }
     let info = summary(&cfg.policy);
+    let lim = cfg.server.limits.clone();
     let ctx = Arc::new(Ctx {
         policy: ArcSwap::from_pointee(cfg.policy),
         cfg: cfg.server,
@@ -206,6 +330,10 @@ async fn serve(
         up,
         stats: Stats::default(),
         stop: std::sync::atomic::AtomicBool::new(false),
+        tcp: Arc::new(TcpConns::new(lim.tcp_clients, lim.tcp_clients_per_client)),
+        clients: Arc::new(Clients::new(lim)),
+        refuse_log: RateLog::new(Duration::from_secs(10)),
+        accept_log: RateLog::new(Duration::from_secs(60)),
     });
     let mut threads = Vec::new();
     for s in &udp {
@@ -218,9 +346,8 @@ async fn serve(
             threads.push(t);
         }
     }
-    let slots = Arc::new(Semaphore::new(MAX_TCP_CLIENTS));
     for l in tcp {
-        tokio::spawn(tcp_accept(ctx.clone(), l, slots.clone()));
+        tokio::spawn(tcp_accept(ctx.clone(), l));
     }
     let listen: Vec<String> = ctx.cfg.listen.iter().map(|a| a.to_string()).collect();
     eprintln!(
@@ -228,12 +355,6 @@ async fn serve(
         listen.join(", ")
     );
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let sig =
-        |k| signal(k).map_err(|e| Diagnostic::error(format!("cannot install signal handler: {e}")));
-    let mut hup = sig(SignalKind::hangup())?;
-    let mut term = sig(SignalKind::terminate())?;
-    let mut int = sig(SignalKind::interrupt())?;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -241,8 +362,15 @@ async fn serve(
                 match tokio::task::spawn_blocking(move || load(&o)).await {
                     Ok(Ok(new)) => {
                         let info = summary(&new.policy);
+                        let restart = ctx.cfg.restart_keys_changed(&new.server);
                         ctx.policy.store(Arc::new(new.policy));
                         eprintln!("sekisho dns: reloaded; {info}");
+                        if !restart.is_empty() {
+                            eprintln!(
+                                "sekisho dns: warning: changed keys need a restart to apply: {}; still running with the old values",
+                                restart.join(", ")
+                            );
+                        }
                     }
                     Ok(Err(d)) => eprintln!("{}sekisho dns: reload failed; keeping the previous policy", d.render()),
                     Err(e) => eprintln!("sekisho dns: reload failed ({e}); keeping the previous policy"),
@@ -256,73 +384,202 @@ async fn serve(
     Ok((ctx, threads))
 }
 
-/// The UDP fast path on a plain blocking socket: one `recvfrom` and one `sendto` per blocked
-/// query, with no async machinery in between; forwarded queries go to the runtime. Answers to
+/// The UDP fast path on a plain blocking socket: datagrams are taken in batches
+/// (`recvmmsg`, up to [`crate::mmsg::BATCH`]; one larger than [`crate::mmsg::SLOT`] bytes is
+/// dropped) and our own answers (blocks, errors, REFUSED, TC) go out in one `sendmmsg` per
+/// batch, with no async machinery in between; forwarded queries go to the runtime. Answers to
 /// forwarded queries are sent from async tasks with a blocking `sendto`, which on a UDP socket
 /// only waits when the kernel send buffer is full.
 fn udp_thread(ctx: Arc<Ctx>, sock: Arc<std::net::UdpSocket>, rt: tokio::runtime::Handle) {
-    let mut buf = vec![0u8; 65_535];
+    use std::os::fd::AsRawFd;
+    let fd = sock.as_raw_fd();
+    let mut batch = crate::mmsg::RecvBatch::new();
+    let mut out: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::mmsg::BATCH);
     while !ctx.stop.load(Ordering::Relaxed) {
-        let Ok((n, src)) = sock.recv_from(&mut buf) else {
+        let Ok(n) = batch.recv(fd) else {
             continue;
         };
-        match prepare(&ctx, buf[..n].to_vec(), src, Transport::Udp) {
-            Step::Answer(resp) => {
-                let _ = sock.send_to(&resp, src);
+        let now = Instant::now();
+        for i in 0..n {
+            let Some((q, src)) = batch.get(i) else {
+                continue;
+            };
+            if let Some(r) = udp_query(&ctx, &sock, &rt, q, src, now) {
+                out.push((r, src));
             }
-            Step::Drop => {}
-            Step::Forward(job) => {
-                let ctx = ctx.clone();
-                let sock = sock.clone();
-                rt.spawn(async move {
-                    if let Some(resp) = forward(&ctx, job).await {
-                        let _ = sock.send_to(&resp, src);
-                    }
-                });
-            }
+        }
+        crate::mmsg::send_all(fd, &mut out);
+    }
+}
+
+/// One UDP query: our own answer to send now, or `None` (dropped, or forwarded: the task
+/// sends the answer).
+fn udp_query(
+    ctx: &Arc<Ctx>,
+    sock: &Arc<std::net::UdpSocket>,
+    rt: &tokio::runtime::Handle,
+    q: &[u8],
+    src: SocketAddr,
+    now: Instant,
+) -> Option<Vec<u8>> {
+    // Responses (QR=1) and runts are never answered: not even REFUSED or TC.
+    if q.len() < wire::HEADER_LEN || q[2] & 0x80 != 0 {
+        return None;
+    }
+    match ctx.clients.admit(src.ip(), now) {
+        Admit::Pass => {}
+        Admit::Drop => {
+            ctx.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Admit::Slip => {
+            ctx.stats.slipped.fetch_add(1, Ordering::Relaxed);
+            return wire::truncated(q, None, ctx.cfg.max_udp_payload);
+        }
+    }
+    if !ctx.allowed(src) {
+        return ctx.refuse(q, src);
+    }
+    match prepare(ctx, q.to_vec(), src, Transport::Udp) {
+        Step::Answer(resp) => Some(resp),
+        Step::Drop => None,
+        Step::Forward(job) => {
+            let Some(slot) = ctx.clients.begin_upstream(src.ip()) else {
+                ctx.stats.inflight_limited.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
+            let ctx = ctx.clone();
+            let sock = sock.clone();
+            rt.spawn(async move {
+                let resp = forward(&ctx, job).await;
+                drop(slot);
+                if let Some(resp) = resp {
+                    let _ = sock.send_to(&resp, src);
+                }
+            });
+            None
         }
     }
 }
 
-async fn tcp_accept(ctx: Arc<Ctx>, l: TcpListener, slots: Arc<Semaphore>) {
-    loop {
-        let Ok((stream, src)) = l.accept().await else {
-            continue;
+/// Asks for a larger receive buffer (SO_RCVBUFFORCE as root, else SO_RCVBUF up to the
+/// system's `rmem_max`); best effort.
+fn grow_rcvbuf(s: &std::net::UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: a valid fd and a pointer to an int of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&bytes as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
+        if rc == 0 {
+            return;
+        }
+    }
+}
+
+async fn tcp_accept(ctx: Arc<Ctx>, l: TcpListener) {
+    loop {
+        let (stream, src) = match l.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                ctx.stats.accept_errors.fetch_add(1, Ordering::Relaxed);
+                let exhausted = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                if exhausted {
+                    ctx.accept_log.note(|n| {
+                        format!(
+                            "sekisho dns: TCP accept failed: {e}; pausing accepts for {} ms{}",
+                            ACCEPT_BACKOFF.as_millis(),
+                            held_back(n)
+                        )
+                    });
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+                // Other errors (ECONNABORTED: the client left first) concern one connection.
+                continue;
+            }
+        };
+        let exempt = ctx.clients.exempt(src.ip());
+        let Some(slot) = ctx.tcp.admit(src.ip(), exempt) else {
             drop(stream);
             continue;
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            let _ = tcp_client(&ctx, stream, src).await;
-            drop(permit);
+            let _ = tcp_client(&ctx, stream, src, &slot).await;
+            drop(slot);
         });
     }
 }
 
-async fn tcp_client(ctx: &Ctx, mut s: TcpStream, src: SocketAddr) -> std::io::Result<()> {
+async fn tcp_client(
+    ctx: &Ctx,
+    mut s: TcpStream,
+    src: SocketAddr,
+    slot: &ConnSlot,
+) -> std::io::Result<()> {
+    let lim = ctx.clients.config();
+    let allowed = ctx.allowed(src);
     loop {
+        slot.set_idle(true);
         let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, s.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return Ok(()),
+        tokio::select! {
+            r = tokio::time::timeout(lim.tcp_idle, s.read_exact(&mut len)) => match r {
+                Ok(Ok(_)) => {}
+                _ => return Ok(()),
+            },
+            // Closed to make room for a new connection.
+            _ = slot.kill.notified() => return Ok(()),
         }
+        slot.set_idle(false);
         let mut query = vec![0u8; u16::from_be_bytes(len) as usize];
-        tokio::time::timeout(TCP_IDLE, s.read_exact(&mut query))
+        tokio::time::timeout(lim.tcp_idle, s.read_exact(&mut query))
             .await
             .map_err(|_| std::io::ErrorKind::TimedOut)??;
-        let resp = match prepare(ctx, query, src, Transport::Tcp) {
-            Step::Answer(r) => Some(r),
-            Step::Drop => None,
-            Step::Forward(job) => forward(ctx, job).await,
+        let resp = if !allowed {
+            if query.len() < wire::HEADER_LEN || query[2] & 0x80 != 0 {
+                None
+            } else {
+                ctx.refuse(&query, src)
+            }
+        } else {
+            match prepare(ctx, query, src, Transport::Tcp) {
+                Step::Answer(r) => Some(r),
+                Step::Drop => None,
+                Step::Forward(job) => match ctx.clients.begin_upstream(src.ip()) {
+                    Some(_slot) => forward(ctx, job).await,
+                    None => {
+                        ctx.stats.inflight_limited.fetch_add(1, Ordering::Relaxed);
+                        let qend = wire::question_end(&job.query);
+                        wire::respond(
+                            &job.query,
+                            qend,
+                            rcode::REFUSED,
+                            &[],
+                            0,
+                            job.edns,
+                            ctx.cfg.max_udp_payload,
+                        )
+                    }
+                },
+            }
         };
         let Some(resp) = resp else { continue };
         let n = u16::try_from(resp.len()).unwrap_or(u16::MAX);
         let mut out = Vec::with_capacity(resp.len() + 2);
         out.extend_from_slice(&n.to_be_bytes());
         out.extend_from_slice(&resp[..n as usize]);
-        s.write_all(&out).await?;
+        tokio::time::timeout(lim.tcp_write, s.write_all(&out))
+            .await
+            .map_err(|_| std::io::ErrorKind::TimedOut)??;
     }
 }
 
@@ -346,6 +603,33 @@ struct Job {
 }
 
 impl Ctx {
+    /// Whether `client` is inside `allow_clients`.
+    fn allowed(&self, client: SocketAddr) -> bool {
+        acl::any_contains(&self.cfg.allow_clients, client.ip())
+    }
+
+    /// The REFUSED answer for a client outside `allow_clients` (counted, and noted on stderr
+    /// at most every 10 s); `None` when the query is too broken to answer.
+    fn refuse(&self, query: &[u8], client: SocketAddr) -> Option<Vec<u8>> {
+        self.stats.refused.fetch_add(1, Ordering::Relaxed);
+        self.refuse_log.note(|n| {
+            format!(
+                "sekisho dns: refused a query from {} (not in allow_clients){}",
+                client.ip(),
+                held_back(n)
+            )
+        });
+        wire::respond(
+            query,
+            wire::question_end(query),
+            rcode::REFUSED,
+            &[],
+            0,
+            None,
+            self.cfg.max_udp_payload,
+        )
+    }
+
     fn log(&self, ev: LogEvent) {
         if let Some(l) = &self.log {
             l.log(ev);
@@ -362,14 +646,14 @@ impl Ctx {
         decision: Option<(Arc<Policy>, Decision, Option<String>)>,
     ) {
         if self.log.is_some() {
-            self.log(LogEvent {
-                time: SystemTime::now(),
+            self.log(LogEvent::new(
+                SystemTime::now(),
                 client,
                 transport,
-                query: query.to_vec(),
-                response: response.to_vec(),
+                query,
+                response,
                 decision,
-            });
+            ));
         }
     }
 }
@@ -499,19 +783,37 @@ async fn forward(ctx: &Ctx, job: Job) -> Option<Vec<u8>> {
     Some(resp)
 }
 
-/// The upstream client. Every attempt uses a fresh UDP socket bound to port 0 (so the kernel
-/// picks a random ephemeral source port) and a DNS ID from the OS CSPRNG: an off-path attacker
-/// must guess 16 bits of ID and ~15 bits of port per query (RFC 5452 §9). A socket carries one
-/// query, so a reply with the right ID but another question is simply ignored while we keep
-/// waiting for the real answer (RFC 5452 §9.1), and an ICMP port unreachable (ECONNREFUSED on
-/// the connected socket) fails over to the next upstream at once instead of waiting out the
-/// timeout.
+/// Sockets per upstream in the pool (see [`Upstream`]).
+pub const POOL_SOCKETS: usize = 32;
+/// Queries one pooled socket carries before it is retired and replaced by a socket on a new
+/// random port.
+pub const SOCKET_QUERIES: u32 = 32;
+/// Age after which a pooled socket takes no new query (so ports move under light load too).
+pub const SOCKET_AGE: Duration = Duration::from_millis(500);
+
+/// The upstream client, with RFC 5452 defences. Each upstream has a pool of
+/// [`POOL_SOCKETS`] UDP sockets, each connected to it from its own random ephemeral port
+/// (the kernel's choice at `connect`). A query goes out on a socket picked at random from the
+/// pool, with a DNS ID from the OS CSPRNG that no other query on that socket is waiting with;
+/// a socket is retired after [`SOCKET_QUERIES`] queries or [`SOCKET_AGE`], whichever comes
+/// first, and replaced by a new one on a new random port. So every query's source port is
+/// random and moves all the time, and an off-path attacker must hit one of the 32 open ports
+/// (of ~28,000) and the 16-bit ID and the question, for a window that closes within half a
+/// second; in exchange, a forwarded query costs a `send` and a `recv` instead of five more
+/// system calls for a socket of its own (most of the forwarder's CPU under load).
+///
+/// A reader task per socket accepts a datagram only as the answer to a waiting query with that
+/// ID, QR=1 and the same question (name case-insensitively, type, class); anything else is
+/// ignored and the real answer is still awaited (RFC 5452 §9.1). An ICMP port unreachable
+/// (ECONNREFUSED on the connected socket) fails the queries waiting on that socket at once, so
+/// they move on to the next upstream instead of waiting out the timeout.
 struct Upstream {
     addrs: Vec<SocketAddr>,
+    pools: Vec<Pool>,
     timeout: Duration,
     attempts: u32,
-    /// One permit per open upstream socket (and so per outstanding query): caps file
-    /// descriptors. When none is free the attempt counts as an upstream failure (fail_mode).
+    /// One permit per outstanding upstream query. When none is free the attempt counts as an
+    /// upstream failure (fail_mode).
     inflight: Semaphore,
     /// The upstream that answered last; queries start there, so a dead first upstream costs
     /// one timeout, not one per query.
@@ -519,15 +821,136 @@ struct Upstream {
 }
 
 /// How one attempt against one upstream ended.
+#[derive(Debug)]
 enum Attempt {
     Answer(Vec<u8>),
     /// Refused, unreachable, or no matching answer before the timeout.
     Failed,
 }
 
+/// A query waiting on a pooled socket: its bytes (for the question check) and where the
+/// answer goes.
+struct Waiter {
+    q: Vec<u8>,
+    qend: usize,
+    tx: tokio::sync::oneshot::Sender<Attempt>,
+}
+
+/// One pooled socket, connected to one upstream.
+struct PoolSock {
+    sock: UdpSocket,
+    pending: Mutex<rustc_hash::FxHashMap<u16, Waiter>>,
+    born: Instant,
+    used: std::sync::atomic::AtomicU32,
+    retired: std::sync::atomic::AtomicBool,
+}
+
+/// The sockets of one upstream.
+struct Pool {
+    addr: SocketAddr,
+    slots: Mutex<Vec<Option<Arc<PoolSock>>>>,
+}
+
+impl PoolSock {
+    fn fail_all(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        for (_, w) in p.drain() {
+            let _ = w.tx.send(Attempt::Failed);
+        }
+    }
+
+    fn idle_and_retired(&self) -> bool {
+        self.retired.load(Ordering::Relaxed)
+            && self.pending.lock().map(|p| p.is_empty()).unwrap_or(true)
+    }
+
+    /// Reads answers and hands each to the query it answers; ends once the socket is retired
+    /// and no query waits on it.
+    async fn read(self: Arc<Self>, idle: Duration) {
+        // Uninitialised capacity (`recv_buf`): zeroing 64 KiB per datagram costs qps.
+        let mut buf: Vec<u8> = Vec::with_capacity(65_535);
+        loop {
+            buf.clear();
+            match tokio::time::timeout(idle, self.sock.recv_buf(&mut buf)).await {
+                Err(_) => {}
+                Ok(Ok(n)) => {
+                    let Some(r) = buf.get(..n) else { continue };
+                    let Some(id) = wire::id(r) else { continue };
+                    let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    let ok = p
+                        .get(&id)
+                        .is_some_and(|w| is_response(r) && same_question(r, &w.q, w.qend));
+                    if ok {
+                        if let Some(w) = p.remove(&id) {
+                            let _ = w.tx.send(Attempt::Answer(r.to_vec()));
+                        }
+                    }
+                    // Otherwise forged or stray: ignored, the real answer is still awaited.
+                }
+                Ok(Err(e)) => {
+                    // ECONNREFUSED (ICMP port unreachable) and the like: whoever waits here
+                    // moves on to the next upstream now.
+                    self.fail_all();
+                    if e.raw_os_error() != Some(libc::ECONNREFUSED) {
+                        self.retired.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            if self.idle_and_retired() {
+                return;
+            }
+        }
+    }
+}
+
+impl Pool {
+    fn new(addr: SocketAddr) -> Pool {
+        Pool {
+            addr,
+            slots: Mutex::new(vec![None; POOL_SOCKETS]),
+        }
+    }
+
+    /// A random socket of the pool, replaced first when it is missing, retired, too old or
+    /// has carried its share of queries.
+    fn pick(&self, idle: Duration) -> Option<Arc<PoolSock>> {
+        let i = usize::from(Upstream::next_id()?) % POOL_SOCKETS;
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = &slots[i] {
+            let fresh = !s.retired.load(Ordering::Relaxed)
+                && s.used.load(Ordering::Relaxed) < SOCKET_QUERIES
+                && s.born.elapsed() < SOCKET_AGE;
+            if fresh {
+                return Some(s.clone());
+            }
+            s.retired.store(true, Ordering::Relaxed);
+        }
+        let local: SocketAddr = if self.addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let std_sock = std::net::UdpSocket::bind(local).ok()?;
+        std_sock.connect(self.addr).ok()?;
+        std_sock.set_nonblocking(true).ok()?;
+        let sock = UdpSocket::from_std(std_sock).ok()?;
+        let ps = Arc::new(PoolSock {
+            sock,
+            pending: Mutex::new(Default::default()),
+            born: Instant::now(),
+            used: Default::default(),
+            retired: Default::default(),
+        });
+        tokio::spawn(ps.clone().read(idle));
+        slots[i] = Some(ps.clone());
+        Some(ps)
+    }
+}
+
 impl Upstream {
     fn new(addrs: Vec<SocketAddr>, timeout: Duration, attempts: u32) -> Upstream {
         Upstream {
+            pools: addrs.iter().map(|a| Pool::new(*a)).collect(),
             addrs,
             timeout,
             attempts,
@@ -558,8 +981,7 @@ impl Upstream {
                 continue;
             };
             let mut q = query.to_vec();
-            wire::set_id(&mut q, Self::next_id()?);
-            let resp = match self.attempt(self.addrs[i], &q, qend).await {
+            let resp = match self.attempt(&self.pools[i], &mut q, qend).await {
                 Attempt::Answer(r) => r,
                 Attempt::Failed => continue,
             };
@@ -574,41 +996,57 @@ impl Upstream {
         None
     }
 
-    async fn attempt(&self, addr: SocketAddr, q: &[u8], qend: usize) -> Attempt {
-        let local: SocketAddr = if addr.is_ipv4() {
-            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let Ok(sock) = UdpSocket::bind(local).await else {
+    /// One attempt on `pool`; sets the ID of `q` to the one it went out with.
+    async fn attempt(&self, pool: &Pool, q: &mut [u8], qend: usize) -> Attempt {
+        let Some(ps) = pool.pick(self.timeout) else {
             return Attempt::Failed;
         };
-        if sock.connect(addr).await.is_err() || sock.send(q).await.is_err() {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let id = {
+            let mut p = ps.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut id = None;
+            for _ in 0..8 {
+                match Self::next_id() {
+                    Some(c) if !p.contains_key(&c) => {
+                        id = Some(c);
+                        break;
+                    }
+                    Some(_) => {}
+                    None => return Attempt::Failed,
+                }
+            }
+            let Some(id) = id else {
+                return Attempt::Failed;
+            };
+            wire::set_id(q, id);
+            p.insert(
+                id,
+                Waiter {
+                    q: q[..qend].to_vec(),
+                    qend,
+                    tx,
+                },
+            );
+            id
+        };
+        ps.used.fetch_add(1, Ordering::Relaxed);
+        let forget = || {
+            ps.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+        };
+        if ps.sock.send(q).await.is_err() {
+            forget();
             return Attempt::Failed;
         }
-        // Uninitialised capacity (`recv_buf`): zeroing 64 KiB per query costs measurable qps.
-        let mut buf: Vec<u8> = Vec::with_capacity(65_535);
-        let wait = async {
-            loop {
-                buf.clear();
-                // Any error (ECONNREFUSED from an ICMP port unreachable, host unreachable...)
-                // ends this attempt now; the next upstream is tried at once.
-                let n = match sock.recv_buf(&mut buf).await {
-                    Ok(n) => n,
-                    Err(_) => return Attempt::Failed,
-                };
-                let Some(r) = buf.get(..n) else {
-                    return Attempt::Failed;
-                };
-                if wire::id(r) == wire::id(q) && is_response(r) && same_question(r, q, qend) {
-                    return Attempt::Answer(r.to_vec());
-                }
-                // Forged or stray: ignore it and keep waiting for the real answer.
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(a)) => a,
+            _ => {
+                forget();
+                Attempt::Failed
             }
-        };
-        tokio::time::timeout(self.timeout, wait)
-            .await
-            .unwrap_or(Attempt::Failed)
+        }
     }
 }
 
@@ -644,7 +1082,11 @@ async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<
         s.read_exact(&mut len).await.ok()?;
         let mut resp = vec![0u8; u16::from_be_bytes(len) as usize];
         s.read_exact(&mut resp).await.ok()?;
-        (wire::id(&resp) == wire::id(q)).then_some(resp)
+        // As over UDP: our ID, QR=1 and our question, or no answer at all (a connection
+        // carries one query, so anything else is not the answer we wait for).
+        let qend = wire::question_end(q)?;
+        (wire::id(&resp) == wire::id(q) && is_response(&resp) && same_question(&resp, q, qend))
+            .then_some(resp)
     };
     tokio::time::timeout(timeout, fut).await.ok().flatten()
 }
@@ -718,16 +1160,35 @@ mod tests {
         let (addr, mut ports) = forging_upstream().await;
         let up = Upstream::new(vec![addr], Duration::from_secs(2), 1);
         let mut ids = std::collections::HashSet::new();
-        for _ in 0..20 {
+        // Random sockets of the pool, each retired after SOCKET_QUERIES queries: 200 queries
+        // leave from many ports, each port used by few of them.
+        let mut per_port = std::collections::HashMap::<u16, usize>::new();
+        for _ in 0..200 {
             let resp = up.query(&query("www.example.com")).await.unwrap();
             ids.insert(wire::id(&resp));
         }
-        let mut seen = std::collections::HashSet::new();
         while let Ok(p) = ports.try_recv() {
-            seen.insert(p);
+            *per_port.entry(p).or_default() += 1;
         }
-        assert!(seen.len() >= 15, "source ports barely vary: {seen:?}");
-        assert!(ids.len() >= 15, "IDs barely vary: {ids:?}");
+        assert!(
+            per_port.len() >= 20,
+            "source ports barely vary: {per_port:?}"
+        );
+        assert!(
+            per_port.values().all(|n| *n <= SOCKET_QUERIES as usize),
+            "a port carried more than {SOCKET_QUERIES} queries: {per_port:?}"
+        );
+        assert!(ids.len() >= 190, "IDs barely vary: {}", ids.len());
+        // Once the pool's sockets are older than SOCKET_AGE, queries leave from new ports.
+        tokio::time::sleep(SOCKET_AGE + Duration::from_millis(50)).await;
+        for _ in 0..50 {
+            up.query(&query("www.example.com")).await.unwrap();
+        }
+        let mut reused = 0;
+        while let Ok(p) = ports.try_recv() {
+            reused += usize::from(per_port.contains_key(&p));
+        }
+        assert!(reused <= 2, "{reused} queries left from old ports");
     }
 
     #[tokio::test]
@@ -740,6 +1201,55 @@ mod tests {
         assert!(t.elapsed() < Duration::from_millis(100));
         drop(all);
         assert!(up.query(&query("www.example.com")).await.is_some());
+    }
+
+    /// A TCP upstream answering one query per connection with `mangle(answer)`.
+    async fn tcp_upstream(mangle: fn(&[u8], Vec<u8>) -> Vec<u8>) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let mut len = [0u8; 2];
+                s.read_exact(&mut len).await.unwrap();
+                let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                s.read_exact(&mut q).await.unwrap();
+                let r = mangle(&q, answer(&q, [192, 0, 2, 1]));
+                let mut out = (r.len() as u16).to_be_bytes().to_vec();
+                out.extend_from_slice(&r);
+                let _ = s.write_all(&out).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn tcp_upstream_answer_needs_qr_and_the_same_question() {
+        let t = Duration::from_secs(2);
+        let q = query("www.example.com");
+        let good = tcp_upstream(|_, r| r).await;
+        assert!(tcp_query(good, &q, t).await.is_some());
+        // Right ID, QR=0: not an answer.
+        let no_qr = tcp_upstream(|_, mut r| {
+            r[2] &= 0x7f;
+            r
+        })
+        .await;
+        assert!(tcp_query(no_qr, &q, t).await.is_none());
+        // Right ID and QR, another name.
+        let other = tcp_upstream(|q, _| {
+            let mut f = query("evil.example");
+            f[..2].copy_from_slice(&q[..2]);
+            answer(&f, [6, 6, 6, 6])
+        })
+        .await;
+        assert!(tcp_query(other, &q, t).await.is_none());
+        // Right name, another type.
+        let wrong_type = tcp_upstream(|q, mut r| {
+            r[q.len() - 3] = 28;
+            r
+        })
+        .await;
+        assert!(tcp_query(wrong_type, &q, t).await.is_none());
     }
 
     #[tokio::test]

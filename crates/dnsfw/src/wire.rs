@@ -19,6 +19,64 @@ pub mod rcode {
     pub const NXDOMAIN: u8 = 3;
     /// Not implemented.
     pub const NOTIMP: u8 = 4;
+    /// Refused (a client outside `allow_clients`, or over its in-flight cap on TCP).
+    pub const REFUSED: u8 = 5;
+}
+
+/// Offset just past the (possibly compressed) name starting at `i`.
+fn skip_name(msg: &[u8], mut i: usize) -> Option<usize> {
+    for _ in 0..128 {
+        let len = *msg.get(i)? as usize;
+        match len {
+            0 => return Some(i + 1),
+            l if l & 0xC0 == 0xC0 => return (i + 2 <= msg.len()).then_some(i + 2),
+            l if l & 0xC0 != 0 => return None,
+            l => i += 1 + l,
+        }
+    }
+    None
+}
+
+/// The header, first question and answer section of a message (NSCOUNT and ARCOUNT zeroed):
+/// what a query-log line prints. A message whose answer section does not parse keeps header
+/// and question (ANCOUNT 0); one without a question keeps the header only.
+pub fn answer_part(msg: &[u8]) -> Vec<u8> {
+    let cut = |end: usize, an: u16| {
+        let mut v = msg[..end].to_vec();
+        if v.len() >= HEADER_LEN {
+            v[4..6].copy_from_slice(&u16::from(end > HEADER_LEN).to_be_bytes());
+            v[6..8].copy_from_slice(&an.to_be_bytes());
+            v[8..12].fill(0);
+        }
+        v
+    };
+    let Some(qend) = question_end(msg) else {
+        return cut(msg.len().min(HEADER_LEN), 0);
+    };
+    let ancount = u16::from_be_bytes([msg[6], msg[7]]);
+    let mut i = qend;
+    for n in 0..ancount {
+        let Some(end) = skip_name(msg, i)
+            .and_then(|j| {
+                let rdlen = u16::from_be_bytes([*msg.get(j + 8)?, *msg.get(j + 9)?]) as usize;
+                Some(j + 10 + rdlen)
+            })
+            .filter(|e| *e <= msg.len())
+        else {
+            return cut(i, n);
+        };
+        i = end;
+    }
+    cut(i, ancount)
+}
+
+/// A TC=1 answer to `query` (header and question, no records): the client retries over TCP.
+/// Used for rate-limit "slip" answers. `None` when the query has no well-formed question.
+pub fn truncated(query: &[u8], edns: Option<EdnsInfo>, our_payload: u16) -> Option<Vec<u8>> {
+    let qend = question_end(query)?;
+    let mut r = respond(query, Some(qend), rcode::NOERROR, &[], 0, edns, our_payload)?;
+    r[2] |= 0x02;
+    Some(r)
 }
 
 /// Offset just past the first question (name + type + class), if it is well-formed and present.

@@ -23,6 +23,13 @@ fn walled_garden_example() {
     );
     assert_eq!(p.evaluate("yahoo.co.jp", 15).verdict, Verdict::Block);
     assert_eq!(c.server.upstreams.len(), 2);
+    // The hardening keys the comments describe.
+    assert_eq!(c.server.allow_clients.len(), 2);
+    assert_eq!(c.server.user.as_deref(), Some("nobody"));
+    assert_eq!(
+        c.server.limits,
+        sekisho_dnsfw::limits::LimitsConfig::default()
+    );
 }
 
 #[test]

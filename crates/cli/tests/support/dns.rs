@@ -112,6 +112,18 @@ impl Sekisho {
     /// Writes `config` (with `{PORT}` replaced by the listen port and `{UP}` by `upstream`'s
     /// address) into a temp dir, along with `files`, and starts `sekisho dns --config` there.
     pub fn start(config: &str, upstream: &str, files: &[(&str, &str)], extra: &[&str]) -> Sekisho {
+        Sekisho::start_wrapped(&[], config, upstream, files, extra)
+    }
+
+    /// As [`Sekisho::start`], run through `wrapper` (e.g. `["prlimit", "--nofile=64:64"]`, a
+    /// program that execs its arguments, so the process ID stays sekisho's).
+    pub fn start_wrapped(
+        wrapper: &[&str],
+        config: &str,
+        upstream: &str,
+        files: &[(&str, &str)],
+        extra: &[&str],
+    ) -> Sekisho {
         let dir = tempfile::tempdir().unwrap();
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
@@ -121,7 +133,16 @@ impl Sekisho {
             .replace("{PORT}", &port.to_string())
             .replace("{UP}", upstream);
         std::fs::write(dir.path().join("dns.yaml"), cfg).unwrap();
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("sekisho"))
+        let bin = assert_cmd::cargo::cargo_bin("sekisho");
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = cmd
             .arg("dns")
             .arg("--config")
             .arg(dir.path().join("dns.yaml"))
