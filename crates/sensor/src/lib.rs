@@ -18,9 +18,10 @@
 //! use sekisho_sensor::{Mode, Record, Sensor, Settings};
 //! use sekisho_engine::{Event, LinkType, Timestamp};
 //! let mut sensor = Sensor::new(&Settings::new(Mode::Inline), None);
-//! // A frame too short for Ethernet: accepted, and reported as a decoder anomaly.
+//! // A frame too short for Ethernet: dropped inline (it cannot be inspected) and reported
+//! // as a decoder anomaly.
 //! let v = sensor.handle_packet(Timestamp::from_secs_micros(1, 0), LinkType::Ethernet, &[0u8; 10]);
-//! assert!(!v.is_drop());
+//! assert!(v.is_drop());
 //! assert!(matches!(sensor.poll_record(), Some(Record::Event(Event::Decoder(_)))));
 //! sensor.finish(Timestamp::from_secs_micros(2, 0));
 //! match sensor.poll_record() {
