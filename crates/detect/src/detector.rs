@@ -1419,7 +1419,7 @@ impl Inspector for Detector {
         // only when it carries no data. Data on it (a client that sent its final ACK early,
         // out of order, and its first data segment completes the handshake here) is
         // established traffic: otherwise `flow:established` rules and the NFW established
-        // defaults would never see it (found by the sensor_smtp_flows fuzz target).
+        // defaults would never see it (found by the sensor fuzz target in fuzz/).
         if p.established && !p.payload.is_empty() {
             self.established_before = true;
         }
