@@ -140,6 +140,18 @@ impl<I: Inspector> Engine<I> {
             .then_some(self.next_timeout_check)
     }
 
+    /// True when [`Engine::poll_transmit`] has something (a cheap check for drivers).
+    #[inline]
+    pub fn has_transmit(&self) -> bool {
+        !self.transmits.is_empty()
+    }
+
+    /// True when [`Engine::poll_event`] has something.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Reject answers built so far (TCP resets and ICMP errors handed to
     /// [`Engine::poll_transmit`]).
     pub fn rejects_sent(&self) -> u64 {
@@ -614,19 +626,20 @@ impl<I: Inspector> Parts<'_, I> {
         // What delivery and detection found they could not see: a parser that stopped
         // (every later data packet of its flow), a limit or truncated list on a rule that
         // can drop.
-        let parser_failed = carries
+        if carries
             && flow
                 .app
                 .as_deref()
                 .and_then(AppLayer::active_parser)
-                .is_some_and(|p| p.failed());
-        for target in [
-            parser_failed.then_some(ExceptionTarget::AppLayerError),
-            self.cx.inspector.take_exception(),
-        ]
-        .into_iter()
-        .flatten()
+                .is_some_and(|p| p.failed())
         {
+            let v = self
+                .cx
+                .apply_exception(flow, ExceptionTarget::AppLayerError, &base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        if let Some(target) = self.cx.inspector.take_exception() {
             let v = self
                 .cx
                 .apply_exception(flow, target, &base, pkt)
@@ -724,6 +737,7 @@ impl<I: Inspector> Parts<'_, I> {
 impl<I: Inspector> Cx<'_, I> {
     /// A TCP segment of a session whose handshake was not seen (no SYN, not a RST) while
     /// mid-stream pick-up is off: the session is not tracked and stream rules cannot see it.
+    #[inline]
     fn midstream_refused(&self, flow: &Flow, pkt: &Packet<'_>) -> bool {
         if self.cfg.midstream || !pkt.checksum_ok {
             return false;
@@ -739,6 +753,8 @@ impl<I: Inspector> Cx<'_, I> {
     /// records it on the flow (each target once) and as an event, and (inline) does what it
     /// says. Returns the packet's verdict when the policy decided it (drop, reject, pass:
     /// no inspection), `None` to go on (`ignore`, or monitor mode).
+    #[cold]
+    #[inline(never)]
     fn apply_exception(
         &mut self,
         flow: &mut Flow,
@@ -1017,6 +1033,7 @@ impl<I: Inspector> Cx<'_, I> {
     }
 
     /// A UDP datagram's payload: the app layer, then the inspector's stream hook.
+    #[inline]
     fn deliver_udp(
         &mut self,
         flow: &mut Flow,

@@ -68,7 +68,15 @@ impl RejectTo {
 impl Verdict {
     /// The stricter of two verdicts: a drop wins over accept, a flow-wide drop over a packet
     /// drop, and reject targets add up (a reject is a drop that also answers).
+    #[inline]
     pub fn and(self, other: Verdict) -> Verdict {
+        // The per-packet common case: nothing to combine.
+        if other == Verdict::Accept {
+            return self;
+        }
+        if self == Verdict::Accept {
+            return other;
+        }
         let flow = self.is_flow_drop() || other.is_flow_drop();
         let to = match (self.reject_to(), other.reject_to()) {
             (Some(a), Some(b)) => Some(a.union(b)),
@@ -83,17 +91,20 @@ impl Verdict {
     }
 
     /// True for every verdict but [`Verdict::Accept`].
+    #[inline]
     pub fn is_drop(self) -> bool {
         self != Verdict::Accept
     }
 
     /// True when the rest of the flow is dropped too ([`Verdict::DropFlow`] or a flow-wide
     /// reject).
+    #[inline]
     pub fn is_flow_drop(self) -> bool {
         matches!(self, Verdict::DropFlow | Verdict::Reject { flow: true, .. })
     }
 
     /// Who a reject answers (`None` for the other verdicts).
+    #[inline]
     pub fn reject_to(self) -> Option<RejectTo> {
         match self {
             Verdict::Reject { to, .. } => Some(to),

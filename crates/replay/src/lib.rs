@@ -142,7 +142,11 @@ struct TransmitLog {
 }
 
 impl TransmitLog {
+    #[inline]
     fn drain(&mut self, sensor: &mut Sensor) -> std::io::Result<()> {
+        if !sensor.has_transmit() {
+            return Ok(());
+        }
         while let Some(t) = sensor.poll_transmit() {
             if self.writer.is_none() {
                 let f = std::fs::File::create(&self.path).map_err(|e| {

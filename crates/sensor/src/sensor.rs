@@ -129,6 +129,12 @@ impl Sensor {
         self.records.pop_front()
     }
 
+    /// True when [`Sensor::poll_transmit`] has a packet (a cheap per-packet check).
+    #[inline]
+    pub fn has_transmit(&self) -> bool {
+        self.engine.has_transmit()
+    }
+
     /// The next packet to send (inline rejects), oldest first.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.engine.poll_transmit()
@@ -176,7 +182,15 @@ impl Sensor {
     }
 
     /// Moves detection's findings, then the engine's events, into the record queue.
+    #[inline]
     fn collect(&mut self) {
+        if self.engine.inspector().0.is_none() && !self.engine.has_events() {
+            return;
+        }
+        self.collect_slow();
+    }
+
+    fn collect_slow(&mut self) {
         if let Some(d) = self.engine.inspector_mut().0.as_mut() {
             while let Some(o) = d.poll_output() {
                 self.records.push_back(match o {
