@@ -1289,9 +1289,19 @@ impl Detector {
         for a in &o.alerts {
             st.alerted = true;
             self.stats.alerts += 1;
+            // An app-hook alert carries its transaction's protocol object, as Suricata's
+            // firewall alerts do (`smtp{...}`, `tx_id`).
+            let tx = a.tx_id.and_then(|id| {
+                let parser = p.app.and_then(AppLayer::active_parser)?;
+                parser
+                    .txs()
+                    .into_iter()
+                    .find(|t| t.id() == id)
+                    .map(|t| (id, t.log()))
+            });
             self.out.push_back(Output::Alert(Box::new(AlertRecord {
                 head: Detector::head(p),
-                tx: None,
+                tx,
                 alert: a.info.clone(),
                 firewall: Some((a.hook.clone(), a.policy.clone())),
             })));
