@@ -9,13 +9,14 @@
 //! bounds checks, which decide the Suricata-named [`DecodeEvent`]s. Nothing here allocates in
 //! the common path (fragment reassembly does, bounded by [`crate::config::DefragConfig`]).
 
+mod checksum;
 mod defrag;
 mod event;
 
 pub(crate) use defrag::{Defrag, FragKey, Fragment, Reassembly};
 pub use event::DecodeEvent;
 
-use etherparse::checksum::Sum16BitWords;
+use checksum::Sum16;
 use etherparse::{IpFragOffset, IpNumber, Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -518,12 +519,7 @@ impl Decoder {
         if hlen > 20 {
             self.ipv4_options(cx, h.options());
         }
-        if self.validate
-            && Sum16BitWords::new()
-                .add_slice(&data[..hlen])
-                .ones_complement()
-                != 0
-        {
+        if self.validate && Sum16::new().add_slice(&data[..hlen]).ones_complement() != 0 {
             cx.stats.checksum.ipv4 += 1;
             cx.pkt.checksum_ok = false;
         }
@@ -562,7 +558,7 @@ impl Decoder {
                 hlen,
             );
         }
-        let pseudo = Sum16BitWords::new().add_4bytes(src).add_4bytes(dst);
+        let pseudo = Sum16::new().add_4bytes(src).add_4bytes(dst);
         self.transport(cx, proto, payload, pseudo)
     }
 
@@ -673,7 +669,7 @@ impl Decoder {
             );
         }
         cx.pkt.proto = next;
-        let pseudo = Sum16BitWords::new().add_16bytes(src).add_16bytes(dst);
+        let pseudo = Sum16::new().add_16bytes(src).add_16bytes(dst);
         self.transport(cx, next, rest, pseudo)
     }
 
@@ -829,15 +825,13 @@ impl Decoder {
         }
         cx.pkt.proto = proto;
         let pseudo = if key.v6 {
-            Sum16BitWords::new()
-                .add_16bytes(key.src)
-                .add_16bytes(key.dst)
+            Sum16::new().add_16bytes(key.src).add_16bytes(key.dst)
         } else {
             let mut s = [0u8; 4];
             let mut d = [0u8; 4];
             s.copy_from_slice(&key.src[..4]);
             d.copy_from_slice(&key.dst[..4]);
-            Sum16BitWords::new().add_4bytes(s).add_4bytes(d)
+            Sum16::new().add_4bytes(s).add_4bytes(d)
         };
         self.transport(cx, proto, payload, pseudo)
     }
@@ -847,7 +841,7 @@ impl Decoder {
         cx: &mut Cx<'a, '_>,
         proto: u8,
         data: &'a [u8],
-        mut pseudo: Sum16BitWords,
+        mut pseudo: Sum16,
     ) -> Result<(), NoPacket> {
         let is_v6 = cx.pkt.src.is_ipv6();
         match proto {
@@ -878,7 +872,7 @@ impl Decoder {
                 if max_code.is_some_and(|m| c > m) {
                     self.ev(cx, DecodeEvent::Icmpv4UnknownCode);
                 }
-                if self.validate && Sum16BitWords::new().add_slice(data).ones_complement() != 0 {
+                if self.validate && Sum16::new().add_slice(data).ones_complement() != 0 {
                     cx.stats.checksum.icmpv4 += 1;
                     cx.pkt.checksum_ok = false;
                 }
@@ -982,7 +976,7 @@ impl Decoder {
         &mut self,
         cx: &mut Cx<'a, '_>,
         data: &'a [u8],
-        mut pseudo: Sum16BitWords,
+        mut pseudo: Sum16,
         is_v6: bool,
     ) -> Result<(), NoPacket> {
         if data.len() < 20 {
@@ -1096,7 +1090,7 @@ impl Decoder {
         &mut self,
         cx: &mut Cx<'a, '_>,
         data: &'a [u8],
-        mut pseudo: Sum16BitWords,
+        mut pseudo: Sum16,
         is_v6: bool,
     ) -> Result<(), NoPacket> {
         if data.len() < 8 {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{ChecksumMode, DefragConfig, EngineConfig};
+use etherparse::checksum::Sum16BitWords;
 
 fn frames(name: &str) -> (LinkType, Vec<Vec<u8>>) {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
