@@ -841,7 +841,7 @@ impl Decoder {
         cx: &mut Cx<'a, '_>,
         proto: u8,
         data: &'a [u8],
-        mut pseudo: Sum16,
+        pseudo: Sum16,
     ) -> Result<(), NoPacket> {
         let is_v6 = cx.pkt.src.is_ipv6();
         match proto {
@@ -976,7 +976,7 @@ impl Decoder {
         &mut self,
         cx: &mut Cx<'a, '_>,
         data: &'a [u8],
-        mut pseudo: Sum16,
+        pseudo: Sum16,
         is_v6: bool,
     ) -> Result<(), NoPacket> {
         if data.len() < 20 {
@@ -1090,7 +1090,7 @@ impl Decoder {
         &mut self,
         cx: &mut Cx<'a, '_>,
         data: &'a [u8],
-        mut pseudo: Sum16,
+        pseudo: Sum16,
         is_v6: bool,
     ) -> Result<(), NoPacket> {
         if data.len() < 8 {
