@@ -229,3 +229,44 @@ fn et_open_coverage_table() {
     assert!(stdout.contains("fully modelled"), "{stdout}");
     assert!(stdout.contains("unsupported keyword"), "{stdout}");
 }
+
+#[test]
+fn drop_rule_the_engine_cannot_evaluate_fails_check() {
+    let file = "examples/errors/unsupported-drop.rules";
+    let (code, _out, err) = check(&[file]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "examples/errors/unsupported-drop.rules:5:1: error: sid 2: this rule drops or rejects, but sekisho cannot evaluate `lua`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("pass --allow-unsupported to leave it out"),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("examples/errors/unsupported-drop.rules: 1 error, 1 warning\n"),
+        "{err}"
+    );
+    // JSON names the diagnostic by code, with its location.
+    let (code, out, _) = check(&["--format", "json", file]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let d = v["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .find(|d| d["code"] == "unsupported-blocking-rule")
+        .expect("unsupported-blocking-rule diagnostic");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["line"], 5);
+    // --allow-unsupported: a warning, and the file is valid.
+    let (code, _, err) = check(&["--allow-unsupported", file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(":5:1: warning: sid 2:"), "{err}");
+    assert!(
+        err.contains("unsupported-drop.rules: ok (2 rules, 2 warnings)"),
+        "{err}"
+    );
+}

@@ -40,6 +40,14 @@ use crate::sig::{drop_verdict, flags_match, size_matches, BufKind, ProtoReq, Sig
 /// already give is not reported again.
 pub const STREAM_WINDOW: usize = 256;
 
+/// Bytes of detection state per flow the engine tracks, for the engine's `flow_memcap`
+/// accounting: the boxed [`FlowDet`] with its allocator header, its two stream tails at
+/// their cap ([`STREAM_WINDOW`] each, allocated), and its hash-map entry (key, box pointer
+/// and control byte, at up to 16/7 buckets per entry). Flowbits and transaction-match lists
+/// grow with what the rules set and are not part of it.
+pub const FLOW_STATE_BYTES: usize =
+    std::mem::size_of::<FlowDet>() + 16 + 2 * (STREAM_WINDOW + 16) + (16 + 1) * 16 / 7;
+
 /// Most per-flow transaction matches remembered (alert once per rule and transaction).
 const MAX_TX_MATCHES: usize = 4096;
 
@@ -117,7 +125,9 @@ pub struct Detector {
     cfg: DetectConfig,
     /// Per-flow state; entries live exactly as long as the engine's flow (removed in
     /// `on_flow_end`), so the engine's flow-table cap bounds this map too.
-    flows: HashMap<u64, FlowDet, foldhash::fast::RandomState>,
+    /// Boxed: an entry is a pointer, so the per-packet take-out-and-put-back moves 8 bytes
+    /// and a map sized for the flow cap stays small.
+    flows: HashMap<u64, Box<FlowDet>, foldhash::fast::RandomState>,
     flow_seq: u64,
     out: VecDeque<Output>,
     explain: Vec<String>,
@@ -139,7 +149,7 @@ pub struct Detector {
     stats: DetectStats,
     /// Inline: the per-flow state before the packet being delivered (see
     /// [`Inspector::checkpoint`]).
-    saved: Option<(u64, FlowDet)>,
+    saved: Option<(u64, Box<FlowDet>)>,
     /// This packet: a rule that can drop could not see what it needs (a limit cut its
     /// evaluation short, or it reads a list that was truncated); the engine applies the
     /// `detect_limit` exception policy.
@@ -446,7 +456,7 @@ impl Detector {
             Some(st) => st,
             None => {
                 self.flow_seq += 1;
-                FlowDet::new(self.flow_seq, p)
+                Box::new(FlowDet::new(self.flow_seq, p))
             }
         };
         let v = self.inspect_flow(p, &mut st, inline, explain);
@@ -1459,7 +1469,7 @@ impl Inspector for Detector {
             Some(st) => st.clone(),
             None => {
                 self.flow_seq += 1;
-                let st = FlowDet::new(self.flow_seq, p);
+                let st = Box::new(FlowDet::new(self.flow_seq, p));
                 self.flows.insert(p.flow_id, st.clone());
                 st
             }
@@ -1487,6 +1497,17 @@ impl Inspector for Detector {
             before.quiet_notes = now.quiet_notes;
         }
         self.flows.insert(flow_id, before);
+    }
+
+    fn flow_state_bytes(&self) -> usize {
+        FLOW_STATE_BYTES
+    }
+
+    fn reserve_flows(&mut self, max_flows: usize) {
+        // As the engine's table: skipped when refused or beyond reason.
+        if max_flows <= 1 << 24 {
+            let _ = self.flows.try_reserve(max_flows);
+        }
     }
 
     fn on_flow_end(&mut self, record: &mut FlowRecord) {

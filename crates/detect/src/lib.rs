@@ -19,7 +19,7 @@ mod ruleset;
 pub mod sig;
 pub mod threshold;
 
-pub use detector::{DetectConfig, DetectStats, Detector, DEFAULT_STREAM_DEPTH};
+pub use detector::{DetectConfig, DetectStats, Detector, DEFAULT_STREAM_DEPTH, FLOW_STATE_BYTES};
 pub use output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
 pub use ruleset::{
     parse_classification, CompileOptions, DefaultRule, EstablishedScope, LoadStats, RuleSet,

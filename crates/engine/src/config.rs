@@ -164,7 +164,7 @@ pub struct EngineConfig {
     /// Idle timeouts.
     pub timeouts: FlowTimeouts,
     /// Flow table memory budget in bytes (default 128 MiB, Suricata's `flow.memcap`). The
-    /// entry cap is `flow_memcap / FLOW_ENTRY_SIZE`; see [`crate::flow`] for the policy when full.
+    /// entry cap is what fits in `flow_memcap` (`FlowTable::cap_for`); see [`crate::flow`] for the policy when full.
     pub flow_memcap: usize,
     /// Hard cap on flows regardless of memcap (default: none, i.e. derived from memcap only).
     pub max_flows: Option<usize>,

@@ -10,9 +10,7 @@ use crate::event::{
     Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
 use crate::exception::{ExceptionAction, ExceptionTarget};
-use crate::flow::{
-    Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpSession, TcpState, FLOW_ENTRY_SIZE,
-};
+use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpSession, TcpState};
 use crate::link::LinkType;
 use crate::reassembly::{
     Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
@@ -73,11 +71,12 @@ struct Cx<'e, I> {
 
 impl<I: Inspector> Engine<I> {
     /// An engine calling `inspector` for every packet and stream chunk.
-    pub fn with_inspector(cfg: EngineConfig, inspector: I) -> Self {
+    pub fn with_inspector(cfg: EngineConfig, mut inspector: I) -> Self {
         let cap = cfg
             .max_flows
-            .unwrap_or(cfg.flow_memcap / FLOW_ENTRY_SIZE)
+            .unwrap_or_else(|| FlowTable::cap_for(cfg.flow_memcap, inspector.flow_state_bytes()))
             .max(1);
+        inspector.reserve_flows(cap);
         Engine {
             decoder: Decoder::new(&cfg),
             flows: FlowTable::new(cap, cfg.flow_id_seed),
@@ -457,11 +456,23 @@ impl<I: Inspector> Engine<I> {
 
     /// End of input: every remaining flow ends with reason `shutdown` (oldest first).
     pub fn finish(&mut self, now: Timestamp) {
+        while !self.finish_some(now, usize::MAX) {}
+    }
+
+    /// End of input in steps: ends at most `max` of the remaining flows (oldest first) as
+    /// [`Engine::finish`] does; true when none remain. A driver that drains the events
+    /// between steps holds a bounded number of flow records at shutdown, not one per flow
+    /// of a full table.
+    pub fn finish_some(&mut self, now: Timestamp, max: usize) -> bool {
         let mut p = self.parts();
-        while let Some(idx) = p.flows.oldest() {
+        for _ in 0..max {
+            let Some(idx) = p.flows.oldest() else {
+                return true;
+            };
             p.cx.stats.flow.end_shutdown += 1;
             p.end_flow(idx, FlowEndReason::Shutdown, now);
         }
+        p.flows.oldest().is_none()
     }
 }
 

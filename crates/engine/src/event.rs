@@ -410,6 +410,17 @@ pub trait Inspector {
     /// Called just before a flow's [`Event::FlowEnd`] is queued (the engine has set the
     /// record's `app_proto*` fields); may set `alerted`/`action`/`app_proto` on the record.
     fn on_flow_end(&mut self, _record: &mut FlowRecord) {}
+
+    /// Bytes of state the inspector keeps for every flow the engine tracks (its fixed part,
+    /// with allocator and hash-map overhead), whether or not it exists yet: the engine counts
+    /// them in `flow_memcap` when it sizes the flow table, so the cap bounds both.
+    fn flow_state_bytes(&self) -> usize {
+        0
+    }
+
+    /// Called once with the flow table's entry cap, so per-flow maps can be sized for it up
+    /// front (no doubling and copying while a flood fills the table).
+    fn reserve_flows(&mut self, _max_flows: usize) {}
 }
 
 impl Inspector for () {}

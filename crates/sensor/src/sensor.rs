@@ -61,6 +61,18 @@ impl Inspector for Inspect {
             d.on_flow_end(record)
         }
     }
+
+    /// Counted even without rules: a reload ([`Sensor::swap_rules`]) can add a detector to
+    /// a table sized earlier.
+    fn flow_state_bytes(&self) -> usize {
+        sekisho_detect::FLOW_STATE_BYTES
+    }
+
+    fn reserve_flows(&mut self, max_flows: usize) {
+        if let Some(d) = self.0.as_mut() {
+            d.reserve_flows(max_flows)
+        }
+    }
 }
 
 /// The whole packet pipeline of one worker: decode, flows, TCP reassembly, the app layer,
@@ -75,7 +87,12 @@ pub struct Sensor {
     now: Timestamp,
     /// Collect `--explain` lines (exception policies are explained here).
     explain: bool,
+    /// [`Sensor::finish`] was called and flows remain to be ended.
+    finishing: bool,
 }
+
+/// Flows ended per step of [`Sensor::finish`].
+pub const FINISH_BATCH: usize = 256;
 
 impl Sensor {
     /// A sensor with `settings`, evaluating `rules` when given (the same `Arc` may serve
@@ -87,6 +104,7 @@ impl Sensor {
             records: VecDeque::new(),
             now: Timestamp::default(),
             explain: settings.explain,
+            finishing: false,
         }
     }
 
@@ -112,20 +130,36 @@ impl Sensor {
     }
 
     /// End of input: every flow ends (`shutdown`), then the closing stats record.
+    ///
+    /// The flows end in batches of [`FINISH_BATCH`] as [`Sensor::poll_record`] drains
+    /// their records, so a full flow table does not turn into one record per flow held at
+    /// once; drain until `None` (the stats record comes last) before reading counters.
     pub fn finish(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
-        self.engine.finish(self.now);
+        self.finishing = true;
+        self.finish_step();
+    }
+
+    /// Ends the next batch of flows; after the last, queues the stats record.
+    fn finish_step(&mut self) {
+        let done = self.engine.finish_some(self.now, FINISH_BATCH);
         self.collect();
-        let mut counters = Vec::new();
-        self.engine.stats().for_each(|k, v| counters.push((k, v)));
-        self.records.push_back(Record::Stats {
-            ts: self.now,
-            counters,
-        });
+        if done {
+            self.finishing = false;
+            let mut counters = Vec::new();
+            self.engine.stats().for_each(|k, v| counters.push((k, v)));
+            self.records.push_back(Record::Stats {
+                ts: self.now,
+                counters,
+            });
+        }
     }
 
     /// The next record, oldest first. Drain after every `handle_*` / `finish` call.
     pub fn poll_record(&mut self) -> Option<Record> {
+        while self.records.is_empty() && self.finishing {
+            self.finish_step();
+        }
         self.records.pop_front()
     }
 

@@ -148,6 +148,10 @@ impl Settings {
             expected: expected.to_string(),
         };
         let num = || value.parse::<u64>().map_err(|_| err("expected a number"));
+        // Suricata's sizes: a number of bytes, or with kb/mb/gb (powers of 1024).
+        let size = || {
+            parse_size(value).ok_or_else(|| err("expected a size such as 134217728, 128mb or 1gb"))
+        };
         let flag = || match value {
             "true" | "yes" | "1" => Ok(true),
             "false" | "no" | "0" => Ok(false),
@@ -187,7 +191,7 @@ impl Settings {
                 cfg.app_layer.server_greeting_probe = flag()?
             }
             ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
-            ["flow", "memcap"] => cfg.flow_memcap = num()? as usize,
+            ["flow", "memcap"] => cfg.flow_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["detect", "stream-depth"] => self.detect.stream_depth = num()?,
@@ -262,6 +266,25 @@ impl Settings {
     }
 }
 
+/// A size in Suricata's spelling: `134217728`, `128mb`, `64kb`, `1gb` (case-insensitive,
+/// powers of 1024); `None` when malformed or too large.
+fn parse_size(v: &str) -> Option<usize> {
+    let v = v.trim().to_ascii_lowercase();
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v.as_str(), ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let mult: usize = match unit.trim() {
+        "" | "b" => 1,
+        "kb" | "k" | "kib" => 1 << 10,
+        "mb" | "m" | "mib" => 1 << 20,
+        "gb" | "g" | "gib" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,8 +305,11 @@ mod tests {
         assert_eq!(s.detect.stream_depth, 0);
         assert_eq!(s.compile.established_scope, EstablishedScope::Both);
         assert!(!s.engine_config().inline && !s.detect_config().inline);
-        let e = s.set("flow.memcap", "lots").unwrap_err();
-        assert_eq!(e.to_string(), "--set flow.memcap=lots: expected a number");
+        let e = s.set("flow.max-flows", "lots").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "--set flow.max-flows=lots: expected a number"
+        );
         let e = s.set("detect.nope", "1").unwrap_err();
         assert!(e.expected.starts_with("unknown detection setting"), "{e}");
         let e = s.set("flow.nope", "1").unwrap_err();
@@ -292,5 +318,19 @@ mod tests {
             "{e}"
         );
         assert!(s.set_text("stream.midstream").is_err());
+    }
+
+    #[test]
+    fn memcap_takes_suricata_sizes() {
+        let mut s = Settings::new(Mode::Monitor);
+        s.set("flow.memcap", "16mb").expect("16mb");
+        assert_eq!(s.engine.flow_memcap, 16 << 20);
+        s.set("flow.memcap", "1GB").expect("1GB");
+        assert_eq!(s.engine.flow_memcap, 1 << 30);
+        s.set("flow.memcap", "65536").expect("bytes");
+        assert_eq!(s.engine.flow_memcap, 65536);
+        let e = s.set("flow.memcap", "12 parsecs").expect_err("bad unit");
+        assert!(e.expected.contains("128mb"), "{e:?}");
+        assert!(s.set("flow.memcap", "99999999999999999999gb").is_err());
     }
 }

@@ -3,9 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use sekisho_detect::RuleSet;
 use sekisho_diag::{Diagnostic, SourceFile};
 use sekisho_policy::nfw::{self, NfwKind};
-use sekisho_policy::{Checked, LoadOptions, Policy};
+use sekisho_policy::{Checked, GroupSource, LoadOptions, Policy};
+use sekisho_sensor::{Mode, Settings};
 
 const EXAMPLES: &str = "\
 Each PATH is checked by its kind:
@@ -73,6 +75,10 @@ pub struct Args {
     /// Define or override a variable, e.g. --var 'HOME_NET=[10.0.0.0/8]' (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
     vars: Vec<(String, String)>,
+    /// Report drop/reject rules the engine cannot evaluate as warnings, not errors (as
+    /// `replay --allow-unsupported` leaves them out instead of refusing to load).
+    #[arg(long)]
+    allow_unsupported: bool,
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {
@@ -185,7 +191,7 @@ fn dns_config_key(text: &str) -> Option<std::ops::Range<usize>> {
     None
 }
 
-fn check_one(path: &Path, opts: &LoadOptions) -> FileReport {
+fn check_one(path: &Path, opts: &LoadOptions, allow_unsupported: bool) -> FileReport {
     let name = path.display().to_string();
     let mut report = FileReport {
         path: name.clone(),
@@ -229,16 +235,82 @@ fn check_one(path: &Path, opts: &LoadOptions) -> FileReport {
         "rules" => Some(Policy::check_rules_files(&[path.to_path_buf()], opts)),
         "nfw-rule-group" => Some(Policy::check_nfw_rule_group(path, opts)),
         _ => {
-            let src = SourceFile::new(name, text);
+            let src = SourceFile::new(name.clone(), text);
             report.fw_policy = nfw::parse_firewall_policy(&src, &mut report.diagnostics);
             None
         }
     };
     if let Some(c) = checked {
         report.diagnostics = c.diagnostics.clone();
+        if c.is_valid() {
+            report
+                .diagnostics
+                .extend(unloadable_blocking_rules(&c, allow_unsupported, &name));
+        }
         report.checked = Some(c);
     }
     report
+}
+
+/// Drop and reject rules the engine cannot evaluate, one diagnostic each at the rule: an
+/// error (a replay or a live sensor refuses to load them, since what they were written to
+/// stop would pass), or a warning with `--allow-unsupported`.
+fn unloadable_blocking_rules(c: &Checked, allow: bool, file: &str) -> Vec<Diagnostic> {
+    let mut settings = Settings::new(Mode::Inline);
+    settings.apply_policy(&c.policy);
+    let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
+    let mut out = Vec::new();
+    let mut sources: Vec<(PathBuf, Option<SourceFile>)> = Vec::new();
+    for n in rs.not_loaded().iter().filter(|n| n.blocks) {
+        let message = format!(
+            "sid {}: this rule drops or rejects, but sekisho cannot evaluate `{}` ({}), so what it was written to stop would pass",
+            n.sid, n.keyword, n.reason
+        );
+        let d = if allow {
+            Diagnostic::warning(message)
+        } else {
+            Diagnostic::error(message)
+        }
+        .with_code("unsupported-blocking-rule")
+        .with_hint(
+            "rewrite the rule with keywords sekisho models (`sekisho check --coverage` lists them), remove it, or pass --allow-unsupported to leave it out",
+        );
+        let found = c.policy.rule_groups.iter().find_map(|g| {
+            let r = g
+                .rules
+                .iter()
+                .find(|r| r.sid() == n.sid && g.name == n.group)?;
+            Some((g, r))
+        });
+        let d = match found {
+            Some((g, r)) => match &g.source {
+                GroupSource::File(path) => {
+                    let src = match sources.iter().position(|(p, _)| p == path) {
+                        Some(i) => &sources[i].1,
+                        None => {
+                            let text = std::fs::read_to_string(path).ok();
+                            let src = text.map(|t| SourceFile::new(path.display().to_string(), t));
+                            sources.push((path.clone(), src));
+                            &sources[sources.len() - 1].1
+                        }
+                    };
+                    match src {
+                        Some(src) => d.at_span(src, r.span.start..r.span.end),
+                        None => d.in_file(path.display().to_string()),
+                    }
+                }
+                // Inline or generated rules: the policy file, and where in the group.
+                _ => {
+                    let mut d = d.in_file(file);
+                    d.message = format!("{} (group `{}`, rule line {})", d.message, g.name, r.line);
+                    d
+                }
+            },
+            None => d.in_file(file),
+        };
+        out.push(d);
+    }
+    out
 }
 
 /// Runs `sekisho check`.
@@ -246,7 +318,11 @@ pub fn run(args: Args) -> ExitCode {
     let opts = LoadOptions {
         vars: args.vars.clone(),
     };
-    let reports: Vec<FileReport> = args.paths.iter().map(|p| check_one(p, &opts)).collect();
+    let reports: Vec<FileReport> = args
+        .paths
+        .iter()
+        .map(|p| check_one(p, &opts, args.allow_unsupported))
+        .collect();
     let valid = reports.iter().all(|r| r.errors() == 0);
     let unreadable = reports.iter().any(|r| r.unreadable);
     match args.format {

@@ -31,8 +31,10 @@
 //! configured timeout, so only candidates are visited.
 //!
 //! # Cap and policy when full
-//! The table holds at most `max_flows` entries (`EngineConfig::max_flows`, else
-//! `flow_memcap / FLOW_ENTRY_SIZE`). When a new flow arrives at a full table:
+//! The table holds at most `max_flows` entries (`EngineConfig::max_flows`, else as many as
+//! fit in `flow_memcap`, counting the slot array and hash map allocated at that cap, each
+//! flow's boxed TCP session and the inspector's per-flow state:
+//! [`FlowTable::cap_for`]). When a new flow arrives at a full table:
 //! `flow.memcap` is counted, the table enters **emergency mode** (`flow.emerg_mode_entered`)
 //! and the **least recently seen flow is evicted** (ended with reason `forced`,
 //! `emergency: true`, counted in `flow.mgr.flows_evicted_emergency`) to make room, so new
@@ -531,16 +533,42 @@ struct Slot {
     next: u32,
 }
 
-/// Estimated bytes per table entry (slot + hash-map entry + overhead), for `flow_memcap`.
-///
-/// Honest for the worst common case, a TCP flow with its session allocated (a SYN flood): the
-/// slot, the hash-map entry with its control byte at the map's 7/8 load factor, the boxed TCP
-/// session with both reassemblers, and an allocator header per allocation. Flows without a
-/// TCP session take less, so the cap errs on the safe side.
-pub const FLOW_ENTRY_SIZE: usize = std::mem::size_of::<Slot>()
-    + (std::mem::size_of::<(FlowKey, u32)>() + 1) * 8 / 7
-    + std::mem::size_of::<TcpSession>()
-    + 2 * 16;
+/// Allocator overhead assumed per heap allocation (glibc: a 16-byte header, rounded up).
+const ALLOC_OVERHEAD: usize = 16;
+
+/// Bytes each flow owns outside the table's arrays, counted in `flow_memcap`: its boxed TCP
+/// session (every TCP flow has one from its first packet; a SYN flood is the worst case).
+/// Reassembly buffers are counted by `stream_memcap`, app-layer state by its own caps.
+pub const FLOW_HEAP_BYTES: usize = std::mem::size_of::<TcpSession>() + ALLOC_OVERHEAD;
+
+/// Memory of the table itself that does not scale with its cap: the evicted-flow memory
+/// ([`EVICTED_MEMORY`] key hashes in a set and a queue, at the set's worst load).
+const TABLE_FIXED_BYTES: usize = EVICTED_MEMORY * (8 * 16 / 7 + 1) + EVICTED_MEMORY * 8;
+
+/// Largest table allocated at its cap up front (16 Mi flows: 32 MiB of hash control bytes).
+const MAX_PREALLOC: usize = 1 << 24;
+
+/// Buckets hashbrown allocates for `n` entries (its growth rule: 7/8 load, powers of two).
+fn map_buckets(n: usize) -> usize {
+    if n < 4 {
+        4
+    } else if n < 8 {
+        8
+    } else {
+        n.saturating_mul(8).div_ceil(7).next_power_of_two()
+    }
+}
+
+/// The table's arrays are allocated at their cap once (see [`FlowTable::new`]), so this is
+/// what a full table takes: the slots, the hash map's buckets with their control bytes,
+/// the free list, each flow's own heap and the inspector's per-flow state.
+fn table_bytes(n: usize, inspector_bytes: usize) -> usize {
+    let per_flow = std::mem::size_of::<Slot>() + 4 + FLOW_HEAP_BYTES + inspector_bytes;
+    let map = map_buckets(n).saturating_mul(std::mem::size_of::<(FlowKey, u32)>() + 1);
+    n.saturating_mul(per_flow)
+        .saturating_add(map)
+        .saturating_add(TABLE_FIXED_BYTES)
+}
 
 /// The flow table; see the module documentation for the policies.
 pub(crate) struct FlowTable {
@@ -566,17 +594,46 @@ pub(crate) struct FlowTable {
 pub const EVICTED_MEMORY: usize = 65_536;
 
 impl FlowTable {
+    /// The most flows that fit in `memcap` bytes, counting everything a full table takes
+    /// ([`table_bytes`]) with `inspector_bytes` of inspection state per flow.
+    pub fn cap_for(memcap: usize, inspector_bytes: usize) -> usize {
+        // The bucket count steps in powers of two, so search rather than divide.
+        let (mut lo, mut hi) = (0usize, memcap / std::mem::size_of::<Slot>() + 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if table_bytes(mid, inspector_bytes) <= memcap {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+
     pub fn new(cap: usize, seed: u64) -> Self {
-        // Preallocate like Suricata's `flow.prealloc` (10000): no rehash/regrowth while a
-        // capture warms up; beyond that the table grows on demand up to `cap`.
-        let pre = cap.clamp(1, 10_000);
+        // Allocated at the cap once: the hash map and the slot array never double (and copy)
+        // while a flood fills them, so a full table takes exactly what `cap_for` counted.
+        // Untouched pages cost no resident memory: a table that stays small stays cheap
+        // (only the map's control bytes, one per bucket, are written up front).
+        // A reservation the allocator refuses (a `max_flows` far beyond memory) is skipped:
+        // the table then grows on demand, as before.
+        // Beyond `MAX_PREALLOC` flows (an explicit `max_flows`), too: writing the control
+        // bytes alone would cost resident memory the table may never need.
+        let cap = cap.max(1);
+        let mut map = HashMap::with_hasher(Default::default());
+        let mut slots = Vec::new();
+        let mut free = Vec::new();
+        if cap <= MAX_PREALLOC && map.try_reserve(cap).is_ok() {
+            let _ = slots.try_reserve_exact(cap);
+            let _ = free.try_reserve_exact(cap);
+        }
         FlowTable {
-            map: HashMap::with_capacity_and_hasher(pre, Default::default()),
-            slots: Vec::with_capacity(pre),
-            free: Vec::new(),
+            map,
+            slots,
+            free,
             head: NIL,
             tail: NIL,
-            cap: cap.max(1),
+            cap,
             emergency: false,
             id_hasher: foldhash::fast::FixedState::with_seed(seed),
             evicted: Default::default(),
