@@ -64,7 +64,7 @@ fn run(frames: &[Frame], burst: u32) -> (Vec<Verdict>, Vec<(&'static str, u64)>,
     let rules = Arc::new(RuleSet::from_policy(&policy, settings.compile_options()));
     let mut sensor = Sensor::new(&settings, Some(rules));
     let (mut verdicts, mut reasons, mut counters) = (Vec::new(), Vec::new(), Vec::new());
-    let mut drain = |sensor: &mut Sensor, reasons: &mut Vec<String>, counters: &mut Vec<_>| {
+    let drain = |sensor: &mut Sensor, reasons: &mut Vec<String>, counters: &mut Vec<_>| {
         while let Some(r) = sensor.poll_record() {
             match r {
                 Record::Drop(d) => reasons.push(d.reason.to_string()),
