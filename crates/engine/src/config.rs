@@ -145,6 +145,11 @@ pub struct AppLayerConfig {
     /// flow's protocol becomes `failed` (Suricata waits for 100000 bytes of reassembled
     /// stream; the held bytes are what the parser gets once the other side is detected).
     pub max_hold_bytes: usize,
+    /// Bytes all flows together may hold while their protocols are unknown (default 64 MiB;
+    /// `--set app-layer.hold-memcap=SIZE`). A flow whose held bytes would pass it gives up
+    /// detection (`failed`), and the `app_layer_error` exception policy applies to it:
+    /// inline, by default, it is dropped rather than passed uninspected.
+    pub hold_memcap: usize,
 }
 
 impl Default for AppLayerConfig {
@@ -154,6 +159,7 @@ impl Default for AppLayerConfig {
             server_greeting_probe: true,
             max_detect_bytes: 4096,
             max_hold_bytes: 65536,
+            hold_memcap: 64 << 20,
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use crate::app::AppLayer;
+use crate::app::{AppLayer, HoldBudget};
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, TcpInfo, Transport};
 use crate::event::{
@@ -40,6 +40,8 @@ pub struct Engine<I: Inspector = ()> {
     invalid_dropped: u64,
     scratch: Vec<u8>,
     budget: ReassemblyBudget,
+    /// Bytes held by app-layer detection, all flows together (`app_layer.hold_memcap`).
+    hold: HoldBudget,
     pkt_num: u64,
     next_timeout_check: Timestamp,
     dropped_events: u64,
@@ -66,6 +68,7 @@ struct Cx<'e, I> {
     events: &'e mut VecDeque<Event>,
     inspector: &'e mut I,
     budget: &'e mut ReassemblyBudget,
+    hold: &'e HoldBudget,
     dropped_events: &'e mut u64,
 }
 
@@ -88,6 +91,7 @@ impl<I: Inspector> Engine<I> {
             invalid_dropped: 0,
             scratch: Vec::new(),
             budget: ReassemblyBudget::new(cfg.stream_memcap),
+            hold: HoldBudget::new(cfg.app_layer.hold_memcap),
             pkt_num: 0,
             next_timeout_check: Timestamp(0),
             dropped_events: 0,
@@ -211,6 +215,7 @@ impl<I: Inspector> Engine<I> {
                 events: &mut self.events,
                 inspector: &mut self.inspector,
                 budget: &mut self.budget,
+                hold: &self.hold,
                 dropped_events: &mut self.dropped_events,
             },
         }
@@ -634,15 +639,14 @@ impl<I: Inspector> Parts<'_, I> {
             app: flow.app.as_deref(),
             ..base
         }));
-        // What delivery and detection found they could not see: a parser that stopped
-        // (every later data packet of its flow), a limit or truncated list on a rule that
+        // What delivery and detection found they could not see: a parser that stopped, or
+        // detection that gave up when the hold budget ran out (every later data packet of
+        // its flow), a limit or truncated list on a rule that
         // can drop.
         if carries
-            && flow
-                .app
-                .as_deref()
-                .and_then(AppLayer::active_parser)
-                .is_some_and(|p| p.failed())
+            && flow.app.as_deref().is_some_and(|a| {
+                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
+            })
         {
             let v = self
                 .cx
@@ -713,13 +717,16 @@ impl<I: Inspector> Parts<'_, I> {
             let gap_seen = &mut flow.dirs[d].gap;
             let app = &mut flow.app;
             let app_cfg = &self.cx.cfg.app_layer;
+            let hold = self.cx.hold;
             let (cport, sport) = (flow.client_port, flow.server_port);
             let mut gap = false;
             stream.close(self.cx.budget, |c| match c {
                 StreamChunk::Data { bytes, .. } => {
                     if app_cfg.enabled {
-                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                            .feed(app_cfg, dir, bytes, 0);
+                        app.get_or_insert_with(|| {
+                            Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                        })
+                        .feed(app_cfg, dir, bytes, 0);
                     }
                     inspector.on_stream_data(&AppChunk {
                         ts: now,
@@ -734,8 +741,10 @@ impl<I: Inspector> Parts<'_, I> {
                     gap = true;
                     *gap_seen = true;
                     if app_cfg.enabled {
-                        app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                            .gap(dir, len);
+                        app.get_or_insert_with(|| {
+                            Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                        })
+                        .gap(dir, len);
                     }
                 }
                 StreamChunk::End(_) => {}
@@ -989,6 +998,7 @@ impl<I: Inspector> Cx<'_, I> {
             rst: info.flags & tcp_flags::RST != 0,
         };
         let app_cfg = &self.cfg.app_layer;
+        let hold = self.hold;
         let (cport, sport) = (flow.client_port, flow.server_port);
         let app = &mut flow.app;
         let inspector = &mut *self.inspector;
@@ -998,8 +1008,10 @@ impl<I: Inspector> Cx<'_, I> {
         let o = stream.insert(info.seq, seg, pkt.payload, self.budget, |c| match c {
             StreamChunk::Data { bytes, .. } => {
                 if app_cfg.enabled {
-                    app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                        .feed(app_cfg, dir, bytes, pkt_num);
+                    app.get_or_insert_with(|| {
+                        Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                    })
+                    .feed(app_cfg, dir, bytes, pkt_num);
                 }
                 let v = inspector.on_stream_data(&AppChunk {
                     ts,
@@ -1015,8 +1027,10 @@ impl<I: Inspector> Cx<'_, I> {
                 gap = true;
                 *gap_seen = true;
                 if app_cfg.enabled {
-                    app.get_or_insert_with(|| Box::new(AppLayer::new(6, cport, sport)))
-                        .gap(dir, len);
+                    app.get_or_insert_with(|| {
+                        Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                    })
+                    .gap(dir, len);
                 }
             }
             StreamChunk::End(_) => {}
@@ -1055,8 +1069,11 @@ impl<I: Inspector> Cx<'_, I> {
         let app_cfg = &self.cfg.app_layer;
         if app_cfg.enabled {
             let (cport, sport) = (flow.client_port, flow.server_port);
+            let hold = self.hold;
             flow.app
-                .get_or_insert_with(|| Box::new(AppLayer::new(17, cport, sport)))
+                .get_or_insert_with(|| {
+                    Box::new(AppLayer::with_budget(17, cport, sport, hold.clone()))
+                })
                 .feed(app_cfg, dir, pkt.payload, base.pkt_num);
         }
         self.inspector.on_stream_data(&AppChunk {

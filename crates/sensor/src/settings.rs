@@ -22,12 +22,16 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
         "flow-timeouts.<default|tcp|udp|icmp>.<new|established|closed>",
         "seconds",
     ),
-    ("flow.memcap", "bytes"),
+    ("flow.memcap", "bytes, or with kb/mb/gb (e.g. 128mb)"),
     ("flow.max-flows", "count"),
     ("stream.midstream", "true|false"),
     ("decoder.recursion-level.use-for-tracking", "true|false"),
     ("decoder.vxlan.enabled", "true|false"),
     ("app-layer.enabled", "true|false"),
+    (
+        "app-layer.hold-memcap",
+        "size (default 64mb): bytes all flows may hold while their protocol is unknown",
+    ),
     (
         "app-layer.smtp.server-banner",
         "true|false (false: Suricata 7 / AWS Network Firewall detection, from the client's first command only)",
@@ -191,6 +195,7 @@ impl Settings {
                 cfg.app_layer.server_greeting_probe = flag()?
             }
             ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
+            ["app-layer", "hold-memcap"] => cfg.app_layer.hold_memcap = size()?,
             ["flow", "memcap"] => cfg.flow_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,

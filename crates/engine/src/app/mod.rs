@@ -39,7 +39,10 @@
 //!   [`AppLayer::proto_orig`] is the old one, and the old parser gets no more bytes.
 
 pub mod detect;
+mod hold;
 pub mod registry;
+
+pub use hold::HoldBudget;
 
 // The registry's protocol modules and types, at `app::` (e.g. `app::AppProto`).
 pub use registry::*;
@@ -47,6 +50,7 @@ pub use registry::*;
 use crate::config::AppLayerConfig;
 use crate::event::Direction;
 use detect::{probe, Probe, PROBE_LEN};
+use hold::Held;
 
 /// Detection state of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,15 +67,16 @@ struct DirDetect {
     bytes: u64,
     /// Before the flow's protocol is known: the direction's bytes (for the parser later).
     /// After: at most [`PROBE_LEN`] first bytes, only while the direction is pending.
-    held: Vec<u8>,
+    /// Charged to the engine's hold budget.
+    held: Held,
 }
 
 impl DirDetect {
-    fn new() -> Self {
+    fn new(budget: HoldBudget) -> Self {
         DirDetect {
             status: DirStatus::Pending,
             bytes: 0,
-            held: Vec::new(),
+            held: Held::new(budget),
         }
     }
 }
@@ -93,12 +98,20 @@ pub struct AppLayer {
     dirs: [DirDetect; 2],
     detected_at: Option<(Direction, u64)>,
     parser: Option<Parser>,
+    /// Detection gave up because the hold budget was spent (sticky).
+    hold_exhausted: bool,
 }
 
 impl AppLayer {
     /// State for a flow of IP protocol `l4` (6 TCP, 17 UDP) between `client_port` and
-    /// `server_port`.
+    /// `server_port`, holding bytes without an engine-wide limit.
     pub fn new(l4: u8, client_port: u16, server_port: u16) -> Self {
+        Self::with_budget(l4, client_port, server_port, HoldBudget::unlimited())
+    }
+
+    /// As [`AppLayer::new`], charging the bytes held during detection to `budget` (the
+    /// engine's, shared by all its flows).
+    pub fn with_budget(l4: u8, client_port: u16, server_port: u16, budget: HoldBudget) -> Self {
         AppLayer {
             l4,
             client_port,
@@ -106,10 +119,18 @@ impl AppLayer {
             proto: AppProto::Unknown,
             orig: None,
             dir_proto: [AppProto::Unknown; 2],
-            dirs: [DirDetect::new(), DirDetect::new()],
+            dirs: [DirDetect::new(budget.clone()), DirDetect::new(budget)],
             detected_at: None,
             parser: None,
+            hold_exhausted: false,
         }
+    }
+
+    /// True when detection gave up because the engine's hold budget
+    /// ([`crate::config::AppLayerConfig::hold_memcap`]) was spent: the flow is `failed`
+    /// without its protocol having been judged, so rules for it cannot be evaluated.
+    pub fn hold_exhausted(&self) -> bool {
+        self.hold_exhausted
     }
 
     /// The flow's protocol: `Unknown` until detected, `Failed` when detection gave up, the
@@ -176,7 +197,7 @@ impl AppLayer {
             p => {
                 if self.dirs[d].status == DirStatus::Pending {
                     self.dirs[d].status = DirStatus::NoMatch;
-                    self.dirs[d].held = Vec::new();
+                    self.dirs[d].held.free();
                     self.dir_proto[d] = p;
                 }
                 if let Some(parser) = self.parser.as_mut().filter(|q| q.proto() == p) {
@@ -219,7 +240,11 @@ impl AppLayer {
         // TCP bytes are held for the parser (UDP protocols have none yet).
         let taken = if tcp {
             let n = hold.saturating_sub(st.held.len()).min(data.len());
-            st.held.extend_from_slice(&data[..n]);
+            if !st.held.extend(&data[..n]) {
+                self.hold_exhausted = true;
+                self.fail();
+                return;
+            }
             n
         } else {
             0
@@ -227,7 +252,7 @@ impl AppLayer {
         let status = self.dirs[d].status;
         if status == DirStatus::Pending {
             let r = if tcp {
-                self.probe(cfg, dir, &self.dirs[d].held)
+                self.probe(cfg, dir, self.dirs[d].held.as_slice())
             } else {
                 self.probe(cfg, dir, data)
             };
@@ -268,8 +293,8 @@ impl AppLayer {
         if self.dirs[o].status == DirStatus::NoMatch {
             self.dir_proto[o] = p;
         }
-        let other = std::mem::take(&mut self.dirs[o].held);
-        let mine = std::mem::take(&mut self.dirs[d].held);
+        let other = self.dirs[o].held.take();
+        let mine = self.dirs[d].held.take();
         let make = p.def().and_then(|d| d.parser);
         self.parser = make.and_then(|make| make(cfg, self.l4));
         if self.parser.is_some() {
@@ -281,10 +306,10 @@ impl AppLayer {
         }
         // A still-pending other direction keeps probing its first bytes for `proto_dir`.
         if self.dirs[o].status == DirStatus::Pending {
-            let mut h = other;
-            h.truncate(PROBE_LEN);
-            h.shrink_to_fit();
-            self.dirs[o].held = h;
+            let first = &other[..other.len().min(PROBE_LEN)];
+            if self.dirs[o].held.extend(first) {
+                self.dirs[o].held.keep_first(PROBE_LEN);
+            }
         }
     }
 
@@ -304,9 +329,10 @@ impl AppLayer {
         } else if self.is_tcp() {
             let st = &mut self.dirs[d];
             let n = PROBE_LEN.saturating_sub(st.held.len()).min(data.len());
-            st.held.extend_from_slice(&data[..n]);
-            let r = self.probe(cfg, dir, &self.dirs[d].held);
-            if r == Probe::NeedMore && self.dirs[d].held.len() >= PROBE_LEN {
+            // Refused by the budget: this direction's own protocol stays undecided.
+            let kept = st.held.extend(&data[..n]);
+            let r = self.probe(cfg, dir, self.dirs[d].held.as_slice());
+            if !kept || r == Probe::NeedMore && self.dirs[d].held.len() >= PROBE_LEN {
                 Probe::NoMatch
             } else {
                 r
@@ -323,7 +349,7 @@ impl AppLayer {
             Probe::NoMatch => (DirStatus::NoMatch, self.proto),
         };
         self.dirs[d].status = status;
-        self.dirs[d].held = Vec::new();
+        self.dirs[d].held.free();
         self.dir_proto[d] = p;
     }
 
@@ -342,7 +368,7 @@ impl AppLayer {
             self.dir_proto = [to; 2];
             for st in &mut self.dirs {
                 st.status = DirStatus::Matched(to);
-                st.held = Vec::new();
+                st.held.free();
             }
         }
     }
@@ -354,7 +380,7 @@ impl AppLayer {
                 *p = AppProto::Failed;
             }
             st.status = DirStatus::NoMatch;
-            st.held = Vec::new();
+            st.held.free();
         }
     }
 }
