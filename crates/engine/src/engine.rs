@@ -1053,6 +1053,14 @@ impl<I: Inspector> Cx<'_, I> {
                     .unwrap_or(Verdict::Accept);
                 verdict = verdict.and(v);
             }
+            // A cap turned holes into gaps: the bytes that belong there were never seen,
+            // and when they arrive later they count as already delivered.
+            if o.events.contains(ReassemblyEvent::BufferCapReached) {
+                let v = self
+                    .apply_exception(flow, ExceptionTarget::StreamReassemblyMemcap, base, pkt)
+                    .unwrap_or(Verdict::Accept);
+                verdict = verdict.and(v);
+            }
         }
         verdict
     }

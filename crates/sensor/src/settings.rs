@@ -24,6 +24,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ),
     ("flow.memcap", "bytes, or with kb/mb/gb (e.g. 128mb)"),
     ("flow.max-flows", "count"),
+    (
+        "stream.reassembly.memcap",
+        "size (default 64mb): out-of-order bytes buffered by all TCP streams",
+    ),
     ("stream.midstream", "true|false"),
     ("decoder.recursion-level.use-for-tracking", "true|false"),
     ("decoder.vxlan.enabled", "true|false"),
@@ -197,6 +201,7 @@ impl Settings {
             ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
             ["app-layer", "hold-memcap"] => cfg.app_layer.hold_memcap = size()?,
             ["flow", "memcap"] => cfg.flow_memcap = size()?,
+            ["stream", "reassembly", "memcap"] => cfg.stream_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["detect", "stream-depth"] => self.detect.stream_depth = num()?,

@@ -1,8 +1,11 @@
-//! The app-layer hold budget: flows that talk a protocol no probe recognises while the
-//! other side stays silent each hold up to `max_hold_bytes` for the parser; together they
-//! may hold at most `app-layer.hold-memcap`. Past it, a flow gives up detection and the
-//! `app_layer_error` exception policy applies (inline default: drop-flow), instead of the
-//! engine's memory growing with the number of such flows.
+//! Memory caps that fail closed, inline:
+//! - the app-layer hold budget: flows that talk a protocol no probe recognises while the
+//!   other side stays silent each hold up to `max_hold_bytes` for the parser; together they
+//!   may hold at most `app-layer.hold-memcap`. Past it, a flow gives up detection and the
+//!   `app_layer_error` exception policy applies (inline default: drop-flow), instead of the
+//!   engine's memory growing with the number of such flows;
+//! - the reassembly memcap: out-of-order bytes that do not fit turn the holes before them
+//!   into gaps, so the `stream_reassembly_memcap` policy applies to the flow.
 
 use etherparse::PacketBuilder;
 use sekisho_engine::{LinkType, Timestamp};
@@ -104,4 +107,47 @@ fn flows_holding_unrecognised_bytes_share_one_budget_and_fail_closed_past_it() {
         !reasons.is_empty() && reasons.iter().all(|r| r == "applayer error"),
         "{reasons:?}"
     );
+}
+
+/// One flow whose first 1000 client bytes never arrive while 40 KB behind them do (all
+/// buffered out of order); returns whether a packet was dropped and the drop reasons.
+fn out_of_order(reassembly_memcap: &str) -> (bool, Vec<String>) {
+    let mut settings = Settings::new(Mode::Inline);
+    settings
+        .set("stream.reassembly.memcap", reassembly_memcap)
+        .expect("stream.reassembly.memcap");
+    let mut sensor = Sensor::new(&settings, None);
+    let client = [10, 0, 0, 99];
+    let (c, s) = (1000u32, 9000u32);
+    let mut ts = 1_000_000_000u64;
+    let mut dropped = false;
+    let mut feed = |fr: Vec<u8>| {
+        ts += 10;
+        dropped |= sensor
+            .handle_packet(Timestamp(ts), LinkType::Ethernet, &fr)
+            .is_drop();
+    };
+    feed(frame(client, true, c, 0, "S", &[]));
+    feed(frame(client, false, s, c + 1, "SA", &[]));
+    feed(frame(client, true, c + 1, s + 1, "A", &[]));
+    let data = [b'x'; 1000];
+    for i in 1..=40u32 {
+        feed(frame(client, true, c + 1 + i * 1000, s + 1, "A", &data));
+    }
+    let mut reasons = Vec::new();
+    while let Some(r) = sensor.poll_record() {
+        if let Record::Drop(d) = r {
+            reasons.push(d.reason.to_string());
+        }
+    }
+    (dropped, reasons)
+}
+
+#[test]
+fn a_reassembly_cap_that_turns_holes_into_gaps_fails_closed() {
+    let (dropped, reasons) = out_of_order("64mb");
+    assert!(!dropped, "{reasons:?}");
+    let (dropped, reasons) = out_of_order("16kb");
+    assert!(dropped);
+    assert_eq!(reasons, ["stream reassembly"]);
 }
