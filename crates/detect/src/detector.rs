@@ -93,6 +93,11 @@ struct FlowDet {
     bits: Vec<u32>,
     /// (rule order, tx id) pairs that already matched.
     tx_matched: Vec<(u32, u64)>,
+    /// (rule order, tx id, n): the first n instances of the one list buffer the rule reads
+    /// were evaluated and did not match, so the next packet starts at instance n (each
+    /// recipient of a transaction is checked once, not once per packet). Same bounds as
+    /// `tx_matched`.
+    tx_scanned: Vec<(u32, u64, u32)>,
     /// Protocol-detection-only rules were evaluated in this direction.
     pd_done: [bool; 2],
     alerted: bool,
@@ -169,6 +174,9 @@ pub struct DetectStats {
     pub flows_dropped: u64,
     /// Rule evaluations after the prefilter.
     pub evaluated: u64,
+    /// Instances of list buffers (recipients, ...) evaluated by app-transaction rules: with
+    /// incremental matching each instance once per rule, however many packets follow.
+    pub instances: u64,
 }
 
 /// The payload buffers of one packet (see `Detector::buffers`).
@@ -316,6 +324,8 @@ impl Detector {
                     by_sid.get(&(s.gid, s.sid)).map(|&o| (o, tx))
                 })
                 .collect();
+            // Rules may have changed: list buffers are scanned again from the start.
+            st.tx_scanned.clear();
             st.fw.carry_over(old.firewall(), new.firewall());
         }
     }
@@ -495,6 +505,10 @@ impl Detector {
         if !st.tx_matched.is_empty() {
             st.tx_matched
                 .retain(|(_, id)| txs.iter().any(|t| t.id() == *id));
+        }
+        if !st.tx_scanned.is_empty() {
+            st.tx_scanned
+                .retain(|(_, id, _)| txs.iter().any(|t| t.id() == *id));
         }
         let cand = self.candidates(&rules, p, &bufs, &txs);
         let mut ev = PacketEval {
@@ -767,9 +781,22 @@ impl Detector {
             let es = EvalState {
                 bits: &st.bits,
                 tx_matched: &st.tx_matched,
+                tx_scanned: Some(&st.tx_scanned),
                 pd_done: st.pd_done[p.direction.index()],
             };
             let r = self.eval_sig(sig, &pe, es, bufs, txs);
+            self.stats.instances += self.scratch.instances;
+            self.scratch.instances = 0;
+            for (order, id, n) in self.scratch.scanned.drain(..) {
+                let known = st.tx_scanned.iter().position(|e| e.0 == order && e.1 == id);
+                match known {
+                    Some(k) => st.tx_scanned[k].2 = n,
+                    None if st.tx_scanned.len() < MAX_TX_MATCHES => {
+                        st.tx_scanned.push((order, id, n))
+                    }
+                    None => {}
+                }
+            }
             let limit_hit = self.scratch.take_limit_hit();
             if r.is_err() && can_drop(sig.action) && (limit_hit || reads_truncated(sig, txs)) {
                 self.exception = Some(ExceptionTarget::DetectLimit);
@@ -1138,6 +1165,9 @@ pub(crate) struct EvalState<'a> {
     pub bits: &'a [u32],
     /// (rule order, tx id) pairs that already matched (alert once per tx).
     pub tx_matched: &'a [(u32, u64)],
+    /// Incremental list matching: (rule order, tx id, instances already evaluated without a
+    /// match); `None` evaluates every instance and records nothing (firewall tables).
+    pub tx_scanned: Option<&'a [(u32, u64, u32)]>,
     /// Protocol-detection-only rules were already evaluated in this packet's direction.
     pub pd_done: bool,
 }
@@ -1254,8 +1284,27 @@ pub(crate) fn eval(
     }
     if sig.kind == SigKind::AppTx {
         let mut last = Err(Miss::TxDone);
+        let single = st
+            .tx_scanned
+            .and_then(|done| one_list_group(sig).map(|g| (g, done)));
         for (i, tx) in txs.iter().enumerate() {
             if st.tx_matched.contains(&(sig.order, tx.id())) {
+                continue;
+            }
+            if let Some(((b, g), done)) = single {
+                let from = done
+                    .iter()
+                    .find(|e| e.0 == sig.order && e.1 == tx.id())
+                    .map_or(0, |e| e.2);
+                match scan_instances(b, g, tx, from, scratch) {
+                    Ok(()) => return Ok(Some(i)),
+                    Err(seen) => {
+                        if let Some(n) = seen.filter(|&n| n > from) {
+                            scratch.scanned.push((sig.order, tx.id(), n));
+                        }
+                        last = Err(Miss::Group(0));
+                    }
+                }
                 continue;
             }
             match sig.groups_match(payload, Some(tx), scratch) {
@@ -1271,6 +1320,56 @@ pub(crate) fn eval(
     sig.groups_match(payload, None, scratch)
         .map(|()| None)
         .map_err(Miss::Group)
+}
+
+/// The rule's only buffer group, when it reads a list buffer (one instance per recipient,
+/// per query, ...): such a rule matches a transaction when one instance matches, and an
+/// instance that did not match never will (instances are complete when added and never
+/// change), so instances can be evaluated once each. With other groups beside it, a later
+/// change elsewhere could make an earlier instance count, so those rules scan everything.
+fn one_list_group(sig: &Sig) -> Option<(BufferId, &crate::sig::Group)> {
+    match sig.groups.as_slice() {
+        [g] => match g.kind {
+            BufKind::App(b) if b.multi() => Some((b, g)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Evaluates instances `from..` of list buffer `b` of `tx`: `Ok` on a match; else
+/// `Err(Some(n))`, all `n` instances now evaluated without a match, or `Err(None)` when
+/// the result must not be remembered (a limit cut an evaluation short, so its "no match"
+/// is not a verdict on the data).
+fn scan_instances(
+    b: BufferId,
+    g: &crate::sig::Group,
+    tx: &TxRef<'_>,
+    from: u32,
+    scratch: &mut MatchScratch,
+) -> Result<(), Option<u32>> {
+    if from == 0 && tx.buffer(b, 0).is_none() {
+        // No instance at all: the group's meaning for an absent buffer (a negated match
+        // holds), decided again each time since the first instance may still come.
+        return if g.matcher.absent().is_some() {
+            Ok(())
+        } else {
+            Err(None)
+        };
+    }
+    let before = scratch.limit_hit();
+    let mut n = from;
+    while let Some(x) = tx.buffer(b, n as usize) {
+        scratch.instances += 1;
+        if g.matcher.matches(x, scratch) {
+            return Ok(());
+        }
+        n += 1;
+    }
+    if scratch.limit_hit() && !before {
+        return Err(None);
+    }
+    Err(Some(n))
 }
 
 impl Detector {
@@ -1356,6 +1455,7 @@ impl FlowDet {
             dropped: None,
             bits: Vec::new(),
             tx_matched: Vec::new(),
+            tx_scanned: Vec::new(),
             pd_done: [false; 2],
             alerted: false,
             proto_explained: false,

@@ -691,6 +691,7 @@ impl Firewall {
             let es = EvalState {
                 bits: &fw.bits,
                 tx_matched: &[],
+                tx_scanned: None,
                 pd_done: false,
             };
             if eval(&r.sig, p, es, payload, &[], scratch).is_err() {
@@ -879,6 +880,7 @@ impl Firewall {
             let es = EvalState {
                 bits: &fw.bits,
                 tx_matched: &[],
+                tx_scanned: None,
                 pd_done: false,
             };
             if eval(&r.sig, p, es, payload, views, scratch).is_err() {

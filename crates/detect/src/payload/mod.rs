@@ -93,12 +93,22 @@ pub struct MatchScratch {
     /// short since the last [`MatchScratch::take_limit_hit`]: its "no match" is not a
     /// verdict on the data.
     limit_hit: bool,
+    /// Incremental list matching: (rule order, tx id, instances evaluated without a match)
+    /// found by the last evaluation, for the detector to remember in the flow's state.
+    pub(crate) scanned: Vec<(u32, u64, u32)>,
+    /// List-buffer instances evaluated since the detector last took the count.
+    pub(crate) instances: u64,
 }
 
 impl MatchScratch {
     /// Whether a limit cut an evaluation short since the last call (and clears the mark).
     pub fn take_limit_hit(&mut self) -> bool {
         std::mem::take(&mut self.limit_hit)
+    }
+
+    /// Whether a limit cut an evaluation short (without clearing the mark).
+    pub(crate) fn limit_hit(&self) -> bool {
+        self.limit_hit
     }
 }
 
@@ -555,6 +565,7 @@ impl PayloadMatcher {
             a,
             b,
             limit_hit,
+            ..
         } = scratch;
         let data = apply_transforms(&self.transforms, buf, a, b);
         vars.clear();
