@@ -8,12 +8,15 @@
 //! `[ctl, len, bytes...]`: `ctl & 1` the direction, `ctl & 2` a gap of `len` bytes instead
 //! of data. Invariants: no panic; a probe's verdict on a prefix holds for the longer bytes
 //! (TCP: held bytes are re-probed as they grow); a known or failed flow protocol never goes
-//! back to unknown, `failed` is final; a detected protocol has its detection packet.
+//! back to unknown, `failed` is final; a detected protocol has its detection packet; the
+//! hold budget (its cap from bits 6..7 of byte 0) is never exceeded and is fully released
+//! when the flow is dropped; a flow that ran out of it is `failed`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sekisho_engine::app::detect::{probe, Probe};
 use sekisho_engine::event::Direction;
+use sekisho_engine::app::HoldBudget;
 use sekisho_engine::{AppLayer, AppLayerConfig, AppProto};
 
 const PORTS: [u16; 8] = [25, 465, 587, 53, 80, 443, 21, 2525];
@@ -31,8 +34,12 @@ fuzz_target!(|data: &[u8]| {
         server_greeting_probe: sel & 2 != 0,
         max_detect_bytes: usize::from(lim & 0x0f) * 16,
         max_hold_bytes: usize::from(lim >> 4) * 64,
+        hold_memcap: usize::from(sel >> 6) * 256,
     };
-    let mut app = AppLayer::new(l4, client_port, server_port);
+    // A small engine-wide hold budget (0..768 bytes, from `sel`), so refusals are reached;
+    // invariant: the budget's count is exactly what the flow still holds, 0 once dropped.
+    let budget = HoldBudget::new(cfg.hold_memcap);
+    let mut app = AppLayer::with_budget(l4, client_port, server_port, budget.clone());
     let mut pkt = 0u64;
     let mut prev = AppProto::Unknown;
     while let [ctl, len, tail @ ..] = rest {
@@ -68,7 +75,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(s.buffered() <= 2 * sekisho_engine::app::smtp::MAX_LINE_LEN);
         }
         prev = now;
+        if app.hold_exhausted() {
+            assert_eq!(now, AppProto::Failed, "hold budget spent but the flow is not failed");
+        }
+        assert!(budget.used() <= cfg.hold_memcap, "hold budget over its cap");
     }
+    drop(app);
+    assert_eq!(budget.used(), 0, "the hold budget leaked");
 });
 
 /// A TCP probe's `Match`/`NoMatch` on a prefix must not change with more bytes.
