@@ -3,4 +3,5 @@
 pub mod check;
 pub mod dns;
 pub mod replay;
+pub mod run;
 pub mod verify;
