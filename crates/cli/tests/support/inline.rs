@@ -164,3 +164,67 @@ pub fn swaks(lab: &Lab, from_ip: &str, rcpt: &str, pipeline: bool, timeout_s: u3
 pub fn of<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["event_type"] == t).collect()
 }
+
+/// Starts `python3 -m http.server PORT` on SERVER_IP in `server` and waits for it.
+pub fn http_server(lab: &mut Lab, port: u16) {
+    let server = lab.server.clone();
+    let mut cmd = lab.cmd(&server, "python3");
+    cmd.args(["-m", "http.server", &port.to_string(), "--bind", SERVER_IP])
+        .current_dir(&lab.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    lab.spawn("http.server", &mut cmd);
+    lab.wait_tcp(&server, SERVER_IP, port, Duration::from_secs(10));
+}
+
+/// Starts dnsmasq on SERVER_IP:53 in `server`, answering `*.lab.test` with SERVER_IP.
+pub fn dnsmasq(lab: &mut Lab) {
+    let server = lab.server.clone();
+    let mut cmd = lab.cmd(&server, "dnsmasq");
+    cmd.args([
+        "--keep-in-foreground",
+        "--no-resolv",
+        "--no-hosts",
+        "--pid-file=",
+        "--bind-interfaces",
+        "--port=53",
+    ])
+    .arg(format!("--listen-address={SERVER_IP}"))
+    .arg(format!("--address=/lab.test/{SERVER_IP}"))
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    lab.spawn("dnsmasq", &mut cmd);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let o = dig(lab, &["+tries=1", "+timeout=1", "a.lab.test"], &server);
+        if String::from_utf8_lossy(&o.stdout).contains(SERVER_IP) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dnsmasq did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `dig @SERVER_IP ARGS` in namespace `ns`.
+pub fn dig(lab: &Lab, args: &[&str], ns: &str) -> Output {
+    let at = format!("@{SERVER_IP}");
+    let mut all = vec!["dig", at.as_str()];
+    all.extend_from_slice(args);
+    lab.run(ns, &all)
+}
+
+/// Runs curl in `client` with ARGS; returns (exit code, stderr, seconds taken).
+pub fn curl(lab: &Lab, args: &[&str]) -> (i32, String, f64) {
+    let started = std::time::Instant::now();
+    let mut all = vec!["curl", "-sS", "-o", "/dev/null"];
+    all.extend_from_slice(args);
+    let o = lab.run(&lab.client, &all);
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        started.elapsed().as_secs_f64(),
+    )
+}
