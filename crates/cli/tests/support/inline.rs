@@ -228,3 +228,24 @@ pub fn curl(lab: &Lab, args: &[&str]) -> (i32, String, f64) {
         started.elapsed().as_secs_f64(),
     )
 }
+
+/// The metrics `sekisho run --metrics 127.0.0.1:PORT` serves in `fw`, fetched with curl there.
+pub fn metrics(lab: &Lab, port: u16) -> String {
+    let o = lab.ok(
+        &lab.fw,
+        &[
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ],
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The value of the metric line starting with `name ` (name with labels as printed).
+pub fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
