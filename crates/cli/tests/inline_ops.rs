@@ -97,7 +97,7 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
             } else {
                 POLICY.replace("GENERATION", &i.to_string())
             };
-            inline::policy(&lab, "reload.yaml", &text);
+            inline::policy(lab, "reload.yaml", &text);
             lab.signal(fw.pid, "HUP");
             // Wait for this reload's verdict on stderr.
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
