@@ -179,6 +179,14 @@ impl Metrics {
                 r.queue, r.waiting
             );
         }
+        let _ = writeln!(o, "# HELP sekisho_queue_packets_total Packets the kernel queued, per queue.\n# TYPE sekisho_queue_packets_total counter");
+        for r in rows.iter().filter(|r| flows.iter().any(|f| f.0 == r.queue)) {
+            let _ = writeln!(
+                o,
+                "sekisho_queue_packets_total{{queue=\"{}\"}} {}",
+                r.queue, r.queued
+            );
+        }
         let _ = writeln!(o, "# HELP sekisho_queue_dropped_total Packets the kernel dropped because the queue was full (fail-closed).\n# TYPE sekisho_queue_dropped_total counter");
         for r in rows.iter().filter(|r| flows.iter().any(|f| f.0 == r.queue)) {
             let _ = writeln!(
@@ -206,6 +214,8 @@ struct KernelQueue {
     waiting: u64,
     dropped: u64,
     user_dropped: u64,
+    /// Packet ids handed out so far (the packets queued since the queue was bound).
+    queued: u64,
 }
 
 /// Parses the kernel's queue table: `queue portid waiting copy_mode copy_range
@@ -219,6 +229,7 @@ fn kernel_queue_rows(text: &str) -> Vec<KernelQueue> {
                 waiting: f.get(2)?.parse().ok()?,
                 dropped: f.get(5)?.parse().ok()?,
                 user_dropped: f.get(6)?.parse().ok()?,
+                queued: f.get(7)?.parse().ok()?,
             })
         })
         .collect()

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  client                    fw                          server
-//!  10.0.0.2, 10.0.0.3 ── c0 ═ f0 10.0.0.1   f1 10.0.1.1 ═ s0 ── 10.0.1.2
+//!  10.0.0.2 … 10.0.0.13 ── c0 ═ f0 10.0.0.1   f1 10.0.1.1 ═ s0 ── 10.0.1.2
 //!  (fd00::2)                (fd00::1)       (fd01::1)        (fd01::2)
 //! ```
 //!
@@ -27,6 +27,16 @@ use std::time::{Duration, Instant};
 pub const CLIENT_IP: &str = "10.0.0.2";
 /// The client's second address (a second client, e.g. for the flood test).
 pub const CLIENT_IP2: &str = "10.0.0.3";
+/// How many client addresses there are: `10.0.0.2` up to `10.0.0.{CLIENT_ADDRS + 1}` (the
+/// kernel's queue balancing hashes addresses, not ports, so spreading flows over queues
+/// takes several addresses).
+pub const CLIENT_ADDRS: u8 = 12;
+
+/// The client's `i`-th address (0-based; 0 is [`CLIENT_IP`]).
+pub fn client_ip(i: u8) -> String {
+    format!("10.0.0.{}", 2 + i % CLIENT_ADDRS)
+}
+
 /// The client's IPv6 address.
 pub const CLIENT_IP6: &str = "fd00::2";
 /// The server's address.
@@ -129,7 +139,7 @@ impl Lab {
             "ip", "link", "add", "f1", "netns", f, "type", "veth", "peer", "name", "s0", "netns", s,
         ]);
         for (ns, dev, addrs) in [
-            (c, "c0", &["10.0.0.2/24", "10.0.0.3/24", "fd00::2/64"][..]),
+            (c, "c0", &["fd00::2/64"][..]),
             (f, "f0", &["10.0.0.1/24", "fd00::1/64"][..]),
             (f, "f1", &["10.0.1.1/24", "fd01::1/64"][..]),
             (s, "s0", &["10.0.1.2/24", "fd01::2/64"][..]),
@@ -139,7 +149,23 @@ impl Lab {
             }
             lab.ok(ns, &["ip", "link", "set", dev, "up"]);
         }
-        lab.ok(c, &["ip", "route", "add", "10.0.1.0/24", "via", "10.0.0.1"]);
+        for i in 0..CLIENT_ADDRS {
+            let a = format!("{}/24", client_ip(i));
+            lab.ok(c, &["ip", "addr", "add", &a, "dev", "c0"]);
+        }
+        lab.ok(
+            c,
+            &[
+                "ip",
+                "route",
+                "add",
+                "10.0.1.0/24",
+                "via",
+                "10.0.0.1",
+                "src",
+                CLIENT_IP,
+            ],
+        );
         lab.ok(
             c,
             &["ip", "-6", "route", "add", "fd01::/64", "via", "fd00::1"],
@@ -289,8 +315,9 @@ impl Lab {
     }
 
     /// The same with nftables (`queue num N[-M] [fanout] [bypass]` in an `inet` forward
-    /// chain); `queues` as for [`Lab::queue_iptables`].
-    pub fn queue_nft(&self, queues: &str, bypass: bool) {
+    /// chain); `queues` as for [`Lab::queue_iptables`]. `Err` carries nft's message (a kernel
+    /// built without the nftables `queue` expression says "No such file or directory").
+    pub fn queue_nft(&self, queues: &str, bypass: bool) -> Result<(), String> {
         let nums = queues.replace(':', "-");
         let flags = match (queues.contains(':'), bypass) {
             (true, true) => " fanout,bypass",
@@ -299,9 +326,16 @@ impl Lab {
             (false, false) => "",
         };
         let script = format!(
-            "table inet sekisho {{ chain forward {{ type filter hook forward priority 0; policy accept; queue num {nums}{flags}; }} }}"
+            "table inet sekisho {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    queue num {nums}{flags}\n  }}\n}}\n"
         );
-        self.ok(&self.fw, &["nft", &script]);
+        let file = self.dir.join("queue.nft");
+        std::fs::write(&file, script).expect("write nft script");
+        let o = self.run(&self.fw, &["nft", "-f", &file.display().to_string()]);
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).into_owned())
+        }
     }
 
     /// Removes the iptables FORWARD rules of `fw` (traffic is routed without a firewall).
