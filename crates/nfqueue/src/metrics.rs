@@ -274,7 +274,8 @@ mod tests {
                 queue: 0,
                 waiting: 3,
                 dropped: 7,
-                user_dropped: 1
+                user_dropped: 1,
+                queued: 100
             }]
         );
         let m = Metrics::default();
