@@ -82,7 +82,7 @@ fn two_queues_with_iptables_queue_balance_enforce_alike() {
     if !lab::require_tools(&["smtp-sink", "swaks", "curl"]) {
         return;
     }
-    let Some(mut lab) = Lab::new() else { return };
+    let Some(lab) = Lab::new() else { return };
     lab.queue_iptables("0:1", false);
     two_queues(lab);
 }
@@ -95,7 +95,7 @@ fn two_queues_with_nftables_enforce_alike() {
     if !lab::require_tools(&["smtp-sink", "swaks", "nft", "curl"]) {
         return;
     }
-    let Some(mut lab) = Lab::new() else { return };
+    let Some(lab) = Lab::new() else { return };
     if let Err(e) = lab.queue_nft("0:1", false) {
         assert!(e.contains("No such file or directory"), "nft failed: {e}");
         eprintln!("SKIP: this kernel has no nftables queue expression (CONFIG_NFT_QUEUE): {e}");
