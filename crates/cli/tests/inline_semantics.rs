@@ -8,7 +8,8 @@
 //! - `aws:drop_strict`: the handshake itself is blocked.
 //! - `reject`: curl to port 80 fails at once with the connection refused by a TCP RST
 //!   (not a time-out), and dig to port 53 gets an ICMP port unreachable ("connection
-//!   refused") at once; the answers were sent by sekisho's raw socket (`transmitted=`).
+//!   refused") at once; the answers were sent by sekisho's raw socket (`transmitted=`), with
+//!   sekisho running as `nobody` (`--user`) keeping only CAP_NET_ADMIN and CAP_NET_RAW.
 
 #[path = "support/inline.rs"]
 mod inline;
@@ -159,11 +160,38 @@ rule_groups:
       reject udp $HOME_NET any -> any 53 (msg:"no plain DNS"; sid:301; rev:1;)
 "#,
     );
+    // As `nobody` with CAP_NET_ADMIN and CAP_NET_RAW only: verdicts and raw sends still work.
     let fw = inline::start(
         &mut lab,
         "reject",
-        &["--policy", &policy.display().to_string(), "--queue", "0"],
+        &[
+            "--policy",
+            &policy.display().to_string(),
+            "--queue",
+            "0",
+            "--user",
+            "nobody",
+        ],
     );
+    let uid = || {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", fw.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while uid().split_whitespace().skip(1).any(|u| u == "0") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still root: {}\n{}",
+            uid(),
+            fw.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let (code, err, secs) = inline::curl(&lab, &["-v", "--max-time", "10", &url(80)]);
     assert_eq!(code, 7, "curl should be refused by a reset: {err}");
     assert!(

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod metrics;
+pub mod privs;
 mod raw;
 mod wake;
 

@@ -106,7 +106,7 @@ pub struct Args {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
     /// After opening the queues, the raw socket and the logs, switch to this user (and its
-    /// primary group).
+    /// primary group), keeping only CAP_NET_ADMIN (verdicts) and CAP_NET_RAW.
     #[arg(long, value_name = "USER")]
     pub user: Option<String>,
     /// Run even when a drop or reject rule cannot be evaluated (it is left out).
@@ -269,8 +269,14 @@ pub fn run(args: Args) -> ExitCode {
     }
     let mut drop_err = None;
     let mut on_ready = || {
+        // Written while still root (the file's directory may be root's); the queues are bound.
+        if let Some(p) = &args.ready_file {
+            if let Err(e) = std::fs::write(p, "ready\n") {
+                eprintln!("sekisho run: warning: {}: {e}", p.display());
+            }
+        }
         if let Some(to) = run_as {
-            if let Err(e) = sekisho_dnsfw::privs::drop_to(to) {
+            if let Err(e) = sekisho_nfqueue::privs::drop_to(to.uid, to.gid) {
                 drop_err = Some(e);
                 control.stop();
                 return;
@@ -291,14 +297,9 @@ pub fn run(args: Args) -> ExitCode {
             },
             args.queue_maxlen,
             run_as
-                .map(|r| format!(", running as uid {}", r.uid))
+                .map(|r| format!(", running as uid {} with CAP_NET_ADMIN, CAP_NET_RAW", r.uid))
                 .unwrap_or_default()
         );
-        if let Some(p) = &args.ready_file {
-            if let Err(e) = std::fs::write(p, "ready\n") {
-                eprintln!("sekisho run: warning: {}: {e}", p.display());
-            }
-        }
     };
     let result = sekisho_nfqueue::run(&opts, &control, &mut on_ready);
     if let Some(e) = drop_err {
