@@ -250,7 +250,9 @@ pub fn run(
         // see a stop or a reload).
         let tick = opts.flush_interval.min(Duration::from_millis(200));
         let mut last_flush = Instant::now();
-        while !control.stopping() && threads.iter().any(|h| !h.is_finished()) {
+        // A worker that ended on its own (an error) ends the run: its queue would otherwise
+        // sit unbound while the others go on.
+        while !control.stopping() && threads.iter().all(|h| !h.is_finished()) {
             std::thread::sleep(tick);
             if last_flush.elapsed() >= opts.flush_interval {
                 if let Ok(mut sink) = sink.lock() {
@@ -311,6 +313,8 @@ struct Worker<'a> {
     generation: u64,
     records: Vec<Record>,
     last_ts: Timestamp,
+    /// When the timers are looked at next.
+    next_tick: Instant,
     report: WorkerReport,
 }
 
@@ -335,6 +339,7 @@ impl<'a> Worker<'a> {
             generation,
             records: Vec::new(),
             last_ts: Timestamp::default(),
+            next_tick: Instant::now(),
             report: WorkerReport::default(),
         }
     }
@@ -361,15 +366,21 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Takes new rules, ends idle flows.
+    /// Takes new rules (checked every packet: one atomic load); every 100 ms ends idle flows
+    /// and updates the flow gauge.
     fn housekeeping(&mut self) {
-        if self.control.generation.load(Ordering::SeqCst) != self.generation {
+        if self.control.generation.load(Ordering::Relaxed) != self.generation {
             let (g, rules) = self.control.current();
             if let Some(rules) = rules {
                 self.sensor.swap_rules(rules, &self.opts.settings);
             }
             self.generation = g;
         }
+        let tick = Instant::now();
+        if tick < self.next_tick {
+            return;
+        }
+        self.next_tick = tick + Duration::from_millis(100);
         let now = now_ts().max(self.last_ts);
         if self.sensor.poll_timeout().is_some_and(|t| t <= now) {
             self.last_ts = now;
