@@ -487,8 +487,17 @@ impl<'a> Worker<'a> {
         self.records.clear();
     }
 
-    /// End of the run: every flow ends (their records are logged), the queue is unbound.
+    /// End of the run: the packets already queued get their verdicts (at most one queue
+    /// length of them, so a busy queue cannot keep the stop waiting), every flow ends (their
+    /// records are logged), the queue is unbound.
     fn finish(&mut self) {
+        self.queue.set_nonblocking(true);
+        for _ in 0..self.opts.queue_maxlen.max(1) {
+            let Ok(msg) = self.queue.recv() else { break };
+            if self.packet(msg).is_err() {
+                break;
+            }
+        }
         let now = now_ts().max(self.last_ts);
         self.sensor.finish(now);
         self.drain();
