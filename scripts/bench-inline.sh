@@ -11,8 +11,7 @@
 #   none         plain forwarding, no netfilter rule
 #   accept       iptables FORWARD -j ACCEPT (conntrack on)
 #   empty/1q     sekisho, empty policy, one queue
-#   smtp/1q      sekisho, examples/smtp/recipients.rules in strict order with drop_established,
-#                iperf3 passed packet by packet, one queue
+#   smtp/1q      sekisho, examples/smtp/recipients-action-order.yaml, one queue
 #   etopen/1q    sekisho, every ET Open 2024-04 rule file from ../shared (alert rules), one queue
 #   empty/2q     sekisho, empty policy, two queues (--queue-balance 0:1), two client addresses
 #                and two iperf3 streams at once (the kernel hashes addresses, so one per queue)
@@ -57,22 +56,9 @@ inns "$F" sysctl -qw net.ipv4.ip_forward=1
 
 # Policies.
 printf 'engine_profile: suricata-8\nrule_groups: []\n' > "$WORK/empty.yaml"
-# The SMTP recipe (strict order, drop_established, the recipient allow list) plus per-packet
-# passes for iperf3 (a flow pass would stop inspecting; drop_established would drop it).
-SMTP="$WORK/smtp.yaml"
-cat > "$SMTP" <<YAML
-engine_profile: suricata-8
-rule_order: strict
-default_actions: [aws:drop_established]
-variables:
-  HOME_NET: [10.0.0.0/24]
-rule_groups:
-  - {name: recipients, rules: $PWD/examples/smtp/recipients.rules}
-  - name: iperf
-    rules_text: |
-      pass:packet tcp \$HOME_NET any -> any [5201,5202] (msg:"iperf3"; sid:9000001; rev:1;)
-      pass:packet tcp any [5201,5202] -> \$HOME_NET any (msg:"iperf3 back"; sid:9000002; rev:1;)
-YAML
+# The SMTP recipe in action order (examples/smtp/recipients-action-order.yaml): every
+# packet of every flow is inspected by the recipient rules, other traffic passes by default.
+SMTP="$PWD/examples/smtp/recipients-action-order.yaml"
 ET="$WORK/etopen.yaml"
 if [[ -d "$SHARED/rulesets/et-open-2024-04" ]]; then
     {
@@ -130,7 +116,21 @@ start_fw() { # POLICY QUEUEARGS...
     for _ in $(seq 600); do [[ -e "$WORK/ready" ]] && return 0; sleep 0.1; done
     cat "$WORK/fw.stderr" >&2; echo "sekisho did not start" >&2; exit 1
 }
-stop_fw() { kill "$FWPID"; wait "$FWPID" || true; FWPID=""; grep -h "stopped;" "$WORK/fw.stderr" >&2 || true; }
+stop_fw() {
+    kill "$FWPID"; wait "$FWPID" || true; FWPID=""
+    grep -h "stopped;" "$WORK/fw.stderr" >&2 || true
+    # Why packets were dropped, if any (drop records' reasons).
+    python3 - "$WORK/out/eve.json" >&2 <<'PY' || true
+import json, sys, collections
+c = collections.Counter()
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e.get("event_type") == "drop":
+        c[str(e.get("drop", {}).get("reason"))] += 1
+if c: print("  drop reasons:", dict(c))
+PY
+    rm -rf "$WORK/out"
+}
 rules() { inns "$F" iptables -F FORWARD; [[ $# -gt 0 ]] && inns "$F" iptables -A FORWARD "$@"; true; }
 iperf_one() { inns "$C" timeout $((SECS + 20)) iperf3 -c 10.0.1.2 -p 5201 -B 10.0.0.2 -t "$SECS" -J | python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'; }
 iperf_two() {
@@ -138,7 +138,7 @@ iperf_two() {
     local a=$!
     inns "$C" timeout $((SECS + 20)) iperf3 -c 10.0.1.2 -p 5202 -B 10.0.0.3 -t "$SECS" -J > "$WORK/i2.json"
     wait $a
-    python3 -c 'import json,sys; print("%.2f" % sum(json.load(open(f))["end"]["sum_received"]["bits_per_second"] for f in sys.argv[1:])/1e9)' "$WORK/i1.json" "$WORK/i2.json"
+    python3 -c 'import json,sys; print("%.2f" % (sum(json.load(open(f))["end"]["sum_received"]["bits_per_second"] for f in sys.argv[1:])/1e9))' "$WORK/i1.json" "$WORK/i2.json"
 }
 latency() { inns "$C" python3 "$WORK/pingpong.py" 5000; }
 
