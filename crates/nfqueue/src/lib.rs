@@ -537,6 +537,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_reload_keeps_the_running_rules_and_is_counted() {
+        let settings = Settings::new(sekisho_sensor::Mode::Inline);
+        let empty = || {
+            Arc::new(RuleSet::from_policy(
+                &Default::default(),
+                settings.compile_options(),
+            ))
+        };
+        let first = empty();
+        let control = Control::new(Some(Arc::clone(&first)));
+        let (g0, r0) = control.current();
+        assert!(r0.is_some_and(|r| Arc::ptr_eq(&r, &first)));
+        let e = control.reload(|| Err("bad.yaml:3:7: error: nope".into()));
+        assert_eq!(e.unwrap_err(), "bad.yaml:3:7: error: nope");
+        let (g1, r1) = control.current();
+        assert_eq!(g1, g0, "a refused reload is not a new generation");
+        assert!(
+            r1.is_some_and(|r| Arc::ptr_eq(&r, &first)),
+            "the old rules keep running"
+        );
+        let second = empty();
+        control.reload(|| Ok(Arc::clone(&second))).unwrap();
+        let (g2, r2) = control.current();
+        assert_ne!(g2, g0);
+        assert!(r2.is_some_and(|r| Arc::ptr_eq(&r, &second)));
+        let m = control.metrics.render();
+        assert!(m.contains("sekisho_reloads_total 1\n"), "{m}");
+        assert!(m.contains("sekisho_reload_failures_total 1\n"), "{m}");
+        assert!(m.contains("sekisho_last_reload_success 1\n"), "{m}");
+    }
+
+    #[test]
     fn queue_ranges() {
         assert_eq!(parse_queues("3").unwrap(), vec![3]);
         assert_eq!(parse_queues("0:3").unwrap(), vec![0, 1, 2, 3]);
