@@ -382,6 +382,13 @@ fn remove_stale() {
         let Some(name) = line.split_whitespace().next() else {
             continue;
         };
+        // Only names this module makes: sk<pid>n<k>-client|fw|server.
+        if !["-client", "-fw", "-server"]
+            .iter()
+            .any(|s| name.ends_with(s))
+        {
+            continue;
+        }
         let Some(pid) = name
             .strip_prefix("sk")
             .and_then(|r| r.split_once('n'))
