@@ -40,6 +40,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Run inline on Linux NFQUEUE: verdicts on live packets, logs, rejects.
     Run(cmd::run::Args),
+    /// Ask a running `sekisho run` to reload its policy (SIGHUP via its --pid-file).
+    Reload(cmd::reload::Args),
     /// Run suricata-verify style conformance cases against sekisho.
     Verify(cmd::verify::Args),
     /// Run the DNS firewall (a filtering forwarder), or work with its query logs.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a),
         Command::Replay(a) => cmd::replay::run(a),
         Command::Run(a) => cmd::run::run(a),
+        Command::Reload(a) => cmd::reload::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Dns(a) => cmd::dns::run(a),
     }

@@ -2,7 +2,7 @@
 //!
 //! - Reload under traffic: while a loop of HTTP requests (curl to python's http.server) and a
 //!   loop of allowed mail (swaks to smtp-sink) run through `fw`, the policy is reloaded 10
-//!   times with SIGHUP, one reload carrying a syntax error: no allowed connection fails, the
+//!   times (SIGHUP and `sekisho reload --pid-file`, alternately), one reload carrying a syntax error: no allowed connection fails, the
 //!   bad reload is refused with its located error on stderr, the old rules keep enforcing,
 //!   and the Prometheus counters say 9 reloads and 1 failure.
 //! - Fail-open and fail-closed: with the engine stalled (the hidden test switch
@@ -39,6 +39,7 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
     let dump = inline::smtp_sink(&mut lab);
     lab.queue_iptables("0", false);
     let policy = inline::policy(&lab, "reload.yaml", &POLICY.replace("GENERATION", "0"));
+    let pid_file = lab.dir.join("sekisho.pid");
     let fw = inline::start(
         &mut lab,
         "reload",
@@ -49,6 +50,8 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
             "0",
             "--metrics",
             "127.0.0.1:9101",
+            "--pid-file",
+            &pid_file.display().to_string(),
         ],
     );
     let done = AtomicBool::new(false);
@@ -98,7 +101,18 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
                 POLICY.replace("GENERATION", &i.to_string())
             };
             inline::policy(lab, "reload.yaml", &text);
-            lab.signal(fw.pid, "HUP");
+            if i % 2 == 0 {
+                lab.signal(fw.pid, "HUP");
+            } else {
+                // The other half through `sekisho reload` and the pid file.
+                let o = std::process::Command::new(env!("CARGO_BIN_EXE_sekisho"))
+                    .arg("reload")
+                    .arg("--pid-file")
+                    .arg(&pid_file)
+                    .output()
+                    .expect("sekisho reload");
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            }
             // Wait for this reload's verdict on stderr.
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             while fw.log().matches("sekisho run: reloaded").count()
@@ -152,6 +166,7 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
         "{m}"
     );
     assert!(log.contains("reload_failures=1"), "{log}");
+    assert!(!pid_file.exists(), "the pid file is removed at exit");
     let rcpts = inline::delivered(&dump);
     assert!(!rcpts.iter().any(|r| r.contains("mallory")), "{rcpts:?}");
     assert_eq!(rcpts.len() as u32, mail, "{rcpts:?}");

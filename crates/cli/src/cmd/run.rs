@@ -33,7 +33,7 @@ Queue full (the engine fell behind): --fail-closed (default) lets the kernel dro
 --fail-open lets it accept them uninspected. The choice is logged at start and exported as the
 sekisho_queue_fail_open gauge; the kernel's drops are sekisho_queue_dropped_total.
 
-Signals: SIGHUP reloads the policy: the new rules are compiled beside the running ones and
+Signals: SIGHUP (or `sekisho reload --pid-file FILE` with --pid-file FILE) reloads the policy: the new rules are compiled beside the running ones and
 swapped in only when they load without error; a bad policy is refused with its diagnostics on
 stderr and counted (sekisho_reload_failures_total), the old rules keep running. Flows and
 their state survive a reload. SIGTERM/SIGINT stop: every flow ends (flow records are logged),
@@ -112,6 +112,10 @@ pub struct Args {
     /// Run even when a drop or reject rule cannot be evaluated (it is left out).
     #[arg(long)]
     pub allow_unsupported: bool,
+    /// Write the process id to this file once every queue is bound (for `sekisho reload`);
+    /// removed at exit.
+    #[arg(long, value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
     /// Write `ready` to this file once every queue is bound.
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
@@ -270,6 +274,11 @@ pub fn run(args: Args) -> ExitCode {
     let mut drop_err = None;
     let mut on_ready = || {
         // Written while still root (the file's directory may be root's); the queues are bound.
+        if let Some(p) = &args.pid_file {
+            if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+                eprintln!("sekisho run: warning: {}: {e}", p.display());
+            }
+        }
         if let Some(p) = &args.ready_file {
             if let Err(e) = std::fs::write(p, "ready\n") {
                 eprintln!("sekisho run: warning: {}: {e}", p.display());
@@ -302,6 +311,9 @@ pub fn run(args: Args) -> ExitCode {
         );
     };
     let result = sekisho_nfqueue::run(&opts, &control, &mut on_ready);
+    if let Some(p) = &args.pid_file {
+        let _ = std::fs::remove_file(p);
+    }
     if let Some(e) = drop_err {
         eprintln!("sekisho run: error: --user: {e}");
         return ExitCode::from(1);
