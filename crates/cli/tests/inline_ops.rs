@@ -175,7 +175,7 @@ fn ten_reloads_under_traffic_one_bad_and_no_allowed_connection_fails() {
 /// Stalls the engine with a 4-packet kernel queue, fills the queue, then opens a connection.
 /// Returns (curl exit code, metrics text).
 fn stalled(fail_open: bool) -> Option<(i32, String)> {
-    if !lab::require_tools(&["python3", "curl", "ping"]) {
+    if !lab::require_tools(&["python3", "curl", "bash"]) {
         return None;
     }
     let mut lab = Lab::new()?;
@@ -211,11 +211,9 @@ fn stalled(fail_open: bool) -> Option<(i32, String)> {
     assert_eq!(code, 0, "{err}");
     std::fs::write(&stall, "").expect("stall switch");
     std::thread::sleep(Duration::from_millis(200));
-    // Fill the queue: these pings wait there for a verdict that does not come.
-    let _ = lab.run(
-        &lab.client,
-        &["ping", "-c", "6", "-i", "0.01", "-W", "1", SERVER_IP],
-    );
+    // Fill the queue: these datagrams wait there for a verdict that does not come.
+    let fill = format!("for i in 1 2 3 4 5 6 7 8; do echo fill > /dev/udp/{SERVER_IP}/9999; done");
+    lab.ok(&lab.client, &["bash", "-c", &fill]);
     let (code, _, _) = inline::curl(&lab, &["--max-time", "3", &url]);
     let m = inline::metrics(&lab, 9101);
     std::fs::remove_file(&stall).expect("unstall");
