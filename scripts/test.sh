@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 iptables tcpdump tshark dnsutils dnsmasq-base unbound dnsperf swaks postfix
-          curl wget python3 netcat-openbsd ca-certificates)
+          curl wget python3 netcat-openbsd ca-certificates nftables iperf3)
 
 if [[ "${SEKISHO_SKIP_APT:-0}" != 1 ]]; then
     missing=()
@@ -26,6 +26,7 @@ if [[ "${SEKISHO_SKIP_APT:-0}" != 1 ]]; then
         # Postfix and wireshark ask questions on install; answer them up front.
         echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
         echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+        echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
         apt-get update -q
         apt-get install -y -q -o DPkg::Lock::Timeout=300 "${missing[@]}"
     fi

@@ -20,6 +20,7 @@ mod cmd;
   sekisho check examples/egress/policy.yaml --print-rules
   sekisho check --coverage ../shared/rulesets/et-open-2024-04/*.rules
   sekisho replay --policy examples/egress/policy.yaml --out out capture.pcap
+  sekisho run --policy examples/smtp/recipients-strict.yaml --queue 0 --out /var/log/sekisho
   sekisho verify smtp-pipelining
   sekisho dns --config examples/dns/walled-garden.yaml --dry-run
   sekisho dns report query.log
@@ -37,6 +38,10 @@ enum Command {
     Check(cmd::check::Args),
     /// Replay captures through a policy and write EVE / NFW logs.
     Replay(cmd::replay::Args),
+    /// Run inline on Linux NFQUEUE: verdicts on live packets, logs, rejects.
+    Run(cmd::run::Args),
+    /// Ask a running `sekisho run` to reload its policy (SIGHUP via its --pid-file).
+    Reload(cmd::reload::Args),
     /// Run suricata-verify style conformance cases against sekisho.
     Verify(cmd::verify::Args),
     /// Run the DNS firewall (a filtering forwarder), or work with its query logs.
@@ -48,6 +53,8 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(a) => cmd::check::run(a),
         Command::Replay(a) => cmd::replay::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Reload(a) => cmd::reload::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Dns(a) => cmd::dns::run(a),
     }

@@ -16,6 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod lab;
+
 /// The repository root (the workspace directory holding `crates/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

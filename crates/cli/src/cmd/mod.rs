@@ -2,5 +2,7 @@
 
 pub mod check;
 pub mod dns;
+pub mod reload;
 pub mod replay;
+pub mod run;
 pub mod verify;

@@ -1,0 +1,580 @@
+//! The inline driver: Linux NFQUEUE → [`sekisho_sensor::Sensor`] → verdicts, logs and rejects.
+//!
+//! A thin I/O shell around the sans-I/O sensor, used by `sekisho run`. One worker thread per
+//! queue number; every worker owns its own [`Sensor`] and all of them share one compiled
+//! [`RuleSet`] (`Arc`). The kernel's `--queue-balance` hash is symmetric, so both directions of
+//! a flow land on the same queue and so on the same worker.
+//!
+//! Per packet a worker: takes the raw IP packet from the queue (NFQUEUE hands out layer-3
+//! packets, so the link type is [`LinkType::Raw`]), feeds it with the wall-clock time, writes
+//! the records the sensor hands out to the shared log sink, sends the packets the sensor wants
+//! sent (a `reject`'s TCP RST or ICMP unreachable) from a raw socket, and returns the verdict:
+//! accept, or drop for `drop`, a flow drop and `reject`.
+//!
+//! Operations ([`run`]): the log sink is flushed on a timer and at exit; a reload
+//! ([`Control::reload`], SIGHUP in `sekisho run`) builds the new rules beside the old and hands
+//! them to every worker only when they load; [`Control::stop`] (SIGTERM/SIGINT) makes every
+//! worker return, ending its flows (their records are logged) and unbinding its queue, so the
+//! kernel stops queueing to it. Counters are kept in [`Metrics`] and served in Prometheus'
+//! text format by [`serve_metrics`].
+//!
+//! Fail open or closed: the queue's `fail-open` flag ([`Options::fail_open`]) tells the kernel
+//! what to do with packets when the queue is full because the engine fell behind: accept them
+//! (fail-open) or drop them (fail-closed, the default). The choice is logged at start and is
+//! the `sekisho_queue_fail_open` gauge; the kernel's per-queue drop counter is exported as
+//! `sekisho_queue_dropped_total`.
+
+#![warn(missing_docs)]
+
+mod metrics;
+pub mod privs;
+mod raw;
+mod wake;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use sekisho_engine::records::Record;
+use sekisho_engine::{LinkType, Timestamp, Verdict};
+use sekisho_eve::{LogConfig, LogSink};
+use sekisho_sensor::{RuleSet, Sensor, Settings};
+
+pub use metrics::{serve_metrics, Metrics};
+
+/// Mark put on the packets sekisho sends itself (rejects), so a host's OUTPUT chain can leave
+/// them out of the queue (`-m mark ! --mark 0x5e4150`, docs/inline.md).
+pub const SENT_MARK: u32 = 0x5e4150;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Queue numbers, one worker thread each (`--queue N` or `--queues N:M`).
+    pub queues: Vec<u16>,
+    /// Kernel fail-open flag: accept packets when the queue is full (else they are dropped).
+    pub fail_open: bool,
+    /// Ask the kernel for GSO/GRO super-packets whole instead of segmenting them first.
+    pub gso: bool,
+    /// Kernel queue length (packets waiting for a verdict) before fail-open/closed applies.
+    pub queue_maxlen: u32,
+    /// Directory the logs are written to (must exist).
+    pub out_dir: PathBuf,
+    /// Which logs to write.
+    pub log: LogConfig,
+    /// The sensor's settings.
+    pub settings: Settings,
+    /// How often the logs are flushed (and idle flows ended).
+    pub flush_interval: Duration,
+    /// Test-only switch: while this file exists the workers stop reading their queues, as an
+    /// engine that fell behind would (the fail-open/fail-closed tests).
+    pub stall_file: Option<PathBuf>,
+}
+
+/// Why the driver could not run at all.
+#[derive(Debug)]
+pub enum RunError {
+    /// A queue could not be opened, bound or configured (not root, queue taken, module
+    /// missing).
+    Queue(u16, std::io::Error),
+    /// The raw socket for rejects could not be opened.
+    RawSocket(std::io::Error),
+    /// Logs could not be written.
+    Output(std::io::Error),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Queue(n, e) => write!(
+                f,
+                "queue {n}: {e} (needs root or CAP_NET_ADMIN, the nfnetlink_queue module, and no other program bound to the queue)"
+            ),
+            RunError::RawSocket(e) => write!(f, "raw socket for rejects: {e} (needs CAP_NET_RAW)"),
+            RunError::Output(e) => write!(f, "writing logs: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Handles the driver's owner uses while it runs: stop, reload, and the counters.
+pub struct Control {
+    stop: AtomicBool,
+    /// The rules every worker should use, and their generation (bumped on every swap).
+    rules: Mutex<Option<Arc<RuleSet>>>,
+    generation: AtomicU64,
+    /// Counters, exported by [`serve_metrics`].
+    pub metrics: Metrics,
+}
+
+impl Control {
+    /// A control block starting with `rules`.
+    pub fn new(rules: Option<Arc<RuleSet>>) -> Arc<Control> {
+        Arc::new(Control {
+            stop: AtomicBool::new(false),
+            rules: Mutex::new(rules),
+            generation: AtomicU64::new(0),
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// Asks every worker to stop (they end their flows, flush and unbind).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`Control::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// A reload: `load` builds the new rules beside the running ones; they are handed to the
+    /// workers only when it succeeds. On error the old rules keep running; the error is
+    /// returned (for the log) and counted.
+    pub fn reload(
+        &self,
+        load: impl FnOnce() -> Result<Arc<RuleSet>, String>,
+    ) -> Result<(), String> {
+        match load() {
+            Ok(rules) => {
+                if let Ok(mut slot) = self.rules.lock() {
+                    *slot = Some(rules);
+                }
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.metrics.reload(true);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                Err(e)
+            }
+        }
+    }
+
+    fn current(&self) -> (u64, Option<Arc<RuleSet>>) {
+        // Generation first: a swap between the two reads is seen again next time.
+        let g = self.generation.load(Ordering::SeqCst);
+        let r = self.rules.lock().map(|r| r.clone()).unwrap_or(None);
+        (g, r)
+    }
+}
+
+/// What a run did, summed over the workers.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Packets that got a verdict.
+    pub packets: u64,
+    /// Packets dropped (drop, flow drop, reject).
+    pub drops: u64,
+    /// Packets sent (reject answers).
+    pub transmitted: u64,
+    /// Alerts logged.
+    pub alerts: u64,
+    /// Errors met by workers (they stopped).
+    pub errors: Vec<String>,
+}
+
+/// The wall clock as the sensor's timestamp.
+fn now_ts() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp::from_secs_nanos(d.as_secs(), u64::from(d.subsec_nanos()))
+}
+
+/// Opens and configures one queue.
+fn open_queue(n: u16, opts: &Options) -> std::io::Result<nfq::Queue> {
+    let mut q = nfq::Queue::open()?;
+    q.bind(n)?;
+    q.set_copy_range(n, 0xffff)?;
+    q.set_queue_max_len(n, opts.queue_maxlen)?;
+    q.set_fail_open(n, opts.fail_open)?;
+    q.set_recv_gso(n, opts.gso)?;
+    Ok(q)
+}
+
+/// Runs the workers until [`Control::stop`]. Every queue is opened before anything else
+/// starts, so a queue that cannot be opened fails the run before a packet is decided.
+/// `on_ready` is called once every queue is bound (privileges can be dropped there).
+pub fn run(
+    opts: &Options,
+    control: &Arc<Control>,
+    on_ready: &mut dyn FnMut(),
+) -> Result<RunReport, RunError> {
+    let mut queues = Vec::new();
+    for &n in &opts.queues {
+        queues.push((n, open_queue(n, opts).map_err(|e| RunError::Queue(n, e))?));
+    }
+    let raw = Arc::new(raw::Sender::open().map_err(RunError::RawSocket)?);
+    let sink = Arc::new(Mutex::new(
+        LogSink::create(&opts.out_dir, opts.log.clone()).map_err(RunError::Output)?,
+    ));
+    control
+        .metrics
+        .set_queues(&opts.queues, opts.fail_open, opts.queue_maxlen);
+    wake::install().map_err(RunError::Output)?;
+    on_ready();
+
+    // Each worker's thread id, for the wake-up signal.
+    let ids: Mutex<Vec<libc::pthread_t>> = Mutex::new(Vec::new());
+    let reports: Vec<Result<WorkerReport, String>> = std::thread::scope(|s| {
+        let mut threads = Vec::new();
+        for (n, q) in queues {
+            let (ctl, sink, raw) = (Arc::clone(control), Arc::clone(&sink), Arc::clone(&raw));
+            let ids = &ids;
+            let h = std::thread::Builder::new()
+                .name(format!("nfq-{n}"))
+                .spawn_scoped(s, move || {
+                    // SAFETY: pthread_self has no preconditions.
+                    let me = unsafe { libc::pthread_self() };
+                    if let Ok(mut ids) = ids.lock() {
+                        ids.push(me);
+                    }
+                    let mut w = Worker::new(n, q, opts, ctl, sink, raw);
+                    let r = w.run();
+                    w.finish();
+                    r.map(|()| w.report)
+                });
+            match h {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    control.stop();
+                    eprintln!("sekisho run: cannot start the worker of queue {n}: {e}");
+                }
+            }
+        }
+        let ids = || ids.lock().map(|v| v.clone()).unwrap_or_default();
+        // The housekeeping loop: flush the logs, wake idle workers (for their timers and to
+        // see a stop or a reload).
+        let tick = opts.flush_interval.min(Duration::from_millis(200));
+        let mut last_flush = Instant::now();
+        // A worker that ended on its own (an error) ends the run: its queue would otherwise
+        // sit unbound while the others go on.
+        while !control.stopping() && threads.iter().all(|h| !h.is_finished()) {
+            std::thread::sleep(tick);
+            if last_flush.elapsed() >= opts.flush_interval {
+                if let Ok(mut sink) = sink.lock() {
+                    if let Err(e) = sink.flush() {
+                        eprintln!("sekisho run: error: flushing logs: {e}");
+                    }
+                }
+                last_flush = Instant::now();
+            }
+            wake::wake(&ids());
+        }
+        control.stop();
+        // Workers blocked in recv return on the wake-up signal; repeat it until they did.
+        while threads.iter().any(|h| !h.is_finished()) {
+            wake::wake(&ids());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        threads
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("worker panicked".into())))
+            .collect()
+    });
+    let mut report = RunReport::default();
+    for r in reports {
+        match r {
+            Ok(w) => {
+                report.packets += w.packets;
+                report.drops += w.drops;
+                report.transmitted += w.transmitted;
+            }
+            Err(e) => report.errors.push(e),
+        }
+    }
+    let mut sink = sink
+        .lock()
+        .map_err(|_| RunError::Output(std::io::Error::other("log sink poisoned")))?;
+    sink.flush().map_err(RunError::Output)?;
+    report.alerts = sink.counts().alerts;
+    Ok(report)
+}
+
+#[derive(Default)]
+struct WorkerReport {
+    packets: u64,
+    drops: u64,
+    transmitted: u64,
+}
+
+/// One queue's worker: its queue, its sensor, its view of the rules.
+struct Worker<'a> {
+    num: u16,
+    queue: nfq::Queue,
+    opts: &'a Options,
+    control: Arc<Control>,
+    sink: Arc<Mutex<LogSink>>,
+    raw: Arc<raw::Sender>,
+    sensor: Sensor,
+    generation: u64,
+    records: Vec<Record>,
+    last_ts: Timestamp,
+    /// When the timers are looked at next.
+    next_tick: Instant,
+    report: WorkerReport,
+}
+
+impl<'a> Worker<'a> {
+    fn new(
+        num: u16,
+        queue: nfq::Queue,
+        opts: &'a Options,
+        control: Arc<Control>,
+        sink: Arc<Mutex<LogSink>>,
+        raw: Arc<raw::Sender>,
+    ) -> Worker<'a> {
+        let (generation, rules) = control.current();
+        Worker {
+            num,
+            queue,
+            opts,
+            sensor: Sensor::new(&opts.settings, rules),
+            control,
+            sink,
+            raw,
+            generation,
+            records: Vec::new(),
+            last_ts: Timestamp::default(),
+            next_tick: Instant::now(),
+            report: WorkerReport::default(),
+        }
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        while !self.control.stopping() {
+            self.housekeeping();
+            if self.opts.stall_file.as_ref().is_some_and(|p| p.exists()) {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            match self.queue.recv() {
+                Ok(msg) => self.packet(msg)?,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    self.control
+                        .metrics
+                        .recv_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => return Err(format!("queue {}: receiving: {e}", self.num)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes new rules (checked every packet: one atomic load); every 100 ms ends idle flows
+    /// and updates the flow gauge.
+    fn housekeeping(&mut self) {
+        if self.control.generation.load(Ordering::Relaxed) != self.generation {
+            let (g, rules) = self.control.current();
+            if let Some(rules) = rules {
+                self.sensor.swap_rules(rules, &self.opts.settings);
+            }
+            self.generation = g;
+        }
+        let tick = Instant::now();
+        if tick < self.next_tick {
+            return;
+        }
+        self.next_tick = tick + Duration::from_millis(100);
+        let now = now_ts().max(self.last_ts);
+        if self.sensor.poll_timeout().is_some_and(|t| t <= now) {
+            self.last_ts = now;
+            self.sensor.handle_timeout(now);
+            self.drain();
+        }
+        self.control
+            .metrics
+            .set_flows(self.num, self.sensor.active_flows() as u64);
+    }
+
+    fn packet(&mut self, mut msg: nfq::Message) -> Result<(), String> {
+        let ts = now_ts().max(self.last_ts);
+        self.last_ts = ts;
+        let payload = msg.get_payload();
+        let len = payload.len() as u64;
+        let v = self.sensor.handle_packet(ts, LinkType::Raw, payload);
+        self.drain();
+        let m = &self.control.metrics;
+        m.packets.fetch_add(1, Ordering::Relaxed);
+        m.bytes.fetch_add(len, Ordering::Relaxed);
+        self.report.packets += 1;
+        let kernel = match v {
+            Verdict::Accept => {
+                m.accepted.fetch_add(1, Ordering::Relaxed);
+                nfq::Verdict::Accept
+            }
+            Verdict::Drop | Verdict::DropFlow => {
+                m.dropped.fetch_add(1, Ordering::Relaxed);
+                nfq::Verdict::Drop
+            }
+            Verdict::Reject { .. } => {
+                m.rejected.fetch_add(1, Ordering::Relaxed);
+                nfq::Verdict::Drop
+            }
+        };
+        if kernel == nfq::Verdict::Drop {
+            self.report.drops += 1;
+        }
+        msg.set_verdict(kernel);
+        // The verdict first: the kernel holds the packet (and the queue slot) until then.
+        self.queue
+            .verdict(msg)
+            .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+        self.transmit();
+        Ok(())
+    }
+
+    /// Sends what the sensor wants sent (reject answers).
+    fn transmit(&mut self) {
+        if !self.sensor.has_transmit() {
+            return;
+        }
+        while let Some(t) = self.sensor.poll_transmit() {
+            match self.raw.send(&t.packet) {
+                Ok(()) => {
+                    self.report.transmitted += 1;
+                    self.control
+                        .metrics
+                        .transmitted
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    self.control
+                        .metrics
+                        .transmit_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    eprintln!("sekisho run: warning: sending a reject answer: {e}");
+                }
+            }
+        }
+    }
+
+    /// Moves the sensor's records to the shared sink (one lock per packet that has any).
+    fn drain(&mut self) {
+        while let Some(r) = self.sensor.poll_record() {
+            match &r {
+                Record::Explain(line) => {
+                    let _ = writeln!(std::io::stderr(), "{line}");
+                    continue;
+                }
+                Record::Alert(_) => {
+                    self.control.metrics.alerts.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            }
+            self.records.push(r);
+        }
+        if self.records.is_empty() {
+            return;
+        }
+        if let Ok(mut sink) = self.sink.lock() {
+            for r in self.records.drain(..) {
+                if let Err(e) = sink.write(&r) {
+                    self.control
+                        .metrics
+                        .log_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    eprintln!("sekisho run: error: writing logs: {e}");
+                    break;
+                }
+            }
+        }
+        self.records.clear();
+    }
+
+    /// End of the run: the packets already queued get their verdicts (at most one queue
+    /// length of them, so a busy queue cannot keep the stop waiting), every flow ends (their
+    /// records are logged), the queue is unbound.
+    fn finish(&mut self) {
+        self.queue.set_nonblocking(true);
+        for _ in 0..self.opts.queue_maxlen.max(1) {
+            let Ok(msg) = self.queue.recv() else { break };
+            if self.packet(msg).is_err() {
+                break;
+            }
+        }
+        let now = now_ts().max(self.last_ts);
+        self.sensor.finish(now);
+        self.drain();
+        self.transmit();
+        if let Err(e) = self.queue.unbind(self.num) {
+            eprintln!("sekisho run: warning: queue {}: unbinding: {e}", self.num);
+        }
+    }
+}
+
+/// Parses `N` or `N:M` (inclusive) into queue numbers.
+pub fn parse_queues(s: &str) -> Result<Vec<u16>, String> {
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("`{t}` is not a queue number (0-65535)"))
+    };
+    match s.split_once(':') {
+        None => Ok(vec![num(s)?]),
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b)?);
+            if a > b {
+                return Err(format!(
+                    "{a}:{b}: the first queue must not be above the last"
+                ));
+            }
+            if b - a >= 64 {
+                return Err(format!("{a}:{b}: at most 64 queues (one thread each)"));
+            }
+            Ok((a..=b).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_reload_keeps_the_running_rules_and_is_counted() {
+        let settings = Settings::new(sekisho_sensor::Mode::Inline);
+        let empty = || {
+            Arc::new(RuleSet::from_policy(
+                &Default::default(),
+                settings.compile_options(),
+            ))
+        };
+        let first = empty();
+        let control = Control::new(Some(Arc::clone(&first)));
+        let (g0, r0) = control.current();
+        assert!(r0.is_some_and(|r| Arc::ptr_eq(&r, &first)));
+        let e = control.reload(|| Err("bad.yaml:3:7: error: nope".into()));
+        assert_eq!(e.unwrap_err(), "bad.yaml:3:7: error: nope");
+        let (g1, r1) = control.current();
+        assert_eq!(g1, g0, "a refused reload is not a new generation");
+        assert!(
+            r1.is_some_and(|r| Arc::ptr_eq(&r, &first)),
+            "the old rules keep running"
+        );
+        let second = empty();
+        control.reload(|| Ok(Arc::clone(&second))).unwrap();
+        let (g2, r2) = control.current();
+        assert_ne!(g2, g0);
+        assert!(r2.is_some_and(|r| Arc::ptr_eq(&r, &second)));
+        let m = control.metrics.render();
+        assert!(m.contains("sekisho_reloads_total 1\n"), "{m}");
+        assert!(m.contains("sekisho_reload_failures_total 1\n"), "{m}");
+        assert!(m.contains("sekisho_last_reload_success 1\n"), "{m}");
+    }
+
+    #[test]
+    fn queue_ranges() {
+        assert_eq!(parse_queues("3").unwrap(), vec![3]);
+        assert_eq!(parse_queues("0:3").unwrap(), vec![0, 1, 2, 3]);
+        assert!(parse_queues("3:1").is_err());
+        assert!(parse_queues("x").is_err());
+        assert!(parse_queues("0:100").is_err());
+        assert!(parse_queues("70000").is_err());
+    }
+}
