@@ -23,7 +23,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 mod detect;
+mod http;
 mod smtp;
+mod tls;
 
 use sekisho_engine::records::Record;
 use sekisho_engine::{
@@ -390,10 +392,18 @@ impl LogSink {
         let head = RecordHead::app(
             name, t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &t.tuple,
         );
-        let ev = match &t.app {
-            AppTxData::Smtp(s) => smtp::SmtpRecord::new(head, t.tx_id, s),
-        };
-        self.write_eve(&ev)?;
+        match &t.app {
+            AppTxData::Smtp(s) => self.write_eve(&smtp::SmtpRecord::new(head, t.tx_id, s))?,
+            AppTxData::Tls(s) => self.write_eve(&tls::TlsRecord {
+                head,
+                tls: tls::TlsObj::new(s, false),
+            })?,
+            AppTxData::Http(h) => self.write_eve(&http::HttpRecord {
+                head,
+                tx_id: t.tx_id,
+                http: http::HttpObj::new(h, false),
+            })?,
+        }
         self.counts.app_txs += 1;
         Ok(())
     }
