@@ -562,3 +562,114 @@ fn http_and_tls_allowlist_inline() {
     hosts.sort();
     assert_eq!(hosts, ["other.example", "proxy.example.net"]);
 }
+
+/// DNS (the dig queries of tests/fixtures/captures/real-eth.pcap, made by
+/// scripts/captures/make-captures.sh: A, MX, TXT over UDP, A over TCP, against dnsmasq):
+/// one `dns` v3 record per message, equal to tshark's dissection.
+#[test]
+fn dns_records_match_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/captures/real-eth.pcap");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .arg("replay")
+        .arg("--out")
+        .arg(dir.path())
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let evs = records(&dir.path().join("eve.json"));
+    let got: Vec<&Value> = of(&evs, "dns");
+    let rows = tshark(
+        &pcap,
+        "dns",
+        &[
+            "dns.id",
+            "dns.flags.response",
+            "dns.qry.name",
+            "dns.qry.type",
+            "dns.count.answers",
+            "dns.flags.rcode",
+            "udp.srcport",
+            "tcp.srcport",
+        ],
+    );
+    assert!(rows.len() >= 8, "{rows:?}");
+    assert_eq!(got.len(), rows.len(), "one record per message");
+    for r in &rows {
+        let id: u64 = r[0]
+            .parse::<u64>()
+            .unwrap_or_else(|_| u64::from_str_radix(r[0].trim_start_matches("0x"), 16).unwrap());
+        let response = r[1] == "1" || r[1] == "True";
+        let d = got
+            .iter()
+            .map(|e| &e["dns"])
+            .find(|d| d["id"].as_u64() == Some(id) && (d["type"] == "response") == response)
+            .unwrap_or_else(|| panic!("no dns record for id {id} response {response}"));
+        assert_eq!(d["version"], 3);
+        assert_eq!(d["queries"][0]["rrname"].as_str(), Some(r[2].as_str()));
+        let answers = d
+            .get("answers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        assert_eq!(answers.to_string(), r[4], "answers of {id}");
+        if response {
+            let rcode = match r[5].as_str() {
+                "0" => "NOERROR",
+                "3" => "NXDOMAIN",
+                "5" => "REFUSED",
+                other => other,
+            };
+            assert_eq!(d["rcode"].as_str(), Some(rcode));
+        }
+    }
+    // Requests come from the client, responses from the server (port 53).
+    for e in &got {
+        let from_server = e["src_port"] == 53;
+        assert_eq!(from_server, e["dns"]["type"] == "response", "{e}");
+    }
+}
+
+#[test]
+fn dns_query_rules_match() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("dns.rules");
+    std::fs::write(
+        &rules,
+        r#"alert dns any any -> any any (msg:"query over tcp"; dns.query; content:"mail.example.test"; bsize:17; sid:1;)
+alert dns any any -> any any (msg:"any example.test"; dns.query; dotprefix; content:".example.test"; endswith; sid:2;)
+alert dns any any -> any any (msg:"answer"; dns.answers.rrname; content:"www.example.test"; sid:3;)
+"#,
+    )
+    .unwrap();
+    let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/captures/real-eth.pcap");
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .arg("replay")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--out")
+        .arg(tmp.path())
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("not loaded"),
+        "{stderr}"
+    );
+    let evs = records(&tmp.path().join("eve.json"));
+    let mut sids: Vec<u64> = of(&evs, "alert")
+        .iter()
+        .map(|a| a["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    sids.sort();
+    // Four queries (www, example.test MX, TXT, mail over TCP): dns.query only sees requests.
+    assert_eq!(sids, vec![1, 2, 2, 2, 2, 3]);
+}

@@ -1690,6 +1690,29 @@ fn written_fields(event_type: &str) -> Option<Vec<&'static str>> {
         ),
         // tls.rs `TlsRecord`: header with vlan, tls{} (no tx_id, as Suricata).
         "tls" => with(PACKET_HEADER, &[&["vlan"], TLS_OBJECT]),
+        // dns.rs `DnsEvent`: header with vlan, dns{} (v3 detailed; no root tx_id).
+        "dns" => with(
+            PACKET_HEADER,
+            &[&[
+                "vlan",
+                "dns.version",
+                "dns.type",
+                "dns.tx_id",
+                "dns.id",
+                "dns.flags",
+                "dns.qr",
+                "dns.aa",
+                "dns.tc",
+                "dns.rd",
+                "dns.ra",
+                "dns.z",
+                "dns.opcode",
+                "dns.rcode",
+                "dns.queries",
+                "dns.answers",
+                "dns.authorities",
+            ]],
+        ),
         // detect.rs `DropEvent`: header without vlan, direction, drop{}, alert{}.
         "drop" => with(
             PACKET_HEADER,

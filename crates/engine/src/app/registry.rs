@@ -37,7 +37,7 @@ pub enum AppProto {
     Tls,
     /// HTTP/1 (parsed: request and response heads, bodies framed and skipped).
     Http,
-    /// DNS over UDP (detected only).
+    /// DNS over UDP and TCP (parsed: one transaction per message).
     Dns,
     /// Detection gave up (see [`crate::app`] for the rule).
     Failed,
@@ -225,6 +225,8 @@ pub enum Parser {
     Tls(Box<tls::TlsParser>),
     /// See [`http::HttpParser`].
     Http(Box<http::HttpParser>),
+    /// See [`dns::DnsParser`].
+    Dns(Box<dns::DnsParser>),
 }
 
 /// What a parser asks of the app layer after it was fed.
@@ -243,6 +245,7 @@ impl Parser {
             Parser::Smtp(_) => AppProto::Smtp,
             Parser::Tls(_) => AppProto::Tls,
             Parser::Http(_) => AppProto::Http,
+            Parser::Dns(_) => AppProto::Dns,
         }
     }
 
@@ -252,6 +255,7 @@ impl Parser {
             Parser::Smtp(p) => smtp::feed(p, dir, data),
             Parser::Tls(p) => tls::feed(p, dir, data),
             Parser::Http(p) => http::feed(p, dir, data),
+            Parser::Dns(p) => dns::feed(p, dir, data),
         }
     }
 
@@ -261,6 +265,7 @@ impl Parser {
             Parser::Smtp(p) => p.gap(dir, len),
             Parser::Tls(p) => p.gap(dir, len),
             Parser::Http(p) => p.gap(dir, len),
+            Parser::Dns(p) => p.gap(dir, len),
         }
     }
 
@@ -271,6 +276,7 @@ impl Parser {
             Parser::Smtp(p) => p.has_failed(),
             Parser::Tls(p) => p.has_failed(),
             Parser::Http(p) => p.has_failed(),
+            Parser::Dns(p) => p.has_failed(),
         }
     }
 
@@ -282,6 +288,7 @@ impl Parser {
             Parser::Smtp(_) => true,
             Parser::Tls(p) => p.client_ready(),
             Parser::Http(p) => p.client_ready(),
+            Parser::Dns(_) => true,
         }
     }
 
@@ -291,6 +298,7 @@ impl Parser {
             Parser::Smtp(p) => out.extend(p.take_raised().map(|(id, e)| (id, e.anomaly_name()))),
             Parser::Tls(p) => out.extend(p.take_raised().map(|e| (0, e.name()))),
             Parser::Http(p) => out.extend(p.take_raised().map(|(id, e)| (id, e.name()))),
+            Parser::Dns(p) => out.extend(p.take_raised()),
         }
     }
 
@@ -301,6 +309,7 @@ impl Parser {
             Parser::Smtp(p) => p.take_stats(),
             Parser::Tls(p) => p.take_stats(),
             Parser::Http(p) => p.take_stats(),
+            Parser::Dns(p) => p.take_stats(),
         }
     }
 
@@ -328,6 +337,11 @@ impl Parser {
                 .into_iter()
                 .map(|t| (t.tx_id, http::log(&t)))
                 .collect(),
+            Parser::Dns(p) => p
+                .take_done()
+                .into_iter()
+                .map(|t| (t.tx_id, dns::log(&t)))
+                .collect(),
         }
     }
 
@@ -340,6 +354,7 @@ impl Parser {
                 .txs()
                 .map(|t| TxRef::Http(t, Direction::ToServer))
                 .collect(),
+            Parser::Dns(p) => p.txs().map(TxRef::Dns).collect(),
         }
     }
 
@@ -357,6 +372,7 @@ impl Parser {
             Parser::Smtp(p) => p.txs().count(),
             Parser::Tls(_) => 1,
             Parser::Http(p) => p.txs().count(),
+            Parser::Dns(p) => p.txs().count(),
         }
     }
 
@@ -395,6 +411,8 @@ pub enum TxRef<'a> {
     /// An HTTP/1 request and its response, as a packet of that direction sees it (the
     /// header buffers of a to-client packet are the response's).
     Http(&'a http::HttpTx, Direction),
+    /// A DNS message.
+    Dns(&'a dns::DnsTx),
 }
 
 impl<'a> TxRef<'a> {
@@ -404,6 +422,7 @@ impl<'a> TxRef<'a> {
             TxRef::Smtp(_, t) => t.tx_id,
             TxRef::Tls(_) => 0,
             TxRef::Http(t, _) => t.tx_id,
+            TxRef::Dns(t) => t.tx_id,
         }
     }
 
@@ -413,6 +432,7 @@ impl<'a> TxRef<'a> {
             TxRef::Smtp(..) => AppProto::Smtp,
             TxRef::Tls(_) => AppProto::Tls,
             TxRef::Http(..) => AppProto::Http,
+            TxRef::Dns(_) => AppProto::Dns,
         }
     }
 
@@ -422,6 +442,8 @@ impl<'a> TxRef<'a> {
             TxRef::Smtp(_, t) => smtp::progress(t, dir),
             TxRef::Tls(t) => tls::progress(t, dir),
             TxRef::Http(t, _) => http::progress(t, dir),
+            // A message is complete once decoded.
+            TxRef::Dns(_) => 0,
         }
     }
 
@@ -435,6 +457,7 @@ impl<'a> TxRef<'a> {
             TxRef::Smtp(p, t) => smtp::buffer(p, t, buf.local(), i),
             TxRef::Tls(t) => tls::buffer(t, buf.local(), i),
             TxRef::Http(t, dir) => http::buffer(t, dir, buf.local(), i),
+            TxRef::Dns(t) => dns::buffer(t, buf.local(), i),
         }
     }
 
@@ -442,7 +465,7 @@ impl<'a> TxRef<'a> {
     /// the protocol has no such flag.
     pub fn state_flag(&self, name: &str) -> Option<bool> {
         match self {
-            TxRef::Smtp(..) | TxRef::Http(..) => None,
+            TxRef::Smtp(..) | TxRef::Http(..) | TxRef::Dns(_) => None,
             TxRef::Tls(t) => tls::state_flag(t, name),
         }
     }
@@ -450,7 +473,7 @@ impl<'a> TxRef<'a> {
     /// The negotiated protocol version (TLS: `0x0303` for 1.2), when the protocol has one.
     pub fn version(&self) -> Option<u16> {
         match self {
-            TxRef::Smtp(..) | TxRef::Http(..) => None,
+            TxRef::Smtp(..) | TxRef::Http(..) | TxRef::Dns(_) => None,
             TxRef::Tls(t) => t.version(),
         }
     }
@@ -460,7 +483,7 @@ impl<'a> TxRef<'a> {
     pub fn truncated(&self, buf: BufferId) -> bool {
         match self {
             TxRef::Smtp(_, t) => buf.proto() == AppProto::Smtp && t.records_truncated,
-            TxRef::Tls(_) | TxRef::Http(..) => false,
+            TxRef::Tls(_) | TxRef::Http(..) | TxRef::Dns(_) => false,
         }
     }
 
@@ -470,6 +493,7 @@ impl<'a> TxRef<'a> {
             TxRef::Smtp(_, t) => AppTxData::Smtp(t.eve()),
             TxRef::Tls(t) => tls::log(t),
             TxRef::Http(t, _) => http::log(t),
+            TxRef::Dns(t) => dns::log(t),
         }
     }
 }
@@ -484,6 +508,8 @@ pub enum AppTxData {
     Tls(Box<tls::TlsEve>),
     /// An HTTP/1 transaction.
     Http(Box<http::HttpEve>),
+    /// A DNS message.
+    Dns(Box<dns::DnsTx>),
 }
 
 impl AppTxData {
@@ -493,6 +519,7 @@ impl AppTxData {
             AppTxData::Smtp(_) => AppProto::Smtp,
             AppTxData::Tls(_) => AppProto::Tls,
             AppTxData::Http(_) => AppProto::Http,
+            AppTxData::Dns(_) => AppProto::Dns,
         }
     }
 }
