@@ -673,3 +673,19 @@ alert dns any any -> any any (msg:"answer"; dns.answers.rrname; content:"www.exa
     // Four queries (www, example.test MX, TXT, mail over TCP): dns.query only sees requests.
     assert_eq!(sids, vec![1, 2, 2, 2, 2, 3]);
 }
+
+/// SNI honesty: the ClientHello without SNI shows as an app-layer anomaly (`SNI_ABSENT`), so
+/// an allow list's blind spot is in the logs.
+#[test]
+fn client_hello_without_sni_is_an_event() {
+    let (dir, _) = replay("tls.pcap", &["--anomalies"]);
+    let evs = records(&dir.path().join("eve.json"));
+    let no_sni = port_of(&evs, "");
+    let anomalies: Vec<&Value> = of(&evs, "anomaly")
+        .into_iter()
+        .filter(|a| a["anomaly"]["app_proto"] == "tls")
+        .collect();
+    assert_eq!(anomalies.len(), 1, "{anomalies:?}");
+    assert_eq!(anomalies[0]["anomaly"]["event"], "SNI_ABSENT");
+    assert_eq!(anomalies[0]["src_port"].as_u64(), Some(no_sni));
+}

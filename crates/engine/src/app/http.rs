@@ -104,6 +104,9 @@ pub enum Progress {
     /// Nothing yet.
     #[default]
     Started,
+    /// The request line arrived, the headers not all yet (request-line buffers are there:
+    /// a rule on the URI decides on the first segment, as in Suricata).
+    Line,
     /// Line and headers parsed.
     Headers,
     /// Body being skipped.
@@ -270,6 +273,8 @@ pub struct HttpParser {
     new_flow: bool,
     new_txs: u64,
     saw_request: bool,
+    /// The newest transaction has only its request line so far.
+    partial: bool,
 }
 
 impl HttpParser {
@@ -374,7 +379,12 @@ impl HttpParser {
                         Direction::ToClient => self.response_head(&head[..end]),
                     }
                 }
-                None if take == data.len() && side.head.len() < MAX_HEAD_LEN => return,
+                None if take == data.len() && side.head.len() < MAX_HEAD_LEN => {
+                    if dir == Direction::ToServer {
+                        self.request_line_early();
+                    }
+                    return;
+                }
                 None => {
                     side.stopped = true;
                     side.head = Vec::new();
@@ -399,12 +409,62 @@ impl HttpParser {
         }
     }
 
+    /// A request whose head is still incomplete: once its first line is there, a
+    /// transaction with the request-line fields (completed by [`Self::request_head`]).
+    fn request_line_early(&mut self) {
+        if self.partial || self.txs.len() >= MAX_LIVE_TXS {
+            return;
+        }
+        let head = trim_leading_crlf(&self.sides[0].head);
+        let Some(nl) = head.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        let line = trim_cr(&head[..nl]);
+        let mut parts = line.split(|&b| b == b' ').filter(|p| !p.is_empty());
+        let (Some(method), Some(target), Some(version)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if parts.next().is_some()
+            || !version.starts_with(b"HTTP/1.")
+            || !method.iter().all(u8::is_ascii_alphabetic)
+        {
+            return;
+        }
+        let (path_host, path) = split_absolute(target);
+        let t = HttpTx {
+            tx_id: self.next_id,
+            request: Progress::Line,
+            method: method.to_vec(),
+            uri_raw: target.to_vec(),
+            uri: normalize_uri(path),
+            protocol: version.to_vec(),
+            request_line: line.to_vec(),
+            host: path_host
+                .as_deref()
+                .map(|h| strip_port(h).to_ascii_lowercase()),
+            host_raw: path_host,
+            ..HttpTx::default()
+        };
+        self.next_id += 1;
+        self.new_txs += 1;
+        self.txs.push_back(t);
+        self.partial = true;
+    }
+
     fn request_head(&mut self, head: &[u8]) {
         // Leading blank lines between requests are tolerated (RFC 9112 §2.2).
         let trimmed = trim_leading_crlf(head);
         if trimmed.is_empty() {
             return;
         }
+        // The transaction opened by the request line is completed here, under its id.
+        let reuse = if std::mem::take(&mut self.partial) {
+            self.txs.pop_back().map(|t| t.tx_id)
+        } else {
+            None
+        };
         let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut hs);
         let parsed = req.parse(trimmed);
@@ -424,15 +484,17 @@ impl HttpParser {
             return;
         }
         let mut t = HttpTx {
-            tx_id: self.next_id,
+            tx_id: reuse.unwrap_or(self.next_id),
             request: Progress::Headers,
             method: req.method.unwrap_or_default().as_bytes().to_vec(),
             uri_raw: req.path.unwrap_or_default().as_bytes().to_vec(),
             protocol: format!("HTTP/1.{}", req.version.unwrap_or(1)).into_bytes(),
             ..HttpTx::default()
         };
-        self.next_id += 1;
-        self.new_txs += 1;
+        if reuse.is_none() {
+            self.next_id += 1;
+            self.new_txs += 1;
+        }
         self.saw_request = true;
         let line_end = trimmed
             .iter()
@@ -1038,6 +1100,7 @@ pub(crate) fn progress(t: &HttpTx, dir: Direction) -> usize {
     };
     match p {
         Progress::Started => 0,
+        Progress::Line => 1,
         Progress::Headers => 2,
         Progress::Body => 3,
         Progress::Complete => 5,
@@ -1056,6 +1119,7 @@ pub(crate) fn buffer(t: &HttpTx, dir: Direction, local: usize, i: usize) -> Opti
     if i != 0 {
         return None;
     }
+    let line = t.request >= Progress::Line;
     let req = t.request >= Progress::Headers;
     let resp = t.response >= Progress::Headers;
     if dir == Direction::ToClient {
@@ -1071,9 +1135,9 @@ pub(crate) fn buffer(t: &HttpTx, dir: Direction, local: usize, i: usize) -> Opti
         }
     }
     match local {
-        0 if req => Some(&t.uri),
-        1 if req => Some(&t.uri_raw),
-        2 if req => Some(&t.method),
+        0 if line => Some(&t.uri),
+        1 if line => Some(&t.uri_raw),
+        2 if line => Some(&t.method),
         3 => t.host.as_deref(),
         4 => t.host_raw.as_deref(),
         5 => t.request_header("user-agent"),
@@ -1088,9 +1152,9 @@ pub(crate) fn buffer(t: &HttpTx, dir: Direction, local: usize, i: usize) -> Opti
         14 => t.request_header("accept-language"),
         15 => t.request_header("referer"),
         16 => t.request_header("connection"),
-        17 if req => Some(&t.request_line),
+        17 if line => Some(&t.request_line),
         18 if req => Some(&t.request_start),
-        19 if req => Some(&t.protocol),
+        19 if line => Some(&t.protocol),
         20 if resp => Some(&t.stat_code),
         21 if resp => Some(&t.stat_msg),
         22 if resp => Some(&t.response_line),
@@ -1131,6 +1195,27 @@ mod tests {
         assert_eq!(done[2].status, Some(200), "HEAD response has no body");
         assert_eq!(done[1].method, b"POST");
         assert!(!p.has_failed());
+    }
+
+    #[test]
+    fn request_line_before_the_headers() {
+        let mut p = HttpParser::new();
+        p.feed(
+            Direction::ToServer,
+            b"GET /x/../y HTTP/1.1\r\nUser-Agent: a",
+        );
+        let t: Vec<_> = p.txs().collect();
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].request, Progress::Line);
+        assert_eq!(t[0].uri, b"/y");
+        assert!(!p.client_ready(), "the Host header decides: not yet");
+        p.feed(Direction::ToServer, b"\r\nHost: h\r\n\r\n");
+        let t: Vec<_> = p.txs().collect();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].tx_id, t[0].request), (0, Progress::Complete));
+        assert_eq!(t[0].host.as_deref(), Some(&b"h"[..]));
+        assert_eq!(p.take_stats(), (1, 1));
+        assert!(p.client_ready());
     }
 
     #[test]

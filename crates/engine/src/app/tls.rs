@@ -89,6 +89,11 @@ pub enum TlsEvent {
     HeartbeatMessage,
     /// Stream data lost (reassembly gap): the direction stops.
     StreamGap,
+    /// sekisho's: a ClientHello without SNI, so a name allow list cannot see where it goes.
+    SniAbsent,
+    /// sekisho's: a ClientHello with Encrypted Client Hello, so its SNI is only the outer,
+    /// public name.
+    EncryptedClientHello,
 }
 
 impl TlsEvent {
@@ -104,6 +109,8 @@ impl TlsEvent {
             TlsEvent::MultipleClientHello => "MULTIPLE_CLIENT_HELLO",
             TlsEvent::HeartbeatMessage => "HEARTBEAT_MESSAGE",
             TlsEvent::StreamGap => "STREAM_GAP",
+            TlsEvent::SniAbsent => "SNI_ABSENT",
+            TlsEvent::EncryptedClientHello => "ENCRYPTED_CLIENT_HELLO",
         }
     }
 }
@@ -627,6 +634,14 @@ impl TlsParser {
         let hash = md5_hex(ja3.as_bytes());
         t.ja3 = Some((ja3, hash));
         t.ja4 = Some(ja4(t));
+        // SNI honesty: what a name allow list cannot see shows in the logs.
+        let (no_sni, ech) = (t.sni.is_none(), t.ech);
+        if no_sni {
+            self.raise(TlsEvent::SniAbsent);
+        }
+        if ech {
+            self.raise(TlsEvent::EncryptedClientHello);
+        }
     }
 
     fn server_hello(&mut self, version: u16, cipher: u16, ext: Option<&[u8]>) {
@@ -1108,6 +1123,7 @@ mod tests {
         }
         let t = p.tx();
         assert!(t.client_hello && t.ech);
+        assert_eq!(t.events, vec![TlsEvent::EncryptedClientHello]);
         assert_eq!(t.sni.as_deref(), Some(&b"Split.Example"[..]));
         assert_eq!(t.ciphers, vec![0x0a0a, 0x1301]);
         let ja3 = &t.ja3.as_ref().unwrap().0;
