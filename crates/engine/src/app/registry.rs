@@ -349,6 +349,10 @@ impl Parser {
     pub fn txs(&self) -> Vec<TxRef<'_>> {
         match self {
             Parser::Smtp(p) => p.txs().map(|t| TxRef::Smtp(p, t)).collect(),
+            // Once logged (handshake done both ways) the session is no longer inspected:
+            // what follows is encrypted, and re-evaluating its buffers per packet would only
+            // cost time.
+            Parser::Tls(p) if p.logged() => Vec::new(),
             Parser::Tls(p) => vec![TxRef::Tls(p.tx())],
             Parser::Http(p) => p
                 .txs()
@@ -370,7 +374,7 @@ impl Parser {
     pub fn tx_count(&self) -> usize {
         match self {
             Parser::Smtp(p) => p.txs().count(),
-            Parser::Tls(_) => 1,
+            Parser::Tls(p) => usize::from(!p.logged()),
             Parser::Http(p) => p.txs().count(),
             Parser::Dns(p) => p.txs().count(),
         }

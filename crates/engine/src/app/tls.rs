@@ -367,6 +367,11 @@ impl TlsParser {
         self.raised.drain(..)
     }
 
+    /// True once the session was taken for logging ([`Self::take_log`]).
+    pub fn logged(&self) -> bool {
+        self.logged
+    }
+
     /// The session, once, when both directions finished their handshake (or `at_end`).
     pub fn take_log(&mut self, at_end: bool) -> Option<TlsTx> {
         if self.logged || !(at_end || self.handshake_done()) {
