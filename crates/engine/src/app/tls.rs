@@ -320,6 +320,9 @@ struct DirState {
 #[derive(Debug, Clone, Default)]
 pub struct TlsParser {
     dirs: [DirState; 2],
+    /// The client's first flight is over for detection: a handshake message (a ClientHello
+    /// or anything else), an over-long one, or a record that is not a handshake arrived.
+    client_decided: bool,
     tx: TlsTx,
     logged: bool,
     raised: Vec<TlsEvent>,
@@ -350,8 +353,14 @@ impl TlsParser {
     /// The ClientHello was parsed, or the client's stream cannot give one any more: what
     /// detection needs from the client's first flight is there (the app-layer default
     /// actions wait for this).
+    /// Fails closed: anything but the start of a ClientHello ends the wait, so a client
+    /// cannot keep the default action away by never finishing one (the wait is bounded by
+    /// [`MAX_HANDSHAKE_LEN`]).
     pub fn client_ready(&self) -> bool {
-        self.tx.client_hello || self.dirs[0].stopped || self.dirs[0].encrypted
+        self.tx.client_hello
+            || self.client_decided
+            || self.dirs[0].stopped
+            || self.dirs[0].encrypted
     }
 
     /// `(flows, transactions)` created since the last call.
@@ -444,6 +453,9 @@ impl TlsParser {
                 d.records += 1;
                 d.rtype = rtype;
                 d.remaining = len;
+                if dir == Direction::ToServer && rtype != 22 {
+                    self.client_decided = true;
+                }
                 self.record_start(dir, rtype);
                 continue;
             }
@@ -526,6 +538,9 @@ impl TlsParser {
             if len > MAX_HANDSHAKE_LEN {
                 d.hs.clear();
                 d.hs_skip = len;
+                if dir == Direction::ToServer {
+                    self.client_decided = true;
+                }
                 self.raise(TlsEvent::HandshakeInvalidLength);
                 continue;
             }
@@ -545,6 +560,9 @@ impl TlsParser {
     }
 
     fn handshake_message(&mut self, dir: Direction, msg: &[u8]) {
+        if dir == Direction::ToServer {
+            self.client_decided = true;
+        }
         let parsed = tls_parser::parse_tls_message_handshake(msg);
         let hs = match parsed {
             Ok((_, TlsMessage::Handshake(hs))) => hs,
@@ -1156,6 +1174,27 @@ mod tests {
         p.feed(Direction::ToClient, &record(22, &body));
         assert_eq!(p.tx().events, vec![TlsEvent::HandshakeInvalidLength]);
         assert!(!p.dirs[1].stopped);
+    }
+
+    #[test]
+    fn client_cannot_hold_off_the_default_action() {
+        // A first handshake message that is not a ClientHello.
+        let mut p = TlsParser::new();
+        p.feed(Direction::ToServer, &record(22, &[99, 0, 0, 1, 0]));
+        assert!(p.client_ready() && !p.tx().client_hello);
+        // An alert record before any hello.
+        let mut p = TlsParser::new();
+        p.feed(Direction::ToServer, &record(21, &[1, 0]));
+        assert!(p.client_ready());
+        // A ClientHello claiming more than MAX_HANDSHAKE_LEN.
+        let mut p = TlsParser::new();
+        p.feed(Direction::ToServer, &record(22, &[1, 0x10, 0, 0, 3, 3]));
+        assert!(p.client_ready());
+        // The start of a real ClientHello: still waiting.
+        let hs = client_hello(Some(b"a.example"), &[]);
+        let mut p = TlsParser::new();
+        p.feed(Direction::ToServer, &record(22, &hs)[..30]);
+        assert!(!p.client_ready());
     }
 
     #[test]
