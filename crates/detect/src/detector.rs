@@ -498,7 +498,7 @@ impl Detector {
             .app
             .and_then(AppLayer::active_parser)
             .filter(|_| rules.needs_app_tx())
-            .map(|pr| pr.txs())
+            .map(|pr| pr.txs_for(p.direction))
             .unwrap_or_default();
         // Alert-once bookkeeping only for transactions still in the parser: bounded by live
         // transactions × rules.
@@ -1107,8 +1107,12 @@ impl Detector {
         app: AppProto,
         ev: &mut PacketEval,
     ) {
+        let ready = p
+            .app
+            .and_then(AppLayer::active_parser)
+            .is_none_or(|pr| pr.client_ready());
         for &d in rules.defaults() {
-            if !d.applies(p, app, self.established_before) {
+            if !d.applies(p, app, self.established_before, ready) {
                 continue;
             }
             if d.is_drop() {

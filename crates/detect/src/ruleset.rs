@@ -70,7 +70,15 @@ impl DefaultRule {
     /// `established` is the flow's state before this packet: the packet that completes the
     /// TCP handshake is connection setup, which the established family lets through (else a
     /// server-first protocol would never see its handshake complete).
-    pub fn applies(&self, p: &PacketContext<'_>, app: AppProto, established: bool) -> bool {
+    /// `app_ready`: the app layer has parsed what rules decide on (TLS: the whole
+    /// ClientHello, however many segments it took); the `*_app_layer` defaults wait for it.
+    pub fn applies(
+        &self,
+        p: &PacketContext<'_>,
+        app: AppProto,
+        established: bool,
+        app_ready: bool,
+    ) -> bool {
         let to_server = p.direction == Direction::ToServer;
         match self.action {
             DefaultAction::DropStrict | DefaultAction::AlertStrict => true,
@@ -78,11 +86,11 @@ impl DefaultRule {
                 established && (to_server || self.scope == EstablishedScope::Both)
             }
             DefaultAction::DropEstablishedAppLayer | DefaultAction::AlertEstablishedAppLayer => {
-                established && app != AppProto::Unknown
+                established && app != AppProto::Unknown && app_ready
             }
             DefaultAction::DropEstablishedAppLayerToServer
             | DefaultAction::AlertEstablishedAppLayerToServer => {
-                established && app != AppProto::Unknown && to_server
+                established && app != AppProto::Unknown && app_ready && to_server
             }
         }
     }

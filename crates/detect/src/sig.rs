@@ -185,6 +185,128 @@ pub struct Sig {
     pub kind: SigKind,
     /// `threshold` / `detection_filter`: which matches alert.
     pub threshold: Option<crate::threshold::Spec>,
+    /// Conditions on the transaction's state rather than a buffer (`ssl_state`,
+    /// `tls.version`, `ssl_version`); they make the rule an app-tx rule.
+    pub tx_conds: Vec<TxCond>,
+}
+
+/// A condition on a transaction that is not a buffer match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxCond {
+    /// `ssl_state`: true when one listed state holds (or, negated, does not): Suricata's
+    /// `(flags & state) ^ mask`. States are cumulative here (Suricata: the states the
+    /// current record set), which differs only for rules that alert more than once per
+    /// transaction.
+    State(Vec<(bool, String)>),
+    /// `tls.version` / `ssl_version`: the session's version is one of these (negated: none
+    /// of these).
+    Version {
+        /// `ssl_version:!…`: none of the versions.
+        negated: bool,
+        /// Versions as on the wire (`0x0303` = TLS 1.2).
+        versions: Vec<u16>,
+    },
+    /// `urilen`: the length of a buffer (`http.uri`, or `http.uri.raw` with `,raw`).
+    Len {
+        /// The buffer measured.
+        buf: BufferId,
+        /// The comparison.
+        cmp: SizeCmp,
+    },
+}
+
+impl TxCond {
+    /// The keyword, for `--explain`.
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            TxCond::State(_) => "ssl_state",
+            TxCond::Version { .. } => "tls.version",
+            TxCond::Len { .. } => "urilen",
+        }
+    }
+
+    /// True when transaction `tx` satisfies the condition.
+    pub fn holds(&self, tx: &TxRef<'_>) -> bool {
+        match self {
+            TxCond::State(states) => states
+                .iter()
+                .any(|(neg, name)| tx.state_flag(name).is_some_and(|v| v != *neg)),
+            TxCond::Version { negated, versions } => match tx.version() {
+                None => false,
+                Some(v) => versions.contains(&v) != *negated,
+            },
+            TxCond::Len { buf, cmp } => tx
+                .buffer(*buf, 0)
+                .is_some_and(|b| size_matches(*cmp, b.len() as u64)),
+        }
+    }
+}
+
+/// Parses `urilen`: `N`, `<N`, `>N`, `<=N`, `>=N`, `N<>M`, optionally `,raw` / `,norm`.
+fn parse_urilen(value: &str) -> Option<TxCond> {
+    let (v, raw) = match value.rsplit_once(',') {
+        Some((v, m)) if m.trim() == "raw" => (v, true),
+        Some((v, m)) if m.trim() == "norm" => (v, false),
+        Some(_) => return None,
+        None => (value, false),
+    };
+    let v = v.trim();
+    let num = |x: &str| x.trim().parse::<u64>().ok();
+    let cmp = if let Some((a, b)) = v.split_once("<>") {
+        SizeCmp::Between(num(a)?, num(b)?)
+    } else if let Some(x) = v.strip_prefix("<=") {
+        SizeCmp::Le(num(x)?)
+    } else if let Some(x) = v.strip_prefix(">=") {
+        SizeCmp::Ge(num(x)?)
+    } else if let Some(x) = v.strip_prefix('<') {
+        SizeCmp::Lt(num(x)?)
+    } else if let Some(x) = v.strip_prefix('>') {
+        SizeCmp::Gt(num(x)?)
+    } else if let Some(x) = v.strip_prefix('!') {
+        SizeCmp::Ne(num(x)?)
+    } else {
+        SizeCmp::Eq(num(v)?)
+    };
+    let buf = BufferId::by_name(if raw { "http.uri.raw" } else { "http.uri" })?;
+    Some(TxCond::Len { buf, cmp })
+}
+
+/// Parses `tls.version` (`1.2`, `1.3`, `0x0303`) and `ssl_version` (`tls1.2,!sslv3`...).
+fn parse_version(name: &str, value: &str) -> Option<TxCond> {
+    let one = |v: &str| -> Option<u16> {
+        Some(match v.trim().to_ascii_lowercase().as_str() {
+            "sslv2" => 0x0002,
+            "sslv3" | "3.0" => 0x0300,
+            "tls1.0" | "tls1" | "1.0" => 0x0301,
+            "tls1.1" | "1.1" => 0x0302,
+            "tls1.2" | "1.2" => 0x0303,
+            "tls1.3" | "1.3" => 0x0304,
+            h => u16::from_str_radix(h.strip_prefix("0x")?, 16).ok()?,
+        })
+    };
+    if name == "tls.version" {
+        return Some(TxCond::Version {
+            negated: false,
+            versions: vec![one(value)?],
+        });
+    }
+    // ssl_version: a list; all entries negated or none (Suricata refuses mixing).
+    let mut versions = Vec::new();
+    let mut negs = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        let (neg, v) = match part.strip_prefix('!') {
+            Some(r) => (true, r),
+            None => (false, part),
+        };
+        versions.push(one(v)?);
+        negs.push(neg);
+    }
+    let negated = negs.first().copied().unwrap_or(false);
+    if negs.iter().any(|n| *n != negated) {
+        return None;
+    }
+    Some(TxCond::Version { negated, versions })
 }
 
 /// A rule that was not loaded, with the keyword responsible.
@@ -401,9 +523,16 @@ pub fn compile_rule(
     let mut flags = None;
     let mut force_alert = false;
     let mut threshold = None;
+    let mut tx_conds: Vec<TxCond> = Vec::new();
+    // Legacy content modifiers (`content:"x"; http_uri;`): the group of each buffer.
+    let mut legacy_groups: Vec<(Buffer, usize)> = Vec::new();
     // Payload groups: (buffer, options). Keywords before any sticky buffer go to the payload.
     let mut raw_groups: Vec<(BufKind, Vec<&RuleOption>)> = Vec::new();
     let mut current: Option<usize> = None;
+    // `current` is a legacy-modifier group: relative keywords (isdataat, pcre /R, byte_*)
+    // bind to its last content, a plain content goes back to the payload (`payload_group`).
+    let mut cur_legacy = false;
+    let mut payload_group: Option<usize> = None;
     for o in &rule.options {
         let opt = &o.node;
         match opt {
@@ -474,15 +603,55 @@ pub fn compile_rule(
                     .ok_or_else(|| nl(b.as_str(), "no parser fills this buffer yet"))?;
                 raw_groups.push((kind, Vec::new()));
                 current = Some(raw_groups.len() - 1);
+                cur_legacy = false;
+            }
+            RuleOption::SslState(states) => tx_conds.push(TxCond::State(states.clone())),
+            RuleOption::Unsupported {
+                name,
+                value: Some(v),
+            } if name == "tls.version" || name == "ssl_version" => {
+                tx_conds.push(
+                    parse_version(name, v).ok_or_else(|| nl(name, "version not understood"))?,
+                );
+            }
+            RuleOption::Unsupported {
+                name,
+                value: Some(v),
+            } if name == "urilen" => {
+                tx_conds
+                    .push(parse_urilen(v).ok_or_else(|| nl(name, "urilen value not understood"))?);
             }
             RuleOption::Content(c) if c.buffer.is_some() => {
+                // A legacy modifier moves this content (and what follows it up to the next
+                // content or sticky buffer) into that buffer's group, as Suricata does.
                 let b = c.buffer.unwrap_or(Buffer::PktData);
-                return Err(nl(
-                    b.legacy_modifier().unwrap_or(b.as_str()),
-                    "no parser fills this buffer yet",
-                ));
+                let kind = buf_kind(b).ok_or_else(|| {
+                    nl(
+                        b.legacy_modifier().unwrap_or(b.as_str()),
+                        "no parser fills this buffer yet",
+                    )
+                })?;
+                let idx = match legacy_groups.iter().find(|(lb, _)| *lb == b) {
+                    Some(&(_, i)) => i,
+                    None => {
+                        raw_groups.push((kind, Vec::new()));
+                        let i = raw_groups.len() - 1;
+                        legacy_groups.push((b, i));
+                        i
+                    }
+                };
+                raw_groups[idx].1.push(opt);
+                if !cur_legacy {
+                    payload_group = current.filter(|&i| raw_groups[i].0 == BufKind::Payload);
+                }
+                current = Some(idx);
+                cur_legacy = true;
             }
             o if PayloadMatcher::takes(o) => {
+                if cur_legacy && matches!(o, RuleOption::Content(_)) {
+                    current = payload_group;
+                    cur_legacy = false;
+                }
                 let idx = match current {
                     Some(i) => i,
                     None => {
@@ -524,6 +693,21 @@ pub fn compile_rule(
                 }
                 _ => tx_proto = Some((b.proto(), b.name())),
             }
+        }
+    }
+    for c in &tx_conds {
+        let want = match c {
+            TxCond::Len { buf, .. } => buf.proto(),
+            _ => AppProto::from_name("tls").unwrap_or(AppProto::Unknown),
+        };
+        match tx_proto {
+            Some((p, first)) if p != want => {
+                return Err(nl(
+                    c.keyword(),
+                    &format!("{} on a rule reading {first}", c.keyword()),
+                ));
+            }
+            _ => tx_proto = Some((want, c.keyword())),
         }
     }
     let has_tx = tx_proto.is_some();
@@ -607,6 +791,7 @@ pub fn compile_rule(
         groups,
         kind,
         threshold,
+        tx_conds,
     })
 }
 
@@ -676,6 +861,11 @@ impl Sig {
         tx: Option<&TxRef<'_>>,
         scratch: &mut MatchScratch,
     ) -> Result<(), usize> {
+        if let Some(t) = tx {
+            if !self.tx_conds.iter().all(|c| c.holds(t)) {
+                return Err(self.groups.len());
+            }
+        }
         for (i, g) in self.groups.iter().enumerate() {
             let ok = match g.kind {
                 BufKind::Payload => g.matcher.matches(payload, scratch),

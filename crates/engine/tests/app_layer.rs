@@ -117,10 +117,11 @@ fn run(path: &std::path::Path, app: AppLayerConfig) -> Out {
             _ => None,
         })
         .collect();
+    // SMTP transactions only: the captures' HTTP flows have their own tests.
     let txs = events
         .iter()
         .filter_map(|ev| match ev {
-            Event::AppTx(t) => Some((**t).clone()),
+            Event::AppTx(t) if matches!(t.app, AppTxData::Smtp(_)) => Some((**t).clone()),
             _ => None,
         })
         .collect();

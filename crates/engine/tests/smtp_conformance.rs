@@ -384,8 +384,11 @@ fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
         r.insert("dest_port".into(), dp.to_string());
         match ev {
             Event::AppTx(t) => {
+                // Only SMTP transactions are compared here (TLS sessions have their tests).
+                let AppTxData::Smtp(eve) = &t.app else {
+                    continue;
+                };
                 txs += 1;
-                let AppTxData::Smtp(eve) = &t.app;
                 r.insert("event_type".into(), "smtp".into());
                 r.insert("tx_id".into(), t.tx_id.to_string());
                 if let Some(h) = &eve.helo {

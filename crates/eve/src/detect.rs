@@ -13,7 +13,9 @@ use sekisho_engine::records::{AlertInfo, AlertRecord, DropRecord, PacketHead};
 use sekisho_engine::Direction;
 use serde::Serialize;
 
+use crate::http::HttpObj;
 use crate::smtp::SmtpObj;
+use crate::tls::TlsObj;
 use crate::{format_timestamp, has_ports, proto_name, RecordHead};
 
 #[derive(Serialize)]
@@ -86,6 +88,10 @@ pub(crate) struct AlertEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     smtp: Option<SmtpObj<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<TlsObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http: Option<HttpObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
@@ -111,8 +117,17 @@ impl<'a> AlertEvent<'a> {
                 .firewall
                 .as_ref()
                 .map(|(hook, policy)| FwObj { hook, policy }),
-            smtp: r.tx.as_ref().map(|(_, t)| match t {
-                AppTxData::Smtp(s) => SmtpObj::from(s),
+            smtp: r.tx.as_ref().and_then(|(_, t)| match t {
+                AppTxData::Smtp(s) => Some(SmtpObj::from(s)),
+                _ => None,
+            }),
+            tls: r.tx.as_ref().and_then(|(_, t)| match t {
+                AppTxData::Tls(s) => Some(TlsObj::new(s, nfw)),
+                _ => None,
+            }),
+            http: r.tx.as_ref().and_then(|(_, t)| match t {
+                AppTxData::Http(h) => Some(HttpObj::new(h, nfw)),
+                _ => None,
             }),
             app_proto: r.head.app_proto.map(|a| a.as_str()),
             direction: (!nfw).then_some(dir_str(r.head.direction)),

@@ -23,7 +23,10 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 mod detect;
+mod dns;
+mod http;
 mod smtp;
+mod tls;
 
 use sekisho_engine::records::Record;
 use sekisho_engine::{
@@ -387,13 +390,36 @@ impl LogSink {
             return Ok(());
         }
         let name = t.app.proto().as_str();
-        let head = RecordHead::app(
-            name, t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &t.tuple,
-        );
-        let ev = match &t.app {
-            AppTxData::Smtp(s) => smtp::SmtpRecord::new(head, t.tx_id, s),
+        // DNS records follow the packet: a response comes from the server.
+        let tuple = match &t.app {
+            AppTxData::Dns(d) if d.response => sekisho_engine::PacketTuple {
+                src_ip: t.tuple.dst_ip,
+                dst_ip: t.tuple.src_ip,
+                src_port: t.tuple.dst_port,
+                dst_port: t.tuple.src_port,
+                proto: t.tuple.proto,
+            },
+            _ => t.tuple.clone(),
         };
-        self.write_eve(&ev)?;
+        let head = RecordHead::app(
+            name, t.ts, t.flow_id, t.pkt_num, t.flow_end, &t.vlan, &tuple,
+        );
+        match &t.app {
+            AppTxData::Smtp(s) => self.write_eve(&smtp::SmtpRecord::new(head, t.tx_id, s))?,
+            AppTxData::Tls(s) => self.write_eve(&tls::TlsRecord {
+                head,
+                tls: tls::TlsObj::new(s, false),
+            })?,
+            AppTxData::Http(h) => self.write_eve(&http::HttpRecord {
+                head,
+                tx_id: t.tx_id,
+                http: http::HttpObj::new(h, false),
+            })?,
+            AppTxData::Dns(d) => self.write_eve(&dns::DnsEvent {
+                head,
+                dns: dns::DnsObj::new(d),
+            })?,
+        }
         self.counts.app_txs += 1;
         Ok(())
     }

@@ -440,6 +440,7 @@ buffers! {
     HttpConnection = "http.connection", alias "http_connection";
     HttpServer = "http.server", alias "http_server";
     HttpLocation = "http.location", alias "http_location";
+    HttpHeaderNames = "http.header_names", alias "http_header_names";
     SmtpHelo = "smtp.helo";
     SmtpMailFrom = "smtp.mail_from";
     SmtpRcptTo = "smtp.rcpt_to";
@@ -454,6 +455,13 @@ buffers! {
     TlsCertSerial = "tls.cert_serial", alias "tls_cert_serial";
     TlsCertFingerprint = "tls.cert_fingerprint", alias "tls_cert_fingerprint";
     TlsSubjectAltName = "tls.subjectaltname";
+    TlsCerts = "tls.certs";
+    TlsAlpn = "tls.alpn";
+    Ja3Hash = "ja3.hash", alias "ja3_hash";
+    Ja3String = "ja3.string", alias "ja3_string";
+    Ja3sHash = "ja3s.hash", alias "ja3s_hash";
+    Ja3sString = "ja3s.string", alias "ja3s_string";
+    Ja4Hash = "ja4.hash";
     DnsQuery = "dns.query", alias "dns_query";
     DnsQueriesRrname = "dns.queries.rrname";
     DnsAnswersRrname = "dns.answers.rrname";
@@ -477,10 +485,13 @@ impl Buffer {
                 | Buffer::DnsAdditionalsRrname
                 | Buffer::DnsResponseRrname
                 | Buffer::TlsSubjectAltName
+                | Buffer::TlsCerts
+                | Buffer::TlsAlpn
         )
     }
 
     /// The app-layer protocol this buffer implies, if any (`smtp`, `tls`, `dns`, `http`).
+    /// The JA3/JA4 buffers imply none: TLS and QUIC both fill them.
     pub fn implied_protocol(self) -> Option<&'static str> {
         let s = self.as_str();
         if s.starts_with("http.") {

@@ -542,14 +542,15 @@ fn addresses_and_ports() {
 
 #[test]
 fn meta_and_unsupported_keywords() {
-    let r = rule("alert tcp any any -> any any (msg:\"a \\\"b\\\" \\; c\"; classtype:trojan-activity; priority:2; reference:url,example.com/a,b; metadata:created_at 2024_01_01, tag; target:dest_ip; ja3.hash; content:\"x\"; flowint:cnt,+,1; sid:5; rev:3; gid:2;)");
+    let r = rule("alert tcp any any -> any any (msg:\"a \\\"b\\\" \\; c\"; classtype:trojan-activity; priority:2; reference:url,example.com/a,b; metadata:created_at 2024_01_01, tag; target:dest_ip; tls.random; content:\"x\"; flowint:cnt,+,1; sid:5; rev:3; gid:2;)");
     assert_eq!(r.msg(), Some("a \"b\" ; c"));
     assert_eq!(r.classtype(), Some("trojan-activity"));
     assert_eq!(r.priority(), Some(2));
     assert_eq!(r.gid(), 2);
-    assert!(r.has_keyword("ja3.hash") && r.has_keyword("content"));
+    // (`ja3.hash` was the example here until TLS fingerprints became buffers.)
+    assert!(r.has_keyword("tls.random") && r.has_keyword("content"));
     let u: Vec<_> = r.unsupported().map(|(n, v, _)| (n, v)).collect();
-    assert_eq!(u, vec![("ja3.hash", None), ("flowint", Some("cnt,+,1"))]);
+    assert_eq!(u, vec![("tls.random", None), ("flowint", Some("cnt,+,1"))]);
     let opts: Vec<&RuleOption> = r.options.iter().map(|o| &o.node).collect();
     assert!(opts.contains(&&RuleOption::Reference {
         kind: "url".into(),

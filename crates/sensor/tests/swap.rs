@@ -154,7 +154,9 @@ fn drive(
                 }
                 Record::Event(Event::AppTx(t)) => {
                     run.flow_ids.push(t.flow_id);
-                    let AppTxData::Smtp(s) = &t.app;
+                    let AppTxData::Smtp(s) = &t.app else {
+                        continue;
+                    };
                     run.txs.push((
                         t.tx_id,
                         s.helo.clone(),

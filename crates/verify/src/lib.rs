@@ -1635,6 +1635,26 @@ const FLOW_TCP: &[&str] = &[
     "tcp.state",
 ];
 
+/// The `tls{…}` object of tls records and of alerts on a TLS session (`tls.rs` in
+/// sekisho-eve, Suricata's extended set).
+const TLS_OBJECT: &[&str] = &[
+    "tls.subject",
+    "tls.issuerdn",
+    "tls.serial",
+    "tls.fingerprint",
+    "tls.sni",
+    "tls.version",
+    "tls.notbefore",
+    "tls.notafter",
+    "tls.ja3.hash",
+    "tls.ja3.string",
+    "tls.ja3s.hash",
+    "tls.ja3s.string",
+    "tls.ja4",
+    "tls.client_alpns",
+    "tls.server_alpns",
+];
+
 /// The fields sekisho writes per event type, as dotted paths (`alert.signature_id`), read
 /// from sekisho-eve's record structs; `stats` records are `timestamp`, `event_type` and
 /// `stats.<counter>` for the counters in [`Capabilities::counters`]. A filter testing any
@@ -1665,7 +1685,33 @@ fn written_fields(event_type: &str) -> Option<Vec<&'static str>> {
                     "app_proto",
                     "direction",
                 ],
+                TLS_OBJECT,
             ],
+        ),
+        // tls.rs `TlsRecord`: header with vlan, tls{} (no tx_id, as Suricata).
+        "tls" => with(PACKET_HEADER, &[&["vlan"], TLS_OBJECT]),
+        // dns.rs `DnsEvent`: header with vlan, dns{} (v3 detailed; no root tx_id).
+        "dns" => with(
+            PACKET_HEADER,
+            &[&[
+                "vlan",
+                "dns.version",
+                "dns.type",
+                "dns.tx_id",
+                "dns.id",
+                "dns.flags",
+                "dns.qr",
+                "dns.aa",
+                "dns.tc",
+                "dns.rd",
+                "dns.ra",
+                "dns.z",
+                "dns.opcode",
+                "dns.rcode",
+                "dns.queries",
+                "dns.answers",
+                "dns.authorities",
+            ]],
         ),
         // detect.rs `DropEvent`: header without vlan, direction, drop{}, alert{}.
         "drop" => with(

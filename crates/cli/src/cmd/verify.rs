@@ -79,7 +79,7 @@ pub fn capabilities() -> Capabilities {
         app_anomaly_events: Capabilities::smtp_anomaly_events(),
         ..Capabilities::default()
     };
-    for t in ["alert", "drop", "smtp"] {
+    for t in ["alert", "drop", "smtp", "tls", "dns"] {
         caps.event_types.insert(t.to_string());
     }
     let engine = sekisho_engine::Engine::new(sekisho_engine::EngineConfig::default());

@@ -1,9 +1,292 @@
-//! DNS: detected on port 53 from the message header (no parser yet). DNS claims port 53
-//! exclusively: nothing else is probed there.
+//! DNS: detected on port 53 from the message header; each message (a UDP datagram, or a
+//! length-prefixed message on TCP) is one transaction, decoded by `hickory-proto` (names
+//! decompressed with its pointer and length limits). DNS claims port 53 exclusively:
+//! nothing else is probed there.
+//!
+//! Bounded: at most [`MAX_LIVE_TXS`] messages wait to be logged, at most [`MAX_RECORDS`]
+//! records of each section are kept, a TCP message being assembled is at most 65,535 + 2
+//! bytes. A message that does not decode raises `MALFORMED_DATA` and is not a transaction.
+
+use std::collections::VecDeque;
 
 use crate::app::detect::Probe;
-use crate::app::registry::{AppProto, ProbeCtx, ProtoDef};
+use crate::app::registry::{AppProto, AppTxData, BufferDef, Feed, Parser, ProbeCtx, ProtoDef};
+use crate::config::AppLayerConfig;
 use crate::event::Direction;
+
+/// Messages kept until logged.
+pub const MAX_LIVE_TXS: usize = 256;
+/// Records kept per section of a message.
+pub const MAX_RECORDS: usize = 64;
+
+/// One resource record, as EVE prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsRecord {
+    /// Owner name, without the trailing dot.
+    pub rrname: String,
+    /// Type mnemonic (`A`, `AAAA`, `CNAME`...).
+    pub rrtype: String,
+    /// TTL (answers and authorities).
+    pub ttl: u32,
+    /// Record data in presentation form (answers and authorities).
+    pub rdata: String,
+}
+
+/// One DNS message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsTx {
+    /// Transaction id within the flow.
+    pub tx_id: u64,
+    /// A response (QR set).
+    pub response: bool,
+    /// Message id.
+    pub id: u16,
+    /// The header's flags word (bytes 2..4).
+    pub flags: u16,
+    /// Opcode.
+    pub opcode: u8,
+    /// Response code mnemonic (`NOERROR`, `NXDOMAIN`...).
+    pub rcode: String,
+    /// Questions.
+    pub queries: Vec<DnsRecord>,
+    /// Answers.
+    pub answers: Vec<DnsRecord>,
+    /// Authorities.
+    pub authorities: Vec<DnsRecord>,
+    /// Additionals (EDNS OPT left out).
+    pub additionals: Vec<DnsRecord>,
+}
+
+fn name_text(n: &hickory_proto::rr::Name) -> String {
+    let s = n.to_string();
+    match s.strip_suffix('.') {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => s,
+    }
+}
+
+fn records(rs: &[hickory_proto::rr::Record], with_data: bool) -> Vec<DnsRecord> {
+    rs.iter()
+        .filter(|r| r.record_type() != hickory_proto::rr::RecordType::OPT)
+        .take(MAX_RECORDS)
+        .map(|r| DnsRecord {
+            rrname: name_text(&r.name),
+            rrtype: r.record_type().to_string(),
+            ttl: if with_data { r.ttl } else { 0 },
+            rdata: if with_data {
+                r.data.to_string()
+            } else {
+                String::new()
+            },
+        })
+        .collect()
+}
+
+impl DnsTx {
+    /// Decodes one message, `None` when it does not decode.
+    pub fn decode(tx_id: u64, msg: &[u8]) -> Option<DnsTx> {
+        let m = hickory_proto::op::Message::from_vec(msg).ok()?;
+        let flags = u16::from_be_bytes([*msg.get(2)?, *msg.get(3)?]);
+        let queries = m
+            .queries
+            .iter()
+            .take(MAX_RECORDS)
+            .map(|q| DnsRecord {
+                rrname: name_text(q.name()),
+                rrtype: q.query_type().to_string(),
+                ttl: 0,
+                rdata: String::new(),
+            })
+            .collect();
+        Some(DnsTx {
+            tx_id,
+            response: flags & 0x8000 != 0,
+            id: u16::from_be_bytes([msg[0], msg[1]]),
+            flags,
+            opcode: ((flags >> 11) & 0x0f) as u8,
+            rcode: rcode_name(flags & 0x000f),
+            queries,
+            answers: records(&m.answers, true),
+            authorities: records(&m.authorities, true),
+            additionals: records(&m.additionals, true),
+        })
+    }
+
+    /// The record for the log writers.
+    pub fn eve(&self) -> DnsTx {
+        self.clone()
+    }
+}
+
+fn rcode_name(c: u16) -> String {
+    match c {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        _ => return c.to_string(),
+    }
+    .to_string()
+}
+
+/// The DNS parser of one flow.
+#[derive(Debug, Clone, Default)]
+pub struct DnsParser {
+    tcp: bool,
+    bufs: [Vec<u8>; 2],
+    stopped: [bool; 2],
+    txs: VecDeque<DnsTx>,
+    next_id: u64,
+    raised: Vec<(u64, &'static str)>,
+    new_flow: bool,
+    new_txs: u64,
+}
+
+impl DnsParser {
+    /// A parser for a flow over TCP (`tcp`: length-prefixed messages) or UDP.
+    pub fn new(tcp: bool) -> Self {
+        DnsParser {
+            tcp,
+            new_flow: true,
+            ..DnsParser::default()
+        }
+    }
+
+    /// Messages not yet logged, oldest first.
+    pub fn txs(&self) -> impl Iterator<Item = &DnsTx> {
+        self.txs.iter()
+    }
+
+    /// True when neither direction can be parsed any more.
+    pub fn has_failed(&self) -> bool {
+        self.stopped.iter().all(|s| *s)
+    }
+
+    /// `(flows, transactions)` since the last call.
+    pub fn take_stats(&mut self) -> (u64, u64) {
+        let r = (u64::from(self.new_flow), self.new_txs);
+        self.new_flow = false;
+        self.new_txs = 0;
+        r
+    }
+
+    /// Events since the last call.
+    pub fn take_raised(&mut self) -> std::vec::Drain<'_, (u64, &'static str)> {
+        self.raised.drain(..)
+    }
+
+    /// Every message so far (each is complete once decoded).
+    pub fn take_done(&mut self) -> Vec<DnsTx> {
+        self.txs.drain(..).collect()
+    }
+
+    /// `len` bytes of `dir` were lost (TCP): the direction stops.
+    pub fn gap(&mut self, dir: Direction, _len: u64) {
+        self.stopped[dir.index()] = true;
+        self.bufs[dir.index()] = Vec::new();
+    }
+
+    fn message(&mut self, msg: &[u8]) {
+        match DnsTx::decode(self.next_id, msg) {
+            Some(t) if self.txs.len() < MAX_LIVE_TXS => {
+                self.next_id += 1;
+                self.new_txs += 1;
+                self.txs.push_back(t);
+            }
+            Some(_) => {}
+            None => {
+                if self.raised.len() < 256 {
+                    self.raised.push((self.next_id, "MALFORMED_DATA"));
+                }
+            }
+        }
+    }
+
+    /// Feeds a datagram (UDP) or in-order stream bytes (TCP) of `dir`.
+    pub fn feed(&mut self, dir: Direction, data: &[u8]) {
+        let d = dir.index();
+        if self.stopped[d] {
+            return;
+        }
+        if !self.tcp {
+            self.message(data);
+            return;
+        }
+        self.bufs[d].extend_from_slice(data);
+        loop {
+            let b = &self.bufs[d];
+            if b.len() < 2 {
+                return;
+            }
+            let len = usize::from(u16::from_be_bytes([b[0], b[1]]));
+            if b.len() < 2 + len {
+                return;
+            }
+            let msg: Vec<u8> = self.bufs[d].drain(..2 + len).skip(2).collect();
+            self.message(&msg);
+        }
+    }
+}
+
+/// Detection buffers, in local-index order (see [`buffer`]).
+const BUFFERS: [BufferDef; 5] = [
+    BufferDef {
+        name: "dns.query",
+        multi: true,
+    },
+    BufferDef {
+        name: "dns.queries.rrname",
+        multi: true,
+    },
+    BufferDef {
+        name: "dns.answers.rrname",
+        multi: true,
+    },
+    BufferDef {
+        name: "dns.authorities.rrname",
+        multi: true,
+    },
+    BufferDef {
+        name: "dns.additionals.rrname",
+        multi: true,
+    },
+];
+
+/// Instance `i` of local buffer `local`: `dns.query` holds the questions of requests only
+/// (Suricata 8), the `rrname` buffers their section of either kind of message.
+pub(crate) fn buffer(t: &DnsTx, local: usize, i: usize) -> Option<&[u8]> {
+    let list = match local {
+        0 if !t.response => &t.queries,
+        1 => &t.queries,
+        2 => &t.answers,
+        3 => &t.authorities,
+        4 => &t.additionals,
+        _ => return None,
+    };
+    list.get(i).map(|r| r.rrname.as_bytes())
+}
+
+fn new_parser(_cfg: &AppLayerConfig, l4: u8) -> Option<Parser> {
+    Some(Parser::Dns(Box::new(DnsParser::new(l4 == 6))))
+}
+
+/// Feeds the parser.
+pub(crate) fn feed(p: &mut DnsParser, dir: Direction, data: &[u8]) -> Feed {
+    p.feed(dir, data);
+    Feed::Continue
+}
+
+/// Log data of a message.
+pub(crate) fn log(t: &DnsTx) -> AppTxData {
+    AppTxData::Dns(Box::new(t.eve()))
+}
 
 /// Registry entry.
 pub(crate) const DEF: ProtoDef = ProtoDef {
@@ -11,9 +294,9 @@ pub(crate) const DEF: ProtoDef = ProtoDef {
     name: "dns",
     exclusive_ports: &[53],
     probe,
-    buffers: &[],
+    buffers: &BUFFERS,
     hooks: [&[], &[]],
-    parser: None,
+    parser: Some(new_parser),
     counters: ["app_layer.flow.dns", "app_layer.tx.dns"],
     greeting: "",
 };

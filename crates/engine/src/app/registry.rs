@@ -33,11 +33,11 @@ pub enum AppProto {
     Unknown,
     /// SMTP (parsed: transactions, `smtp` records).
     Smtp,
-    /// TLS (detected only; after SMTP STARTTLS too).
+    /// TLS (parsed: ClientHello, ServerHello, certificates; after SMTP STARTTLS too).
     Tls,
-    /// HTTP/1 (detected only).
+    /// HTTP/1 (parsed: request and response heads, bodies framed and skipped).
     Http,
-    /// DNS over UDP (detected only).
+    /// DNS over UDP and TCP (parsed: one transaction per message).
     Dns,
     /// Detection gave up (see [`crate::app`] for the rule).
     Failed,
@@ -221,6 +221,12 @@ impl BufferId {
 pub enum Parser {
     /// See [`smtp::SmtpParser`].
     Smtp(Box<smtp::SmtpParser>),
+    /// See [`tls::TlsParser`].
+    Tls(Box<tls::TlsParser>),
+    /// See [`http::HttpParser`].
+    Http(Box<http::HttpParser>),
+    /// See [`dns::DnsParser`].
+    Dns(Box<dns::DnsParser>),
 }
 
 /// What a parser asks of the app layer after it was fed.
@@ -237,6 +243,9 @@ impl Parser {
     pub fn proto(&self) -> AppProto {
         match self {
             Parser::Smtp(_) => AppProto::Smtp,
+            Parser::Tls(_) => AppProto::Tls,
+            Parser::Http(_) => AppProto::Http,
+            Parser::Dns(_) => AppProto::Dns,
         }
     }
 
@@ -244,6 +253,9 @@ impl Parser {
     pub fn feed(&mut self, dir: Direction, data: &[u8]) -> Feed {
         match self {
             Parser::Smtp(p) => smtp::feed(p, dir, data),
+            Parser::Tls(p) => tls::feed(p, dir, data),
+            Parser::Http(p) => http::feed(p, dir, data),
+            Parser::Dns(p) => dns::feed(p, dir, data),
         }
     }
 
@@ -251,6 +263,9 @@ impl Parser {
     pub fn gap(&mut self, dir: Direction, len: u64) {
         match self {
             Parser::Smtp(p) => p.gap(dir, len),
+            Parser::Tls(p) => p.gap(dir, len),
+            Parser::Http(p) => p.gap(dir, len),
+            Parser::Dns(p) => p.gap(dir, len),
         }
     }
 
@@ -259,6 +274,21 @@ impl Parser {
     pub fn failed(&self) -> bool {
         match self {
             Parser::Smtp(p) => p.has_failed(),
+            Parser::Tls(p) => p.has_failed(),
+            Parser::Http(p) => p.has_failed(),
+            Parser::Dns(p) => p.has_failed(),
+        }
+    }
+
+    /// True when what detection needs from the client's first message is there (TLS: the
+    /// ClientHello was parsed; a parser that cannot get it any more counts too): the NFW
+    /// `*_app_layer` default actions wait for this before dropping.
+    pub fn client_ready(&self) -> bool {
+        match self {
+            Parser::Smtp(_) => true,
+            Parser::Tls(p) => p.client_ready(),
+            Parser::Http(p) => p.client_ready(),
+            Parser::Dns(_) => true,
         }
     }
 
@@ -266,6 +296,9 @@ impl Parser {
     pub fn take_anomalies(&mut self, out: &mut Vec<(u64, &'static str)>) {
         match self {
             Parser::Smtp(p) => out.extend(p.take_raised().map(|(id, e)| (id, e.anomaly_name()))),
+            Parser::Tls(p) => out.extend(p.take_raised().map(|e| (0, e.name()))),
+            Parser::Http(p) => out.extend(p.take_raised().map(|(id, e)| (id, e.name()))),
+            Parser::Dns(p) => out.extend(p.take_raised()),
         }
     }
 
@@ -274,6 +307,9 @@ impl Parser {
     pub fn take_counts(&mut self) -> (u64, u64) {
         match self {
             Parser::Smtp(p) => p.take_stats(),
+            Parser::Tls(p) => p.take_stats(),
+            Parser::Http(p) => p.take_stats(),
+            Parser::Dns(p) => p.take_stats(),
         }
     }
 
@@ -291,6 +327,21 @@ impl Parser {
                     .map(|t| (t.tx_id, AppTxData::Smtp(t.eve())))
                     .collect()
             }
+            Parser::Tls(p) => p
+                .take_log(at_end)
+                .map(|t| (0, tls::log(&t)))
+                .into_iter()
+                .collect(),
+            Parser::Http(p) => p
+                .take_done(at_end)
+                .into_iter()
+                .map(|t| (t.tx_id, http::log(&t)))
+                .collect(),
+            Parser::Dns(p) => p
+                .take_done()
+                .into_iter()
+                .map(|t| (t.tx_id, dns::log(&t)))
+                .collect(),
         }
     }
 
@@ -298,6 +349,24 @@ impl Parser {
     pub fn txs(&self) -> Vec<TxRef<'_>> {
         match self {
             Parser::Smtp(p) => p.txs().map(|t| TxRef::Smtp(p, t)).collect(),
+            // Once logged (handshake done both ways) the session is no longer inspected:
+            // what follows is encrypted, and re-evaluating its buffers per packet would only
+            // cost time.
+            Parser::Tls(p) if p.logged() => Vec::new(),
+            Parser::Tls(p) => vec![TxRef::Tls(p.tx())],
+            Parser::Http(p) => p
+                .txs()
+                .map(|t| TxRef::Http(t, Direction::ToServer))
+                .collect(),
+            Parser::Dns(p) => p.txs().map(TxRef::Dns).collect(),
+        }
+    }
+
+    /// The live transactions as a packet of `dir` sees them (what detection inspects).
+    pub fn txs_for(&self, dir: Direction) -> Vec<TxRef<'_>> {
+        match self {
+            Parser::Http(p) => p.txs().map(|t| TxRef::Http(t, dir)).collect(),
+            _ => self.txs(),
         }
     }
 
@@ -305,6 +374,9 @@ impl Parser {
     pub fn tx_count(&self) -> usize {
         match self {
             Parser::Smtp(p) => p.txs().count(),
+            Parser::Tls(p) => usize::from(!p.logged()),
+            Parser::Http(p) => p.txs().count(),
+            Parser::Dns(p) => p.txs().count(),
         }
     }
 
@@ -312,6 +384,7 @@ impl Parser {
     pub fn as_smtp(&self) -> Option<&smtp::SmtpParser> {
         match self {
             Parser::Smtp(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -319,6 +392,15 @@ impl Parser {
     pub fn as_smtp_mut(&mut self) -> Option<&mut smtp::SmtpParser> {
         match self {
             Parser::Smtp(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The TLS parser, when this is one.
+    pub fn as_tls(&self) -> Option<&tls::TlsParser> {
+        match self {
+            Parser::Tls(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -328,6 +410,13 @@ impl Parser {
 pub enum TxRef<'a> {
     /// An SMTP transaction and its connection.
     Smtp(&'a smtp::SmtpParser, &'a smtp::SmtpTx),
+    /// The TLS session of a flow.
+    Tls(&'a tls::TlsTx),
+    /// An HTTP/1 request and its response, as a packet of that direction sees it (the
+    /// header buffers of a to-client packet are the response's).
+    Http(&'a http::HttpTx, Direction),
+    /// A DNS message.
+    Dns(&'a dns::DnsTx),
 }
 
 impl<'a> TxRef<'a> {
@@ -335,6 +424,9 @@ impl<'a> TxRef<'a> {
     pub fn id(&self) -> u64 {
         match self {
             TxRef::Smtp(_, t) => t.tx_id,
+            TxRef::Tls(_) => 0,
+            TxRef::Http(t, _) => t.tx_id,
+            TxRef::Dns(t) => t.tx_id,
         }
     }
 
@@ -342,6 +434,9 @@ impl<'a> TxRef<'a> {
     pub fn proto(&self) -> AppProto {
         match self {
             TxRef::Smtp(..) => AppProto::Smtp,
+            TxRef::Tls(_) => AppProto::Tls,
+            TxRef::Http(..) => AppProto::Http,
+            TxRef::Dns(_) => AppProto::Dns,
         }
     }
 
@@ -349,6 +444,10 @@ impl<'a> TxRef<'a> {
     pub fn progress(&self, dir: Direction) -> usize {
         match self {
             TxRef::Smtp(_, t) => smtp::progress(t, dir),
+            TxRef::Tls(t) => tls::progress(t, dir),
+            TxRef::Http(t, _) => http::progress(t, dir),
+            // A message is complete once decoded.
+            TxRef::Dns(_) => 0,
         }
     }
 
@@ -360,6 +459,26 @@ impl<'a> TxRef<'a> {
         }
         match *self {
             TxRef::Smtp(p, t) => smtp::buffer(p, t, buf.local(), i),
+            TxRef::Tls(t) => tls::buffer(t, buf.local(), i),
+            TxRef::Http(t, dir) => http::buffer(t, dir, buf.local(), i),
+            TxRef::Dns(t) => dns::buffer(t, buf.local(), i),
+        }
+    }
+
+    /// A named state flag of the transaction (`ssl_state`'s `client_hello`...), `None` when
+    /// the protocol has no such flag.
+    pub fn state_flag(&self, name: &str) -> Option<bool> {
+        match self {
+            TxRef::Smtp(..) | TxRef::Http(..) | TxRef::Dns(_) => None,
+            TxRef::Tls(t) => tls::state_flag(t, name),
+        }
+    }
+
+    /// The negotiated protocol version (TLS: `0x0303` for 1.2), when the protocol has one.
+    pub fn version(&self) -> Option<u16> {
+        match self {
+            TxRef::Smtp(..) | TxRef::Http(..) | TxRef::Dns(_) => None,
+            TxRef::Tls(t) => t.version(),
         }
     }
 
@@ -368,6 +487,7 @@ impl<'a> TxRef<'a> {
     pub fn truncated(&self, buf: BufferId) -> bool {
         match self {
             TxRef::Smtp(_, t) => buf.proto() == AppProto::Smtp && t.records_truncated,
+            TxRef::Tls(_) | TxRef::Http(..) | TxRef::Dns(_) => false,
         }
     }
 
@@ -375,6 +495,9 @@ impl<'a> TxRef<'a> {
     pub fn log(&self) -> AppTxData {
         match self {
             TxRef::Smtp(_, t) => AppTxData::Smtp(t.eve()),
+            TxRef::Tls(t) => tls::log(t),
+            TxRef::Http(t, _) => http::log(t),
+            TxRef::Dns(t) => dns::log(t),
         }
     }
 }
@@ -385,6 +508,12 @@ impl<'a> TxRef<'a> {
 pub enum AppTxData {
     /// An SMTP transaction.
     Smtp(smtp::SmtpEve),
+    /// A TLS session.
+    Tls(Box<tls::TlsEve>),
+    /// An HTTP/1 transaction.
+    Http(Box<http::HttpEve>),
+    /// A DNS message.
+    Dns(Box<dns::DnsTx>),
 }
 
 impl AppTxData {
@@ -392,6 +521,9 @@ impl AppTxData {
     pub fn proto(&self) -> AppProto {
         match self {
             AppTxData::Smtp(_) => AppProto::Smtp,
+            AppTxData::Tls(_) => AppProto::Tls,
+            AppTxData::Http(_) => AppProto::Http,
+            AppTxData::Dns(_) => AppProto::Dns,
         }
     }
 }
