@@ -57,6 +57,8 @@ pub struct Policy {
     pub rule_groups: Vec<RuleGroup>,
     /// Log output settings.
     pub logging: Logging,
+    /// Rate limits (`rate_limits:`), evaluated before the rule groups, in order.
+    pub rate_limits: Vec<crate::ratelimit::RateLimit>,
 }
 
 /// One rule group: its name, where its rules came from and the parsed rules in file order.
@@ -215,6 +217,7 @@ impl Default for Policy {
             firewall_rules: None,
             rule_groups: Vec::new(),
             logging: Logging::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -280,6 +283,8 @@ struct RawPolicy {
     #[serde(default)]
     rule_groups: Vec<RawGroup>,
     logging: Option<RawLogging>,
+    #[serde(default)]
+    rate_limits: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +326,7 @@ const POLICY_KEYS: &[&str] = &[
     "firewall_rules",
     "rule_groups",
     "logging",
+    "rate_limits",
 ];
 /// The keys of one `rule_groups` entry (= [`RawGroup`]).
 const GROUP_KEYS: &[&str] = &[
@@ -792,6 +798,13 @@ impl Policy {
             l.diags
                 .push(located(d, src, idx.value(&format!("variables.{name}"))));
         }
+        self.rate_limits = crate::ratelimit::load(
+            &raw.rate_limits,
+            src,
+            idx,
+            &build_variables(&self.variables),
+            &mut l.diags,
+        );
         // Default actions: parse each, then NFW's combination rules.
         let mut spans = Vec::new();
         for (i, w) in raw.default_actions.iter().enumerate() {
