@@ -23,6 +23,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 mod detect;
+mod ratelimit;
 mod smtp;
 
 use sekisho_engine::records::Record;
@@ -473,6 +474,7 @@ impl LogSink {
             // drop record.
             Record::Event(Event::Exception(_)) => Ok(()),
             Record::Explain(_) => Ok(()),
+            Record::RateLimit(r) => self.ratelimit_record(r),
             Record::Stats { ts, counters } => {
                 let uptime = self.created.elapsed().as_secs();
                 self.stats(*ts, uptime, counters.iter().copied())

@@ -256,11 +256,18 @@ pub fn explain(text: &str) -> Result<String, RateError> {
     if l.secs_to_expiry > 0 {
         let _ = writeln!(
             o,
-            "expires: in {} ({}) if no packet with this key arrives; then the entry is removed and the next packet starts with a full bucket ({} tokens)",
+            "expires: in {} s ({}) if no packet with this key arrives; then the entry is removed and the next packet starts with a full bucket ({} tokens)",
             l.secs_to_expiry,
             min_sec(l.secs_to_expiry),
             trim_f(l.burst())
         );
+        if (l.secs_to_expiry as f64) < m.secs_to_under {
+            let _ = writeln!(
+                o,
+                "note:    the entry expires before its bucket refills: a packet after {} s finds a new, full bucket",
+                l.secs_to_expiry
+            );
+        }
     } else {
         let _ = writeln!(
             o,
@@ -298,7 +305,7 @@ mod tests {
             "burst:   2 ",
             "tokens:  0.31",
             "under the limit again in about 21 minutes",
-            "in 295 (4 min 55 s)",
+            "in 295 s (4 min 55 s)",
             "source 103.54.60.244",
         ] {
             assert!(text.contains(want), "{want:?} missing in\n{text}");

@@ -138,10 +138,15 @@ impl Config {
 
     /// Checks the ranges iptables enforces.
     pub fn validate(&self) -> Result<(), RateError> {
-        if self.name.is_empty() || self.name.len() > 254 || self.name.contains(['/', '\0']) {
+        if self.name.is_empty()
+            || self.name.len() > 254
+            || self.name.starts_with('.')
+            || self.name.contains(['/', '\\', '\0'])
+        {
+            // The name is also a file name (`DIR/ratelimit/NAME`).
             return Err(RateError::new(
                 format!("bad table name '{}'", self.name),
-                "1 to 254 characters, no '/'",
+                "1 to 254 characters, not starting with '.', no '/' or '\\'",
             ));
         }
         match self.rate {
@@ -292,6 +297,8 @@ struct Entry {
     prev: u64,
     /// Jiffy at which the entry becomes eligible for GC.
     expires: u64,
+    /// The last packet was over the limit (so the next over-limit one is not news).
+    over: bool,
 }
 
 /// What a lookup decided.
@@ -324,6 +331,9 @@ pub struct Decision {
     pub new_key: bool,
     /// Credits left after the packet (0 when the table was full).
     pub credit: u64,
+    /// The key went over the limit with this packet (its previous packet was within it, or
+    /// it is new): the moment worth logging. Always true for [`Outcome::TableFull`].
+    pub first_over: bool,
 }
 
 /// Counters of one table.
@@ -452,6 +462,7 @@ impl Table {
                     key,
                     new_key: true,
                     credit: 0,
+                    first_over: true,
                 };
             }
             new_key = true;
@@ -468,6 +479,7 @@ impl Table {
                     refills,
                     prev: now,
                     expires: now + expire,
+                    over: false,
                 },
             );
             self.stats.peak_entries = self.stats.peak_entries.max(self.entries.len() as u64);
@@ -479,6 +491,7 @@ impl Table {
                 key,
                 new_key,
                 credit: 0,
+                first_over: true,
             };
         };
         if !new_key {
@@ -504,11 +517,14 @@ impl Table {
             self.stats.over += 1;
             Outcome::Over
         };
+        let first_over = outcome == Outcome::Over && !e.over;
+        e.over = outcome == Outcome::Over;
         Decision {
             outcome,
             key,
             new_key,
             credit: e.credit,
+            first_over,
         }
     }
 
@@ -627,7 +643,11 @@ mod tests {
         assert_eq!(t.check(t0, k, 60).outcome, Outcome::Under);
         assert_eq!(t.check(t0, k, 60).outcome, Outcome::Under);
         let d = t.check(t0, k, 60);
-        assert_eq!((d.outcome, d.credit), (Outcome::Over, 0));
+        assert_eq!(
+            (d.outcome, d.credit, d.first_over),
+            (Outcome::Over, 0, true)
+        );
+        assert!(!t.check(t0, k, 60).first_over, "still over: not news");
         // Over-limit packets take nothing: 1799 s later still under one token...
         assert_eq!(t.check(t0 + 1799 * S, k, 60).outcome, Outcome::Over);
         // ... and at 1800 s exactly one token has accrued (1800 × 32,000 = cost).

@@ -101,6 +101,8 @@ pub struct Settings {
     pub compile: CompileOptions,
     /// Detection configuration (its `inline` and `explain` follow the fields above).
     pub detect: DetectConfig,
+    /// The policy's rate limits (`rate_limits:`), evaluated before detection, in order.
+    pub rate_limits: Vec<sekisho_policy::ratelimit::RateLimit>,
 }
 
 impl Settings {
@@ -112,6 +114,7 @@ impl Settings {
             engine: EngineConfig::default(),
             compile: CompileOptions::default(),
             detect: DetectConfig::default(),
+            rate_limits: Vec::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl Settings {
             self.engine.app_layer.server_greeting_probe = false;
         }
         self.engine.exceptions = policy.exceptions();
+        self.rate_limits = policy.rate_limits.clone();
     }
 
     /// Validate checksums (`true`, the default) or not (captures taken on the sending host).

@@ -2,5 +2,6 @@
 
 pub mod check;
 pub mod dns;
+pub mod ratelimit;
 pub mod replay;
 pub mod verify;
