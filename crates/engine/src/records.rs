@@ -100,6 +100,9 @@ pub enum RateLimitEvent {
     TableFull,
     /// End of input: one summary per table.
     Summary,
+    /// A new flow from a key blocked by an app-event limit (`block_for`): logged once per
+    /// key and block.
+    Blocked,
 }
 
 /// A rate limit's finding (EVE `ratelimit`): whom it limited, in which table, and the bucket.
@@ -125,6 +128,10 @@ pub struct RateLimitRecord {
     pub cost: u64,
     /// What over-limit traffic gets (`drop`, `reject`, `alert`).
     pub action: &'static str,
+    /// What the limit counts (`new_flows`, `packets`, `bytes`, `smtp_auth_failure`, …).
+    pub count: &'static str,
+    /// App-event limits with `block_for`: until when the key's new flows get `action`.
+    pub blocked_until: Option<Timestamp>,
     /// True when the packet was dropped or rejected (inline, action drop/reject).
     pub blocked: bool,
     /// Summary counters by name (`lookups`, `under`, `over`, `table_full`, `created`,

@@ -20,8 +20,11 @@ struct RateLimitObj<'a> {
     credit: Option<u64>,
     cost: u64,
     action: &'static str,
+    count: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_until: Option<String>,
     #[serde(flatten)]
     counters: serde_json::Map<String, serde_json::Value>,
 }
@@ -52,6 +55,7 @@ impl crate::LogSink {
                 RateLimitEvent::OverLimit => "over_limit",
                 RateLimitEvent::TableFull => "table_full",
                 RateLimitEvent::Summary => "summary",
+                RateLimitEvent::Blocked => "blocked",
             },
             table: &r.table,
             key: &r.key,
@@ -62,7 +66,9 @@ impl crate::LogSink {
             credit: (!summary).then_some(r.credit),
             cost: r.cost,
             action: r.action,
+            count: r.count,
             blocked: (!summary).then_some(r.blocked),
+            blocked_until: r.blocked_until.map(format_timestamp),
             counters: r
                 .counters
                 .iter()

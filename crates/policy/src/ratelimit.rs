@@ -21,6 +21,10 @@ pub enum Count {
     Packets,
     /// Bytes (the rate is `N[k|m]b/s`).
     Bytes,
+    /// An application event of the flow (an `sekisho_engine::app::APP_EVENTS` name:
+    /// `smtp_auth_failure`, a 535 reply to AUTH; `smtp_rcpt_rejected`, a 550/551/553 reply
+    /// to RCPT TO), counted for the flow's client.
+    AppEvent(&'static str),
 }
 
 impl Count {
@@ -30,6 +34,7 @@ impl Count {
             Count::NewFlows => "new_flows",
             Count::Packets => "packets",
             Count::Bytes => "bytes",
+            Count::AppEvent(n) => n,
         }
     }
 }
@@ -67,6 +72,9 @@ pub struct RateLimit {
     pub count: Count,
     /// What over-limit traffic gets.
     pub action: LimitAction,
+    /// App-event limits: once a key goes over, every new flow from it gets `action` for
+    /// this long (ms); `None`: only the flow whose event went over.
+    pub block_for_ms: Option<u64>,
     /// Where the entry is (`policy.yaml:12`), for messages.
     pub origin: String,
     proto: HeaderProto,
@@ -127,6 +135,7 @@ pub const RATE_LIMIT_KEYS: &[&str] = &[
     "htable_max",
     "htable_gcinterval_ms",
     "action",
+    "block_for",
     "iptables",
 ];
 
@@ -193,6 +202,25 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// `90s`, `30m`, `1h`, `1d`, `500ms`, or a number of seconds, in ms (at least 1 ms).
+fn parse_duration_ms(v: &Value) -> Option<u64> {
+    if let Some(n) = v.as_u64() {
+        return n.checked_mul(1000).filter(|ms| *ms > 0);
+    }
+    let s = v.as_str()?.trim();
+    let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let n: u64 = s[..end].parse().ok()?;
+    let mult = match s[end..].trim() {
+        "" | "s" | "sec" => 1000,
+        "ms" => 1,
+        "m" | "min" => 60_000,
+        "h" | "hour" => 3_600_000,
+        "d" | "day" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(mult).filter(|ms| *ms > 0)
 }
 
 fn valid_name(n: &str) -> bool {
@@ -275,7 +303,7 @@ fn entry(
             None => d.in_file(cx.src.name()),
         });
     }
-    let (config, header, count, action) = if let Some(ipt) = m.get("iptables") {
+    let (config, header, count, action, block_for_ms) = if let Some(ipt) = m.get("iptables") {
         let Some(text) = ipt.as_str() else {
             cx.error(
                 "iptables",
@@ -318,7 +346,7 @@ fn entry(
                 } else {
                     Count::Packets
                 };
-                (imp.config, imp.header, count, action)
+                (imp.config, imp.header, count, action, None)
             }
             Err(e) => {
                 // Point into the string when it sits on one line as written.
@@ -370,22 +398,21 @@ fn entry(
             Some("new_flows") => Count::NewFlows,
             Some("packets") => Count::Packets,
             Some("bytes") => Count::Bytes,
-            Some(c @ ("smtp_auth_failure" | "smtp_rcpt_rejected")) => {
-                cx.error(
-                    "count",
-                    format!("count '{c}' (application events) is not supported yet"),
-                    "count new_flows, packets or bytes",
-                );
-                Count::NewFlows
-            }
-            Some(c) => {
-                cx.error(
-                    "count",
-                    format!("unknown count '{c}'"),
-                    "count new_flows (first packets of flows, like --state NEW), packets or bytes",
-                );
-                Count::NewFlows
-            }
+            Some(c) => match sekisho_engine::app::APP_EVENTS.iter().find(|e| e.0 == c) {
+                Some(e) => Count::AppEvent(e.0),
+                None => {
+                    let events: Vec<&str> = sekisho_engine::app::APP_EVENTS
+                        .iter()
+                        .map(|e| e.0)
+                        .collect();
+                    let hint = format!(
+                        "count new_flows (first packets of flows, like --state NEW), packets, bytes, or an app event: {}",
+                        events.join(", ")
+                    );
+                    cx.error("count", format!("unknown count '{c}'"), &hint);
+                    Count::NewFlows
+                }
+            },
         };
         let rate_text = match m.get("rate") {
             Some(Value::String(s)) => Some(s.clone()),
@@ -415,7 +442,14 @@ fn entry(
             }
             None => return None,
         };
-        if (count == Count::Bytes) != rate.is_bytes() {
+        if matches!(count, Count::AppEvent(_)) && rate.is_bytes() {
+            cx.error(
+                "rate",
+                format!("an app event limit counts events, not bytes: '{rate}'"),
+                "write an event rate such as 1/hour or 5/minute",
+            );
+        } else if !matches!(count, Count::AppEvent(_)) && (count == Count::Bytes) != rate.is_bytes()
+        {
             let (msg, hint) = if rate.is_bytes() {
                 (
                     format!("rate '{rate}' is in bytes but count is {}", count.as_str()),
@@ -507,6 +541,28 @@ fn entry(
                 LimitAction::Drop
             }
         };
+        let block_for_ms = match m.get("block_for") {
+            None => None,
+            Some(_) if !matches!(count, Count::AppEvent(_)) => {
+                cx.error(
+                    "block_for",
+                    "block_for needs an app event count".into(),
+                    "block_for applies to count: smtp_auth_failure or smtp_rcpt_rejected; a packet limit acts on over-limit packets only",
+                );
+                None
+            }
+            Some(v) => match parse_duration_ms(v) {
+                Some(ms) => Some(ms),
+                None => {
+                    cx.error(
+                        "block_for",
+                        format!("bad duration {v}"),
+                        "write a duration like 90s, 30m, 1h or 1d (a plain number is seconds)",
+                    );
+                    None
+                }
+            },
+        };
         if let Err(e) = config.validate() {
             let key = if e.message.contains("burst") {
                 "burst"
@@ -525,7 +581,7 @@ fn entry(
             };
             cx.rate_error(key, e);
         }
-        (config, header, count, action)
+        (config, header, count, action, block_for_ms)
     };
     // The header.
     let key = if m.contains_key("iptables") {
@@ -550,6 +606,14 @@ fn entry(
         ProtoKind::Udp => HeaderProto::Ip(17),
         ProtoKind::Icmp | ProtoKind::Icmpv4 | ProtoKind::Icmpv6 => HeaderProto::Icmp,
         ProtoKind::Sctp => HeaderProto::Ip(132),
+        // An app event is only ever raised on a flow of its protocol.
+        ProtoKind::App(p)
+            if matches!(count, Count::AppEvent(e) if sekisho_engine::app::APP_EVENTS
+                .iter()
+                .any(|x| x.0 == e && x.1.as_str() == p.as_str())) =>
+        {
+            HeaderProto::Ip(6)
+        }
         k => {
             cx.error(
                 key,
@@ -600,6 +664,7 @@ fn entry(
         header,
         count,
         action,
+        block_for_ms,
         origin,
         proto,
         src,
@@ -770,6 +835,38 @@ rate_limits:
             "{}",
             d.render()
         );
+    }
+
+    #[test]
+    fn the_brute_force_guard_keys() {
+        let c = check("variables:\n  HOME_NET: [10.0.0.0/8]\nrate_limits:\n  - name: smtp_auth_guard\n    match: \"smtp any any -> $HOME_NET [25,465,587]\"\n    count: smtp_auth_failure\n    rate: 1/hour\n    burst: 3\n    mode: [srcip]\n    block_for: 1h\n    action: drop\n");
+        assert!(c.is_valid(), "{:?}", c.diagnostics);
+        let g = &c.policy.rate_limits[0];
+        assert_eq!(g.count, Count::AppEvent("smtp_auth_failure"));
+        assert_eq!(g.block_for_ms, Some(3_600_000));
+        assert!(g.matches(6, ip("198.51.100.9"), 40000, ip("10.0.0.25"), 587));
+        assert!(!g.matches(6, ip("198.51.100.9"), 40000, ip("10.0.0.25"), 110));
+        for (bad, msg) in [
+            ("block_for: 1 fortnight", "bad duration"),
+            ("rate: 1kb/s", "not bytes"),
+        ] {
+            let c = check(&format!("rate_limits:\n  - name: g\n    match: \"smtp any any -> any 25\"\n    count: smtp_rcpt_rejected\n    rate: 1/hour\n    {bad}\n").replacen("    rate: 1/hour\n    rate:", "    rate:", 1));
+            assert!(
+                c.diagnostics
+                    .iter()
+                    .any(|d| d.is_error() && d.message.contains(msg)),
+                "{bad}: {:?}",
+                c.diagnostics
+            );
+        }
+        // block_for belongs to app-event limits; smtp headers to app-event counts.
+        let c = check("rate_limits:\n  - name: g\n    match: \"tcp any any -> any 25\"\n    rate: 1/hour\n    block_for: 1h\n");
+        assert!(c
+            .diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.message.contains("block_for needs")));
+        let c = check("rate_limits:\n  - name: g\n    match: \"tls any any -> any 443\"\n    count: smtp_auth_failure\n    rate: 1/hour\n");
+        assert!(!c.is_valid());
     }
 
     #[test]

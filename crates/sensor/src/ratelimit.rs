@@ -2,12 +2,12 @@
 //! detection, each limit's buckets in a `sekisho_ratelimit::Table` (one per table name,
 //! shared by the limits that name it). Semantics: `docs/rate-limits.md`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use sekisho_engine::records::{DropRecord, PacketHead, RateLimitEvent, RateLimitRecord, Record};
 use sekisho_engine::{AppLayer, AppProto, Direction, PacketContext, RejectTo, Timestamp, Verdict};
 use sekisho_policy::ratelimit::{Count, LimitAction, RateLimit};
-use sekisho_ratelimit::{Outcome, Table, TableStats};
+use sekisho_ratelimit::{Key, Outcome, Table, TableStats};
 
 /// Flows that saw a reply, at most this many (far above any flow table): past it the set is
 /// cleared, which can only make later packets count as new (more limiting, never less).
@@ -24,7 +24,17 @@ pub(crate) struct RateLimiter {
     track_new: bool,
     inline: bool,
     records: Vec<Record>,
+    /// App-event limits: per flow, the event counts already charged (one per limit, in
+    /// `limits` order; 0 for packet limits).
+    app_seen: HashMap<u64, Vec<u64>, foldhash::fast::RandomState>,
+    has_app: bool,
+    /// Keys blocked by an app-event limit with `block_for`: (limit index, key) → (until µs,
+    /// a `blocked` record was written for this block).
+    blocked: HashMap<(usize, Key), (u64, bool), foldhash::fast::RandomState>,
 }
+
+/// Most blocked keys held at once (per stage); when full, the block ending soonest goes.
+const MAX_BLOCKED: usize = 65_536;
 
 impl RateLimiter {
     /// The stage for `limits` (none: `None`, so a policy without limits costs nothing).
@@ -53,6 +63,9 @@ impl RateLimiter {
             replied: HashSet::default(),
             inline,
             records: Vec::new(),
+            app_seen: HashMap::default(),
+            has_app: limits.iter().any(|l| matches!(l.count, Count::AppEvent(_))),
+            blocked: HashMap::default(),
         })
     }
 
@@ -68,10 +81,16 @@ impl RateLimiter {
             self.replied.insert(pkt.flow_id);
         }
         let now = pkt.ts.as_micros();
+        if new_state && !self.blocked.is_empty() {
+            if let Some(v) = self.blocked_flow(pkt, now) {
+                return v;
+            }
+        }
         for (limit, ti) in &self.limits {
             let counted = match limit.count {
                 Count::NewFlows => new_state,
                 Count::Packets | Count::Bytes => true,
+                Count::AppEvent(_) => false,
             };
             if !counted
                 || !limit.matches(
@@ -121,6 +140,8 @@ impl RateLimiter {
                         credit: d.credit,
                         cost: table.cost(),
                         action: limit.action.as_str(),
+                        count: limit.count.as_str(),
+                        blocked_until: None,
                         blocked,
                         counters: Vec::new(),
                     })));
@@ -148,9 +169,193 @@ impl RateLimiter {
         Verdict::Accept
     }
 
-    /// A flow ended: forget whether it saw a reply.
+    /// A new flow from a key an app-event limit blocks: that limit's verdict.
+    fn blocked_flow(&mut self, pkt: &PacketContext<'_>, now: u64) -> Option<Verdict> {
+        for (li, (limit, ti)) in self.limits.iter().enumerate() {
+            if limit.block_for_ms.is_none()
+                || !limit.matches(
+                    pkt.proto,
+                    pkt.src_ip,
+                    pkt.src_port,
+                    pkt.dst_ip,
+                    pkt.dst_port,
+                )
+            {
+                continue;
+            }
+            let Some(table) = self.tables.get(*ti) else {
+                continue;
+            };
+            let key = table.key(pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port);
+            let Some(&(until, logged)) = self.blocked.get(&(li, key)) else {
+                continue;
+            };
+            if until <= now {
+                self.blocked.remove(&(li, key));
+                continue;
+            }
+            let blocked = self.inline && limit.action != LimitAction::Alert;
+            let head = head(pkt);
+            if !logged {
+                self.blocked.insert((li, key), (until, true));
+                let cfg = table.config();
+                self.records
+                    .push(Record::RateLimit(Box::new(RateLimitRecord {
+                        event: RateLimitEvent::Blocked,
+                        ts: pkt.ts,
+                        head: Some(head.clone()),
+                        table: cfg.name.clone(),
+                        key: key.to_string(),
+                        rate: cfg.rate.to_string(),
+                        burst: cfg.burst,
+                        credit: table.peek(now, &key).map_or(0, |p| p.1),
+                        cost: table.cost(),
+                        action: limit.action.as_str(),
+                        count: limit.count.as_str(),
+                        blocked_until: Some(Timestamp::from_micros(until)),
+                        blocked,
+                        counters: Vec::new(),
+                    })));
+            }
+            if !blocked {
+                continue;
+            }
+            self.records.push(Record::Drop(Box::new(DropRecord {
+                head,
+                payload_len: pkt.payload.len(),
+                tcp_flags: pkt.tcp_flags,
+                reason: "rate limit",
+                alert: None,
+            })));
+            return Some(match limit.action {
+                LimitAction::Reject => Verdict::Reject {
+                    to: RejectTo::Sender,
+                    flow: true,
+                },
+                _ => Verdict::DropFlow,
+            });
+        }
+        None
+    }
+
+    /// After the app layer saw the packet: app events the flow raised since the last packet
+    /// are charged to its client's bucket; an event over the limit blocks the key
+    /// (`block_for`) and the current flow gets the limit's action.
+    pub(crate) fn on_packet_end(&mut self, pkt: &PacketContext<'_>) -> Verdict {
+        if !self.has_app {
+            return Verdict::Accept;
+        }
+        let Some(parser) = pkt.app.and_then(|a| a.parser()) else {
+            return Verdict::Accept;
+        };
+        // The flow's client and server, whichever way this packet went.
+        let (c_ip, c_port, s_ip, s_port) = match pkt.direction {
+            Direction::ToServer => (pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port),
+            Direction::ToClient => (pkt.dst_ip, pkt.dst_port, pkt.src_ip, pkt.src_port),
+        };
+        let now = pkt.ts.as_micros();
+        let n = self.limits.len();
+        if self.app_seen.len() >= MAX_REPLIED && !self.app_seen.contains_key(&pkt.flow_id) {
+            // Far beyond any flow table; forgetting only re-reads counts from 0 (which can
+            // only charge events again: more limiting, never less).
+            self.app_seen.clear();
+        }
+        let seen = self
+            .app_seen
+            .entry(pkt.flow_id)
+            .or_insert_with(|| vec![0; n]);
+        let mut verdict = Verdict::Accept;
+        for (li, (limit, ti)) in self.limits.iter().enumerate() {
+            let Count::AppEvent(name) = limit.count else {
+                continue;
+            };
+            let Some(total) = parser.event_count(name) else {
+                continue;
+            };
+            let Some(prev) = seen.get_mut(li) else {
+                continue;
+            };
+            if total <= *prev {
+                continue;
+            }
+            let fresh = total - *prev;
+            *prev = total;
+            if !limit.matches(pkt.proto, c_ip, c_port, s_ip, s_port) {
+                continue;
+            }
+            let Some(table) = self.tables.get_mut(*ti) else {
+                continue;
+            };
+            let key = table.key(c_ip, c_port, s_ip, s_port);
+            for _ in 0..fresh {
+                let d = table.check(now, key, 0);
+                if !d.outcome.is_over() {
+                    continue;
+                }
+                let until = limit.block_for_ms.map(|ms| now.saturating_add(ms * 1000));
+                if let Some(u) = until {
+                    if self.blocked.len() >= MAX_BLOCKED && !self.blocked.contains_key(&(li, key)) {
+                        // Full: the block that ends soonest makes room.
+                        if let Some(k) = self
+                            .blocked
+                            .iter()
+                            .min_by_key(|(_, v)| v.0)
+                            .map(|(k, _)| *k)
+                        {
+                            self.blocked.remove(&k);
+                        }
+                    }
+                    self.blocked.insert((li, key), (u, false));
+                }
+                let blocked = self.inline && limit.action != LimitAction::Alert;
+                let cfg = table.config();
+                self.records
+                    .push(Record::RateLimit(Box::new(RateLimitRecord {
+                        event: if d.outcome == Outcome::TableFull {
+                            RateLimitEvent::TableFull
+                        } else {
+                            RateLimitEvent::OverLimit
+                        },
+                        ts: pkt.ts,
+                        head: Some(head(pkt)),
+                        table: cfg.name.clone(),
+                        key: d.key.to_string(),
+                        rate: cfg.rate.to_string(),
+                        burst: cfg.burst,
+                        credit: d.credit,
+                        cost: table.cost(),
+                        action: limit.action.as_str(),
+                        count: limit.count.as_str(),
+                        blocked_until: until.map(Timestamp::from_micros),
+                        blocked,
+                        counters: Vec::new(),
+                    })));
+                if blocked {
+                    self.records.push(Record::Drop(Box::new(DropRecord {
+                        head: head(pkt),
+                        payload_len: pkt.payload.len(),
+                        tcp_flags: pkt.tcp_flags,
+                        reason: "rate limit",
+                        alert: None,
+                    })));
+                    verdict = verdict.and(match limit.action {
+                        // The current flow is reset both ways.
+                        LimitAction::Reject => Verdict::Reject {
+                            to: RejectTo::Both,
+                            flow: true,
+                        },
+                        _ => Verdict::DropFlow,
+                    });
+                }
+            }
+        }
+        verdict
+    }
+
+    /// A flow ended: forget whether it saw a reply and its app-event counts.
     pub(crate) fn on_flow_end(&mut self, flow_id: u64) {
         self.replied.remove(&flow_id);
+        self.app_seen.remove(&flow_id);
     }
 
     /// Time passed without packets: garbage-collection ticks.
@@ -213,6 +418,11 @@ impl RateLimiter {
                 .iter()
                 .find(|(l, _)| l.config.name == cfg.name)
                 .map_or("drop", |(l, _)| l.action.as_str());
+            let count = self
+                .limits
+                .iter()
+                .find(|(l, _)| l.config.name == cfg.name)
+                .map_or("new_flows", |(l, _)| l.count.as_str());
             self.records
                 .push(Record::RateLimit(Box::new(RateLimitRecord {
                     event: RateLimitEvent::Summary,
@@ -225,6 +435,8 @@ impl RateLimiter {
                     credit: 0,
                     cost: t.cost(),
                     action,
+                    count,
+                    blocked_until: None,
                     blocked: false,
                     counters: vec![
                         ("lookups", s.lookups),

@@ -40,9 +40,14 @@ impl Inspector for Inspect {
     }
 
     fn on_packet_end(&mut self, pkt: &PacketContext<'_>) -> Verdict {
-        self.0
+        let v = self
+            .0
             .as_mut()
-            .map_or(Verdict::Accept, |d| d.on_packet_end(pkt))
+            .map_or(Verdict::Accept, |d| d.on_packet_end(pkt));
+        match self.1.as_mut() {
+            Some(r) => r.on_packet_end(pkt).and(v),
+            None => v,
+        }
     }
 
     fn on_flow_drop(&mut self, pkt: &PacketContext<'_>) {
