@@ -453,8 +453,13 @@ impl Table {
         self.stats.lookups += 1;
         let expire = self.cfg.expire_ms;
         let (cost, cap, bytes) = (self.cost, self.cap, self.cfg.rate.is_bytes());
-        let mut new_key = false;
-        if !self.entries.contains_key(&key) {
+        // One hash lookup on the common path (a known key).
+        let (outcome, credit, first_over, new_key) = if let Some(e) = self.entries.get_mut(&key) {
+            e.expires = now + expire;
+            refill(e, now, cap, bytes);
+            let (o, c, f) = take(e, cost, bytes, len);
+            (o, c, f, false)
+        } else {
             if self.entries.len() >= self.cfg.max {
                 self.stats.table_full += 1;
                 return Decision {
@@ -465,65 +470,33 @@ impl Table {
                     first_over: true,
                 };
             }
-            new_key = true;
             self.stats.created += 1;
             let (credit, refills) = if bytes {
                 (BYTE_CREDITS_PER_SEC, cap)
             } else {
                 (cap, 0)
             };
-            self.entries.insert(
-                key,
-                Entry {
-                    credit,
-                    refills,
-                    prev: now,
-                    expires: now + expire,
-                    over: false,
-                },
-            );
+            let e = self.entries.entry(key).or_insert(Entry {
+                credit,
+                refills,
+                prev: now,
+                expires: now + expire,
+                over: false,
+            });
+            let (o, c, f) = take(e, cost, bytes, len);
             self.stats.peak_entries = self.stats.peak_entries.max(self.entries.len() as u64);
-        }
-        let Some(e) = self.entries.get_mut(&key) else {
-            // Inserted above; unreachable, but a missing entry must not be "under".
-            return Decision {
-                outcome: Outcome::TableFull,
-                key,
-                new_key,
-                credit: 0,
-                first_over: true,
-            };
+            (o, c, f, true)
         };
-        if !new_key {
-            e.expires = now + expire;
-            refill(e, now, cap, bytes);
-        }
-        let charge = if bytes {
-            let chunks = u64::from(len >> BYTE_SHIFT) + 1;
-            let c = chunks.saturating_mul(cost).min(BYTE_CREDITS_PER_SEC);
-            if e.credit < c && e.refills > 0 {
-                e.refills -= 1;
-                e.credit = BYTE_CREDITS_PER_SEC;
-            }
-            c
-        } else {
-            cost
-        };
-        let outcome = if e.credit >= charge {
-            e.credit -= charge;
+        if outcome == Outcome::Under {
             self.stats.under += 1;
-            Outcome::Under
         } else {
             self.stats.over += 1;
-            Outcome::Over
-        };
-        let first_over = outcome == Outcome::Over && !e.over;
-        e.over = outcome == Outcome::Over;
+        }
         Decision {
             outcome,
             key,
             new_key,
-            credit: e.credit,
+            credit,
             first_over,
         }
     }
@@ -587,6 +560,32 @@ impl Table {
         }
         out
     }
+}
+
+/// Takes one packet's cost from `e` if it holds it: `(outcome, credit left, first over)`.
+/// Byte mode charges 16-byte chunks (at most one second's worth) and spends one of the
+/// burst's refills when the bucket is short.
+fn take(e: &mut Entry, cost: u64, bytes: bool, len: u32) -> (Outcome, u64, bool) {
+    let charge = if bytes {
+        let chunks = u64::from(len >> BYTE_SHIFT) + 1;
+        let c = chunks.saturating_mul(cost).min(BYTE_CREDITS_PER_SEC);
+        if e.credit < c && e.refills > 0 {
+            e.refills -= 1;
+            e.credit = BYTE_CREDITS_PER_SEC;
+        }
+        c
+    } else {
+        cost
+    };
+    let outcome = if e.credit >= charge {
+        e.credit -= charge;
+        Outcome::Under
+    } else {
+        Outcome::Over
+    };
+    let first_over = outcome == Outcome::Over && !e.over;
+    e.over = outcome == Outcome::Over;
+    (outcome, e.credit, first_over)
 }
 
 /// `(expires − now) / HZ`, truncated toward zero like the kernel's signed division.
