@@ -463,3 +463,40 @@ rate_limits:
     assert_eq!(summary[0]["ratelimit"]["lookups"].as_u64(), Some(4));
     assert_eq!(summary[0]["ratelimit"]["under"].as_u64(), Some(3));
 }
+
+/// `sekisho check` on the issue's `iptables:` line: valid (exit 0) with a warning under
+/// `-j ACCEPT` saying the over-limit traffic is dropped; a bad rate is an error at its
+/// column with a hint (exit 1).
+#[test]
+fn check_warns_about_an_accept_import_and_locates_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(&p, "rate_limits:\n  - iptables: \"-A INPUT -p tcp --dport 25 -m state --state NEW -m hashlimit --hashlimit-name smtp_limit --hashlimit 2/h --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-htable-expire 3600000 -j ACCEPT\"\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .arg("check")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("p.yaml:2:198: warning: '-j ACCEPT'") && err.contains("action: drop"),
+        "{err}"
+    );
+    std::fs::write(
+        &p,
+        "rate_limits:\n  - name: t\n    match: \"tcp any any -> any 25\"\n    rate: 2/fortnight\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .arg("check")
+        .arg(&p)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("p.yaml:4:11: error: bad rate '2/fortnight'") && err.contains("hint:"),
+        "{err}"
+    );
+}

@@ -204,6 +204,16 @@ impl Ctx<'_> {
     }
 }
 
+/// The part `at` of the string `text` whose YAML value sits at `value`: exact when the string
+/// appears as written (one line, no escapes), else the whole value.
+fn within(src: &SourceFile, value: Range<usize>, text: &str, at: Range<usize>) -> Range<usize> {
+    let raw = src.text().get(value.clone()).unwrap_or("");
+    match raw.find(text) {
+        Some(off) => value.start + off + at.start..value.start + off + at.end,
+        None => value,
+    }
+}
+
 /// `90s`, `30m`, `1h`, `1d`, `500ms`, or a number of seconds, in ms (at least 1 ms).
 fn parse_duration_ms(v: &Value) -> Option<u64> {
     if let Some(n) = v.as_u64() {
@@ -324,12 +334,14 @@ fn entry(
         let fallback = format!("limit{i}");
         match sekisho_ratelimit::import(text, &fallback) {
             Ok(imp) => {
-                let span = cx.span("iptables");
-                for w in &imp.warnings {
+                for (w, at) in &imp.warnings {
                     let d = Diagnostic::warning(w.clone())
                         .with_code("rate-limit-import")
                         .with_hint("write the limit with 'action:' to choose what over-limit traffic gets, and silence this warning");
-                    cx.diags.push(match span.clone() {
+                    let span = cx
+                        .span("iptables")
+                        .map(|s| within(cx.src, s, text, at.clone()));
+                    cx.diags.push(match span {
                         Some(s) => d.at_span(cx.src, s),
                         None => d.in_file(cx.src.name()),
                     });
@@ -349,14 +361,9 @@ fn entry(
                 (imp.config, imp.header, count, action, None)
             }
             Err(e) => {
-                // Point into the string when it sits on one line as written.
-                let span = cx.span("iptables").map(|s| {
-                    let raw = &cx.src.text()[s.clone()];
-                    match raw.find(text) {
-                        Some(off) => s.start + off + e.span.start..s.start + off + e.span.end,
-                        None => s,
-                    }
-                });
+                let span = cx
+                    .span("iptables")
+                    .map(|s| within(cx.src, s, text, e.span.clone()));
                 cx.error_at(span, e.message, &e.hint);
                 return None;
             }
@@ -742,7 +749,8 @@ rate_limits:
             .collect();
         assert_eq!(w.len(), 1);
         assert!(w[0].message.contains("-j ACCEPT"));
-        assert_eq!(w[0].location.as_ref().unwrap().line, 14);
+        let loc = w[0].location.as_ref().unwrap();
+        assert_eq!((loc.line, loc.len), (14, 9), "underlines '-j ACCEPT'");
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub struct Imported {
     pub action: ImportAction,
     /// The rule's target as written (`ACCEPT`).
     pub target: String,
-    /// Things the import changed or could not carry over, for `sekisho check` warnings.
-    pub warnings: Vec<String>,
+    /// Things the import changed or could not carry over, for `sekisho check` warnings, each
+    /// with the byte range of the words it is about.
+    pub warnings: Vec<(String, Range<usize>)>,
 }
 
 /// An import error: what is wrong, the hint, and the byte range in the rule text.
@@ -255,8 +256,8 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
                 // Target options (--reject-with …, --log-prefix …) follow; keep going.
             }
             "-i" | "--in-interface" | "-o" | "--out-interface" => {
-                let (v, _) = value(i + 1)?;
-                warnings.push(format!("interface match '{word} {v}' is ignored: the limit applies to traffic on every interface sekisho sees"));
+                let (v, vs) = value(i + 1)?;
+                warnings.push((format!("interface match '{word} {v}' is ignored: the limit applies to traffic on every interface sekisho sees"), span.start..vs.end));
                 i += 2;
             }
             "--comment" | "--reject-with" | "--log-prefix" | "--log-level" => {
@@ -291,6 +292,11 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
             whole,
         ));
     };
+    let jspan = w
+        .iter()
+        .rev()
+        .find(|(x, _)| x == "-j" || x == "--jump")
+        .map_or(0, |(_, r)| r.start);
     let (target, tspan) = target.ok_or_else(|| {
         err(
             "the rule has no -j target".into(),
@@ -340,7 +346,7 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
     config.validate().map_err(|e| rate_err(e, whole.clone()))?;
     let action = match (target.to_ascii_uppercase().as_str(), above) {
         ("ACCEPT", false) => {
-            warnings.push(format!("'-j ACCEPT' lets traffic within {rate} through and leaves the rest to the rules after it in the chain, which sekisho cannot see; imported as action: drop for traffic over the limit"));
+            warnings.push((format!("'-j ACCEPT' lets traffic within {rate} through and leaves the rest to the rules after it in the chain, which sekisho cannot see; imported as action: drop for traffic over the limit"), jspan.min(tspan.start)..tspan.end));
             ImportAction::Drop
         }
         ("DROP", true) => ImportAction::Drop,
@@ -395,7 +401,8 @@ mod tests {
         assert!(r.new_flows);
         assert_eq!(r.action, ImportAction::Drop);
         assert_eq!(r.warnings.len(), 1);
-        assert!(r.warnings[0].contains("-j ACCEPT"));
+        assert!(r.warnings[0].0.contains("-j ACCEPT"));
+        assert_eq!(&SEED[r.warnings[0].1.clone()], "-j ACCEPT");
     }
 
     #[test]

@@ -292,7 +292,9 @@ impl RateLimiter {
                 if !d.outcome.is_over() {
                     continue;
                 }
-                let until = limit.block_for_ms.map(|ms| now.saturating_add(ms * 1000));
+                let until = limit
+                    .block_for_ms
+                    .map(|ms| now.saturating_add(ms.saturating_mul(1000)));
                 if let Some(u) = until {
                     if self.blocked.len() >= MAX_BLOCKED && !self.blocked.contains_key(&(li, key)) {
                         // Full: the block that ends soonest makes room.
