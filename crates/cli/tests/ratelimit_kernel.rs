@@ -132,22 +132,44 @@ fn parse_table(text: &str) -> Vec<(i64, String, f64, f64)> {
 
 #[test]
 fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
-    if !tools_present() {
-        return;
+    if tools_present() {
+        lab_run(false);
     }
+}
+
+/// The same with IPv6 and ip6tables, keyed on the source /64 and the destination port
+/// (`--hashlimit-mode srcip,dstport --hashlimit-srcmask 64`): two client addresses in one /64
+/// share a bucket, and the keys print as the kernel's `%pI6` (`/proc/net/ip6t_hashlimit`).
+#[test]
+fn ipv6_hashlimit_with_a_source_prefix_agrees_too() {
+    if tools_present() {
+        lab_run(true);
+    }
+}
+
+fn lab_run(v6: bool) {
     let pid = std::process::id();
+    let tag = if v6 { "6" } else { "4" };
     let mut lab = Lab {
-        server: format!("sk-rl-srv-{pid}"),
-        client: format!("sk-rl-cli-{pid}"),
+        server: format!("sk-rl{tag}-srv-{pid}"),
+        client: format!("sk-rl{tag}-cli-{pid}"),
         children: Vec::new(),
     };
     let (s, c) = (lab.server.clone(), lab.client.clone());
-    // A /24 of its own per run, so parallel runs never meet.
-    let net = format!("10.{}.{}", 100 + (pid % 100), (pid / 100) % 250);
-    let (va, vb) = (
-        format!("skrl{}a", pid % 1_000_000),
-        format!("skrl{}b", pid % 1_000_000),
+    // Addresses of its own per run, so parallel runs never meet.
+    let net = format!(
+        "10.{}.{}",
+        100 + (pid % 100) + if v6 { 100 } else { 0 },
+        (pid / 100) % 250
     );
+    let net6 = format!("fd00:5e:{:x}", pid & 0xffff);
+    let (va, vb) = (
+        format!("skrl{tag}{}a", pid % 1_000_000),
+        format!("skrl{tag}{}b", pid % 1_000_000),
+    );
+    let ipt = if v6 { "ip6tables" } else { "iptables" };
+    let plen = if v6 { "/48" } else { "/24" };
+    let nodad: &[&str] = if v6 { &["nodad"] } else { &[] };
     ok(&["ip", "netns", "add", &s]);
     ok(&["ip", "netns", "add", &c]);
     ok(&[
@@ -155,41 +177,46 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
     ]);
     ok(&["ip", "link", "set", &va, "netns", &s]);
     ok(&["ip", "link", "set", &vb, "netns", &c]);
-    let server_ip = format!("{net}.1");
-    ok(&[
-        "ip",
-        "-n",
-        &s,
-        "addr",
-        "add",
-        &format!("{server_ip}/24"),
-        "dev",
-        &va,
-    ]);
-    let sources: Vec<String> = (11..=14).map(|i| format!("{net}.{i}")).collect();
+    let server_ip = if v6 {
+        format!("{net6}::1")
+    } else {
+        format!("{net}.1")
+    };
+    let addr = |ns: &str, a: &str, dev: &str| {
+        let cidr = format!("{a}{plen}");
+        let mut args = vec!["ip", "-n", ns, "addr", "add", cidr.as_str(), "dev", dev];
+        args.extend_from_slice(nodad);
+        ok(&args);
+    };
+    addr(&s, &server_ip, &va);
+    // IPv6: the first two share a /64 (and so a bucket).
+    let sources: Vec<String> = if v6 {
+        ["1::11", "1::12", "2::11", "3::11"]
+            .iter()
+            .map(|h| format!("{net6}:{h}"))
+            .collect()
+    } else {
+        (11..=14).map(|i| format!("{net}.{i}")).collect()
+    };
     for a in &sources {
-        ok(&[
-            "ip",
-            "-n",
-            &c,
-            "addr",
-            "add",
-            &format!("{a}/24"),
-            "dev",
-            &vb,
-        ]);
+        addr(&c, a, &vb);
     }
     for (ns, dev) in [(&s, &va), (&c, &vb)] {
         ok(&["ip", "-n", ns, "link", "set", dev, "up"]);
         ok(&["ip", "-n", ns, "link", "set", "lo", "up"]);
     }
-    let table = "rl6";
-    ok(&[
+    let table = if v6 { "rl6v6" } else { "rl6" };
+    let (mode, mask): (&str, &[&str]) = if v6 {
+        ("srcip,dstport", &["--hashlimit-srcmask", "64"])
+    } else {
+        ("srcip", &[])
+    };
+    let mut rule_args = vec![
         "ip",
         "netns",
         "exec",
         &s,
-        "iptables",
+        ipt,
         "-A",
         "INPUT",
         "-p",
@@ -209,17 +236,22 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
         "--hashlimit-burst",
         "3",
         "--hashlimit-mode",
-        "srcip",
+        mode,
         "--hashlimit-htable-expire",
         "60000",
         "-j",
         "ACCEPT",
-    ]);
+    ];
+    rule_args.splice(
+        rule_args.len() - 2..rule_args.len() - 2,
+        mask.iter().copied(),
+    );
+    ok(&rule_args);
     ok(&[
-        "ip", "netns", "exec", &s, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "25", "-m",
-        "state", "--state", "NEW", "-j", "DROP",
+        "ip", "netns", "exec", &s, ipt, "-A", "INPUT", "-p", "tcp", "--dport", "25", "-m", "state",
+        "--state", "NEW", "-j", "DROP",
     ]);
-    let saved = ok(&["ip", "netns", "exec", &s, "iptables-save"]);
+    let saved = ok(&["ip", "netns", "exec", &s, &format!("{ipt}-save")]);
     let rule = saved
         .lines()
         .find(|l| l.contains("hashlimit"))
@@ -229,7 +261,20 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("syn.pcap");
     let tcpdump = Command::new("ip")
-        .args(["netns", "exec", &s, "tcpdump", "-i", &va, "-n", "-U", "-w"])
+        // --immediate-mode: packets are handed over at once, not held in the kernel's
+        // buffer (which a stop would lose).
+        .args([
+            "netns",
+            "exec",
+            &s,
+            "tcpdump",
+            "--immediate-mode",
+            "-i",
+            &va,
+            "-n",
+            "-U",
+            "-w",
+        ])
         .arg(&pcap)
         .args(["tcp", "port", "25"])
         .stdout(Stdio::null())
@@ -313,13 +358,16 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
         "exec",
         &s,
         "cat",
-        &format!("/proc/net/ipt_hashlimit/{table}"),
+        &format!(
+            "/proc/net/{}_hashlimit/{table}",
+            if v6 { "ip6t" } else { "ipt" }
+        ),
     ]);
     let read_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64;
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(700));
     // Stop tcpdump cleanly (SIGINT flushes the file), then the rest.
     let td = lab.children.remove(0);
     let _ = Command::new("kill")
@@ -352,14 +400,18 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
 
     // Verdicts: per source, the SYNs in capture order (one per attempt), dropped or not.
     let eve = std::fs::read_to_string(outdir.join("eve.json")).unwrap();
-    let mut flows: Vec<(String, String, u64)> = Vec::new(); // (start, src, flow_id)
+    let mut flows: Vec<(String, std::net::IpAddr, u64)> = Vec::new(); // (start, src, flow_id)
     let mut dropped = std::collections::HashSet::new();
     for l in eve.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         match v["event_type"].as_str() {
             Some("flow") if v["dest_port"] == 25 => flows.push((
                 v["flow"]["start"].as_str().unwrap().to_string(),
-                v["src_ip"].as_str().unwrap().to_string(),
+                v["src_ip"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<std::net::IpAddr>()
+                    .unwrap(),
                 v["flow_id"].as_u64().unwrap(),
             )),
             Some("drop") => {
@@ -378,7 +430,7 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
             .collect();
         let ours: Vec<bool> = flows
             .iter()
-            .filter(|f| &f.1 == src)
+            .filter(|f| f.1 == src.parse::<std::net::IpAddr>().unwrap())
             .map(|f| !dropped.contains(&f.2))
             .collect();
         eprintln!("{src}: kernel {k:?} sekisho {ours:?}");
@@ -397,7 +449,11 @@ fn hashlimit_in_the_kernel_and_in_sekisho_agree() {
     );
     let k = parse_table(&proc_text);
     let o = parse_table(&ours_text);
-    assert_eq!(k.len(), sources.len());
+    assert_eq!(
+        k.len(),
+        if v6 { 3 } else { 4 },
+        "one key per source (IPv6: per /64)"
+    );
     assert_eq!(
         k.iter().map(|x| &x.1).collect::<Vec<_>>(),
         o.iter().map(|x| &x.1).collect::<Vec<_>>(),
