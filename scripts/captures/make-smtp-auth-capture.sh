@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes tests/fixtures/captures/smtp/auth-guard.pcap: a dictionary attack on SMTP AUTH next to
+# Makes tests/fixtures/captures/ratelimit/auth-guard.pcap: a dictionary attack on SMTP AUTH next to
 # a normal sender, for the brute-force guard of issue 13 (`count: smtp_auth_failure`).
 #
 # Two network namespaces joined by a veth pair. The server (203.0.113.25/24) runs a private
@@ -14,11 +14,11 @@
 #
 # Needs root and: iproute2 ethtool tcpdump postfix swaks, libsasl2-modules (the sasldb
 # plugin), sasldblistusers2/saslpasswd2 not needed (the database is empty).
-# Usage: sudo scripts/captures/make-smtp-auth-capture.sh [OUTDIR]   (default tests/fixtures/captures/smtp)
+# Usage: sudo scripts/captures/make-smtp-auth-capture.sh [OUTDIR]   (default tests/fixtures/captures/ratelimit)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
-out=${1:-$here/tests/fixtures/captures/smtp}
+out=${1:-$here/tests/fixtures/captures/ratelimit}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 [ "$(id -u)" = 0 ] || { echo "make-smtp-auth-capture: needs root" >&2; exit 2; }

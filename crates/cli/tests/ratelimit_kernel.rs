@@ -414,9 +414,18 @@ fn lab_run(v6: bool) {
                     .unwrap(),
                 v["flow_id"].as_u64().unwrap(),
             )),
-            Some("drop") => {
-                assert_eq!(v["drop"]["reason"], "rate limit");
+            Some("drop") if v["drop"]["reason"] == "rate limit" => {
                 dropped.insert(v["flow_id"].as_u64().unwrap());
+            }
+            Some("drop") => {
+                // On a loaded machine a connection's last FIN/ACK can come after its flow
+                // closed in the engine: a flow without a handshake, dropped by the midstream
+                // exception policy. Never a connection attempt.
+                assert_eq!(
+                    v["drop"]["syn"], false,
+                    "a SYN dropped for another reason: {v}"
+                );
+                eprintln!("note: not a rate-limit drop: {v}");
             }
             _ => {}
         }

@@ -336,7 +336,7 @@ fn explain_prints_what_the_seed_line_means() {
     assert_eq!(missing.status.code(), Some(1));
 }
 
-/// The brute-force guard on a real capture (`tests/fixtures/captures/smtp/auth-guard.pcap`,
+/// The brute-force guard on a real capture (`tests/fixtures/captures/ratelimit/auth-guard.pcap`,
 /// made by `scripts/captures/make-smtp-auth-capture.sh`: Postfix with Cyrus SASL rejecting
 /// every AUTH with 535, swaks from 10.0.0.66 trying six logins, one connection each, while
 /// 10.0.0.150 sends three messages without AUTH). With `count: smtp_auth_failure`, 1/hour,
@@ -348,7 +348,7 @@ fn explain_prints_what_the_seed_line_means() {
 #[test]
 fn smtp_auth_guard_blocks_the_attacker_and_only_the_attacker() {
     let pcap = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/captures/smtp/auth-guard.pcap");
+        .join("../../tests/fixtures/captures/ratelimit/auth-guard.pcap");
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("guard.yaml");
     std::fs::write(
