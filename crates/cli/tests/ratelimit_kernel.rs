@@ -447,6 +447,23 @@ fn lab_run(v6: bool) {
     }
     assert!(kernel.iter().any(|x| x.1) && kernel.iter().any(|x| !x.1));
 
+    // `sekisho ratelimit show --file` reads the kernel's own table (revision-3 numbers).
+    let kfile = dir.path().join("kernel-table");
+    std::fs::write(&kfile, &proc_text).unwrap();
+    let shown = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .args(["ratelimit", "show", "--explain", "--file"])
+        .arg(&kfile)
+        .output()
+        .unwrap();
+    assert!(shown.status.success());
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("rate:    6/minute")
+            && shown.contains("burst:   3 ")
+            && shown.contains("revision-2/3"),
+        "{shown}"
+    );
+
     // Tables: same keys, burst, tokens (ours refilled to the kernel's read), expiry.
     let ours_text = std::fs::read_to_string(outdir.join("ratelimit").join(table)).unwrap();
     eprintln!("kernel:\n{proc_text}sekisho:\n{ours_text}");

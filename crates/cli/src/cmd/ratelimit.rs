@@ -15,13 +15,15 @@ numbers (32000 credits per second, sekisho's and kernels up to 4.x), revision-1 
 5.10+ kernels (cost = avg x 3) and revision-2/3 numbers (64-bit) are recognised.
 
 show NAME prints table NAME as `sekisho replay --out DIR` wrote it at the end of its input
-(DIR/ratelimit/NAME), each line followed by its meaning with --explain.
+(DIR/ratelimit/NAME), each line followed by its meaning with --explain; show --file PATH reads
+any file of such lines, such as the kernel's /proc/net/ipt_hashlimit/NAME.
 
 Exit status: 0 done; 1 the line or table could not be read; 2 usage error.
 
 Examples:
   sekisho ratelimit explain '295 103.54.60.244:0->0.0.0.0:0 17688640 115200000 57600000'
-  sekisho ratelimit show smtp_limit --out out --explain";
+  sekisho ratelimit show smtp_limit --out out --explain
+  sekisho ratelimit show --file /proc/net/ipt_hashlimit/smtp_limit --explain";
 
 /// Arguments of `sekisho ratelimit`.
 #[derive(clap::Args)]
@@ -39,14 +41,18 @@ enum Cmd {
         #[arg(value_name = "LINE", num_args = 1.., required = true)]
         line: Vec<String>,
     },
-    /// Print a table written by `sekisho replay --out DIR` (DIR/ratelimit/NAME).
+    /// Print a table written by `sekisho replay --out DIR` (DIR/ratelimit/NAME), or any file
+    /// of such lines (--file /proc/net/ipt_hashlimit/NAME reads the kernel's).
     Show {
         /// Table name (`name:` of the rate limit, or its --hashlimit-name).
-        #[arg(value_name = "NAME")]
-        name: String,
+        #[arg(value_name = "NAME", required_unless_present = "file")]
+        name: Option<String>,
         /// The replay's output directory.
         #[arg(long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
+        /// Read this file instead (e.g. /proc/net/ipt_hashlimit/smtp_limit).
+        #[arg(long, value_name = "PATH", conflicts_with = "name")]
+        file: Option<PathBuf>,
         /// Follow each line with its meaning.
         #[arg(long)]
         explain: bool,
@@ -69,12 +75,31 @@ pub fn run(args: Args) -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Cmd::Show { name, out, explain } => {
-            if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
-                eprintln!("sekisho ratelimit show: error: bad table name '{name}'");
-                return ExitCode::from(2);
-            }
-            let path = out.join(sekisho_replay::RATELIMIT_DIR).join(&name);
+        Cmd::Show {
+            name,
+            out,
+            file,
+            explain,
+        } => {
+            let path = match (file, name.as_deref()) {
+                (Some(f), _) => f,
+                (None, Some(n))
+                    if !n.is_empty() && !n.starts_with('.') && !n.contains(['/', '\\']) =>
+                {
+                    out.join(sekisho_replay::RATELIMIT_DIR).join(n)
+                }
+                (None, n) => {
+                    eprintln!(
+                        "sekisho ratelimit show: error: bad table name '{}'",
+                        n.unwrap_or("")
+                    );
+                    return ExitCode::from(2);
+                }
+            };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(e) => {
