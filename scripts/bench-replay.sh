@@ -10,7 +10,10 @@
 #   2. sekisho replay --decode-only   (read + the engine's decoder only: the ceiling)
 #   3. sekisho replay --mode monitor --rules F...  (every *.rules file of the ET Open 2024-04
 #      snapshot in ../shared/rulesets/et-open-2024-04; skipped with a message if absent)
-#   4. sekisho replay --mode monitor          (no rules: the fair partner of 3)
+#   4. sekisho replay --mode monitor          (no rules: the fair partner of 3 and 5)
+#   5. sekisho replay --mode monitor --policy P, P holding one rate limit that counts every
+#      packet per 4-tuple (`count: packets`, mode [srcip, srcport, dstip, dstport], a rate no
+#      flow reaches): the per-packet cost of a rate limit, 5 vs 4 in ns per packet
 # and prints Gbit/s, Mpps and peak RSS for each, the cost ratio full/decode-only (target: at
 # most 2x), the rule load report of pass 3 and the detection slowdown 3 vs 4 in packets/s.
 # Monitor mode so that drops never change what is inspected: both 3 and 4 see every packet.
@@ -160,6 +163,15 @@ once() {
 # (each runs $rounds times) so a busy machine slows all alike; the best of each is reported.
 cat "$pcap" > /dev/null
 touch "$out/results"
+cat > "$out/ratelimit.yaml" <<'YAML'
+rate_limits:
+  - name: bench
+    match: "ip any any -> any any"
+    count: packets
+    rate: 10000/second
+    burst: 10000
+    mode: [srcip, srcport, dstip, dstport]
+YAML
 echo "each pass runs $rounds times, interleaved; best wall kept (shared machine: figures vary run to run)"
 suffixes=("")
 if [[ -n $baseline ]]; then suffixes+=("@base"); fi
@@ -171,7 +183,12 @@ for _ in $(seq $rounds); do
         fi
         if [ $detect = 1 ]; then
             once "et-open$sfx" --mode monitor "${rules[@]}"
+        fi
+        if [ $detect = 1 ] || [ $base = 1 ]; then
             once "no-rules$sfx" --mode monitor
+        fi
+        if [ $base = 1 ]; then
+            once "ratelimit$sfx" --mode monitor --policy "$out/ratelimit.yaml"
         fi
     done
 done
@@ -189,8 +206,8 @@ for l in open(sys.argv[1]):
         b["cpu"] = min(cpu, b["cpu"])
         b["rss"] = max(rss, b["rss"])
 names = {"full": "1 full", "decode-only": "2 decode-only",
-         "et-open": "3 et-open", "no-rules": "4 no-rules"}
-for label in ("full", "decode-only", "et-open", "no-rules"):
+         "et-open": "3 et-open", "no-rules": "4 no-rules", "ratelimit": "5 ratelimit"}
+for label in ("full", "decode-only", "et-open", "no-rules", "ratelimit"):
     if label in best:
         b = best[label]
         print(f"{names[label]:15} {b['line']} cpu={b['cpu']:.2f}s peak_rss={b['rss']} KiB")
@@ -207,10 +224,16 @@ if "et-open" in best and "no-rules" in best:
     e, n = pps(best["et-open"]), pps(best["no-rules"])
     print(f"detection slowdown (no-rules / et-open, packets/s, monitor mode): {n/max(e,1e-9):.2f}x "
           f"({n/1e6:.3f} -> {e/1e6:.3f} Mpps)")
+if "ratelimit" in best and "no-rules" in best:
+    r, n = best["ratelimit"], best["no-rules"]
+    pk = int(re.search(r"packets=(\d+)", r["line"]).group(1))
+    print(f"rate-limit cost (ratelimit - no-rules, monitor mode): "
+          f"{(r['wall'] - n['wall']) / max(pk, 1) * 1e9:.1f} ns/packet wall, "
+          f"{(r['cpu'] - n['cpu']) / max(pk, 1) * 1e9:.1f} ns/packet cpu")
 if any(k.endswith("@base") for k in best):
     print("before/after (best wall of each, same capture, interleaved):")
     print(f"  {'pass':12} {'baseline Mpps':>14} {'new Mpps':>9} {'new/baseline':>13}")
-    for label in ("full", "decode-only", "et-open", "no-rules"):
+    for label in ("full", "decode-only", "et-open", "no-rules", "ratelimit"):
         if label in best and label + "@base" in best:
             def mpps(b):
                 n = int(re.search(r"packets=(\d+)", b["line"]).group(1))

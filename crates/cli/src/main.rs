@@ -24,6 +24,7 @@ mod cmd;
   sekisho verify smtp-pipelining
   sekisho dns --config examples/dns/walled-garden.yaml --dry-run
   sekisho dns report query.log
+  sekisho ratelimit explain '295 103.54.60.244:0->0.0.0.0:0 17688640 115200000 57600000'
 
 Run `sekisho help COMMAND` for a command's options, exit statuses and more examples."
 )]
@@ -46,6 +47,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Run the DNS firewall (a filtering forwarder), or work with its query logs.
     Dns(cmd::dns::Args),
+    /// Read rate-limit tables: explain a /proc/net/ipt_hashlimit line, show a replay's table.
+    Ratelimit(cmd::ratelimit::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,5 +60,6 @@ fn main() -> ExitCode {
         Command::Reload(a) => cmd::reload::run(a),
         Command::Verify(a) => cmd::verify::run(a),
         Command::Dns(a) => cmd::dns::run(a),
+        Command::Ratelimit(a) => cmd::ratelimit::run(a),
     }
 }

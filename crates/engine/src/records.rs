@@ -89,6 +89,56 @@ pub enum Output {
     Drop(Box<DropRecord>),
 }
 
+/// What a rate-limit record reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitEvent {
+    /// A key went over its limit (the first over-limit packet after being within it; later
+    /// over-limit packets of the same run are counted, not logged again).
+    OverLimit,
+    /// A new key found the table at `htable_max` entries (logged at most once per second of
+    /// packet time per table; every one is counted).
+    TableFull,
+    /// End of input: one summary per table.
+    Summary,
+    /// A new flow from a key blocked by an app-event limit (`block_for`): logged once per
+    /// key and block.
+    Blocked,
+}
+
+/// A rate limit's finding (EVE `ratelimit`): whom it limited, in which table, and the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitRecord {
+    /// What happened.
+    pub event: RateLimitEvent,
+    /// Record time (the packet's, or the end of input for a summary).
+    pub ts: Timestamp,
+    /// The packet (none for a summary).
+    pub head: Option<PacketHead>,
+    /// Table name.
+    pub table: String,
+    /// The key as `/proc/net/ipt_hashlimit` prints it (empty for a summary).
+    pub key: String,
+    /// The rate in iptables spelling (`2/hour`).
+    pub rate: String,
+    /// The burst.
+    pub burst: u64,
+    /// Credits in the bucket after the packet; tokens = credit / cost.
+    pub credit: u64,
+    /// Credits one packet costs.
+    pub cost: u64,
+    /// What over-limit traffic gets (`drop`, `reject`, `alert`).
+    pub action: &'static str,
+    /// What the limit counts (`new_flows`, `packets`, `bytes`, `smtp_auth_failure`, …).
+    pub count: &'static str,
+    /// App-event limits with `block_for`: until when the key's new flows get `action`.
+    pub blocked_until: Option<Timestamp>,
+    /// True when the packet was dropped or rejected (inline, action drop/reject).
+    pub blocked: bool,
+    /// Summary counters by name (`lookups`, `under`, `over`, `table_full`, `created`,
+    /// `expired`, `entries`, `peak_entries`); empty for per-packet events.
+    pub counters: Vec<(&'static str, u64)>,
+}
+
 /// One record of the sensor, in the order it happened.
 #[derive(Debug, Clone)]
 pub enum Record {
@@ -108,6 +158,8 @@ pub enum Record {
     Event(Event),
     /// One `--explain` line (only when explaining).
     Explain(String),
+    /// A rate limit's finding.
+    RateLimit(Box<RateLimitRecord>),
     /// The closing statistics at end of input: every counter by its dotted key.
     Stats {
         /// Packet time of the end of input.

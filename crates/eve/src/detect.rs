@@ -50,7 +50,7 @@ impl<'a> AlertObj<'a> {
 
 /// The header of a per-packet record about `h`; NFW's alert samples have no `pcap_cnt`,
 /// `ip_v` or `pkt_src`.
-fn head(h: &PacketHead, event_type: &'static str, nfw: bool) -> RecordHead<'static> {
+pub(crate) fn head(h: &PacketHead, event_type: &'static str, nfw: bool) -> RecordHead<'static> {
     let ports = has_ports(h.proto);
     RecordHead {
         timestamp: format_timestamp(h.ts),

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 mod detect;
 mod dns;
 mod http;
+mod ratelimit;
 mod smtp;
 mod tls;
 
@@ -499,6 +500,7 @@ impl LogSink {
             // drop record.
             Record::Event(Event::Exception(_)) => Ok(()),
             Record::Explain(_) => Ok(()),
+            Record::RateLimit(r) => self.ratelimit_record(r),
             Record::Stats { ts, counters } => {
                 let uptime = self.created.elapsed().as_secs();
                 self.stats(*ts, uptime, counters.iter().copied())

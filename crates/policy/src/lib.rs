@@ -65,6 +65,7 @@ pub mod nfw;
 mod origin;
 mod passtrap;
 mod policy;
+pub mod ratelimit;
 pub mod settings;
 mod suricata8;
 pub mod vars;

@@ -57,6 +57,8 @@ pub struct Policy {
     pub rule_groups: Vec<RuleGroup>,
     /// Log output settings.
     pub logging: Logging,
+    /// Rate limits (`rate_limits:`), evaluated before the rule groups, in order.
+    pub rate_limits: Vec<crate::ratelimit::RateLimit>,
 }
 
 /// One rule group: its name, where its rules came from and the parsed rules in file order.
@@ -215,6 +217,7 @@ impl Default for Policy {
             firewall_rules: None,
             rule_groups: Vec::new(),
             logging: Logging::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -280,6 +283,8 @@ struct RawPolicy {
     #[serde(default)]
     rule_groups: Vec<RawGroup>,
     logging: Option<RawLogging>,
+    #[serde(default)]
+    rate_limits: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -322,6 +327,10 @@ const POLICY_KEYS: &[&str] = &[
     "rule_groups",
     "logging",
 ];
+/// Top-level keys accepted and suggested but not (yet) in the `expected one of` list of the
+/// unknown-key hint, whose exact text a golden test pins (`check_policy.rs`); fold them into
+/// [`POLICY_KEYS`] together with that test's text.
+const LATER_POLICY_KEYS: &[&str] = &["rate_limits"];
 /// The keys of one `rule_groups` entry (= [`RawGroup`]).
 const GROUP_KEYS: &[&str] = &[
     "name",
@@ -346,7 +355,15 @@ fn unknown_key_diags(src: &SourceFile) -> Vec<Diagnostic> {
     let idx = YamlIndex::new(src.text());
     let mut out = Vec::new();
     let mut check = |map: &serde_json::Map<String, Value>, path: &str, known: &[&str]| {
-        for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+        let later: &[&str] = if path.is_empty() {
+            LATER_POLICY_KEYS
+        } else {
+            &[]
+        };
+        for k in map
+            .keys()
+            .filter(|k| !known.contains(&k.as_str()) && !later.contains(&k.as_str()))
+        {
             let (key_path, msg) = if path.is_empty() {
                 (k.clone(), format!("unknown key '{k}'"))
             } else {
@@ -356,7 +373,7 @@ fn unknown_key_diags(src: &SourceFile) -> Vec<Diagnostic> {
                 )
             };
             let list = known.join(", ");
-            let hint = match sekisho_diag::suggest(k, known.iter().copied()) {
+            let hint = match sekisho_diag::suggest(k, known.iter().chain(later).copied()) {
                 Some(s) => format!("did you mean '{s}'? expected one of: {list}"),
                 None => format!("expected one of: {list}"),
             };
@@ -792,6 +809,13 @@ impl Policy {
             l.diags
                 .push(located(d, src, idx.value(&format!("variables.{name}"))));
         }
+        self.rate_limits = crate::ratelimit::load(
+            &raw.rate_limits,
+            src,
+            idx,
+            &build_variables(&self.variables),
+            &mut l.diags,
+        );
         // Default actions: parse each, then NFW's combination rules.
         let mut spans = Vec::new();
         for (i, w) in raw.default_actions.iter().enumerate() {

@@ -26,6 +26,10 @@ use sekisho_sensor::{RuleSet, Sensor, Settings};
 /// File the packets a live firewall would have sent go to, in the output directory.
 pub const TRANSMITTED_PCAP: &str = "transmitted.pcap";
 
+/// The folder of `--out DIR` that holds one file per rate-limit table, in the
+/// `/proc/net/ipt_hashlimit/NAME` format.
+pub const RATELIMIT_DIR: &str = "ratelimit";
+
 /// What to replay and how.
 #[derive(Debug, Clone)]
 pub struct ReplayOptions {
@@ -174,6 +178,24 @@ impl TransmitLog {
     }
 }
 
+/// Writes each rate-limit table as `DIR/ratelimit/NAME` in the `/proc/net/ipt_hashlimit`
+/// line format, as of the end of input (nothing without rate limits).
+fn write_rate_limit_tables(sensor: &Sensor, out_dir: &std::path::Path) -> std::io::Result<()> {
+    let tables = sensor.rate_limit_tables();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let dir = out_dir.join(RATELIMIT_DIR);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
+    for (name, text) in tables {
+        let p = dir.join(name);
+        std::fs::write(&p, text)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
 /// Replays the captures through a sensor built from `opts.settings` and `rules`. Records go
 /// to the log sink after every packet, `--explain` lines to `explain`.
 pub fn run(
@@ -273,6 +295,7 @@ pub fn run(
     });
     sensor.finish(last_ts);
     drain(&mut sensor, &mut sink, &mut transmit, &mut write_err);
+    write_rate_limit_tables(&sensor, &opts.out_dir).map_err(ReplayError::Output)?;
     report.wall_secs = started.elapsed().as_secs_f64();
     sink.flush().map_err(ReplayError::Output)?;
     report.transmitted = transmit.count;

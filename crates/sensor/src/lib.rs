@@ -35,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod ratelimit;
 mod sensor;
 mod settings;
 

@@ -11,17 +11,26 @@ use sekisho_engine::{
     Stats, Timestamp, Transmit, Verdict,
 };
 
+use crate::ratelimit::RateLimiter;
 use crate::settings::Settings;
 
-/// The engine's inspector: detection when there are rules, nothing otherwise (so a run
-/// without rules does exactly the engine's work).
-struct Inspect(Option<Detector>);
+/// The engine's inspector: the rate limits, then detection when there are rules; nothing
+/// otherwise (so a run without either does exactly the engine's work).
+struct Inspect(Option<Detector>, Option<RateLimiter>);
 
 impl Inspector for Inspect {
     fn on_packet(&mut self, pkt: &PacketContext<'_>) -> Verdict {
-        self.0
+        // Rate limits come first; detection still sees the packet (its state stays whole),
+        // and the stricter verdict wins.
+        let limited = match self.1.as_mut() {
+            Some(r) => r.on_packet(pkt),
+            None => Verdict::Accept,
+        };
+        let v = self
+            .0
             .as_mut()
-            .map_or(Verdict::Accept, |d| d.on_packet(pkt))
+            .map_or(Verdict::Accept, |d| d.on_packet(pkt));
+        limited.and(v)
     }
 
     fn on_stream_data(&mut self, chunk: &AppChunk<'_>) -> Verdict {
@@ -31,9 +40,14 @@ impl Inspector for Inspect {
     }
 
     fn on_packet_end(&mut self, pkt: &PacketContext<'_>) -> Verdict {
-        self.0
+        let v = self
+            .0
             .as_mut()
-            .map_or(Verdict::Accept, |d| d.on_packet_end(pkt))
+            .map_or(Verdict::Accept, |d| d.on_packet_end(pkt));
+        match self.1.as_mut() {
+            Some(r) => r.on_packet_end(pkt).and(v),
+            None => v,
+        }
     }
 
     fn on_flow_drop(&mut self, pkt: &PacketContext<'_>) {
@@ -57,6 +71,9 @@ impl Inspector for Inspect {
     }
 
     fn on_flow_end(&mut self, record: &mut FlowRecord) {
+        if let Some(r) = self.1.as_mut() {
+            r.on_flow_end(record.flow_id);
+        }
         if let Some(d) = self.0.as_mut() {
             d.on_flow_end(record)
         }
@@ -100,7 +117,13 @@ impl Sensor {
     pub fn new(settings: &Settings, rules: Option<Arc<RuleSet>>) -> Sensor {
         let detector = rules.map(|r| Detector::new(r, settings.detect_config()));
         Sensor {
-            engine: Engine::with_inspector(settings.engine_config(), Inspect(detector)),
+            engine: Engine::with_inspector(
+                settings.engine_config(),
+                Inspect(
+                    detector,
+                    RateLimiter::new(&settings.rate_limits, settings.inline()),
+                ),
+            ),
             records: VecDeque::new(),
             now: Timestamp::default(),
             explain: settings.explain,
@@ -120,6 +143,9 @@ impl Sensor {
     /// Time has passed without packets: ends idle flows as of `now`.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
+        if let Some(r) = self.engine.inspector_mut().1.as_mut() {
+            r.handle_timeout(now);
+        }
         self.engine.handle_timeout(now);
         self.collect();
     }
@@ -140,14 +166,24 @@ impl Sensor {
         self.finish_step();
     }
 
-    /// Ends the next batch of flows; after the last, queues the stats record.
+    /// Ends the next batch of flows; after the last, the rate-limit summaries and the stats
+    /// record.
     fn finish_step(&mut self) {
         let done = self.engine.finish_some(self.now, FINISH_BATCH);
+        if done {
+            let now = self.now;
+            if let Some(r) = self.engine.inspector_mut().1.as_mut() {
+                r.summaries(now);
+            }
+        }
         self.collect();
         if done {
             self.finishing = false;
             let mut counters = Vec::new();
             self.engine.stats().for_each(|k, v| counters.push((k, v)));
+            if let Some(r) = self.engine.inspector().1.as_ref() {
+                counters.extend(r.counters());
+            }
             self.records.push_back(Record::Stats {
                 ts: self.now,
                 counters,
@@ -205,6 +241,17 @@ impl Sensor {
             .unwrap_or_default()
     }
 
+    /// The rate-limit tables in `/proc/net/ipt_hashlimit/NAME` form as of the latest packet
+    /// time: `(name, text)` per table, in policy order (empty without `rate_limits:`).
+    pub fn rate_limit_tables(&self) -> Vec<(String, String)> {
+        self.engine
+            .inspector()
+            .1
+            .as_ref()
+            .map(|r| r.tables(self.now))
+            .unwrap_or_default()
+    }
+
     /// Reject answers built so far.
     pub fn rejects_sent(&self) -> u64 {
         self.engine.rejects_sent()
@@ -218,13 +265,24 @@ impl Sensor {
     /// Moves detection's findings, then the engine's events, into the record queue.
     #[inline]
     fn collect(&mut self) {
-        if self.engine.inspector().0.is_none() && !self.engine.has_events() {
+        if self.engine.inspector().0.is_none()
+            && !self.engine.has_events()
+            && !self
+                .engine
+                .inspector()
+                .1
+                .as_ref()
+                .is_some_and(RateLimiter::has_records)
+        {
             return;
         }
         self.collect_slow();
     }
 
     fn collect_slow(&mut self) {
+        if let Some(r) = self.engine.inspector_mut().1.as_mut() {
+            self.records.extend(r.drain_records());
+        }
         if let Some(d) = self.engine.inspector_mut().0.as_mut() {
             while let Some(o) = d.poll_output() {
                 self.records.push_back(match o {

@@ -109,6 +109,8 @@ pub struct Settings {
     pub compile: CompileOptions,
     /// Detection configuration (its `inline` and `explain` follow the fields above).
     pub detect: DetectConfig,
+    /// The policy's rate limits (`rate_limits:`), evaluated before detection, in order.
+    pub rate_limits: Vec<sekisho_policy::ratelimit::RateLimit>,
 }
 
 impl Settings {
@@ -120,6 +122,7 @@ impl Settings {
             engine: EngineConfig::default(),
             compile: CompileOptions::default(),
             detect: DetectConfig::default(),
+            rate_limits: Vec::new(),
         }
     }
 
@@ -136,6 +139,7 @@ impl Settings {
             self.engine.app_layer.server_greeting_probe = false;
         }
         self.engine.exceptions = policy.exceptions();
+        self.rate_limits = policy.rate_limits.clone();
     }
 
     /// Validate checksums (`true`, the default) or not (captures taken on the sending host).

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod dns;
 pub mod reload;
+pub mod ratelimit;
 pub mod replay;
 pub mod run;
 pub mod verify;

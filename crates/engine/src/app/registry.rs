@@ -216,6 +216,13 @@ impl BufferId {
     }
 }
 
+/// Application events a rate limit can count (`count:` in `rate_limits:`), with the
+/// protocol that reports them ([`Parser::event_count`]).
+pub const APP_EVENTS: &[(&str, AppProto)] = &[
+    ("smtp_auth_failure", AppProto::Smtp),
+    ("smtp_rcpt_rejected", AppProto::Smtp),
+];
+
 /// A flow's parser: one variant per protocol with a parser.
 #[derive(Debug, Clone)]
 pub enum Parser {
@@ -377,6 +384,14 @@ impl Parser {
             Parser::Tls(p) => usize::from(!p.logged()),
             Parser::Http(p) => p.txs().count(),
             Parser::Dns(p) => p.txs().count(),
+        }
+    }
+
+    /// How many of the app event `name` (an [`APP_EVENTS`] name) the flow has seen so
+    /// far; `None` when this protocol has no such event.
+    pub fn event_count(&self, name: &str) -> Option<u64> {
+        match self {
+            Parser::Smtp(p) => p.event_count(name),
         }
     }
 

@@ -463,13 +463,21 @@ pub fn probe_to_client(data: &[u8]) -> ProbeResult {
 /// Queued command awaiting its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pending {
-    Helo { resets: bool },
+    Helo {
+        resets: bool,
+    },
     StartTls,
     Data,
     EndOfData,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
     Rset,
     Quit,
+    /// `RCPT TO` (its reply may reject the recipient).
+    Rcpt,
+    /// `AUTH` and its continuation lines (answered 334 until the exchange ends).
+    Auth,
     Other,
 }
 
@@ -628,6 +636,12 @@ pub struct SmtpParser {
     stats_txs: u64,
     /// The flow itself was already reported by [`SmtpParser::take_stats`].
     stats_flow: bool,
+    /// An AUTH exchange is going on (its lines are answered 334 until it ends).
+    in_auth: bool,
+    /// AUTH exchanges the server ended with 535 (credentials rejected).
+    auth_failures: u64,
+    /// RCPT TO commands answered 550, 551 or 553 (recipient refused).
+    rcpt_rejected: u64,
 }
 
 impl Default for SmtpParser {
@@ -721,6 +735,30 @@ impl SmtpParser {
             max_live_txs: MAX_LIVE_TXS,
             stats_txs: 0,
             stats_flow: false,
+            in_auth: false,
+            auth_failures: 0,
+            rcpt_rejected: 0,
+        }
+    }
+
+    /// AUTH exchanges the server answered 535 so far (a failed login; the credentials are
+    /// never kept).
+    pub fn auth_failures(&self) -> u64 {
+        self.auth_failures
+    }
+
+    /// RCPT TO commands the server answered 550, 551 or 553 so far (recipient harvesting).
+    pub fn rcpt_rejected(&self) -> u64 {
+        self.rcpt_rejected
+    }
+
+    /// An app event counter by its rate-limit name (`count:` in `rate_limits:`):
+    /// `smtp_auth_failure`, `smtp_rcpt_rejected`.
+    pub fn event_count(&self, name: &str) -> Option<u64> {
+        match name {
+            "smtp_auth_failure" => Some(self.auth_failures),
+            "smtp_rcpt_rejected" => Some(self.rcpt_rejected),
+            _ => None,
         }
     }
 
@@ -1195,7 +1233,7 @@ impl SmtpParser {
                     t.records_truncated = true;
                 }
             }
-            self.push(Pending::Other, Some(tx));
+            self.push(Pending::Rcpt, Some(tx));
         } else if has_prefix(l, b"rset") {
             kind = CommandKind::Rset;
             self.push(Pending::Rset, Some(tx));
@@ -1204,7 +1242,8 @@ impl SmtpParser {
             self.push(Pending::Quit, Some(tx));
         } else {
             kind = CommandKind::Other;
-            if has_prefix(l, b"auth ") {
+            let auth = has_prefix(l, b"auth ");
+            if auth {
                 // Mechanism only: the initial response (credentials) after
                 // it is never stored.
                 let mech = token(l, 4);
@@ -1213,8 +1252,16 @@ impl SmtpParser {
                         t.auth_mechanisms.push(mech);
                     }
                 }
+                self.in_auth = true;
             }
-            self.push(Pending::Other, Some(tx));
+            // A line of an AUTH exchange (the command or a continuation) is answered as
+            // part of it.
+            let what = if auth || self.in_auth {
+                Pending::Auth
+            } else {
+                Pending::Other
+            };
+            self.push(what, Some(tx));
         }
         self.record(tx, kind, &line);
     }
@@ -1277,6 +1324,18 @@ impl SmtpParser {
             }
             return;
         };
+        match entry.what {
+            // The AUTH exchange goes on while the server answers 334; any other reply ends
+            // it, 535 as a failed login.
+            Pending::Auth if code != 334 => {
+                self.in_auth = false;
+                if code == 535 {
+                    self.auth_failures += 1;
+                }
+            }
+            Pending::Rcpt if matches!(code, 550 | 551 | 553) => self.rcpt_rejected += 1,
+            _ => {}
+        }
         // A reply that answers a command is not the greeting, even the
         // first one (client spoke first): the greeting flag stays unset.
         let Some(tx) = entry.tx else { return };
@@ -1630,6 +1689,62 @@ mod app_layer_tests {
         );
         // The banner direction matched nothing: it takes the flow's protocol.
         assert_eq!(b.proto_dir(ToClient), AppProto::Smtp);
+    }
+
+    #[test]
+    fn auth_failures_and_rejected_recipients_are_counted() {
+        let mut a = AppLayer::new(6, 40000, 25);
+        let c = cfg(true);
+        a.feed(&c, ToClient, BANNER, 1);
+        a.feed(&c, ToServer, b"EHLO c\r\n", 2);
+        a.feed(&c, ToClient, b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n", 3);
+        // AUTH PLAIN with its initial response: 535.
+        a.feed(&c, ToServer, b"AUTH PLAIN AGJvYgBzZWNyZXQ=\r\n", 4);
+        a.feed(
+            &c,
+            ToClient,
+            b"535 5.7.8 Error: authentication failed\r\n",
+            5,
+        );
+        // AUTH LOGIN: two 334 rounds, then 535.
+        a.feed(&c, ToServer, b"AUTH LOGIN\r\n", 6);
+        a.feed(&c, ToClient, b"334 VXNlcm5hbWU6\r\n", 7);
+        a.feed(&c, ToServer, b"Ym9i\r\n", 8);
+        a.feed(&c, ToClient, b"334 UGFzc3dvcmQ6\r\n", 9);
+        a.feed(&c, ToServer, b"c2VjcmV0\r\n", 10);
+        a.feed(
+            &c,
+            ToClient,
+            b"535 5.7.8 Error: authentication failed\r\n",
+            11,
+        );
+        // A 535 to something that is not AUTH does not count; nor does a 334.
+        a.feed(&c, ToServer, b"NOOP\r\n", 12);
+        a.feed(&c, ToClient, b"250 ok\r\n", 13);
+        // Recipients: one accepted, two refused (550, 553), one deferred (450).
+        a.feed(
+            &c,
+            ToServer,
+            b"MAIL FROM:<a@b>\r\nRCPT TO:<x@y>\r\nRCPT TO:<n1@y>\r\nRCPT TO:<n2@y>\r\nRCPT TO:<n3@y>\r\n",
+            14,
+        );
+        a.feed(
+            &c,
+            ToClient,
+            b"250 ok\r\n250 ok\r\n550 5.1.1 no\r\n553 5.1.3 bad\r\n450 4.2.0 later\r\n",
+            15,
+        );
+        let p = a.parser().expect("parser");
+        assert_eq!(p.event_count("smtp_auth_failure"), Some(2));
+        assert_eq!(p.event_count("smtp_rcpt_rejected"), Some(2));
+        assert_eq!(p.event_count("nope"), None);
+        // The credentials are nowhere in the transaction: only the mechanisms.
+        let t = a.smtp().and_then(|s| s.tx(0)).expect("tx");
+        assert_eq!(
+            t.auth_mechanisms,
+            vec![b"PLAIN".to_vec(), b"LOGIN".to_vec()]
+        );
+        assert!(!format!("{t:?}").contains("c2VjcmV0"));
     }
 
     #[test]
