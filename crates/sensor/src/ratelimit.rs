@@ -13,6 +13,12 @@ use sekisho_ratelimit::{Key, Outcome, Table, TableStats};
 /// cleared, which can only make later packets count as new (more limiting, never less).
 const MAX_REPLIED: usize = 4_000_000;
 
+/// Bytes of per-flow state this stage keeps, counted in the engine's `flow.memcap` (see
+/// `Inspector::flow_state_bytes`): an entry of `replied` (a flow id at up to 16/7 buckets
+/// per entry with its control byte) and one of `app_seen` with its boxed counts (one
+/// counter per limit, four limits assumed).
+pub(crate) const FLOW_STATE_BYTES: usize = (8 + 1) * 16 / 7 + (8 + 24 + 1) * 16 / 7 + 4 * 8 + 16;
+
 /// The stage: the limits in policy order and their tables.
 pub(crate) struct RateLimiter {
     limits: Vec<(RateLimit, usize)>,

@@ -82,7 +82,7 @@ impl Inspector for Inspect {
     /// Counted even without rules: a reload ([`Sensor::swap_rules`]) can add a detector to
     /// a table sized earlier.
     fn flow_state_bytes(&self) -> usize {
-        sekisho_detect::FLOW_STATE_BYTES
+        sekisho_detect::FLOW_STATE_BYTES + crate::ratelimit::FLOW_STATE_BYTES
     }
 
     fn reserve_flows(&mut self, max_flows: usize) {

@@ -2,8 +2,8 @@
 
 pub mod check;
 pub mod dns;
-pub mod reload;
 pub mod ratelimit;
+pub mod reload;
 pub mod replay;
 pub mod run;
 pub mod verify;

@@ -392,6 +392,7 @@ impl Parser {
     pub fn event_count(&self, name: &str) -> Option<u64> {
         match self {
             Parser::Smtp(p) => p.event_count(name),
+            Parser::Tls(_) | Parser::Http(_) | Parser::Dns(_) => None,
         }
     }
 
