@@ -18,6 +18,8 @@ pub mod dns;
 pub mod http;
 #[path = "smtp.rs"]
 pub mod smtp;
+#[path = "ssh.rs"]
+pub mod ssh;
 #[path = "tls.rs"]
 pub mod tls;
 
@@ -39,6 +41,8 @@ pub enum AppProto {
     Http,
     /// DNS over UDP and TCP (parsed: one transaction per message).
     Dns,
+    /// SSH (detected from either side's identification string; not parsed).
+    Ssh,
     /// Detection gave up (see [`crate::app`] for the rule).
     Failed,
 }
@@ -125,7 +129,7 @@ pub struct ProtoDef {
 }
 
 /// Every protocol, in probing order. The one list of protocols.
-pub const PROTOCOLS: &[ProtoDef] = &[dns::DEF, tls::DEF, smtp::DEF, http::DEF];
+pub const PROTOCOLS: &[ProtoDef] = &[dns::DEF, tls::DEF, smtp::DEF, http::DEF, ssh::DEF];
 
 /// Probes `data` against every registered protocol: a protocol claiming one of the flow's
 /// ports exclusively is the only one probed; otherwise any match wins, else any "need
