@@ -43,10 +43,10 @@ pub const STREAM_WINDOW: usize = 256;
 /// Bytes of detection state per flow the engine tracks, for the engine's `flow_memcap`
 /// accounting: the boxed [`FlowDet`] with its allocator header, its two stream tails at
 /// their cap ([`STREAM_WINDOW`] each, allocated), and its hash-map entry (key, box pointer
-/// and control byte, at up to 16/7 buckets per entry). Flowbits and transaction-match lists
+/// and control byte, at up to 16/7 buckets per entry, 3/2 of that while the map doubles). Flowbits and transaction-match lists
 /// grow with what the rules set and are not part of it.
 pub const FLOW_STATE_BYTES: usize =
-    std::mem::size_of::<FlowDet>() + 16 + 2 * (STREAM_WINDOW + 16) + (16 + 1) * 16 / 7;
+    std::mem::size_of::<FlowDet>() + 16 + 2 * (STREAM_WINDOW + 16) + (16 + 1) * 16 / 7 * 3 / 2;
 
 /// Most per-flow transaction matches remembered (alert once per rule and transaction).
 const MAX_TX_MATCHES: usize = 4096;
@@ -1608,10 +1608,9 @@ impl Inspector for Detector {
     }
 
     fn reserve_flows(&mut self, max_flows: usize) {
-        // As the engine's table: skipped when refused or beyond reason.
-        if max_flows <= 1 << 24 {
-            let _ = self.flows.try_reserve(max_flows);
-        }
+        // As the engine's map: sized like Suricata's `flow.prealloc` and doubling from there
+        // (counted with its rehash peak in `FLOW_STATE_BYTES`).
+        let _ = self.flows.try_reserve(max_flows.min(10_000));
     }
 
     fn on_flow_end(&mut self, record: &mut FlowRecord) {

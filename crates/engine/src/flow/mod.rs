@@ -545,8 +545,13 @@ pub const FLOW_HEAP_BYTES: usize = std::mem::size_of::<TcpSession>() + ALLOC_OVE
 /// ([`EVICTED_MEMORY`] key hashes in a set and a queue, at the set's worst load).
 const TABLE_FIXED_BYTES: usize = EVICTED_MEMORY * (8 * 16 / 7 + 1) + EVICTED_MEMORY * 8;
 
-/// Largest table allocated at its cap up front (16 Mi flows: 32 MiB of hash control bytes).
+/// Largest table whose slot array is reserved at its cap up front (address space only:
+/// slots are written in order, so untouched pages cost nothing).
 const MAX_PREALLOC: usize = 1 << 24;
+
+/// Flows the hash map is sized for at start, like Suricata's `flow.prealloc` (10000); it
+/// doubles from there up to the cap. Small and dense, so lookups stay in cache.
+const MAP_PREALLOC: usize = 10_000;
 
 /// Buckets hashbrown allocates for `n` entries (its growth rule: 7/8 load, powers of two).
 fn map_buckets(n: usize) -> usize {
@@ -564,7 +569,13 @@ fn map_buckets(n: usize) -> usize {
 /// the free list, each flow's own heap and the inspector's per-flow state.
 fn table_bytes(n: usize, inspector_bytes: usize) -> usize {
     let per_flow = std::mem::size_of::<Slot>() + 4 + FLOW_HEAP_BYTES + inspector_bytes;
-    let map = map_buckets(n).saturating_mul(std::mem::size_of::<(FlowKey, u32)>() + 1);
+    // The map grows by doubling as flows arrive (a table sized for the cap up front spreads
+    // a small capture's flows over megabytes: a cache miss per lookup); while it rehashes
+    // the old half-size table is alive beside the new one, hence 3/2.
+    let map = map_buckets(n)
+        .saturating_mul(std::mem::size_of::<(FlowKey, u32)>() + 1)
+        .saturating_mul(3)
+        / 2;
     n.saturating_mul(per_flow)
         .saturating_add(map)
         .saturating_add(TABLE_FIXED_BYTES)
@@ -611,10 +622,9 @@ impl FlowTable {
     }
 
     pub fn new(cap: usize, seed: u64) -> Self {
-        // Allocated at the cap once: the hash map and the slot array never double (and copy)
-        // while a flood fills them, so a full table takes exactly what `cap_for` counted.
-        // Untouched pages cost no resident memory: a table that stays small stays cheap
-        // (only the map's control bytes, one per bucket, are written up front).
+        // The slot array is reserved at the cap once, so it never doubles (and copies) while
+        // a flood fills it; untouched pages cost no resident memory. The hash map starts at
+        // `MAP_PREALLOC` and doubles: `cap_for` counts its rehash peak.
         // A reservation the allocator refuses (a `max_flows` far beyond memory) is skipped:
         // the table then grows on demand, as before.
         // Beyond `MAX_PREALLOC` flows (an explicit `max_flows`), too: writing the control
@@ -623,7 +633,8 @@ impl FlowTable {
         let mut map = HashMap::with_hasher(Default::default());
         let mut slots = Vec::new();
         let mut free = Vec::new();
-        if cap <= MAX_PREALLOC && map.try_reserve(cap).is_ok() {
+        if cap <= MAX_PREALLOC {
+            let _ = map.try_reserve(cap.min(MAP_PREALLOC));
             let _ = slots.try_reserve_exact(cap);
             let _ = free.try_reserve_exact(cap);
         }
