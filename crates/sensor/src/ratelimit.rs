@@ -157,20 +157,14 @@ impl RateLimiter {
                 // limits and the rules.
                 continue;
             }
-            self.records.push(Record::Drop(Box::new(DropRecord {
+            return deny(
+                &mut self.records,
                 head,
-                payload_len: pkt.payload.len(),
-                tcp_flags: pkt.tcp_flags,
-                reason: "rate limit",
-                alert: None,
-            })));
-            return match limit.action {
-                LimitAction::Reject => Verdict::Reject {
-                    to: RejectTo::Sender,
-                    flow: false,
-                },
-                _ => Verdict::Drop,
-            };
+                pkt,
+                limit.action,
+                RejectTo::Sender,
+                false,
+            );
         }
         Verdict::Accept
     }
@@ -226,20 +220,14 @@ impl RateLimiter {
             if !blocked {
                 continue;
             }
-            self.records.push(Record::Drop(Box::new(DropRecord {
+            return Some(deny(
+                &mut self.records,
                 head,
-                payload_len: pkt.payload.len(),
-                tcp_flags: pkt.tcp_flags,
-                reason: "rate limit",
-                alert: None,
-            })));
-            return Some(match limit.action {
-                LimitAction::Reject => Verdict::Reject {
-                    to: RejectTo::Sender,
-                    flow: true,
-                },
-                _ => Verdict::DropFlow,
-            });
+                pkt,
+                limit.action,
+                RejectTo::Sender,
+                true,
+            ));
         }
         None
     }
@@ -339,21 +327,16 @@ impl RateLimiter {
                         counters: Vec::new(),
                     })));
                 if blocked {
-                    self.records.push(Record::Drop(Box::new(DropRecord {
-                        head: head(pkt),
-                        payload_len: pkt.payload.len(),
-                        tcp_flags: pkt.tcp_flags,
-                        reason: "rate limit",
-                        alert: None,
-                    })));
-                    verdict = verdict.and(match limit.action {
-                        // The current flow is reset both ways.
-                        LimitAction::Reject => Verdict::Reject {
-                            to: RejectTo::Both,
-                            flow: true,
-                        },
-                        _ => Verdict::DropFlow,
-                    });
+                    // The current flow is reset both ways.
+                    let v = deny(
+                        &mut self.records,
+                        head(pkt),
+                        pkt,
+                        limit.action,
+                        RejectTo::Both,
+                        true,
+                    );
+                    verdict = verdict.and(v);
                 }
             }
         }
@@ -473,6 +456,30 @@ fn wire_len(pkt: &PacketContext<'_>) -> u32 {
     u32::try_from(pkt.payload.len())
         .unwrap_or(u32::MAX)
         .saturating_add(ip + l4)
+}
+
+/// Logs the drop record of a packet a limit stops and returns the limit's verdict: for
+/// `reject` a reset to `to`, else a drop of the packet, or of its flow with `flow`.
+fn deny(
+    records: &mut Vec<Record>,
+    head: PacketHead,
+    pkt: &PacketContext<'_>,
+    action: LimitAction,
+    to: RejectTo,
+    flow: bool,
+) -> Verdict {
+    records.push(Record::Drop(Box::new(DropRecord {
+        head,
+        payload_len: pkt.payload.len(),
+        tcp_flags: pkt.tcp_flags,
+        reason: "rate limit",
+        alert: None,
+    })));
+    match action {
+        LimitAction::Reject => Verdict::Reject { to, flow },
+        _ if flow => Verdict::DropFlow,
+        _ => Verdict::Drop,
+    }
 }
 
 fn head(pkt: &PacketContext<'_>) -> PacketHead {
