@@ -397,6 +397,10 @@ impl<I: Inspector> Engine<I> {
             direction: dir,
             proto: pkt.proto,
             tcp_flags: 0,
+            icmp: match pkt.transport {
+                Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
+                _ => None,
+            },
             payload: pkt.payload,
             src_ip: pkt.src,
             dst_ip: pkt.dst,
@@ -514,7 +518,7 @@ impl<I: Inspector> Parts<'_, I> {
                 self.flows.emergency = true;
                 self.cx.stats.flow.emerg_mode_entered += 1;
             }
-            if let Some(old) = self.flows.oldest() {
+            if let Some(old) = self.flows.eviction_victim() {
                 self.cx.stats.flow.emerg_evicted += 1;
                 self.flows.mark_evicted(old);
                 self.end_flow(old, FlowEndReason::Forced, ts);
@@ -563,6 +567,10 @@ impl<I: Inspector> Parts<'_, I> {
             direction: dir,
             proto: pkt.proto,
             tcp_flags: flags,
+            icmp: match pkt.transport {
+                Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
+                _ => None,
+            },
             payload: pkt.payload,
             src_ip: pkt.src,
             dst_ip: pkt.dst,

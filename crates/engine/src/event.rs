@@ -302,6 +302,8 @@ pub struct PacketContext<'a> {
     pub proto: u8,
     /// TCP flags of the packet (0 for non-TCP).
     pub tcp_flags: u8,
+    /// ICMP / ICMPv6 type and code of the packet (`None` for other protocols).
+    pub icmp: Option<(u8, u8)>,
     /// Transport payload (after TCP/UDP/ICMP header; after reassembly of IP fragments).
     pub payload: &'a [u8],
     /// Source address as the packet travelled.

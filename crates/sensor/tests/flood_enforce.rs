@@ -2,13 +2,16 @@
 //! sessions (swaks and Postfix, captured in the lab) replayed inline with the recipient
 //! allow list, each of their packets preceded by a burst of SYNs from distinct sources.
 //!
-//! - A burst smaller than the table: the session's flow is recently seen, so emergency
-//!   eviction takes flood flows instead; every packet of the session gets exactly the
-//!   verdict it gets without the flood (allowed mail passes, the disallowed RCPT is dropped).
-//! - A burst larger than the table: the session's own state is evicted between two of its
-//!   packets. It must not come back as a fresh flow that passes: the `flow_memcap`
-//!   exception policy (drop-flow inline) drops it, so the disallowed recipient never
-//!   reaches the server.
+//! - SYN bursts smaller than the table, or larger once the session's handshake completed:
+//!   emergency eviction takes half-open flood flows (conntrack's early drop), never the
+//!   established session, so every packet of the session gets exactly the verdict it gets
+//!   without the flood (allowed mail passes, the disallowed RCPT is dropped by its rule).
+//!   (A session still half-open looks like the flood and may be evicted with it; it then
+//!   comes back stateless and is dropped, as below, and the client retries.)
+//! - Bursts of completed handshakes larger than the table (a table full of established
+//!   flows): the session's own state is evicted between two of its packets. It must not
+//!   come back as a fresh flow that passes: the `flow_memcap` exception policy (drop-flow
+//!   inline) drops it, so the disallowed recipient never reaches the server.
 
 use std::sync::Arc;
 
@@ -50,10 +53,46 @@ fn syn(i: u32) -> Vec<u8> {
     out
 }
 
+/// A completed three-way handshake from flood source `i`: an established flow.
+fn handshake(i: u32) -> [Vec<u8>; 3] {
+    let src = (0xc612_0000u32 + i).to_be_bytes();
+    let dst = [203, 0, 113, 25];
+    let mut syn_ack = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1])
+        .ipv4(dst, src, 64)
+        .tcp(25, 40000, 500, 65535)
+        .syn()
+        .ack(2)
+        .write(&mut syn_ack, &[])
+        .expect("frame");
+    let mut ack = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(src, dst, 64)
+        .tcp(40000, 25, 2, 65535)
+        .ack(501)
+        .write(&mut ack, &[])
+        .expect("frame");
+    [syn(i), syn_ack, ack]
+}
+
+/// What each flood burst is made of.
+#[derive(Clone, Copy, PartialEq)]
+enum Flood {
+    /// Spoofed SYNs: half-open flows.
+    Syn,
+    /// Completed handshakes: established flows.
+    Established,
+}
+
 /// Replays `frames` inline with the strict recipient policy and a 4 MiB flow memcap,
-/// `burst` flood SYNs before each frame; returns each real frame's verdict, the stats
+/// `burst` flood flows before each frame from frame `from` on; returns each real frame's verdict, the stats
 /// counters and the drop records' reasons.
-fn run(frames: &[Frame], burst: u32) -> (Vec<Verdict>, Vec<(&'static str, u64)>, Vec<String>) {
+fn run(
+    frames: &[Frame],
+    burst: u32,
+    flood: Flood,
+    from: usize,
+) -> (Vec<Verdict>, Vec<(&'static str, u64)>, Vec<String>) {
     let path = sekisho_testutil::repo_root().join("examples/smtp/recipients-strict.yaml");
     let (policy, _) = Policy::check_file(&path, &Default::default())
         .into_result()
@@ -74,9 +113,19 @@ fn run(frames: &[Frame], burst: u32) -> (Vec<Verdict>, Vec<(&'static str, u64)>,
         }
     };
     let mut next = 0u32;
-    for f in frames {
+    for (i, f) in frames.iter().enumerate() {
+        let burst = if i >= from { burst } else { 0 };
         for _ in 0..burst {
-            sensor.handle_packet(f.ts, LinkType::Ethernet, &syn(next));
+            match flood {
+                Flood::Syn => {
+                    sensor.handle_packet(f.ts, LinkType::Ethernet, &syn(next));
+                }
+                Flood::Established => {
+                    for p in handshake(next) {
+                        sensor.handle_packet(f.ts, LinkType::Ethernet, &p);
+                    }
+                }
+            }
             next += 1;
         }
         verdicts.push(sensor.handle_packet(f.ts, f.link, &f.data));
@@ -120,20 +169,36 @@ fn recipient_policy_holds_while_the_table_is_full_of_half_open_flows() {
         let Some(frames) = frames(name) else {
             return;
         };
-        let (quiet, ..) = run(&frames, 0);
+        let (quiet, ..) = run(&frames, 0, Flood::Syn, 0);
         match disallowed {
             Some(rcpt) => assert!(quiet[frame_with(&frames, rcpt)].is_drop(), "{name}"),
             None => assert!(quiet.iter().all(|v| !v.is_drop()), "{name}: {quiet:?}"),
         }
-        // Smaller bursts than the table: same verdicts, flood flows evicted instead.
-        let (flooded, counters, _) = run(&frames, 600);
+        // SYN bursts smaller and larger than the table: same verdicts, half-open flood
+        // flows evicted instead of the established session.
+        // The session's handshake is its first three frames.
         assert!(
-            counter(&counters, "flow.memcap") > 0,
-            "{name}: table never full"
+            frames[2].data.len() < 80,
+            "{name}: frame 3 is not the handshake's ACK"
         );
-        assert_eq!(flooded, quiet, "{name}: verdicts changed under the flood");
-        // Bursts larger than the table: the session's state is evicted between packets.
-        let (evicted, counters, reasons) = run(&frames, 2_000);
+        for (burst, from) in [(600, 0), (2_000, 3)] {
+            let (flooded, counters, reasons) = run(&frames, burst, Flood::Syn, from);
+            assert!(
+                counter(&counters, "flow.memcap") > 0,
+                "{name}: table never full"
+            );
+            assert_eq!(
+                flooded, quiet,
+                "{name}: verdicts changed under a flood of {burst} SYNs per packet"
+            );
+            assert!(
+                !reasons.iter().any(|r| r == "flow memcap"),
+                "{name}: the session was evicted by half-open flows: {reasons:?}"
+            );
+        }
+        // Established-flow bursts larger than the table: the session's state is evicted
+        // between packets.
+        let (evicted, counters, reasons) = run(&frames, 2_000, Flood::Established, 0);
         let cap_hits = counter(&counters, "flow.memcap");
         assert!(cap_hits > 2_000, "{name}: {cap_hits}");
         if let Some(rcpt) = disallowed {

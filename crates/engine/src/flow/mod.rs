@@ -36,9 +36,13 @@
 //! flow's boxed TCP session and the inspector's per-flow state:
 //! [`FlowTable::cap_for`]). When a new flow arrives at a full table:
 //! `flow.memcap` is counted, the table enters **emergency mode** (`flow.emerg_mode_entered`)
-//! and the **least recently seen flow is evicted** (ended with reason `forced`,
-//! `emergency: true`, counted in `flow.mgr.flows_evicted_emergency`) to make room, so new
-//! traffic is always tracked. In emergency mode the shorter `emergency_*` timeouts apply;
+//! and a flow is **evicted** (ended with reason `forced`, `emergency: true`, counted in
+//! `flow.mgr.flows_evicted_emergency`) to make room, so new traffic is always tracked: the
+//! least recently seen flow that is not established (half-open, one-sided or closed) among
+//! the [`EVICT_SCAN`] least recently seen, else the least recently seen flow
+//! ([`FlowTable::eviction_victim`]; conntrack's early drop). A SYN flood therefore evicts its
+//! own half-open flows and established sessions keep their state; only a table full of
+//! established flows evicts one of them. In emergency mode the shorter `emergency_*` timeouts apply;
 //! the mode ends (`flow.emerg_mode_over`) once a timeout pass brings the table below
 //! `(100 - emergency_recovery_pct)%` of the cap. TCP reassembly buffers are not part of this
 //! budget; they have their own (`EngineConfig::stream_memcap`).
@@ -545,6 +549,11 @@ pub const FLOW_HEAP_BYTES: usize = std::mem::size_of::<TcpSession>() + ALLOC_OVE
 /// ([`EVICTED_MEMORY`] key hashes in a set and a queue, at the set's worst load).
 const TABLE_FIXED_BYTES: usize = EVICTED_MEMORY * (8 * 16 / 7 + 1) + EVICTED_MEMORY * 8;
 
+/// Least recently seen flows a full table looks through for one that is not established
+/// before it evicts an established one ([`FlowTable::eviction_victim`]); bounds the cost
+/// per new flow.
+pub const EVICT_SCAN: usize = 64;
+
 /// Largest table whose slot array is reserved at its cap up front (address space only:
 /// slots are written in order, so untouched pages cost nothing).
 const MAX_PREALLOC: usize = 1 << 24;
@@ -834,6 +843,28 @@ impl FlowTable {
         self.map.remove(&key);
         self.free.push(idx);
         Some(flow)
+    }
+
+    /// The flow to evict when the table is full: the least recently seen flow that is not
+    /// established (half-open, one-sided or closed) among the [`EVICT_SCAN`] least recently
+    /// seen, else the least recently seen. Like conntrack's early drop of unassured
+    /// entries: a flood of spoofed SYNs pushes out its own half-open flows, not the
+    /// established sessions whose state the policy depends on (an evicted session comes
+    /// back stateless and is dropped by the `flow_memcap` exception policy inline).
+    pub fn eviction_victim(&self) -> Option<u32> {
+        let oldest = self.oldest()?;
+        let mut cur = Some(oldest);
+        for _ in 0..EVICT_SCAN {
+            let Some(idx) = cur else { break };
+            if self
+                .flow(idx)
+                .is_some_and(|f| f.state() != FlowState::Established)
+            {
+                return Some(idx);
+            }
+            cur = self.newer(idx);
+        }
+        Some(oldest)
     }
 
     /// True if the flow at `idx` is idle past its timeout at `now`.
