@@ -36,10 +36,33 @@ fn data_on_the_packet_completing_the_handshake_is_inspected_as_established() {
 /// A session whose server never answered the SYN carries a whole SMTP dialogue: data nobody
 /// would accept into a stream, used to stay "not established" under rules that need an
 /// established flow. The stream_invalid policy drops the flow at its first data segment.
+///
+/// The capture opens with a stray SYN/ACK and RST on the same ports. A flow whose first
+/// packet is a SYN/ACK is a mid-stream pick-up (as in Suricata), so with pick-up off the
+/// stream_midstream policy drops the whole tuple at once; with it on, the stray flow is
+/// picked up, reset and reused by the SYN, and the session's data meets stream_invalid.
 #[test]
 fn data_on_a_session_the_server_never_answered_fails_closed() {
     let pcap = root().join("tests/fixtures/captures/crafted/synsent-data-without-answer.pcap");
-    let run = replay(&pcap, &["--policy", "examples/smtp/recipients-strict.yaml"]);
+    let refused = replay(&pcap, &["--policy", "examples/smtp/recipients-strict.yaml"]);
+    assert_eq!(refused.code, 0, "{}", refused.stderr);
+    let reasons: Vec<&str> = refused
+        .of("drop")
+        .iter()
+        .map(|d| d["drop"]["reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(reasons.first(), Some(&"stream midstream"), "{reasons:?}");
+    assert!(refused.of("smtp").is_empty(), "{:?}", refused.of("smtp"));
+
+    let run = replay(
+        &pcap,
+        &[
+            "--policy",
+            "examples/smtp/recipients-strict.yaml",
+            "--set",
+            "stream.midstream=true",
+        ],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let drops: Vec<&str> = run
         .of("drop")

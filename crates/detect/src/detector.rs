@@ -25,7 +25,9 @@ use std::sync::Arc;
 use sekisho_engine::app::{AppLayer, AppProto, AppTxData, BufferId, TxRef};
 use sekisho_engine::ExceptionTarget;
 use sekisho_engine::{Direction, FlowAction, FlowRecord, Inspector, PacketContext, Verdict};
-use sekisho_rules::{ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream, SizeCmp};
+use sekisho_rules::{
+    ActionKind, ActionScope, BitsCmd, FlowDir, FlowState, FlowStream, RateAction, SizeCmp,
+};
 
 use crate::firewall::{FwFlow, FwVerdict};
 use crate::output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};
@@ -66,6 +68,9 @@ pub struct DetectConfig {
     /// `stream.reassembly.depth`, default 1 MiB; 0 = no limit). Header, flow and app-layer
     /// buffer rules keep being evaluated after it.
     pub stream_depth: u64,
+    /// Suricata's drop-log option `flows: all`: a `drop` record for every packet of a
+    /// dropped flow (`false`, `flows: start`: only the first of each direction).
+    pub drop_flows_all: bool,
 }
 
 impl Default for DetectConfig {
@@ -74,6 +79,7 @@ impl Default for DetectConfig {
             inline: false,
             explain: false,
             stream_depth: DEFAULT_STREAM_DEPTH,
+            drop_flows_all: false,
         }
     }
 }
@@ -239,6 +245,14 @@ fn apply_flowbits(bits: &mut Vec<u32>, sig: &Sig) {
     }
 }
 
+/// How a matched drop or reject rule denies: its action (the rule's, or a `rate_filter`'s
+/// new action) and the drop record's reason.
+#[derive(Clone, Copy)]
+struct Deny {
+    action: ActionKind,
+    reason: &'static str,
+}
+
 /// Why a rule did not match (for `--explain`).
 pub(crate) enum Miss {
     Proto(AppProto),
@@ -247,6 +261,8 @@ pub(crate) enum Miss {
     Bits,
     AppProto,
     Dsize,
+    /// `itype` / `icode` did not hold (or the packet is not ICMP).
+    Icmp,
     Flags,
     IpOnlyLater,
     PdOnlyDone,
@@ -424,6 +440,7 @@ impl Detector {
             Miss::Bits => "no match: flowbits".to_string(),
             Miss::AppProto => "no match: app-layer-protocol".to_string(),
             Miss::Dsize => "no match: dsize".to_string(),
+            Miss::Icmp => "no match: itype/icode".to_string(),
             Miss::Flags => "no match: flags".to_string(),
             Miss::IpOnlyLater => {
                 "not evaluated: IP-only rule, evaluated on the first packet of each direction only"
@@ -926,26 +943,47 @@ impl Detector {
                 self.instance_note(sig, t, &mut note);
             }
         }
+        let subject = crate::threshold::Subject {
+            src: p.src_ip,
+            dst: p.dst_ip,
+            flow_id: p.flow_id,
+            src_port: p.src_port,
+            dst_port: p.dst_port,
+            now_us: p.ts.0,
+        };
+        // threshold.config `suppress`: the alert is not logged; the actions still apply.
+        let suppressed = sig.suppress.iter().any(|s| s.applies(p.src_ip, p.dst_ip));
         // Thresholds only decide whether this match logs; its actions always apply.
         let logs = !sig.noalert
-            && sig.threshold.as_ref().is_none_or(|spec| {
-                self.thresholds.alert(
-                    sig.order,
-                    spec,
-                    crate::threshold::Subject {
-                        src: p.src_ip,
-                        dst: p.dst_ip,
-                        flow_id: p.flow_id,
-                        now_us: p.ts.0,
-                    },
-                )
-            });
-        if logs && sig.threshold.is_some() && ev.explain {
-            note.push_str(" (threshold: logged)");
-        } else if !logs && sig.threshold.is_some() && !sig.noalert && ev.explain {
-            note.push_str(" (threshold: not logged)");
+            && !suppressed
+            && sig
+                .threshold
+                .as_ref()
+                .is_none_or(|spec| self.thresholds.alert(sig.order, spec, subject));
+        if ev.explain {
+            if suppressed && !sig.noalert {
+                note.push_str(" (suppressed by threshold.config: not logged)");
+            } else if logs && sig.threshold.is_some() {
+                note.push_str(" (threshold: logged)");
+            } else if !logs && sig.threshold.is_some() && !sig.noalert {
+                note.push_str(" (threshold: not logged)");
+            }
         }
-        match sig.action {
+        // threshold.config `rate_filter`: while active, the rule acts as its new action.
+        let rated = sig
+            .rate_filter
+            .as_ref()
+            .filter(|rf| self.thresholds.rate_active(sig.order, rf, subject))
+            .map(|rf| match rf.new_action {
+                RateAction::Alert => ActionKind::Alert,
+                RateAction::Drop => ActionKind::Drop,
+                RateAction::Pass => ActionKind::Pass,
+                RateAction::Reject => ActionKind::Reject,
+            });
+        if let (Some(a), true) = (rated, ev.explain) {
+            note.push_str(&format!(" (rate_filter active: acts as {})", a.as_str()));
+        }
+        match rated.unwrap_or(sig.action) {
             ActionKind::Alert => {
                 if logs {
                     st.alerted = true;
@@ -966,12 +1004,21 @@ impl Detector {
                 }
                 false
             }
+            // A rate filter's `pass` passes without an alert.
             ActionKind::Pass => {
-                self.on_pass(sig, p, st, tx_info, logs, &note, ev);
+                self.on_pass(sig, p, st, tx_info, logs && rated.is_none(), &note, ev);
                 true
             }
-            _ => {
-                self.on_drop(sig, p, st, tx_info, logs, &note, ev);
+            action => {
+                let how = Deny {
+                    action,
+                    reason: if rated.is_some() {
+                        "threshold detection_filter"
+                    } else {
+                        "rules"
+                    },
+                };
+                self.on_drop(sig, how, p, st, tx_info, logs, &note, ev);
                 ev.strict
             }
         }
@@ -1041,6 +1088,7 @@ impl Detector {
     fn on_drop(
         &mut self,
         sig: &Sig,
+        how: Deny,
         p: &PacketContext<'_>,
         st: &mut FlowDet,
         tx_info: Option<(u64, AppTxData)>,
@@ -1048,7 +1096,7 @@ impl Detector {
         note: &str,
         ev: &mut PacketEval,
     ) {
-        let (inline, action) = (ev.inline, sig.action);
+        let (inline, action) = (ev.inline, how.action);
         let whole = flow_scope(sig);
         if logs {
             st.alerted = true;
@@ -1059,7 +1107,7 @@ impl Detector {
             ev.verdict = ev.verdict.and(drop_verdict(action, whole));
             if ev.decided.is_none() {
                 let info = Self::alert_info(sig, true);
-                push_drop(&mut self.out, &mut self.stats, p, "rules", Some(info));
+                push_drop(&mut self.out, &mut self.stats, p, how.reason, Some(info));
                 st.drop_logged[p.direction.index()] = true;
             }
             if whole && st.dropped.is_none() {
@@ -1241,16 +1289,6 @@ pub(crate) fn eval(
     {
         return Err(Miss::PdOnlyDone);
     }
-    if sig.kind == SigKind::App
-        && sig.flow == Default::default()
-        && sig.bits_cond.is_empty()
-        && sig.app_cond.is_empty()
-        && sig.dsize.is_none()
-        && sig.flags.is_none()
-        && st.pd_done
-    {
-        return Err(Miss::PdOnlyDone);
-    }
     for (cmd, ids) in &sig.bits_cond {
         let any = ids.iter().any(|i| st.bits.contains(i));
         let ok = match cmd {
@@ -1284,6 +1322,14 @@ pub(crate) fn eval(
     if let Some(f) = sig.flags {
         if p.proto != 6 || !flags_match(f, p.tcp_flags) {
             return Err(Miss::Flags);
+        }
+    }
+    for &(is_type, c) in &sig.icmp {
+        let ok = p
+            .icmp
+            .is_some_and(|(t, code)| size_matches(c, u64::from(if is_type { t } else { code })));
+        if !ok {
+            return Err(Miss::Icmp);
         }
     }
     if sig.kind == SigKind::AppTx {
@@ -1555,7 +1601,7 @@ impl Inspector for Detector {
             return;
         };
         let d = p.direction.index();
-        if st.dropped.is_some() && !st.drop_logged[d] {
+        if st.dropped.is_some() && (self.cfg.drop_flows_all || !st.drop_logged[d]) {
             st.drop_logged[d] = true;
             push_drop(&mut self.out, &mut self.stats, p, "flow drop", None);
         }

@@ -195,6 +195,73 @@ fn bits_rank(r: &Rule) -> u8 {
     }
 }
 
+/// Applies threshold.config to the compiled rules by (gid, sid), in file order:
+/// `threshold`/`event_filter` replace the rule's own threshold, `suppress` lines add up, a
+/// `rate_filter` replaces an earlier one. Lines naming no loaded rule, and `ip` values that
+/// do not resolve, change nothing (the policy loader reported them).
+fn apply_threshold_config(
+    sigs: &mut [Sig],
+    sig_vars: &[usize],
+    vars: &[Variables],
+    cfg: &sekisho_rules::ThresholdConfig,
+) {
+    use crate::threshold::{RateFilter, Spec, Suppress};
+    use sekisho_rules::ThresholdDirective as D;
+    let wanted = |sig: &Sig, gid: u32, sid: u32| {
+        (sid == 0 || u64::from(sid) == sig.sid) && (gid == 0 || u64::from(gid) == sig.gid)
+    };
+    for e in &cfg.entries {
+        for (i, sig) in sigs.iter_mut().enumerate() {
+            match &e.directive {
+                D::Threshold {
+                    gid,
+                    sid,
+                    threshold: t,
+                } if wanted(sig, *gid, *sid) => {
+                    sig.threshold = Some(Spec::threshold(
+                        t.kind,
+                        t.track,
+                        t.count,
+                        t.seconds,
+                        t.multiplier,
+                    ));
+                }
+                D::Suppress { gid, sid, by } if wanted(sig, *gid, *sid) => {
+                    let by = match by {
+                        None => None,
+                        Some((track, ip)) => {
+                            let v = sig_vars.get(i).and_then(|&vi| vars.get(vi));
+                            match v.map(|v| v.resolve_address(ip)) {
+                                Some(Ok(set)) => Some((*track, set)),
+                                _ => continue,
+                            }
+                        }
+                    };
+                    sig.suppress.push(Suppress { by });
+                }
+                D::RateFilter {
+                    gid,
+                    sid,
+                    track,
+                    count,
+                    seconds,
+                    new_action,
+                    timeout,
+                } if wanted(sig, *gid, *sid) => {
+                    sig.rate_filter = Some(RateFilter {
+                        track: *track,
+                        count: *count,
+                        window_us: u64::from(*seconds) * 1_000_000,
+                        new_action: *new_action,
+                        timeout_us: u64::from(*timeout) * 1_000_000,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 impl RuleSet {
     /// An empty rule set (no detection).
     pub fn empty() -> RuleSet {
@@ -249,6 +316,9 @@ impl RuleSet {
         }
         let mut bits = BitNames::default();
         let mut sigs = Vec::with_capacity(list.len());
+        // The variables each compiled rule resolved against (threshold.config `ip` values
+        // resolve the same way).
+        let mut sig_vars: Vec<usize> = Vec::with_capacity(list.len());
         for (r, g, vi) in &list {
             let order = sigs.len() as u32;
             match compile_rule(r, g, &vars[*vi], order, &mut bits) {
@@ -265,10 +335,14 @@ impl RuleSet {
                             None => s.category = String::new(),
                         }
                     }
-                    sigs.push(s)
+                    sigs.push(s);
+                    sig_vars.push(*vi);
                 }
                 Err(e) => not_loaded.push(e),
             }
+        }
+        if let Some(cfg) = &policy.threshold_config {
+            apply_threshold_config(&mut sigs, &sig_vars, &vars, cfg);
         }
         let prefilter = Prefilter::build(&sigs);
         // The firewall's app hooks run on the stream bytes a packet released.

@@ -177,14 +177,22 @@ pub struct Sig {
     pub app_cond: Vec<AppProtoCond>,
     /// `dsize`.
     pub dsize: Option<SizeCmp>,
+    /// `itype` / `icode`: (true for the type, false for the code, comparison). A packet
+    /// that is not ICMP or ICMPv6 never matches.
+    pub icmp: Vec<(bool, SizeCmp)>,
     /// `flags`.
     pub flags: Option<TcpFlags>,
     /// Payload groups in rule order.
     pub groups: Vec<Group>,
     /// Signature type.
     pub kind: SigKind,
-    /// `threshold` / `detection_filter`: which matches alert.
+    /// `threshold` / `detection_filter` (or a threshold.config `threshold` replacing it):
+    /// which matches alert.
     pub threshold: Option<crate::threshold::Spec>,
+    /// threshold.config `suppress` lines for this rule: matching alerts are not logged.
+    pub suppress: Vec<crate::threshold::Suppress>,
+    /// threshold.config `rate_filter` for this rule.
+    pub rate_filter: Option<crate::threshold::RateFilter>,
     /// Conditions on the transaction's state rather than a buffer (`ssl_state`,
     /// `tls.version`, `ssl_version`); they make the rule an app-tx rule.
     pub tx_conds: Vec<TxCond>,
@@ -520,6 +528,7 @@ pub fn compile_rule(
     let mut bits_act = Vec::new();
     let mut app_cond = Vec::new();
     let mut dsize = None;
+    let mut icmp = Vec::new();
     let mut flags = None;
     let mut force_alert = false;
     let mut threshold = None;
@@ -583,6 +592,8 @@ pub fn compile_rule(
                 });
             }
             RuleOption::Dsize(d) => dsize = Some(*d),
+            RuleOption::Itype(c) => icmp.push((true, *c)),
+            RuleOption::Icode(c) => icmp.push((false, *c)),
             RuleOption::Threshold(t) => {
                 threshold = Some(crate::threshold::Spec::threshold(
                     t.kind,
@@ -594,7 +605,10 @@ pub fn compile_rule(
             }
             RuleOption::DetectionFilter(d) => {
                 threshold = Some(crate::threshold::Spec::detection_filter(
-                    d.track, d.count, d.seconds,
+                    d.track,
+                    d.count,
+                    d.seconds,
+                    d.unique_on,
                 ))
             }
             RuleOption::Flags(f) => flags = Some(*f),
@@ -731,6 +745,7 @@ pub fn compile_rule(
     } else if !app_cond.is_empty()
         && !has_payload
         && dsize.is_none()
+        && icmp.is_empty()
         && flags.is_none()
         && bits_cond.is_empty()
         && flow.state.is_none()
@@ -738,7 +753,7 @@ pub fn compile_rule(
         && matches!(proto, ProtoReq::Any | ProtoReq::Transport(_))
     {
         SigKind::PdOnly
-    } else if dsize.is_some() || flags.is_some() {
+    } else if dsize.is_some() || flags.is_some() || !icmp.is_empty() {
         // Packet keywords make it a packet rule even with an app protocol in the header
         // (suricata-verify bug-5578: `drop http … dsize:0` drops packets, not the flow).
         SigKind::Packet
@@ -752,6 +767,7 @@ pub fn compile_rule(
         }
     } else if dsize.is_some()
         || flags.is_some()
+        || !icmp.is_empty()
         || packet_only
         || flow != Flow::default()
         || !bits_cond.is_empty()
@@ -787,10 +803,13 @@ pub fn compile_rule(
         bits_act,
         app_cond,
         dsize,
+        icmp,
         flags,
         groups,
         kind,
         threshold,
+        suppress: Vec::new(),
+        rate_filter: None,
         tx_conds,
     })
 }

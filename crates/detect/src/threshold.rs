@@ -1,7 +1,9 @@
-//! Rule thresholds (`threshold`, `detection_filter`): which matches produce an alert.
+//! Rule thresholds (`threshold`, `detection_filter`, and threshold.config's `suppress` and
+//! `rate_filter`): which matches produce an alert, and which act differently.
 //!
-//! Semantics per suricata-rules.md §9. Thresholds only suppress the *alert*: flowbits and
-//! drop/reject still apply to every matching packet.
+//! Semantics per suricata-rules.md §9. Thresholds and suppressions only suppress the
+//! *alert*: flowbits and drop/reject still apply to every matching packet. A `rate_filter`
+//! changes the action itself while it is active.
 //!
 //! The table of counters is capped at [`MAX_ENTRIES`]; when it is full, the counter created
 //! longest ago is evicted to make room (never the whole table: an attacker spraying source
@@ -11,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use sekisho_rules::{ThresholdKind, Track};
+use sekisho_rules::{IpSet, RateAction, SuppressTrack, ThresholdKind, Track, UniqueOn};
 
 /// Most (rule, tracked key) counters kept.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -29,6 +31,8 @@ pub struct Spec {
     pub window_us: u64,
     /// `multiplier M` (backoff).
     pub multiplier: u32,
+    /// `detection_filter ... unique_on`: count distinct ports, not matches.
+    pub unique_on: Option<UniqueOn>,
 }
 
 /// Threshold kinds, `detection_filter` included.
@@ -66,20 +70,67 @@ impl Spec {
             count: count.max(1),
             window_us: u64::from(seconds) * 1_000_000,
             multiplier: mult.unwrap_or(1).max(2),
+            unique_on: None,
         }
     }
 
-    /// From `detection_filter`.
-    pub fn detection_filter(track: Track, count: u32, seconds: u32) -> Spec {
+    /// From `detection_filter` (`unique_on`: count distinct source or destination ports).
+    pub fn detection_filter(
+        track: Track,
+        count: u32,
+        seconds: u32,
+        unique_on: Option<UniqueOn>,
+    ) -> Spec {
         Spec {
             kind: Kind::DetectionFilter,
             track,
             count,
             window_us: u64::from(seconds) * 1_000_000,
             multiplier: 1,
+            unique_on,
         }
     }
 }
+
+/// A threshold.config `suppress` line compiled for one rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppress {
+    /// `None`: every alert of the rule; else the address compared and the set it must be in.
+    pub by: Option<(SuppressTrack, IpSet)>,
+}
+
+impl Suppress {
+    /// True when an alert for a packet from `src` to `dst` is suppressed.
+    pub fn applies(&self, src: IpAddr, dst: IpAddr) -> bool {
+        match &self.by {
+            None => true,
+            Some((SuppressTrack::Src, set)) => set.contains(src),
+            Some((SuppressTrack::Dst, set)) => set.contains(dst),
+            Some((SuppressTrack::Either, set)) => set.contains(src) || set.contains(dst),
+        }
+    }
+}
+
+/// A threshold.config `rate_filter` compiled for one rule: once more than `count` matches
+/// happen within `window_us` of the first (per tracked key), the rule acts as `new_action`
+/// for `timeout_us`, from the match that went over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateFilter {
+    /// What the counter is per.
+    pub track: Track,
+    /// Matches allowed per window before the new action applies.
+    pub count: u32,
+    /// Window, microseconds.
+    pub window_us: u64,
+    /// The action while active.
+    pub new_action: RateAction,
+    /// How long the new action stays, microseconds.
+    pub timeout_us: u64,
+}
+
+/// Bit set on a rule's order to key its `rate_filter` counter apart from its threshold
+/// counter in the one table (rule orders stay far below 2^31).
+const RATE_KEY: u32 = 1 << 31;
 
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 enum Key {
@@ -87,6 +138,20 @@ enum Key {
     Ip(IpAddr),
     Pair(IpAddr, IpAddr),
     Flow(u64),
+}
+
+impl Key {
+    fn of(track: Track, s: Subject) -> Key {
+        match track {
+            Track::Src => Key::Ip(s.src),
+            Track::Dst => Key::Ip(s.dst),
+            // Suricata's ip pair is unordered: both directions of a conversation count
+            // together (suricata-verify threshold-config-rate-filter-*-pair).
+            Track::Both | Track::Pair => Key::Pair(s.src.min(s.dst), s.src.max(s.dst)),
+            Track::Flow => Key::Flow(s.flow_id),
+            Track::Rule | Track::Tx => Key::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +170,9 @@ pub struct Thresholds {
     table: HashMap<(u32, Key), Entry, foldhash::fast::RandomState>,
     /// Keys in creation order, for evicting the oldest when the table is full.
     order: std::collections::VecDeque<(u32, Key)>,
+    /// `unique_on` counters: the distinct ports of the current window (at most count + 1:
+    /// past that the filter alerts on every match anyway), beside the table entry.
+    ports: HashMap<(u32, Key), Vec<u16>, foldhash::fast::RandomState>,
     /// Counters evicted so far.
     evicted: u64,
 }
@@ -118,6 +186,10 @@ pub struct Subject {
     pub dst: IpAddr,
     /// Flow id.
     pub flow_id: u64,
+    /// Packet source port (0 without ports).
+    pub src_port: u16,
+    /// Packet destination port (0 without ports).
+    pub dst_port: u16,
     /// Packet time, microseconds.
     pub now_us: u64,
 }
@@ -138,15 +210,57 @@ impl Thresholds {
         self.table.is_empty()
     }
 
-    /// Counts a match of rule `order` and says whether it alerts.
-    pub fn alert(&mut self, order: u32, spec: &Spec, s: Subject) -> bool {
-        let key = match spec.track {
-            Track::Src => Key::Ip(s.src),
-            Track::Dst => Key::Ip(s.dst),
-            Track::Both | Track::Pair => Key::Pair(s.src, s.dst),
-            Track::Flow => Key::Flow(s.flow_id),
-            Track::Rule | Track::Tx => Key::None,
-        };
+    /// Counts a match of rule `order` under its `rate_filter` and says whether the filter's
+    /// new action applies to this match (suricata-rules.md §9: active from the match that
+    /// makes the count exceed `count` within the window, for `timeout` seconds; the count
+    /// then starts over).
+    pub fn rate_active(&mut self, order: u32, rf: &RateFilter, s: Subject) -> bool {
+        let now = s.now_us;
+        let e = self.entry(order | RATE_KEY, rf.track, s);
+        // `fired`: the new action is active since `next` (microseconds).
+        if e.fired {
+            if now.saturating_sub(e.next) <= rf.timeout_us {
+                return true;
+            }
+            *e = Entry {
+                start: now,
+                count: 1,
+                fired: false,
+                next: 0,
+            };
+            return false;
+        }
+        if e.count > 0 && now.saturating_sub(e.start) >= rf.window_us {
+            e.start = now;
+            e.count = 0;
+        }
+        if e.count == 0 {
+            e.start = now;
+        }
+        e.count += 1;
+        if e.count > u64::from(rf.count) {
+            e.fired = true;
+            e.next = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The counter of rule `order` for `track`'s key of `s`, created (zeroed) when new;
+    /// evicts the oldest counter when the table is full.
+    fn entry(&mut self, order: u32, track: Track, s: Subject) -> &mut Entry {
+        let key = Key::of(track, s);
+        self.make_room(order, key);
+        self.table.entry((order, key)).or_insert(Entry {
+            start: s.now_us,
+            count: 0,
+            fired: false,
+            next: 0,
+        })
+    }
+
+    fn make_room(&mut self, order: u32, key: Key) {
         if !self.table.contains_key(&(order, key)) {
             while self.table.len() >= MAX_ENTRIES {
                 match self.order.pop_front() {
@@ -154,12 +268,19 @@ impl Thresholds {
                         if self.table.remove(&old).is_some() {
                             self.evicted += 1;
                         }
+                        self.ports.remove(&old);
                     }
                     None => break,
                 }
             }
             self.order.push_back((order, key));
         }
+    }
+
+    /// Counts a match of rule `order` and says whether it alerts.
+    pub fn alert(&mut self, order: u32, spec: &Spec, s: Subject) -> bool {
+        let key = Key::of(spec.track, s);
+        self.make_room(order, key);
         let e = self.table.entry((order, key)).or_insert(Entry {
             start: s.now_us,
             count: 0,
@@ -234,8 +355,22 @@ impl Thresholds {
                         next: n,
                     };
                 }
-                e.count += 1;
-                e.count > n
+                let Some(u) = spec.unique_on else {
+                    e.count += 1;
+                    return e.count > n;
+                };
+                let port = match u {
+                    UniqueOn::SrcPort => s.src_port,
+                    UniqueOn::DstPort => s.dst_port,
+                };
+                let seen = self.ports.entry((order, key)).or_default();
+                if expired {
+                    seen.clear();
+                }
+                if !seen.contains(&port) && seen.len() as u64 <= n {
+                    seen.push(port);
+                }
+                seen.len() as u64 > n
             }
         }
     }
@@ -250,6 +385,8 @@ mod tests {
             src: IpAddr::from([10, 0, 0, 1]),
             dst: IpAddr::from([10, 0, 0, 2]),
             flow_id: 1,
+            src_port: 40000,
+            dst_port: 25,
             now_us: t * 1_000_000,
         }
     }
@@ -285,11 +422,33 @@ mod tests {
             .map(|(i, _)| i + 1)
             .collect();
         assert_eq!(fired, [1, 10, 100]);
-        let df = Spec::detection_filter(Track::Src, 2, 60);
+        let df = Spec::detection_filter(Track::Src, 2, 60, None);
         assert_eq!(
             run(df, &[0, 1, 2, 3, 61, 62]),
             [false, false, true, true, false, false]
         );
+    }
+
+    /// `unique_on dst_port`: a port scan (many ports) alerts once more than N distinct
+    /// ports were hit in the window; the same port hit again and again never does.
+    #[test]
+    fn detection_filter_unique_on_counts_distinct_ports() {
+        let df = Spec::detection_filter(Track::Src, 3, 60, Some(UniqueOn::DstPort));
+        let mut t = Thresholds::default();
+        let at = |port: u16, secs: u64| Subject {
+            dst_port: port,
+            ..subj(secs)
+        };
+        let same: Vec<bool> = (0..10).map(|i| t.alert(0, &df, at(25, i))).collect();
+        assert!(same.iter().all(|b| !b), "one port hit 10 times: {same:?}");
+        let mut t = Thresholds::default();
+        let scan: Vec<bool> = [21, 22, 23, 22, 25, 80, 21]
+            .iter()
+            .map(|&p| t.alert(0, &df, at(p, 1)))
+            .collect();
+        assert_eq!(scan, [false, false, false, false, true, true, true]);
+        // A new window starts over.
+        assert!(!t.alert(0, &df, at(443, 70)));
     }
 
     /// An attacker spraying source addresses fills the table; the victim's counter created
@@ -303,6 +462,8 @@ mod tests {
             src,
             dst: IpAddr::from([10, 0, 0, 2]),
             flow_id: 1,
+            src_port: 40000,
+            dst_port: 25,
             now_us: 1_000_000,
         };
         let spray = |i: u32| IpAddr::from(i.to_be_bytes());

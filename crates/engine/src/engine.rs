@@ -616,8 +616,9 @@ impl<I: Inspector> Parts<'_, I> {
         // completed). Such a packet never reached the receiver, so everything its bytes did
         // is undone afterwards and its retransmission is inspected afresh: keep a copy of
         // what delivery changes, when the inspector says a drop can still come.
-        let carries = !pkt.payload.is_empty()
-            || flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) != 0;
+        // A bare SYN, SYN-ACK or ACK is not undone (see `deliver_tcp`): only data, FIN
+        // and RST.
+        let carries = !pkt.payload.is_empty() || flags & (tcp_flags::FIN | tcp_flags::RST) != 0;
         let snapshot = (inline && deliver && carries && self.cx.inspector.checkpoint(&base))
             .then(|| Snapshot::take(flow));
         match pkt.transport {
@@ -773,7 +774,11 @@ impl<I: Inspector> Cx<'_, I> {
         let Transport::Tcp(info) = pkt.transport else {
             return false;
         };
-        info.flags & (tcp_flags::SYN | tcp_flags::RST) == 0
+        // Only a bare SYN opens a session: a flow whose first packet is a SYN-ACK is
+        // picked up mid-handshake, as in Suricata (suricata-verify bug-5825 cases).
+        let bare_syn = info.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+        !bare_syn
+            && info.flags & tcp_flags::RST == 0
             && flow.tcp.as_ref().is_some_and(|t| t.state == TcpState::None)
     }
 
@@ -923,7 +928,14 @@ impl<I: Inspector> Cx<'_, I> {
             st.rst += 1;
         }
         let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
-        let Some(sess) = flow.tcp.as_mut().filter(|_| deliver) else {
+        // A dropped bare SYN, SYN-ACK or ACK still moves the state machine, as in Suricata,
+        // whose stream engine runs before detection: live, the peer retransmits it; in a
+        // replay the capture goes on as if it arrived, and a flow whose handshake packets a
+        // packet rule dropped must not turn into a mid-stream pick-up. Dropped data, FIN and
+        // RST never reach the session (the receiver did not get them).
+        let control_only =
+            pkt.payload.is_empty() && info.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
+        let Some(sess) = flow.tcp.as_mut().filter(|_| deliver || control_only) else {
             return Verdict::Accept;
         };
         // RFC 5961: a receiver resets only on a RST at exactly the sequence number it

@@ -59,6 +59,10 @@ pub struct Policy {
     pub logging: Logging,
     /// Rate limits (`rate_limits:`), evaluated before the rule groups, in order.
     pub rate_limits: Vec<crate::ratelimit::RateLimit>,
+    /// Suricata threshold.config directives (`threshold_config:` FILE, or Suricata's
+    /// `threshold-file` setting): thresholds, suppressions and rate filters applied to the
+    /// rules by sid when they compile.
+    pub threshold_config: Option<sekisho_rules::ThresholdConfig>,
 }
 
 /// One rule group: its name, where its rules came from and the parsed rules in file order.
@@ -218,6 +222,7 @@ impl Default for Policy {
             rule_groups: Vec::new(),
             logging: Logging::default(),
             rate_limits: Vec::new(),
+            threshold_config: None,
         }
     }
 }
@@ -285,6 +290,7 @@ struct RawPolicy {
     logging: Option<RawLogging>,
     #[serde(default)]
     rate_limits: Vec<serde_json::Value>,
+    threshold_config: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -330,7 +336,7 @@ const POLICY_KEYS: &[&str] = &[
 /// Top-level keys accepted and suggested but not (yet) in the `expected one of` list of the
 /// unknown-key hint, whose exact text a golden test pins (`check_policy.rs`); fold them into
 /// [`POLICY_KEYS`] together with that test's text.
-const LATER_POLICY_KEYS: &[&str] = &["rate_limits"];
+const LATER_POLICY_KEYS: &[&str] = &["rate_limits", "threshold_config"];
 /// The keys of one `rule_groups` entry (= [`RawGroup`]).
 const GROUP_KEYS: &[&str] = &[
     "name",
@@ -875,6 +881,20 @@ impl Policy {
                 });
             }
         }
+        if let Some(t) = &raw.threshold_config {
+            let p = resolve(path, t);
+            if let Some(text) = l.read(
+                &p,
+                "threshold config file",
+                src,
+                idx.value("threshold_config"),
+            ) {
+                let file = SourceFile::new(display(&p), text);
+                let (cfg, diags) = sekisho_rules::parse_threshold_config(&file);
+                l.diags.extend(diags);
+                self.threshold_config = Some(cfg);
+            }
+        }
         let mut names: HashMap<String, usize> = HashMap::new();
         for (i, g) in raw.rule_groups.into_iter().enumerate() {
             let at = |k: &str| format!("rule_groups[{i}].{k}");
@@ -1176,6 +1196,85 @@ impl Policy {
         l.diags.append(&mut out);
     }
 
+    /// Loads a Suricata threshold.config file (the `threshold-file` setting) in place of
+    /// any `threshold_config:` of the policy, and checks it against the rules: a line whose
+    /// rule is not in the policy, or whose `ip` names an undefined variable, is reported.
+    /// Returns the diagnostics (errors leave the previous config in place).
+    pub fn set_threshold_file(&mut self, path: &Path) -> Vec<Diagnostic> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                return vec![Diagnostic::error(format!(
+                    "cannot read threshold config file '{}': {e}",
+                    display(path)
+                ))
+                .with_code("missing-file")]
+            }
+        };
+        let file = SourceFile::new(display(path), text);
+        let (cfg, mut diags) = sekisho_rules::parse_threshold_config(&file);
+        if !diags.iter().any(Diagnostic::is_error) {
+            self.threshold_config = Some(cfg);
+            diags.extend(self.check_threshold_config());
+        }
+        diags
+    }
+
+    /// Checks the threshold config against the loaded rules: warnings for lines naming a
+    /// rule that is not in the policy, errors for `ip` values that do not resolve.
+    pub fn check_threshold_config(&self) -> Vec<Diagnostic> {
+        use sekisho_rules::ThresholdDirective as D;
+        let Some(cfg) = &self.threshold_config else {
+            return Vec::new();
+        };
+        let vars = build_variables(&self.variables);
+        let sids: std::collections::HashSet<(u64, u64)> = self
+            .rule_groups
+            .iter()
+            .flat_map(|g| g.rules.iter())
+            .map(|r| (r.gid(), r.sid()))
+            .collect();
+        let mut out = Vec::new();
+        for e in &cfg.entries {
+            let at = |d: Diagnostic| {
+                d.at(sekisho_diag::Location {
+                    file: cfg.file.clone(),
+                    line: e.line,
+                    column: 1,
+                    len: 1,
+                    line_text: String::new(),
+                })
+            };
+            let (gid, sid) = match &e.directive {
+                D::Threshold { gid, sid, .. } | D::RateFilter { gid, sid, .. } => (*gid, *sid),
+                D::Suppress { gid, sid, by } => {
+                    if let Some((_, ip)) = by {
+                        if let Err(err) = vars.resolve_address(ip) {
+                            out.push(at(Diagnostic::error(format!(
+                                "suppress ip does not resolve: {err}"
+                            ))
+                            .with_code("bad-threshold-config")
+                            .with_hint("define the variable under `variables:` in the policy")));
+                        }
+                    }
+                    (*gid, *sid)
+                }
+            };
+            let named = sid == 0
+                || sids
+                    .iter()
+                    .any(|&(g, s)| s == u64::from(sid) && (gid == 0 || g == u64::from(gid)));
+            if !named {
+                out.push(at(Diagnostic::warning(format!(
+                    "gen_id {gid}, sig_id {sid}: no such rule in the policy; this line has no effect"
+                ))
+                .with_code("threshold-unknown-sid")
+                .with_hint("check the sid, or remove the line")));
+            }
+        }
+        out
+    }
+
     /// The variables as the rules of `group` see them: the policy's, with the group's own
     /// (NFW `RuleVariables`) replacing same-named ones. As in NFW, a policy variable the group
     /// does not set keeps its policy value even when it refers to one the group overrides
@@ -1354,6 +1453,7 @@ fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostic {
 fn finish(mut policy: Policy, mut l: Loader, opts: &LoadOptions) -> Checked {
     apply_var_overrides(&mut policy, opts, &mut l.diags);
     policy.validate(&mut l);
+    l.diags.extend(policy.check_threshold_config());
     let order = policy.evaluation_order();
     for (pass, d) in passtrap::findings(&policy) {
         let Some((g, r)) = order.get(pass).copied() else {

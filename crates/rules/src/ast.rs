@@ -971,6 +971,17 @@ pub struct DetectionFilter {
     pub count: u32,
     /// `seconds T`
     pub seconds: u32,
+    /// `unique_on src_port|dst_port`: count distinct ports instead of matches.
+    pub unique_on: Option<UniqueOn>,
+}
+
+/// The field a `detection_filter ... unique_on` counts distinct values of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UniqueOn {
+    /// `src_port`
+    SrcPort,
+    /// `dst_port`
+    DstPort,
 }
 
 /// `app-layer-protocol`.
@@ -1058,6 +1069,10 @@ pub enum RuleOption {
     Bsize(SizeCmp),
     /// `dsize`
     Dsize(SizeCmp),
+    /// `itype` (ICMP / ICMPv6 type; values up to 255)
+    Itype(SizeCmp),
+    /// `icode` (ICMP / ICMPv6 code; values up to 255)
+    Icode(SizeCmp),
     /// `byte_test`
     ByteTest(ByteTest),
     /// `byte_jump`
@@ -1121,6 +1136,8 @@ impl RuleOption {
             RuleOption::IsDataAt(_) => "isdataat",
             RuleOption::Bsize(_) => "bsize",
             RuleOption::Dsize(_) => "dsize",
+            RuleOption::Itype(_) => "itype",
+            RuleOption::Icode(_) => "icode",
             RuleOption::ByteTest(_) => "byte_test",
             RuleOption::ByteJump(_) => "byte_jump",
             RuleOption::ByteExtract(_) => "byte_extract",

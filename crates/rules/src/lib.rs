@@ -32,6 +32,7 @@ mod file;
 mod keywords;
 mod parse;
 mod print;
+mod threshold_config;
 mod vars;
 
 pub use ast::*;
@@ -39,6 +40,10 @@ pub use coverage::Coverage;
 pub use file::{parse_file, parse_file_bytes, RuleFile, MAX_RULE_LEN};
 pub use keywords::{is_known_keyword, known_keywords};
 pub use parse::SURICATA_VERSION;
+pub use threshold_config::{
+    parse_threshold_config, RateAction, SuppressTrack, ThresholdConfig, ThresholdDirective,
+    ThresholdEntry,
+};
 pub use vars::{
     find_duplicate_sids, validate_variables, validate_variables_in, IpRange, IpSet, PortSet,
     VarError, Variables, DEFAULT_ADDRESS_VARS, DEFAULT_PORT_VARS,

@@ -1514,6 +1514,33 @@ fn parse_one(cx: &Ctx, kw: &Kw, st: &mut OptState, warnings: &mut Vec<Diagnostic
                 },
             );
         }
+        "itype" | "icode" => {
+            let (v, _, _) = need_value(cx, kw)?;
+            let cmp = parse_size_cmp(v)
+                .ok_or_else(|| bad_value(cx, kw, "expected N, <N, >N or A<>B (0 to 255)"))?;
+            let max = match cmp {
+                SizeCmp::Between(_, b) => b,
+                SizeCmp::Eq(n)
+                | SizeCmp::Ne(n)
+                | SizeCmp::Lt(n)
+                | SizeCmp::Gt(n)
+                | SizeCmp::Le(n)
+                | SizeCmp::Ge(n) => n,
+            };
+            if max > 255 {
+                return Err(bad_value(cx, kw, format!("{name} is at most 255")));
+            }
+            push(
+                st,
+                cx,
+                kw,
+                if name == "itype" {
+                    RuleOption::Itype(cmp)
+                } else {
+                    RuleOption::Icode(cmp)
+                },
+            );
+        }
         "byte_test" => {
             let (v, _, _) = need_value(cx, kw)?;
             let bt = parse_byte_test(cx, kw, st, v)?;
@@ -2526,6 +2553,7 @@ fn parse_threshold(cx: &Ctx, kw: &Kw, v: &str, filter: bool) -> PResult<RuleOpti
     let mut count = None;
     let mut seconds = None;
     let mut multiplier = None;
+    let mut unique_on = None;
     for p in v.split(',').map(str::trim) {
         let words: Vec<&str> = p.split_whitespace().collect();
         let [k, a] = words.as_slice() else {
@@ -2563,6 +2591,19 @@ fn parse_threshold(cx: &Ctx, kw: &Kw, v: &str, filter: bool) -> PResult<RuleOpti
             "count" => count = Some(num(a)?),
             "seconds" => seconds = Some(num(a)?),
             "multiplier" if !filter => multiplier = Some(num(a)?),
+            "unique_on" if filter => {
+                unique_on = Some(match *a {
+                    "src_port" => UniqueOn::SrcPort,
+                    "dst_port" => UniqueOn::DstPort,
+                    _ => {
+                        return Err(bad_value(
+                            cx,
+                            kw,
+                            format!("unique_on is src_port or dst_port, got '{a}'"),
+                        ))
+                    }
+                })
+            }
             _ => return Err(bad_value(cx, kw, format!("unknown key '{k}'"))),
         }
     }
@@ -2574,6 +2615,7 @@ fn parse_threshold(cx: &Ctx, kw: &Kw, v: &str, filter: bool) -> PResult<RuleOpti
             track,
             count,
             seconds: seconds.ok_or_else(|| missing("seconds"))?,
+            unique_on,
         }));
     }
     let kind = kind.ok_or_else(|| missing("type"))?;

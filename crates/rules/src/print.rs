@@ -331,6 +331,8 @@ impl Display for RuleOption {
             }
             RuleOption::Bsize(c) => write!(f, "bsize:{c};"),
             RuleOption::Dsize(c) => write!(f, "dsize:{c};"),
+            RuleOption::Itype(c) => write!(f, "itype:{c};"),
+            RuleOption::Icode(c) => write!(f, "icode:{c};"),
             RuleOption::ByteTest(b) => {
                 write!(
                     f,
@@ -455,13 +457,21 @@ impl Display for RuleOption {
                 }
                 f.write_char(';')
             }
-            RuleOption::DetectionFilter(d) => write!(
-                f,
-                "detection_filter:track {},count {},seconds {};",
-                track_str(d.track, false),
-                d.count,
-                d.seconds
-            ),
+            RuleOption::DetectionFilter(d) => {
+                write!(
+                    f,
+                    "detection_filter:track {},count {},seconds {}",
+                    track_str(d.track, false),
+                    d.count,
+                    d.seconds
+                )?;
+                match d.unique_on {
+                    Some(UniqueOn::SrcPort) => f.write_str(",unique_on src_port")?,
+                    Some(UniqueOn::DstPort) => f.write_str(",unique_on dst_port")?,
+                    None => {}
+                }
+                f.write_char(';')
+            }
             RuleOption::AppLayerProtocol(a) => {
                 write!(
                     f,

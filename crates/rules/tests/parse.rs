@@ -378,8 +378,32 @@ fn flow_flowbits_xbits_threshold() {
         RuleOption::DetectionFilter(DetectionFilter {
             track: Track::Dst,
             count: 5,
-            seconds: 10
+            seconds: 10,
+            unique_on: None,
         })
+    );
+    let r = rule(
+        "alert tcp any any -> any any (detection_filter:track by_src, count 10, seconds 60, unique_on dst_port; sid:1;)",
+    );
+    assert_eq!(
+        r.options[0].node,
+        RuleOption::DetectionFilter(DetectionFilter {
+            track: Track::Src,
+            count: 10,
+            seconds: 60,
+            unique_on: Some(UniqueOn::DstPort),
+        })
+    );
+    assert_eq!(
+        e("detection_filter:track by_src, count 1, seconds 5, unique_on proto;"),
+        "invalid value for 'detection_filter': unique_on is src_port or dst_port, got 'proto'"
+    );
+    let r = rule("alert icmp any any -> any any (itype:8; icode:<3; sid:1;)");
+    assert_eq!(r.options[0].node, RuleOption::Itype(SizeCmp::Eq(8)));
+    assert_eq!(r.options[1].node, RuleOption::Icode(SizeCmp::Lt(3)));
+    assert_eq!(
+        e("itype:300;"),
+        "invalid value for 'itype': itype is at most 255"
     );
 }
 

@@ -236,6 +236,9 @@ fn other_option() -> impl Strategy<Value = String> {
             "absent;",
             "xbits:set,fw.x,track tx;",
             "detection_filter:track by_src, count 3, seconds 5;",
+            "detection_filter:track by_dst, count 3, seconds 5, unique_on src_port;",
+            "itype:8;",
+            "icode:1<>5;",
         ])
         .prop_map(str::to_string),
     ]

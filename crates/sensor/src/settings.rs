@@ -42,6 +42,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ),
     ("detect.stream-depth", "bytes, 0 = no limit"),
     (
+        "drop.flows",
+        "start|all: a drop record for the first dropped packet of each direction of a dropped flow (default), or for every one",
+    ),
+    (
         "exception-policy",
         "drop-flow|drop-packet|pass-flow|pass-packet|bypass|reject|ignore|auto (every target)",
     ),
@@ -209,6 +213,13 @@ impl Settings {
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["detect", "stream-depth"] => self.detect.stream_depth = num()?,
+            ["drop", "flows"] => {
+                self.detect.drop_flows_all = match value {
+                    "start" => false,
+                    "all" => true,
+                    _ => return Err(err("expected start or all")),
+                }
+            }
             ["exception-policy"] => {
                 cfg.exceptions.master = exception_action(value).ok_or_else(|| {
                     err(&format!("expected one of: {}", ExceptionAction::NAMES.join(", ")))

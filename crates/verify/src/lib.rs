@@ -99,6 +99,8 @@ pub struct RuleLoad {
     /// Suricata 8 firewall mode: the firewall table evaluated before the threat-detection
     /// rules of [`RuleLoad::files`] (`None`: not a firewall-mode case).
     pub firewall: Option<FirewallLoad>,
+    /// `threshold-file` (threshold.config: thresholds, suppressions, rate filters).
+    pub threshold_file: Option<PathBuf>,
 }
 
 /// The firewall side of a firewall-mode case, as suricata-verify runs it: the case's
@@ -471,6 +473,8 @@ struct Settings {
     /// A setting that only matters with rules and that sekisho does not honour (e.g. a
     /// non-default `action-order`): the case is skipped if it has rules.
     rules_unsupported: Option<String>,
+    /// `threshold-file` as written (`${TEST_DIR}` resolved when the rules load).
+    threshold_file: Option<String>,
     /// A `drop` output option sekisho does not honour: filters on drop events are skipped.
     drop_unsupported: Option<String>,
     /// The drop option `flows: all`.
@@ -508,7 +512,7 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         // is the one used, so these do not change the outcome.
         "default-rule-path" | "classification-file" | "reference-config-file" => Ok(()),
         "threshold-file" => {
-            s.rules_unsupported = Some("threshold-file not supported".into());
+            s.threshold_file = Some(value.trim_matches('"').to_string());
             Ok(())
         }
         "action-order" => {
@@ -693,9 +697,7 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
                 }
             }
             "action-order" => check_action_order(&yaml_list(v), s),
-            "threshold-file" => {
-                s.rules_unsupported = Some("threshold-file not supported".into());
-            }
+            "threshold-file" => s.threshold_file = Some(yaml_text(v)),
             // The case's rules (`-S`) replace rule-files; the suite's classification file is
             // the one used.
             "default-rule-path"
@@ -1061,6 +1063,10 @@ fn run_case_inner(
             firewall: firewall_rules.map(|rules| FirewallLoad {
                 rules,
                 packet_filter: settings.fw_packet_filter.clone(),
+            }),
+            threshold_file: settings.threshold_file.as_ref().map(|f| {
+                let f = f.replace("${TEST_DIR}", &dir.display().to_string());
+                dir.join(f)
             }),
         })
     } else {

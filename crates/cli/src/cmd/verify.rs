@@ -73,13 +73,12 @@ pub fn capabilities() -> Capabilities {
         detection: true,
         firewall: true,
         app_layer: true,
-        // Drop records follow `flows: start` whatever LogConfig::drop_flows_all says, until
-        // the engine logs every dropped packet for `flows: all`.
-        drop_flows_all: false,
+        // `flows: all` is the detector's `drop.flows=all` setting.
+        drop_flows_all: true,
         app_anomaly_events: Capabilities::smtp_anomaly_events(),
         ..Capabilities::default()
     };
-    for t in ["alert", "drop", "smtp", "tls", "dns"] {
+    for t in ["alert", "drop", "smtp", "tls", "dns", "http"] {
         caps.event_types.insert(t.to_string());
     }
     let engine = sekisho_engine::Engine::new(sekisho_engine::EngineConfig::default());
@@ -151,6 +150,15 @@ fn case_policy(load: &RuleLoad) -> Result<Policy, ReplayError> {
         )));
     }
     let mut policy = checked.policy;
+    if let Some(t) = &load.threshold_file {
+        let diags = policy.set_threshold_file(t);
+        if let Some(e) = diags.iter().find(|d| d.is_error()) {
+            return Err(ReplayError::Unsupported(format!(
+                "threshold file not accepted by sekisho: {}",
+                e.message
+            )));
+        }
+    }
     let Some(fw) = &load.firewall else {
         return Ok(policy);
     };
@@ -229,6 +237,7 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
     });
     settings.checksums(!req.no_checksums);
     settings.engine.midstream = req.midstream;
+    settings.detect.drop_flows_all = req.drop_flows_all;
     for (k, v) in &req.sets {
         settings
             .set(k, v)

@@ -427,7 +427,10 @@ impl TcpSession {
                 if syn && !ack && dir == Direction::ToServer {
                     self.reassemble = true;
                     S::SynSent
-                } else if syn && ack {
+                } else if syn && ack && midstream_ok {
+                    // The server's answer without the client's SYN: a mid-handshake pick-up,
+                    // only with mid-stream pick-up on (Suricata's rule too).
+                    out.pickup = true;
                     self.reassemble = true;
                     S::SynRecv
                 } else if midstream_ok {
