@@ -758,6 +758,7 @@ impl Analysis {
     }
 
     fn walk_text(&self, s: &mut String, w: &Walk) {
+        let width = w.hops.iter().map(|h| h.id.len()).max().unwrap_or(0).max(14);
         for (i, h) in w.hops.iter().enumerate() {
             let detail = match h.kind {
                 Kind::RouteTable => match &h.route {
@@ -786,7 +787,7 @@ impl Analysis {
                 .unwrap_or_default();
             let _ = writeln!(
                 s,
-                "  {:>2} {:<17} {:<14} {detail}{note}",
+                "  {:>2} {:<17} {:<width$} {detail}{note}",
                 i + 1,
                 h.kind.as_str(),
                 h.id

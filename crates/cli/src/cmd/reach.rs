@@ -119,9 +119,12 @@ pub struct Args {
 
 /// Runs `sekisho reach`.
 pub fn run(args: Args) -> ExitCode {
+    // The AWS importer writes each firewall's policy as a sekisho policy file; they are
+    // read once, when the analyser compiles them, and removed afterwards.
+    let generated = std::env::temp_dir().join(format!("sekisho-reach-aws-{}", std::process::id()));
     let model = match (&args.model, &args.aws) {
         (Some(p), _) => Model::load(p),
-        (None, Some(dir)) => sekisho_reach::aws::import_dir(dir),
+        (None, Some(dir)) => sekisho_reach::aws::import(dir, &generated),
         (None, None) => unreachable_args(),
     };
     let model = match model {
@@ -134,7 +137,11 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let analyzer = match Analyzer::new(model) {
+    let analyzer = Analyzer::new(model);
+    if args.aws.is_some() {
+        let _ = std::fs::remove_dir_all(&generated);
+    }
+    let analyzer = match analyzer {
         Ok(a) => a,
         Err(diags) => {
             for d in &diags {
