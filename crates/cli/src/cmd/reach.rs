@@ -199,8 +199,12 @@ fn unreachable_args() -> Result<Model, Vec<sekisho_diag::Diagnostic>> {
 
 /// The question from the flags.
 fn question(args: &Args, analyzer: &Analyzer) -> Result<Question, String> {
-    let proto =
+    let mut proto =
         Proto::parse(&args.proto).ok_or_else(|| format!("unknown --proto {}", args.proto))?;
+    // A server-name sweep is a TLS question whatever --proto says.
+    if args.sni_list.is_some() {
+        proto = Proto::Tls;
+    }
     let (dst, port) = match args.to.rsplit_once(':') {
         Some((d, p)) => (
             d.to_string(),
@@ -310,10 +314,6 @@ fn run_sweep(
     let started = std::time::Instant::now();
     let mut rows = Vec::with_capacity(items.len());
     let mut q = base.clone();
-    if kind == SweepKind::Sni && q.talk.proto != Proto::Tls {
-        q.talk.proto = Proto::Tls;
-        q.port = if args.to.contains(':') { q.port } else { 443 };
-    }
     if kind == SweepKind::Rcpt && q.talk.proto != Proto::Smtp {
         eprintln!("sekisho reach: error: --rcpt-list needs --proto smtp");
         return ExitCode::from(2);
