@@ -400,6 +400,26 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
         }
         m.route_tables.insert(id.to_string(), routes);
     }
+    // Every reference must resolve, as the YAML loader checks, so the walk never indexes a
+    // missing component (an instance in a subnet of another VPC, say).
+    let missing_subnet = |what: String, subnet: &str| {
+        err(dir, format!("{what} is in subnet {subnet}, which no describe-subnets output of VPC {vpc_id} lists"), "include the describe-subnets output of the whole VPC")
+    };
+    for (n, h) in &m.hosts {
+        if !m.subnets.contains_key(&h.subnet) {
+            diags.push(missing_subnet(format!("instance {n}"), &h.subnet));
+        }
+    }
+    for (n, f) in &m.firewalls {
+        if !m.subnets.contains_key(&f.subnet) {
+            diags.push(missing_subnet(format!("firewall endpoint {n}"), &f.subnet));
+        }
+    }
+    for (n, g) in &m.nat_gateways {
+        if !m.subnets.contains_key(&g.subnet) {
+            diags.push(missing_subnet(format!("NAT gateway {n}"), &g.subnet));
+        }
+    }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {

@@ -180,3 +180,37 @@ pub fn passing_sid(lines: &[String]) -> Option<(u64, &str)> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::passing_sid;
+
+    #[test]
+    fn only_lines_where_a_pass_rule_matched_count() {
+        let l = |s: &str| vec![s.to_string()];
+        assert_eq!(
+            passing_sid(&l(
+                "pkt 4 flow 1 (a -> b, tls) sid 1001 pass: flow passed; later packets"
+            ))
+            .map(|p| p.0),
+            Some(1001)
+        );
+        assert_eq!(
+            passing_sid(&l(
+                "pkt 2 flow 1 (a -> b) sid 7 pass: no match: flow (not established)"
+            )),
+            None
+        );
+        assert_eq!(
+            passing_sid(&l("pkt 9 flow 1 (a -> b) sid 5 drop: flow dropped")),
+            None
+        );
+        assert_eq!(
+            passing_sid(&l(
+                "pkt 3 flow 1: hook packet:filter: sid 1000 accept:hook matched"
+            ))
+            .map(|p| p.0),
+            Some(1000)
+        );
+    }
+}

@@ -343,9 +343,7 @@ impl Model {
             index: YamlIndex::new(text),
             diags: Vec::new(),
         };
-        let vpc = c
-            .cidr("vpc.cidr", &raw.vpc.cidr)
-            .unwrap_or_else(|| Ipv4Net::default());
+        let vpc = c.cidr("vpc.cidr", &raw.vpc.cidr).unwrap_or_default();
         let mut m = Model {
             source: name.to_string(),
             vpc,
@@ -672,4 +670,56 @@ fn allows(c: &mut Checker<'_>, path: &str, list: &[RawAllow]) -> Vec<Allow> {
         out.push(Allow { proto, ports, cidr });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODEL: &str = "\
+vpc: {cidr: 10.1.0.0/16}
+hosts: {app: {subnet: a, address: 10.1.1.10}}
+subnets: {a: {cidr: 10.1.1.0/24, route_table: rt}}
+route_tables:
+  rt: [{dest: 0.0.0.0/0, target: igw}, {dest: 10.1.0.0/16, target: blackhole}, {dest: 10.1.2.0/24, target: app}]
+internet_gateways: {igw: {}}
+";
+
+    #[test]
+    fn longest_prefix_wins_and_an_explicit_route_beats_local_of_equal_length() {
+        let m = Model::parse("m.yaml", MODEL, Path::new(".")).expect("model");
+        let t = |a: &str| m.lookup("rt", a.parse().expect("addr")).map(|r| r.target);
+        assert_eq!(t("8.8.8.8"), Some(Target::Igw("igw".into())));
+        assert_eq!(t("10.1.2.7"), Some(Target::Host("app".into())));
+        assert_eq!(
+            t("10.1.9.9"),
+            Some(Target::Blackhole),
+            "explicit /16 over local /16"
+        );
+        assert_eq!(m.lookup("nope", "8.8.8.8".parse().expect("addr")), None);
+    }
+
+    #[test]
+    fn cidrs_and_ports_parse_strictly() {
+        assert_eq!(parse_cidr("10.1.0.0/16").map(|n| n.prefix_len()), Some(16));
+        assert_eq!(parse_cidr("10.1.2.3").map(|n| n.prefix_len()), Some(32));
+        assert_eq!(parse_cidr("10.1.2.3/16"), None, "host bits set");
+        assert_eq!(parse_cidr("10.1.0.0/33"), None);
+        assert_eq!(parse_ports("1-1024"), Some((1, 1024)));
+        assert_eq!(parse_ports("443"), Some((443, 443)));
+        assert_eq!(parse_ports("9-1"), None);
+    }
+
+    #[test]
+    fn errors_are_located_and_suggest() {
+        let bad = MODEL.replace("address: 10.1.1.10", "address: 10.1.7.10");
+        let e = Model::parse("m.yaml", &bad, Path::new(".")).expect_err("outside subnet");
+        let text: String = e.iter().map(|d| d.render()).collect();
+        assert!(text.contains("m.yaml:2:"), "{text}");
+        assert!(text.contains("is not in subnet a (10.1.1.0/24)"), "{text}");
+        let bad = MODEL.replace("route_table: rt}", "route_table: rtt}");
+        let e = Model::parse("m.yaml", &bad, Path::new(".")).expect_err("unknown table");
+        let text: String = e.iter().map(|d| d.render()).collect();
+        assert!(text.contains("did you mean 'rt'?"), "{text}");
+    }
 }

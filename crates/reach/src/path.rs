@@ -222,7 +222,7 @@ impl Walker<'_> {
             }
             Start::Internet(addr, igw) => {
                 self.hop(Kind::Internet, &addr.to_string(), h, h);
-                self.from_internet(igw, h)
+                self.ingress_internet(igw, h)
             }
         }
     }
@@ -270,7 +270,7 @@ impl Walker<'_> {
                 self.route(&rt, h)
             }
             Target::Nat(n) => self.nat_gateway(n, h),
-            Target::Igw(g) => self.to_internet(g, h),
+            Target::Igw(g) => self.egress_internet(g, h),
             Target::Host(name) => {
                 let host = &self.model.hosts[name];
                 if host.address == h.dst {
@@ -389,7 +389,7 @@ impl Walker<'_> {
         self.route(&rt, out)
     }
 
-    fn to_internet(&mut self, igw: &str, h: Header) -> Step {
+    fn egress_internet(&mut self, igw: &str, h: Header) -> Step {
         if self.model.vpc.contains(&h.dst) {
             self.hop(Kind::InternetGateway, igw, h, h);
             return Err(stop(
@@ -441,7 +441,7 @@ impl Walker<'_> {
     }
 
     /// A packet from the internet entering through `igw`.
-    fn from_internet(&mut self, igw: &str, h: Header) -> Step {
+    fn ingress_internet(&mut self, igw: &str, h: Header) -> Step {
         let g = &self.model.internet_gateways[igw];
         // Public address → private: a host's public_ip, or a NAT gateway's address.
         let mut inside = h;

@@ -57,16 +57,17 @@ fn questions() -> Vec<(Dest, u16, Talk)> {
     ]
 }
 
-/// What must agree: status, who decided (rule sid or default action), at which packet,
-/// and the shape of both paths (component kinds in order).
-fn summary(
-    a: &Analysis,
-) -> (
+/// Status, (sid, default action, packet) per firewall, forward and return hop kinds.
+type Summary = (
     String,
     Vec<(Option<u64>, Option<String>, Option<usize>)>,
     Vec<&'static str>,
     Vec<&'static str>,
-) {
+);
+
+/// What must agree: status, who decided (rule sid or default action), at which packet,
+/// and the shape of both paths (component kinds in order).
+fn summary(a: &Analysis) -> Summary {
     (
         a.status.as_str().to_string(),
         a.firewalls
