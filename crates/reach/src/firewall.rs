@@ -53,6 +53,11 @@ impl Compiled {
         let mut settings = Settings::new(Mode::Inline);
         settings.apply_policy(&policy);
         settings.explain = true;
+        // A conversation is one flow: a small table (the engine sizes its maps for
+        // min(cap, 10,000) flows up front) keeps a sensor per question cheap.
+        settings
+            .set("flow.max-flows", "64")
+            .map_err(|e| vec![Diagnostic::error(e.to_string())])?;
         let rules = RuleSet::from_policy(&policy, settings.compile_options());
         let blocking: Vec<String> = rules
             .not_loaded()
