@@ -645,8 +645,7 @@ impl Analysis {
 
     /// The answer as JSON: AWS analysis field names (`NetworkPathFound`,
     /// `ForwardPathComponents`, `ReturnPathComponents`, `Explanations`) plus `status`.
-    pub fn to_json(&self, model: &Model) -> Value {
-        let _ = model;
+    pub fn to_json(&self) -> Value {
         let q = &self.question;
         json!({
             "status": self.status.as_str(),

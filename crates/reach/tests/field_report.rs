@@ -119,7 +119,7 @@ fn http_80_is_blocked_by_the_reject_http_rule_with_sid_and_msg() {
     let (i, _, label) = v.packet.clone().expect("packet");
     assert_eq!(i, 4, "decided at the request, not the handshake");
     assert!(label.contains("GET /"), "{label}");
-    let json = r.to_json(&a.model);
+    let json = r.to_json();
     assert_eq!(json["status"], "blocked");
     assert_eq!(json["NetworkPathFound"], false);
     let e = &json["Explanations"][0];
@@ -167,7 +167,7 @@ fn tcp_587_is_reachable_without_default_actions_and_blocked_by_drop_established(
     // The handshake passes; the first established data packet is dropped.
     let (i, _, label) = v.packet.clone().expect("packet");
     assert_eq!((i, label.as_str()), (4, "data (client)"));
-    let json = closed.to_json(&analyzer("vpc-drop-established.yaml").model);
+    let json = closed.to_json();
     assert_eq!(
         json["Explanations"][0]["FirewallStatefulRule"]["RuleGroupArn"],
         "network-firewall-policy-default"
@@ -200,7 +200,7 @@ fn deleting_the_public_return_route_is_asymmetric_with_both_paths_shown() {
     assert!(ret.hops.iter().all(|h| h.id != "fw-a"));
     let v = r.verdict("fw-a").expect("fw-a");
     assert!(v.forward && !v.on_return);
-    let json = r.to_json(&a.model);
+    let json = r.to_json();
     assert_eq!(json["status"], "asymmetric");
     assert_eq!(json["NetworkPathFound"], false);
     assert!(json["ForwardPathComponents"]

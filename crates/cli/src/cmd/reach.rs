@@ -172,8 +172,7 @@ pub fn run(args: Args) -> ExitCode {
                     FormatArg::Text => print!("{}", a.to_text()),
                     FormatArg::Json => println!(
                         "{}",
-                        serde_json::to_string_pretty(&a.to_json(&analyzer.model))
-                            .unwrap_or_default()
+                        serde_json::to_string_pretty(&a.to_json()).unwrap_or_default()
                     ),
                 }
                 if a.reachable() {
