@@ -2,7 +2,7 @@
 //! lab's topology written as a model (client subnet -> firewall endpoint -> server subnet,
 //! each side's route to the other through the firewall), the field report's policies
 //! (examples/reach) with HOME_NET set to the lab's client subnet, and for each question the
-//! static answer compared with what the real client (curl, swaks) gets through `sekisho run`
+//! static answer compared with what the real client (curl, swaks, dig) gets through `sekisho run`
 //! inline on NFQUEUE in the lab's `fw` namespace with the same policy.
 //!
 //! The model is instantiated from its own paths: the firewall queues the traffic of each
@@ -89,6 +89,7 @@ fn static_answer(a: &Analyzer, c: &Case) -> sekisho_reach::Analysis {
     if let Some(r) = c.rcpt {
         talk.rcpt = vec![r.into()];
     }
+    talk.qname = "a.lab.test".into();
     a.analyze(&Question {
         from: "client".into(),
         to: Dest::Host("server".into()),
@@ -143,6 +144,11 @@ fn real_client(lab: &Lab, c: &Case) -> (bool, String) {
                 String::from_utf8_lossy(&o.stdout).into_owned(),
             )
         }
+        Proto::Dns => {
+            let o = inline::dig(lab, &["+tries=1", "+timeout=2", "a.lab.test"], &lab.client);
+            let out = String::from_utf8_lossy(&o.stdout).into_owned();
+            (o.status.success() && out.contains(SERVER_IP), out)
+        }
         other => panic!("no lab client for {other}"),
     }
 }
@@ -185,6 +191,7 @@ fn start_servers(lab: &mut Lab) {
     lab.spawn("openssl s_server", &mut cmd);
     lab.wait_tcp(&server, SERVER_IP, 443, Duration::from_secs(10));
     inline::http_server(lab, 80);
+    inline::dnsmasq(lab);
     inline::smtp_sink(lab);
     // Submission port: a second smtp-sink.
     let mut cmd = lab.cmd(&server, "smtp-sink");
@@ -235,7 +242,15 @@ fn instantiate(lab: &Lab, a: &Analyzer) {
 
 #[test]
 fn static_answers_equal_what_real_clients_get_inline() {
-    if !lab::require_tools(&["smtp-sink", "swaks", "curl", "openssl", "python3"]) {
+    if !lab::require_tools(&[
+        "smtp-sink",
+        "swaks",
+        "curl",
+        "openssl",
+        "python3",
+        "dnsmasq",
+        "dig",
+    ]) {
         return;
     }
     let Some(mut lab) = Lab::new() else { return };
@@ -269,6 +284,29 @@ fn static_answers_equal_what_real_clients_get_inline() {
                     sni: None,
                     rcpt: None,
                     expect: Status::Reachable,
+                },
+                Case {
+                    name: "dns 53",
+                    proto: Proto::Dns,
+                    port: 53,
+                    sni: None,
+                    rcpt: None,
+                    expect: Status::Reachable,
+                },
+            ],
+        ),
+        (
+            "policy-app-layer.yaml",
+            true,
+            vec![
+                tls("tls 443 (drop_established_app_layer)", Status::Reachable),
+                Case {
+                    name: "dns 53 (drop_established_app_layer)",
+                    proto: Proto::Dns,
+                    port: 53,
+                    sni: None,
+                    rcpt: None,
+                    expect: Status::Blocked,
                 },
             ],
         ),
@@ -351,6 +389,28 @@ fn static_answers_equal_what_real_clients_get_inline() {
                 if ok { "completed" } else { "failed" },
                 fw.log()
             );
+            // A rule that blocked statically blocked live too: sekisho run logged it.
+            if let Some(rule) = answer
+                .verdict("fw")
+                .filter(|v| v.blocked)
+                .and_then(|v| v.rule.clone())
+            {
+                let deadline = std::time::Instant::now() + Duration::from_secs(3);
+                while !fw
+                    .eve()
+                    .iter()
+                    .any(|e| e["alert"]["signature_id"] == rule.sid)
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "{}: no live record of sid {}: {:#?}",
+                        c.name,
+                        rule.sid,
+                        fw.eve()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         }
         inline::stop(&mut lab, &fw);
     }
