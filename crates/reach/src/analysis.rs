@@ -377,10 +377,11 @@ impl Analyzer {
                 Dir::ToClient => &ret_order,
             };
             for name in order {
-                let (Some(run), Some(view), Some(c)) = (
+                let (Some(run), Some(view), Some(c), Some(fv)) = (
                     runs.get_mut(name),
                     views.iter().find(|v| &v.0 == name),
                     self.firewalls.get(name),
+                    verdicts.get_mut(name),
                 ) else {
                     continue;
                 };
@@ -391,7 +392,6 @@ impl Analyzer {
                 let rec = drain(&mut run.sensor);
                 run.lines.push((i, rec.explain.clone()));
                 if v.is_drop() {
-                    let fv = verdicts.get_mut(name).expect("verdict per run");
                     fv.blocked = true;
                     fv.packet = Some((i + 1, seg.dir, seg.label.clone()));
                     fv.explain = rec.explain.clone();
@@ -440,7 +440,9 @@ impl Analyzer {
             if fv.blocked {
                 continue;
             }
-            let c = &self.firewalls[name];
+            let Some(c) = self.firewalls.get(name) else {
+                continue;
+            };
             // The pass at the question's key packet (the last RCPT TO, the ClientHello)
             // names the rule that let the question through; else the first pass (a flow
             // passed at its SYN is never inspected again).
