@@ -271,3 +271,22 @@ fn the_examples_smtp_recipe_through_the_model() {
         assert_eq!(r.status, status, "{rcpt}:\n{}", r.to_text());
     }
 }
+
+#[test]
+fn dns_passes_without_defaults_and_is_dropped_at_the_answer_by_the_app_layer_default() {
+    let mut q = Talk::new(Proto::Dns);
+    q.qname = "www.example.com".into();
+    let r = ask(&analyzer("vpc.yaml"), internet(), 53, q.clone());
+    assert_eq!(r.status, Status::Reachable, "{}", r.to_text());
+    assert_eq!(r.to_json()["NetworkPathFound"], true);
+    assert_eq!(r.to_json()["status"], "reachable");
+    let r = ask(&analyzer("vpc-app-layer.yaml"), internet(), 53, q);
+    assert_eq!(r.status, Status::Blocked, "{}", r.to_text());
+    let v = r.verdict("fw-a").expect("fw-a");
+    assert_eq!(
+        v.default_action.as_deref(),
+        Some("aws:drop_established_app_layer")
+    );
+    let (i, _, label) = v.packet.clone().expect("packet");
+    assert_eq!((i, label.as_str()), (2, "DNS answer www.example.com A"));
+}
