@@ -3,6 +3,7 @@
 pub mod check;
 pub mod dns;
 pub mod ratelimit;
+pub mod reach;
 pub mod reload;
 pub mod replay;
 pub mod run;
