@@ -33,6 +33,7 @@ use crate::payload::MatchScratch;
 use crate::prefilter::PrefilterScratch;
 use crate::ruleset::RuleSet;
 use crate::sig::{drop_verdict, flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind};
+use crate::txscan::TxScanMemo;
 
 /// Bytes of already inspected stream data kept per TCP direction and inspected again in front
 /// of the next packet's new bytes, so a content split over two segments is found (Suricata
@@ -98,6 +99,9 @@ struct FlowDet {
     /// recipient of a transaction is checked once, not once per packet). Same bounds as
     /// `tx_matched`.
     tx_scanned: Vec<(u32, u64, u32)>,
+    /// Prefilter progress per live transaction and buffer: the buffers a packet scans are
+    /// only those that changed (see `txscan`).
+    tx_memo: TxScanMemo,
     /// Protocol-detection-only rules were evaluated in this direction.
     pd_done: [bool; 2],
     alerted: bool,
@@ -326,6 +330,7 @@ impl Detector {
                 .collect();
             // Rules may have changed: list buffers are scanned again from the start.
             st.tx_scanned.clear();
+            st.tx_memo.clear();
             st.fw.carry_over(old.firewall(), new.firewall());
         }
     }
@@ -510,7 +515,8 @@ impl Detector {
             st.tx_scanned
                 .retain(|(_, id, _)| txs.iter().any(|t| t.id() == *id));
         }
-        let cand = self.candidates(&rules, p, &bufs, &txs);
+        st.tx_memo.retain_live(&txs);
+        let cand = self.candidates(&rules, p, st, &bufs, &txs);
         let mut ev = PacketEval {
             inline,
             explain,
@@ -691,11 +697,12 @@ impl Detector {
 
     /// Candidate rules, sorted: rules without a fast pattern that fit the packet, plus the
     /// prefilter's hits in the payload buffers and in every buffer instance of every live
-    /// transaction.
+    /// transaction (remembered per transaction: only what changed is scanned again).
     fn candidates(
         &mut self,
         rules: &RuleSet,
         p: &PacketContext<'_>,
+        st: &mut FlowDet,
         bufs: &Bufs<'_>,
         txs: &[TxRef<'_>],
     ) -> Vec<u32> {
@@ -732,13 +739,13 @@ impl Detector {
                     p.first_in_direction,
                     &mut cand,
                 );
-                pf.scan(
-                    pfs,
-                    BufKind::App(k),
-                    txs.iter()
-                        .flat_map(|t| (0..).map_while(move |n| t.buffer(k, n))),
-                    &mut cand,
-                );
+                if !pf.has_patterns(BufKind::App(k)) {
+                    continue;
+                }
+                for t in txs {
+                    st.tx_memo
+                        .candidates(pf, pfs, t, p.direction, k, &mut cand);
+                }
             }
         }
         cand.sort_unstable();
@@ -1460,6 +1467,7 @@ impl FlowDet {
             bits: Vec::new(),
             tx_matched: Vec::new(),
             tx_scanned: Vec::new(),
+            tx_memo: TxScanMemo::default(),
             pd_done: [false; 2],
             alerted: false,
             proto_explained: false,
@@ -1600,6 +1608,8 @@ impl Inspector for Detector {
             before.proto_explained = now.proto_explained;
             before.quiet_notes = now.quiet_notes;
         }
+        // `before.tx_memo` is cold (a checkpoint does not copy the memo): the app layer was
+        // rolled back too, and a list watermark past the restored instances would be wrong.
         self.flows.insert(flow_id, before);
     }
 

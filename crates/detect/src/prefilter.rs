@@ -235,6 +235,14 @@ impl Prefilter {
         st
     }
 
+    /// True when some rule has its fast pattern in `kind` (else [`Prefilter::scan`] of it
+    /// finds nothing).
+    pub fn has_patterns(&self, kind: BufKind) -> bool {
+        self.kinds
+            .get(kind.index())
+            .is_some_and(|k| k.exact.is_some() || k.nocase.is_some())
+    }
+
     /// Rules without a fast pattern whose first buffer is `kind`.
     pub fn always(&self, kind: BufKind) -> &[u32] {
         self.kinds.get(kind.index()).map_or(&[], |k| &k.always.all)
