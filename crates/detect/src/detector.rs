@@ -710,11 +710,15 @@ impl Detector {
         cand.clear();
         let pf = rules.prefilter();
         let pfs = &mut self.pf_scratch;
+        // `--explain` counts the candidates: there every IP-only rule is one, as before the
+        // address index.
+        let addrs = (!self.cfg.explain).then_some((p.src_ip, p.dst_ip));
         pf.always_into(
             BufKind::Payload,
             p.proto,
             p.dst_port,
             p.first_in_direction,
+            addrs,
             &mut cand,
         );
         if !bufs.stream.is_empty() {
@@ -737,6 +741,7 @@ impl Detector {
                     p.proto,
                     p.dst_port,
                     p.first_in_direction,
+                    addrs,
                     &mut cand,
                 );
                 if !pf.has_patterns(BufKind::App(k)) {
