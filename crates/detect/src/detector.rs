@@ -181,6 +181,9 @@ pub struct DetectStats {
     /// Instances of list buffers (recipients, ...) evaluated by app-transaction rules: with
     /// incremental matching each instance once per rule, however many packets follow.
     pub instances: u64,
+    /// Transaction buffer instances the prefilter scanned: each version of a buffer once
+    /// per transaction and direction, however many packets see it unchanged.
+    pub buffer_scans: u64,
 }
 
 /// The payload buffers of one packet (see `Detector::buffers`).
@@ -748,8 +751,8 @@ impl Detector {
                     continue;
                 }
                 for t in txs {
-                    st.tx_memo
-                        .candidates(pf, pfs, t, p.direction, k, &mut cand);
+                    self.stats.buffer_scans +=
+                        st.tx_memo.candidates(pf, pfs, t, p.direction, k, &mut cand);
                 }
             }
         }

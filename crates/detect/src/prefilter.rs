@@ -399,7 +399,8 @@ impl Prefilter {
         out: &mut Vec<u32>,
     ) {
         if let Some(k) = self.kinds.get(kind.index()) {
-            k.always.collect(proto, dst_port, first_in_direction, addrs, out);
+            k.always
+                .collect(proto, dst_port, first_in_direction, addrs, out);
         }
     }
 

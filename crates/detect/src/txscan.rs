@@ -98,7 +98,7 @@ impl TxScanMemo {
     /// Appends to `out` the rules whose fast pattern for buffer `k` occurs in transaction
     /// `t` as a packet of `dir` sees it: exactly what `Prefilter::scan` over every instance
     /// would give (up to order and duplicates), scanning only what changed since the last
-    /// call for the same transaction, buffer and direction.
+    /// call for the same transaction, buffer and direction. Returns the instances scanned.
     pub(crate) fn candidates(
         &mut self,
         pf: &Prefilter,
@@ -107,7 +107,8 @@ impl TxScanMemo {
         dir: Direction,
         k: BufferId,
         out: &mut Vec<u32>,
-    ) {
+    ) -> u64 {
+        let mut scanned = 0;
         let kind = BufKind::App(k);
         let local = k.local();
         let id = t.id();
@@ -154,6 +155,7 @@ impl TxScanMemo {
                     m.hits.dedup();
                 }
                 m.seen += n as u32;
+                scanned = n as u64;
             }
         } else {
             let now = t.buffer(k, 0);
@@ -164,6 +166,7 @@ impl TxScanMemo {
                 match now {
                     Some(b) => {
                         pf.scan(scratch, kind, std::iter::once(b), &mut m.hits);
+                        scanned = 1;
                         m.hits.sort_unstable();
                         m.hits.dedup();
                         let v = m.bytes.get_or_insert_with(Vec::new);
@@ -183,5 +186,6 @@ impl TxScanMemo {
             self.bytes -= after.min(self.bytes);
             *m = BufMemo::default();
         }
+        scanned
     }
 }
