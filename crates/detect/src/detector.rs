@@ -97,7 +97,7 @@ struct FlowDet {
     /// (rule order, tx id, n): the first n instances of the one list buffer the rule reads
     /// were evaluated and did not match, so the next packet starts at instance n (each
     /// recipient of a transaction is checked once, not once per packet). Same bounds as
-    /// `tx_matched`.
+    /// `tx_matched`; sorted by (rule order, tx id).
     tx_scanned: Vec<(u32, u64, u32)>,
     /// Prefilter progress per live transaction and buffer: the buffers a packet scans are
     /// only those that changed (see `txscan`).
@@ -803,13 +803,14 @@ impl Detector {
             self.stats.instances += self.scratch.instances;
             self.scratch.instances = 0;
             for (order, id, n) in self.scratch.scanned.drain(..) {
-                let known = st.tx_scanned.iter().position(|e| e.0 == order && e.1 == id);
-                match known {
-                    Some(k) => st.tx_scanned[k].2 = n,
-                    None if st.tx_scanned.len() < MAX_TX_MATCHES => {
-                        st.tx_scanned.push((order, id, n))
+                // Kept sorted by (rule order, tx id): `eval` looks entries up per rule and
+                // transaction, and a DNS flow holds one per rule for each live message.
+                match st.tx_scanned.binary_search_by(|e| (e.0, e.1).cmp(&(order, id))) {
+                    Ok(k) => st.tx_scanned[k].2 = n,
+                    Err(k) if st.tx_scanned.len() < MAX_TX_MATCHES => {
+                        st.tx_scanned.insert(k, (order, id, n))
                     }
-                    None => {}
+                    Err(_) => {}
                 }
             }
             let limit_hit = self.scratch.take_limit_hit();
@@ -1185,7 +1186,8 @@ pub(crate) struct EvalState<'a> {
     /// (rule order, tx id) pairs that already matched (alert once per tx).
     pub tx_matched: &'a [(u32, u64)],
     /// Incremental list matching: (rule order, tx id, instances already evaluated without a
-    /// match); `None` evaluates every instance and records nothing (firewall tables).
+    /// match), sorted by (rule order, tx id); `None` evaluates every instance and records
+    /// nothing (firewall tables).
     pub tx_scanned: Option<&'a [(u32, u64, u32)]>,
     /// Protocol-detection-only rules were already evaluated in this packet's direction.
     pub pd_done: bool,
@@ -1312,9 +1314,8 @@ pub(crate) fn eval(
             }
             if let Some(((b, g), done)) = single {
                 let from = done
-                    .iter()
-                    .find(|e| e.0 == sig.order && e.1 == tx.id())
-                    .map_or(0, |e| e.2);
+                    .binary_search_by(|e| (e.0, e.1).cmp(&(sig.order, tx.id())))
+                    .map_or(0, |k| done[k].2);
                 match scan_instances(b, g, tx, from, scratch) {
                     Ok(()) => return Ok(Some(i)),
                     Err(seen) => {
