@@ -398,7 +398,12 @@ impl Prefilter {
         addrs: Option<(IpAddr, IpAddr)>,
         out: &mut Vec<u32>,
     ) {
-        if let Some(k) = self.kinds.get(kind.index()) {
+        // Most buffer kinds have no such rule: no port lookup for them.
+        if let Some(k) = self
+            .kinds
+            .get(kind.index())
+            .filter(|k| !k.always.all.is_empty())
+        {
             k.always
                 .collect(proto, dst_port, first_in_direction, addrs, out);
         }
