@@ -738,7 +738,7 @@ impl Detector {
         }
         if let Some(first) = txs.first() {
             let proto = first.proto();
-            for k in BufferId::all().filter(|b| b.proto() == proto) {
+            for &k in pf.app_buffers(proto) {
                 pf.always_into(
                     BufKind::App(k),
                     p.proto,

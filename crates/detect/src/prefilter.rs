@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use sekisho_engine::app::AppProto;
+use sekisho_engine::app::{AppProto, BufferId};
 
 use crate::sig::{BufKind, ProtoReq, Sig, SigKind};
 
@@ -285,6 +285,9 @@ struct PerKind {
 #[derive(Default)]
 pub struct Prefilter {
     kinds: Vec<PerKind>,
+    /// Per app protocol (by `AppProto::index`): its buffers that some rule's fast pattern
+    /// or always-list names, so a packet visits only those.
+    app_bufs: Vec<Vec<BufferId>>,
     /// Words of the "pattern already reported" bitmap a scan needs.
     seen_words: usize,
 }
@@ -353,8 +356,20 @@ impl Prefilter {
                 .max(k.nocase.as_ref().map_or(0, Automaton::patterns));
             kinds.push(k);
         }
+        let mut app_bufs: Vec<Vec<BufferId>> = Vec::new();
+        for b in BufferId::all() {
+            let Some(i) = b.proto().index() else { continue };
+            let k = &kinds[BufKind::App(b).index()];
+            if k.exact.is_some() || k.nocase.is_some() || !k.always.all.is_empty() {
+                if app_bufs.len() <= i {
+                    app_bufs.resize_with(i + 1, Vec::new);
+                }
+                app_bufs[i].push(b);
+            }
+        }
         Prefilter {
             kinds,
+            app_bufs,
             seen_words: max.div_ceil(64),
         }
     }
@@ -368,6 +383,15 @@ impl Prefilter {
             st.always += k.always.all.len();
         }
         st
+    }
+
+    /// The buffers of `proto` that some rule's fast pattern or always-list names (the
+    /// others give no candidates), in id order.
+    pub fn app_buffers(&self, proto: AppProto) -> &[BufferId] {
+        proto
+            .index()
+            .and_then(|i| self.app_bufs.get(i))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// True when some rule has its fast pattern in `kind` (else [`Prefilter::scan`] of it
