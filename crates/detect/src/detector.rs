@@ -518,7 +518,7 @@ impl Detector {
             st.tx_scanned
                 .retain(|(_, id, _)| txs.iter().any(|t| t.id() == *id));
         }
-        st.tx_memo.retain_live(&txs);
+        st.tx_memo.retain_live(&txs, p.direction);
         let cand = self.candidates(&rules, p, st, &bufs, &txs);
         let mut ev = PacketEval {
             inline,
@@ -788,6 +788,12 @@ impl Detector {
             let Some(sig) = rules.sig(o) else {
                 continue;
             };
+            // A rule that can drop is evaluated every time (a truncated list makes its miss
+            // an exception), and `--explain` tells every miss.
+            let settles = !ev.explain && !can_drop(sig.action) && rules.prefilter().settles(o);
+            if settles && st.tx_memo.settled_miss(p.direction, pe.established, app, o) {
+                continue;
+            }
             self.stats.evaluated += 1;
             if sig.kind == SigKind::App {
                 pd_evaluated |= matches!(sig.proto, ProtoReq::App(a) if a == app);
@@ -812,6 +818,9 @@ impl Detector {
                     }
                     Err(_) => {}
                 }
+            }
+            if settles && r.is_err() {
+                st.tx_memo.note_miss(p.direction, o);
             }
             let limit_hit = self.scratch.take_limit_hit();
             if r.is_err() && can_drop(sig.action) && (limit_hit || reads_truncated(sig, txs)) {

@@ -288,6 +288,8 @@ pub struct Prefilter {
     /// Per app protocol (by `AppProto::index`): its buffers that some rule's fast pattern
     /// or always-list names, so a packet visits only those.
     app_bufs: Vec<Vec<BufferId>>,
+    /// By rule order: see [`Prefilter::settles`].
+    settles: Vec<bool>,
     /// Words of the "pattern already reported" bitmap a scan needs.
     seen_words: usize,
 }
@@ -367,9 +369,28 @@ impl Prefilter {
                 app_bufs[i].push(b);
             }
         }
+        let followed = |b: BufferId| {
+            b.proto()
+                .index()
+                .and_then(|i| app_bufs.get(i))
+                .is_some_and(|v| v.contains(&b))
+        };
+        let mut settles = vec![false; sigs.iter().map(|s| s.order as usize + 1).max().unwrap_or(0)];
+        for s in sigs {
+            settles[s.order as usize] = s.kind == SigKind::AppTx
+                && s.bits_cond.is_empty()
+                && s.dsize.is_none()
+                && s.flags.is_none()
+                && s.tx_conds.is_empty()
+                && !s.groups.is_empty()
+                && s.groups
+                    .iter()
+                    .all(|g| matches!(g.kind, BufKind::App(b) if followed(b)));
+        }
         Prefilter {
             kinds,
             app_bufs,
+            settles,
             seen_words: max.div_ceil(64),
         }
     }
@@ -392,6 +413,15 @@ impl Prefilter {
             .index()
             .and_then(|i| self.app_bufs.get(i))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// True when rule `order`'s result on a packet depends only on the flow and direction,
+    /// `flow:established`, the app protocol and the live transactions' buffers that
+    /// [`Prefilter::app_buffers`] names (an app-transaction rule with no flowbits, `dsize`,
+    /// `flags`, transaction state conditions or payload groups): unless one of those
+    /// changed, a miss stays a miss.
+    pub fn settles(&self, order: u32) -> bool {
+        self.settles.get(order as usize).copied().unwrap_or(false)
     }
 
     /// True when some rule has its fast pattern in `kind` (else [`Prefilter::scan`] of it

@@ -19,7 +19,7 @@
 //! that a watermark already counted. A rule-set swap clears it (its hits are rule orders
 //! of the old set).
 
-use sekisho_engine::app::{BufferId, TxRef};
+use sekisho_engine::app::{AppProto, BufferId, TxRef};
 use sekisho_engine::Direction;
 
 use crate::prefilter::{Prefilter, PrefilterScratch};
@@ -57,12 +57,34 @@ struct TxMemo {
     bufs: Vec<BufMemo>,
 }
 
+/// Most rules remembered as settled misses per direction.
+const MAX_MISSES: usize = 4096;
+
+/// App-transaction rules that did not match, per direction, while nothing they read changed.
+#[derive(Debug, Default)]
+struct Misses {
+    /// The generation of the direction they were evaluated at.
+    gen: u64,
+    /// `flow:established` as those evaluations saw it.
+    established: bool,
+    /// The flow's app protocol then.
+    app: Option<AppProto>,
+    /// Rule orders, sorted.
+    orders: Vec<u32>,
+}
+
 /// One flow's prefilter progress over its live transactions.
 #[derive(Debug, Default)]
 pub(crate) struct TxScanMemo {
     txs: Vec<TxMemo>,
     /// Bytes held (bounded by [`MEMO_MAX_BYTES`]).
     bytes: usize,
+    /// Per direction: bumped whenever what the transactions show a packet of that direction
+    /// changed in a buffer the memo follows (every buffer [`Prefilter::app_buffers`] names),
+    /// or a transaction came or went.
+    gen: [u64; 2],
+    /// Per direction: see [`TxScanMemo::settled_miss`].
+    misses: [Misses; 2],
 }
 
 impl Clone for TxScanMemo {
@@ -77,14 +99,72 @@ impl TxScanMemo {
     pub(crate) fn clear(&mut self) {
         self.txs.clear();
         self.bytes = 0;
+        self.bump_all();
+        for m in &mut self.misses {
+            m.orders.clear();
+        }
     }
 
-    /// Keeps only transactions still live.
-    pub(crate) fn retain_live(&mut self, txs: &[TxRef<'_>]) {
+    fn bump_all(&mut self) {
+        for g in &mut self.gen {
+            *g += 1;
+        }
+    }
+
+    /// True when rule `order` was evaluated on an earlier packet of `dir` without a match
+    /// and nothing it can read changed since: no transaction came or went, no followed
+    /// buffer changed, `flow:established` and the app protocol are the same. Only for rules
+    /// whose result depends on nothing else (`Prefilter::settles`): then it misses again.
+    /// Starts a new set when the context changed.
+    pub(crate) fn settled_miss(
+        &mut self,
+        dir: Direction,
+        established: bool,
+        app: AppProto,
+        order: u32,
+    ) -> bool {
+        let d = dir.index();
+        let m = &mut self.misses[d];
+        if m.gen != self.gen[d] || m.established != established || m.app != Some(app) {
+            m.gen = self.gen[d];
+            m.established = established;
+            m.app = Some(app);
+            m.orders.clear();
+            return false;
+        }
+        m.orders.binary_search(&order).is_ok()
+    }
+
+    /// Rule `order` missed on this packet of `dir` (after [`TxScanMemo::settled_miss`]
+    /// said it was not settled).
+    pub(crate) fn note_miss(&mut self, dir: Direction, order: u32) {
+        let m = &mut self.misses[dir.index()];
+        if let Err(k) = m.orders.binary_search(&order) {
+            if m.orders.len() < MAX_MISSES {
+                m.orders.insert(k, order);
+            }
+        }
+    }
+
+    /// Keeps only transactions still live, and starts an entry for each transaction a
+    /// packet of `dir` sees for the first time (either bumps the generations).
+    pub(crate) fn retain_live(&mut self, txs: &[TxRef<'_>], dir: Direction) {
+        for t in txs {
+            let id = t.id();
+            if !self.txs.iter().any(|m| m.tx == id && m.dir == dir) {
+                self.gen[dir.index()] += 1;
+                self.txs.push(TxMemo {
+                    tx: id,
+                    dir,
+                    bufs: Vec::new(),
+                });
+            }
+        }
         if self.txs.is_empty() {
             return;
         }
         let mut freed = 0;
+        let before = self.txs.len();
         self.txs.retain(|m| {
             let live = txs.iter().any(|t| t.id() == m.tx);
             if !live {
@@ -92,6 +172,9 @@ impl TxScanMemo {
             }
             live
         });
+        if freed > 0 || self.txs.len() < before {
+            self.bump_all();
+        }
         self.bytes = self.bytes.saturating_sub(freed);
     }
 
@@ -115,6 +198,7 @@ impl TxScanMemo {
         let ti = match self.txs.iter().position(|m| m.tx == id && m.dir == dir) {
             Some(i) => i,
             None => {
+                self.gen[dir.index()] += 1;
                 self.txs.push(TxMemo {
                     tx: id,
                     dir,
@@ -129,6 +213,7 @@ impl TxScanMemo {
         }
         let m = &mut bufs[local];
         let before = m.cost();
+        let mut changed = false;
         if k.multi() {
             // Append-only: an instance past the watermark is new; fewer instances than the
             // watermark (never expected) starts over.
@@ -139,6 +224,7 @@ impl TxScanMemo {
                 m.valid = true;
                 m.seen = 0;
                 m.hits.clear();
+                changed = true;
             }
             let from = m.seen as usize;
             let n = (from..).take_while(|&n| t.buffer(k, n).is_some()).count();
@@ -156,11 +242,13 @@ impl TxScanMemo {
                 }
                 m.seen += n as u32;
                 scanned = n as u64;
+                changed = true;
             }
         } else {
             let now = t.buffer(k, 0);
             let same = m.valid && m.bytes.as_deref() == now;
             if !same {
+                changed = true;
                 m.valid = true;
                 m.hits.clear();
                 match now {
@@ -185,6 +273,10 @@ impl TxScanMemo {
             // Over the cap: this buffer is not remembered (scanned again next time).
             self.bytes -= after.min(self.bytes);
             *m = BufMemo::default();
+            changed = true;
+        }
+        if changed {
+            self.gen[dir.index()] += 1;
         }
         scanned
     }
