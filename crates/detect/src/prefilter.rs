@@ -369,11 +369,11 @@ impl Prefilter {
                 app_bufs[i].push(b);
             }
         }
+        // The buffers whose changes the transaction memo sees: those it scans, with a fast
+        // pattern (an always-list buffer alone is not looked at).
         let followed = |b: BufferId| {
-            b.proto()
-                .index()
-                .and_then(|i| app_bufs.get(i))
-                .is_some_and(|v| v.contains(&b))
+            let k = &kinds[BufKind::App(b).index()];
+            k.exact.is_some() || k.nocase.is_some()
         };
         let mut settles = vec![false; sigs.iter().map(|s| s.order as usize + 1).max().unwrap_or(0)];
         for s in sigs {
@@ -416,10 +416,10 @@ impl Prefilter {
     }
 
     /// True when rule `order`'s result on a packet depends only on the flow and direction,
-    /// `flow:established`, the app protocol and the live transactions' buffers that
-    /// [`Prefilter::app_buffers`] names (an app-transaction rule with no flowbits, `dsize`,
-    /// `flags`, transaction state conditions or payload groups): unless one of those
-    /// changed, a miss stays a miss.
+    /// `flow:established`, the app protocol and live transaction buffers that hold some
+    /// rule's fast pattern (those the transaction memo scans, so it sees them change): an
+    /// app-transaction rule with no flowbits, `dsize`, `flags`, transaction state conditions
+    /// or payload groups. Unless one of those changed, a miss stays a miss.
     pub fn settles(&self, order: u32) -> bool {
         self.settles.get(order as usize).copied().unwrap_or(false)
     }
