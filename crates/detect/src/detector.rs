@@ -811,7 +811,10 @@ impl Detector {
             for (order, id, n) in self.scratch.scanned.drain(..) {
                 // Kept sorted by (rule order, tx id): `eval` looks entries up per rule and
                 // transaction, and a DNS flow holds one per rule for each live message.
-                match st.tx_scanned.binary_search_by(|e| (e.0, e.1).cmp(&(order, id))) {
+                match st
+                    .tx_scanned
+                    .binary_search_by(|e| (e.0, e.1).cmp(&(order, id)))
+                {
                     Ok(k) => st.tx_scanned[k].2 = n,
                     Err(k) if st.tx_scanned.len() < MAX_TX_MATCHES => {
                         st.tx_scanned.insert(k, (order, id, n))
