@@ -35,6 +35,7 @@ use crate::payload::MatchScratch;
 use crate::prefilter::PrefilterScratch;
 use crate::ruleset::RuleSet;
 use crate::sig::{drop_verdict, flags_match, size_matches, BufKind, ProtoReq, Sig, SigKind};
+use crate::txscan::TxScanMemo;
 
 /// Bytes of already inspected stream data kept per TCP direction and inspected again in front
 /// of the next packet's new bytes, so a content split over two segments is found (Suricata
@@ -102,8 +103,11 @@ struct FlowDet {
     /// (rule order, tx id, n): the first n instances of the one list buffer the rule reads
     /// were evaluated and did not match, so the next packet starts at instance n (each
     /// recipient of a transaction is checked once, not once per packet). Same bounds as
-    /// `tx_matched`.
+    /// `tx_matched`; sorted by (rule order, tx id).
     tx_scanned: Vec<(u32, u64, u32)>,
+    /// Prefilter progress per live transaction and buffer: the buffers a packet scans are
+    /// only those that changed (see `txscan`).
+    tx_memo: TxScanMemo,
     /// Protocol-detection-only rules were evaluated in this direction.
     pd_done: [bool; 2],
     alerted: bool,
@@ -183,6 +187,9 @@ pub struct DetectStats {
     /// Instances of list buffers (recipients, ...) evaluated by app-transaction rules: with
     /// incremental matching each instance once per rule, however many packets follow.
     pub instances: u64,
+    /// Transaction buffer instances the prefilter scanned: each version of a buffer once
+    /// per transaction and direction, however many packets see it unchanged.
+    pub buffer_scans: u64,
 }
 
 /// The payload buffers of one packet (see `Detector::buffers`).
@@ -342,6 +349,7 @@ impl Detector {
                 .collect();
             // Rules may have changed: list buffers are scanned again from the start.
             st.tx_scanned.clear();
+            st.tx_memo.clear();
             st.fw.carry_over(old.firewall(), new.firewall());
         }
     }
@@ -527,7 +535,8 @@ impl Detector {
             st.tx_scanned
                 .retain(|(_, id, _)| txs.iter().any(|t| t.id() == *id));
         }
-        let cand = self.candidates(&rules, p, &bufs, &txs);
+        st.tx_memo.retain_live(&txs, p.direction);
+        let cand = self.candidates(&rules, p, st, &bufs, &txs);
         let mut ev = PacketEval {
             inline,
             explain,
@@ -708,11 +717,12 @@ impl Detector {
 
     /// Candidate rules, sorted: rules without a fast pattern that fit the packet, plus the
     /// prefilter's hits in the payload buffers and in every buffer instance of every live
-    /// transaction.
+    /// transaction (remembered per transaction: only what changed is scanned again).
     fn candidates(
         &mut self,
         rules: &RuleSet,
         p: &PacketContext<'_>,
+        st: &mut FlowDet,
         bufs: &Bufs<'_>,
         txs: &[TxRef<'_>],
     ) -> Vec<u32> {
@@ -720,11 +730,15 @@ impl Detector {
         cand.clear();
         let pf = rules.prefilter();
         let pfs = &mut self.pf_scratch;
+        // `--explain` counts the candidates: there every IP-only rule is one, as before the
+        // address index.
+        let addrs = (!self.cfg.explain).then_some((p.src_ip, p.dst_ip));
         pf.always_into(
             BufKind::Payload,
             p.proto,
             p.dst_port,
             p.first_in_direction,
+            addrs,
             &mut cand,
         );
         if !bufs.stream.is_empty() {
@@ -741,21 +755,22 @@ impl Detector {
         }
         if let Some(first) = txs.first() {
             let proto = first.proto();
-            for k in BufferId::all().filter(|b| b.proto() == proto) {
+            for &k in pf.app_buffers(proto) {
                 pf.always_into(
                     BufKind::App(k),
                     p.proto,
                     p.dst_port,
                     p.first_in_direction,
+                    addrs,
                     &mut cand,
                 );
-                pf.scan(
-                    pfs,
-                    BufKind::App(k),
-                    txs.iter()
-                        .flat_map(|t| (0..).map_while(move |n| t.buffer(k, n))),
-                    &mut cand,
-                );
+                if !pf.has_patterns(BufKind::App(k)) {
+                    continue;
+                }
+                for t in txs {
+                    self.stats.buffer_scans +=
+                        st.tx_memo.candidates(pf, pfs, t, p.direction, k, &mut cand);
+                }
             }
         }
         cand.sort_unstable();
@@ -790,6 +805,12 @@ impl Detector {
             let Some(sig) = rules.sig(o) else {
                 continue;
             };
+            // A rule that can drop is evaluated every time (a truncated list makes its miss
+            // an exception), and `--explain` tells every miss.
+            let settles = !ev.explain && !can_drop(sig.action) && rules.prefilter().settles(o);
+            if settles && st.tx_memo.settled_miss(p.direction, pe.established, app, o) {
+                continue;
+            }
             self.stats.evaluated += 1;
             if sig.kind == SigKind::App {
                 pd_evaluated |= matches!(sig.proto, ProtoReq::App(a) if a == app);
@@ -805,14 +826,21 @@ impl Detector {
             self.stats.instances += self.scratch.instances;
             self.scratch.instances = 0;
             for (order, id, n) in self.scratch.scanned.drain(..) {
-                let known = st.tx_scanned.iter().position(|e| e.0 == order && e.1 == id);
-                match known {
-                    Some(k) => st.tx_scanned[k].2 = n,
-                    None if st.tx_scanned.len() < MAX_TX_MATCHES => {
-                        st.tx_scanned.push((order, id, n))
+                // Kept sorted by (rule order, tx id): `eval` looks entries up per rule and
+                // transaction, and a DNS flow holds one per rule for each live message.
+                match st
+                    .tx_scanned
+                    .binary_search_by(|e| (e.0, e.1).cmp(&(order, id)))
+                {
+                    Ok(k) => st.tx_scanned[k].2 = n,
+                    Err(k) if st.tx_scanned.len() < MAX_TX_MATCHES => {
+                        st.tx_scanned.insert(k, (order, id, n))
                     }
-                    None => {}
+                    Err(_) => {}
                 }
+            }
+            if settles && r.is_err() {
+                st.tx_memo.note_miss(p.direction, o);
             }
             let limit_hit = self.scratch.take_limit_hit();
             if r.is_err() && can_drop(sig.action) && (limit_hit || reads_truncated(sig, txs)) {
@@ -1218,7 +1246,8 @@ pub(crate) struct EvalState<'a> {
     /// (rule order, tx id) pairs that already matched (alert once per tx).
     pub tx_matched: &'a [(u32, u64)],
     /// Incremental list matching: (rule order, tx id, instances already evaluated without a
-    /// match); `None` evaluates every instance and records nothing (firewall tables).
+    /// match), sorted by (rule order, tx id); `None` evaluates every instance and records
+    /// nothing (firewall tables).
     pub tx_scanned: Option<&'a [(u32, u64, u32)]>,
     /// Protocol-detection-only rules were already evaluated in this packet's direction.
     pub pd_done: bool,
@@ -1343,9 +1372,8 @@ pub(crate) fn eval(
             }
             if let Some(((b, g), done)) = single {
                 let from = done
-                    .iter()
-                    .find(|e| e.0 == sig.order && e.1 == tx.id())
-                    .map_or(0, |e| e.2);
+                    .binary_search_by(|e| (e.0, e.1).cmp(&(sig.order, tx.id())))
+                    .map_or(0, |k| done[k].2);
                 match scan_instances(b, g, tx, from, scratch) {
                     Ok(()) => return Ok(Some(i)),
                     Err(seen) => {
@@ -1506,6 +1534,7 @@ impl FlowDet {
             bits: Vec::new(),
             tx_matched: Vec::new(),
             tx_scanned: Vec::new(),
+            tx_memo: TxScanMemo::default(),
             pd_done: [false; 2],
             alerted: false,
             proto_explained: false,
@@ -1646,6 +1675,8 @@ impl Inspector for Detector {
             before.proto_explained = now.proto_explained;
             before.quiet_notes = now.quiet_notes;
         }
+        // `before.tx_memo` is cold (a checkpoint does not copy the memo): the app layer was
+        // rolled back too, and a list watermark past the restored instances would be wrong.
         self.flows.insert(flow_id, before);
     }
 

@@ -18,6 +18,7 @@ pub mod prefilter;
 mod ruleset;
 pub mod sig;
 pub mod threshold;
+mod txscan;
 
 pub use detector::{DetectConfig, DetectStats, Detector, DEFAULT_STREAM_DEPTH, FLOW_STATE_BYTES};
 pub use output::{AlertInfo, AlertRecord, DropRecord, Output, PacketHead};

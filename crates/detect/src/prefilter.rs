@@ -4,10 +4,11 @@
 //! always candidates for their buffer kind.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
-use sekisho_engine::app::AppProto;
+use sekisho_engine::app::{AppProto, BufferId};
 
 use crate::sig::{BufKind, ProtoReq, Sig, SigKind};
 
@@ -74,6 +75,103 @@ struct AlwaysIndex {
     /// IP-only rules (reputation lists: hundreds of rules with thousands of addresses),
     /// candidates only on the first packet of each direction of a flow.
     ip_only: [Vec<u32>; 3],
+    /// The IP-only rules of `ip_only` that one side's addresses can index (narrow ranges),
+    /// by those addresses: a rule whose indexed side holds neither of the packet's
+    /// addresses cannot fit its header (forward or, for `<>`, swapped), so it is no
+    /// candidate. Suricata looks IP-only rules up by address (a radix tree) likewise.
+    ip_index: [AddrIndex; 3],
+    /// The IP-only rules whose both sides are wide (`any`, `$HOME_NET`): always candidates.
+    ip_wide: [Vec<u32>; 3],
+}
+
+/// Address ranges of IP-only rules, for a point lookup.
+#[derive(Default)]
+struct AddrIndex {
+    v4: RangeIndex<u32>,
+    v6: RangeIndex<u128>,
+}
+
+/// Widest IPv4 range indexed (a /16); a side with a wider range is not indexed.
+const MAX_V4_SPAN: u32 = (1 << 16) - 1;
+/// Widest IPv6 range indexed (a /64).
+const MAX_V6_SPAN: u128 = (1 << 64) - 1;
+
+/// Inclusive ranges sorted by start, each at most `span` wide, with the rule behind each:
+/// the ranges holding a point start within `span` below it, so a lookup walks back from
+/// the point only that far (`max_end`, the running maximum of ends, stops it).
+struct RangeIndex<T> {
+    /// (start, end, rule order), by start.
+    ranges: Vec<(T, T, u32)>,
+    /// `max_end[i]`: the greatest end among `ranges[..=i]`.
+    max_end: Vec<T>,
+}
+
+impl<T> Default for RangeIndex<T> {
+    fn default() -> Self {
+        RangeIndex {
+            ranges: Vec::new(),
+            max_end: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy + Ord> RangeIndex<T> {
+    fn finish(&mut self) {
+        self.ranges.sort_unstable();
+        self.max_end.clear();
+        let mut m: Option<T> = None;
+        for r in &self.ranges {
+            let e = m.map_or(r.1, |m| m.max(r.1));
+            m = Some(e);
+            self.max_end.push(e);
+        }
+    }
+
+    /// Appends the rules of the ranges holding `a`.
+    fn lookup(&self, a: T, out: &mut Vec<u32>) {
+        let n = self.ranges.partition_point(|r| r.0 <= a);
+        for i in (0..n).rev() {
+            if self.max_end[i] < a {
+                break;
+            }
+            if self.ranges[i].1 >= a {
+                out.push(self.ranges[i].2);
+            }
+        }
+    }
+}
+
+impl AddrIndex {
+    /// Indexes `order` under `ranges` when all are narrow; false (nothing added) if not.
+    fn add(&mut self, ranges: &[(IpAddr, IpAddr)], order: u32) -> bool {
+        let narrow = ranges.iter().all(|r| match *r {
+            (IpAddr::V4(a), IpAddr::V4(b)) => u32::from(b) - u32::from(a) <= MAX_V4_SPAN,
+            (IpAddr::V6(a), IpAddr::V6(b)) => u128::from(b) - u128::from(a) <= MAX_V6_SPAN,
+            _ => false,
+        });
+        if !narrow || ranges.is_empty() {
+            return false;
+        }
+        for r in ranges {
+            match *r {
+                (IpAddr::V4(a), IpAddr::V4(b)) => {
+                    self.v4.ranges.push((u32::from(a), u32::from(b), order))
+                }
+                (IpAddr::V6(a), IpAddr::V6(b)) => {
+                    self.v6.ranges.push((u128::from(a), u128::from(b), order))
+                }
+                _ => {}
+            }
+        }
+        true
+    }
+
+    fn lookup(&self, a: IpAddr, out: &mut Vec<u32>) {
+        match a {
+            IpAddr::V4(a) => self.v4.lookup(u32::from(a), out),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a), out),
+        }
+    }
 }
 
 /// Most destination ports a rule is indexed under; wider port sets go to `any`.
@@ -104,9 +202,22 @@ impl AlwaysIndex {
             }
             _ => None,
         };
+        // The narrower side of an IP-only rule (fewer ranges), if either can be indexed.
+        let pairs = |set: &sekisho_rules::IpSet| -> Vec<(IpAddr, IpAddr)> {
+            set.ranges().iter().map(|r| (r.start, r.end)).collect()
+        };
+        let (src, dst) = (pairs(&s.src), pairs(&s.dst));
+        let sides = if src.len() <= dst.len() {
+            [src, dst]
+        } else {
+            [dst, src]
+        };
         for &c in classes {
             if s.kind == SigKind::IpOnly {
                 self.ip_only[c].push(s.order);
+                if !sides.iter().any(|r| self.ip_index[c].add(r, s.order)) {
+                    self.ip_wide[c].push(s.order);
+                }
                 continue;
             }
             match &ports {
@@ -120,7 +231,21 @@ impl AlwaysIndex {
         }
     }
 
-    fn collect(&self, proto: u8, dst_port: u16, first_in_direction: bool, out: &mut Vec<u32>) {
+    fn finish(&mut self) {
+        for ix in &mut self.ip_index {
+            ix.v4.finish();
+            ix.v6.finish();
+        }
+    }
+
+    fn collect(
+        &self,
+        proto: u8,
+        dst_port: u16,
+        first_in_direction: bool,
+        addrs: Option<(IpAddr, IpAddr)>,
+        out: &mut Vec<u32>,
+    ) {
         let c = match proto {
             6 => 0,
             17 => 1,
@@ -128,7 +253,16 @@ impl AlwaysIndex {
         };
         out.extend_from_slice(&self.any[c]);
         if first_in_direction {
-            out.extend_from_slice(&self.ip_only[c]);
+            match addrs {
+                Some((src, dst)) => {
+                    out.extend_from_slice(&self.ip_wide[c]);
+                    self.ip_index[c].lookup(src, out);
+                    if dst != src {
+                        self.ip_index[c].lookup(dst, out);
+                    }
+                }
+                None => out.extend_from_slice(&self.ip_only[c]),
+            }
         }
         if c < 2 {
             if let Some(v) = self.by_port[c].get(&dst_port) {
@@ -151,6 +285,11 @@ struct PerKind {
 #[derive(Default)]
 pub struct Prefilter {
     kinds: Vec<PerKind>,
+    /// Per app protocol (by `AppProto::index`): its buffers that some rule's fast pattern
+    /// or always-list names, so a packet visits only those.
+    app_bufs: Vec<Vec<BufferId>>,
+    /// By rule order: see [`Prefilter::settles`].
+    settles: Vec<bool>,
     /// Words of the "pattern already reported" bitmap a scan needs.
     seen_words: usize,
 }
@@ -207,7 +346,8 @@ impl Prefilter {
         }
         let mut kinds = Vec::with_capacity(BufKind::count());
         let mut max = 0;
-        for ((e, n), a) in exact.into_iter().zip(nocase).zip(always) {
+        for ((e, n), mut a) in exact.into_iter().zip(nocase).zip(always) {
+            a.finish();
             let k = PerKind {
                 exact: Automaton::build(e, false),
                 nocase: Automaton::build(n, true),
@@ -218,8 +358,39 @@ impl Prefilter {
                 .max(k.nocase.as_ref().map_or(0, Automaton::patterns));
             kinds.push(k);
         }
+        let mut app_bufs: Vec<Vec<BufferId>> = Vec::new();
+        for b in BufferId::all() {
+            let Some(i) = b.proto().index() else { continue };
+            let k = &kinds[BufKind::App(b).index()];
+            if k.exact.is_some() || k.nocase.is_some() || !k.always.all.is_empty() {
+                if app_bufs.len() <= i {
+                    app_bufs.resize_with(i + 1, Vec::new);
+                }
+                app_bufs[i].push(b);
+            }
+        }
+        // The buffers whose changes the transaction memo sees: those it scans, with a fast
+        // pattern (an always-list buffer alone is not looked at).
+        let followed = |b: BufferId| {
+            let k = &kinds[BufKind::App(b).index()];
+            k.exact.is_some() || k.nocase.is_some()
+        };
+        let mut settles = vec![false; sigs.iter().map(|s| s.order as usize + 1).max().unwrap_or(0)];
+        for s in sigs {
+            settles[s.order as usize] = s.kind == SigKind::AppTx
+                && s.bits_cond.is_empty()
+                && s.dsize.is_none()
+                && s.flags.is_none()
+                && s.tx_conds.is_empty()
+                && !s.groups.is_empty()
+                && s.groups
+                    .iter()
+                    .all(|g| matches!(g.kind, BufKind::App(b) if followed(b)));
+        }
         Prefilter {
             kinds,
+            app_bufs,
+            settles,
             seen_words: max.div_ceil(64),
         }
     }
@@ -235,6 +406,32 @@ impl Prefilter {
         st
     }
 
+    /// The buffers of `proto` that some rule's fast pattern or always-list names (the
+    /// others give no candidates), in id order.
+    pub fn app_buffers(&self, proto: AppProto) -> &[BufferId] {
+        proto
+            .index()
+            .and_then(|i| self.app_bufs.get(i))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// True when rule `order`'s result on a packet depends only on the flow and direction,
+    /// `flow:established`, the app protocol and live transaction buffers that hold some
+    /// rule's fast pattern (those the transaction memo scans, so it sees them change): an
+    /// app-transaction rule with no flowbits, `dsize`, `flags`, transaction state conditions
+    /// or payload groups. Unless one of those changed, a miss stays a miss.
+    pub fn settles(&self, order: u32) -> bool {
+        self.settles.get(order as usize).copied().unwrap_or(false)
+    }
+
+    /// True when some rule has its fast pattern in `kind` (else [`Prefilter::scan`] of it
+    /// finds nothing).
+    pub fn has_patterns(&self, kind: BufKind) -> bool {
+        self.kinds
+            .get(kind.index())
+            .is_some_and(|k| k.exact.is_some() || k.nocase.is_some())
+    }
+
     /// Rules without a fast pattern whose first buffer is `kind`.
     pub fn always(&self, kind: BufKind) -> &[u32] {
         self.kinds.get(kind.index()).map_or(&[], |k| &k.always.all)
@@ -242,17 +439,27 @@ impl Prefilter {
 
     /// Appends the rules without a fast pattern whose first buffer is `kind` and whose
     /// transport and destination port can fit a packet of `proto` to `dst_port` (IP-only
-    /// rules only on the first packet of a direction).
+    /// rules only on the first packet of a direction). With `addrs` (the packet's source
+    /// and destination), IP-only rules whose addresses cannot fit them are left out; without,
+    /// every IP-only rule is a candidate (`--explain` counts candidates as before the
+    /// index).
     pub fn always_into(
         &self,
         kind: BufKind,
         proto: u8,
         dst_port: u16,
         first_in_direction: bool,
+        addrs: Option<(IpAddr, IpAddr)>,
         out: &mut Vec<u32>,
     ) {
-        if let Some(k) = self.kinds.get(kind.index()) {
-            k.always.collect(proto, dst_port, first_in_direction, out);
+        // Most buffer kinds have no such rule: no port lookup for them.
+        if let Some(k) = self
+            .kinds
+            .get(kind.index())
+            .filter(|k| !k.always.all.is_empty())
+        {
+            k.always
+                .collect(proto, dst_port, first_in_direction, addrs, out);
         }
     }
 

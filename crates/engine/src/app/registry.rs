@@ -180,7 +180,7 @@ impl BufferId {
 
     /// Number of registered buffers.
     pub fn count() -> usize {
-        PROTOCOLS.iter().map(|d| d.buffers.len()).sum()
+        BUFFER_COUNT
     }
 
     /// Dense index, `0..count()`.
@@ -188,15 +188,11 @@ impl BufferId {
         usize::from(self.0)
     }
 
+    /// One array access: detection asks a transaction for its buffers per packet, each
+    /// ask checking the buffer's protocol and local index.
     fn locate(self) -> Option<(&'static ProtoDef, usize)> {
-        let mut i = usize::from(self.0);
-        for d in PROTOCOLS {
-            if i < d.buffers.len() {
-                return Some((d, i));
-            }
-            i -= d.buffers.len();
-        }
-        None
+        let &(p, i) = BUFFER_LOC.get(usize::from(self.0))?;
+        Some((&PROTOCOLS[usize::from(p)], usize::from(i)))
     }
 
     /// The keyword, e.g. `smtp.rcpt_to`.
@@ -219,6 +215,36 @@ impl BufferId {
         self.locate().map_or(usize::MAX, |(_, i)| i)
     }
 }
+
+/// Number of buffers of all protocols.
+const BUFFER_COUNT: usize = {
+    let (mut n, mut p) = (0, 0);
+    while p < PROTOCOLS.len() {
+        n += PROTOCOLS[p].buffers.len();
+        p += 1;
+    }
+    n
+};
+
+/// Per [`BufferId`]: (position of its protocol in [`PROTOCOLS`], its local index).
+static BUFFER_LOC: [(u8, u8); BUFFER_COUNT] = {
+    let mut t = [(0u8, 0u8); BUFFER_COUNT];
+    let (mut p, mut k) = (0, 0);
+    while p < PROTOCOLS.len() {
+        let mut j = 0;
+        while j < PROTOCOLS[p].buffers.len() {
+            assert!(j <= u8::MAX as usize);
+            t[k] = (p as u8, j as u8);
+            k += 1;
+            j += 1;
+        }
+        p += 1;
+    }
+    t
+};
+
+// [`BUFFER_LOC`] entries fit in a byte.
+const _: () = assert!(PROTOCOLS.len() <= 255);
 
 /// Application events a rate limit can count (`count:` in `rate_limits:`), with the
 /// protocol that reports them ([`Parser::event_count`]).
