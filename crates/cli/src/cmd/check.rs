@@ -412,5 +412,5 @@ fn coverage(reports: &[FileReport]) -> String {
                 .flat_map(|g| g.rules.iter())
         })
         .collect();
-    sekisho_policy::coverage_table(&rules)
+    sekisho_policy::coverage_table_with(&rules, sekisho_detect::sig::unevaluated_keywords)
 }
