@@ -24,6 +24,7 @@ mod cmd;
   sekisho verify smtp-pipelining
   sekisho dns --config examples/dns/walled-garden.yaml --dry-run
   sekisho dns report query.log
+  sekisho logs top tls.sni out/eve.json
   sekisho ratelimit explain '295 103.54.60.244:0->0.0.0.0:0 17688640 115200000 57600000'
 
 Run `sekisho help COMMAND` for a command's options, exit statuses and more examples."
@@ -49,6 +50,8 @@ enum Command {
     Dns(cmd::dns::Args),
     /// Read rate-limit tables: explain a /proc/net/ipt_hashlimit line, show a replay's table.
     Ratelimit(cmd::ratelimit::Args),
+    /// Query sekisho's own EVE / NFW logs (`logs top tls.sni`: the most frequent SNIs).
+    Logs(cmd::logs::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,5 +64,6 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Dns(a) => cmd::dns::run(a),
         Command::Ratelimit(a) => cmd::ratelimit::run(a),
+        Command::Logs(a) => cmd::logs::run(a),
     }
 }
