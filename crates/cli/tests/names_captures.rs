@@ -684,8 +684,80 @@ fn client_hello_without_sni_is_an_event() {
     let anomalies: Vec<&Value> = of(&evs, "anomaly")
         .into_iter()
         .filter(|a| a["anomaly"]["app_proto"] == "tls")
+        .filter(|a| a["anomaly"]["event"] == "SNI_ABSENT")
         .collect();
     assert_eq!(anomalies.len(), 1, "{anomalies:?}");
-    assert_eq!(anomalies[0]["anomaly"]["event"], "SNI_ABSENT");
     assert_eq!(anomalies[0]["src_port"].as_u64(), Some(no_sni));
+    // The one TLS 1.2 connection (Beta.Example.COM to a sekisho.test certificate) also
+    // shows that its SNI is not the certificate's name.
+    let mismatch: Vec<u64> = of(&evs, "anomaly")
+        .into_iter()
+        .filter(|a| a["anomaly"]["event"] == "SNI_CERT_MISMATCH")
+        .map(|a| a["dest_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(mismatch, [port_of(&evs, "beta.example.com")]);
+}
+
+/// SNI honesty: with TLS ≤ 1.2 the server certificate is visible, and an SNI it does not
+/// cover raises `SNI_CERT_MISMATCH` (tests/fixtures/captures/names/tls-certs.pcap, made by
+/// scripts/captures/make-cert-captures.sh: curl and openssl s_client against two openssl
+/// s_servers, one certificate with SANs `sekisho.test, *.sekisho.test`, one with only
+/// `CN=mail.cn.test`). Over TLS 1.3 the certificate is encrypted: nothing is raised.
+#[test]
+fn sni_not_covered_by_the_certificate_is_an_event() {
+    if !have_tshark() {
+        return;
+    }
+    let pcap = capture("tls-certs.pcap");
+    // The certificates are what the script says (tshark's X.509 dissection).
+    let sans = tshark(
+        &pcap,
+        "tls.handshake.type == 11",
+        &["tcp.dstport", "x509ce.dNSName"],
+    );
+    assert_eq!(
+        sans.len(),
+        7,
+        "seven TLS 1.2 connections show a certificate: {sans:?}"
+    );
+    let (dir, _) = replay("tls-certs.pcap", &["--anomalies"]);
+    let evs = records(&dir.path().join("eve.json"));
+    let tls = tls_by_port(&evs);
+    assert_eq!(tls.len(), 8);
+    let mut flagged: Vec<(String, String)> = of(&evs, "anomaly")
+        .iter()
+        .filter(|a| a["anomaly"]["app_proto"] == "tls")
+        .map(|a| {
+            assert_eq!(a["anomaly"]["event"], "SNI_CERT_MISMATCH");
+            let port = a["dest_port"].as_u64().unwrap();
+            let t = &tls[&port];
+            (s(t, "sni").unwrap(), s(t, "version").unwrap())
+        })
+        .collect();
+    flagged.sort();
+    assert_eq!(
+        flagged,
+        [
+            ("a.b.sekisho.test".to_string(), "TLS 1.2".to_string()),
+            ("other.example".into(), "TLS 1.2".into()),
+            ("www.cn.test".into(), "TLS 1.2".into()),
+        ]
+    );
+    // Covered: the wildcard, the apex, the name in another case, the CN without SANs.
+    for ok in [
+        "alpha.sekisho.test",
+        "sekisho.test",
+        "WWW.SEKISHO.TEST",
+        "mail.cn.test",
+    ] {
+        assert!(
+            tls.values().any(|t| s(t, "sni").as_deref() == Some(ok)),
+            "{ok}"
+        );
+    }
+    // The TLS 1.3 connection to other.example is not flagged: its certificate is encrypted.
+    assert!(tls
+        .values()
+        .any(|t| s(t, "sni").as_deref() == Some("other.example")
+            && s(t, "version").as_deref() == Some("TLS 1.3")));
 }

@@ -166,7 +166,7 @@ pub struct Row {
 pub struct Report {
     /// The field counted, as its full path.
     pub field: String,
-    /// Which records were counted: `"tls records"`, `"all records"`...
+    /// Which records were counted: `"tls records"` (the protocol's own) or `"records"` (all).
     pub counted: String,
     /// Records read (JSON lines).
     pub records: u64,
@@ -249,7 +249,7 @@ impl Top {
             Some(t) if !chosen_by_where && self.own.records > 0 => {
                 (&self.own, format!("{t} records"))
             }
-            _ => (&self.any, "all records".to_string()),
+            _ => (&self.any, "records".to_string()),
         };
         let mut rows: Vec<Row> = counts
             .values
@@ -339,7 +339,7 @@ mod tests {
         let r = t.report(1);
         assert_eq!(
             (r.counted.as_str(), r.matched, r.distinct),
-            ("all records", 3, 2)
+            ("records", 3, 2)
         );
         assert_eq!(
             r.top,
