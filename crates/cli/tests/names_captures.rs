@@ -761,3 +761,76 @@ fn sni_not_covered_by_the_certificate_is_an_event() {
         .any(|t| s(t, "sni").as_deref() == Some("other.example")
             && s(t, "version").as_deref() == Some("TLS 1.3")));
 }
+
+/// STARTTLS: after the server's 220 to STARTTLS the SMTP parser hands the flow to the TLS
+/// parser (tests/fixtures/captures/smtp/starttls.pcap: swaks --tls against Postfix). The
+/// session is logged as both: the `smtp` record with the EHLO name, then a `tls` record whose
+/// JA3 and version equal tshark's; the flow is `tls`, was `smtp`; TLS rules match it.
+#[test]
+fn starttls_hands_the_session_to_tls() {
+    if !have_tshark() {
+        return;
+    }
+    let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/captures/smtp/starttls.pcap");
+    let hello = tshark(&pcap, "tls.handshake.type == 1", &["tls.handshake.ja3"]);
+    let server = tshark(
+        &pcap,
+        "tls.handshake.type == 2",
+        &[
+            "tls.handshake.extensions.supported_version",
+            "tls.handshake.ja3s",
+        ],
+    );
+    assert_eq!((hello.len(), server.len()), (1, 1));
+    let ja3 = &hello[0][0];
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("tls.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "alert tls any any -> any 25 (msg:\"ja3 over starttls\"; ja3.hash; content:\"{ja3}\"; sid:1;)\n\
+             alert tls any any -> any 25 (msg:\"tls 1.3 over starttls\"; tls.version:1.3; sid:2;)\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .arg("replay")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--out")
+        .arg(tmp.path())
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = records(&tmp.path().join("eve.json"));
+    let smtp = of(&evs, "smtp");
+    assert_eq!(smtp.len(), 1);
+    assert_eq!(smtp[0]["smtp"]["helo"], "client.example");
+    let tls = of(&evs, "tls");
+    assert_eq!(tls.len(), 1, "{evs:?}");
+    assert_eq!(tls[0]["tls"]["ja3"]["hash"].as_str(), Some(ja3.as_str()));
+    assert_eq!(
+        tls[0]["tls"]["ja3s"]["hash"].as_str(),
+        Some(server[0][1].as_str())
+    );
+    assert_eq!(
+        s(&tls[0]["tls"], "version").as_deref(),
+        Some(version_name(&server[0][0]))
+    );
+    let flow = of(&evs, "flow");
+    assert_eq!(flow[0]["app_proto"], "tls");
+    assert_eq!(flow[0]["app_proto_orig"], "smtp");
+    let mut sids: Vec<u64> = of(&evs, "alert")
+        .iter()
+        .map(|a| a["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    sids.sort();
+    assert_eq!(sids, [1, 2]);
+}
