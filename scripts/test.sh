@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(iproute2 iptables tcpdump tshark dnsutils dnsmasq-base unbound dnsperf swaks postfix
-          curl wget python3 netcat-openbsd ca-certificates nftables iperf3)
+          curl wget python3 netcat-openbsd ca-certificates nftables iperf3 openssl)
 
 if [[ "${SEKISHO_SKIP_APT:-0}" != 1 ]]; then
     missing=()

@@ -275,8 +275,9 @@ fn drop_rule_the_engine_cannot_evaluate_fails_check() {
 
 /// `--coverage` says what the detection compiler accepts: `urilen` and the `dns.*` integer
 /// keywords load (the rule language leaves them unmodelled, detection evaluates them), a
-/// buffer no parser fills (`file.data`) or a value detection cannot read does not. The
-/// table's "fully modelled" count equals replay's "loaded" count for the same file.
+/// buffer no parser fills (`file.data`), a value detection cannot read or a protocol it does
+/// not detect does not. The table's "fully modelled" count equals replay's "loaded" count
+/// for the same file.
 #[test]
 fn coverage_agrees_with_the_compiler() {
     let tmp = tempfile::tempdir().unwrap();
@@ -288,6 +289,7 @@ alert dns any any -> any any (msg:"nxdomain"; dns.rcode:3; sid:2;)
 alert tls any any -> any any (msg:"tls 1.2"; tls.version:1.2; sid:3;)
 alert http any any -> any any (msg:"body"; file.data; content:"x"; sid:4;)
 alert dns any any -> any any (msg:"bad type"; dns.rrtype:bogus; sid:5;)
+alert ftp any any -> any any (msg:"no ftp detection"; content:"USER"; sid:6;)
 "#,
     )
     .unwrap();
@@ -303,6 +305,8 @@ alert dns any any -> any any (msg:"bad type"; dns.rrtype:bogus; sid:5;)
     assert_eq!(row("fully modelled").unwrap()[2], "3", "{stdout}");
     assert_eq!(row("file.data").unwrap()[1], "1", "{stdout}");
     assert_eq!(row("dns.rrtype").unwrap()[1], "1", "{stdout}");
+    // Not a keyword: the compiler's reason (no ftp detection) is what the table shows.
+    assert_eq!(row("ftp").unwrap()[1], "1", "{stdout}");
     for evaluated in ["urilen", "dns.rcode", "tls.version"] {
         assert!(row(evaluated).is_none(), "{evaluated} listed: {stdout}");
     }
@@ -316,5 +320,5 @@ alert dns any any -> any any (msg:"bad type"; dns.rrtype:bogus; sid:5;)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rules: 3 loaded of 5"), "{stderr}");
+    assert!(stderr.contains("rules: 3 loaded of 6"), "{stderr}");
 }
