@@ -7,7 +7,8 @@
 //! mixed-case Host) over HTTPS and HTTP, and does not reach `evil.test` or `allowed.test.evil`
 //! (same server, same address, only the name differs); the misses are logged as NFW's
 //! "not matching any ... allowlisted FQDNs" alerts with the name, and a deny list of the same
-//! names does the reverse.
+//! names does the reverse, and with `--anomalies` a TLS 1.2 session whose certificate does not
+//! cover its SNI shows as `SNI_CERT_MISMATCH`.
 
 #[path = "support/inline.rs"]
 mod inline;
@@ -203,8 +204,18 @@ fn allowlist_and_denylist_by_sni_and_host_inline() {
     let fw = inline::start(
         &mut lab,
         "deny",
-        &["--policy", &policy.display().to_string(), "--queue", "0"],
+        &[
+            "--policy",
+            &policy.display().to_string(),
+            "--queue",
+            "0",
+            "--anomalies",
+        ],
     );
+    // SNI honesty, live: over TLS 1.2 the server's certificate (for *.allowed.test) is
+    // visible and does not cover evil.test.
+    let got = fetch(&lab, "https", "evil.test", &["--tls-max", "1.2"]);
+    assert!(got.is_ok_and(|n| n > 0), "TLS 1.2 to evil.test: {got:?}");
     for scheme in ["https", "http"] {
         let got = fetch(&lab, scheme, "www.allowed.test", &[]);
         assert!(got.is_err(), "{scheme}: denied name reached the server");
@@ -223,4 +234,15 @@ fn allowlist_and_denylist_by_sni_and_host_inline() {
     for (sig, name) in alerts(&events) {
         assert_eq!(name, "www.allowed.test", "{sig}");
     }
+    let mismatches: Vec<&Value> = inline::of(&events, "anomaly")
+        .into_iter()
+        .filter(|a| a["anomaly"]["event"] == "SNI_CERT_MISMATCH")
+        .collect();
+    assert_eq!(mismatches.len(), 1, "{events:#?}");
+    let port = mismatches[0]["dest_port"].as_u64();
+    assert!(inline::of(&events, "tls")
+        .iter()
+        .any(|t| t["src_port"].as_u64() == port
+            && t["tls"]["sni"] == "evil.test"
+            && t["tls"]["version"] == "TLS 1.2"));
 }
