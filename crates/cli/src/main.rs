@@ -25,6 +25,7 @@ mod cmd;
   sekisho dns --config examples/dns/walled-garden.yaml --dry-run
   sekisho dns report query.log
   sekisho reach --model examples/reach/vpc.yaml --from app --to dev.example.com:443 --proto tls
+  sekisho logs top tls.sni out/eve.json
   sekisho ratelimit explain '295 103.54.60.244:0->0.0.0.0:0 17688640 115200000 57600000'
 
 Run `sekisho help COMMAND` for a command's options, exit statuses and more examples."
@@ -52,6 +53,8 @@ enum Command {
     Ratelimit(cmd::ratelimit::Args),
     /// Reachability on a network model: routes, NAT, and each firewall's real verdict.
     Reach(cmd::reach::Args),
+    /// Query sekisho's own EVE / NFW logs (`logs top tls.sni`: the most frequent SNIs).
+    Logs(cmd::logs::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,5 +68,6 @@ fn main() -> ExitCode {
         Command::Dns(a) => cmd::dns::run(a),
         Command::Ratelimit(a) => cmd::ratelimit::run(a),
         Command::Reach(a) => cmd::reach::run(a),
+        Command::Logs(a) => cmd::logs::run(a),
     }
 }

@@ -6,6 +6,8 @@ mod common;
 
 use common::*;
 
+use assert_cmd::Command;
+
 #[test]
 fn unknown_keyword() {
     assert_invalid(
@@ -269,4 +271,54 @@ fn drop_rule_the_engine_cannot_evaluate_fails_check() {
         err.contains("unsupported-drop.rules: ok (2 rules, 2 warnings)"),
         "{err}"
     );
+}
+
+/// `--coverage` says what the detection compiler accepts: `urilen` and the `dns.*` integer
+/// keywords load (the rule language leaves them unmodelled, detection evaluates them), a
+/// buffer no parser fills (`file.data`), a value detection cannot read or a protocol it does
+/// not detect does not. The table's "fully modelled" count equals replay's "loaded" count
+/// for the same file.
+#[test]
+fn coverage_agrees_with_the_compiler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("cov.rules");
+    std::fs::write(
+        &rules,
+        r#"alert http any any -> any any (msg:"long uri"; http.uri; content:"/a"; urilen:>10; sid:1;)
+alert dns any any -> any any (msg:"nxdomain"; dns.rcode:3; sid:2;)
+alert tls any any -> any any (msg:"tls 1.2"; tls.version:1.2; sid:3;)
+alert http any any -> any any (msg:"body"; file.data; content:"x"; sid:4;)
+alert dns any any -> any any (msg:"bad type"; dns.rrtype:bogus; sid:5;)
+alert ftp any any -> any any (msg:"no ftp detection"; content:"USER"; sid:6;)
+"#,
+    )
+    .unwrap();
+    let path = rules.to_str().unwrap();
+    let (code, stdout, stderr) = check(&["--coverage", "--allow-unsupported", path]);
+    assert_eq!(code, 0, "{stderr}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+    };
+    assert_eq!(row("fully modelled").unwrap()[2], "3", "{stdout}");
+    assert_eq!(row("file.data").unwrap()[1], "1", "{stdout}");
+    assert_eq!(row("dns.rrtype").unwrap()[1], "1", "{stdout}");
+    // Not a keyword: the compiler's reason (no ftp detection) is what the table shows.
+    assert_eq!(row("ftp").unwrap()[1], "1", "{stdout}");
+    for evaluated in ["urilen", "dns.rcode", "tls.version"] {
+        assert!(row(evaluated).is_none(), "{evaluated} listed: {stdout}");
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .current_dir(root())
+        .args(["replay", "--rules", path, "--out"])
+        .arg(out_dir.path())
+        .arg("tests/fixtures/captures/names/dns.pcap")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rules: 3 loaded of 6"), "{stderr}");
 }

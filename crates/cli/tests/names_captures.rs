@@ -684,8 +684,153 @@ fn client_hello_without_sni_is_an_event() {
     let anomalies: Vec<&Value> = of(&evs, "anomaly")
         .into_iter()
         .filter(|a| a["anomaly"]["app_proto"] == "tls")
+        .filter(|a| a["anomaly"]["event"] == "SNI_ABSENT")
         .collect();
     assert_eq!(anomalies.len(), 1, "{anomalies:?}");
-    assert_eq!(anomalies[0]["anomaly"]["event"], "SNI_ABSENT");
     assert_eq!(anomalies[0]["src_port"].as_u64(), Some(no_sni));
+    // The one TLS 1.2 connection (Beta.Example.COM to a sekisho.test certificate) also
+    // shows that its SNI is not the certificate's name.
+    let mismatch: Vec<u64> = of(&evs, "anomaly")
+        .into_iter()
+        .filter(|a| a["anomaly"]["event"] == "SNI_CERT_MISMATCH")
+        .map(|a| a["dest_port"].as_u64().unwrap())
+        .collect();
+    assert_eq!(mismatch, [port_of(&evs, "beta.example.com")]);
+}
+
+/// SNI honesty: with TLS ≤ 1.2 the server certificate is visible, and an SNI it does not
+/// cover raises `SNI_CERT_MISMATCH` (tests/fixtures/captures/names/tls-certs.pcap, made by
+/// scripts/captures/make-cert-captures.sh: curl and openssl s_client against two openssl
+/// s_servers, one certificate with SANs `sekisho.test, *.sekisho.test`, one with only
+/// `CN=mail.cn.test`). Over TLS 1.3 the certificate is encrypted: nothing is raised.
+#[test]
+fn sni_not_covered_by_the_certificate_is_an_event() {
+    if !have_tshark() {
+        return;
+    }
+    let pcap = capture("tls-certs.pcap");
+    // The certificates are what the script says (tshark's X.509 dissection).
+    let sans = tshark(
+        &pcap,
+        "tls.handshake.type == 11",
+        &["tcp.dstport", "x509ce.dNSName"],
+    );
+    assert_eq!(
+        sans.len(),
+        7,
+        "seven TLS 1.2 connections show a certificate: {sans:?}"
+    );
+    let (dir, _) = replay("tls-certs.pcap", &["--anomalies"]);
+    let evs = records(&dir.path().join("eve.json"));
+    let tls = tls_by_port(&evs);
+    assert_eq!(tls.len(), 8);
+    let mut flagged: Vec<(String, String)> = of(&evs, "anomaly")
+        .iter()
+        .filter(|a| a["anomaly"]["app_proto"] == "tls")
+        .map(|a| {
+            assert_eq!(a["anomaly"]["event"], "SNI_CERT_MISMATCH");
+            let port = a["dest_port"].as_u64().unwrap();
+            let t = &tls[&port];
+            (s(t, "sni").unwrap(), s(t, "version").unwrap())
+        })
+        .collect();
+    flagged.sort();
+    assert_eq!(
+        flagged,
+        [
+            ("a.b.sekisho.test".to_string(), "TLS 1.2".to_string()),
+            ("other.example".into(), "TLS 1.2".into()),
+            ("www.cn.test".into(), "TLS 1.2".into()),
+        ]
+    );
+    // Covered: the wildcard, the apex, the name in another case, the CN without SANs.
+    for ok in [
+        "alpha.sekisho.test",
+        "sekisho.test",
+        "WWW.SEKISHO.TEST",
+        "mail.cn.test",
+    ] {
+        assert!(
+            tls.values().any(|t| s(t, "sni").as_deref() == Some(ok)),
+            "{ok}"
+        );
+    }
+    // The TLS 1.3 connection to other.example is not flagged: its certificate is encrypted.
+    assert!(tls
+        .values()
+        .any(|t| s(t, "sni").as_deref() == Some("other.example")
+            && s(t, "version").as_deref() == Some("TLS 1.3")));
+}
+
+/// STARTTLS: after the server's 220 to STARTTLS the SMTP parser hands the flow to the TLS
+/// parser (tests/fixtures/captures/smtp/starttls.pcap: swaks --tls against Postfix). The
+/// session is logged as both: the `smtp` record with the EHLO name, then a `tls` record whose
+/// JA3 and version equal tshark's; the flow is `tls`, was `smtp`; TLS rules match it.
+#[test]
+fn starttls_hands_the_session_to_tls() {
+    if !have_tshark() {
+        return;
+    }
+    let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/captures/smtp/starttls.pcap");
+    let hello = tshark(&pcap, "tls.handshake.type == 1", &["tls.handshake.ja3"]);
+    let server = tshark(
+        &pcap,
+        "tls.handshake.type == 2",
+        &[
+            "tls.handshake.extensions.supported_version",
+            "tls.handshake.ja3s",
+        ],
+    );
+    assert_eq!((hello.len(), server.len()), (1, 1));
+    let ja3 = &hello[0][0];
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("tls.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "alert tls any any -> any 25 (msg:\"ja3 over starttls\"; ja3.hash; content:\"{ja3}\"; sid:1;)\n\
+             alert tls any any -> any 25 (msg:\"tls 1.3 over starttls\"; tls.version:1.3; sid:2;)\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .arg("replay")
+        .arg("--rules")
+        .arg(&rules)
+        .arg("--out")
+        .arg(tmp.path())
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let evs = records(&tmp.path().join("eve.json"));
+    let smtp = of(&evs, "smtp");
+    assert_eq!(smtp.len(), 1);
+    assert_eq!(smtp[0]["smtp"]["helo"], "client.example");
+    let tls = of(&evs, "tls");
+    assert_eq!(tls.len(), 1, "{evs:?}");
+    assert_eq!(tls[0]["tls"]["ja3"]["hash"].as_str(), Some(ja3.as_str()));
+    assert_eq!(
+        tls[0]["tls"]["ja3s"]["hash"].as_str(),
+        Some(server[0][1].as_str())
+    );
+    assert_eq!(
+        s(&tls[0]["tls"], "version").as_deref(),
+        Some(version_name(&server[0][0]))
+    );
+    let flow = of(&evs, "flow");
+    assert_eq!(flow[0]["app_proto"], "tls");
+    assert_eq!(flow[0]["app_proto_orig"], "smtp");
+    let mut sids: Vec<u64> = of(&evs, "alert")
+        .iter()
+        .map(|a| a["alert"]["signature_id"].as_u64().unwrap())
+        .collect();
+    sids.sort();
+    assert_eq!(sids, [1, 2]);
 }

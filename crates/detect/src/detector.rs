@@ -1406,6 +1406,10 @@ pub(crate) fn eval(
 /// change), so instances can be evaluated once each. With other groups beside it, a later
 /// change elsewhere could make an earlier instance count, so those rules scan everything.
 fn one_list_group(sig: &Sig) -> Option<(BufferId, &crate::sig::Group)> {
+    // Transaction conditions (`dns.rcode`, `ssl_state`...) are checked by `groups_match`.
+    if !sig.tx_conds.is_empty() {
+        return None;
+    }
     match sig.groups.as_slice() {
         [g] => match g.kind {
             BufKind::App(b) if b.multi() => Some((b, g)),

@@ -346,10 +346,12 @@ impl RuleSet {
         }
         let prefilter = Prefilter::build(&sigs);
         // The firewall's app hooks run on the stream bytes a packet released.
+        // A rule testing only a transaction's fields (`dns.rrtype`, `ssl_state`) has no app
+        // buffer group but needs transactions all the same.
         let needs_app_tx = firewall.is_some()
-            || sigs
-                .iter()
-                .any(|s| s.groups.iter().any(|g| g.kind.is_app()));
+            || sigs.iter().any(|s| {
+                s.kind == crate::sig::SigKind::AppTx || s.groups.iter().any(|g| g.kind.is_app())
+            });
         let needs_stream = firewall.is_some()
             || sigs
                 .iter()

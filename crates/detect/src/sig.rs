@@ -221,6 +221,188 @@ pub enum TxCond {
         /// The comparison.
         cmp: SizeCmp,
     },
+    /// An integer field of the transaction (`dns.opcode`, `dns.rcode`, `dns.rrtype`):
+    /// true when one instance satisfies the comparison (Suricata's unsigned-integer
+    /// keywords).
+    Uint {
+        /// The keyword, which is also the field's name on [`TxRef::uint`].
+        keyword: &'static str,
+        /// The protocol whose transactions carry the field.
+        proto: AppProto,
+        /// The comparison.
+        cmp: SizeCmp,
+        /// `!N-M`: outside the range (a negated range has no [`SizeCmp`] form).
+        negated: bool,
+    },
+}
+
+/// Reads a value written by name (`nxdomain`, `MX`).
+type ByName = fn(&str) -> Option<u64>;
+
+/// The integer keywords sekisho evaluates, with their value range and the names the
+/// value may be written as.
+const UINT_KEYWORDS: &[(&str, u64, ByName)] = &[
+    ("dns.opcode", 15, |_| None),
+    ("dns.rcode", 15, dns_rcode_code),
+    ("dns.rrtype", 65535, dns_rrtype_code),
+];
+
+fn dns_rcode_code(name: &str) -> Option<u64> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "noerror" => 0,
+        "formerr" => 1,
+        "servfail" => 2,
+        "nxdomain" => 3,
+        "notimp" => 4,
+        "refused" => 5,
+        "yxdomain" => 6,
+        "yxrrset" => 7,
+        "nxrrset" => 8,
+        "notauth" => 9,
+        "notzone" => 10,
+        _ => return None,
+    })
+}
+
+fn dns_rrtype_code(name: &str) -> Option<u64> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "a" => 1,
+        "ns" => 2,
+        "cname" => 5,
+        "soa" => 6,
+        "null" => 10,
+        "ptr" => 12,
+        "hinfo" => 13,
+        "mx" => 15,
+        "txt" => 16,
+        "aaaa" => 28,
+        "srv" => 33,
+        "naptr" => 35,
+        "opt" => 41,
+        "ds" => 43,
+        "sshfp" => 44,
+        "rrsig" => 46,
+        "nsec" => 47,
+        "dnskey" => 48,
+        "nsec3" => 50,
+        "tlsa" => 52,
+        "svcb" => 64,
+        "https" => 65,
+        "any" => 255,
+        "caa" => 257,
+        _ => return None,
+    })
+}
+
+/// Parses a Suricata unsigned-integer value: `N`, `!N`, `<N`, `<=N`, `>N`, `>=N`, `N-M`
+/// and `N<>M` (exclusive), `!N-M`; a number may be written by name where the keyword has
+/// names (`dns.rcode:nxdomain`). `None` when not understood or above `max`.
+fn parse_uint(value: &str, max: u64, by_name: ByName) -> Option<(SizeCmp, bool)> {
+    let v = value.trim();
+    let num = |x: &str| {
+        let x = x.trim();
+        x.parse::<u64>()
+            .ok()
+            .or_else(|| by_name(x))
+            .filter(|n| *n <= max)
+    };
+    let (negated, v) = match v.strip_prefix('!') {
+        Some(r) => (true, r.trim()),
+        None => (false, v),
+    };
+    let range = v
+        .split_once("<>")
+        .or_else(|| v.split_once('-'))
+        .filter(|(a, _)| !a.trim().is_empty());
+    if let Some((a, b)) = range {
+        let (a, b) = (num(a)?, num(b)?);
+        if a >= b {
+            return None;
+        }
+        return Some((SizeCmp::Between(a, b), negated));
+    }
+    let cmp = if let Some(x) = v.strip_prefix("<=") {
+        SizeCmp::Le(num(x)?)
+    } else if let Some(x) = v.strip_prefix(">=") {
+        SizeCmp::Ge(num(x)?)
+    } else if let Some(x) = v.strip_prefix('<') {
+        SizeCmp::Lt(num(x)?)
+    } else if let Some(x) = v.strip_prefix('>') {
+        SizeCmp::Gt(num(x)?)
+    } else if let Some(x) = v.strip_prefix('=') {
+        SizeCmp::Eq(num(x)?)
+    } else {
+        SizeCmp::Eq(num(v)?)
+    };
+    match (negated, cmp) {
+        (false, c) => Some((c, false)),
+        (true, SizeCmp::Eq(n)) => Some((SizeCmp::Ne(n), false)),
+        // `!<N` and the like are not Suricata syntax.
+        (true, _) => None,
+    }
+}
+
+/// The transaction condition an option the rule language leaves unmodelled stands for, when
+/// detection evaluates it: `None` for a keyword detection does not evaluate, `Some(Err)` for
+/// one it evaluates with a value it does not understand. The compiler and the coverage
+/// report both ask this one function, so `sekisho check --coverage` counts as supported
+/// exactly what loads.
+pub fn tx_cond_option(name: &str, value: Option<&str>) -> Option<Result<TxCond, String>> {
+    let v = value.unwrap_or_default();
+    match name {
+        "tls.version" | "ssl_version" => {
+            Some(parse_version(name, v).ok_or_else(|| format!("{name} version not understood")))
+        }
+        "urilen" => Some(parse_urilen(v).ok_or_else(|| "urilen value not understood".into())),
+        _ => {
+            let &(keyword, max, by_name) = UINT_KEYWORDS.iter().find(|(k, _, _)| *k == name)?;
+            let proto = keyword
+                .split('.')
+                .next()
+                .and_then(AppProto::from_name)
+                .unwrap_or(AppProto::Unknown);
+            Some(
+                parse_uint(v, max, by_name)
+                    .map(|(cmp, negated)| TxCond::Uint {
+                        keyword,
+                        proto,
+                        cmp,
+                        negated,
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "{name} value '{v}' not understood (a number up to {max}, `!N`, \
+                             `<N`, `>=N`, `N-M`)"
+                        )
+                    }),
+            )
+        }
+    }
+}
+
+/// The keywords of `rule` detection cannot evaluate: options the rule language leaves
+/// unmodelled that [`tx_cond_option`] does not take, and buffers no protocol parser fills.
+/// What `sekisho check --coverage` counts (other reasons a rule may not load, such as
+/// buffers of two protocols, are the compiler's to report).
+pub fn unevaluated_keywords(rule: &Rule) -> Vec<String> {
+    let mut out: Vec<String> = rule
+        .unsupported()
+        .filter(|(n, v, _)| !evaluates_option(n, *v))
+        .map(|(n, _, _)| n.to_string())
+        .collect();
+    out.extend(
+        rule.buffers()
+            .into_iter()
+            .filter(|b| buf_kind(*b).is_none())
+            .map(|b| b.as_str().to_string()),
+    );
+    out
+}
+
+/// True when detection evaluates the unmodelled option `name` with `value` (see
+/// [`tx_cond_option`]); what `--coverage` counts as supported.
+pub fn evaluates_option(name: &str, value: Option<&str>) -> bool {
+    matches!(tx_cond_option(name, value), Some(Ok(_)))
 }
 
 impl TxCond {
@@ -230,6 +412,7 @@ impl TxCond {
             TxCond::State(_) => "ssl_state",
             TxCond::Version { .. } => "tls.version",
             TxCond::Len { .. } => "urilen",
+            TxCond::Uint { keyword, .. } => keyword,
         }
     }
 
@@ -246,6 +429,14 @@ impl TxCond {
             TxCond::Len { buf, cmp } => tx
                 .buffer(*buf, 0)
                 .is_some_and(|b| size_matches(*cmp, b.len() as u64)),
+            TxCond::Uint {
+                keyword,
+                cmp,
+                negated,
+                ..
+            } => (0..)
+                .map_while(|i| tx.uint(keyword, i))
+                .any(|v| size_matches(*cmp, v) != *negated),
         }
     }
 }
@@ -620,20 +811,14 @@ pub fn compile_rule(
                 cur_legacy = false;
             }
             RuleOption::SslState(states) => tx_conds.push(TxCond::State(states.clone())),
-            RuleOption::Unsupported {
-                name,
-                value: Some(v),
-            } if name == "tls.version" || name == "ssl_version" => {
-                tx_conds.push(
-                    parse_version(name, v).ok_or_else(|| nl(name, "version not understood"))?,
-                );
-            }
-            RuleOption::Unsupported {
-                name,
-                value: Some(v),
-            } if name == "urilen" => {
-                tx_conds
-                    .push(parse_urilen(v).ok_or_else(|| nl(name, "urilen value not understood"))?);
+            RuleOption::Unsupported { name, value }
+                if tx_cond_option(name, value.as_deref()).is_some() =>
+            {
+                match tx_cond_option(name, value.as_deref()) {
+                    Some(Ok(c)) => tx_conds.push(c),
+                    Some(Err(why)) => return Err(nl(name, &why)),
+                    None => {}
+                }
             }
             RuleOption::Content(c) if c.buffer.is_some() => {
                 // A legacy modifier moves this content (and what follows it up to the next
@@ -712,6 +897,7 @@ pub fn compile_rule(
     for c in &tx_conds {
         let want = match c {
             TxCond::Len { buf, .. } => buf.proto(),
+            TxCond::Uint { proto, .. } => *proto,
             _ => AppProto::from_name("tls").unwrap_or(AppProto::Unknown),
         };
         match tx_proto {

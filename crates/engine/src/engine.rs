@@ -1159,15 +1159,23 @@ fn queue_app_anomalies(
     pkt_num: u64,
     logged_dir: Direction,
 ) {
-    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::parser_mut) else {
+    let Some(app) = flow.app.as_deref_mut() else {
         return;
     };
+    // Both parsers of an upgraded flow (SMTP, then TLS), each under its own name.
     let mut raised = Vec::new();
-    parser.take_anomalies(&mut raised);
+    let mut names = Vec::new();
+    for parser in app.parsers_mut().into_iter().flatten() {
+        let before = raised.len();
+        parser.take_anomalies(&mut raised);
+        names.extend(std::iter::repeat_n(
+            parser.proto().as_str(),
+            raised.len() - before,
+        ));
+    }
     if raised.is_empty() {
         return;
     }
-    let app_proto = parser.proto().as_str();
     let (max, dropped) = limit;
     let (client, server) = (
         (flow.client_ip, flow.client_port),
@@ -1178,7 +1186,7 @@ fn queue_app_anomalies(
         Direction::ToClient => (server, client),
     };
     let vlan = &flow.vlan[..usize::from(flow.vlan_count)];
-    for (tx_id, event) in raised {
+    for ((tx_id, event), app_proto) in raised.into_iter().zip(names) {
         if events.len() >= max {
             *dropped += 1;
             continue;
@@ -1214,11 +1222,16 @@ fn queue_app_txs(
     pkt_num: u64,
     at_end: bool,
 ) {
-    let Some(parser) = flow.app.as_deref_mut().and_then(AppLayer::parser_mut) else {
+    let Some(layer) = flow.app.as_deref_mut() else {
         return;
     };
-    stats.app_layer.add(parser.proto(), parser.take_counts());
-    for (tx_id, app) in parser.take_txs(at_end) {
+    let mut done = Vec::new();
+    // Both parsers of an upgraded flow (SMTP, then TLS), the older one's first.
+    for parser in layer.parsers_mut().into_iter().flatten() {
+        stats.app_layer.add(parser.proto(), parser.take_counts());
+        done.extend(parser.take_txs(at_end));
+    }
+    for (tx_id, app) in done {
         events.push_back(Event::AppTx(Box::new(AppTxRecord {
             ts,
             pkt_num,

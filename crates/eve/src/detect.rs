@@ -13,6 +13,7 @@ use sekisho_engine::records::{AlertInfo, AlertRecord, DropRecord, PacketHead};
 use sekisho_engine::Direction;
 use serde::Serialize;
 
+use crate::dns::DnsObj;
 use crate::http::HttpObj;
 use crate::smtp::SmtpObj;
 use crate::tls::TlsObj;
@@ -92,6 +93,8 @@ pub(crate) struct AlertEvent<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     http: Option<HttpObj<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    dns: Option<DnsObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     app_proto: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
@@ -127,6 +130,11 @@ impl<'a> AlertEvent<'a> {
             }),
             http: r.tx.as_ref().and_then(|(_, t)| match t {
                 AppTxData::Http(h) => Some(HttpObj::new(h, nfw)),
+                _ => None,
+            }),
+            // NFW's alert logs carry no DNS object; EVE alerts carry the message's.
+            dns: r.tx.as_ref().and_then(|(_, t)| match t {
+                AppTxData::Dns(d) if !nfw => Some(DnsObj::new(d)),
                 _ => None,
             }),
             app_proto: r.head.app_proto.map(|a| a.as_str()),

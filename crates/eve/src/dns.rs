@@ -2,7 +2,7 @@
 //! responses separately), oriented like the packet (a response comes from the server), with
 //! `dns.tx_id` and no root `tx_id` (suricata-eve.md §8).
 
-use sekisho_engine::app::dns::{DnsRecord, DnsTx};
+use sekisho_engine::app::dns::{DnsRecord, DnsSoa, DnsSrv, DnsTx};
 use serde::Serialize;
 
 use crate::RecordHead;
@@ -15,17 +15,81 @@ pub(crate) struct RrObj<'a> {
     ttl: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rdata: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    soa: Option<SoaObj<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    srv: Option<SrvObj<'a>>,
 }
 
+#[derive(Serialize)]
+pub(crate) struct SoaObj<'a> {
+    mname: &'a str,
+    rname: &'a str,
+    serial: u32,
+    refresh: u32,
+    retry: u32,
+    expire: u32,
+    minimum: u32,
+}
+
+impl<'a> SoaObj<'a> {
+    fn new(s: &'a DnsSoa) -> Self {
+        SoaObj {
+            mname: &s.mname,
+            rname: &s.rname,
+            serial: s.serial,
+            refresh: s.refresh,
+            retry: s.retry,
+            expire: s.expire,
+            minimum: s.minimum,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct SrvObj<'a> {
+    priority: u16,
+    weight: u16,
+    port: u16,
+    name: &'a str,
+}
+
+impl<'a> SrvObj<'a> {
+    fn new(s: &'a DnsSrv) -> Self {
+        SrvObj {
+            priority: s.priority,
+            weight: s.weight,
+            port: s.port,
+            name: &s.name,
+        }
+    }
+}
+
+/// Records of a section; `data`: answers and authorities carry ttl and rdata (or the
+/// `soa` / `srv` object in its place), questions do not.
 fn rrs(list: &[DnsRecord], data: bool) -> Vec<RrObj<'_>> {
     list.iter()
-        .map(|r| RrObj {
-            rrname: &r.rrname,
-            rrtype: &r.rrtype,
-            ttl: data.then_some(r.ttl),
-            rdata: data.then_some(r.rdata.as_str()),
+        .map(|r| {
+            let special = r.soa.is_some() || r.srv.is_some();
+            RrObj {
+                rrname: &r.rrname,
+                rrtype: &r.rrtype,
+                ttl: data.then_some(r.ttl),
+                rdata: (data && !special).then_some(r.rdata.as_str()),
+                soa: r.soa.as_ref().filter(|_| data).map(SoaObj::new),
+                srv: r.srv.as_ref().filter(|_| data).map(SrvObj::new),
+            }
         })
         .collect()
+}
+
+/// Suricata's `grouped` object: answer data by type, in answer order.
+fn grouped(list: &[DnsRecord]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut g: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for r in list.iter().filter(|r| r.soa.is_none() && r.srv.is_none()) {
+        g.entry(r.rrtype.as_str()).or_default().push(&r.rdata);
+    }
+    g
 }
 
 fn yes(b: &bool) -> bool {
@@ -59,6 +123,8 @@ pub(crate) struct DnsObj<'a> {
     queries: Vec<RrObj<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     answers: Vec<RrObj<'a>>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    grouped: std::collections::BTreeMap<&'a str, Vec<&'a str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     authorities: Vec<RrObj<'a>>,
 }
@@ -82,6 +148,7 @@ impl<'a> DnsObj<'a> {
             rcode: t.response.then_some(t.rcode.as_str()),
             queries: rrs(&t.queries, false),
             answers: rrs(&t.answers, true),
+            grouped: grouped(&t.answers),
             authorities: rrs(&t.authorities, true),
         }
     }

@@ -28,6 +28,7 @@ mod http;
 mod ratelimit;
 mod smtp;
 mod tls;
+pub mod top;
 
 use sekisho_engine::records::Record;
 use sekisho_engine::{

@@ -82,3 +82,12 @@ pub use vars::{VarDef, VarKind};
 pub fn coverage_table(rules: &[&sekisho_rules::Rule]) -> String {
     sekisho_rules::Coverage::of(rules.iter().copied()).to_string()
 }
+
+/// The coverage table with `missing` naming each rule's keywords that cannot be evaluated
+/// (the detection compiler's answer: `sekisho_detect::sig::unevaluated_keywords`).
+pub fn coverage_table_with(
+    rules: &[&sekisho_rules::Rule],
+    missing: impl Fn(&sekisho_rules::Rule) -> Vec<String>,
+) -> String {
+    sekisho_rules::Coverage::of_with(rules.iter().copied(), missing).to_string()
+}

@@ -19,13 +19,27 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    /// Computes coverage over `rules`.
+    /// Computes coverage over `rules`, counting as unsupported the keywords the rule
+    /// language does not model ([`Rule::unsupported`]).
     pub fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Coverage {
+        Coverage::of_with(rules, |r| {
+            r.unsupported().map(|(n, _, _)| n.to_string()).collect()
+        })
+    }
+
+    /// Computes coverage over `rules` with `missing` naming, per rule, the keywords that
+    /// cannot be evaluated: the detection engine passes its own compiler's answer, so the
+    /// table says what really loads (a keyword the language leaves unmodelled but detection
+    /// evaluates, such as `urilen`, is not missing; a buffer no parser fills is).
+    pub fn of_with<'a>(
+        rules: impl IntoIterator<Item = &'a Rule>,
+        missing: impl Fn(&Rule) -> Vec<String>,
+    ) -> Coverage {
         let mut c = Coverage::default();
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts: HashMap<String, usize> = HashMap::new();
         for r in rules {
             c.total += 1;
-            let mut names: Vec<&str> = r.unsupported().map(|(n, _, _)| n).collect();
+            let mut names = missing(r);
             if names.is_empty() {
                 c.fully_modelled += 1;
                 continue;
@@ -37,10 +51,7 @@ impl Coverage {
                 *counts.entry(n).or_default() += 1;
             }
         }
-        let mut top: Vec<(String, usize)> = counts
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
+        let mut top: Vec<(String, usize)> = counts.into_iter().collect();
         top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         c.top_unsupported = top;
         c

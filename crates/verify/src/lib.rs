@@ -1661,6 +1661,27 @@ const TLS_OBJECT: &[&str] = &[
     "tls.server_alpns",
 ];
 
+/// dns.rs `DnsObj`: the `dns` object of dns records and of alerts on DNS.
+const DNS_OBJECT: &[&str] = &[
+    "dns.version",
+    "dns.type",
+    "dns.tx_id",
+    "dns.id",
+    "dns.flags",
+    "dns.qr",
+    "dns.aa",
+    "dns.tc",
+    "dns.rd",
+    "dns.ra",
+    "dns.z",
+    "dns.opcode",
+    "dns.rcode",
+    "dns.queries",
+    "dns.answers",
+    "dns.grouped",
+    "dns.authorities",
+];
+
 /// The fields sekisho writes per event type, as dotted paths (`alert.signature_id`), read
 /// from sekisho-eve's record structs; `stats` records are `timestamp`, `event_type` and
 /// `stats.<counter>` for the counters in [`Capabilities::counters`]. A filter testing any
@@ -1692,33 +1713,13 @@ fn written_fields(event_type: &str) -> Option<Vec<&'static str>> {
                     "direction",
                 ],
                 TLS_OBJECT,
+                DNS_OBJECT,
             ],
         ),
         // tls.rs `TlsRecord`: header with vlan, tls{} (no tx_id, as Suricata).
         "tls" => with(PACKET_HEADER, &[&["vlan"], TLS_OBJECT]),
         // dns.rs `DnsEvent`: header with vlan, dns{} (v3 detailed; no root tx_id).
-        "dns" => with(
-            PACKET_HEADER,
-            &[&[
-                "vlan",
-                "dns.version",
-                "dns.type",
-                "dns.tx_id",
-                "dns.id",
-                "dns.flags",
-                "dns.qr",
-                "dns.aa",
-                "dns.tc",
-                "dns.rd",
-                "dns.ra",
-                "dns.z",
-                "dns.opcode",
-                "dns.rcode",
-                "dns.queries",
-                "dns.answers",
-                "dns.authorities",
-            ]],
-        ),
+        "dns" => with(PACKET_HEADER, &[&["vlan"], DNS_OBJECT]),
         // detect.rs `DropEvent`: header without vlan, direction, drop{}, alert{}.
         "drop" => with(
             PACKET_HEADER,

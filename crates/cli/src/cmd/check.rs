@@ -99,6 +99,9 @@ struct FileReport {
     diagnostics: Vec<Diagnostic>,
     /// The PATH could not be read at all (missing, a directory, permission): exit status 2.
     unreadable: bool,
+    /// The rules the detection compiler did not load, `(group, sid, keyword)` (for
+    /// `--coverage`).
+    not_loaded: Vec<(String, u64, String)>,
 }
 
 impl FileReport {
@@ -200,6 +203,7 @@ fn check_one(path: &Path, opts: &LoadOptions, allow_unsupported: bool) -> FileRe
         fw_policy: None,
         diagnostics: Vec::new(),
         unreadable: false,
+        not_loaded: Vec::new(),
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -243,9 +247,9 @@ fn check_one(path: &Path, opts: &LoadOptions, allow_unsupported: bool) -> FileRe
     if let Some(c) = checked {
         report.diagnostics = c.diagnostics.clone();
         if c.is_valid() {
-            report
-                .diagnostics
-                .extend(unloadable_blocking_rules(&c, allow_unsupported, &name));
+            let (diags, not_loaded) = unloadable_blocking_rules(&c, allow_unsupported, &name);
+            report.diagnostics.extend(diags);
+            report.not_loaded = not_loaded;
         }
         report.checked = Some(c);
     }
@@ -254,11 +258,22 @@ fn check_one(path: &Path, opts: &LoadOptions, allow_unsupported: bool) -> FileRe
 
 /// Drop and reject rules the engine cannot evaluate, one diagnostic each at the rule: an
 /// error (a replay or a live sensor refuses to load them, since what they were written to
-/// stop would pass), or a warning with `--allow-unsupported`.
-fn unloadable_blocking_rules(c: &Checked, allow: bool, file: &str) -> Vec<Diagnostic> {
+/// stop would pass), or a warning with `--allow-unsupported`. Also every rule not loaded,
+/// `(group, sid, keyword)`.
+#[allow(clippy::type_complexity)]
+fn unloadable_blocking_rules(
+    c: &Checked,
+    allow: bool,
+    file: &str,
+) -> (Vec<Diagnostic>, Vec<(String, u64, String)>) {
     let mut settings = Settings::new(Mode::Inline);
     settings.apply_policy(&c.policy);
     let rs = RuleSet::from_policy(&c.policy, settings.compile_options());
+    let not_loaded = rs
+        .not_loaded()
+        .iter()
+        .map(|n| (n.group.clone(), n.sid, n.keyword.clone()))
+        .collect();
     let mut out = Vec::new();
     let mut sources: Vec<(PathBuf, Option<SourceFile>)> = Vec::new();
     for n in rs.not_loaded().iter().filter(|n| n.blocks) {
@@ -310,7 +325,7 @@ fn unloadable_blocking_rules(c: &Checked, allow: bool, file: &str) -> Vec<Diagno
         };
         out.push(d);
     }
-    out
+    (out, not_loaded)
 }
 
 /// Runs `sekisho check`.
@@ -399,18 +414,45 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// The coverage table over every rule loaded from all PATHs.
+/// The coverage table over every rule loaded from all PATHs: a rule counts as fully
+/// modelled exactly when the detection compiler loads it. Its missing keywords are those
+/// `unevaluated_keywords` names, or else the compiler's reason (a protocol without
+/// detection, `xbits` outside firewall mode...).
 fn coverage(reports: &[FileReport]) -> String {
-    let rules: Vec<&sekisho_rules::Rule> = reports
-        .iter()
-        .filter_map(|r| r.checked.as_ref())
-        .flat_map(|c| {
-            c.policy
-                .firewall_rules
-                .iter()
-                .chain(&c.policy.rule_groups)
-                .flat_map(|g| g.rules.iter())
-        })
-        .collect();
-    sekisho_policy::coverage_table(&rules)
+    let mut rules: Vec<&sekisho_rules::Rule> = Vec::new();
+    // Per rule compiled: `None` loaded, `Some(keyword)` not loaded. Rules of a file that
+    // did not compile (errors) are judged by the keyword lists alone.
+    let mut compiled: std::collections::HashMap<*const sekisho_rules::Rule, Option<String>> =
+        std::collections::HashMap::new();
+    for r in reports {
+        let Some(c) = r.checked.as_ref() else {
+            continue;
+        };
+        let dropped: std::collections::HashMap<(&str, u64), &str> = r
+            .not_loaded
+            .iter()
+            .map(|(g, sid, k)| ((g.as_str(), *sid), k.as_str()))
+            .collect();
+        for g in c.policy.firewall_rules.iter().chain(&c.policy.rule_groups) {
+            for rule in &g.rules {
+                if c.is_valid() {
+                    let k = dropped.get(&(g.name.as_str(), rule.sid()));
+                    compiled.insert(rule as *const _, k.map(|k| (*k).to_string()));
+                }
+                rules.push(rule);
+            }
+        }
+    }
+    sekisho_policy::coverage_table_with(&rules, |rule| {
+        let mut missing = sekisho_detect::sig::unevaluated_keywords(rule);
+        match compiled.get(&(rule as *const _)) {
+            // Loaded: modelled, whatever the keyword lists say.
+            Some(None) => missing.clear(),
+            // Not loaded for a reason the lists do not show (a protocol sekisho does not
+            // detect, xbits outside firewall mode...).
+            Some(Some(k)) if missing.is_empty() => missing.push(k.clone()),
+            _ => {}
+        }
+        missing
+    })
 }

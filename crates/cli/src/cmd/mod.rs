@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod dns;
+pub mod logs;
 pub mod ratelimit;
 pub mod reach;
 pub mod reload;

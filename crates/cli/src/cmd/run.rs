@@ -89,6 +89,11 @@ pub struct Args {
             .try_map(|s| s.parse::<LogFormat>())
     )]
     pub log_format: Option<LogFormat>,
+    /// Also write decoder, stream and app-layer `anomaly` records to eve.json (TLS:
+    /// `SNI_ABSENT`, `ENCRYPTED_CLIENT_HELLO`, `SNI_CERT_MISMATCH`: where a name list is
+    /// blind; docs/names.md).
+    #[arg(long)]
+    pub anomalies: bool,
     /// Seconds between log flushes.
     #[arg(long, value_name = "SECS", default_value = "1")]
     pub flush_interval: f64,
@@ -246,6 +251,9 @@ pub fn run(args: Args) -> ExitCode {
         out_dir,
         log: LogConfig {
             format,
+            anomaly_decode: args.anomalies,
+            anomaly_stream: args.anomalies,
+            anomaly_app: args.anomalies,
             ..LogConfig::default()
         },
         settings: settings.clone(),

@@ -26,10 +26,51 @@ pub struct DnsRecord {
     pub rrname: String,
     /// Type mnemonic (`A`, `AAAA`, `CNAME`...).
     pub rrtype: String,
+    /// Type code (1 = A), for `dns.rrtype`.
+    pub rrtype_code: u16,
     /// TTL (answers and authorities).
     pub ttl: u32,
-    /// Record data in presentation form (answers and authorities).
+    /// Record data as Suricata prints it (answers and authorities): addresses, names
+    /// without the trailing dot (CNAME, NS, PTR, and MX: the exchange only), one TXT
+    /// character-string; empty for SOA and SRV, which have their own objects.
     pub rdata: String,
+    /// SOA data (EVE `soa`).
+    pub soa: Option<DnsSoa>,
+    /// SRV data (EVE `srv`).
+    pub srv: Option<DnsSrv>,
+}
+
+/// The fields of an SOA record (EVE `soa{mname, rname, serial, refresh, retry, expire,
+/// minimum}`); times in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSoa {
+    /// Primary name server, without the trailing dot.
+    pub mname: String,
+    /// Responsible mailbox as a name, without the trailing dot.
+    pub rname: String,
+    /// Zone serial.
+    pub serial: u32,
+    /// Refresh interval.
+    pub refresh: u32,
+    /// Retry interval.
+    pub retry: u32,
+    /// Expiry.
+    pub expire: u32,
+    /// Negative-caching TTL.
+    pub minimum: u32,
+}
+
+/// The fields of an SRV record (EVE `srv{priority, weight, port, name}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsSrv {
+    /// Priority.
+    pub priority: u16,
+    /// Weight.
+    pub weight: u16,
+    /// Port.
+    pub port: u16,
+    /// Target, without the trailing dot.
+    pub name: String,
 }
 
 /// One DNS message.
@@ -57,29 +98,77 @@ pub struct DnsTx {
     pub additionals: Vec<DnsRecord>,
 }
 
+/// A name as Suricata shows it (EVE and the `dns.*` buffers): the label bytes joined with
+/// dots, unescaped (hickory's presentation form would escape `=` and the like, which the
+/// wire does not carry), no trailing dot; the root is empty.
 fn name_text(n: &hickory_proto::rr::Name) -> String {
-    let s = n.to_string();
-    match s.strip_suffix('.') {
-        Some(t) if !t.is_empty() => t.to_string(),
-        _ => s,
+    let mut out = Vec::with_capacity(n.len());
+    for (i, label) in n.iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(label);
     }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
-fn records(rs: &[hickory_proto::rr::Record], with_data: bool) -> Vec<DnsRecord> {
-    rs.iter()
+/// The records of one section as EVE shows them. A TXT record with several
+/// character-strings becomes one record per string, as Suricata logs it.
+fn records(rs: &[hickory_proto::rr::Record]) -> Vec<DnsRecord> {
+    use hickory_proto::rr::RData;
+    let mut out = Vec::new();
+    for r in rs
+        .iter()
         .filter(|r| r.record_type() != hickory_proto::rr::RecordType::OPT)
-        .take(MAX_RECORDS)
-        .map(|r| DnsRecord {
+    {
+        let rec = |rdata: String| DnsRecord {
             rrname: name_text(&r.name),
             rrtype: r.record_type().to_string(),
-            ttl: if with_data { r.ttl } else { 0 },
-            rdata: if with_data {
-                r.data.to_string()
-            } else {
-                String::new()
-            },
-        })
-        .collect()
+            rrtype_code: u16::from(r.record_type()),
+            ttl: r.ttl,
+            rdata,
+            soa: None,
+            srv: None,
+        };
+        match &r.data {
+            RData::CNAME(n) => out.push(rec(name_text(&n.0))),
+            RData::NS(n) => out.push(rec(name_text(&n.0))),
+            RData::PTR(n) => out.push(rec(name_text(&n.0))),
+            RData::MX(mx) => out.push(rec(name_text(&mx.exchange))),
+            RData::TXT(t) if !t.txt_data.is_empty() => {
+                for part in t.txt_data.iter() {
+                    out.push(rec(String::from_utf8_lossy(part).into_owned()));
+                }
+            }
+            RData::SOA(soa) => out.push(DnsRecord {
+                soa: Some(DnsSoa {
+                    mname: name_text(&soa.mname),
+                    rname: name_text(&soa.rname),
+                    serial: soa.serial,
+                    refresh: soa.refresh as u32,
+                    retry: soa.retry as u32,
+                    expire: soa.expire as u32,
+                    minimum: soa.minimum,
+                }),
+                ..rec(String::new())
+            }),
+            RData::SRV(srv) => out.push(DnsRecord {
+                srv: Some(DnsSrv {
+                    priority: srv.priority,
+                    weight: srv.weight,
+                    port: srv.port,
+                    name: name_text(&srv.target),
+                }),
+                ..rec(String::new())
+            }),
+            other => out.push(rec(other.to_string())),
+        }
+        if out.len() >= MAX_RECORDS {
+            out.truncate(MAX_RECORDS);
+            break;
+        }
+    }
+    out
 }
 
 impl DnsTx {
@@ -94,8 +183,11 @@ impl DnsTx {
             .map(|q| DnsRecord {
                 rrname: name_text(q.name()),
                 rrtype: q.query_type().to_string(),
+                rrtype_code: u16::from(q.query_type()),
                 ttl: 0,
                 rdata: String::new(),
+                soa: None,
+                srv: None,
             })
             .collect();
         Some(DnsTx {
@@ -106,9 +198,9 @@ impl DnsTx {
             opcode: ((flags >> 11) & 0x0f) as u8,
             rcode: rcode_name(flags & 0x000f),
             queries,
-            answers: records(&m.answers, true),
-            authorities: records(&m.authorities, true),
-            additionals: records(&m.additionals, true),
+            answers: records(&m.answers),
+            authorities: records(&m.authorities),
+            additionals: records(&m.additionals),
         })
     }
 
@@ -271,6 +363,18 @@ pub(crate) fn buffer(t: &DnsTx, local: usize, i: usize) -> Option<&[u8]> {
         _ => return None,
     };
     list.get(i).map(|r| r.rrname.as_bytes())
+}
+
+/// Instance `i` of the integer field a keyword tests: `dns.opcode` and `dns.rcode` (one
+/// instance, from the message header) and `dns.rrtype` (the type of each question, as
+/// Suricata 8 reads it, in requests and responses alike).
+pub(crate) fn uint(t: &DnsTx, keyword: &str, i: usize) -> Option<u64> {
+    match keyword {
+        "dns.opcode" if i == 0 => Some(u64::from(t.opcode)),
+        "dns.rcode" if i == 0 => Some(u64::from(t.flags & 0x000f)),
+        "dns.rrtype" => t.queries.get(i).map(|q| u64::from(q.rrtype_code)),
+        _ => None,
+    }
 }
 
 fn new_parser(_cfg: &AppLayerConfig, l4: u8) -> Option<Parser> {

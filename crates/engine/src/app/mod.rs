@@ -98,6 +98,9 @@ pub struct AppLayer {
     dirs: [DirDetect; 2],
     detected_at: Option<(Direction, u64)>,
     parser: Option<Parser>,
+    /// The parser of the protocol before an upgrade (SMTP before STARTTLS): no longer fed,
+    /// kept so its open transactions are still logged.
+    prev: Option<Parser>,
     /// Detection gave up because the hold budget was spent (sticky).
     hold_exhausted: bool,
 }
@@ -122,6 +125,7 @@ impl AppLayer {
             dirs: [DirDetect::new(budget.clone()), DirDetect::new(budget)],
             detected_at: None,
             parser: None,
+            prev: None,
             hold_exhausted: false,
         }
     }
@@ -160,6 +164,12 @@ impl AppLayer {
         self.parser.as_mut()
     }
 
+    /// Every parser the flow had, the one before an upgrade first: what the engine drains
+    /// transactions, anomalies and counts from.
+    pub fn parsers_mut(&mut self) -> [Option<&mut Parser>; 2] {
+        [self.prev.as_mut(), self.parser.as_mut()]
+    }
+
     /// The parser when it parses the flow's current protocol (what detection inspects).
     pub fn active_parser(&self) -> Option<&Parser> {
         self.parser.as_ref().filter(|p| p.proto() == self.proto)
@@ -181,7 +191,7 @@ impl AppLayer {
             AppProto::Failed => {}
             _ => {
                 self.probe_other(cfg, dir, data);
-                self.parse(dir, data);
+                self.parse(cfg, dir, data);
             }
         }
     }
@@ -300,9 +310,9 @@ impl AppLayer {
         if self.parser.is_some() {
             let other_dir = dir.reverse();
             // The other side's bytes arrived before this chunk: they go first.
-            self.parse(other_dir, &other);
-            self.parse(dir, &mine);
-            self.parse(dir, rest);
+            self.parse(cfg, other_dir, &other);
+            self.parse(cfg, dir, &mine);
+            self.parse(cfg, dir, rest);
         }
         // A still-pending other direction keeps probing its first bytes for `proto_dir`.
         if self.dirs[o].status == DirStatus::Pending {
@@ -353,8 +363,12 @@ impl AppLayer {
         self.dir_proto[d] = p;
     }
 
-    /// Feeds the flow's parser and follows an upgrade to another protocol.
-    fn parse(&mut self, dir: Direction, data: &[u8]) {
+    /// Feeds the flow's parser and follows an upgrade to another protocol: the new
+    /// protocol's parser takes the flow from the next bytes on (SMTP's STARTTLS answered
+    /// 220: the client's next bytes are its ClientHello), the old one is kept for logging.
+    /// Bytes a client pipelined behind STARTTLS went to SMTP, which skips them (Suricata
+    /// too), so a ClientHello sent before the 220 is not parsed.
+    fn parse(&mut self, cfg: &AppLayerConfig, dir: Direction, data: &[u8]) {
         if data.is_empty() {
             return;
         }
@@ -369,6 +383,14 @@ impl AppLayer {
             for st in &mut self.dirs {
                 st.status = DirStatus::Matched(to);
                 st.held.free();
+            }
+            // One upgrade per flow: a parser made by an upgrade never upgrades again
+            // (`prev` holds the first protocol's).
+            if self.prev.is_none() {
+                let make = to.def().and_then(|d| d.parser);
+                if let Some(next) = make.and_then(|make| make(cfg, self.l4)) {
+                    self.prev = self.parser.replace(next);
+                }
             }
         }
     }

@@ -528,6 +528,16 @@ impl<'a> TxRef<'a> {
         }
     }
 
+    /// Instance `i` of the integer field keyword `keyword` tests (`dns.rcode`,
+    /// `dns.rrtype`...), `None` past the last instance or when the protocol has no such
+    /// field: integer keywords, like buffers, name no protocol in detection.
+    pub fn uint(&self, keyword: &str, i: usize) -> Option<u64> {
+        match self {
+            TxRef::Smtp(..) | TxRef::Tls(_) | TxRef::Http(..) => None,
+            TxRef::Dns(t) => dns::uint(t, keyword, i),
+        }
+    }
+
     /// True when the instances of `buf` detection can read are not all the transaction
     /// had (a cap was hit): a rule reading it cannot see everything.
     pub fn truncated(&self, buf: BufferId) -> bool {

@@ -94,6 +94,10 @@ pub enum TlsEvent {
     /// sekisho's: a ClientHello with Encrypted Client Hello, so its SNI is only the outer,
     /// public name.
     EncryptedClientHello,
+    /// sekisho's: the server certificate (TLS ≤ 1.2, where it is visible) does not cover
+    /// the ClientHello's SNI: the name a list allowed is not the server the client talks to
+    /// (or the server is misconfigured). See [`cert_covers`].
+    SniCertMismatch,
 }
 
 impl TlsEvent {
@@ -111,6 +115,7 @@ impl TlsEvent {
             TlsEvent::StreamGap => "STREAM_GAP",
             TlsEvent::SniAbsent => "SNI_ABSENT",
             TlsEvent::EncryptedClientHello => "ENCRYPTED_CLIENT_HELLO",
+            TlsEvent::SniCertMismatch => "SNI_CERT_MISMATCH",
         }
     }
 }
@@ -132,6 +137,8 @@ pub struct CertInfo {
     pub not_after: String,
     /// DNS names of the subjectAltName extension.
     pub san: Vec<String>,
+    /// The subject's common names (what names the server when there is no DNS SAN).
+    pub common_names: Vec<String>,
 }
 
 /// The TLS session of a flow (its one transaction).
@@ -595,7 +602,18 @@ impl TlsParser {
                 }
                 if let Some(leaf) = c.cert_chain.first() {
                     match cert_info(leaf.data) {
-                        Some(ci) => self.tx.cert = Some(ci),
+                        Some(ci) => {
+                            // SNI honesty: the certificate is the server's claim to the name.
+                            let mismatch = self
+                                .tx
+                                .sni
+                                .as_deref()
+                                .is_some_and(|sni| !cert_covers(&ci, sni));
+                            self.tx.cert = Some(ci);
+                            if mismatch {
+                                self.raise(TlsEvent::SniCertMismatch);
+                            }
+                        }
                         None => self.raise(TlsEvent::InvalidCertificate),
                     }
                 }
@@ -877,6 +895,30 @@ fn asn1_time(t: x509_parser::time::ASN1Time) -> String {
     )
 }
 
+/// True when certificate `c` names host `sni` (RFC 6125 as browsers apply it): the DNS
+/// subjectAltNames when there are any, else the subject's common names; compared without
+/// case and a trailing dot; a wildcard only as the whole leftmost label (`*.example.com`
+/// covers `a.example.com`, not `example.com` nor `a.b.example.com`).
+pub fn cert_covers(c: &CertInfo, sni: &[u8]) -> bool {
+    let host = String::from_utf8_lossy(sni)
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let names = if c.san.is_empty() {
+        &c.common_names
+    } else {
+        &c.san
+    };
+    names.iter().any(|n| {
+        let n = n.trim_end_matches('.').to_ascii_lowercase();
+        match n.strip_prefix("*.") {
+            Some(rest) => host
+                .split_once('.')
+                .is_some_and(|(first, tail)| !first.is_empty() && tail == rest),
+            None => n == host,
+        }
+    })
+}
+
 /// The fields of a DER certificate, `None` when it does not decode.
 pub fn cert_info(der: &[u8]) -> Option<CertInfo> {
     let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
@@ -893,7 +935,15 @@ pub fn cert_info(der: &[u8]) -> Option<CertInfo> {
             }
         }
     }
+    let common_names = tbs
+        .subject
+        .iter_common_name()
+        .filter_map(|a| a.as_str().ok())
+        .take(MAX_LIST)
+        .map(str::to_string)
+        .collect();
     Some(CertInfo {
+        common_names,
         subject: tbs.subject.to_string(),
         issuer: tbs.issuer.to_string(),
         serial,
@@ -1201,5 +1251,38 @@ mod tests {
     fn grease() {
         assert!(is_grease(0x0a0a) && is_grease(0xfafa));
         assert!(!is_grease(0x0a1a) && !is_grease(0x1301));
+    }
+
+    #[test]
+    fn certificate_names_cover_the_sni() {
+        let c = CertInfo {
+            san: vec!["sekisho.test".into(), "*.sekisho.test".into()],
+            common_names: vec!["ignored.example".into()],
+            ..CertInfo::default()
+        };
+        for ok in [
+            "sekisho.test",
+            "a.sekisho.test",
+            "WWW.Sekisho.TEST",
+            "a.sekisho.test.",
+        ] {
+            assert!(cert_covers(&c, ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "a.b.sekisho.test",
+            "ignored.example",
+            "sekisho.test.evil",
+            "xsekisho.test",
+            ".sekisho.test",
+        ] {
+            assert!(!cert_covers(&c, bad.as_bytes()), "{bad}");
+        }
+        // No DNS SAN: the common name counts.
+        let cn = CertInfo {
+            common_names: vec!["Mail.Example.COM".into()],
+            ..CertInfo::default()
+        };
+        assert!(cert_covers(&cn, b"mail.example.com"));
+        assert!(!cert_covers(&cn, b"www.example.com"));
     }
 }
