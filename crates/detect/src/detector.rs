@@ -46,8 +46,11 @@ pub const STREAM_WINDOW: usize = 256;
 /// Bytes of detection state per flow the engine tracks, for the engine's `flow_memcap`
 /// accounting: the boxed [`FlowDet`] with its allocator header, its two stream tails at
 /// their cap ([`STREAM_WINDOW`] each, allocated), and its hash-map entry (key, box pointer
-/// and control byte, at up to 16/7 buckets per entry, 3/2 of that while the map doubles). Flowbits and transaction-match lists
-/// grow with what the rules set and are not part of it.
+/// and control byte, at up to 16/7 buckets per entry, 3/2 of that while the map doubles).
+/// Not part of it (known gap: bounded per flow, not counted in `flow.memcap`): flowbits and
+/// transaction-match lists, which grow with what the rules set (at most
+/// `MAX_TX_MATCHES` entries), and the prefilter memo of live transactions (at most
+/// `txscan::MEMO_MAX_BYTES` plus its settled-miss lists).
 pub const FLOW_STATE_BYTES: usize =
     std::mem::size_of::<FlowDet>() + 16 + 2 * (STREAM_WINDOW + 16) + (16 + 1) * 16 / 7 * 3 / 2;
 

@@ -11,8 +11,11 @@
 //!   complete when it appears and never changes), so a watermark of instances scanned is
 //!   enough, the same idea as the per-rule `tx_scanned` watermark of rule evaluation;
 //! - a **single buffer** may appear later or change (a second HELO, a response head after
-//!   a `100 Continue`), so the bytes last scanned are kept and compared: equal bytes give
-//!   the remembered hits, anything else is scanned again.
+//!   a `100 Continue`), so the length and a keyed hash (SipHash with this process's random
+//!   keys, so a sender cannot aim for a collision) of the bytes last scanned are kept and
+//!   compared: the same digest gives the remembered hits, anything else is scanned again.
+//!   A digest instead of a copy keeps the memo small: a flow's memo is per-flow state that
+//!   its table's memcap does not count, so it stays within [`MEMO_MAX_BYTES`].
 //!
 //! The memo is a cache of what the bytes give. The inline checkpoint does not copy it: a
 //! rollback restores a cold memo, as the app layer's rollback may take list instances back
@@ -25,9 +28,17 @@ use sekisho_engine::Direction;
 use crate::prefilter::{Prefilter, PrefilterScratch};
 use crate::sig::BufKind;
 
-/// Most bytes one flow's memo keeps (copies of single buffers and hit lists); past it a
-/// buffer is scanned on every packet again, as without the memo.
-pub(crate) const MEMO_MAX_BYTES: usize = 64 * 1024;
+/// Most bytes one flow's memo keeps (its hit lists and entries); past it a buffer is
+/// scanned on every packet again, as without the memo.
+pub(crate) const MEMO_MAX_BYTES: usize = 16 * 1024;
+
+/// The keyed hash of single buffers' bytes: one set of random keys per process.
+fn digest(b: &[u8]) -> (usize, u64) {
+    use std::hash::BuildHasher;
+    static KEYS: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    (b.len(), KEYS.get_or_init(Default::default).hash_one(b))
+}
 
 /// What was scanned of one buffer of one transaction for one direction.
 #[derive(Debug, Default)]
@@ -36,15 +47,16 @@ struct BufMemo {
     valid: bool,
     /// List buffers: instances scanned so far (`0..seen`).
     seen: u32,
-    /// Single buffers: the bytes scanned (`None`: the buffer was absent).
-    bytes: Option<Vec<u8>>,
+    /// Single buffers: length and keyed hash of the bytes scanned (`None`: the buffer was
+    /// absent).
+    digest: Option<(usize, u64)>,
     /// Rule orders whose fast pattern occurs in what was scanned, sorted, no duplicates.
     hits: Vec<u32>,
 }
 
 impl BufMemo {
     fn cost(&self) -> usize {
-        self.bytes.as_ref().map_or(0, Vec::capacity) + self.hits.capacity() * 4
+        std::mem::size_of::<BufMemo>() + self.hits.capacity() * 4
     }
 }
 
@@ -57,8 +69,8 @@ struct TxMemo {
     bufs: Vec<BufMemo>,
 }
 
-/// Most rules remembered as settled misses per direction.
-const MAX_MISSES: usize = 4096;
+/// Most rules remembered as settled misses per direction (4 KiB each).
+const MAX_MISSES: usize = 1024;
 
 /// App-transaction rules that did not match, per direction, while nothing they read changed.
 #[derive(Debug, Default)]
@@ -246,7 +258,8 @@ impl TxScanMemo {
             }
         } else {
             let now = t.buffer(k, 0);
-            let same = m.valid && m.bytes.as_deref() == now;
+            let d = now.map(digest);
+            let same = m.valid && m.digest == d;
             if !same {
                 changed = true;
                 m.valid = true;
@@ -257,11 +270,9 @@ impl TxScanMemo {
                         scanned = 1;
                         m.hits.sort_unstable();
                         m.hits.dedup();
-                        let v = m.bytes.get_or_insert_with(Vec::new);
-                        v.clear();
-                        v.extend_from_slice(b);
+                        m.digest = d;
                     }
-                    None => m.bytes = None,
+                    None => m.digest = None,
                 }
             }
         }
