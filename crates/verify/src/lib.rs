@@ -318,8 +318,13 @@ impl Unmet {
     }
 }
 
+/// Suricata's optional build features whose behaviour sekisho has: JA3/JA3S and JA4
+/// fingerprints (the TLS parser computes them). Cases needing any other feature are skipped.
+const HAVE_FEATURES: &[&str] = &["HAVE_JA3", "HAVE_JA4"];
+
 /// Evaluates a `requires:` block as suricata-verify's `check_requires` does, for sekisho
-/// as Suricata [`COMPAT_VERSION`] without optional build features on Linux.
+/// as Suricata [`COMPAT_VERSION`] on Linux with the optional build features sekisho has
+/// ([`HAVE_FEATURES`]).
 fn requirements(req: &Yaml) -> Result<(), Unmet> {
     let Some(map) = req.as_mapping() else {
         if req.is_null() {
@@ -372,7 +377,7 @@ fn requirements(req: &Yaml) -> Result<(), Unmet> {
             }
             "features" | "feature" => {
                 let list = yaml_list(v);
-                if let Some(first) = list.first() {
+                if let Some(first) = list.iter().find(|f| !HAVE_FEATURES.contains(&f.as_str())) {
                     return Err(Unmet::Unmet(format!("requires build feature {first}")));
                 }
             }
