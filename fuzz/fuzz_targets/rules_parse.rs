@@ -1,14 +1,19 @@
 //! Fuzz target: parse arbitrary bytes as a rule file; every rule that parses must print to
-//! text that parses back to an equal rule (canonical printer round trip).
+//! text that parses back to an equal rule (canonical printer round trip). The same bytes as a
+//! threshold.config file must parse or give located diagnostics, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use sekisho_diag::SourceFile;
-use sekisho_rules::{parse_file, parse_rule};
+use sekisho_rules::{parse_file, parse_rule, parse_threshold_config};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let src = SourceFile::new("fuzz.rules", text.into_owned());
+    let (_, tdiags) = parse_threshold_config(&SourceFile::new("threshold.config", src.text()));
+    for d in &tdiags {
+        let _ = d.render();
+    }
     let file = parse_file(&src);
     for d in &file.diagnostics {
         // Rendering must not panic either (spans must be in range).
