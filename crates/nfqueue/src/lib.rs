@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sekisho_engine::records::Record;
 use sekisho_engine::{LinkType, Timestamp, Verdict};
 use sekisho_eve::{LogConfig, LogSink};
-use sekisho_sensor::{RuleSet, Sensor, Settings};
+use sekisho_sensor::{FlowDecision, RuleSet, Sensor, Settings};
 
 pub use metrics::{serve_metrics, Metrics};
 
@@ -67,9 +67,77 @@ pub struct Options {
     pub settings: Settings,
     /// How often the logs are flushed (and idle flows ended).
     pub flush_interval: Duration,
+    /// Hand flows that are passed whole to the kernel with this packet mark (`None`: not).
+    pub pass_mark: Option<Mark>,
+    /// Hand flows that are dropped whole to the kernel with this packet mark (`None`: not).
+    pub drop_mark: Option<Mark>,
     /// Test-only switch: while this file exists the workers stop reading their queues, as an
     /// engine that fell behind would (the fail-open/fail-closed tests).
     pub stall_file: Option<PathBuf>,
+}
+
+/// A packet mark and the bits of it sekisho owns (`VALUE/MASK`, as iptables writes marks).
+///
+/// When a packet decides its whole flow (a `pass` of the flow, a flow drop; see
+/// [`sekisho_sensor::FlowDecision`]), the worker answers it with `NF_REPEAT` and
+/// `mark = (mark & !mask) | value`: the kernel runs the packet through the same chain again,
+/// where the documented rules copy the mark to the connection (`CONNMARK --save-mark`) and
+/// accept or drop every packet of a connection carrying it before the `NFQUEUE` rule, so the
+/// rest of the flow is never queued (docs/inline.md, "Flows decided whole").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// The bits set.
+    pub value: u32,
+    /// The bits sekisho owns (the rest of the packet's mark is kept).
+    pub mask: u32,
+}
+
+impl Mark {
+    /// Parses `VALUE[/MASK]` (decimal or `0x` hex; the mask defaults to the value's bits).
+    pub fn parse(s: &str) -> Result<Mark, String> {
+        let num = |t: &str| {
+            let t = t.trim();
+            let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(h) => u32::from_str_radix(h, 16),
+                None => t.parse::<u32>(),
+            };
+            r.map_err(|_| format!("`{t}` is not a 32-bit mark (decimal or 0x hex)"))
+        };
+        let (value, mask) = match s.split_once('/') {
+            Some((v, m)) => (num(v)?, num(m)?),
+            None => {
+                let v = num(s)?;
+                (v, v)
+            }
+        };
+        if value == 0 {
+            return Err(format!(
+                "`{s}`: the mark must not be 0 (every unmarked packet carries 0)"
+            ));
+        }
+        if value & !mask != 0 {
+            return Err(format!(
+                "`{s}`: the value {value:#x} has bits outside the mask {mask:#x}"
+            ));
+        }
+        Ok(Mark { value, mask })
+    }
+
+    /// True when `mark` carries this decision.
+    fn carried_by(self, mark: u32) -> bool {
+        mark & self.mask == self.value
+    }
+
+    /// `mark` with this decision set.
+    fn apply(self, mark: u32) -> u32 {
+        (mark & !self.mask) | self.value
+    }
+}
+
+impl std::fmt::Display for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}/{:#x}", self.value, self.mask)
+    }
 }
 
 /// Why the driver could not run at all.
@@ -421,12 +489,47 @@ impl<'a> Worker<'a> {
             self.report.drops += 1;
         }
         msg.set_verdict(kernel);
+        self.mark_flow(&mut msg, kernel);
         // The verdict first: the kernel holds the packet (and the queue slot) until then.
         self.queue
             .verdict(msg)
             .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
         self.transmit();
         Ok(())
+    }
+
+    /// A packet that decided its flow goes back to the kernel marked (`NF_REPEAT`), so that
+    /// the rules acting on the mark take the flow out of the queue (see [`Mark`]). A packet
+    /// that arrives already carrying a decision mark came round again: those rules are
+    /// missing, so it gets the plain verdict (never a loop), counted and warned about once.
+    fn mark_flow(&mut self, msg: &mut nfq::Message, kernel: nfq::Verdict) {
+        let mark = match (self.sensor.flow_decision(), kernel) {
+            (Some(FlowDecision::Pass), nfq::Verdict::Accept) => self.opts.pass_mark,
+            (Some(FlowDecision::Drop), nfq::Verdict::Drop) => self.opts.drop_mark,
+            _ => None,
+        };
+        let Some(mark) = mark else { return };
+        let now = msg.get_nfmark();
+        let m = &self.control.metrics;
+        if [self.opts.pass_mark, self.opts.drop_mark]
+            .into_iter()
+            .flatten()
+            .any(|d| d.carried_by(now))
+        {
+            if m.mark_loops.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!(
+                    "sekisho run: warning: queue {}: a packet came back with the decision mark {mark}: the rules that act on --pass-mark/--drop-mark are missing before the NFQUEUE rule (docs/inline.md); giving plain verdicts",
+                    self.num
+                );
+            }
+            return;
+        }
+        msg.set_nfmark(mark.apply(now));
+        msg.set_verdict(nfq::Verdict::Repeat);
+        match kernel {
+            nfq::Verdict::Accept => m.marked_pass.fetch_add(1, Ordering::Relaxed),
+            _ => m.marked_drop.fetch_add(1, Ordering::Relaxed),
+        };
     }
 
     /// Sends what the sensor wants sent (reject answers).
@@ -566,6 +669,19 @@ mod tests {
         assert!(m.contains("sekisho_reloads_total 1\n"), "{m}");
         assert!(m.contains("sekisho_reload_failures_total 1\n"), "{m}");
         assert!(m.contains("sekisho_last_reload_success 1\n"), "{m}");
+    }
+
+    #[test]
+    fn marks() {
+        let m = Mark::parse("0x1/0x3").unwrap();
+        assert_eq!((m.value, m.mask), (1, 3));
+        assert_eq!(m.apply(0x5e4152), 0x5e4151);
+        assert!(m.carried_by(0xf1));
+        assert!(!m.carried_by(0xf2));
+        assert_eq!(Mark::parse("4").unwrap(), Mark { value: 4, mask: 4 });
+        assert!(Mark::parse("0").is_err());
+        assert!(Mark::parse("0x4/0x3").is_err());
+        assert!(Mark::parse("x").is_err());
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub struct Metrics {
     pub recv_errors: AtomicU64,
     /// Log write errors.
     pub log_errors: AtomicU64,
+    /// Flows handed to the kernel as passed (`--pass-mark`: the packet went back marked).
+    pub marked_pass: AtomicU64,
+    /// Flows handed to the kernel as dropped (`--drop-mark`).
+    pub marked_drop: AtomicU64,
+    /// Packets that came back to the queue carrying a decision mark: the iptables/nftables
+    /// rules that act on the mark are missing (they got a plain verdict instead).
+    pub mark_loops: AtomicU64,
     /// Reloads that took effect.
     pub reloads_ok: AtomicU64,
     /// Reloads refused (the old rules kept running).
@@ -139,6 +146,20 @@ impl Metrics {
             "1 when the last reload took effect (or none was tried), 0 when it was refused.",
             1 - get(&self.last_reload_failed).min(1),
         );
+        one(
+            "sekisho_mark_loops_total",
+            "counter",
+            "Packets that came back to the queue with a decision mark (the rules acting on --pass-mark/--drop-mark are missing).",
+            get(&self.mark_loops),
+        );
+        let _ = writeln!(o, "# HELP sekisho_flows_marked_total Flows handed to the kernel with a conntrack mark, by decision.\n# TYPE sekisho_flows_marked_total counter");
+        for (k, a) in [("pass", &self.marked_pass), ("drop", &self.marked_drop)] {
+            let _ = writeln!(
+                o,
+                "sekisho_flows_marked_total{{decision=\"{k}\"}} {}",
+                get(a)
+            );
+        }
         let _ = writeln!(o, "# HELP sekisho_verdicts_total Verdicts by kind.\n# TYPE sekisho_verdicts_total counter");
         for (k, a) in [
             ("accept", &self.accepted),

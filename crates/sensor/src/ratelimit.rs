@@ -75,6 +75,12 @@ impl RateLimiter {
         })
     }
 
+    /// True when a limit counts every packet, its bytes or app events: a flow passed by a
+    /// rule must then still be seen (it cannot be bypassed in the kernel).
+    pub(crate) fn counts_every_packet(&self) -> bool {
+        self.limits.iter().any(|(l, _)| l.count != Count::NewFlows)
+    }
+
     /// One packet: every limit whose header and count match it takes its turn, in order,
     /// until one finds it over the limit; that limit's action is the stage's verdict.
     pub(crate) fn on_packet(&mut self, pkt: &PacketContext<'_>) -> Verdict {

@@ -106,6 +106,20 @@ pub struct Sensor {
     explain: bool,
     /// [`Sensor::finish`] was called and flows remain to be ended.
     finishing: bool,
+    /// What the latest packet decided for the rest of its flow ([`Sensor::flow_decision`]).
+    decision: Option<FlowDecision>,
+}
+
+/// A decision a packet made for every later packet of its flow, in both directions: what an
+/// inline driver may hand to the kernel so the flow stops being queued (a conntrack mark,
+/// `docs/inline.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowDecision {
+    /// Later packets are accepted uninspected: a `pass` rule acting on the flow, or an
+    /// exception policy `pass-flow` / `bypass`; and no rate limit needs to see them.
+    Pass,
+    /// Later packets are dropped uninspected (a flow drop, a reject of the flow).
+    Drop,
 }
 
 /// Flows ended per step of [`Sensor::finish`].
@@ -128,6 +142,7 @@ impl Sensor {
             now: Timestamp::default(),
             explain: settings.explain,
             finishing: false,
+            decision: None,
         }
     }
 
@@ -135,9 +150,50 @@ impl Sensor {
     /// malformed input becomes anomaly records.
     pub fn handle_packet(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) -> Verdict {
         self.now = self.now.max(ts);
+        let passed = self.flows_passed();
+        self.decision = None;
         let v = self.engine.handle_packet(ts, link, frame);
         self.collect();
+        match v {
+            Verdict::DropFlow | Verdict::Reject { flow: true, .. } => {
+                self.decision = Some(FlowDecision::Drop)
+            }
+            Verdict::Accept if self.flows_passed() != passed => {
+                // A pass rule acting on the flow matched this packet (the detector counts
+                // each passed flow once, at the deciding packet).
+                self.decision = Some(FlowDecision::Pass)
+            }
+            Verdict::Accept => {}
+            _ => self.decision = None,
+        }
+        if self.decision == Some(FlowDecision::Pass)
+            && self
+                .engine
+                .inspector()
+                .1
+                .as_ref()
+                .is_some_and(RateLimiter::counts_every_packet)
+        {
+            // A rate limit counting packets, bytes or app events must keep seeing them.
+            self.decision = None;
+        }
         v
+    }
+
+    /// What the latest [`Sensor::handle_packet`] decided for the rest of its flow: `Pass`
+    /// or `Drop` at the packet that decided (and, for `Drop`, every later packet the sensor
+    /// still sees), `None` while the flow is still inspected. Inline drivers hand it to the
+    /// kernel so that it stops queueing the flow.
+    pub fn flow_decision(&self) -> Option<FlowDecision> {
+        self.decision
+    }
+
+    fn flows_passed(&self) -> u64 {
+        self.engine
+            .inspector()
+            .0
+            .as_ref()
+            .map_or(0, |d| d.stats().flows_passed)
     }
 
     /// Time has passed without packets: ends idle flows as of `now`.
@@ -305,6 +361,16 @@ impl Sensor {
                     }
                 }
                 Event::Exception(x) => {
+                    if x.inline
+                        && matches!(
+                            x.action,
+                            sekisho_engine::ExceptionAction::PassFlow
+                                | sekisho_engine::ExceptionAction::Bypass
+                        )
+                    {
+                        // The engine passes the rest of this flow uninspected.
+                        self.decision = Some(FlowDecision::Pass);
+                    }
                     if self.explain {
                         self.records.push_back(Record::Explain(exception_line(&x)));
                     }

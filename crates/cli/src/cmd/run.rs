@@ -43,6 +43,14 @@ Logs (--out DIR; format per --log-format, else the policy's logging.format) are 
 --flush-interval and at exit. --metrics ADDR serves Prometheus text (packets, bytes, verdicts
 by kind, flows, alerts, queue drops, reloads and the last result).
 
+Flows decided whole (--pass-mark, --drop-mark): the packet that passes or drops its whole flow
+goes back to the kernel marked, and rules before the NFQUEUE rule keep the rest of the flow
+out of the queue, e.g. with --pass-mark 0x1/0x3 --drop-mark 0x2/0x3:
+  iptables -A FORWARD -m mark ! --mark 0/0x3 -j CONNMARK --save-mark --mask 0x3
+  iptables -A FORWARD -m connmark --mark 0x1/0x3 -j ACCEPT
+  iptables -A FORWARD -m connmark --mark 0x2/0x3 -j DROP
+  iptables -A FORWARD -j NFQUEUE --queue-num 0
+
 Exit status:
   0  stopped by SIGTERM/SIGINT
   1  the policy is invalid, a worker failed, or a queue could not be opened
@@ -119,6 +127,16 @@ pub struct Args {
     /// Write `ready` to this file once every queue is bound.
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// Take flows that are passed whole (a `pass` rule acting on the flow, an exception
+    /// policy `pass-flow`/`bypass`) out of the queue: their deciding packet goes back to the
+    /// kernel (NF_REPEAT) with this mark, for rules that copy it to the connection and accept
+    /// the connection before the NFQUEUE rule (docs/inline.md, "Flows decided whole").
+    #[arg(long, value_name = "VALUE[/MASK]", value_parser = sekisho_nfqueue::Mark::parse)]
+    pub pass_mark: Option<sekisho_nfqueue::Mark>,
+    /// The same for flows dropped whole (flow drops, rejects of the flow): the rules drop
+    /// the connection before the NFQUEUE rule.
+    #[arg(long, value_name = "VALUE[/MASK]", value_parser = sekisho_nfqueue::Mark::parse)]
+    pub drop_mark: Option<sekisho_nfqueue::Mark>,
     /// Test-only: while FILE exists the workers stop reading their queues (a stalled engine).
     #[arg(long, value_name = "FILE", hide = true)]
     pub test_stall_file: Option<PathBuf>,
@@ -251,7 +269,17 @@ pub fn run(args: Args) -> ExitCode {
         settings: settings.clone(),
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         stall_file: args.test_stall_file.clone(),
+        pass_mark: args.pass_mark,
+        drop_mark: args.drop_mark,
     };
+    if let (Some(p), Some(d)) = (args.pass_mark, args.drop_mark) {
+        if p.value & d.mask == d.value || d.value & p.mask == p.value {
+            eprintln!(
+                "sekisho run: error: --pass-mark {p} and --drop-mark {d} must be told apart (one carries the other)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let control = Control::new(Some(rules));
     if let Some(addr) = args.metrics {
         match sekisho_nfqueue::serve_metrics(addr, Arc::clone(&control)) {
