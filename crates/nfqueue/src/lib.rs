@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sekisho_engine::records::Record;
 use sekisho_engine::{LinkType, Timestamp, Verdict};
 use sekisho_eve::{LogConfig, LogSink};
-use sekisho_sensor::{FlowDecision, RuleSet, Sensor, Settings};
+use sekisho_sensor::{FlowDecision, RateLimitTables, RuleSet, Sensor, Settings};
 
 pub use metrics::{serve_metrics, Metrics};
 
@@ -175,7 +175,14 @@ pub struct Control {
     generation: AtomicU64,
     /// Counters, exported by [`serve_metrics`].
     pub metrics: Metrics,
+    /// The rate-limit tables every worker shares (set by [`run`] when the policy has
+    /// `rate_limits:`).
+    rate_limits: Mutex<Option<RateLimitTables>>,
 }
+
+/// Folder of `--out` where [`Control::write_rate_limits`] writes the tables (as `sekisho
+/// replay` does).
+pub const RATELIMIT_DIR: &str = "ratelimit";
 
 impl Control {
     /// A control block starting with `rules`.
@@ -185,6 +192,7 @@ impl Control {
             rules: Mutex::new(rules),
             generation: AtomicU64::new(0),
             metrics: Metrics::default(),
+            rate_limits: Mutex::new(None),
         })
     }
 
@@ -219,6 +227,44 @@ impl Control {
                 Err(e)
             }
         }
+    }
+
+    /// The shared rate-limit tables, once [`run`] made them (`None` without `rate_limits:`).
+    pub fn rate_limits(&self) -> Option<RateLimitTables> {
+        self.rate_limits.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// Everything `--metrics` serves: the counters, then per rate-limit table its entries
+    /// and counters.
+    pub fn render_metrics(&self) -> String {
+        let mut o = self.metrics.render();
+        if let Some(t) = self.rate_limits() {
+            metrics::render_rate_limits(&mut o, &t.summaries());
+        }
+        o
+    }
+
+    /// Writes every rate-limit table, as of now, to `DIR/ratelimit/NAME` in the
+    /// `/proc/net/ipt_hashlimit` format (each file replaced whole: written beside, then
+    /// renamed, so a reader never sees half a table). Returns the tables written (0 without
+    /// `rate_limits:`). SIGUSR1 in `sekisho run`, and at exit.
+    pub fn write_rate_limits(&self, out_dir: &std::path::Path) -> std::io::Result<usize> {
+        let Some(t) = self.rate_limits() else {
+            return Ok(0);
+        };
+        let tables = t.proc_tables(now_ts());
+        let dir = out_dir.join(RATELIMIT_DIR);
+        let ctx = |p: &std::path::Path, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| ctx(&dir, e))?;
+        for (name, text) in &tables {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).map_err(|e| ctx(&tmp, e))?;
+            let p = dir.join(name);
+            std::fs::rename(&tmp, &p).map_err(|e| ctx(&p, e))?;
+        }
+        Ok(tables.len())
     }
 
     fn current(&self) -> (u64, Option<Arc<RuleSet>>) {
@@ -276,6 +322,12 @@ pub fn run(
         queues.push((n, open_queue(n, opts).map_err(|e| RunError::Queue(n, e))?));
     }
     let raw = Arc::new(raw::Sender::open().map_err(RunError::RawSocket)?);
+    // One set of rate-limit tables behind every worker: the kernel spreads one source's
+    // flows over the queues (its hash covers both addresses), a limit must hold across them.
+    let limits = RateLimitTables::new(&opts.settings.rate_limits);
+    if let Ok(mut slot) = control.rate_limits.lock() {
+        *slot = limits.clone();
+    }
     let sink = Arc::new(Mutex::new(
         LogSink::create(&opts.out_dir, opts.log.clone()).map_err(RunError::Output)?,
     ));
@@ -291,6 +343,7 @@ pub fn run(
         let mut threads = Vec::new();
         for (n, q) in queues {
             let (ctl, sink, raw) = (Arc::clone(control), Arc::clone(&sink), Arc::clone(&raw));
+            let limits = limits.clone();
             let ids = &ids;
             let h = std::thread::Builder::new()
                 .name(format!("nfq-{n}"))
@@ -300,7 +353,7 @@ pub fn run(
                     if let Ok(mut ids) = ids.lock() {
                         ids.push(me);
                     }
-                    let mut w = Worker::new(n, q, opts, ctl, sink, raw);
+                    let mut w = Worker::new(n, q, opts, ctl, sink, raw, limits);
                     let r = w.run();
                     w.finish();
                     r.map(|()| w.report)
@@ -394,13 +447,14 @@ impl<'a> Worker<'a> {
         control: Arc<Control>,
         sink: Arc<Mutex<LogSink>>,
         raw: Arc<raw::Sender>,
+        limits: Option<RateLimitTables>,
     ) -> Worker<'a> {
         let (generation, rules) = control.current();
         Worker {
             num,
             queue,
             opts,
-            sensor: Sensor::new(&opts.settings, rules),
+            sensor: Sensor::with_rate_limit_tables(&opts.settings, rules, limits),
             control,
             sink,
             raw,

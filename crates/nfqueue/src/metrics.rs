@@ -228,6 +228,45 @@ impl Metrics {
     }
 }
 
+/// Per rate-limit table: `sekisho_ratelimit_entries{table}`, `..._lookups_total`,
+/// `..._over_total` (over the rate) and
+/// `..._table_full_total`.
+pub(crate) fn render_rate_limits(o: &mut String, tables: &[sekisho_sensor::TableSummary]) {
+    type Get = fn(&sekisho_sensor::TableSummary) -> u64;
+    let series: [(&str, &str, &str, Get); 4] = [
+        (
+            "sekisho_ratelimit_entries",
+            "gauge",
+            "Keys held now, per rate-limit table.",
+            |t| t.entries as u64,
+        ),
+        (
+            "sekisho_ratelimit_lookups_total",
+            "counter",
+            "Packets (or app events) that looked a key up, per table.",
+            |t| t.stats.lookups,
+        ),
+        (
+            "sekisho_ratelimit_over_total",
+            "counter",
+            "Lookups over the rate, per table (new keys a full table refused are counted apart).",
+            |t| t.stats.over,
+        ),
+        (
+            "sekisho_ratelimit_table_full_total",
+            "counter",
+            "New keys refused because the table held htable_max entries, per table.",
+            |t| t.stats.table_full,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for t in tables {
+            let _ = writeln!(o, "{name}{{table=\"{}\"}} {}", t.name, get(t));
+        }
+    }
+}
+
 /// One row of `/proc/net/netfilter/nfnetlink_queue`.
 #[derive(Debug, PartialEq, Eq)]
 struct KernelQueue {
@@ -270,7 +309,7 @@ pub fn serve_metrics(addr: SocketAddr, control: Arc<Control>) -> std::io::Result
                 // Read the request head (its content does not matter), then answer.
                 let mut buf = [0u8; 2048];
                 let _ = conn.read(&mut buf);
-                let body = control.metrics.render();
+                let body = control.render_metrics();
                 let _ = write!(
                     conn,
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -3,8 +3,8 @@
 //! reloads and the stop flag. (The `nfq` crate does not expose the netlink socket, so the
 //! worker cannot `poll` it with a timeout.)
 
-/// The wake-up signal.
-const WAKE: libc::c_int = libc::SIGUSR1;
+/// The wake-up signal (SIGUSR1 is `sekisho run`'s "write the rate-limit tables").
+const WAKE: libc::c_int = libc::SIGUSR2;
 
 extern "C" fn on_wake(_: libc::c_int) {}
 

@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod ratelimit;
+pub use ratelimit::{RateLimitTables, TableSummary};
 mod sensor;
 mod settings;
 

@@ -11,7 +11,7 @@ use sekisho_engine::{
     Stats, Timestamp, Transmit, Verdict,
 };
 
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimitTables, RateLimiter};
 use crate::settings::Settings;
 
 /// The engine's inspector: the rate limits, then detection when there are rules; nothing
@@ -129,13 +129,24 @@ impl Sensor {
     /// A sensor with `settings`, evaluating `rules` when given (the same `Arc` may serve
     /// any number of sensors on other threads).
     pub fn new(settings: &Settings, rules: Option<Arc<RuleSet>>) -> Sensor {
+        Sensor::with_rate_limit_tables(settings, rules, None)
+    }
+
+    /// [`Sensor::new`] with rate-limit tables shared with other sensors: `tables` must come
+    /// from [`RateLimitTables::new`] with the same `settings.rate_limits` (`None`: tables of
+    /// its own). The workers of `sekisho run` share one set, so a limit holds across queues.
+    pub fn with_rate_limit_tables(
+        settings: &Settings,
+        rules: Option<Arc<RuleSet>>,
+        tables: Option<RateLimitTables>,
+    ) -> Sensor {
         let detector = rules.map(|r| Detector::new(r, settings.detect_config()));
         Sensor {
             engine: Engine::with_inspector(
                 settings.engine_config(),
                 Inspect(
                     detector,
-                    RateLimiter::new(&settings.rate_limits, settings.inline()),
+                    RateLimiter::new(&settings.rate_limits, settings.inline(), tables),
                 ),
             ),
             records: VecDeque::new(),

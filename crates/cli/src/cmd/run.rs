@@ -39,6 +39,11 @@ stderr and counted (sekisho_reload_failures_total), the old rules keep running. 
 their state survive a reload. SIGTERM/SIGINT stop: every flow ends (flow records are logged),
 logs are flushed, the queues are unbound.
 
+Rate limits: one table per name, shared by every worker (queue). SIGUSR1 writes each table to
+DIR/ratelimit/NAME in the /proc/net/ipt_hashlimit format (also at exit), which
+`sekisho ratelimit show NAME --out DIR --pid-file FILE` asks for and prints; --metrics has
+each table's entries and counters.
+
 Logs (--out DIR; format per --log-format, else the policy's logging.format) are flushed every
 --flush-interval and at exit. --metrics ADDR serves Prometheus text (packets, bytes, verdicts
 by kind, flows, alerts, queue drops, reloads and the last result).
@@ -295,6 +300,7 @@ pub fn run(args: Args) -> ExitCode {
         args.policy.clone(),
         settings,
         args.allow_unsupported,
+        opts.out_dir.clone(),
     ) {
         eprintln!("sekisho run: error: cannot install signal handlers: {e}");
         return ExitCode::from(2);
@@ -339,6 +345,10 @@ pub fn run(args: Args) -> ExitCode {
         );
     };
     let result = sekisho_nfqueue::run(&opts, &control, &mut on_ready);
+    // The tables as the run left them, as `replay --out` writes them at the end of input.
+    if let Err(e) = control.write_rate_limits(&opts.out_dir) {
+        eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
+    }
     if let Some(p) = &args.pid_file {
         let _ = std::fs::remove_file(p);
     }
@@ -376,15 +386,17 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// SIGHUP reloads, SIGTERM/SIGINT stop; handled on a thread of their own.
+/// SIGHUP reloads, SIGUSR1 writes the rate-limit tables to `OUT/ratelimit/NAME`,
+/// SIGTERM/SIGINT stop; handled on a thread of their own.
 fn signals(
     control: Arc<Control>,
     policy: PathBuf,
     settings: Settings,
     allow_unsupported: bool,
+    out_dir: PathBuf,
 ) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -395,6 +407,10 @@ fn signals(
                         Err(e) => eprintln!(
                             "sekisho run: error: reload refused, the previous rules keep running: {e}"
                         ),
+                    }
+                } else if sig == SIGUSR1 {
+                    if let Err(e) = control.write_rate_limits(&out_dir) {
+                        eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
                     }
                 } else {
                     control.stop();
