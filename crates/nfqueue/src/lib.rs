@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod metrics;
+mod netlink;
 pub mod privs;
 mod raw;
 mod wake;
@@ -71,6 +72,10 @@ pub struct Options {
     pub pass_mark: Option<Mark>,
     /// Hand flows that are dropped whole to the kernel with this packet mark (`None`: not).
     pub drop_mark: Option<Mark>,
+    /// Most accepted packets answered by one batch verdict (`NFQNL_MSG_VERDICT_BATCH`); 1
+    /// answers every packet on its own. A batch is also sent as soon as no packet waits, so
+    /// batching never holds a packet while the worker is idle.
+    pub verdict_batch: u32,
     /// Test-only switch: while this file exists the workers stop reading their queues, as an
     /// engine that fell behind would (the fail-open/fail-closed tests).
     pub stall_file: Option<PathBuf>,
@@ -299,13 +304,11 @@ fn now_ts() -> Timestamp {
 }
 
 /// Opens and configures one queue.
-fn open_queue(n: u16, opts: &Options) -> std::io::Result<nfq::Queue> {
-    let mut q = nfq::Queue::open()?;
-    q.bind(n)?;
-    q.set_copy_range(n, 0xffff)?;
-    q.set_queue_max_len(n, opts.queue_maxlen)?;
-    q.set_fail_open(n, opts.fail_open)?;
-    q.set_recv_gso(n, opts.gso)?;
+fn open_queue(n: u16, opts: &Options) -> std::io::Result<netlink::Queue> {
+    let mut q = netlink::Queue::open(n)?;
+    q.set_maxlen(opts.queue_maxlen)?;
+    q.set_flag(netlink::F_FAIL_OPEN, opts.fail_open)?;
+    q.set_flag(netlink::F_GSO, opts.gso)?;
     Ok(q)
 }
 
@@ -425,7 +428,9 @@ struct WorkerReport {
 /// One queue's worker: its queue, its sensor, its view of the rules.
 struct Worker<'a> {
     num: u16,
-    queue: nfq::Queue,
+    queue: netlink::Queue,
+    /// Accepted packets whose verdict is not sent yet: (highest id, how many).
+    batch: Option<(u32, u32)>,
     opts: &'a Options,
     control: Arc<Control>,
     sink: Arc<Mutex<LogSink>>,
@@ -442,7 +447,7 @@ struct Worker<'a> {
 impl<'a> Worker<'a> {
     fn new(
         num: u16,
-        queue: nfq::Queue,
+        queue: netlink::Queue,
         opts: &'a Options,
         control: Arc<Control>,
         sink: Arc<Mutex<LogSink>>,
@@ -453,6 +458,7 @@ impl<'a> Worker<'a> {
         Worker {
             num,
             queue,
+            batch: None,
             opts,
             sensor: Sensor::with_rate_limit_tables(&opts.settings, rules, limits),
             control,
@@ -470,12 +476,23 @@ impl<'a> Worker<'a> {
         while !self.control.stopping() {
             self.housekeeping();
             if self.opts.stall_file.as_ref().is_some_and(|p| p.exists()) {
+                self.flush()?;
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            match self.queue.recv() {
-                Ok(msg) => self.packet(msg)?,
+            // With verdicts owed, look without blocking: when nothing waits, send them first.
+            match self.queue.recv(self.batch.is_some()) {
+                Ok(p) => self.packet(p)?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.flush()?,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    // A verdict for packets the kernel no longer held (their device went
+                    // away): nothing was decided wrongly.
+                    self.control
+                        .metrics
+                        .recv_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.control
                         .metrics
@@ -514,10 +531,27 @@ impl<'a> Worker<'a> {
             .set_flows(self.num, self.sensor.active_flows() as u64);
     }
 
-    fn packet(&mut self, mut msg: nfq::Message) -> Result<(), String> {
+    /// Sends the batch verdict owed, if any.
+    fn flush(&mut self) -> Result<(), String> {
+        if let Some((id, n)) = self.batch.take() {
+            let r = if n == 1 {
+                self.queue.verdict(id, netlink::Verdict::Accept, None)
+            } else {
+                self.control
+                    .metrics
+                    .verdict_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                self.queue.verdict_batch(id, netlink::Verdict::Accept)
+            };
+            r.map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+        }
+        Ok(())
+    }
+
+    fn packet(&mut self, p: netlink::Packet) -> Result<(), String> {
         let ts = now_ts().max(self.last_ts);
         self.last_ts = ts;
-        let payload = msg.get_payload();
+        let payload = self.queue.payload(&p);
         let len = payload.len() as u64;
         let v = self.sensor.handle_packet(ts, LinkType::Raw, payload);
         self.drain();
@@ -528,26 +562,44 @@ impl<'a> Worker<'a> {
         let kernel = match v {
             Verdict::Accept => {
                 m.accepted.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Accept
+                netlink::Verdict::Accept
             }
             Verdict::Drop | Verdict::DropFlow => {
                 m.dropped.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Drop
+                netlink::Verdict::Drop
             }
             Verdict::Reject { .. } => {
                 m.rejected.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Drop
+                netlink::Verdict::Drop
             }
         };
-        if kernel == nfq::Verdict::Drop {
+        if kernel == netlink::Verdict::Drop {
             self.report.drops += 1;
         }
-        msg.set_verdict(kernel);
-        self.mark_flow(&mut msg, kernel);
-        // The verdict first: the kernel holds the packet (and the queue slot) until then.
-        self.queue
-            .verdict(msg)
-            .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+        match self.mark_flow(p.mark, kernel) {
+            None if kernel == netlink::Verdict::Accept => {
+                // Consecutive accepts share one batch verdict (ids only grow, and a packet
+                // answered on its own in between is no longer held, so "every packet up to
+                // this id" is exactly the accepted ones).
+                let n = self.batch.map_or(0, |b| b.1) + 1;
+                self.batch = Some((p.id, n));
+                if n >= self.opts.verdict_batch.max(1) {
+                    self.flush()?;
+                }
+            }
+            mark => {
+                // The verdict first: the kernel holds the packet (and the queue slot) until
+                // then.
+                let kv = if mark.is_some() {
+                    netlink::Verdict::Repeat
+                } else {
+                    kernel
+                };
+                self.queue
+                    .verdict(p.id, kv, mark)
+                    .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+            }
+        }
         self.transmit();
         Ok(())
     }
@@ -556,14 +608,13 @@ impl<'a> Worker<'a> {
     /// the rules acting on the mark take the flow out of the queue (see [`Mark`]). A packet
     /// that arrives already carrying a decision mark came round again: those rules are
     /// missing, so it gets the plain verdict (never a loop), counted and warned about once.
-    fn mark_flow(&mut self, msg: &mut nfq::Message, kernel: nfq::Verdict) {
+    /// Returns the packet's new mark when it goes back `NF_REPEAT`.
+    fn mark_flow(&mut self, now: u32, kernel: netlink::Verdict) -> Option<u32> {
         let mark = match (self.sensor.flow_decision(), kernel) {
-            (Some(FlowDecision::Pass), nfq::Verdict::Accept) => self.opts.pass_mark,
-            (Some(FlowDecision::Drop), nfq::Verdict::Drop) => self.opts.drop_mark,
+            (Some(FlowDecision::Pass), netlink::Verdict::Accept) => self.opts.pass_mark,
+            (Some(FlowDecision::Drop), netlink::Verdict::Drop) => self.opts.drop_mark,
             _ => None,
-        };
-        let Some(mark) = mark else { return };
-        let now = msg.get_nfmark();
+        }?;
         let m = &self.control.metrics;
         if [self.opts.pass_mark, self.opts.drop_mark]
             .into_iter()
@@ -576,14 +627,13 @@ impl<'a> Worker<'a> {
                     self.num
                 );
             }
-            return;
+            return None;
         }
-        msg.set_nfmark(mark.apply(now));
-        msg.set_verdict(nfq::Verdict::Repeat);
         match kernel {
-            nfq::Verdict::Accept => m.marked_pass.fetch_add(1, Ordering::Relaxed),
+            netlink::Verdict::Accept => m.marked_pass.fetch_add(1, Ordering::Relaxed),
             _ => m.marked_drop.fetch_add(1, Ordering::Relaxed),
         };
+        Some(mark.apply(now))
     }
 
     /// Sends what the sensor wants sent (reject answers).
@@ -648,18 +698,20 @@ impl<'a> Worker<'a> {
     /// length of them, so a busy queue cannot keep the stop waiting), every flow ends (their
     /// records are logged), the queue is unbound.
     fn finish(&mut self) {
-        self.queue.set_nonblocking(true);
         for _ in 0..self.opts.queue_maxlen.max(1) {
-            let Ok(msg) = self.queue.recv() else { break };
-            if self.packet(msg).is_err() {
+            let Ok(p) = self.queue.recv(true) else { break };
+            if self.packet(p).is_err() {
                 break;
             }
+        }
+        if let Err(e) = self.flush() {
+            eprintln!("sekisho run: warning: {e}");
         }
         let now = now_ts().max(self.last_ts);
         self.sensor.finish(now);
         self.drain();
         self.transmit();
-        if let Err(e) = self.queue.unbind(self.num) {
+        if let Err(e) = self.queue.unbind() {
             eprintln!("sekisho run: warning: queue {}: unbinding: {e}", self.num);
         }
     }

@@ -38,6 +38,8 @@ pub struct Metrics {
     /// Packets that came back to the queue carrying a decision mark: the iptables/nftables
     /// rules that act on the mark are missing (they got a plain verdict instead).
     pub mark_loops: AtomicU64,
+    /// Batch verdicts sent (each answering several accepted packets).
+    pub verdict_batches: AtomicU64,
     /// Reloads that took effect.
     pub reloads_ok: AtomicU64,
     /// Reloads refused (the old rules kept running).
@@ -145,6 +147,12 @@ impl Metrics {
             "gauge",
             "1 when the last reload took effect (or none was tried), 0 when it was refused.",
             1 - get(&self.last_reload_failed).min(1),
+        );
+        one(
+            "sekisho_verdict_batches_total",
+            "counter",
+            "Batch verdicts sent, each answering several accepted packets (--verdict-batch).",
+            get(&self.verdict_batches),
         );
         one(
             "sekisho_mark_loops_total",

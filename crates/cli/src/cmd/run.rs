@@ -142,6 +142,11 @@ pub struct Args {
     /// the connection before the NFQUEUE rule.
     #[arg(long, value_name = "VALUE[/MASK]", value_parser = sekisho_nfqueue::Mark::parse)]
     pub drop_mark: Option<sekisho_nfqueue::Mark>,
+    /// Most accepted packets answered by one batch verdict (NFQNL_MSG_VERDICT_BATCH); a batch
+    /// is sent as soon as no packet waits, so it never holds an idle flow. 1: one verdict per
+    /// packet.
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub verdict_batch: u32,
     /// Test-only: while FILE exists the workers stop reading their queues (a stalled engine).
     #[arg(long, value_name = "FILE", hide = true)]
     pub test_stall_file: Option<PathBuf>,
@@ -275,6 +280,7 @@ pub fn run(args: Args) -> ExitCode {
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         stall_file: args.test_stall_file.clone(),
         pass_mark: args.pass_mark,
+        verdict_batch: args.verdict_batch,
         drop_mark: args.drop_mark,
     };
     if let (Some(p), Some(d)) = (args.pass_mark, args.drop_mark) {
