@@ -177,6 +177,8 @@ pub struct Control {
     stop: AtomicBool,
     /// The rules every worker should use, and their generation (bumped on every swap).
     rules: Mutex<Option<Arc<RuleSet>>>,
+    /// Settings a reload brought (their live part is applied with the rules).
+    settings: Mutex<Option<Settings>>,
     generation: AtomicU64,
     /// Counters, exported by [`serve_metrics`].
     pub metrics: Metrics,
@@ -195,6 +197,7 @@ impl Control {
         Arc::new(Control {
             stop: AtomicBool::new(false),
             rules: Mutex::new(rules),
+            settings: Mutex::new(None),
             generation: AtomicU64::new(0),
             metrics: Metrics::default(),
             rate_limits: Mutex::new(None),
@@ -220,6 +223,34 @@ impl Control {
     ) -> Result<(), String> {
         match load() {
             Ok(rules) => {
+                if let Ok(mut slot) = self.rules.lock() {
+                    *slot = Some(rules);
+                }
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.metrics.reload(true);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// A reload that also brings the policy's settings: the rules as [`Control::reload`],
+    /// and the settings' live part ([`Sensor::apply_live_settings`]: the exception policies)
+    /// for every worker, both only when `load` succeeds.
+    pub fn reload_with_settings(
+        &self,
+        load: impl FnOnce() -> Result<(Arc<RuleSet>, Settings), String>,
+    ) -> Result<(), String> {
+        match load() {
+            Ok((rules, settings)) => {
+                // Both in place before the generation moves: a worker that sees the new
+                // generation reads both.
+                if let Ok(mut slot) = self.settings.lock() {
+                    *slot = Some(settings);
+                }
                 if let Ok(mut slot) = self.rules.lock() {
                     *slot = Some(rules);
                 }
@@ -510,8 +541,13 @@ impl<'a> Worker<'a> {
     fn housekeeping(&mut self) {
         if self.control.generation.load(Ordering::Relaxed) != self.generation {
             let (g, rules) = self.control.current();
+            let live = self.control.settings.lock().ok().and_then(|s| s.clone());
+            let settings = live.as_ref().unwrap_or(&self.opts.settings);
+            if live.is_some() {
+                self.sensor.apply_live_settings(settings);
+            }
             if let Some(rules) = rules {
-                self.sensor.swap_rules(rules, &self.opts.settings);
+                self.sensor.swap_rules(rules, settings);
             }
             self.generation = g;
         }

@@ -288,6 +288,15 @@ impl Sensor {
         }
     }
 
+    /// Applies what of `settings` can change while running (a reload): the exception
+    /// policies. Everything else is fixed when the sensor is built: the engine's sizes,
+    /// caps and timeouts (`--set`), the engine profile and the rate limits (their tables
+    /// keep their buckets).
+    pub fn apply_live_settings(&mut self, settings: &Settings) {
+        self.engine
+            .set_exception_policies(settings.engine.exceptions.clone());
+    }
+
     /// The rules in use, if any.
     pub fn rules(&self) -> Option<&Arc<RuleSet>> {
         self.engine.inspector().0.as_ref().map(Detector::rules_arc)

@@ -34,7 +34,9 @@ Queue full (the engine fell behind): --fail-closed (default) lets the kernel dro
 sekisho_queue_fail_open gauge; the kernel's drops are sekisho_queue_dropped_total.
 
 Signals: SIGHUP (or `sekisho reload --pid-file FILE` with --pid-file FILE) reloads the policy: the new rules are compiled beside the running ones and
-swapped in only when they load without error; a bad policy is refused with its diagnostics on
+swapped in only when they load without error, with the policy's exception policies
+(engine_profile and rate_limits keep their values from start: a warning says when they
+changed); a bad policy is refused with its diagnostics on
 stderr and counted (sekisho_reload_failures_total), the old rules keep running. Flows and
 their state survive a reload. SIGTERM/SIGINT stop: every flow ends (flow records are logged),
 logs are flushed, the queues are unbound.
@@ -230,6 +232,8 @@ pub fn run(args: Args) -> ExitCode {
         ModeArg::Monitor => Mode::Monitor,
     });
     settings.checksums(args.checksum_validation == ChecksumArg::All);
+    // What a reload starts from: the flags, before the policy and --set.
+    let base = settings.clone();
     settings.apply_policy(&policy);
     for s in &args.sets {
         if let Err(e) = settings.set_text(s) {
@@ -304,7 +308,11 @@ pub fn run(args: Args) -> ExitCode {
     if let Err(e) = signals(
         Arc::clone(&control),
         args.policy.clone(),
-        settings,
+        Reload {
+            base,
+            sets: args.sets.clone(),
+            running: settings,
+        },
         args.allow_unsupported,
         opts.out_dir.clone(),
     ) {
@@ -392,12 +400,60 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// What a reload rebuilds the settings from.
+struct Reload {
+    /// The settings from the flags alone.
+    base: Settings,
+    /// The `--set` overrides, applied after the policy as at start.
+    sets: Vec<String>,
+    /// The settings the run started with.
+    running: Settings,
+}
+
+impl Reload {
+    /// The policy's settings and rules, built beside the running ones. Settings that cannot
+    /// change while running (`Sensor::apply_live_settings` takes the exception policies
+    /// only) are reported when the new policy changes them.
+    fn load(
+        &self,
+        path: &Path,
+        allow_unsupported: bool,
+    ) -> Result<(Arc<RuleSet>, Settings), String> {
+        let checked = sekisho_policy::Policy::check_file(path, &Default::default());
+        let mut settings = self.base.clone();
+        if checked.is_valid() {
+            settings.apply_policy(&checked.policy);
+        }
+        for s in &self.sets {
+            settings.set_text(s).map_err(|e| e.to_string())?;
+        }
+        let rules = load(path, &settings, allow_unsupported)?;
+        let mut fixed = Vec::new();
+        if format!("{:?}", settings.rate_limits) != format!("{:?}", self.running.rate_limits) {
+            fixed.push("rate_limits");
+        }
+        if settings.engine.app_layer.server_greeting_probe
+            != self.running.engine.app_layer.server_greeting_probe
+        {
+            fixed.push("engine_profile");
+        }
+        if !fixed.is_empty() {
+            eprintln!(
+                "sekisho run: warning: reload: {} changed in {}: kept as at start (restart sekisho to apply)",
+                fixed.join(" and "),
+                path.display()
+            );
+        }
+        Ok((rules, settings))
+    }
+}
+
 /// SIGHUP reloads, SIGUSR1 writes the rate-limit tables to `OUT/ratelimit/NAME`,
 /// SIGTERM/SIGINT stop; handled on a thread of their own.
 fn signals(
     control: Arc<Control>,
     policy: PathBuf,
-    settings: Settings,
+    reload: Reload,
     allow_unsupported: bool,
     out_dir: PathBuf,
 ) -> std::io::Result<()> {
@@ -408,7 +464,7 @@ fn signals(
         .spawn(move || {
             for sig in signals.forever() {
                 if sig == SIGHUP {
-                    match control.reload(|| load(&policy, &settings, allow_unsupported)) {
+                    match control.reload_with_settings(|| reload.load(&policy, allow_unsupported)) {
                         Ok(()) => eprintln!("sekisho run: reloaded {}", policy.display()),
                         Err(e) => eprintln!(
                             "sekisho run: error: reload refused, the previous rules keep running: {e}"
