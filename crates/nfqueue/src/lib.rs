@@ -11,6 +11,11 @@
 //! sent (a `reject`'s TCP RST or ICMP unreachable) from a raw socket, and returns the verdict:
 //! accept, or drop for `drop`, a flow drop and `reject`.
 //!
+//! Verdicts go out on the queue's own netlink socket (`netlink.rs`): consecutive accepted
+//! packets share one batch verdict ([`Options::verdict_batch`]); a packet that decides its
+//! whole flow goes back marked ([`Mark`]) so that the kernel stops queueing the flow. The
+//! rate-limit tables are one set behind every worker ([`RateLimitTables`]).
+//!
 //! Operations ([`run`]): the log sink is flushed on a timer and at exit; a reload
 //! ([`Control::reload`], SIGHUP in `sekisho run`) builds the new rules beside the old and hands
 //! them to every worker only when they load; [`Control::stop`] (SIGTERM/SIGINT) makes every
