@@ -37,8 +37,6 @@ pub(crate) const F_FAIL_OPEN: u32 = 1;
 pub(crate) const F_GSO: u32 = 4;
 
 const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_MIN_TYPE: u16 = 0x10;
 const NLM_F_REQUEST: u16 = 1;
 const NLM_F_ACK: u16 = 4;
 const NLMSG_HDRLEN: usize = 16;
@@ -314,9 +312,8 @@ impl Queue {
                     if let Some(p) = parse_packet(&self.buf[at..at + len], at) {
                         self.pending.push_back(p);
                     }
-                } else if ty != NLMSG_DONE && ty < NLMSG_MIN_TYPE {
-                    // NOOP / overrun: nothing to do.
                 }
+                // Anything else (NLMSG_NOOP, NLMSG_DONE, overrun notices) carries nothing.
                 at += len.next_multiple_of(4);
             }
         }
