@@ -294,7 +294,7 @@ impl Sensor {
     /// keep their buckets).
     pub fn apply_live_settings(&mut self, settings: &Settings) {
         self.engine
-            .set_exception_policies(settings.engine.exceptions.clone());
+            .set_exception_policies(settings.engine.exceptions);
     }
 
     /// The rules in use, if any.
