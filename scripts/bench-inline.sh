@@ -16,6 +16,8 @@
 #   empty/2q     sekisho, empty policy, two queues (--queue-balance 0:1), two client addresses
 #                and two iperf3 streams at once (the kernel hashes addresses, so one per queue)
 #   etopen/2q    the same with ET Open
+# SEKISHO_RUN_ARGS adds flags to every `sekisho run` (e.g. "--verdict-batch 1" to compare
+# one verdict per packet with batches).
 # Uses target/release/sekisho (built if missing). Traffic stays inside the namespaces, which
 # are removed at exit.
 set -euo pipefail
@@ -111,7 +113,7 @@ start_fw() { # POLICY QUEUEARGS...
     rm -f "$WORK/ready"
     # `ip netns exec` execs sekisho, so $! is sekisho's pid (a shell function would fork).
     ip netns exec "$F" "$BIN" run --policy "$pol" --out "$WORK/out" --ready-file "$WORK/ready" \
-        --allow-unsupported "$@" 2>"$WORK/fw.stderr" &
+        --allow-unsupported ${SEKISHO_RUN_ARGS:-} "$@" 2>"$WORK/fw.stderr" &
     FWPID=$!
     for _ in $(seq 600); do [[ -e "$WORK/ready" ]] && return 0; sleep 0.1; done
     cat "$WORK/fw.stderr" >&2; echo "sekisho did not start" >&2; exit 1

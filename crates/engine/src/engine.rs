@@ -99,6 +99,12 @@ impl<I: Inspector> Engine<I> {
         }
     }
 
+    /// Replaces the exception policies (a reload): they decide from the next packet on;
+    /// what was already done to a flow stays done.
+    pub fn set_exception_policies(&mut self, policies: crate::ExceptionPolicies) {
+        self.cfg.exceptions = policies;
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg

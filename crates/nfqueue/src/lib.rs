@@ -11,6 +11,11 @@
 //! sent (a `reject`'s TCP RST or ICMP unreachable) from a raw socket, and returns the verdict:
 //! accept, or drop for `drop`, a flow drop and `reject`.
 //!
+//! Verdicts go out on the queue's own netlink socket (`netlink.rs`): consecutive accepted
+//! packets share one batch verdict ([`Options::verdict_batch`]); a packet that decides its
+//! whole flow goes back marked ([`Mark`]) so that the kernel stops queueing the flow. The
+//! rate-limit tables are one set behind every worker ([`RateLimitTables`]).
+//!
 //! Operations ([`run`]): the log sink is flushed on a timer and at exit; a reload
 //! ([`Control::reload`], SIGHUP in `sekisho run`) builds the new rules beside the old and hands
 //! them to every worker only when they load; [`Control::stop`] (SIGTERM/SIGINT) makes every
@@ -27,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod metrics;
+mod netlink;
 pub mod privs;
 mod raw;
 mod wake;
@@ -40,7 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sekisho_engine::records::Record;
 use sekisho_engine::{LinkType, Timestamp, Verdict};
 use sekisho_eve::{LogConfig, LogSink};
-use sekisho_sensor::{RuleSet, Sensor, Settings};
+use sekisho_sensor::{FlowDecision, RateLimitTables, RuleSet, Sensor, Settings};
 
 pub use metrics::{serve_metrics, Metrics};
 
@@ -67,9 +73,81 @@ pub struct Options {
     pub settings: Settings,
     /// How often the logs are flushed (and idle flows ended).
     pub flush_interval: Duration,
+    /// Hand flows that are passed whole to the kernel with this packet mark (`None`: not).
+    pub pass_mark: Option<Mark>,
+    /// Hand flows that are dropped whole to the kernel with this packet mark (`None`: not).
+    pub drop_mark: Option<Mark>,
+    /// Most accepted packets answered by one batch verdict (`NFQNL_MSG_VERDICT_BATCH`); 1
+    /// answers every packet on its own. A batch is also sent as soon as no packet waits, so
+    /// batching never holds a packet while the worker is idle.
+    pub verdict_batch: u32,
     /// Test-only switch: while this file exists the workers stop reading their queues, as an
     /// engine that fell behind would (the fail-open/fail-closed tests).
     pub stall_file: Option<PathBuf>,
+}
+
+/// A packet mark and the bits of it sekisho owns (`VALUE/MASK`, as iptables writes marks).
+///
+/// When a packet decides its whole flow (a `pass` of the flow, a flow drop; see
+/// [`sekisho_sensor::FlowDecision`]), the worker answers it with `NF_REPEAT` and
+/// `mark = (mark & !mask) | value`: the kernel runs the packet through the same chain again,
+/// where the documented rules copy the mark to the connection (`CONNMARK --save-mark`) and
+/// accept or drop every packet of a connection carrying it before the `NFQUEUE` rule, so the
+/// rest of the flow is never queued (docs/inline.md, "Flows decided whole").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    /// The bits set.
+    pub value: u32,
+    /// The bits sekisho owns (the rest of the packet's mark is kept).
+    pub mask: u32,
+}
+
+impl Mark {
+    /// Parses `VALUE[/MASK]` (decimal or `0x` hex; the mask defaults to the value's bits).
+    pub fn parse(s: &str) -> Result<Mark, String> {
+        let num = |t: &str| {
+            let t = t.trim();
+            let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(h) => u32::from_str_radix(h, 16),
+                None => t.parse::<u32>(),
+            };
+            r.map_err(|_| format!("`{t}` is not a 32-bit mark (decimal or 0x hex)"))
+        };
+        let (value, mask) = match s.split_once('/') {
+            Some((v, m)) => (num(v)?, num(m)?),
+            None => {
+                let v = num(s)?;
+                (v, v)
+            }
+        };
+        if value == 0 {
+            return Err(format!(
+                "`{s}`: the mark must not be 0 (every unmarked packet carries 0)"
+            ));
+        }
+        if value & !mask != 0 {
+            return Err(format!(
+                "`{s}`: the value {value:#x} has bits outside the mask {mask:#x}"
+            ));
+        }
+        Ok(Mark { value, mask })
+    }
+
+    /// True when `mark` carries this decision.
+    fn carried_by(self, mark: u32) -> bool {
+        mark & self.mask == self.value
+    }
+
+    /// `mark` with this decision set.
+    fn apply(self, mark: u32) -> u32 {
+        (mark & !self.mask) | self.value
+    }
+}
+
+impl std::fmt::Display for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}/{:#x}", self.value, self.mask)
+    }
 }
 
 /// Why the driver could not run at all.
@@ -104,10 +182,19 @@ pub struct Control {
     stop: AtomicBool,
     /// The rules every worker should use, and their generation (bumped on every swap).
     rules: Mutex<Option<Arc<RuleSet>>>,
+    /// Settings a reload brought (their live part is applied with the rules).
+    settings: Mutex<Option<Settings>>,
     generation: AtomicU64,
     /// Counters, exported by [`serve_metrics`].
     pub metrics: Metrics,
+    /// The rate-limit tables every worker shares (set by [`run`] when the policy has
+    /// `rate_limits:`).
+    rate_limits: Mutex<Option<RateLimitTables>>,
 }
+
+/// Folder of `--out` where [`Control::write_rate_limits`] writes the tables (as `sekisho
+/// replay` does).
+pub const RATELIMIT_DIR: &str = "ratelimit";
 
 impl Control {
     /// A control block starting with `rules`.
@@ -115,8 +202,10 @@ impl Control {
         Arc::new(Control {
             stop: AtomicBool::new(false),
             rules: Mutex::new(rules),
+            settings: Mutex::new(None),
             generation: AtomicU64::new(0),
             metrics: Metrics::default(),
+            rate_limits: Mutex::new(None),
         })
     }
 
@@ -153,6 +242,72 @@ impl Control {
         }
     }
 
+    /// A reload that also brings the policy's settings: the rules as [`Control::reload`],
+    /// and the settings' live part ([`Sensor::apply_live_settings`]: the exception policies)
+    /// for every worker, both only when `load` succeeds.
+    pub fn reload_with_settings(
+        &self,
+        load: impl FnOnce() -> Result<(Arc<RuleSet>, Settings), String>,
+    ) -> Result<(), String> {
+        match load() {
+            Ok((rules, settings)) => {
+                // Both in place before the generation moves: a worker that sees the new
+                // generation reads both.
+                if let Ok(mut slot) = self.settings.lock() {
+                    *slot = Some(settings);
+                }
+                if let Ok(mut slot) = self.rules.lock() {
+                    *slot = Some(rules);
+                }
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.metrics.reload(true);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// The shared rate-limit tables, once [`run`] made them (`None` without `rate_limits:`).
+    pub fn rate_limits(&self) -> Option<RateLimitTables> {
+        self.rate_limits.lock().ok().and_then(|t| t.clone())
+    }
+
+    /// Everything `--metrics` serves: the counters, then per rate-limit table its entries
+    /// and counters.
+    pub fn render_metrics(&self) -> String {
+        let mut o = self.metrics.render();
+        if let Some(t) = self.rate_limits() {
+            metrics::render_rate_limits(&mut o, &t.summaries());
+        }
+        o
+    }
+
+    /// Writes every rate-limit table, as of now, to `DIR/ratelimit/NAME` in the
+    /// `/proc/net/ipt_hashlimit` format (each file replaced whole: written beside, then
+    /// renamed, so a reader never sees half a table). Returns the tables written (0 without
+    /// `rate_limits:`). SIGUSR1 in `sekisho run`, and at exit.
+    pub fn write_rate_limits(&self, out_dir: &std::path::Path) -> std::io::Result<usize> {
+        let Some(t) = self.rate_limits() else {
+            return Ok(0);
+        };
+        let tables = t.proc_tables(now_ts());
+        let dir = out_dir.join(RATELIMIT_DIR);
+        let ctx = |p: &std::path::Path, e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| ctx(&dir, e))?;
+        for (name, text) in &tables {
+            let tmp = dir.join(format!(".{name}.tmp"));
+            std::fs::write(&tmp, text).map_err(|e| ctx(&tmp, e))?;
+            let p = dir.join(name);
+            std::fs::rename(&tmp, &p).map_err(|e| ctx(&p, e))?;
+        }
+        Ok(tables.len())
+    }
+
     fn current(&self) -> (u64, Option<Arc<RuleSet>>) {
         // Generation first: a swap between the two reads is seen again next time.
         let g = self.generation.load(Ordering::SeqCst);
@@ -185,13 +340,11 @@ fn now_ts() -> Timestamp {
 }
 
 /// Opens and configures one queue.
-fn open_queue(n: u16, opts: &Options) -> std::io::Result<nfq::Queue> {
-    let mut q = nfq::Queue::open()?;
-    q.bind(n)?;
-    q.set_copy_range(n, 0xffff)?;
-    q.set_queue_max_len(n, opts.queue_maxlen)?;
-    q.set_fail_open(n, opts.fail_open)?;
-    q.set_recv_gso(n, opts.gso)?;
+fn open_queue(n: u16, opts: &Options) -> std::io::Result<netlink::Queue> {
+    let mut q = netlink::Queue::open(n)?;
+    q.set_maxlen(opts.queue_maxlen)?;
+    q.set_flag(netlink::F_FAIL_OPEN, opts.fail_open)?;
+    q.set_flag(netlink::F_GSO, opts.gso)?;
     Ok(q)
 }
 
@@ -208,6 +361,12 @@ pub fn run(
         queues.push((n, open_queue(n, opts).map_err(|e| RunError::Queue(n, e))?));
     }
     let raw = Arc::new(raw::Sender::open().map_err(RunError::RawSocket)?);
+    // One set of rate-limit tables behind every worker: the kernel spreads one source's
+    // flows over the queues (its hash covers both addresses), a limit must hold across them.
+    let limits = RateLimitTables::new(&opts.settings.rate_limits);
+    if let Ok(mut slot) = control.rate_limits.lock() {
+        *slot = limits.clone();
+    }
     let sink = Arc::new(Mutex::new(
         LogSink::create(&opts.out_dir, opts.log.clone()).map_err(RunError::Output)?,
     ));
@@ -223,6 +382,7 @@ pub fn run(
         let mut threads = Vec::new();
         for (n, q) in queues {
             let (ctl, sink, raw) = (Arc::clone(control), Arc::clone(&sink), Arc::clone(&raw));
+            let limits = limits.clone();
             let ids = &ids;
             let h = std::thread::Builder::new()
                 .name(format!("nfq-{n}"))
@@ -232,7 +392,7 @@ pub fn run(
                     if let Ok(mut ids) = ids.lock() {
                         ids.push(me);
                     }
-                    let mut w = Worker::new(n, q, opts, ctl, sink, raw);
+                    let mut w = Worker::new(n, q, opts, ctl, sink, raw, limits);
                     let r = w.run();
                     w.finish();
                     r.map(|()| w.report)
@@ -304,7 +464,9 @@ struct WorkerReport {
 /// One queue's worker: its queue, its sensor, its view of the rules.
 struct Worker<'a> {
     num: u16,
-    queue: nfq::Queue,
+    queue: netlink::Queue,
+    /// Accepted packets whose verdict is not sent yet: (highest id, how many).
+    batch: Option<(u32, u32)>,
     opts: &'a Options,
     control: Arc<Control>,
     sink: Arc<Mutex<LogSink>>,
@@ -321,18 +483,20 @@ struct Worker<'a> {
 impl<'a> Worker<'a> {
     fn new(
         num: u16,
-        queue: nfq::Queue,
+        queue: netlink::Queue,
         opts: &'a Options,
         control: Arc<Control>,
         sink: Arc<Mutex<LogSink>>,
         raw: Arc<raw::Sender>,
+        limits: Option<RateLimitTables>,
     ) -> Worker<'a> {
         let (generation, rules) = control.current();
         Worker {
             num,
             queue,
+            batch: None,
             opts,
-            sensor: Sensor::new(&opts.settings, rules),
+            sensor: Sensor::with_rate_limit_tables(&opts.settings, rules, limits),
             control,
             sink,
             raw,
@@ -348,12 +512,23 @@ impl<'a> Worker<'a> {
         while !self.control.stopping() {
             self.housekeeping();
             if self.opts.stall_file.as_ref().is_some_and(|p| p.exists()) {
+                self.flush()?;
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            match self.queue.recv() {
-                Ok(msg) => self.packet(msg)?,
+            // With verdicts owed, look without blocking: when nothing waits, send them first.
+            match self.queue.recv(self.batch.is_some()) {
+                Ok(p) => self.packet(p)?,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.flush()?,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    // A verdict for packets the kernel no longer held (their device went
+                    // away): nothing was decided wrongly.
+                    self.control
+                        .metrics
+                        .recv_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     self.control
                         .metrics
@@ -371,8 +546,13 @@ impl<'a> Worker<'a> {
     fn housekeeping(&mut self) {
         if self.control.generation.load(Ordering::Relaxed) != self.generation {
             let (g, rules) = self.control.current();
+            let live = self.control.settings.lock().ok().and_then(|s| s.clone());
+            let settings = live.as_ref().unwrap_or(&self.opts.settings);
+            if live.is_some() {
+                self.sensor.apply_live_settings(settings);
+            }
             if let Some(rules) = rules {
-                self.sensor.swap_rules(rules, &self.opts.settings);
+                self.sensor.swap_rules(rules, settings);
             }
             self.generation = g;
         }
@@ -392,10 +572,27 @@ impl<'a> Worker<'a> {
             .set_flows(self.num, self.sensor.active_flows() as u64);
     }
 
-    fn packet(&mut self, mut msg: nfq::Message) -> Result<(), String> {
+    /// Sends the batch verdict owed, if any.
+    fn flush(&mut self) -> Result<(), String> {
+        if let Some((id, n)) = self.batch.take() {
+            let r = if n == 1 {
+                self.queue.verdict(id, netlink::Verdict::Accept, None)
+            } else {
+                self.control
+                    .metrics
+                    .verdict_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                self.queue.verdict_batch(id, netlink::Verdict::Accept)
+            };
+            r.map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+        }
+        Ok(())
+    }
+
+    fn packet(&mut self, p: netlink::Packet) -> Result<(), String> {
         let ts = now_ts().max(self.last_ts);
         self.last_ts = ts;
-        let payload = msg.get_payload();
+        let payload = self.queue.payload(&p);
         let len = payload.len() as u64;
         let v = self.sensor.handle_packet(ts, LinkType::Raw, payload);
         self.drain();
@@ -406,27 +603,78 @@ impl<'a> Worker<'a> {
         let kernel = match v {
             Verdict::Accept => {
                 m.accepted.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Accept
+                netlink::Verdict::Accept
             }
             Verdict::Drop | Verdict::DropFlow => {
                 m.dropped.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Drop
+                netlink::Verdict::Drop
             }
             Verdict::Reject { .. } => {
                 m.rejected.fetch_add(1, Ordering::Relaxed);
-                nfq::Verdict::Drop
+                netlink::Verdict::Drop
             }
         };
-        if kernel == nfq::Verdict::Drop {
+        if kernel == netlink::Verdict::Drop {
             self.report.drops += 1;
         }
-        msg.set_verdict(kernel);
-        // The verdict first: the kernel holds the packet (and the queue slot) until then.
-        self.queue
-            .verdict(msg)
-            .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+        match self.mark_flow(p.mark, kernel) {
+            None if kernel == netlink::Verdict::Accept => {
+                // Consecutive accepts share one batch verdict (ids only grow, and a packet
+                // answered on its own in between is no longer held, so "every packet up to
+                // this id" is exactly the accepted ones).
+                let n = self.batch.map_or(0, |b| b.1) + 1;
+                self.batch = Some((p.id, n));
+                if n >= self.opts.verdict_batch.max(1) {
+                    self.flush()?;
+                }
+            }
+            mark => {
+                // The verdict first: the kernel holds the packet (and the queue slot) until
+                // then.
+                let kv = if mark.is_some() {
+                    netlink::Verdict::Repeat
+                } else {
+                    kernel
+                };
+                self.queue
+                    .verdict(p.id, kv, mark)
+                    .map_err(|e| format!("queue {}: verdict: {e}", self.num))?;
+            }
+        }
         self.transmit();
         Ok(())
+    }
+
+    /// A packet that decided its flow goes back to the kernel marked (`NF_REPEAT`), so that
+    /// the rules acting on the mark take the flow out of the queue (see [`Mark`]). A packet
+    /// that arrives already carrying a decision mark came round again: those rules are
+    /// missing, so it gets the plain verdict (never a loop), counted and warned about once.
+    /// Returns the packet's new mark when it goes back `NF_REPEAT`.
+    fn mark_flow(&mut self, now: u32, kernel: netlink::Verdict) -> Option<u32> {
+        let mark = match (self.sensor.flow_decision(), kernel) {
+            (Some(FlowDecision::Pass), netlink::Verdict::Accept) => self.opts.pass_mark,
+            (Some(FlowDecision::Drop), netlink::Verdict::Drop) => self.opts.drop_mark,
+            _ => None,
+        }?;
+        let m = &self.control.metrics;
+        if [self.opts.pass_mark, self.opts.drop_mark]
+            .into_iter()
+            .flatten()
+            .any(|d| d.carried_by(now))
+        {
+            if m.mark_loops.fetch_add(1, Ordering::Relaxed) == 0 {
+                eprintln!(
+                    "sekisho run: warning: queue {}: a packet came back with the decision mark {mark}: the rules that act on --pass-mark/--drop-mark are missing before the NFQUEUE rule (docs/inline.md); giving plain verdicts",
+                    self.num
+                );
+            }
+            return None;
+        }
+        match kernel {
+            netlink::Verdict::Accept => m.marked_pass.fetch_add(1, Ordering::Relaxed),
+            _ => m.marked_drop.fetch_add(1, Ordering::Relaxed),
+        };
+        Some(mark.apply(now))
     }
 
     /// Sends what the sensor wants sent (reject answers).
@@ -491,18 +739,20 @@ impl<'a> Worker<'a> {
     /// length of them, so a busy queue cannot keep the stop waiting), every flow ends (their
     /// records are logged), the queue is unbound.
     fn finish(&mut self) {
-        self.queue.set_nonblocking(true);
         for _ in 0..self.opts.queue_maxlen.max(1) {
-            let Ok(msg) = self.queue.recv() else { break };
-            if self.packet(msg).is_err() {
+            let Ok(p) = self.queue.recv(true) else { break };
+            if self.packet(p).is_err() {
                 break;
             }
+        }
+        if let Err(e) = self.flush() {
+            eprintln!("sekisho run: warning: {e}");
         }
         let now = now_ts().max(self.last_ts);
         self.sensor.finish(now);
         self.drain();
         self.transmit();
-        if let Err(e) = self.queue.unbind(self.num) {
+        if let Err(e) = self.queue.unbind() {
             eprintln!("sekisho run: warning: queue {}: unbinding: {e}", self.num);
         }
     }
@@ -566,6 +816,19 @@ mod tests {
         assert!(m.contains("sekisho_reloads_total 1\n"), "{m}");
         assert!(m.contains("sekisho_reload_failures_total 1\n"), "{m}");
         assert!(m.contains("sekisho_last_reload_success 1\n"), "{m}");
+    }
+
+    #[test]
+    fn marks() {
+        let m = Mark::parse("0x1/0x3").unwrap();
+        assert_eq!((m.value, m.mask), (1, 3));
+        assert_eq!(m.apply(0x5e4152), 0x5e4151);
+        assert!(m.carried_by(0xf1));
+        assert!(!m.carried_by(0xf2));
+        assert_eq!(Mark::parse("4").unwrap(), Mark { value: 4, mask: 4 });
+        assert!(Mark::parse("0").is_err());
+        assert!(Mark::parse("0x4/0x3").is_err());
+        assert!(Mark::parse("x").is_err());
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub struct Metrics {
     pub recv_errors: AtomicU64,
     /// Log write errors.
     pub log_errors: AtomicU64,
+    /// Flows handed to the kernel as passed (`--pass-mark`: the packet went back marked).
+    pub marked_pass: AtomicU64,
+    /// Flows handed to the kernel as dropped (`--drop-mark`).
+    pub marked_drop: AtomicU64,
+    /// Packets that came back to the queue carrying a decision mark: the iptables/nftables
+    /// rules that act on the mark are missing (they got a plain verdict instead).
+    pub mark_loops: AtomicU64,
+    /// Batch verdicts sent (each answering several accepted packets).
+    pub verdict_batches: AtomicU64,
     /// Reloads that took effect.
     pub reloads_ok: AtomicU64,
     /// Reloads refused (the old rules kept running).
@@ -139,6 +148,26 @@ impl Metrics {
             "1 when the last reload took effect (or none was tried), 0 when it was refused.",
             1 - get(&self.last_reload_failed).min(1),
         );
+        one(
+            "sekisho_verdict_batches_total",
+            "counter",
+            "Batch verdicts sent, each answering several accepted packets (--verdict-batch).",
+            get(&self.verdict_batches),
+        );
+        one(
+            "sekisho_mark_loops_total",
+            "counter",
+            "Packets that came back to the queue with a decision mark (the rules acting on --pass-mark/--drop-mark are missing).",
+            get(&self.mark_loops),
+        );
+        let _ = writeln!(o, "# HELP sekisho_flows_marked_total Flows handed to the kernel with a conntrack mark, by decision.\n# TYPE sekisho_flows_marked_total counter");
+        for (k, a) in [("pass", &self.marked_pass), ("drop", &self.marked_drop)] {
+            let _ = writeln!(
+                o,
+                "sekisho_flows_marked_total{{decision=\"{k}\"}} {}",
+                get(a)
+            );
+        }
         let _ = writeln!(o, "# HELP sekisho_verdicts_total Verdicts by kind.\n# TYPE sekisho_verdicts_total counter");
         for (k, a) in [
             ("accept", &self.accepted),
@@ -207,6 +236,45 @@ impl Metrics {
     }
 }
 
+/// Per rate-limit table: `sekisho_ratelimit_entries{table}`, `..._lookups_total`,
+/// `..._over_total` (over the rate) and
+/// `..._table_full_total`.
+pub(crate) fn render_rate_limits(o: &mut String, tables: &[sekisho_sensor::TableSummary]) {
+    type Get = fn(&sekisho_sensor::TableSummary) -> u64;
+    let series: [(&str, &str, &str, Get); 4] = [
+        (
+            "sekisho_ratelimit_entries",
+            "gauge",
+            "Keys held now, per rate-limit table.",
+            |t| t.entries as u64,
+        ),
+        (
+            "sekisho_ratelimit_lookups_total",
+            "counter",
+            "Packets (or app events) that looked a key up, per table.",
+            |t| t.stats.lookups,
+        ),
+        (
+            "sekisho_ratelimit_over_total",
+            "counter",
+            "Lookups over the rate, per table (new keys a full table refused are counted apart).",
+            |t| t.stats.over,
+        ),
+        (
+            "sekisho_ratelimit_table_full_total",
+            "counter",
+            "New keys refused because the table held htable_max entries, per table.",
+            |t| t.stats.table_full,
+        ),
+    ];
+    for (name, kind, help, get) in series {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for t in tables {
+            let _ = writeln!(o, "{name}{{table=\"{}\"}} {}", t.name, get(t));
+        }
+    }
+}
+
 /// One row of `/proc/net/netfilter/nfnetlink_queue`.
 #[derive(Debug, PartialEq, Eq)]
 struct KernelQueue {
@@ -249,7 +317,7 @@ pub fn serve_metrics(addr: SocketAddr, control: Arc<Control>) -> std::io::Result
                 // Read the request head (its content does not matter), then answer.
                 let mut buf = [0u8; 2048];
                 let _ = conn.read(&mut buf);
-                let body = control.metrics.render();
+                let body = control.render_metrics();
                 let _ = write!(
                     conn,
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

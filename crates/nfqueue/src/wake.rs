@@ -1,10 +1,10 @@
 //! Waking a worker blocked in the queue's `recv`: a signal handler installed without
 //! `SA_RESTART`, so the blocked `recv` returns `EINTR` and the worker looks at its timers,
-//! reloads and the stop flag. (The `nfq` crate does not expose the netlink socket, so the
-//! worker cannot `poll` it with a timeout.)
+//! reloads and the stop flag. (The worker blocks in `recv` on the netlink socket rather than
+//! in `poll` with a timeout: one system call per packet on the busy path.)
 
-/// The wake-up signal.
-const WAKE: libc::c_int = libc::SIGUSR1;
+/// The wake-up signal (SIGUSR1 is `sekisho run`'s "write the rate-limit tables").
+const WAKE: libc::c_int = libc::SIGUSR2;
 
 extern "C" fn on_wake(_: libc::c_int) {}
 

@@ -36,11 +36,12 @@
 #![warn(missing_docs)]
 
 mod ratelimit;
+pub use ratelimit::{RateLimitTables, TableSummary};
 mod sensor;
 mod settings;
 
 pub use sekisho_detect::RuleSet;
 pub use sekisho_engine::records::Record;
 pub use sekisho_engine::Transmit;
-pub use sensor::Sensor;
+pub use sensor::{FlowDecision, Sensor};
 pub use settings::{Mode, SettingError, Settings, SETTING_KEYS};

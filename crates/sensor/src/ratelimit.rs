@@ -3,6 +3,7 @@
 //! shared by the limits that name it). Semantics: `docs/rate-limits.md`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sekisho_engine::records::{DropRecord, PacketHead, RateLimitEvent, RateLimitRecord, Record};
 use sekisho_engine::{AppLayer, AppProto, Direction, PacketContext, RejectTo, Timestamp, Verdict};
@@ -19,10 +20,107 @@ const MAX_REPLIED: usize = 4_000_000;
 /// counter per limit, four limits assumed).
 pub(crate) const FLOW_STATE_BYTES: usize = (8 + 1) * 16 / 7 + (8 + 24 + 1) * 16 / 7 + 4 * 8 + 16;
 
+/// Blocks of app-event limits: (limit index, key) → (until µs, a `blocked` record was
+/// written for this block).
+type Blocks = HashMap<(usize, Key), (u64, bool), foldhash::fast::RandomState>;
+
+/// The rate-limit tables of a policy, one per table name, and the blocks of its app-event
+/// limits: what the sensors of several workers share (`sekisho run` with several queues), so
+/// that a limit holds across them. Cloning shares (an `Arc`).
+///
+/// Each table sits behind its own mutex, taken for one lookup (a hash lookup and a refill,
+/// tens of nanoseconds), so workers contend only when they hit the same table at the same
+/// moment; a table keeps its exact semantics (`htable_max`, expiry, GC) because it stays
+/// one table. Time: each worker feeds its own packet times; an entry never refills backwards
+/// (`Table::check`), so two workers' clocks a little apart cannot mint tokens.
+#[derive(Clone)]
+pub struct RateLimitTables(Arc<Shared>);
+
+struct Shared {
+    tables: Vec<Mutex<Table>>,
+    /// Keys blocked by an app-event limit with `block_for`.
+    blocked: Mutex<Blocks>,
+}
+
+/// The lock, whatever a panicking holder left (a table is consistent between calls).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One table's figures, for a driver's metrics.
+#[derive(Debug, Clone)]
+pub struct TableSummary {
+    /// The table's name.
+    pub name: String,
+    /// Entries (keys) held now.
+    pub entries: usize,
+    /// Its counters: lookups, within and over the limit, refused by a full table, ...
+    pub stats: TableStats,
+}
+
+impl RateLimitTables {
+    /// The tables `limits` name, empty (`None` without limits). Sensors built with the same
+    /// limits and a clone of this share them ([`crate::Sensor::with_rate_limit_tables`]).
+    pub fn new(limits: &[RateLimit]) -> Option<RateLimitTables> {
+        if limits.is_empty() {
+            return None;
+        }
+        let mut tables: Vec<Table> = Vec::new();
+        for l in limits {
+            // Tables are shared by name; the first limit naming one sets it up (as iptables).
+            if !tables.iter().any(|t| t.config().name == l.config.name) {
+                tables.push(Table::new(l.config.clone()));
+            }
+        }
+        Some(RateLimitTables(Arc::new(Shared {
+            tables: tables.into_iter().map(Mutex::new).collect(),
+            blocked: Mutex::new(HashMap::default()),
+        })))
+    }
+
+    /// The tables in `/proc/net/ipt_hashlimit/NAME` form as of `now` (µs since the epoch of
+    /// the packet times): (name, text), in policy order.
+    pub fn proc_tables(&self, now: Timestamp) -> Vec<(String, String)> {
+        self.0
+            .tables
+            .iter()
+            .map(|t| {
+                let t = lock(t);
+                (t.config().name.clone(), t.proc_text(now.as_micros()))
+            })
+            .collect()
+    }
+
+    /// Each table's entries and counters, in policy order.
+    pub fn summaries(&self) -> Vec<TableSummary> {
+        self.0
+            .tables
+            .iter()
+            .map(|t| {
+                let t = lock(t);
+                TableSummary {
+                    name: t.config().name.clone(),
+                    entries: t.len(),
+                    stats: t.stats(),
+                }
+            })
+            .collect()
+    }
+
+    /// Index of table `name`.
+    fn index(&self, name: &str) -> Option<usize> {
+        self.0
+            .tables
+            .iter()
+            .position(|t| lock(t).config().name == name)
+    }
+}
+
 /// The stage: the limits in policy order and their tables.
 pub(crate) struct RateLimiter {
     limits: Vec<(RateLimit, usize)>,
-    tables: Vec<Table>,
+    shared: RateLimitTables,
+    has_blocks: bool,
     /// Per table: second of packet time of the last `table_full` record.
     full_logged: Vec<Option<u64>>,
     /// Flows that have seen a packet from the server (`--state NEW` is over for them).
@@ -34,45 +132,49 @@ pub(crate) struct RateLimiter {
     /// `limits` order; 0 for packet limits).
     app_seen: HashMap<u64, Vec<u64>, foldhash::fast::RandomState>,
     has_app: bool,
-    /// Keys blocked by an app-event limit with `block_for`: (limit index, key) → (until µs,
-    /// a `blocked` record was written for this block).
-    blocked: HashMap<(usize, Key), (u64, bool), foldhash::fast::RandomState>,
 }
 
 /// Most blocked keys held at once (per stage); when full, the block ending soonest goes.
 const MAX_BLOCKED: usize = 65_536;
 
 impl RateLimiter {
-    /// The stage for `limits` (none: `None`, so a policy without limits costs nothing).
-    pub(crate) fn new(limits: &[RateLimit], inline: bool) -> Option<RateLimiter> {
+    /// The stage for `limits` (none: `None`, so a policy without limits costs nothing), on
+    /// `shared` tables built from the same limits, else on tables of its own.
+    pub(crate) fn new(
+        limits: &[RateLimit],
+        inline: bool,
+        shared: Option<RateLimitTables>,
+    ) -> Option<RateLimiter> {
+        let shared = match shared {
+            Some(s) => s,
+            None => RateLimitTables::new(limits)?,
+        };
         if limits.is_empty() {
             return None;
         }
-        let mut tables: Vec<Table> = Vec::new();
         let mut out = Vec::new();
         for l in limits {
-            // Tables are shared by name; the first limit naming one sets it up (as iptables).
-            let idx = match tables.iter().position(|t| t.config().name == l.config.name) {
-                Some(i) => i,
-                None => {
-                    tables.push(Table::new(l.config.clone()));
-                    tables.len() - 1
-                }
-            };
+            let idx = shared.index(&l.config.name)?;
             out.push((l.clone(), idx));
         }
         Some(RateLimiter {
             track_new: limits.iter().any(|l| l.count == Count::NewFlows),
-            full_logged: vec![None; tables.len()],
+            full_logged: vec![None; shared.0.tables.len()],
+            has_blocks: limits.iter().any(|l| l.block_for_ms.is_some()),
             limits: out,
-            tables,
+            shared,
             replied: HashSet::default(),
             inline,
             records: Vec::new(),
             app_seen: HashMap::default(),
             has_app: limits.iter().any(|l| matches!(l.count, Count::AppEvent(_))),
-            blocked: HashMap::default(),
         })
+    }
+
+    /// True when a limit counts every packet, its bytes or app events: a flow passed by a
+    /// rule must then still be seen (it cannot be bypassed in the kernel).
+    pub(crate) fn counts_every_packet(&self) -> bool {
+        self.limits.iter().any(|(l, _)| l.count != Count::NewFlows)
     }
 
     /// One packet: every limit whose header and count match it takes its turn, in order,
@@ -87,7 +189,7 @@ impl RateLimiter {
             self.replied.insert(pkt.flow_id);
         }
         let now = pkt.ts.as_micros();
-        if new_state && !self.blocked.is_empty() {
+        if new_state && self.has_blocks {
             if let Some(v) = self.blocked_flow(pkt, now) {
                 return v;
             }
@@ -109,9 +211,10 @@ impl RateLimiter {
             {
                 continue;
             }
-            let Some(table) = self.tables.get_mut(*ti) else {
+            let Some(table) = self.shared.0.tables.get(*ti) else {
                 continue;
             };
+            let mut table = lock(table);
             let key = table.key(pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port);
             let d = table.check(now, key, wire_len(pkt));
             if !d.outcome.is_over() {
@@ -183,21 +286,24 @@ impl RateLimiter {
             {
                 continue;
             }
-            let Some(table) = self.tables.get(*ti) else {
+            let Some(table) = self.shared.0.tables.get(*ti) else {
                 continue;
             };
+            // Lock order everywhere: a table, then the blocks.
+            let table = lock(table);
             let key = table.key(pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port);
-            let Some(&(until, logged)) = self.blocked.get(&(li, key)) else {
+            let mut blocks = lock(&self.shared.0.blocked);
+            let Some(&(until, logged)) = blocks.get(&(li, key)) else {
                 continue;
             };
             if until <= now {
-                self.blocked.remove(&(li, key));
+                blocks.remove(&(li, key));
                 continue;
             }
             let blocked = self.inline && limit.action != LimitAction::Alert;
             let head = head(pkt);
             if !logged {
-                self.blocked.insert((li, key), (until, true));
+                blocks.insert((li, key), (until, true));
                 let cfg = table.config();
                 self.records
                     .push(Record::RateLimit(Box::new(RateLimitRecord {
@@ -277,9 +383,10 @@ impl RateLimiter {
             if !limit.matches(pkt.proto, c_ip, c_port, s_ip, s_port) {
                 continue;
             }
-            let Some(table) = self.tables.get_mut(*ti) else {
+            let Some(table) = self.shared.0.tables.get(*ti) else {
                 continue;
             };
+            let mut table = lock(table);
             let key = table.key(c_ip, c_port, s_ip, s_port);
             for _ in 0..fresh {
                 let d = table.check(now, key, 0);
@@ -290,18 +397,14 @@ impl RateLimiter {
                     .block_for_ms
                     .map(|ms| now.saturating_add(ms.saturating_mul(1000)));
                 if let Some(u) = until {
-                    if self.blocked.len() >= MAX_BLOCKED && !self.blocked.contains_key(&(li, key)) {
+                    let mut blocks = lock(&self.shared.0.blocked);
+                    if blocks.len() >= MAX_BLOCKED && !blocks.contains_key(&(li, key)) {
                         // Full: the block that ends soonest makes room.
-                        if let Some(k) = self
-                            .blocked
-                            .iter()
-                            .min_by_key(|(_, v)| v.0)
-                            .map(|(k, _)| *k)
-                        {
-                            self.blocked.remove(&k);
+                        if let Some(k) = blocks.iter().min_by_key(|(_, v)| v.0).map(|(k, _)| *k) {
+                            blocks.remove(&k);
                         }
                     }
-                    self.blocked.insert((li, key), (u, false));
+                    blocks.insert((li, key), (u, false));
                 }
                 let blocked = self.inline && limit.action != LimitAction::Alert;
                 let cfg = table.config();
@@ -351,8 +454,8 @@ impl RateLimiter {
 
     /// Time passed without packets: garbage-collection ticks.
     pub(crate) fn handle_timeout(&mut self, now: Timestamp) {
-        for t in &mut self.tables {
-            t.handle_timeout(now.as_micros());
+        for t in &self.shared.0.tables {
+            lock(t).handle_timeout(now.as_micros());
         }
     }
 
@@ -368,17 +471,15 @@ impl RateLimiter {
 
     /// The tables in `/proc/net/ipt_hashlimit/NAME` form as of `now`: (name, text).
     pub(crate) fn tables(&self, now: Timestamp) -> Vec<(String, String)> {
-        self.tables
-            .iter()
-            .map(|t| (t.config().name.clone(), t.proc_text(now.as_micros())))
-            .collect()
+        self.shared.proc_tables(now)
     }
 
     /// Counters over all tables, for the stats record.
     pub(crate) fn counters(&self) -> Vec<(&'static str, u64)> {
         let mut s = TableStats::default();
         let mut entries = 0u64;
-        for t in &self.tables {
+        for t in &self.shared.0.tables {
+            let t = lock(t);
             let x = t.stats();
             s.lookups += x.lookups;
             s.under += x.under;
@@ -401,7 +502,8 @@ impl RateLimiter {
 
     /// One summary record per table (end of input).
     pub(crate) fn summaries(&mut self, now: Timestamp) {
-        for t in &self.tables {
+        for t in &self.shared.0.tables {
+            let t = lock(t);
             let s = t.stats();
             let cfg = t.config();
             let action = self

@@ -11,7 +11,7 @@ use sekisho_engine::{
     Stats, Timestamp, Transmit, Verdict,
 };
 
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{RateLimitTables, RateLimiter};
 use crate::settings::Settings;
 
 /// The engine's inspector: the rate limits, then detection when there are rules; nothing
@@ -106,6 +106,20 @@ pub struct Sensor {
     explain: bool,
     /// [`Sensor::finish`] was called and flows remain to be ended.
     finishing: bool,
+    /// What the latest packet decided for the rest of its flow ([`Sensor::flow_decision`]).
+    decision: Option<FlowDecision>,
+}
+
+/// A decision a packet made for every later packet of its flow, in both directions: what an
+/// inline driver may hand to the kernel so the flow stops being queued (a conntrack mark,
+/// `docs/inline.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowDecision {
+    /// Later packets are accepted uninspected: a `pass` rule acting on the flow, or an
+    /// exception policy `pass-flow` / `bypass`; and no rate limit needs to see them.
+    Pass,
+    /// Later packets are dropped uninspected (a flow drop, a reject of the flow).
+    Drop,
 }
 
 /// Flows ended per step of [`Sensor::finish`].
@@ -115,19 +129,31 @@ impl Sensor {
     /// A sensor with `settings`, evaluating `rules` when given (the same `Arc` may serve
     /// any number of sensors on other threads).
     pub fn new(settings: &Settings, rules: Option<Arc<RuleSet>>) -> Sensor {
+        Sensor::with_rate_limit_tables(settings, rules, None)
+    }
+
+    /// [`Sensor::new`] with rate-limit tables shared with other sensors: `tables` must come
+    /// from [`RateLimitTables::new`] with the same `settings.rate_limits` (`None`: tables of
+    /// its own). The workers of `sekisho run` share one set, so a limit holds across queues.
+    pub fn with_rate_limit_tables(
+        settings: &Settings,
+        rules: Option<Arc<RuleSet>>,
+        tables: Option<RateLimitTables>,
+    ) -> Sensor {
         let detector = rules.map(|r| Detector::new(r, settings.detect_config()));
         Sensor {
             engine: Engine::with_inspector(
                 settings.engine_config(),
                 Inspect(
                     detector,
-                    RateLimiter::new(&settings.rate_limits, settings.inline()),
+                    RateLimiter::new(&settings.rate_limits, settings.inline(), tables),
                 ),
             ),
             records: VecDeque::new(),
             now: Timestamp::default(),
             explain: settings.explain,
             finishing: false,
+            decision: None,
         }
     }
 
@@ -135,9 +161,50 @@ impl Sensor {
     /// malformed input becomes anomaly records.
     pub fn handle_packet(&mut self, ts: Timestamp, link: LinkType, frame: &[u8]) -> Verdict {
         self.now = self.now.max(ts);
+        let passed = self.flows_passed();
+        self.decision = None;
         let v = self.engine.handle_packet(ts, link, frame);
         self.collect();
+        match v {
+            Verdict::DropFlow | Verdict::Reject { flow: true, .. } => {
+                self.decision = Some(FlowDecision::Drop)
+            }
+            Verdict::Accept if self.flows_passed() != passed => {
+                // A pass rule acting on the flow matched this packet (the detector counts
+                // each passed flow once, at the deciding packet).
+                self.decision = Some(FlowDecision::Pass)
+            }
+            Verdict::Accept => {}
+            _ => self.decision = None,
+        }
+        if self.decision == Some(FlowDecision::Pass)
+            && self
+                .engine
+                .inspector()
+                .1
+                .as_ref()
+                .is_some_and(RateLimiter::counts_every_packet)
+        {
+            // A rate limit counting packets, bytes or app events must keep seeing them.
+            self.decision = None;
+        }
         v
+    }
+
+    /// What the latest [`Sensor::handle_packet`] decided for the rest of its flow: `Pass`
+    /// or `Drop` at the packet that decided (and, for `Drop`, every later packet the sensor
+    /// still sees), `None` while the flow is still inspected. Inline drivers hand it to the
+    /// kernel so that it stops queueing the flow.
+    pub fn flow_decision(&self) -> Option<FlowDecision> {
+        self.decision
+    }
+
+    fn flows_passed(&self) -> u64 {
+        self.engine
+            .inspector()
+            .0
+            .as_ref()
+            .map_or(0, |d| d.stats().flows_passed)
     }
 
     /// Time has passed without packets: ends idle flows as of `now`.
@@ -219,6 +286,15 @@ impl Sensor {
             Some(d) => d.swap_rules(rules),
             None => *slot = Some(Detector::new(rules, settings.detect_config())),
         }
+    }
+
+    /// Applies what of `settings` can change while running (a reload): the exception
+    /// policies. Everything else is fixed when the sensor is built: the engine's sizes,
+    /// caps and timeouts (`--set`), the engine profile and the rate limits (their tables
+    /// keep their buckets).
+    pub fn apply_live_settings(&mut self, settings: &Settings) {
+        self.engine
+            .set_exception_policies(settings.engine.exceptions);
     }
 
     /// The rules in use, if any.
@@ -305,6 +381,16 @@ impl Sensor {
                     }
                 }
                 Event::Exception(x) => {
+                    if x.inline
+                        && matches!(
+                            x.action,
+                            sekisho_engine::ExceptionAction::PassFlow
+                                | sekisho_engine::ExceptionAction::Bypass
+                        )
+                    {
+                        // The engine passes the rest of this flow uninspected.
+                        self.decision = Some(FlowDecision::Pass);
+                    }
                     if self.explain {
                         self.records.push_back(Record::Explain(exception_line(&x)));
                     }

@@ -34,14 +34,29 @@ Queue full (the engine fell behind): --fail-closed (default) lets the kernel dro
 sekisho_queue_fail_open gauge; the kernel's drops are sekisho_queue_dropped_total.
 
 Signals: SIGHUP (or `sekisho reload --pid-file FILE` with --pid-file FILE) reloads the policy: the new rules are compiled beside the running ones and
-swapped in only when they load without error; a bad policy is refused with its diagnostics on
+swapped in only when they load without error, with the policy's exception policies
+(engine_profile and rate_limits keep their values from start: a warning says when they
+changed); a bad policy is refused with its diagnostics on
 stderr and counted (sekisho_reload_failures_total), the old rules keep running. Flows and
 their state survive a reload. SIGTERM/SIGINT stop: every flow ends (flow records are logged),
 logs are flushed, the queues are unbound.
 
+Rate limits: one table per name, shared by every worker (queue). SIGUSR1 writes each table to
+DIR/ratelimit/NAME in the /proc/net/ipt_hashlimit format (also at exit), which
+`sekisho ratelimit show NAME --out DIR --pid-file FILE` asks for and prints; --metrics has
+each table's entries and counters.
+
 Logs (--out DIR; format per --log-format, else the policy's logging.format) are flushed every
 --flush-interval and at exit. --metrics ADDR serves Prometheus text (packets, bytes, verdicts
 by kind, flows, alerts, queue drops, reloads and the last result).
+
+Flows decided whole (--pass-mark, --drop-mark): the packet that passes or drops its whole flow
+goes back to the kernel marked, and rules before the NFQUEUE rule keep the rest of the flow
+out of the queue, e.g. with --pass-mark 0x1/0x3 --drop-mark 0x2/0x3:
+  iptables -A FORWARD -m mark ! --mark 0/0x3 -j CONNMARK --save-mark --mask 0x3
+  iptables -A FORWARD -m connmark --mark 0x1/0x3 -j ACCEPT
+  iptables -A FORWARD -m connmark --mark 0x2/0x3 -j DROP
+  iptables -A FORWARD -j NFQUEUE --queue-num 0
 
 Exit status:
   0  stopped by SIGTERM/SIGINT
@@ -124,6 +139,21 @@ pub struct Args {
     /// Write `ready` to this file once every queue is bound.
     #[arg(long, value_name = "FILE")]
     pub ready_file: Option<PathBuf>,
+    /// Take flows that are passed whole (a `pass` rule acting on the flow, an exception
+    /// policy `pass-flow`/`bypass`) out of the queue: their deciding packet goes back to the
+    /// kernel (NF_REPEAT) with this mark, for rules that copy it to the connection and accept
+    /// the connection before the NFQUEUE rule (docs/inline.md, "Flows decided whole").
+    #[arg(long, value_name = "VALUE[/MASK]", value_parser = sekisho_nfqueue::Mark::parse)]
+    pub pass_mark: Option<sekisho_nfqueue::Mark>,
+    /// The same for flows dropped whole (flow drops, rejects of the flow): the rules drop
+    /// the connection before the NFQUEUE rule.
+    #[arg(long, value_name = "VALUE[/MASK]", value_parser = sekisho_nfqueue::Mark::parse)]
+    pub drop_mark: Option<sekisho_nfqueue::Mark>,
+    /// Most accepted packets answered by one batch verdict (NFQNL_MSG_VERDICT_BATCH); a batch
+    /// is sent as soon as no packet waits, so it never holds an idle flow. 1: one verdict per
+    /// packet.
+    #[arg(long, value_name = "N", default_value = "16", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub verdict_batch: u32,
     /// Test-only: while FILE exists the workers stop reading their queues (a stalled engine).
     #[arg(long, value_name = "FILE", hide = true)]
     pub test_stall_file: Option<PathBuf>,
@@ -207,6 +237,8 @@ pub fn run(args: Args) -> ExitCode {
         ModeArg::Monitor => Mode::Monitor,
     });
     settings.checksums(args.checksum_validation == ChecksumArg::All);
+    // What a reload starts from: the flags, before the policy and --set.
+    let base = settings.clone();
     settings.apply_policy(&policy);
     for s in &args.sets {
         if let Err(e) = settings.set_text(s) {
@@ -259,7 +291,18 @@ pub fn run(args: Args) -> ExitCode {
         settings: settings.clone(),
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         stall_file: args.test_stall_file.clone(),
+        pass_mark: args.pass_mark,
+        verdict_batch: args.verdict_batch,
+        drop_mark: args.drop_mark,
     };
+    if let (Some(p), Some(d)) = (args.pass_mark, args.drop_mark) {
+        if p.value & d.mask == d.value || d.value & p.mask == p.value {
+            eprintln!(
+                "sekisho run: error: --pass-mark {p} and --drop-mark {d} must be told apart (one carries the other)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let control = Control::new(Some(rules));
     if let Some(addr) = args.metrics {
         match sekisho_nfqueue::serve_metrics(addr, Arc::clone(&control)) {
@@ -273,8 +316,13 @@ pub fn run(args: Args) -> ExitCode {
     if let Err(e) = signals(
         Arc::clone(&control),
         args.policy.clone(),
-        settings,
+        Reload {
+            base,
+            sets: args.sets.clone(),
+            running: settings,
+        },
         args.allow_unsupported,
+        opts.out_dir.clone(),
     ) {
         eprintln!("sekisho run: error: cannot install signal handlers: {e}");
         return ExitCode::from(2);
@@ -319,6 +367,10 @@ pub fn run(args: Args) -> ExitCode {
         );
     };
     let result = sekisho_nfqueue::run(&opts, &control, &mut on_ready);
+    // The tables as the run left them, as `replay --out` writes them at the end of input.
+    if let Err(e) = control.write_rate_limits(&opts.out_dir) {
+        eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
+    }
     if let Some(p) = &args.pid_file {
         let _ = std::fs::remove_file(p);
     }
@@ -356,25 +408,79 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-/// SIGHUP reloads, SIGTERM/SIGINT stop; handled on a thread of their own.
+/// What a reload rebuilds the settings from.
+struct Reload {
+    /// The settings from the flags alone.
+    base: Settings,
+    /// The `--set` overrides, applied after the policy as at start.
+    sets: Vec<String>,
+    /// The settings the run started with.
+    running: Settings,
+}
+
+impl Reload {
+    /// The policy's settings and rules, built beside the running ones. Settings that cannot
+    /// change while running (`Sensor::apply_live_settings` takes the exception policies
+    /// only) are reported when the new policy changes them.
+    fn load(
+        &self,
+        path: &Path,
+        allow_unsupported: bool,
+    ) -> Result<(Arc<RuleSet>, Settings), String> {
+        let checked = sekisho_policy::Policy::check_file(path, &Default::default());
+        let mut settings = self.base.clone();
+        if checked.is_valid() {
+            settings.apply_policy(&checked.policy);
+        }
+        for s in &self.sets {
+            settings.set_text(s).map_err(|e| e.to_string())?;
+        }
+        let rules = load(path, &settings, allow_unsupported)?;
+        let mut fixed = Vec::new();
+        if format!("{:?}", settings.rate_limits) != format!("{:?}", self.running.rate_limits) {
+            fixed.push("rate_limits");
+        }
+        if settings.engine.app_layer.server_greeting_probe
+            != self.running.engine.app_layer.server_greeting_probe
+        {
+            fixed.push("engine_profile");
+        }
+        if !fixed.is_empty() {
+            eprintln!(
+                "sekisho run: warning: reload: {} changed in {}: kept as at start (restart sekisho to apply)",
+                fixed.join(" and "),
+                path.display()
+            );
+        }
+        Ok((rules, settings))
+    }
+}
+
+/// SIGHUP reloads, SIGUSR1 writes the rate-limit tables to `OUT/ratelimit/NAME`,
+/// SIGTERM/SIGINT stop; handled on a thread of their own.
 fn signals(
     control: Arc<Control>,
     policy: PathBuf,
-    settings: Settings,
+    reload: Reload,
     allow_unsupported: bool,
+    out_dir: PathBuf,
 ) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM])?;
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
                 if sig == SIGHUP {
-                    match control.reload(|| load(&policy, &settings, allow_unsupported)) {
+                    match control.reload_with_settings(|| reload.load(&policy, allow_unsupported)) {
                         Ok(()) => eprintln!("sekisho run: reloaded {}", policy.display()),
                         Err(e) => eprintln!(
                             "sekisho run: error: reload refused, the previous rules keep running: {e}"
                         ),
+                    }
+                } else if sig == SIGUSR1 {
+                    if let Err(e) = control.write_rate_limits(&out_dir) {
+                        eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
                     }
                 } else {
                     control.stop();
