@@ -122,6 +122,14 @@ fn sendmail(lab: &Lab, dir: &Path, subject: &str, rcpts: &[&str]) {
     assert!(child.wait().expect("sendmail").success(), "sendmail failed");
 }
 
+/// The recipients smtp-sink received, without Postfix's DSN arguments (`ORCPT=...`).
+fn delivered(dump: &Path) -> Vec<String> {
+    inline::delivered(dump)
+        .iter()
+        .filter_map(|r| r.split_whitespace().next().map(str::to_string))
+        .collect()
+}
+
 /// The instance's log so far.
 fn maillog(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("maillog")).unwrap_or_default()
@@ -161,12 +169,17 @@ fn postfix_pipelined_mail_is_enforced_by_recipient() {
     postfix_instance(&lab, &pf);
 
     // Allowed: both recipients are on the list.
-    sendmail(&lab, &pf, "allowed", &["alice@example.com", "bob@example.org"]);
+    sendmail(
+        &lab,
+        &pf,
+        "allowed",
+        &["alice@example.com", "bob@example.org"],
+    );
     wait_log(&lab, &pf, 30, "the allowed message was not sent", |l| {
         l.matches("status=sent").count() >= 2
     });
     assert_eq!(
-        inline::delivered(&dump),
+        delivered(&dump),
         vec![
             "<alice@example.com>".to_string(),
             "<bob@example.org>".to_string()
@@ -174,15 +187,19 @@ fn postfix_pipelined_mail_is_enforced_by_recipient() {
     );
 
     // Disallowed: one recipient off the list blocks the whole message.
-    sendmail(&lab, &pf, "mixed", &["alice@example.com", "mallory@evil.test"]);
+    sendmail(
+        &lab,
+        &pf,
+        "mixed",
+        &["alice@example.com", "mallory@evil.test"],
+    );
     wait_log(&lab, &pf, 30, "the mixed message was not deferred", |l| {
         l.contains("status=deferred")
     });
     let log = maillog(&pf);
     assert!(
-        !log.contains("to=<mallory@evil.test>, relay=10.0.1.2[10.0.1.2]:25, delay")
-            || !log.contains("mallory@evil.test>, relay=10.0.1.2[10.0.1.2]:25, delay=0")
-            || log.contains("status=deferred"),
+        log.lines()
+            .any(|l| l.contains("to=<mallory@evil.test>") && l.contains("status=deferred")),
         "{log}"
     );
     let conf = pf.display().to_string();
@@ -194,7 +211,7 @@ fn postfix_pipelined_mail_is_enforced_by_recipient() {
     );
     inline::stop(&mut lab, &fw);
     assert_eq!(
-        inline::delivered(&dump),
+        delivered(&dump),
         vec![
             "<alice@example.com>".to_string(),
             "<bob@example.org>".to_string()
