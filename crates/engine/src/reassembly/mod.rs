@@ -207,10 +207,17 @@ pub struct ReassemblyConfig {
 }
 
 impl Default for ReassemblyConfig {
-    /// 1 MiB of out-of-order data per direction, 1 GiB window, no delivered-byte history.
+    /// 8 MiB of out-of-order data per direction, 1 GiB window, no delivered-byte history.
+    ///
+    /// 8 MiB is above Linux's default maximum receive window (`tcp_rmem` max 6 MiB): after
+    /// one lost segment a fast sender keeps sending up to a window's worth before the
+    /// retransmission arrives, and the receiver buffers all of it, so must we. A smaller cap
+    /// turned ordinary loss recovery into a gap and, inline, the drop-flow policy of
+    /// `stream_reassembly_memcap`. The engine-wide budget (`stream.reassembly.memcap`) still
+    /// bounds the total.
     fn default() -> Self {
         Self {
-            max_buffered_bytes: 1 << 20,
+            max_buffered_bytes: 8 << 20,
             max_window: DEFAULT_MAX_WINDOW,
             retain_delivered: 0,
         }
