@@ -1489,19 +1489,8 @@ fn parse_one(cx: &Ctx, kw: &Kw, st: &mut OptState, warnings: &mut Vec<Diagnostic
             let (v, _, _) = need_value(cx, kw)?;
             let cmp = parse_size_cmp(v)
                 .ok_or_else(|| bad_value(cx, kw, "expected N, =N, !N, <N, >N, <=N, >=N or A<>B"))?;
-            if name == "dsize" {
-                let max = match cmp {
-                    SizeCmp::Between(_, b) => b,
-                    SizeCmp::Eq(n)
-                    | SizeCmp::Ne(n)
-                    | SizeCmp::Lt(n)
-                    | SizeCmp::Gt(n)
-                    | SizeCmp::Le(n)
-                    | SizeCmp::Ge(n) => n,
-                };
-                if max > 65535 {
-                    return Err(bad_value(cx, kw, "dsize is at most 65535"));
-                }
+            if name == "dsize" && size_cmp_max(cmp) > 65535 {
+                return Err(bad_value(cx, kw, "dsize is at most 65535"));
             }
             push(
                 st,
@@ -1518,16 +1507,7 @@ fn parse_one(cx: &Ctx, kw: &Kw, st: &mut OptState, warnings: &mut Vec<Diagnostic
             let (v, _, _) = need_value(cx, kw)?;
             let cmp = parse_size_cmp(v)
                 .ok_or_else(|| bad_value(cx, kw, "expected N, <N, >N or A<>B (0 to 255)"))?;
-            let max = match cmp {
-                SizeCmp::Between(_, b) => b,
-                SizeCmp::Eq(n)
-                | SizeCmp::Ne(n)
-                | SizeCmp::Lt(n)
-                | SizeCmp::Gt(n)
-                | SizeCmp::Le(n)
-                | SizeCmp::Ge(n) => n,
-            };
-            if max > 255 {
+            if size_cmp_max(cmp) > 255 {
                 return Err(bad_value(cx, kw, format!("{name} is at most 255")));
             }
             push(
@@ -2046,6 +2026,19 @@ pub(crate) fn pcre_flag_for_buffer(b: Buffer) -> Option<char> {
     "UIPQHDMCSYVWZ"
         .chars()
         .find(|&c| pcre_buffer_flag(c) == Some(b))
+}
+
+/// The largest number a size comparison names (for range checks of `dsize`, `itype`...).
+fn size_cmp_max(c: SizeCmp) -> u64 {
+    match c {
+        SizeCmp::Between(_, b) => b,
+        SizeCmp::Eq(n)
+        | SizeCmp::Ne(n)
+        | SizeCmp::Lt(n)
+        | SizeCmp::Gt(n)
+        | SizeCmp::Le(n)
+        | SizeCmp::Ge(n) => n,
+    }
 }
 
 fn parse_size_cmp(v: &str) -> Option<SizeCmp> {
