@@ -210,8 +210,26 @@ fn apply_threshold_config(
     let wanted = |sig: &Sig, gid: u32, sid: u32| {
         (sid == 0 || u64::from(sid) == sig.sid) && (gid == 0 || u64::from(gid) == sig.gid)
     };
+    // Rules by sid, so a line naming one rule does not walk all of them (ET Open: 22k).
+    let mut by_sid: std::collections::HashMap<u64, Vec<usize>> = Default::default();
+    for (i, sig) in sigs.iter().enumerate() {
+        by_sid.entry(sig.sid).or_default().push(i);
+    }
+    let all: Vec<usize> = (0..sigs.len()).collect();
     for e in &cfg.entries {
-        for (i, sig) in sigs.iter_mut().enumerate() {
+        let sid = match &e.directive {
+            D::Threshold { sid, .. } | D::Suppress { sid, .. } | D::RateFilter { sid, .. } => *sid,
+        };
+        let targets = if sid == 0 {
+            &all
+        } else {
+            match by_sid.get(&u64::from(sid)) {
+                Some(v) => v,
+                None => continue,
+            }
+        };
+        for &i in targets {
+            let Some(sig) = sigs.get_mut(i) else { continue };
             match &e.directive {
                 D::Threshold {
                     gid,

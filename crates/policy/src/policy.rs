@@ -1228,12 +1228,14 @@ impl Policy {
             return Vec::new();
         };
         let vars = build_variables(&self.variables);
-        let sids: std::collections::HashSet<(u64, u64)> = self
+        // (gid, sid) of every rule, and the sids alone for `gen_id 0` (any generator).
+        let ids: std::collections::HashSet<(u64, u64)> = self
             .rule_groups
             .iter()
             .flat_map(|g| g.rules.iter())
             .map(|r| (r.gid(), r.sid()))
             .collect();
+        let sids: std::collections::HashSet<u64> = ids.iter().map(|&(_, s)| s).collect();
         let mut out = Vec::new();
         for e in &cfg.entries {
             let at = |d: Diagnostic| {
@@ -1261,9 +1263,11 @@ impl Policy {
                 }
             };
             let named = sid == 0
-                || sids
-                    .iter()
-                    .any(|&(g, s)| s == u64::from(sid) && (gid == 0 || g == u64::from(gid)));
+                || if gid == 0 {
+                    sids.contains(&u64::from(sid))
+                } else {
+                    ids.contains(&(u64::from(gid), u64::from(sid)))
+                };
             if !named {
                 out.push(at(Diagnostic::warning(format!(
                     "gen_id {gid}, sig_id {sid}: no such rule in the policy; this line has no effect"
