@@ -459,3 +459,31 @@ fn loophole_firewall_cases_sekisho_cannot_evaluate_skip() {
         "{af}"
     );
 }
+
+/// A relative `--suite` (as a person types it: `--suite ../shared/conformance/suricata-verify`)
+/// gives the same outcome as an absolute one. `${TEST_DIR}` in a case's `threshold-file` used
+/// to be joined onto the case directory twice, so these cases were skipped with "No such file".
+#[test]
+fn relative_suite_path_finds_case_files() {
+    let Some(suite) = sekisho_testutil::require_shared(SUITE) else {
+        return;
+    };
+    let case = "threshold/threshold-config-rate-filter-alert-flow";
+    let parent = suite.parent().expect("suite has a parent");
+    let name = suite.file_name().expect("suite has a name");
+    let out = Command::cargo_bin("sekisho")
+        .expect("sekisho binary")
+        .current_dir(parent)
+        .arg("verify")
+        .arg("--suite")
+        .arg(name)
+        .arg(case)
+        .output()
+        .expect("run sekisho verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("PASS {case}")),
+        "relative --suite:\n{stdout}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}

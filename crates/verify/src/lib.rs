@@ -1069,9 +1069,13 @@ fn run_case_inner(
                 rules,
                 packet_filter: settings.fw_packet_filter.clone(),
             }),
+            // `${TEST_DIR}/x` already names the case directory; joining it onto `dir` again
+            // broke every relative `--suite` (the path doubled).
             threshold_file: settings.threshold_file.as_ref().map(|f| {
-                let f = f.replace("${TEST_DIR}", &dir.display().to_string());
-                dir.join(f)
+                match f.strip_prefix("${TEST_DIR}") {
+                    Some(rest) => dir.join(rest.trim_start_matches('/')),
+                    None => dir.join(f),
+                }
             }),
         })
     } else {
