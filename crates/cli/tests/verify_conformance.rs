@@ -487,3 +487,65 @@ fn relative_suite_path_finds_case_files() {
     );
     assert_eq!(out.status.code(), Some(0), "{stdout}");
 }
+
+/// Loophole 5 on the other record types whose fields the runner lists: a probe on a field
+/// sekisho does not write in `netflow`, `anomaly` or `stats` records skips the case (it
+/// used to hold vacuously for `not-has-key` and `count: 0`).
+#[test]
+fn loophole_unwritten_fields_of_netflow_anomaly_and_stats_skip_case() {
+    let Some(s) = TempSuite::new() else { return };
+    for (name, t, m) in [
+        ("netflow-community", "netflow", "not-has-key: community_id"),
+        ("anomaly-code", "anomaly", "anomaly.code: 7"),
+        ("stats-http2", "stats", "stats.app_layer.flow.http2: 0"),
+    ] {
+        let filter =
+            format!("      count: 0\n      match:\n        event_type: {t}\n        {m}\n");
+        s.case(name, |y| add_filter(y, &filter));
+        let o = s.outcome(name);
+        assert!(o.starts_with(&format!("SKIP {name}:")), "{m}: {o}");
+        let field = m
+            .trim_start_matches("not-has-key: ")
+            .split(':')
+            .next()
+            .unwrap_or_default();
+        assert!(o.contains(field), "{m}: the reason names the field: {o}");
+    }
+}
+
+/// A case-level `requires` with a key the runner does not know skips the case, naming the
+/// key (suricata-verify itself would stop with an error; counting the case either way would
+/// be a guess).
+#[test]
+fn unknown_case_requirement_skips_naming_the_key() {
+    let Some(s) = TempSuite::new() else { return };
+    s.case("case-requires", |y| {
+        format!("requires:\n  sekisho-no-such-key: 1\n\n{y}")
+    });
+    let o = s.outcome("case-requires");
+    assert!(
+        o.starts_with("SKIP case-requires:") && o.contains("`sekisho-no-such-key`"),
+        "{o}"
+    );
+}
+
+/// `shell` and `file-compare` checks are not evaluated: a case with one is skipped with the
+/// reason, never passed on its other checks.
+#[test]
+fn shell_and_file_compare_checks_skip_the_case() {
+    let Some(s) = TempSuite::new() else { return };
+    for (name, check) in [
+        ("shell", "  - shell:\n      args: test -e eve.json\n"),
+        (
+            "file-compare",
+            "  - file-compare:\n      filename: eve.json\n      expected: expected/eve.json\n",
+        ),
+    ] {
+        s.case(name, |y| format!("{}\n{check}", y.trim_end()));
+        let o = s.outcome(name);
+        assert!(
+            o.starts_with(&format!("SKIP {name}:")) && o.contains(name),
+            "{name}: {o}"
+        );
+    }
+}

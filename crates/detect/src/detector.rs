@@ -307,6 +307,13 @@ impl Detector {
         }
     }
 
+    /// True when the firewall (a firewall rule or default policy) dropped the flow
+    /// `flow_id`, as opposed to threat detection (for the `firewall.drop_reason.flow_drop`
+    /// counter).
+    pub fn firewall_dropped(&self, flow_id: u64) -> bool {
+        self.flows.get(&flow_id).is_some_and(|st| st.fw.dropped())
+    }
+
     /// The rules in use.
     pub fn rules(&self) -> &RuleSet {
         &self.rules
@@ -1473,7 +1480,14 @@ impl Detector {
         } else {
             p.payload
         };
-        let o = fw.evaluate(p, &mut st.fw, payload, &mut self.scratch);
+        // `flow:established` on the state before the packet, as for threat detection: the
+        // ACK completing the handshake is still connection setup (suricata-verify
+        // ruletype-firewall-08 expects `flow:not_established` to accept all three).
+        let pe = PacketContext {
+            established: self.established_before,
+            ..*p
+        };
+        let o = fw.evaluate(&pe, &mut st.fw, payload, &mut self.scratch);
         if explain && !o.explain.is_empty() {
             let ctx = self.ctx_line(p, st);
             for l in &o.explain {
@@ -1508,7 +1522,13 @@ impl Detector {
             }
             if inline {
                 let reason = o.drop_reason.unwrap_or("firewall rules");
-                let alert = o.alerts.first().map(|a| a.info.clone());
+                // The dropping rule's own alert (suricata-verify ruletype-firewall-27: an
+                // accept:hook alert earlier in the same packet is not the drop's).
+                let alert = o
+                    .alerts
+                    .iter()
+                    .find(|a| Some(a.info.sid) == o.drop_sid)
+                    .map(|a| a.info.clone());
                 push_drop(&mut self.out, &mut self.stats, p, reason, alert);
                 st.drop_logged[p.direction.index()] = true;
                 return Some(match o.reject {
@@ -1639,7 +1659,12 @@ impl Inspector for Detector {
         let d = p.direction.index();
         if st.dropped.is_some() && (self.cfg.drop_flows_all || !st.drop_logged[d]) {
             st.drop_logged[d] = true;
-            push_drop(&mut self.out, &mut self.stats, p, "flow drop", None);
+            let reason = if st.fw.dropped() {
+                "firewall flow drop"
+            } else {
+                "flow drop"
+            };
+            push_drop(&mut self.out, &mut self.stats, p, reason, None);
         }
     }
 

@@ -228,6 +228,9 @@ pub struct FwOutcome {
     /// EVE `drop.reason` for drops: `firewall rules`, `firewall default packet policy`,
     /// `firewall default app policy` or `firewall flow drop`.
     pub drop_reason: Option<&'static str>,
+    /// The rule that dropped (none for a default policy or an earlier flow drop): its
+    /// alert, if it has one, is the one the `drop` record carries.
+    pub drop_sid: Option<u64>,
     /// The drop came from a `reject*` action: who gets the RST/ICMP error.
     pub reject: Option<sekisho_engine::RejectTo>,
     /// Threat detection must not run on this packet (secondary `pass` on this packet or an
@@ -629,6 +632,7 @@ impl Firewall {
         let mut out = FwOutcome {
             verdict: FwVerdict::AcceptPacket,
             drop_reason: None,
+            drop_sid: None,
             reject: None,
             skip_td: fw.td_pass,
             skip_app_td: false,
@@ -806,7 +810,11 @@ impl Firewall {
                 match self.eval_hook(p, fw, si, at, payload, &views, scratch, out) {
                     HookResult::Accepted => {}
                     HookResult::TxAccepted => {
-                        fw.txs[si].tx_accepted[d] = true;
+                        // The transaction's hooks in both directions: sekisho's firewall
+                        // protocols (SMTP, TLS, HTTP) each carry request and response in
+                        // one transaction (suricata-verify ruletype-firewall-21 accepts the
+                        // response of a GET accepted by `accept:tx` at request_line).
+                        fw.txs[si].tx_accepted = [true; 2];
                         break;
                     }
                     HookResult::Done => return,
@@ -1000,6 +1008,7 @@ impl Firewall {
     ) {
         out.reject = reject_to(r.primary.kind);
         out.drop_reason = Some(reason);
+        out.drop_sid = Some(r.sig.sid);
         if r.primary.scope == Some(ActionScope::Flow) {
             out.verdict = FwVerdict::DropFlow;
             fw.dropped = Some((p.pkt_num, r.sig.sid));
@@ -1031,7 +1040,7 @@ impl Firewall {
 enum HookResult {
     /// The hook is accepted; go on to the next hook.
     Accepted,
-    /// `accept:tx`: the rest of this transaction's hooks in this direction are accepted.
+    /// `accept:tx`: the rest of this transaction's hooks are accepted, both directions.
     TxAccepted,
     /// The packet's firewall verdict is final (drop, accept:flow).
     Done,

@@ -715,7 +715,13 @@ impl<I: Inspector> Parts<'_, I> {
             0,
             Direction::ToServer,
         );
-        queue_app_txs(self.cx.events, self.cx.stats, &mut flow, now, 0, true);
+        // A flow dropped inline logs no transaction still open at its end, as Suricata
+        // does (no end-of-flow pass runs for a dropped flow): the transaction the drop cut
+        // short is in the drop and alert records, and was never delivered (suricata-verify
+        // ruletype-firewall-123..136 expect no `smtp` record for the blocked message).
+        if flow.action != Some(FlowAction::Drop) {
+            queue_app_txs(self.cx.events, self.cx.stats, &mut flow, now, 0, true);
+        }
         self.cx.events.push_back(Event::FlowEnd(Box::new(rec)));
     }
 
@@ -840,6 +846,9 @@ impl<I: Inspector> Cx<'_, I> {
         }
         if !inline {
             return None;
+        }
+        if !matches!(action, ExceptionAction::Ignore | ExceptionAction::Auto) {
+            self.inspector.on_exception(target, action);
         }
         match action {
             ExceptionAction::DropFlow => {

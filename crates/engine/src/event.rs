@@ -402,6 +402,11 @@ pub trait Inspector {
     /// per-flow inspection state too.
     fn rollback(&mut self, _flow_id: u64) {}
 
+    /// Called (inline only) when an exception policy decided this packet's verdict: a drop,
+    /// reject or pass that no rule made. Lets the caller attribute the verdict (Suricata's
+    /// `ips.drop_reason.*` counters).
+    fn on_exception(&mut self, _target: crate::ExceptionTarget, _action: crate::ExceptionAction) {}
+
     /// Polled after [`Inspector::on_packet_end`]: detection could not see what a rule that
     /// can drop needs on this packet (a limit cut an evaluation short, a list it reads was
     /// truncated). The engine then applies that target's exception policy.

@@ -39,9 +39,11 @@ mod ratelimit;
 pub use ratelimit::{RateLimitTables, TableSummary};
 mod sensor;
 mod settings;
+mod verdicts;
 
 pub use sekisho_detect::RuleSet;
 pub use sekisho_engine::records::Record;
 pub use sekisho_engine::Transmit;
 pub use sensor::{FlowDecision, Sensor};
 pub use settings::{Mode, SettingError, Settings, SETTING_KEYS};
+pub use verdicts::verdict_counter_names;

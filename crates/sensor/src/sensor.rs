@@ -7,16 +7,19 @@ use sekisho_detect::{Detector, Output, RuleSet};
 use sekisho_engine::event::ExceptionRecord;
 use sekisho_engine::records::{DropRecord, Record};
 use sekisho_engine::{
-    AppChunk, Engine, Event, ExceptionTarget, FlowRecord, Inspector, LinkType, PacketContext,
-    Stats, Timestamp, Transmit, Verdict,
+    AppChunk, Engine, Event, ExceptionAction, ExceptionTarget, FlowRecord, Inspector, LinkType,
+    PacketContext, Stats, Timestamp, Transmit, Verdict,
 };
 
 use crate::ratelimit::{RateLimitTables, RateLimiter};
 use crate::settings::Settings;
+use crate::verdicts::{Cause, Seen, VerdictCounters};
 
 /// The engine's inspector: the rate limits, then detection when there are rules; nothing
-/// otherwise (so a run without either does exactly the engine's work).
-struct Inspect(Option<Detector>, Option<RateLimiter>);
+/// otherwise (so a run without either does exactly the engine's work). The third field is
+/// what, besides detection's drop records, dropped the packet being handled (for the
+/// verdict counters).
+struct Inspect(Option<Detector>, Option<RateLimiter>, Option<Cause>);
 
 impl Inspector for Inspect {
     fn on_packet(&mut self, pkt: &PacketContext<'_>) -> Verdict {
@@ -26,6 +29,9 @@ impl Inspector for Inspect {
             Some(r) => r.on_packet(pkt),
             None => Verdict::Accept,
         };
+        if limited.is_drop() {
+            self.2 = Some(Cause::RateLimit);
+        }
         let v = self
             .0
             .as_mut()
@@ -45,14 +51,31 @@ impl Inspector for Inspect {
             .as_mut()
             .map_or(Verdict::Accept, |d| d.on_packet_end(pkt));
         match self.1.as_mut() {
-            Some(r) => r.on_packet_end(pkt).and(v),
+            Some(r) => {
+                let limited = r.on_packet_end(pkt);
+                if limited.is_drop() && self.2.is_none() {
+                    self.2 = Some(Cause::RateLimit);
+                }
+                limited.and(v)
+            }
             None => v,
         }
     }
 
     fn on_flow_drop(&mut self, pkt: &PacketContext<'_>) {
+        let firewall = self
+            .0
+            .as_ref()
+            .is_some_and(|d| d.firewall_dropped(pkt.flow_id));
+        self.2 = Some(Cause::FlowDrop { firewall });
         if let Some(d) = self.0.as_mut() {
             d.on_flow_drop(pkt)
+        }
+    }
+
+    fn on_exception(&mut self, target: ExceptionTarget, action: ExceptionAction) {
+        if action.drops() {
+            self.2 = Some(Cause::Exception(target));
         }
     }
 
@@ -108,6 +131,8 @@ pub struct Sensor {
     finishing: bool,
     /// What the latest packet decided for the rest of its flow ([`Sensor::flow_decision`]).
     decision: Option<FlowDecision>,
+    /// `ips.*` / `firewall.*` counters of every verdict given.
+    verdicts: VerdictCounters,
 }
 
 /// A decision a packet made for every later packet of its flow, in both directions: what an
@@ -147,6 +172,7 @@ impl Sensor {
                 Inspect(
                     detector,
                     RateLimiter::new(&settings.rate_limits, settings.inline(), tables),
+                    None,
                 ),
             ),
             records: VecDeque::new(),
@@ -154,6 +180,7 @@ impl Sensor {
             explain: settings.explain,
             finishing: false,
             decision: None,
+            verdicts: VerdictCounters::default(),
         }
     }
 
@@ -163,8 +190,11 @@ impl Sensor {
         self.now = self.now.max(ts);
         let passed = self.flows_passed();
         self.decision = None;
+        let (records_before, invalid_before) = (self.records.len(), self.engine.invalid_dropped());
+        self.engine.inspector_mut().2 = None;
         let v = self.engine.handle_packet(ts, link, frame);
         self.collect();
+        self.count_verdict(v, records_before, invalid_before);
         match v {
             Verdict::DropFlow | Verdict::Reject { flow: true, .. } => {
                 self.decision = Some(FlowDecision::Drop)
@@ -197,6 +227,27 @@ impl Sensor {
     /// kernel so that it stops queueing the flow.
     pub fn flow_decision(&self) -> Option<FlowDecision> {
         self.decision
+    }
+
+    /// Counts the verdict `v` of the packet just handled; `records_before` and
+    /// `invalid_before` are the record queue length and the engine's undecodable-drop count
+    /// before it.
+    fn count_verdict(&mut self, v: Verdict, records_before: usize, invalid_before: u64) {
+        let mut reasons = self
+            .records
+            .range(records_before..)
+            .filter_map(|r| match r {
+                Record::Drop(d) if v.is_drop() => Some(d.reason),
+                _ => None,
+            });
+        self.verdicts.count(
+            v,
+            Seen {
+                invalid: self.engine.invalid_dropped() != invalid_before,
+                cause: self.engine.inspector().2,
+                record_reasons: &mut reasons,
+            },
+        );
     }
 
     fn flows_passed(&self) -> u64 {
@@ -251,6 +302,13 @@ impl Sensor {
             if let Some(r) = self.engine.inspector().1.as_ref() {
                 counters.extend(r.counters());
             }
+            let firewall = self
+                .engine
+                .inspector()
+                .0
+                .as_ref()
+                .is_some_and(|d| d.rules().firewall().is_some());
+            self.verdicts.extend(firewall, &mut counters);
             self.records.push_back(Record::Stats {
                 ts: self.now,
                 counters,

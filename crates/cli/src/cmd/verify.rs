@@ -85,6 +85,10 @@ pub fn capabilities() -> Capabilities {
     engine.stats().for_each(|k, _| {
         caps.counters.insert(k.to_string());
     });
+    // The sensor's verdict counters (`ips.*`; `firewall.*` in firewall mode, the only
+    // cases that check them).
+    caps.counters
+        .extend(sekisho_sensor::verdict_counter_names().map(str::to_string));
     caps
 }
 
