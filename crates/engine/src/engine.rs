@@ -1,6 +1,7 @@
 //! The engine: decode → flow → TCP state/reassembly → inspector, with queued events.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
 use crate::app::{AppLayer, HoldBudget};
 use crate::config::EngineConfig;
@@ -922,18 +923,7 @@ impl<I: Inspector> Cx<'_, I> {
         deliver: bool,
         base: &PacketContext<'_>,
     ) -> Verdict {
-        let st = &mut self.stats.tcp;
-        if info.flags & tcp_flags::SYN != 0 {
-            if info.flags & tcp_flags::ACK != 0 {
-                st.synack += 1;
-            } else {
-                st.syn += 1;
-            }
-        }
-        if info.flags & tcp_flags::RST != 0 {
-            st.rst += 1;
-        }
-        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        self.count_tcp_flags(info.flags);
         // A dropped bare SYN, SYN-ACK or ACK still moves the state machine, as in Suricata,
         // whose stream engine runs before detection: live, the peer retransmits it; in a
         // replay the capture goes on as if it arrived, and a flow whose handshake packets a
@@ -941,29 +931,68 @@ impl<I: Inspector> Cx<'_, I> {
         // RST never reach the session (the receiver did not get them).
         let control_only =
             pkt.payload.is_empty() && info.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
-        let Some(sess) = flow.tcp.as_mut().filter(|_| deliver || control_only) else {
+        if !(deliver || control_only) {
             return Verdict::Accept;
+        }
+        if let ControlFlow::Break(v) = self.track_tcp_session(flow, info, pkt, dir, base) {
+            return v;
+        }
+        self.reassemble_segment(flow, info, pkt, dir, base)
+    }
+
+    /// Counts the handshake and reset flags of every TCP packet, delivered or not.
+    #[inline]
+    fn count_tcp_flags(&mut self, flags: u8) {
+        let st = &mut self.stats.tcp;
+        if flags & tcp_flags::SYN != 0 {
+            if flags & tcp_flags::ACK != 0 {
+                st.synack += 1;
+            } else {
+                st.syn += 1;
+            }
+        }
+        if flags & tcp_flags::RST != 0 {
+            st.rst += 1;
+        }
+    }
+
+    /// Moves the flow's TCP session (state machine, timestamps, mid-stream pick-up) for a
+    /// segment that reaches it. `Break` carries the packet's verdict when the segment goes
+    /// no further: no session, a RST the receiver would ignore, data before the server
+    /// answered, or a timestamp the receiver rejects.
+    fn track_tcp_session(
+        &mut self,
+        flow: &mut Flow,
+        info: &TcpInfo,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        base: &PacketContext<'_>,
+    ) -> ControlFlow<Verdict> {
+        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        let Some(sess) = flow.tcp.as_mut() else {
+            return ControlFlow::Break(Verdict::Accept);
         };
         // RFC 5961: a receiver resets only on a RST at exactly the sequence number it
         // expects next (an in-window one only draws a challenge ACK). A RST that would not
         // reset the receiver must not end the streams here either, or the data that follows
         // would go uninspected: it changes nothing, and the stream_invalid policy applies.
-        let d = dir.index();
         if info.flags & tcp_flags::RST != 0
             && sess.state != TcpState::None
-            && sess.streams[d].as_ref().is_some_and(|s| {
+            && sess.streams[dir.index()].as_ref().is_some_and(|s| {
                 // After its FIN the sender's next sequence number is one further.
                 let fin = u32::from(s.fin_offset().is_some());
                 info.seq != s.next_seq().wrapping_add(fin)
             })
         {
             self.push_stream_event("rst_invalid_seq", ts, pkt_num, flow_id, dir);
-            return self
-                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                .unwrap_or(Verdict::Accept);
+            return ControlFlow::Break(
+                self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                    .unwrap_or(Verdict::Accept),
+            );
         }
         let was_none = sess.state == TcpState::None;
         let up = sess.update(dir, info, pkt.payload.len(), self.cfg.midstream, ts);
+        let st = &mut self.stats.tcp;
         if was_none && sess.state != TcpState::None {
             st.sessions += 1;
         }
@@ -983,27 +1012,44 @@ impl<I: Inspector> Cx<'_, I> {
             && sess.streams[Direction::ToClient.index()].is_none();
         if early_data {
             if let Some(v) = self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt) {
-                return v;
+                return ControlFlow::Break(v);
             }
         }
-        let Some(sess) = flow.tcp.as_mut() else {
-            return Verdict::Accept;
-        };
         if up.invalid_timestamp {
             // Ignored by the receiver's PAWS check, so not reassembled; but a bogus high
             // timestamp earlier would make every genuine segment fail here: not passed
             // silently (stream_invalid).
             self.stats.tcp.pkt_invalid_timestamp += 1;
             self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
-            return self
-                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                .unwrap_or(Verdict::Accept);
+            return ControlFlow::Break(
+                self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                    .unwrap_or(Verdict::Accept),
+            );
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Puts a segment into its direction's reassembler and hands every in-order chunk it
+    /// releases to the app layer and the inspector's stream hook; returns the verdict of
+    /// the stream hook and of the stream exception policies the insertion triggered.
+    fn reassemble_segment(
+        &mut self,
+        flow: &mut Flow,
+        info: &TcpInfo,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        base: &PacketContext<'_>,
+    ) -> Verdict {
+        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        let d = dir.index();
+        let Some(sess) = flow.tcp.as_mut() else {
+            return Verdict::Accept;
+        };
         // A pure ACK carries nothing for an existing stream.
         if !sess.reassemble
             || (pkt.payload.is_empty()
                 && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
-                && sess.streams[dir.index()].is_some())
+                && sess.streams[d].is_some())
         {
             return Verdict::Accept;
         }
@@ -1067,26 +1113,41 @@ impl<I: Inspector> Cx<'_, I> {
                 other.close(self.budget, |_| {});
             }
         }
+        verdict.and(self.on_reassembly_events(flow, &o, dir, base, pkt))
+    }
+
+    /// Queues the stream events of a segment's insertion and applies the exception policy
+    /// of those that mean bytes go uninspected; returns the verdict of those policies.
+    fn on_reassembly_events(
+        &mut self,
+        flow: &mut Flow,
+        o: &Outcome,
+        dir: Direction,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Verdict {
         // Counters live in each reassembler and are merged at flow end.
-        if !o.events.is_empty() {
-            self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
-            // New bytes after the stream ended are never delivered nor inspected.
-            if o.events.contains(ReassemblyEvent::DataAfterClose)
-                || o.events.contains(ReassemblyEvent::DataAfterFin)
-            {
-                let v = self
-                    .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                    .unwrap_or(Verdict::Accept);
-                verdict = verdict.and(v);
-            }
-            // A cap turned holes into gaps: the bytes that belong there were never seen,
-            // and when they arrive later they count as already delivered.
-            if o.events.contains(ReassemblyEvent::BufferCapReached) {
-                let v = self
-                    .apply_exception(flow, ExceptionTarget::StreamReassemblyMemcap, base, pkt)
-                    .unwrap_or(Verdict::Accept);
-                verdict = verdict.and(v);
-            }
+        if o.events.is_empty() {
+            return Verdict::Accept;
+        }
+        self.push_stream_events(o, base.ts, base.pkt_num, base.flow_id, dir);
+        let mut verdict = Verdict::Accept;
+        // New bytes after the stream ended are never delivered nor inspected.
+        if o.events.contains(ReassemblyEvent::DataAfterClose)
+            || o.events.contains(ReassemblyEvent::DataAfterFin)
+        {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        // A cap turned holes into gaps: the bytes that belong there were never seen,
+        // and when they arrive later they count as already delivered.
+        if o.events.contains(ReassemblyEvent::BufferCapReached) {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::StreamReassemblyMemcap, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
         }
         verdict
     }
