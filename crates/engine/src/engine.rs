@@ -567,27 +567,7 @@ impl<I: Inspector> Parts<'_, I> {
         if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
             flow.established = true;
         }
-        let base = PacketContext {
-            ts,
-            pkt_num,
-            flow_id: flow.flow_id,
-            direction: dir,
-            proto: pkt.proto,
-            tcp_flags: flags,
-            icmp: match pkt.transport {
-                Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
-                _ => None,
-            },
-            payload: pkt.payload,
-            src_ip: pkt.src,
-            dst_ip: pkt.dst,
-            src_port: pkt.src_port,
-            dst_port: pkt.dst_port,
-            established: flow.established,
-            first_in_direction: flow.dirs[dir.index()].pkts == 1,
-            app: None,
-            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
-        };
+        let base = packet_context(flow, pkt, ts, pkt_num, dir, flags);
         if inline && flow.action == Some(FlowAction::Drop) {
             // Dropped uninspected; the inspector only hears of it (for drop logging).
             self.cx.inspector.on_flow_drop(&base);
@@ -655,28 +635,7 @@ impl<I: Inspector> Parts<'_, I> {
             app: flow.app.as_deref(),
             ..base
         }));
-        // What delivery and detection found they could not see: a parser that stopped, or
-        // detection that gave up when the hold budget ran out (every later data packet of
-        // its flow), a limit or truncated list on a rule that
-        // can drop.
-        if carries
-            && flow.app.as_deref().is_some_and(|a| {
-                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
-            })
-        {
-            let v = self
-                .cx
-                .apply_exception(flow, ExceptionTarget::AppLayerError, &base, pkt)
-                .unwrap_or(Verdict::Accept);
-            verdict = verdict.and(v);
-        }
-        if let Some(target) = self.cx.inspector.take_exception() {
-            let v = self
-                .cx
-                .apply_exception(flow, target, &base, pkt)
-                .unwrap_or(Verdict::Accept);
-            verdict = verdict.and(v);
-        }
+        verdict = verdict.and(self.cx.unseen_exceptions(flow, carries, &base, pkt));
         if inline && verdict.is_flow_drop() {
             flow.action = Some(FlowAction::Drop);
         } else if let Some(s) = snapshot.filter(|_| verdict.is_drop()) {
@@ -685,14 +644,7 @@ impl<I: Inspector> Parts<'_, I> {
             self.cx.inspector.rollback(base.flow_id);
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.
-        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
-            // IDS: Suricata parses this data when the peer acknowledges it and logs the
-            // anomaly on that packet, i.e. the other way round; inline: on this packet.
-            let logged_dir = if inline { dir } else { dir.reverse() };
-            let limit = (self.cx.cfg.max_queued_events, &mut *self.cx.dropped_events);
-            queue_app_anomalies(self.cx.events, limit, flow, ts, pkt_num, logged_dir);
-            queue_app_txs(self.cx.events, self.cx.stats, flow, ts, pkt_num, false);
-        }
+        self.cx.queue_app_records(flow, ts, pkt_num, dir);
         verdict
     }
 
@@ -771,6 +723,51 @@ impl<I: Inspector> Parts<'_, I> {
 }
 
 impl<I: Inspector> Cx<'_, I> {
+    /// The exception policies for what delivery and detection of a packet found they could
+    /// not see; returns their verdict (`Accept` when none applies or decides).
+    fn unseen_exceptions(
+        &mut self,
+        flow: &mut Flow,
+        carries: bool,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Verdict {
+        let mut verdict = Verdict::Accept;
+        // What delivery and detection found they could not see: a parser that stopped, or
+        // detection that gave up when the hold budget ran out (every later data packet of
+        // its flow), a limit or truncated list on a rule that can drop.
+        if carries
+            && flow.app.as_deref().is_some_and(|a| {
+                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
+            })
+        {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::AppLayerError, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        if let Some(target) = self.inspector.take_exception() {
+            let v = self
+                .apply_exception(flow, target, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        verdict
+    }
+
+    /// Queues the app-layer anomalies and transactions a packet in direction `dir` left
+    /// on `flow`.
+    fn queue_app_records(&mut self, flow: &mut Flow, ts: Timestamp, pkt_num: u64, dir: Direction) {
+        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
+            // IDS: Suricata parses this data when the peer acknowledges it and logs the
+            // anomaly on that packet, i.e. the other way round; inline: on this packet.
+            let logged_dir = if self.cfg.inline { dir } else { dir.reverse() };
+            let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
+            queue_app_anomalies(self.events, limit, flow, ts, pkt_num, logged_dir);
+            queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
+        }
+    }
+
     /// A TCP segment of a session whose handshake was not seen (no SYN, not a RST) while
     /// mid-stream pick-up is off: the session is not tracked and stream rules cannot see it.
     #[inline]
@@ -1181,6 +1178,39 @@ impl<I: Inspector> Cx<'_, I> {
     }
 }
 
+/// What the inspector hears of a packet of `flow` in direction `dir` (`flags`: its TCP
+/// flags), without app-layer state: each hook adds the state it sees.
+fn packet_context<'p>(
+    flow: &Flow,
+    pkt: &Packet<'p>,
+    ts: Timestamp,
+    pkt_num: u64,
+    dir: Direction,
+    flags: u8,
+) -> PacketContext<'p> {
+    PacketContext {
+        ts,
+        pkt_num,
+        flow_id: flow.flow_id,
+        direction: dir,
+        proto: pkt.proto,
+        tcp_flags: flags,
+        icmp: match pkt.transport {
+            Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
+            _ => None,
+        },
+        payload: pkt.payload,
+        src_ip: pkt.src,
+        dst_ip: pkt.dst,
+        src_port: pkt.src_port,
+        dst_port: pkt.dst_port,
+        established: flow.established,
+        first_in_direction: flow.dirs[dir.index()].pkts == 1,
+        app: None,
+        flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
+    }
+}
+
 /// What delivering one packet may change in its flow, kept (inline) so that a packet
 /// dropped after delivery can be undone: the TCP session with both reassemblers and the app
 /// layer with its parser. Cost: a copy of those per delivered packet, paid only inline and
@@ -1229,7 +1259,8 @@ fn queue_app_anomalies(
     let Some(app) = flow.app.as_deref_mut() else {
         return;
     };
-    // Both parsers of an upgraded flow (SMTP, then TLS), each under its own name.
+    // Both parsers of an upgraded flow (the protocol that negotiated the upgrade, then TLS),
+    // each under its own name.
     let mut raised = Vec::new();
     let mut names = Vec::new();
     for parser in app.parsers_mut().into_iter().flatten() {
@@ -1293,7 +1324,8 @@ fn queue_app_txs(
         return;
     };
     let mut done = Vec::new();
-    // Both parsers of an upgraded flow (SMTP, then TLS), the older one's first.
+    // Both parsers of an upgraded flow (the protocol that negotiated the upgrade, then TLS),
+    // the older one's first.
     for parser in layer.parsers_mut().into_iter().flatten() {
         stats.app_layer.add(parser.proto(), parser.take_counts());
         done.extend(parser.take_txs(at_end));
