@@ -19,7 +19,7 @@ use sekisho_engine::reassembly::{
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A real HTTP download (a 180 kB PDF) with genuinely out-of-order server segments.
@@ -59,7 +59,7 @@ fn capture_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Every TCP segment of a capture file, per direction, in capture order.
-fn tcp_segments(path: &PathBuf) -> BTreeMap<Dir, Vec<Seg>> {
+fn tcp_segments(path: &Path) -> BTreeMap<Dir, Vec<Seg>> {
     let (packets, _) = common::capture_packets(path).expect("read capture");
     let mut dirs: BTreeMap<Dir, Vec<Seg>> = BTreeMap::new();
     for block in &packets {
