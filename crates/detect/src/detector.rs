@@ -1498,7 +1498,7 @@ impl Detector {
             st.alerted = true;
             self.stats.alerts += 1;
             // An app-hook alert carries its transaction's protocol object, as Suricata's
-            // firewall alerts do (`smtp{...}`, `tx_id`).
+            // firewall alerts do (the protocol's object and `tx_id`).
             let tx = a.tx_id.and_then(|id| {
                 let parser = p.app.and_then(AppLayer::active_parser)?;
                 parser

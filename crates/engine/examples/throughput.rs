@@ -18,17 +18,14 @@ use sekisho_engine::{ChecksumMode, Engine, EngineConfig, Event, LinkType, Timest
 
 fn read(name: &str) -> Vec<(Timestamp, Vec<u8>)> {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("pcap");
-    cap.blocks
-        .iter()
-        .map(|b| {
-            (
-                Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec)),
-                b.data.to_vec(),
-            )
-        })
-        .collect()
+    let mut reader =
+        sekisho_pcap::CaptureReader::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out = Vec::new();
+    while let Some(p) = reader.next_packet().unwrap_or_else(|e| panic!("{e}")) {
+        let ts = Timestamp::from_secs_micros(p.ts.sec, u64::from(p.ts.usec()));
+        out.push((ts, p.data.to_vec()));
+    }
+    out
 }
 
 /// Rewrites the client port of an Ethernet/IPv4 TCP or UDP frame.

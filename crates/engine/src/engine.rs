@@ -1,6 +1,7 @@
 //! The engine: decode → flow → TCP state/reassembly → inspector, with queued events.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
 use crate::app::{AppLayer, HoldBudget};
 use crate::config::EngineConfig;
@@ -566,27 +567,7 @@ impl<I: Inspector> Parts<'_, I> {
         if flow.tcp.is_none() && flow.dirs[0].pkts > 0 && flow.dirs[1].pkts > 0 {
             flow.established = true;
         }
-        let base = PacketContext {
-            ts,
-            pkt_num,
-            flow_id: flow.flow_id,
-            direction: dir,
-            proto: pkt.proto,
-            tcp_flags: flags,
-            icmp: match pkt.transport {
-                Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
-                _ => None,
-            },
-            payload: pkt.payload,
-            src_ip: pkt.src,
-            dst_ip: pkt.dst,
-            src_port: pkt.src_port,
-            dst_port: pkt.dst_port,
-            established: flow.established,
-            first_in_direction: flow.dirs[dir.index()].pkts == 1,
-            app: None,
-            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
-        };
+        let base = packet_context(flow, pkt, ts, pkt_num, dir, flags);
         if inline && flow.action == Some(FlowAction::Drop) {
             // Dropped uninspected; the inspector only hears of it (for drop logging).
             self.cx.inspector.on_flow_drop(&base);
@@ -654,28 +635,7 @@ impl<I: Inspector> Parts<'_, I> {
             app: flow.app.as_deref(),
             ..base
         }));
-        // What delivery and detection found they could not see: a parser that stopped, or
-        // detection that gave up when the hold budget ran out (every later data packet of
-        // its flow), a limit or truncated list on a rule that
-        // can drop.
-        if carries
-            && flow.app.as_deref().is_some_and(|a| {
-                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
-            })
-        {
-            let v = self
-                .cx
-                .apply_exception(flow, ExceptionTarget::AppLayerError, &base, pkt)
-                .unwrap_or(Verdict::Accept);
-            verdict = verdict.and(v);
-        }
-        if let Some(target) = self.cx.inspector.take_exception() {
-            let v = self
-                .cx
-                .apply_exception(flow, target, &base, pkt)
-                .unwrap_or(Verdict::Accept);
-            verdict = verdict.and(v);
-        }
+        verdict = verdict.and(self.cx.unseen_exceptions(flow, carries, &base, pkt));
         if inline && verdict.is_flow_drop() {
             flow.action = Some(FlowAction::Drop);
         } else if let Some(s) = snapshot.filter(|_| verdict.is_drop()) {
@@ -684,14 +644,7 @@ impl<I: Inspector> Parts<'_, I> {
             self.cx.inspector.rollback(base.flow_id);
         }
         // After `on_packet_end`, so detection saw the transactions this packet completed.
-        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
-            // IDS: Suricata parses this data when the peer acknowledges it and logs the
-            // anomaly on that packet, i.e. the other way round; inline: on this packet.
-            let logged_dir = if inline { dir } else { dir.reverse() };
-            let limit = (self.cx.cfg.max_queued_events, &mut *self.cx.dropped_events);
-            queue_app_anomalies(self.cx.events, limit, flow, ts, pkt_num, logged_dir);
-            queue_app_txs(self.cx.events, self.cx.stats, flow, ts, pkt_num, false);
-        }
+        self.cx.queue_app_records(flow, ts, pkt_num, dir);
         verdict
     }
 
@@ -776,6 +729,51 @@ impl<I: Inspector> Parts<'_, I> {
 }
 
 impl<I: Inspector> Cx<'_, I> {
+    /// The exception policies for what delivery and detection of a packet found they could
+    /// not see; returns their verdict (`Accept` when none applies or decides).
+    fn unseen_exceptions(
+        &mut self,
+        flow: &mut Flow,
+        carries: bool,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Verdict {
+        let mut verdict = Verdict::Accept;
+        // What delivery and detection found they could not see: a parser that stopped, or
+        // detection that gave up when the hold budget ran out (every later data packet of
+        // its flow), a limit or truncated list on a rule that can drop.
+        if carries
+            && flow.app.as_deref().is_some_and(|a| {
+                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
+            })
+        {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::AppLayerError, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        if let Some(target) = self.inspector.take_exception() {
+            let v = self
+                .apply_exception(flow, target, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        verdict
+    }
+
+    /// Queues the app-layer anomalies and transactions a packet in direction `dir` left
+    /// on `flow`.
+    fn queue_app_records(&mut self, flow: &mut Flow, ts: Timestamp, pkt_num: u64, dir: Direction) {
+        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
+            // IDS: Suricata parses this data when the peer acknowledges it and logs the
+            // anomaly on that packet, i.e. the other way round; inline: on this packet.
+            let logged_dir = if self.cfg.inline { dir } else { dir.reverse() };
+            let limit = (self.cfg.max_queued_events, &mut *self.dropped_events);
+            queue_app_anomalies(self.events, limit, flow, ts, pkt_num, logged_dir);
+            queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
+        }
+    }
+
     /// A TCP segment of a session whose handshake was not seen (no SYN, not a RST) while
     /// mid-stream pick-up is off: the session is not tracked and stream rules cannot see it.
     #[inline]
@@ -931,18 +929,7 @@ impl<I: Inspector> Cx<'_, I> {
         deliver: bool,
         base: &PacketContext<'_>,
     ) -> Verdict {
-        let st = &mut self.stats.tcp;
-        if info.flags & tcp_flags::SYN != 0 {
-            if info.flags & tcp_flags::ACK != 0 {
-                st.synack += 1;
-            } else {
-                st.syn += 1;
-            }
-        }
-        if info.flags & tcp_flags::RST != 0 {
-            st.rst += 1;
-        }
-        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        self.count_tcp_flags(info.flags);
         // A dropped bare SYN, SYN-ACK or ACK still moves the state machine, as in Suricata,
         // whose stream engine runs before detection: live, the peer retransmits it; in a
         // replay the capture goes on as if it arrived, and a flow whose handshake packets a
@@ -950,29 +937,68 @@ impl<I: Inspector> Cx<'_, I> {
         // RST never reach the session (the receiver did not get them).
         let control_only =
             pkt.payload.is_empty() && info.flags & (tcp_flags::FIN | tcp_flags::RST) == 0;
-        let Some(sess) = flow.tcp.as_mut().filter(|_| deliver || control_only) else {
+        if !(deliver || control_only) {
             return Verdict::Accept;
+        }
+        if let ControlFlow::Break(v) = self.track_tcp_session(flow, info, pkt, dir, base) {
+            return v;
+        }
+        self.reassemble_segment(flow, info, pkt, dir, base)
+    }
+
+    /// Counts the handshake and reset flags of every TCP packet, delivered or not.
+    #[inline]
+    fn count_tcp_flags(&mut self, flags: u8) {
+        let st = &mut self.stats.tcp;
+        if flags & tcp_flags::SYN != 0 {
+            if flags & tcp_flags::ACK != 0 {
+                st.synack += 1;
+            } else {
+                st.syn += 1;
+            }
+        }
+        if flags & tcp_flags::RST != 0 {
+            st.rst += 1;
+        }
+    }
+
+    /// Moves the flow's TCP session (state machine, timestamps, mid-stream pick-up) for a
+    /// segment that reaches it. `Break` carries the packet's verdict when the segment goes
+    /// no further: no session, a RST the receiver would ignore, data before the server
+    /// answered, or a timestamp the receiver rejects.
+    fn track_tcp_session(
+        &mut self,
+        flow: &mut Flow,
+        info: &TcpInfo,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        base: &PacketContext<'_>,
+    ) -> ControlFlow<Verdict> {
+        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        let Some(sess) = flow.tcp.as_mut() else {
+            return ControlFlow::Break(Verdict::Accept);
         };
         // RFC 5961: a receiver resets only on a RST at exactly the sequence number it
         // expects next (an in-window one only draws a challenge ACK). A RST that would not
         // reset the receiver must not end the streams here either, or the data that follows
         // would go uninspected: it changes nothing, and the stream_invalid policy applies.
-        let d = dir.index();
         if info.flags & tcp_flags::RST != 0
             && sess.state != TcpState::None
-            && sess.streams[d].as_ref().is_some_and(|s| {
+            && sess.streams[dir.index()].as_ref().is_some_and(|s| {
                 // After its FIN the sender's next sequence number is one further.
                 let fin = u32::from(s.fin_offset().is_some());
                 info.seq != s.next_seq().wrapping_add(fin)
             })
         {
             self.push_stream_event("rst_invalid_seq", ts, pkt_num, flow_id, dir);
-            return self
-                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                .unwrap_or(Verdict::Accept);
+            return ControlFlow::Break(
+                self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                    .unwrap_or(Verdict::Accept),
+            );
         }
         let was_none = sess.state == TcpState::None;
         let up = sess.update(dir, info, pkt.payload.len(), self.cfg.midstream, ts);
+        let st = &mut self.stats.tcp;
         if was_none && sess.state != TcpState::None {
             st.sessions += 1;
         }
@@ -992,27 +1018,44 @@ impl<I: Inspector> Cx<'_, I> {
             && sess.streams[Direction::ToClient.index()].is_none();
         if early_data {
             if let Some(v) = self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt) {
-                return v;
+                return ControlFlow::Break(v);
             }
         }
-        let Some(sess) = flow.tcp.as_mut() else {
-            return Verdict::Accept;
-        };
         if up.invalid_timestamp {
             // Ignored by the receiver's PAWS check, so not reassembled; but a bogus high
             // timestamp earlier would make every genuine segment fail here: not passed
             // silently (stream_invalid).
             self.stats.tcp.pkt_invalid_timestamp += 1;
             self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
-            return self
-                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                .unwrap_or(Verdict::Accept);
+            return ControlFlow::Break(
+                self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                    .unwrap_or(Verdict::Accept),
+            );
         }
+        ControlFlow::Continue(())
+    }
+
+    /// Puts a segment into its direction's reassembler and hands every in-order chunk it
+    /// releases to the app layer and the inspector's stream hook; returns the verdict of
+    /// the stream hook and of the stream exception policies the insertion triggered.
+    fn reassemble_segment(
+        &mut self,
+        flow: &mut Flow,
+        info: &TcpInfo,
+        pkt: &Packet<'_>,
+        dir: Direction,
+        base: &PacketContext<'_>,
+    ) -> Verdict {
+        let (ts, pkt_num, flow_id) = (base.ts, base.pkt_num, base.flow_id);
+        let d = dir.index();
+        let Some(sess) = flow.tcp.as_mut() else {
+            return Verdict::Accept;
+        };
         // A pure ACK carries nothing for an existing stream.
         if !sess.reassemble
             || (pkt.payload.is_empty()
                 && info.flags & (tcp_flags::SYN | tcp_flags::FIN | tcp_flags::RST) == 0
-                && sess.streams[dir.index()].is_some())
+                && sess.streams[d].is_some())
         {
             return Verdict::Accept;
         }
@@ -1076,26 +1119,41 @@ impl<I: Inspector> Cx<'_, I> {
                 other.close(self.budget, |_| {});
             }
         }
+        verdict.and(self.on_reassembly_events(flow, &o, dir, base, pkt))
+    }
+
+    /// Queues the stream events of a segment's insertion and applies the exception policy
+    /// of those that mean bytes go uninspected; returns the verdict of those policies.
+    fn on_reassembly_events(
+        &mut self,
+        flow: &mut Flow,
+        o: &Outcome,
+        dir: Direction,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Verdict {
         // Counters live in each reassembler and are merged at flow end.
-        if !o.events.is_empty() {
-            self.push_stream_events(&o, ts, pkt_num, flow_id, dir);
-            // New bytes after the stream ended are never delivered nor inspected.
-            if o.events.contains(ReassemblyEvent::DataAfterClose)
-                || o.events.contains(ReassemblyEvent::DataAfterFin)
-            {
-                let v = self
-                    .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
-                    .unwrap_or(Verdict::Accept);
-                verdict = verdict.and(v);
-            }
-            // A cap turned holes into gaps: the bytes that belong there were never seen,
-            // and when they arrive later they count as already delivered.
-            if o.events.contains(ReassemblyEvent::BufferCapReached) {
-                let v = self
-                    .apply_exception(flow, ExceptionTarget::StreamReassemblyMemcap, base, pkt)
-                    .unwrap_or(Verdict::Accept);
-                verdict = verdict.and(v);
-            }
+        if o.events.is_empty() {
+            return Verdict::Accept;
+        }
+        self.push_stream_events(o, base.ts, base.pkt_num, base.flow_id, dir);
+        let mut verdict = Verdict::Accept;
+        // New bytes after the stream ended are never delivered nor inspected.
+        if o.events.contains(ReassemblyEvent::DataAfterClose)
+            || o.events.contains(ReassemblyEvent::DataAfterFin)
+        {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
+        }
+        // A cap turned holes into gaps: the bytes that belong there were never seen,
+        // and when they arrive later they count as already delivered.
+        if o.events.contains(ReassemblyEvent::BufferCapReached) {
+            let v = self
+                .apply_exception(flow, ExceptionTarget::StreamReassemblyMemcap, base, pkt)
+                .unwrap_or(Verdict::Accept);
+            verdict = verdict.and(v);
         }
         verdict
     }
@@ -1126,6 +1184,39 @@ impl<I: Inspector> Cx<'_, I> {
             data: pkt.payload,
             gap: false,
         })
+    }
+}
+
+/// What the inspector hears of a packet of `flow` in direction `dir` (`flags`: its TCP
+/// flags), without app-layer state: each hook adds the state it sees.
+fn packet_context<'p>(
+    flow: &Flow,
+    pkt: &Packet<'p>,
+    ts: Timestamp,
+    pkt_num: u64,
+    dir: Direction,
+    flags: u8,
+) -> PacketContext<'p> {
+    PacketContext {
+        ts,
+        pkt_num,
+        flow_id: flow.flow_id,
+        direction: dir,
+        proto: pkt.proto,
+        tcp_flags: flags,
+        icmp: match pkt.transport {
+            Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
+            _ => None,
+        },
+        payload: pkt.payload,
+        src_ip: pkt.src,
+        dst_ip: pkt.dst,
+        src_port: pkt.src_port,
+        dst_port: pkt.dst_port,
+        established: flow.established,
+        first_in_direction: flow.dirs[dir.index()].pkts == 1,
+        app: None,
+        flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
     }
 }
 
@@ -1177,7 +1268,8 @@ fn queue_app_anomalies(
     let Some(app) = flow.app.as_deref_mut() else {
         return;
     };
-    // Both parsers of an upgraded flow (SMTP, then TLS), each under its own name.
+    // Both parsers of an upgraded flow (the protocol that negotiated the upgrade, then TLS),
+    // each under its own name.
     let mut raised = Vec::new();
     let mut names = Vec::new();
     for parser in app.parsers_mut().into_iter().flatten() {
@@ -1241,7 +1333,8 @@ fn queue_app_txs(
         return;
     };
     let mut done = Vec::new();
-    // Both parsers of an upgraded flow (SMTP, then TLS), the older one's first.
+    // Both parsers of an upgraded flow (the protocol that negotiated the upgrade, then TLS),
+    // the older one's first.
     for parser in layer.parsers_mut().into_iter().flatten() {
         stats.app_layer.add(parser.proto(), parser.take_counts());
         done.extend(parser.take_txs(at_end));

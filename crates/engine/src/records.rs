@@ -128,7 +128,8 @@ pub struct RateLimitRecord {
     pub cost: u64,
     /// What over-limit traffic gets (`drop`, `reject`, `alert`).
     pub action: &'static str,
-    /// What the limit counts (`new_flows`, `packets`, `bytes`, `smtp_auth_failure`, …).
+    /// What the limit counts (`new_flows`, `packets`, `bytes`, or an app-layer event from
+    /// the protocol registry's `APP_EVENTS`).
     pub count: &'static str,
     /// App-event limits with `block_for`: until when the key's new flows get `action`.
     pub blocked_until: Option<Timestamp>,

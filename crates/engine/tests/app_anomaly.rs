@@ -7,10 +7,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{run_frames, Frame};
-use sekisho_engine::{
-    AppAnomalyRecord, ChecksumMode, EngineConfig, Event, LinkType, PacketTuple, Timestamp,
-};
+use common::{load_capture, run_frames, Frame};
+use sekisho_engine::{AppAnomalyRecord, ChecksumMode, EngineConfig, Event, LinkType, PacketTuple};
 
 /// A case's capture from the shared suite; `None` (a loud skip, or a panic in CI) when the
 /// shared tree is absent.
@@ -18,18 +16,7 @@ fn case_pcap(case: &str, file: &str) -> Option<(LinkType, Vec<Frame>)> {
     let path: PathBuf = sekisho_testutil::require_shared(&format!(
         "conformance/suricata-verify/tests/{case}/{file}"
     ))?;
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("valid pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("supported link");
-    let frames = cap
-        .blocks
-        .iter()
-        .map(|b| Frame {
-            ts: Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec)),
-            data: b.data.to_vec(),
-        })
-        .collect();
-    Some((link, frames))
+    Some(load_capture(&path))
 }
 
 /// suricata-verify runs these cases with `-k none`.

@@ -91,9 +91,7 @@ struct Out {
 }
 
 fn run(path: &std::path::Path, app: AppLayerConfig) -> Out {
-    let bytes = std::fs::read(path).expect("read capture");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("legacy pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("link type");
+    let (link, frames) = common::load_capture(path);
     let cfg = EngineConfig {
         checksums: ChecksumMode::None,
         app_layer: app,
@@ -102,10 +100,9 @@ fn run(path: &std::path::Path, app: AppLayerConfig) -> Out {
     let mut e = Engine::with_inspector(cfg, Probe::default());
     let mut events = Vec::new();
     let mut last = Timestamp(0);
-    for b in &cap.blocks {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        e.handle_packet(ts, link, b.data);
-        last = ts;
+    for f in &frames {
+        e.handle_packet(f.ts, link, &f.data);
+        last = f.ts;
         events.extend(std::iter::from_fn(|| e.poll_event()));
     }
     e.finish(last);
@@ -359,8 +356,7 @@ impl Inspector for Dropper {
 }
 
 fn run_inline(path: &std::path::Path, d: Dropper) -> (Dropper, Vec<Verdict>, Vec<FlowRecord>) {
-    let bytes = std::fs::read(path).expect("read capture");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("legacy pcap");
+    let (_, frames) = common::load_capture(path);
     let cfg = EngineConfig {
         checksums: ChecksumMode::None,
         inline: true,
@@ -371,10 +367,9 @@ fn run_inline(path: &std::path::Path, d: Dropper) -> (Dropper, Vec<Verdict>, Vec
     let mut verdicts = Vec::new();
     let mut flows = Vec::new();
     let mut last = Timestamp(0);
-    for b in &cap.blocks {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        verdicts.push(e.handle_packet(ts, LinkType::Ethernet, b.data));
-        last = ts;
+    for f in &frames {
+        verdicts.push(e.handle_packet(f.ts, LinkType::Ethernet, &f.data));
+        last = f.ts;
     }
     e.finish(last);
     while let Some(ev) = e.poll_event() {

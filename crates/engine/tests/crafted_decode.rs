@@ -4,11 +4,13 @@
 //! IPv6 Fragment header do not hide TCP/25, and a tunnel's malformed inner packet is an error,
 //! never the outer UDP packet.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use sekisho_engine::{
-    AppChunk, DecodeEvent, Direction, Engine, EngineConfig, Event, FlowRecord, Inspector, LinkType,
+    AppChunk, DecodeEvent, Direction, Engine, EngineConfig, Event, FlowRecord, Inspector,
     PacketContext, Timestamp, Verdict,
 };
 
@@ -73,16 +75,13 @@ fn replay(name: &str) -> Replay {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/captures/crafted")
         .join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("valid pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("supported link");
+    let (link, frames) = common::load_capture(&path);
     let mut engine = Engine::with_inspector(EngineConfig::default(), Collect::default());
     let mut all = Vec::new();
     let mut last = Timestamp(0);
-    for b in &cap.blocks {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        engine.handle_packet(ts, link, b.data);
-        last = ts;
+    for f in &frames {
+        engine.handle_packet(f.ts, link, &f.data);
+        last = f.ts;
         all.extend(std::iter::from_fn(|| engine.poll_event()));
     }
     engine.finish(last);

@@ -10,6 +10,8 @@
 //!
 //! Needs tshark. Without it the test fails when `CI` is set and is skipped (loudly) otherwise.
 
+mod common;
+
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +20,8 @@ use etherparse::{PacketBuilder, TcpHeaderSlice};
 use sekisho_engine::decode::{tcp_flags, PacketDecoder, TcpInfo, Transport};
 use sekisho_engine::emit::{icmp_unreachable, tcp_rst_to_receiver, tcp_rst_to_sender, Offending};
 use sekisho_engine::{EngineConfig, LinkType, Timestamp};
+use sekisho_pcap::write::PcapWriter;
+use sekisho_pcap::PacketTime;
 
 /// LINKTYPE_RAW: each record is an IPv4 or IPv6 packet.
 const LINKTYPE_RAW: u32 = 101;
@@ -27,25 +31,18 @@ fn swaks_plain() -> PathBuf {
         .join("../../tests/fixtures/captures/smtp/swaks-plain.pcap")
 }
 
-/// A classic little-endian pcap with microsecond timestamps (as crates/pcap/src/write.rs
-/// writes; the engine cannot depend on that crate).
+/// A classic little-endian pcap with microsecond timestamps: packet N at N seconds.
 fn pcap_file(link_type: u32, packets: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&262_144u32.to_le_bytes());
-    out.extend_from_slice(&link_type.to_le_bytes());
+    let mut w = PcapWriter::new(Vec::new(), link_type, false).expect("write to memory");
     for (i, p) in packets.iter().enumerate() {
-        out.extend_from_slice(&(i as u32 + 1).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(p);
+        let ts = PacketTime {
+            sec: i as u64 + 1,
+            nsec: 0,
+        };
+        w.write_packet(ts, p, p.len() as u32)
+            .expect("write to memory");
     }
-    out
+    w.into_inner().expect("write to memory")
 }
 
 /// One segment of the capture, as the decoder saw it.
@@ -59,14 +56,13 @@ struct Seg {
 }
 
 fn read_capture() -> Vec<Seg> {
-    let bytes = std::fs::read(swaks_plain()).expect("fixture readable");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("classic pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("known link type");
+    let (link, frames) = common::load_capture(&swaks_plain());
     let mut dec = PacketDecoder::new(&EngineConfig::default());
     let mut segs = Vec::new();
-    for (i, b) in cap.blocks.iter().enumerate() {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        let p = dec.decode(ts, link, b.data).expect("every frame decodes");
+    for (i, f) in frames.iter().enumerate() {
+        let p = dec
+            .decode(f.ts, link, &f.data)
+            .expect("every frame decodes");
         let Transport::Tcp(tcp) = p.transport else {
             panic!("frame {} is not TCP", i + 1)
         };

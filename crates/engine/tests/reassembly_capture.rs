@@ -6,10 +6,12 @@
 //! * a copy of the capture rewritten with segments split, reordered, duplicated and re-sent
 //!   with overlaps reassembles to the same bytes as the clean capture.
 //!
-//! The captures are read with pcap-parser and decoded with etherparse directly, so this tests
+//! The captures are read with sekisho-pcap and decoded with etherparse directly, so this tests
 //! the reassembly module alone; the engine's own capture replay test goes through the engine.
 //! Needs the conformance corpus (and `tshark` for the Wireshark comparison): missing inputs
 //! fail the test when `CI` is set and skip it otherwise.
+
+mod common;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
 use sekisho_engine::reassembly::{
@@ -17,7 +19,7 @@ use sekisho_engine::reassembly::{
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A real HTTP download (a 180 kB PDF) with genuinely out-of-order server segments.
@@ -46,7 +48,7 @@ fn missing(what: &str) -> Option<()> {
 }
 
 fn capture_path(name: &str) -> Option<PathBuf> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    let root = sekisho_testutil::shared_path().join("conformance");
     let path = root.join("suricata-verify/tests").join(name);
     if path.is_file() {
         Some(path)
@@ -56,20 +58,21 @@ fn capture_path(name: &str) -> Option<PathBuf> {
     }
 }
 
-/// Every TCP segment of a legacy pcap file, per direction, in capture order.
-fn tcp_segments(path: &PathBuf) -> BTreeMap<Dir, Vec<Seg>> {
-    let bytes = std::fs::read(path).expect("read capture");
-    let (_, cap) = pcap_parser::pcap::parse_pcap(&bytes).expect("parse pcap");
-    let link = cap.header.network;
+/// Every TCP segment of a capture file, per direction, in capture order.
+fn tcp_segments(path: &Path) -> BTreeMap<Dir, Vec<Seg>> {
+    let (packets, _) = common::capture_packets(path).expect("read capture");
     let mut dirs: BTreeMap<Dir, Vec<Seg>> = BTreeMap::new();
-    for block in &cap.blocks {
-        assert_eq!(block.caplen, block.origlen, "truncated packet in capture");
-        let pkt = match link {
-            pcap_parser::Linktype::ETHERNET => SlicedPacket::from_ethernet(block.data),
-            pcap_parser::Linktype::RAW
-            | pcap_parser::Linktype::IPV4
-            | pcap_parser::Linktype::IPV6 => SlicedPacket::from_ip(block.data),
-            other => panic!("unsupported link type {other:?}"),
+    for block in &packets {
+        assert_eq!(
+            block.data.len() as u32,
+            block.orig_len,
+            "truncated packet in capture"
+        );
+        // LINKTYPE_ETHERNET; LINKTYPE_RAW, _IPV4, _IPV6.
+        let pkt = match block.link_type {
+            1 => SlicedPacket::from_ethernet(&block.data),
+            101 | 228 | 229 => SlicedPacket::from_ip(&block.data),
+            other => panic!("unsupported link type {other}"),
         };
         let Ok(pkt) = pkt else { continue };
         let (Some(net), Some(TransportSlice::Tcp(tcp))) = (pkt.net, pkt.transport) else {

@@ -1,15 +1,17 @@
 //! Pins the fixture `tests/fixtures/captures/smtp/retransmit-rcpt.pcap`
 //! (scripts/captures/make-retransmit-capture.sh): the client's `RCPT TO:<b@yahoo.example>`
 //! segment is in it twice, the first copy (dropped by the server's iptables) and the TCP
-//! retransmission of it, with the same sequence number and payload. Read with pcap-parser and
+//! retransmission of it, with the same sequence number and payload. Read with sekisho-pcap and
 //! our decoder, independently of the tshark run that made `retransmit-rcpt.tshark.json`, so
 //! that a regenerated capture of a different shape fails here first, not in the engine tests
 //! that rely on it.
 
+mod common;
+
 use std::path::PathBuf;
 
 use sekisho_engine::decode::{PacketDecoder, Transport};
-use sekisho_engine::{EngineConfig, LinkType, Timestamp};
+use sekisho_engine::{EngineConfig, LinkType};
 
 const RCPT: &[u8] = b"RCPT TO:<b@yahoo.example>\r\n";
 
@@ -21,15 +23,14 @@ fn capture(name: &str) -> PathBuf {
 
 /// (frame number as tshark counts, seq, ack, payload) of every TCP segment with payload.
 fn segments() -> Vec<(usize, u32, u32, u16, Vec<u8>)> {
-    let bytes = std::fs::read(capture("retransmit-rcpt.pcap")).expect("fixture readable");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("classic pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("known link type");
+    let (link, frames) = common::load_capture(&capture("retransmit-rcpt.pcap"));
     assert_eq!(link, LinkType::Ethernet);
     let mut dec = PacketDecoder::new(&EngineConfig::default());
     let mut out = Vec::new();
-    for (i, b) in cap.blocks.iter().enumerate() {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        let p = dec.decode(ts, link, b.data).expect("every frame decodes");
+    for (i, f) in frames.iter().enumerate() {
+        let p = dec
+            .decode(f.ts, link, &f.data)
+            .expect("every frame decodes");
         assert!(p.checksum_ok, "frame {} checksums", i + 1);
         let Transport::Tcp(t) = p.transport else {
             panic!("frame {} is not TCP", i + 1)

@@ -12,13 +12,14 @@
 //! Also: the repo's own capture (swaks against Postfix smtp-sink) checked
 //! against tshark's SMTP dissector.
 
+mod common;
 mod smtp_pcap;
 
 use sekisho_engine::app::smtp::{
     probe_to_client, probe_to_server, EmailEve, ProbeResult, SmtpEvent,
 };
 use sekisho_engine::{
-    AppLayerConfig, AppTxData, ChecksumMode, Engine, EngineConfig, Event, LinkType, Timestamp,
+    AppLayerConfig, AppTxData, ChecksumMode, Engine, EngineConfig, Event, Timestamp,
 };
 use smtp_pcap::{parse_flows, FlowResult};
 use std::collections::BTreeMap;
@@ -335,9 +336,7 @@ fn matches(r: &Record, et: &str, check: &Check, mode: Mode) -> bool {
 /// What the engine logs for a capture: `smtp` records (from `AppTx` events, in queue
 /// order), `anomaly` records (from `AppAnomaly`) and `flow` records with the engine's `app_proto*`; also the tx count.
 fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
-    let bytes = std::fs::read(pcap).ok()?;
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).ok()?;
-    let link = LinkType::from_linktype(cap.header.network.0 as u32)?;
+    let (link, frames) = common::capture_frames(pcap).ok()?;
     let cfg = EngineConfig {
         // suricata-verify runs with `-k none`.
         checksums: ChecksumMode::None,
@@ -350,10 +349,9 @@ fn engine_records(pcap: &Path, banner: bool) -> Option<(Vec<Record>, usize)> {
     let mut e = Engine::new(cfg);
     let mut events = Vec::new();
     let mut last = Timestamp(0);
-    for b in &cap.blocks {
-        let ts = Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec));
-        e.handle_packet(ts, link, b.data);
-        last = ts;
+    for f in &frames {
+        e.handle_packet(f.ts, link, &f.data);
+        last = f.ts;
         events.extend(std::iter::from_fn(|| e.poll_event()));
     }
     e.finish(last);

@@ -1,38 +1,16 @@
 //! Engine behaviour on captures of Suricata's own verification suite, read at run time from
-//! `../shared/conformance/suricata-verify` (never copied into the repository). Without that
-//! directory the tests skip, unless `CI` is set, where they fail.
+//! `../shared/conformance/suricata-verify` or `$SEKISHO_SHARED` (never copied into the
+//! repository). Without that directory the tests skip, unless `CI` is set, where they fail.
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
-use sekisho_engine::{DecodeEvent, EngineConfig, Event, FlowState, LinkType, TcpState, Timestamp};
+use sekisho_engine::{DecodeEvent, EngineConfig, Event, FlowState, LinkType, TcpState};
 
 fn suite_pcap(case: &str) -> Option<(LinkType, Vec<Frame>)> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/suricata-verify/tests")
-        .join(case);
-    let Ok(bytes) = std::fs::read(&path) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "conformance capture {} missing (needs /work/shared/conformance)",
-            path.display()
-        );
-        eprintln!("skipping: {} not found", path.display());
-        return None;
-    };
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("valid pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("supported link");
-    let frames = cap
-        .blocks
-        .iter()
-        .map(|b| Frame {
-            ts: Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec)),
-            data: b.data.to_vec(),
-        })
-        .collect();
-    Some((link, frames))
+    let path =
+        sekisho_testutil::require_shared(&format!("conformance/suricata-verify/tests/{case}"))?;
+    Some(load_capture(&path))
 }
 
 #[test]

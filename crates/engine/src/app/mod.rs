@@ -98,7 +98,8 @@ pub struct AppLayer {
     dirs: [DirDetect; 2],
     detected_at: Option<(Direction, u64)>,
     parser: Option<Parser>,
-    /// The parser of the protocol before an upgrade (SMTP before STARTTLS): no longer fed,
+    /// The parser of the protocol before an upgrade (the plain-text protocol that
+    /// negotiated STARTTLS): no longer fed,
     /// kept so its open transactions are still logged.
     prev: Option<Parser>,
     /// Detection gave up because the hold budget was spent (sticky).
@@ -364,10 +365,11 @@ impl AppLayer {
     }
 
     /// Feeds the flow's parser and follows an upgrade to another protocol: the new
-    /// protocol's parser takes the flow from the next bytes on (SMTP's STARTTLS answered
-    /// 220: the client's next bytes are its ClientHello), the old one is kept for logging.
-    /// Bytes a client pipelined behind STARTTLS went to SMTP, which skips them (Suricata
-    /// too), so a ClientHello sent before the 220 is not parsed.
+    /// protocol's parser takes the flow from the next bytes on (a STARTTLS the server
+    /// accepted: the client's next bytes are its ClientHello), the old one is kept for
+    /// logging. Bytes a client pipelined behind STARTTLS went to the old protocol's parser,
+    /// which skips them (Suricata too), so a ClientHello sent before the server's answer is
+    /// not parsed.
     fn parse(&mut self, cfg: &AppLayerConfig, dir: Direction, data: &[u8]) {
         if data.is_empty() {
             return;

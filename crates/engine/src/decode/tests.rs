@@ -6,10 +6,14 @@ use etherparse::checksum::Sum16BitWords;
 
 fn frames(name: &str) -> (LinkType, Vec<Vec<u8>>) {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let bytes = std::fs::read(path).expect("fixture");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("link");
-    (link, cap.blocks.iter().map(|b| b.data.to_vec()).collect())
+    let mut reader = sekisho_pcap::CaptureReader::open(path).expect("fixture");
+    let mut link = None;
+    let mut out = Vec::new();
+    while let Some(p) = reader.next_packet().expect("pcap") {
+        link = Some(LinkType::from_linktype(p.link_type).expect("link"));
+        out.push(p.data.to_vec());
+    }
+    (link.expect("a packet"), out)
 }
 
 fn t0() -> Timestamp {

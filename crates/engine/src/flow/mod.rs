@@ -422,33 +422,69 @@ impl TcpSession {
             );
         }
         let peer_fin_acked = ack && self.fin_end[o].is_some_and(|e| seq_ge(info.ack, e));
-        self.state = match self.state {
-            S::None => {
-                if syn && !ack && dir == Direction::ToServer {
-                    self.reassemble = true;
-                    S::SynSent
-                } else if syn && ack && midstream_ok {
-                    // The server's answer without the client's SYN: a mid-handshake pick-up,
-                    // only with mid-stream pick-up on (Suricata's rule too).
-                    out.pickup = true;
-                    self.reassemble = true;
-                    S::SynRecv
-                } else if midstream_ok {
-                    out.pickup = true;
-                    self.reassemble = true;
-                    if fin {
-                        if dir == Direction::ToServer {
-                            S::FinWait1
-                        } else {
-                            S::CloseWait
-                        }
-                    } else {
-                        S::Established
-                    }
+        self.state = if self.state == S::None {
+            let (state, pickup) = self.open(dir, syn, ack, fin, midstream_ok);
+            out.pickup = pickup;
+            state
+        } else {
+            self.advance(dir, syn, ack, fin, peer_fin_acked)
+        };
+        out
+    }
+
+    /// The state a session without state enters on a segment (not a RST) in direction
+    /// `dir`, and whether that is a mid-stream pick-up. Marks the session for reassembly
+    /// when it opens.
+    fn open(
+        &mut self,
+        dir: Direction,
+        syn: bool,
+        ack: bool,
+        fin: bool,
+        midstream_ok: bool,
+    ) -> (TcpState, bool) {
+        use TcpState as S;
+        if syn && !ack && dir == Direction::ToServer {
+            self.reassemble = true;
+            (S::SynSent, false)
+        } else if syn && ack && midstream_ok {
+            // The server's answer without the client's SYN: a mid-handshake pick-up,
+            // only with mid-stream pick-up on (Suricata's rule too).
+            self.reassemble = true;
+            (S::SynRecv, true)
+        } else if midstream_ok {
+            self.reassemble = true;
+            let state = if fin {
+                if dir == Direction::ToServer {
+                    S::FinWait1
                 } else {
-                    S::None
+                    S::CloseWait
                 }
-            }
+            } else {
+                S::Established
+            };
+            (state, true)
+        } else {
+            (S::None, false)
+        }
+    }
+
+    /// The state an open session moves to on a segment (not a RST) in direction `dir`;
+    /// `peer_fin_acked`: the segment acknowledges the other side's FIN.
+    fn advance(
+        &self,
+        dir: Direction,
+        syn: bool,
+        ack: bool,
+        fin: bool,
+        peer_fin_acked: bool,
+    ) -> TcpState {
+        use TcpState as S;
+        let d = dir.index();
+        let o = dir.reverse().index();
+        match self.state {
+            // Left only through `open` (`update` never calls this for it).
+            S::None => S::None,
             S::SynSent => {
                 if syn && ack && dir == Direction::ToClient {
                     S::SynRecv
@@ -526,8 +562,7 @@ impl TcpSession {
                 }
             }
             S::Closed => S::Closed,
-        };
-        out
+        }
     }
 }
 

@@ -1,7 +1,10 @@
-//! Shared helpers: read a fixture pcap (pcap-parser) and run it through an engine.
+//! Shared helpers: read a capture (through `sekisho-pcap`, the reader the drivers use) and
+//! run it through an engine.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use sekisho_pcap::{CaptureError, CaptureReader, OwnedPacket};
 
 use sekisho_engine::{
     AppChunk, Direction, Engine, EngineConfig, Event, FlowRecord, Inspector, LinkType, Timestamp,
@@ -21,20 +24,64 @@ pub fn fixture_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Reads a classic pcap fixture: (link type, frames).
-pub fn read_pcap(name: &str) -> (LinkType, Vec<Frame>) {
-    let bytes = std::fs::read(fixture_path(name)).expect("fixture readable");
-    let (_, cap) = pcap_parser::parse_pcap(&bytes).expect("valid pcap");
-    let link = LinkType::from_linktype(cap.header.network.0 as u32).expect("supported link");
-    let frames = cap
-        .blocks
-        .iter()
-        .map(|b| Frame {
-            ts: Timestamp::from_secs_micros(u64::from(b.ts_sec), u64::from(b.ts_usec)),
-            data: b.data.to_vec(),
+/// Every packet of a capture file, in file order, and the error that ended the file early
+/// if one did. A record that cannot be read (a truncated or corrupt tail, such as the
+/// oversized last record of suricata-verify's smtp-to-comma capture) ends the capture and
+/// the packets before it count, as Suricata and tshark read such files. Errors only when
+/// the file cannot be opened or is not a capture.
+pub fn capture_packets(
+    path: &Path,
+) -> Result<(Vec<OwnedPacket>, Option<CaptureError>), CaptureError> {
+    let mut reader = CaptureReader::open(path)?;
+    let mut packets = Vec::new();
+    loop {
+        match reader.next_packet() {
+            Ok(Some(p)) => packets.push(OwnedPacket {
+                ts: p.ts,
+                link_type: p.link_type,
+                data: p.data.to_vec(),
+                orig_len: p.orig_len,
+                file: 0,
+            }),
+            Ok(None) => return Ok((packets, None)),
+            Err(e) => return Ok((packets, Some(e))),
+        }
+    }
+}
+
+/// A capture's link type and frames, for feeding an engine; an error when the file cannot
+/// be read or its link type is not one the engine decodes (or changes within the file).
+pub fn capture_frames(path: &Path) -> Result<(LinkType, Vec<Frame>), String> {
+    let (packets, _) = capture_packets(path).map_err(|e| e.to_string())?;
+    // An empty capture: the link type does not matter, no frame is fed.
+    let raw = packets.first().map_or(1, |p| p.link_type);
+    if let Some(p) = packets.iter().find(|p| p.link_type != raw) {
+        return Err(format!(
+            "{}: link type changes from {raw} to {}",
+            path.display(),
+            p.link_type
+        ));
+    }
+    let link = LinkType::from_linktype(raw)
+        .ok_or_else(|| format!("{}: unsupported link type {raw}", path.display()))?;
+    let frames = packets
+        .into_iter()
+        .map(|p| Frame {
+            ts: Timestamp::from_secs_micros(p.ts.sec, u64::from(p.ts.usec())),
+            data: p.data,
         })
         .collect();
-    (link, frames)
+    Ok((link, frames))
+}
+
+/// [`capture_frames`], panicking with the reason when the capture cannot be fed.
+pub fn load_capture(path: &Path) -> (LinkType, Vec<Frame>) {
+    capture_frames(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads a capture fixture of this crate (`tests/fixtures/NAME`): (link type, frames).
+pub fn read_pcap(name: &str) -> (LinkType, Vec<Frame>) {
+    load_capture(&fixture_path(name))
 }
 
 /// Collects stream bytes per (flow, direction) and counts packets.

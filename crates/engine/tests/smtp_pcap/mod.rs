@@ -1,9 +1,7 @@
-//! Test helper: walk a legacy pcap (Ethernet or BSD loopback), reassemble
+//! Test helper: walk a capture (Ethernet or BSD loopback), reassemble
 //! each TCP flow's two directions in sequence order, and feed the payload
 //! to an `SmtpParser` in capture order.
 
-use pcap_parser::traits::PcapReaderIterator;
-use pcap_parser::{LegacyPcapReader, Linktype, PcapBlockOwned, PcapError};
 use sekisho_engine::app::smtp::{SmtpEvent, SmtpParser, SmtpTx, Status};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -90,34 +88,14 @@ const SMTP_PORTS: [u16; 4] = [25, 465, 587, 2525];
 
 /// Read the capture and run every TCP flow through an `SmtpParser`.
 pub fn parse_flows(path: &Path) -> Result<Vec<FlowResult>, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut reader =
-        LegacyPcapReader::new(1 << 20, file).map_err(|e| format!("{}: {e:?}", path.display()))?;
-    let mut linktype = Linktype::ETHERNET;
+    // A record that cannot be read is a corrupt tail (smtp-to-comma's capture, packet 19,
+    // claims more than the reader's buffer): like Suricata and tshark, keep the packets read
+    // so far and stop (`capture_packets` does).
+    let (packets, _tail) = crate::common::capture_packets(path).map_err(|e| e.to_string())?;
     let mut flows: Vec<Flow> = Vec::new();
     let mut index: FlowIndex = HashMap::new();
-    loop {
-        match reader.next() {
-            Ok((off, block)) => {
-                match block {
-                    PcapBlockOwned::LegacyHeader(h) => linktype = h.network,
-                    PcapBlockOwned::Legacy(b) => {
-                        handle_packet(linktype, b.data, &mut flows, &mut index);
-                    }
-                    PcapBlockOwned::NG(_) => {}
-                }
-                reader.consume(off);
-            }
-            Err(PcapError::Eof) => break,
-            // A record header claiming more than the reader's buffer is a corrupt tail
-            // (smtp-to-comma's capture, packet 19): like Suricata and tshark, keep the packets
-            // read so far and stop.
-            Err(PcapError::BufferTooSmall) => break,
-            Err(PcapError::Incomplete(_)) => {
-                reader.refill().map_err(|e| format!("{e:?}"))?;
-            }
-            Err(e) => return Err(format!("{}: {e:?}", path.display())),
-        }
+    for p in &packets {
+        handle_packet(p.link_type, &p.data, &mut flows, &mut index);
     }
     Ok(flows
         .into_iter()
@@ -139,8 +117,11 @@ pub fn parse_flows(path: &Path) -> Result<Vec<FlowResult>, String> {
         .collect())
 }
 
-fn handle_packet(linktype: Linktype, data: &[u8], flows: &mut Vec<Flow>, index: &mut FlowIndex) {
-    let sliced = if linktype == Linktype::NULL {
+/// LINKTYPE_NULL: BSD loopback, a 4-byte address family before the IP header.
+const LINKTYPE_NULL: u32 = 0;
+
+fn handle_packet(linktype: u32, data: &[u8], flows: &mut Vec<Flow>, index: &mut FlowIndex) {
+    let sliced = if linktype == LINKTYPE_NULL {
         data.get(4..)
             .and_then(|d| etherparse::SlicedPacket::from_ip(d).ok())
     } else {
