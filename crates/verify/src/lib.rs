@@ -58,9 +58,10 @@ pub struct RunRequest {
     pub out_dir: PathBuf,
     /// `-k none`: do not validate checksums.
     pub no_checksums: bool,
-    /// `stream.midstream`.
-    pub midstream: bool,
-    /// Engine overrides in `sekisho replay --set` form (`flow-timeouts.tcp.new`, ...).
+    /// Sensor settings as the case wrote them, in `sekisho replay --set` form
+    /// (`stream.midstream`, `flow-timeouts.tcp.new`, ...), in the order written (a later
+    /// one wins). Not parsed here: the replay applies each with the sensor's
+    /// `Settings::set`, so a bad value is the same error as on the command line.
     pub sets: Vec<(String, String)>,
     /// `--simulate-ips`: inline mode.
     pub inline: bool,
@@ -459,7 +460,6 @@ fn read_yaml(path: &Path) -> Result<Yaml, String> {
 #[derive(Default)]
 struct Settings {
     no_checksums: bool,
-    midstream: bool,
     inline: bool,
     eve_types: Option<Vec<String>>,
     sets: Vec<(String, String)>,
@@ -499,18 +499,35 @@ fn check_action_order(list: &[String], s: &mut Settings) {
     }
 }
 
+/// A Suricata boolean setting the runner itself decides (`yes`/`true`/`on`/`1` or
+/// `no`/`false`/`off`/`0`); any other value is an error naming the key, not a silent
+/// `false`.
+fn suricata_flag(key: &str, value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        other => Err(format!(
+            "setting `{key}={other}` not supported (expected yes or no)"
+        )),
+    }
+}
+
+/// `stream.inline`: a flag, or `auto` (inline when the case runs as IPS, which the
+/// runner decides from `--simulate-ips`, the case name and firewall mode).
+fn stream_inline(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
+    if value.trim() != "auto" {
+        s.inline = suricata_flag(key, value)?;
+    }
+    Ok(())
+}
+
 fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
     match key {
-        "stream.midstream" => {
-            s.midstream = matches!(value, "true" | "yes" | "1");
-            Ok(())
-        }
-        "stream.inline" => {
-            s.inline = matches!(value, "true" | "yes" | "1");
-            Ok(())
-        }
+        // Suricata's `stream.inline` and `stream.checksum-validation` choose the mode and
+        // `-k`, which the runner decides (the sensor has no such keys).
+        "stream.inline" => stream_inline(key, value, s),
         "stream.checksum-validation" => {
-            s.no_checksums = matches!(value, "false" | "no" | "0" | "none");
+            s.no_checksums = !suricata_flag(key, value)?;
             Ok(())
         }
         // `-S` (the case's rules) replaces rule-files, and the suite's classification file
@@ -534,7 +551,10 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
         "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
-        "decoder.recursion-level.use-for-tracking" | "decoder.vxlan.enabled" => {
+        // Keys of the sensor's settings: recorded as written, parsed by `Settings::set`.
+        "stream.midstream"
+        | "decoder.recursion-level.use-for-tracking"
+        | "decoder.vxlan.enabled" => {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())
         }
@@ -666,9 +686,12 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
             "stream" => {
                 for (sk, sv) in v.as_mapping().into_iter().flatten() {
                     match sk.as_str().unwrap_or_default() {
-                        "midstream" => s.midstream = yaml_bool(sv).unwrap_or(false),
-                        "inline" => s.inline = yaml_bool(sv).unwrap_or(false),
-                        "checksum-validation" => s.no_checksums = yaml_bool(sv) == Some(false),
+                        "midstream" => s.sets.push(("stream.midstream".into(), yaml_text(sv))),
+                        "inline" => stream_inline("stream.inline", &yaml_text(sv), s)?,
+                        "checksum-validation" => {
+                            s.no_checksums =
+                                !suricata_flag("stream.checksum-validation", &yaml_text(sv))?
+                        }
                         other => return Err(format!("setting `stream.{other}` not supported")),
                     }
                 }
@@ -995,7 +1018,6 @@ fn run_case_inner(
         pcaps,
         out_dir: PathBuf::new(),
         no_checksums: settings.no_checksums,
-        midstream: settings.midstream,
         sets: settings.sets.clone(),
         inline: settings.inline,
         flow: enabled("flow"),
@@ -2158,6 +2180,80 @@ mod tests {
             std::fs::write(req.out_dir.join("eve.json"), lines)
                 .map_err(|e| ReplayError::Failed(e.to_string()))
         }
+    }
+
+    /// Sensor keys (`stream.midstream`) reach the replay as written, in order, for the
+    /// sensor's `Settings::set` to parse (a bad value is its error, not a silent `false`);
+    /// the keys the runner decides itself take only boolean values, naming the key.
+    #[test]
+    fn stream_settings_are_not_read_loosely() {
+        let eve = "{\"event_type\":\"flow\"}\n";
+        let run = |args: &str, cfg: Option<&str>| {
+            let yaml = format!(
+                "args:\n  - {args}\nchecks:\n- filter:\n    count: 1\n    match:\n      event_type: flow\n"
+            );
+            let mut files = vec![("test.yaml", yaml.as_str()), ("input.pcap", "")];
+            if let Some(cfg) = cfg {
+                files.push(("suricata.yaml", cfg));
+            }
+            let (root, name) = case(&files);
+            let seen = std::cell::RefCell::new(None);
+            let spy = |req: &RunRequest| {
+                *seen.borrow_mut() = Some((req.sets.clone(), req.inline, req.no_checksums));
+                fake(eve)(req)
+            };
+            let o = run_case(&root, &name, &Capabilities::default(), &spy);
+            let _ = std::fs::remove_dir_all(&root);
+            (o, seen.into_inner())
+        };
+        let midstream = |v: &str| vec![("stream.midstream".to_string(), v.to_string())];
+        let (o, seen) = run("--set stream.midstream=maybe", None);
+        assert_eq!(o, Outcome::Pass);
+        assert_eq!(seen.map(|s| s.0), Some(midstream("maybe")));
+        // The case's suricata.yaml comes after its args and wins, as in Suricata.
+        let (_, seen) = run(
+            "--set stream.midstream=true",
+            Some("stream:\n  midstream: false\n"),
+        );
+        let mut both = midstream("true");
+        both.extend(midstream("false"));
+        assert_eq!(seen.map(|s| s.0), Some(both));
+        for (args, cfg, key) in [
+            ("--set stream.inline=maybe", None, "stream.inline=maybe"),
+            (
+                "--set stream.checksum-validation=none",
+                None,
+                "stream.checksum-validation=none",
+            ),
+            (
+                "-v",
+                Some("stream:\n  inline: sometimes\n"),
+                "stream.inline=sometimes",
+            ),
+            (
+                "-v",
+                Some("stream:\n  checksum-validation: maybe\n"),
+                "stream.checksum-validation=maybe",
+            ),
+        ] {
+            let (o, seen) = run(args, cfg);
+            assert_eq!(
+                o,
+                Outcome::Skip(format!(
+                    "setting `{key}` not supported (expected yes or no)"
+                )),
+                "{args} {cfg:?}"
+            );
+            assert!(seen.is_none(), "not replayed");
+        }
+        // `auto` keeps the mode the runner decided (inline with --simulate-ips).
+        let (_, seen) = run("--simulate-ips", Some("stream:\n  inline: auto\n"));
+        assert_eq!(seen.map(|s| s.1), Some(true));
+        let (_, seen) = run(
+            "--set stream.inline=no --set stream.checksum-validation=no",
+            None,
+        );
+        assert_eq!(seen.map(|s| (s.1, s.2)), Some((false, true)));
     }
 
     #[test]
