@@ -337,6 +337,27 @@ fn loophole_unknown_filter_requirement_skips_case() {
     assert_eq!(s.outcome("requires-version"), "PASS requires-version");
 }
 
+/// Loophole: `--set stream.midstream=VALUE` with a value that is not a boolean meant
+/// `false`. The sensor's settings parse it now, with the error `sekisho replay --set` gives;
+/// like every setting the runner cannot honour, it skips the case naming the key.
+#[test]
+fn loophole_bad_midstream_value_is_reported() {
+    let Some(s) = TempSuite::new() else { return };
+    let args = "-k none --simulate-ips";
+    s.case("midstream-bad", |y| {
+        replace(y, args, &format!("{args} --set stream.midstream=maybe"))
+    });
+    assert_eq!(
+        s.outcome("midstream-bad"),
+        "SKIP midstream-bad: --set stream.midstream=maybe: expected true or false"
+    );
+    // Control: the same case with a boolean still runs and passes.
+    s.case("midstream-yes", |y| {
+        replace(y, args, &format!("{args} --set stream.midstream=yes"))
+    });
+    assert_eq!(s.outcome("midstream-yes"), "PASS midstream-yes");
+}
+
 /// Loophole: a `count` that is not an integer was read as "at least one".
 #[test]
 fn loophole_malformed_count_fails() {

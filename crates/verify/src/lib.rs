@@ -58,9 +58,10 @@ pub struct RunRequest {
     pub out_dir: PathBuf,
     /// `-k none`: do not validate checksums.
     pub no_checksums: bool,
-    /// `stream.midstream`.
-    pub midstream: bool,
-    /// Engine overrides in `sekisho replay --set` form (`flow-timeouts.tcp.new`, ...).
+    /// Sensor settings as the case wrote them, in `sekisho replay --set` form
+    /// (`stream.midstream`, `flow-timeouts.tcp.new`, ...), in the order written (a later
+    /// one wins). Not parsed here: the replay applies each with the sensor's
+    /// `Settings::set`, so a bad value is the same error as on the command line.
     pub sets: Vec<(String, String)>,
     /// `--simulate-ips`: inline mode.
     pub inline: bool,
@@ -459,7 +460,6 @@ fn read_yaml(path: &Path) -> Result<Yaml, String> {
 #[derive(Default)]
 struct Settings {
     no_checksums: bool,
-    midstream: bool,
     inline: bool,
     eve_types: Option<Vec<String>>,
     sets: Vec<(String, String)>,
@@ -499,18 +499,35 @@ fn check_action_order(list: &[String], s: &mut Settings) {
     }
 }
 
+/// A Suricata boolean setting the runner itself decides (`yes`/`true`/`on`/`1` or
+/// `no`/`false`/`off`/`0`); any other value is an error naming the key, not a silent
+/// `false`.
+fn suricata_flag(key: &str, value: &str) -> Result<bool, String> {
+    match value.trim() {
+        "yes" | "true" | "on" | "1" => Ok(true),
+        "no" | "false" | "off" | "0" => Ok(false),
+        other => Err(format!(
+            "setting `{key}={other}` not supported (expected yes or no)"
+        )),
+    }
+}
+
+/// `stream.inline`: a flag, or `auto` (inline when the case runs as IPS, which the
+/// runner decides from `--simulate-ips`, the case name and firewall mode).
+fn stream_inline(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
+    if value.trim() != "auto" {
+        s.inline = suricata_flag(key, value)?;
+    }
+    Ok(())
+}
+
 fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
     match key {
-        "stream.midstream" => {
-            s.midstream = matches!(value, "true" | "yes" | "1");
-            Ok(())
-        }
-        "stream.inline" => {
-            s.inline = matches!(value, "true" | "yes" | "1");
-            Ok(())
-        }
+        // Suricata's `stream.inline` and `stream.checksum-validation` choose the mode and
+        // `-k`, which the runner decides (the sensor has no such keys).
+        "stream.inline" => stream_inline(key, value, s),
         "stream.checksum-validation" => {
-            s.no_checksums = matches!(value, "false" | "no" | "0" | "none");
+            s.no_checksums = !suricata_flag(key, value)?;
             Ok(())
         }
         // `-S` (the case's rules) replaces rule-files, and the suite's classification file
@@ -534,7 +551,10 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
         "stats.interval" | "stats.enabled" | "runmode" => Ok(()),
         // Output/log settings that do not change what sekisho computes.
         "outputs.0.eve-log.enabled" | "logging.outputs.0.console.enabled" => Ok(()),
-        "decoder.recursion-level.use-for-tracking" | "decoder.vxlan.enabled" => {
+        // Keys of the sensor's settings: recorded as written, parsed by `Settings::set`.
+        "stream.midstream"
+        | "decoder.recursion-level.use-for-tracking"
+        | "decoder.vxlan.enabled" => {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())
         }
@@ -666,9 +686,12 @@ fn parse_config(cfg: &Yaml, s: &mut Settings) -> Result<(), String> {
             "stream" => {
                 for (sk, sv) in v.as_mapping().into_iter().flatten() {
                     match sk.as_str().unwrap_or_default() {
-                        "midstream" => s.midstream = yaml_bool(sv).unwrap_or(false),
-                        "inline" => s.inline = yaml_bool(sv).unwrap_or(false),
-                        "checksum-validation" => s.no_checksums = yaml_bool(sv) == Some(false),
+                        "midstream" => s.sets.push(("stream.midstream".into(), yaml_text(sv))),
+                        "inline" => stream_inline("stream.inline", &yaml_text(sv), s)?,
+                        "checksum-validation" => {
+                            s.no_checksums =
+                                !suricata_flag("stream.checksum-validation", &yaml_text(sv))?
+                        }
                         other => return Err(format!("setting `stream.{other}` not supported")),
                     }
                 }
@@ -955,48 +978,114 @@ fn run_case_inner(
         requirements_met(req).map_err(Outcome::Skip)?;
     }
     if let Some(skip) = get(&desc, "skip") {
-        for entry in skip.as_sequence().into_iter().flatten() {
-            // A version condition that holds means "skip"; sekisho has no optional features,
-            // so `feature:` conditions never hold.
-            let mut m = entry.clone();
-            if let Some(mm) = m.as_mapping_mut() {
-                mm.remove(Yaml::String("msg".into()));
-                if mm.contains_key(Yaml::String("feature".into())) {
-                    continue;
-                }
-                if mm.is_empty() {
-                    continue;
-                }
-            }
-            for key in ["uid", "config"] {
-                if get(&m, key).is_some() {
-                    return Err(Outcome::Skip(format!(
-                        "skip condition `{key}` not evaluated"
-                    )));
-                }
-            }
-            match requirements(&m) {
-                Ok(()) => {
-                    let msg = get(entry, "msg")
-                        .map(yaml_text)
-                        .unwrap_or_else(|| "skip condition holds".into());
-                    return Err(Outcome::Skip(msg));
-                }
-                Err(Unmet::Unmet(_)) => {}
-                Err(Unmet::Unsupported(why)) => {
-                    return Err(Outcome::Skip(format!("skip condition: {why}")))
-                }
-            }
-        }
+        skip_conditions(skip)?;
     }
     if get(&desc, "command").is_some() {
         return Err(Outcome::Skip("custom command line not supported".into()));
     }
+    let mut settings = case_settings(&dir, &desc)?;
+    let (firewall_rules, rule_files) = case_rule_files(&dir, &settings)?;
+    if basename_of(name).contains("ips") {
+        // suricata-verify runs every case whose name contains "ips" with --simulate-ips.
+        settings.inline = true;
+    }
+    if firewall_rules.is_some() {
+        // Firewall mode is an IPS mode: verdicts take effect.
+        settings.inline = true;
+    }
+    let rules = rule_load(suite, &dir, caps, &settings, firewall_rules, rule_files)?;
+    if get(&desc, "exit-code").and_then(Yaml::as_u64).unwrap_or(0) != 0 {
+        return Err(Outcome::Skip("expects a non-zero exit code".into()));
+    }
+    let pcaps = case_captures(&dir, &desc)?;
+    let types = settings.eve_types.clone();
+    let enabled = |t: &str| match &types {
+        // Suricata's default configuration: netflow and drop commented out; anomaly on
+        // for app-layer anomalies only, so on when sekisho writes some.
+        None => match t {
+            "netflow" | "drop" => false,
+            "anomaly" => !caps.app_anomaly_events.is_empty(),
+            _ => true,
+        },
+        // The config names fileinfo records `files`.
+        Some(list) => list
+            .iter()
+            .any(|x| x == t || (t == "fileinfo" && x == "files")),
+    };
+    // Decide which checks apply and whether each can be evaluated, before running anything.
+    let applicable = applicable_checks(&desc, caps, &settings, &enabled)?;
+    let req = RunRequest {
+        pcaps,
+        out_dir: PathBuf::new(),
+        no_checksums: settings.no_checksums,
+        sets: settings.sets.clone(),
+        inline: settings.inline,
+        flow: enabled("flow"),
+        netflow: enabled("netflow"),
+        anomaly_decode: enabled("anomaly") && settings.anomaly.0,
+        anomaly_stream: enabled("anomaly") && settings.anomaly.1,
+        anomaly_app: enabled("anomaly")
+            && settings.anomaly.2
+            && !caps.app_anomaly_events.is_empty(),
+        alert: enabled("alert"),
+        drop: enabled("drop"),
+        drop_flows_all: settings.drop_flows_all,
+        rules,
+    };
+    let events = replay_events(name, req, replayer)?;
+    for (i, check) in applicable.iter().enumerate() {
+        check
+            .evaluate(&events)
+            .map_err(|m| Outcome::Fail(format!("check {}: {m}", i + 1)))?;
+    }
+    Ok(Outcome::Pass)
+}
+
+/// Evaluates a case's `skip:` list: a condition that holds (a version, not a `feature:`,
+/// which never holds since sekisho has no optional features) skips the case with its `msg`.
+fn skip_conditions(skip: &Yaml) -> Result<(), Outcome> {
+    for entry in skip.as_sequence().into_iter().flatten() {
+        let mut m = entry.clone();
+        if let Some(mm) = m.as_mapping_mut() {
+            mm.remove(Yaml::String("msg".into()));
+            if mm.contains_key(Yaml::String("feature".into())) {
+                continue;
+            }
+            if mm.is_empty() {
+                continue;
+            }
+        }
+        for key in ["uid", "config"] {
+            if get(&m, key).is_some() {
+                return Err(Outcome::Skip(format!(
+                    "skip condition `{key}` not evaluated"
+                )));
+            }
+        }
+        match requirements(&m) {
+            Ok(()) => {
+                let msg = get(entry, "msg")
+                    .map(yaml_text)
+                    .unwrap_or_else(|| "skip condition holds".into());
+                return Err(Outcome::Skip(msg));
+            }
+            Err(Unmet::Unmet(_)) => {}
+            Err(Unmet::Unsupported(why)) => {
+                return Err(Outcome::Skip(format!("skip condition: {why}")))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The case's settings: its `args`, then its `suricata.yaml` (when it has one). What
+/// sekisho does not honour is a skip naming it.
+fn case_settings(dir: &Path, desc: &Yaml) -> Result<Settings, Outcome> {
     let mut settings = Settings {
         anomaly: (false, false, true),
         ..Settings::default()
     };
-    if let Some(args) = get(&desc, "args") {
+    if let Some(args) = get(desc, "args") {
         parse_args(args, &mut settings).map_err(Outcome::Skip)?;
     }
     let cfg_path = dir.join("suricata.yaml");
@@ -1005,12 +1094,19 @@ fn run_case_inner(
             .map_err(|e| Outcome::Skip(format!("unreadable suricata.yaml: {e}")))?;
         parse_config(&cfg, &mut settings).map_err(Outcome::Skip)?;
     }
-    // Rules as suricata-verify's runner finds them (sorted `*.rules` of the case directory):
-    // one file is the rules (`-S`), unless its name ends in `firewall.rules`, which is
-    // firewall mode (`--firewall-rules-exclusive`); two files are firewall mode when they are
-    // `*firewall.rules` and `*td.rules` (the threat-detection rules, `-S`). A file named
-    // `minX.rules` only applies from version X on.
-    let mut rule_files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    Ok(settings)
+}
+
+/// Rules as suricata-verify's runner finds them (sorted `*.rules` of the case directory):
+/// one file is the rules (`-S`), unless its name ends in `firewall.rules`, which is
+/// firewall mode (`--firewall-rules-exclusive`); two files are firewall mode when they are
+/// `*firewall.rules` and `*td.rules` (the threat-detection rules, `-S`). A file named
+/// `minX.rules` only applies from version X on. Returns `(firewall rules, other rules)`.
+fn case_rule_files(
+    dir: &Path,
+    settings: &Settings,
+) -> Result<(Option<PathBuf>, Vec<PathBuf>), Outcome> {
+    let mut rule_files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Outcome::Fail(e.to_string()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file() && p.to_string_lossy().ends_with(".rules"))
@@ -1032,59 +1128,66 @@ fn run_case_inner(
         }
         rule_files.retain(|p| rule_file_applies(p));
     }
-    if basename_of(name).contains("ips") {
-        // suricata-verify runs every case whose name contains "ips" with --simulate-ips.
-        settings.inline = true;
+    Ok((firewall_rules, rule_files))
+}
+
+/// What the replay needs to compile the case's rules; `None` when the case has no rules.
+/// Rules sekisho cannot evaluate (no detection, firewall mode, a setting it does not honour
+/// with rules) are a skip.
+fn rule_load(
+    suite: &Path,
+    dir: &Path,
+    caps: &Capabilities,
+    settings: &Settings,
+    firewall_rules: Option<PathBuf>,
+    rule_files: Vec<PathBuf>,
+) -> Result<Option<RuleLoad>, Outcome> {
+    if firewall_rules.is_none() && !rule_files.iter().any(|f| has_rules(f)) {
+        return Ok(None);
     }
-    if firewall_rules.is_some() {
-        // Firewall mode is an IPS mode: verdicts take effect.
-        settings.inline = true;
+    if !caps.detection {
+        return Err(Outcome::Skip(
+            "detection not implemented (case has rules)".into(),
+        ));
     }
-    let rules = if firewall_rules.is_some() || rule_files.iter().any(|f| has_rules(f)) {
-        if !caps.detection {
-            return Err(Outcome::Skip(
-                "detection not implemented (case has rules)".into(),
-            ));
-        }
-        if firewall_rules.is_some() && !caps.firewall {
-            return Err(Outcome::Skip("firewall mode not evaluated".into()));
-        }
-        if let Some(why) = &settings.rules_unsupported {
-            return Err(Outcome::Skip(why.clone()));
-        }
-        let mut vars: Vec<(String, String)> = sekisho_rules::DEFAULT_ADDRESS_VARS
-            .iter()
-            .chain(sekisho_rules::DEFAULT_PORT_VARS)
-            .chain(EXTRA_VARS)
-            .filter(|(n, _)| !settings.vars.iter().any(|(m, _)| m == n))
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect();
-        vars.extend(settings.vars.iter().cloned());
-        let classification = suite.join("etc").join("classification.config");
-        Some(RuleLoad {
-            files: rule_files,
-            vars,
-            classification: classification.is_file().then_some(classification),
-            firewall: firewall_rules.map(|rules| FirewallLoad {
-                rules,
-                packet_filter: settings.fw_packet_filter.clone(),
-            }),
-            // `${TEST_DIR}/x` already names the case directory; joining it onto `dir` again
-            // broke every relative `--suite` (the path doubled).
-            threshold_file: settings.threshold_file.as_ref().map(|f| {
-                match f.strip_prefix("${TEST_DIR}") {
-                    Some(rest) => dir.join(rest.trim_start_matches('/')),
-                    None => dir.join(f),
-                }
-            }),
-        })
-    } else {
-        None
-    };
-    if get(&desc, "exit-code").and_then(Yaml::as_u64).unwrap_or(0) != 0 {
-        return Err(Outcome::Skip("expects a non-zero exit code".into()));
+    if firewall_rules.is_some() && !caps.firewall {
+        return Err(Outcome::Skip("firewall mode not evaluated".into()));
     }
-    let pcaps: Vec<PathBuf> = match get(&desc, "pcap") {
+    if let Some(why) = &settings.rules_unsupported {
+        return Err(Outcome::Skip(why.clone()));
+    }
+    let mut vars: Vec<(String, String)> = sekisho_rules::DEFAULT_ADDRESS_VARS
+        .iter()
+        .chain(sekisho_rules::DEFAULT_PORT_VARS)
+        .chain(EXTRA_VARS)
+        .filter(|(n, _)| !settings.vars.iter().any(|(m, _)| m == n))
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    vars.extend(settings.vars.iter().cloned());
+    let classification = suite.join("etc").join("classification.config");
+    Ok(Some(RuleLoad {
+        files: rule_files,
+        vars,
+        classification: classification.is_file().then_some(classification),
+        firewall: firewall_rules.map(|rules| FirewallLoad {
+            rules,
+            packet_filter: settings.fw_packet_filter.clone(),
+        }),
+        // `${TEST_DIR}/x` already names the case directory; joining it onto `dir` again
+        // broke every relative `--suite` (the path doubled).
+        threshold_file: settings.threshold_file.as_ref().map(|f| {
+            match f.strip_prefix("${TEST_DIR}") {
+                Some(rest) => dir.join(rest.trim_start_matches('/')),
+                None => dir.join(f),
+            }
+        }),
+    }))
+}
+
+/// The case's capture: its `pcap:` (which may name another case's capture), else the
+/// captures in its directory. Exactly one is supported.
+fn case_captures(dir: &Path, desc: &Yaml) -> Result<Vec<PathBuf>, Outcome> {
+    let pcaps: Vec<PathBuf> = match get(desc, "pcap") {
         Some(Yaml::String(p)) => {
             let path = dir.join(p);
             // Cases may point at another case's capture; the conformance selection does not
@@ -1098,7 +1201,7 @@ fn run_case_inner(
         }
         Some(Yaml::Bool(false)) => return Err(Outcome::Skip("no capture".into())),
         _ => {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
                 .map_err(|e| Outcome::Fail(e.to_string()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| {
@@ -1118,23 +1221,19 @@ fn run_case_inner(
             "several captures in one case not supported".into(),
         ));
     }
-    let types = settings.eve_types.clone();
-    let enabled = |t: &str| match &types {
-        // Suricata's default configuration: netflow and drop commented out; anomaly on
-        // for app-layer anomalies only, so on when sekisho writes some.
-        None => match t {
-            "netflow" | "drop" => false,
-            "anomaly" => !caps.app_anomaly_events.is_empty(),
-            _ => true,
-        },
-        // The config names fileinfo records `files`.
-        Some(list) => list
-            .iter()
-            .any(|x| x == t || (t == "fileinfo" && x == "files")),
-    };
+    Ok(pcaps)
+}
 
-    // Decide which checks apply and whether each can be evaluated, before running anything.
-    let checks = get(&desc, "checks")
+/// The case's checks that apply (a filter whose `requires:` does not hold is left out, as
+/// suricata-verify does), each validated as evaluable by sekisho; one that is not makes the
+/// case a skip naming why. No applicable check is a skip too.
+fn applicable_checks(
+    desc: &Yaml,
+    caps: &Capabilities,
+    settings: &Settings,
+    enabled: &dyn Fn(&str) -> bool,
+) -> Result<Vec<Check>, Outcome> {
+    let checks = get(desc, "checks")
         .and_then(Yaml::as_sequence)
         .cloned()
         .unwrap_or_default();
@@ -1147,91 +1246,11 @@ fn run_case_inner(
             let kind = ck.as_str().unwrap_or_default();
             match kind {
                 "filter" => {
-                    // suricata-verify leaves out a filter whose requirements do not hold; one
-                    // it could evaluate but sekisho cannot makes the whole case a skip.
-                    if let Some(req) = get(cv, "requires") {
-                        match requirements(req) {
-                            Ok(()) => {}
-                            Err(Unmet::Unmet(_)) => continue,
-                            Err(Unmet::Unsupported(why)) => {
-                                return Err(Outcome::Skip(format!("filter {why}")))
-                            }
-                        }
+                    if let Some(c) = filter_check(cv, caps, settings, enabled)? {
+                        applicable.push(c);
                     }
-                    for (fk, _) in cv.as_mapping().into_iter().flatten() {
-                        let fk = fk.as_str().unwrap_or_default();
-                        if !matches!(fk, "count" | "match" | "requires" | "filename" | "comment") {
-                            return Err(Outcome::Skip(format!(
-                                "filter option `{fk}` not supported"
-                            )));
-                        }
-                    }
-                    if let Some(f) = get(cv, "filename").and_then(Yaml::as_str) {
-                        if f != "eve.json" {
-                            return Err(Outcome::Skip(format!(
-                                "output file {f} not written by sekisho"
-                            )));
-                        }
-                    }
-                    let matches = get(cv, "match");
-                    if !matches.is_some_and(Yaml::is_mapping) {
-                        // suricata-verify fails such a filter; so does evaluation.
-                        applicable.push(Check::Filter(cv.clone()));
-                        continue;
-                    }
-                    // Without `event_type` suricata-verify matches every event and a key
-                    // selects the records that carry it: those record types are what the
-                    // filter is about, and each of them must be one sekisho writes.
-                    let et = matches.and_then(|m| get(m, "event_type")).map(yaml_text);
-                    let types: Vec<String> = match &et {
-                        Some(t) => vec![t.clone()],
-                        None => implied_types(matches)
-                            .map_err(Outcome::Skip)?
-                            .into_iter()
-                            .filter(|t| *t == "stats" || enabled(t))
-                            .collect(),
-                    };
-                    if types.is_empty() {
-                        return Err(Outcome::Skip(
-                            "filter without event_type: no record type the case enables \
-                             carries all its keys"
-                                .into(),
-                        ));
-                    }
-                    for t in &types {
-                        check_filter_type(t, cv, matches, caps, &settings, &enabled)
-                            .map_err(Outcome::Skip)?;
-                    }
-                    if !caps.app_layer {
-                        for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
-                            let mk = mk.as_str().unwrap_or_default();
-                            if mk.starts_with("app_proto") {
-                                return Err(Outcome::Skip(
-                                    "app-layer protocol detection not implemented".into(),
-                                ));
-                            }
-                        }
-                    }
-                    check_expected_values(cv).map_err(Outcome::Skip)?;
-                    applicable.push(Check::Filter(cv.clone()));
                 }
-                "stats" => {
-                    for (sk, sv) in cv.as_mapping().into_iter().flatten() {
-                        let sk = yaml_text(sk);
-                        let path = KeyPath::parse(&sk);
-                        if let Some(op) = &path.glued_operator {
-                            return Err(Outcome::Skip(glued_message(&sk, op)));
-                        }
-                        let counter = path.fields.join(".");
-                        if !counter_written(caps, &counter, path.len || path.operator.is_some()) {
-                            return Err(Outcome::Skip(format!(
-                                "stats counter `{counter}` not implemented"
-                            )));
-                        }
-                        check_yaml_value(sv).map_err(Outcome::Skip)?;
-                    }
-                    applicable.push(Check::Stats(cv.clone()));
-                }
+                "stats" => applicable.push(stats_check(cv, caps)?),
                 // Both read files sekisho does not write (fast.log, stats.log, files/…) or
                 // run commands against Suricata itself; evaluating them would need those.
                 "shell" => {
@@ -1251,7 +1270,106 @@ fn run_case_inner(
     if applicable.is_empty() {
         return Err(Outcome::Skip("no applicable checks".into()));
     }
+    Ok(applicable)
+}
 
+/// One `filter` check: `Ok(None)` when its `requires:` does not hold (left out), a skip
+/// when sekisho cannot evaluate it.
+fn filter_check(
+    cv: &Yaml,
+    caps: &Capabilities,
+    settings: &Settings,
+    enabled: &dyn Fn(&str) -> bool,
+) -> Result<Option<Check>, Outcome> {
+    // suricata-verify leaves out a filter whose requirements do not hold; one it could
+    // evaluate but sekisho cannot makes the whole case a skip.
+    if let Some(req) = get(cv, "requires") {
+        match requirements(req) {
+            Ok(()) => {}
+            Err(Unmet::Unmet(_)) => return Ok(None),
+            Err(Unmet::Unsupported(why)) => return Err(Outcome::Skip(format!("filter {why}"))),
+        }
+    }
+    for (fk, _) in cv.as_mapping().into_iter().flatten() {
+        let fk = fk.as_str().unwrap_or_default();
+        if !matches!(fk, "count" | "match" | "requires" | "filename" | "comment") {
+            return Err(Outcome::Skip(format!("filter option `{fk}` not supported")));
+        }
+    }
+    if let Some(f) = get(cv, "filename").and_then(Yaml::as_str) {
+        if f != "eve.json" {
+            return Err(Outcome::Skip(format!(
+                "output file {f} not written by sekisho"
+            )));
+        }
+    }
+    let matches = get(cv, "match");
+    if !matches.is_some_and(Yaml::is_mapping) {
+        // suricata-verify fails such a filter; so does evaluation.
+        return Ok(Some(Check::Filter(cv.clone())));
+    }
+    // Without `event_type` suricata-verify matches every event and a key selects the
+    // records that carry it: those record types are what the filter is about, and each of
+    // them must be one sekisho writes.
+    let et = matches.and_then(|m| get(m, "event_type")).map(yaml_text);
+    let types: Vec<String> = match &et {
+        Some(t) => vec![t.clone()],
+        None => implied_types(matches)
+            .map_err(Outcome::Skip)?
+            .into_iter()
+            .filter(|t| *t == "stats" || enabled(t))
+            .collect(),
+    };
+    if types.is_empty() {
+        return Err(Outcome::Skip(
+            "filter without event_type: no record type the case enables carries all its keys"
+                .into(),
+        ));
+    }
+    for t in &types {
+        check_filter_type(t, cv, matches, caps, settings, enabled).map_err(Outcome::Skip)?;
+    }
+    if !caps.app_layer {
+        for (mk, _) in matches.and_then(Yaml::as_mapping).into_iter().flatten() {
+            let mk = mk.as_str().unwrap_or_default();
+            if mk.starts_with("app_proto") {
+                return Err(Outcome::Skip(
+                    "app-layer protocol detection not implemented".into(),
+                ));
+            }
+        }
+    }
+    check_expected_values(cv).map_err(Outcome::Skip)?;
+    Ok(Some(Check::Filter(cv.clone())))
+}
+
+/// One `stats` check: every counter must be one sekisho writes, every value one PyYAML and
+/// sekisho read alike.
+fn stats_check(cv: &Yaml, caps: &Capabilities) -> Result<Check, Outcome> {
+    for (sk, sv) in cv.as_mapping().into_iter().flatten() {
+        let sk = yaml_text(sk);
+        let path = KeyPath::parse(&sk);
+        if let Some(op) = &path.glued_operator {
+            return Err(Outcome::Skip(glued_message(&sk, op)));
+        }
+        let counter = path.fields.join(".");
+        if !counter_written(caps, &counter, path.len || path.operator.is_some()) {
+            return Err(Outcome::Skip(format!(
+                "stats counter `{counter}` not implemented"
+            )));
+        }
+        check_yaml_value(sv).map_err(Outcome::Skip)?;
+    }
+    Ok(Check::Stats(cv.clone()))
+}
+
+/// Replays the case into a fresh temporary directory (set as `req.out_dir`) and reads the
+/// EVE records it wrote; the directory is removed either way.
+fn replay_events(
+    name: &str,
+    mut req: RunRequest,
+    replayer: &dyn Replayer,
+) -> Result<Vec<Json>, Outcome> {
     // A per-run sequence number keeps concurrent runs of same-named cases apart.
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let out_dir = std::env::temp_dir().join(format!(
@@ -1262,25 +1380,7 @@ fn run_case_inner(
     ));
     let _ = std::fs::remove_dir_all(&out_dir);
     std::fs::create_dir_all(&out_dir).map_err(|e| Outcome::Fail(format!("temp dir: {e}")))?;
-    let req = RunRequest {
-        pcaps,
-        out_dir: out_dir.clone(),
-        no_checksums: settings.no_checksums,
-        midstream: settings.midstream,
-        sets: settings.sets.clone(),
-        inline: settings.inline,
-        flow: enabled("flow"),
-        netflow: enabled("netflow"),
-        anomaly_decode: enabled("anomaly") && settings.anomaly.0,
-        anomaly_stream: enabled("anomaly") && settings.anomaly.1,
-        anomaly_app: enabled("anomaly")
-            && settings.anomaly.2
-            && !caps.app_anomaly_events.is_empty(),
-        alert: enabled("alert"),
-        drop: enabled("drop"),
-        drop_flows_all: settings.drop_flows_all,
-        rules,
-    };
+    req.out_dir = out_dir.clone();
     let result = replayer.replay(&req).map_err(|e| match e {
         ReplayError::Unsupported(m) => Outcome::Skip(m),
         ReplayError::Failed(m) => Outcome::Fail(format!("replay failed: {m}")),
@@ -1288,13 +1388,7 @@ fn run_case_inner(
     let events = read_events(&out_dir.join("eve.json"));
     let _ = std::fs::remove_dir_all(&out_dir);
     result?;
-    let events = events.map_err(Outcome::Fail)?;
-    for (i, check) in applicable.iter().enumerate() {
-        check
-            .evaluate(&events)
-            .map_err(|m| Outcome::Fail(format!("check {}: {m}", i + 1)))?;
-    }
-    Ok(Outcome::Pass)
+    events.map_err(Outcome::Fail)
 }
 
 /// Validates one filter for records of `event_type` `t`: the type must be one sekisho
@@ -2086,6 +2180,80 @@ mod tests {
             std::fs::write(req.out_dir.join("eve.json"), lines)
                 .map_err(|e| ReplayError::Failed(e.to_string()))
         }
+    }
+
+    /// Sensor keys (`stream.midstream`) reach the replay as written, in order, for the
+    /// sensor's `Settings::set` to parse (a bad value is its error, not a silent `false`);
+    /// the keys the runner decides itself take only boolean values, naming the key.
+    #[test]
+    fn stream_settings_are_not_read_loosely() {
+        let eve = "{\"event_type\":\"flow\"}\n";
+        let run = |args: &str, cfg: Option<&str>| {
+            let yaml = format!(
+                "args:\n  - {args}\nchecks:\n- filter:\n    count: 1\n    match:\n      event_type: flow\n"
+            );
+            let mut files = vec![("test.yaml", yaml.as_str()), ("input.pcap", "")];
+            if let Some(cfg) = cfg {
+                files.push(("suricata.yaml", cfg));
+            }
+            let (root, name) = case(&files);
+            let seen = std::cell::RefCell::new(None);
+            let spy = |req: &RunRequest| {
+                *seen.borrow_mut() = Some((req.sets.clone(), req.inline, req.no_checksums));
+                fake(eve)(req)
+            };
+            let o = run_case(&root, &name, &Capabilities::default(), &spy);
+            let _ = std::fs::remove_dir_all(&root);
+            (o, seen.into_inner())
+        };
+        let midstream = |v: &str| vec![("stream.midstream".to_string(), v.to_string())];
+        let (o, seen) = run("--set stream.midstream=maybe", None);
+        assert_eq!(o, Outcome::Pass);
+        assert_eq!(seen.map(|s| s.0), Some(midstream("maybe")));
+        // The case's suricata.yaml comes after its args and wins, as in Suricata.
+        let (_, seen) = run(
+            "--set stream.midstream=true",
+            Some("stream:\n  midstream: false\n"),
+        );
+        let mut both = midstream("true");
+        both.extend(midstream("false"));
+        assert_eq!(seen.map(|s| s.0), Some(both));
+        for (args, cfg, key) in [
+            ("--set stream.inline=maybe", None, "stream.inline=maybe"),
+            (
+                "--set stream.checksum-validation=none",
+                None,
+                "stream.checksum-validation=none",
+            ),
+            (
+                "-v",
+                Some("stream:\n  inline: sometimes\n"),
+                "stream.inline=sometimes",
+            ),
+            (
+                "-v",
+                Some("stream:\n  checksum-validation: maybe\n"),
+                "stream.checksum-validation=maybe",
+            ),
+        ] {
+            let (o, seen) = run(args, cfg);
+            assert_eq!(
+                o,
+                Outcome::Skip(format!(
+                    "setting `{key}` not supported (expected yes or no)"
+                )),
+                "{args} {cfg:?}"
+            );
+            assert!(seen.is_none(), "not replayed");
+        }
+        // `auto` keeps the mode the runner decided (inline with --simulate-ips).
+        let (_, seen) = run("--simulate-ips", Some("stream:\n  inline: auto\n"));
+        assert_eq!(seen.map(|s| s.1), Some(true));
+        let (_, seen) = run(
+            "--set stream.inline=no --set stream.checksum-validation=no",
+            None,
+        );
+        assert_eq!(seen.map(|s| (s.1, s.2)), Some((false, true)));
     }
 
     #[test]

@@ -240,12 +240,14 @@ pub fn replay_case(req: &RunRequest) -> Result<(), ReplayError> {
         Mode::Monitor
     });
     settings.checksums(!req.no_checksums);
-    settings.engine.midstream = req.midstream;
     settings.detect.drop_flows_all = req.drop_flows_all;
+    // The case's sensor settings (`stream.midstream`, `flow-timeouts.*`, ...) are parsed
+    // here only, by the same `Settings::set` as `--set`: a value it rejects is a setting
+    // sekisho cannot honour, so the case is skipped with that error, naming the key.
     for (k, v) in &req.sets {
         settings
             .set(k, v)
-            .map_err(|e| ReplayError::Failed(e.to_string()))?;
+            .map_err(|e| ReplayError::Unsupported(e.to_string()))?;
     }
     let rules = match &req.rules {
         Some(load) => Some(Arc::new(compile(load)?)),
