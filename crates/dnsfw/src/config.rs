@@ -354,179 +354,12 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
             .at_span(src, idx.nearest(path))
             .with_code("dns-config")
     };
-
-    let parse_addr = |s: &str, default_port: u16| -> Option<SocketAddr> {
-        s.parse::<SocketAddr>().ok().or_else(|| {
-            s.parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, default_port))
-        })
-    };
-    let mut listen = Vec::new();
-    for (i, l) in raw.listen.iter().enumerate() {
-        listen.push(parse_addr(l, 53).ok_or_else(|| {
-            at(&format!("listen[{i}]"), format!("'{l}' is not an address"))
-                .with_hint("write IP:PORT, e.g. 127.0.0.1:53 or [::1]:53")
-        })?);
-    }
-    if raw.upstreams.is_empty() {
-        return Err(at("upstreams", "no upstream resolver configured".into())
-            .with_hint("add at least one, e.g. upstreams: [\"127.0.0.1:5300\"]"));
-    }
-    let mut upstreams = Vec::new();
-    for (i, u) in raw.upstreams.iter().enumerate() {
-        upstreams.push(parse_addr(u, 53).ok_or_else(|| {
-            at(
-                &format!("upstreams[{i}]"),
-                format!("'{u}' is not an address"),
-            )
-            .with_hint("write IP or IP:PORT, e.g. 9.9.9.9 or 127.0.0.1:5300")
-        })?);
-    }
-
-    // Domain lists.
+    let (listen, upstreams) = addresses(&raw, &at)?;
     let mut lists = Vec::new();
     for (name, spec) in &raw.domain_lists {
-        let path = format!("domain_lists.{name}");
-        let mut set = DomainSet::new();
-        let mut id = name.clone();
-        let add_inline = |set: &mut DomainSet, entries: &[String], base_path: &str| {
-            for (i, e) in entries.iter().enumerate() {
-                set.insert(e).map_err(|err| {
-                    let p = format!("{base_path}[{i}]");
-                    let span = idx.nearest(&p);
-                    let quoted =
-                        matches!(src.text().as_bytes().get(span.start), Some(b'"' | b'\''));
-                    let start = span.start + usize::from(quoted) + err.offset;
-                    Diagnostic::error(format!("invalid domain '{e}': {}", err.message))
-                        .at_span(src, start..start + err.len)
-                        .with_code("domain-entry")
-                        .with_hint("entries are 'example.com', '*.example.com' or '*'")
-                })?;
-            }
-            Ok::<(), Diagnostic>(())
-        };
-        match spec {
-            RawList::Inline(entries) => add_inline(&mut set, entries, &path)?,
-            RawList::Source(s) => {
-                if let Some(i) = &s.id {
-                    id = i.clone();
-                }
-                let sources = [s.file.is_some(), s.aws_json.is_some(), s.domains.is_some()]
-                    .iter()
-                    .filter(|b| **b)
-                    .count();
-                if sources != 1 {
-                    return Err(at(
-                        &path,
-                        format!("domain list '{name}' needs exactly one of 'file', 'aws_json' or 'domains'"),
-                    ));
-                }
-                if let Some(entries) = &s.domains {
-                    add_inline(&mut set, entries, &format!("{path}.domains"))?;
-                }
-                if let Some(file) = &s.file {
-                    let full = base.join(file);
-                    let text = std::fs::read_to_string(&full).map_err(|e| {
-                        at(
-                            &format!("{path}.file"),
-                            format!("cannot read domain list file '{}': {e}", full.display()),
-                        )
-                    })?;
-                    set = DomainSet::with_capacity(text.len() / 20);
-                    set.extend_from_text(&text).map_err(|e| {
-                        let lsrc = SourceFile::new(full.display().to_string(), text.clone());
-                        Diagnostic::error(e.message)
-                            .at_span(&lsrc, e.offset..e.offset + e.len)
-                            .with_code("domain-entry")
-                            .with_hint("one entry per line: 'example.com', '*.example.com', '*', or a hosts-file line '0.0.0.0 example.com'")
-                    })?;
-                }
-                if let Some(file) = &s.aws_json {
-                    let full = base.join(file);
-                    let domains =
-                        read_aws_domains(&full).map_err(|m| at(&format!("{path}.aws_json"), m))?;
-                    for d in &domains {
-                        set.insert(d).map_err(|e| {
-                            at(
-                                &format!("{path}.aws_json"),
-                                format!("{}: invalid domain '{d}': {}", full.display(), e.message),
-                            )
-                        })?;
-                    }
-                }
-            }
-        }
-        lists.push(DomainList {
-            name: name.clone(),
-            id,
-            set,
-        });
+        lists.push(domain_list(name, spec, src, &idx, base, &at)?);
     }
-
-    // Rule groups.
-    let list_names: Vec<&str> = lists.iter().map(|l| l.name.as_str()).collect();
-    let mut groups = Vec::new();
-    let mut group_prios: BTreeMap<u32, usize> = BTreeMap::new();
-    for (gi, g) in raw.rule_groups.iter().enumerate() {
-        let gpath = format!("rule_groups[{gi}]");
-        if let Some(prev) = group_prios.insert(g.priority, gi) {
-            return Err(at(
-                &format!("{gpath}.priority"),
-                format!(
-                    "rule group priority {} is already used by '{}'",
-                    g.priority, raw.rule_groups[prev].name
-                ),
-            )
-            .with_hint("rule group priorities must be unique"));
-        }
-        let mut rules = Vec::new();
-        let mut raw_rules: Vec<(String, RawRuleRef)> = g
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(ri, r)| (format!("{gpath}.rules[{ri}]"), RawRuleRef::Yaml(r)))
-            .collect();
-        let imported;
-        if let Some(file) = &g.aws_json {
-            let full = base.join(file);
-            imported = read_aws_rules(&full).map_err(|m| at(&format!("{gpath}.aws_json"), m))?;
-            raw_rules.extend(
-                imported
-                    .iter()
-                    .map(|r| (format!("{gpath}.aws_json"), RawRuleRef::Aws(r))),
-            );
-        }
-        let mut rule_prios: BTreeMap<u32, String> = BTreeMap::new();
-        for (rpath, r) in &raw_rules {
-            let r = match r {
-                RawRuleRef::Yaml(r) => build_rule(r, rpath, &list_names, &at)?,
-                RawRuleRef::Aws(r) => {
-                    let yr = aws_to_raw(r).map_err(|m| at(rpath, m))?;
-                    build_rule(&yr, rpath, &list_names, &at)?
-                }
-            };
-            if let Some(prev) = rule_prios.insert(r.priority, r.name.clone()) {
-                return Err(at(
-                    &format!("{rpath}.priority"),
-                    format!(
-                        "rule priority {} is already used by '{prev}' in this group",
-                        r.priority
-                    ),
-                )
-                .with_hint(
-                    "rule priorities must be unique inside a group; leave gaps (100, 200, ...)",
-                ));
-            }
-            rules.push(r);
-        }
-        groups.push(RuleGroup {
-            name: g.name.clone(),
-            id: g.id.clone().unwrap_or_else(|| g.name.clone()),
-            priority: g.priority,
-            rules,
-        });
-    }
+    let groups = rule_groups(&raw, &lists, base, &at)?;
     let mut policy = Policy {
         lists,
         groups,
@@ -536,112 +369,12 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
         },
     };
     policy.sort();
-
-    let query_log = raw.query_log.as_ref().map(|q| QueryLogConfig {
-        path: base.join(&q.path),
-        queue_bytes: q.queue_bytes.unwrap_or(8 << 20).max(1024),
-        max_bytes: q.max_size_mb.unwrap_or(100).saturating_mul(1 << 20).max(1),
-        keep: q.keep.unwrap_or(5),
-        queue: q.queue.unwrap_or(65_536).max(1),
-        account_id: q
-            .account_id
-            .clone()
-            .unwrap_or_else(|| "000000000000".into()),
-        region: q.region.clone().unwrap_or_else(|| "local".into()),
-        vpc_id: q.vpc_id.clone().unwrap_or_else(|| "vpc-sekisho".into()),
-        resolver_endpoint: q
-            .resolver_endpoint
-            .clone()
-            .unwrap_or_else(|| "sekisho".into()),
-    });
-    if let Some(q) = &query_log {
-        if std::fs::symlink_metadata(&q.path).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(at(
-                "query_log.path",
-                format!(
-                    "query log path '{}' is a symbolic link; sekisho does not follow links for the query log",
-                    q.path.display()
-                ),
-            )
-            .with_hint("point query_log.path at a regular file or at a path that does not exist yet (it is created with mode 0640)"));
-        }
-    }
-    let cidrs = |list: &[String], key: &str| -> Result<Vec<Cidr>, Diagnostic> {
-        let mut v = Vec::new();
-        for (i, c) in list.iter().enumerate() {
-            v.push(Cidr::parse(c).map_err(|m| {
-                at(
-                    &format!("{key}[{i}]"),
-                    format!("'{c}' is not an address prefix: {m}"),
-                )
-                .with_hint(
-                    "write ADDRESS/LENGTH or ADDRESS, e.g. 10.0.0.0/8, 192.0.2.7 or fd00::/8",
-                )
-            })?);
-        }
-        Ok(v)
-    };
+    let query_log = query_log(&raw, base, &at)?;
     let allow_clients = match &raw.allow_clients {
-        Some(l) => cidrs(l, "allow_clients")?,
+        Some(l) => cidrs(l, "allow_clients", &at)?,
         None => acl::default_allow(&listen),
     };
-    let rl = raw.limits.as_ref();
-    let d = LimitsConfig::default();
-    let positive = |v: Option<u64>, key: &str, default: u64| -> Result<u64, Diagnostic> {
-        match v {
-            Some(0) => Err(at(
-                &format!("limits.{key}"),
-                format!("limits.{key} must be at least 1"),
-            )
-            .with_hint(format!("leave it out for the default, {default}"))),
-            Some(n) => Ok(n),
-            None => Ok(default),
-        }
-    };
-    let client_qps = rl.and_then(|l| l.client_qps).unwrap_or(d.client_qps);
-    let limits = LimitsConfig {
-        client_qps,
-        client_burst: positive(
-            rl.and_then(|l| l.client_burst).map(u64::from),
-            "client_burst",
-            u64::from(client_qps.saturating_mul(2).max(1)),
-        )? as u32,
-        slip: rl.and_then(|l| l.slip).unwrap_or(d.slip),
-        client_inflight: positive(
-            rl.and_then(|l| l.client_inflight).map(u64::from),
-            "client_inflight",
-            u64::from(d.client_inflight),
-        )? as u32,
-        exempt_clients: match rl.and_then(|l| l.exempt_clients.as_ref()) {
-            Some(l) => cidrs(l, "limits.exempt_clients")?,
-            None => Vec::new(),
-        },
-        clients_tracked: positive(
-            rl.and_then(|l| l.clients_tracked).map(|n| n as u64),
-            "clients_tracked",
-            d.clients_tracked as u64,
-        )? as usize,
-        tcp_clients: positive(
-            rl.and_then(|l| l.tcp_clients).map(|n| n as u64),
-            "tcp_clients",
-            d.tcp_clients as u64,
-        )? as usize,
-        tcp_clients_per_client: positive(
-            rl.and_then(|l| l.tcp_clients_per_client).map(|n| n as u64),
-            "tcp_clients_per_client",
-            d.tcp_clients_per_client as u64,
-        )? as usize,
-        tcp_idle: Duration::from_millis(positive(
-            rl.and_then(|l| l.tcp_idle_ms),
-            "tcp_idle_ms",
-            d.tcp_idle.as_millis() as u64,
-        )?),
-        tcp_write: Duration::from_millis(positive(
-            rl.and_then(|l| l.tcp_write_ms),
-            "tcp_write_ms",
-            d.tcp_write.as_millis() as u64,
-        )?),
-    };
+    let limits = limits(raw.limits.as_ref(), &at)?;
     if raw.group.is_some() && raw.user.is_none() {
         return Err(at("group", "'group' needs 'user'".into()).with_hint(
             "add user: NAME (e.g. user: nobody); group: defaults to the user's primary group",
@@ -677,6 +410,333 @@ pub fn parse(src: &SourceFile, base: &Path) -> Result<Config, Diagnostic> {
         run_as,
     };
     Ok(Config { server, policy })
+}
+
+/// Makes the error of the key at a YAML path (`limits.client_burst`, `listen[0]`).
+type At<'a> = &'a dyn Fn(&str, String) -> Diagnostic;
+
+/// The listen and upstream addresses (port 53 when left out).
+fn addresses(raw: &RawConfig, at: At) -> Result<(Vec<SocketAddr>, Vec<SocketAddr>), Diagnostic> {
+    let parse_addr = |s: &str, default_port: u16| -> Option<SocketAddr> {
+        s.parse::<SocketAddr>().ok().or_else(|| {
+            s.parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, default_port))
+        })
+    };
+    let mut listen = Vec::new();
+    for (i, l) in raw.listen.iter().enumerate() {
+        listen.push(parse_addr(l, 53).ok_or_else(|| {
+            at(&format!("listen[{i}]"), format!("'{l}' is not an address"))
+                .with_hint("write IP:PORT, e.g. 127.0.0.1:53 or [::1]:53")
+        })?);
+    }
+    if raw.upstreams.is_empty() {
+        return Err(at("upstreams", "no upstream resolver configured".into())
+            .with_hint("add at least one, e.g. upstreams: [\"127.0.0.1:5300\"]"));
+    }
+    let mut upstreams = Vec::new();
+    for (i, u) in raw.upstreams.iter().enumerate() {
+        upstreams.push(parse_addr(u, 53).ok_or_else(|| {
+            at(
+                &format!("upstreams[{i}]"),
+                format!("'{u}' is not an address"),
+            )
+            .with_hint("write IP or IP:PORT, e.g. 9.9.9.9 or 127.0.0.1:5300")
+        })?);
+    }
+    Ok((listen, upstreams))
+}
+
+/// Adds inline domain entries (at YAML path `base_path`) to `set`; an invalid entry's error
+/// points at the entry itself.
+fn add_inline(
+    set: &mut DomainSet,
+    entries: &[String],
+    base_path: &str,
+    src: &SourceFile,
+    idx: &YamlIndex,
+) -> Result<(), Diagnostic> {
+    for (i, e) in entries.iter().enumerate() {
+        set.insert(e).map_err(|err| {
+            let p = format!("{base_path}[{i}]");
+            let span = idx.nearest(&p);
+            let quoted = matches!(src.text().as_bytes().get(span.start), Some(b'"' | b'\''));
+            let start = span.start + usize::from(quoted) + err.offset;
+            Diagnostic::error(format!("invalid domain '{e}': {}", err.message))
+                .at_span(src, start..start + err.len)
+                .with_code("domain-entry")
+                .with_hint("entries are 'example.com', '*.example.com' or '*'")
+        })?;
+    }
+    Ok(())
+}
+
+/// One domain list: inline entries, or one of a list file, an AWS JSON export or a
+/// `domains:` list (files relative to `base`).
+fn domain_list(
+    name: &str,
+    spec: &RawList,
+    src: &SourceFile,
+    idx: &YamlIndex,
+    base: &Path,
+    at: At,
+) -> Result<DomainList, Diagnostic> {
+    let path = format!("domain_lists.{name}");
+    let mut set = DomainSet::new();
+    let mut id = name.to_string();
+    match spec {
+        RawList::Inline(entries) => add_inline(&mut set, entries, &path, src, idx)?,
+        RawList::Source(s) => {
+            if let Some(i) = &s.id {
+                id = i.clone();
+            }
+            let sources = [s.file.is_some(), s.aws_json.is_some(), s.domains.is_some()]
+                .iter()
+                .filter(|b| **b)
+                .count();
+            if sources != 1 {
+                return Err(at(
+                    &path,
+                    format!(
+                        "domain list '{name}' needs exactly one of 'file', 'aws_json' or 'domains'"
+                    ),
+                ));
+            }
+            if let Some(entries) = &s.domains {
+                add_inline(&mut set, entries, &format!("{path}.domains"), src, idx)?;
+            }
+            if let Some(file) = &s.file {
+                let full = base.join(file);
+                let text = std::fs::read_to_string(&full).map_err(|e| {
+                    at(
+                        &format!("{path}.file"),
+                        format!("cannot read domain list file '{}': {e}", full.display()),
+                    )
+                })?;
+                set = DomainSet::with_capacity(text.len() / 20);
+                set.extend_from_text(&text).map_err(|e| {
+                    let lsrc = SourceFile::new(full.display().to_string(), text.clone());
+                    Diagnostic::error(e.message)
+                        .at_span(&lsrc, e.offset..e.offset + e.len)
+                        .with_code("domain-entry")
+                        .with_hint("one entry per line: 'example.com', '*.example.com', '*', or a hosts-file line '0.0.0.0 example.com'")
+                })?;
+            }
+            if let Some(file) = &s.aws_json {
+                let full = base.join(file);
+                let domains =
+                    read_aws_domains(&full).map_err(|m| at(&format!("{path}.aws_json"), m))?;
+                for d in &domains {
+                    set.insert(d).map_err(|e| {
+                        at(
+                            &format!("{path}.aws_json"),
+                            format!("{}: invalid domain '{d}': {}", full.display(), e.message),
+                        )
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(DomainList {
+        name: name.to_string(),
+        id,
+        set,
+    })
+}
+
+/// The rule groups, each priority used once, their rules checked against the domain lists.
+fn rule_groups(
+    raw: &RawConfig,
+    lists: &[DomainList],
+    base: &Path,
+    at: At,
+) -> Result<Vec<RuleGroup>, Diagnostic> {
+    let list_names: Vec<&str> = lists.iter().map(|l| l.name.as_str()).collect();
+    let mut groups = Vec::new();
+    let mut group_prios: BTreeMap<u32, usize> = BTreeMap::new();
+    for (gi, g) in raw.rule_groups.iter().enumerate() {
+        let gpath = format!("rule_groups[{gi}]");
+        if let Some(prev) = group_prios.insert(g.priority, gi) {
+            return Err(at(
+                &format!("{gpath}.priority"),
+                format!(
+                    "rule group priority {} is already used by '{}'",
+                    g.priority, raw.rule_groups[prev].name
+                ),
+            )
+            .with_hint("rule group priorities must be unique"));
+        }
+        groups.push(rule_group(g, &gpath, &list_names, base, at)?);
+    }
+    Ok(groups)
+}
+
+/// One rule group (at YAML path `gpath`): its YAML rules, then those of its AWS JSON export;
+/// each rule priority used once.
+fn rule_group(
+    g: &RawGroup,
+    gpath: &str,
+    list_names: &[&str],
+    base: &Path,
+    at: At,
+) -> Result<RuleGroup, Diagnostic> {
+    let mut rules = Vec::new();
+    let mut raw_rules: Vec<(String, RawRuleRef)> = g
+        .rules
+        .iter()
+        .enumerate()
+        .map(|(ri, r)| (format!("{gpath}.rules[{ri}]"), RawRuleRef::Yaml(r)))
+        .collect();
+    let imported;
+    if let Some(file) = &g.aws_json {
+        let full = base.join(file);
+        imported = read_aws_rules(&full).map_err(|m| at(&format!("{gpath}.aws_json"), m))?;
+        raw_rules.extend(
+            imported
+                .iter()
+                .map(|r| (format!("{gpath}.aws_json"), RawRuleRef::Aws(r))),
+        );
+    }
+    let mut rule_prios: BTreeMap<u32, String> = BTreeMap::new();
+    for (rpath, r) in &raw_rules {
+        let r = match r {
+            RawRuleRef::Yaml(r) => build_rule(r, rpath, list_names, at)?,
+            RawRuleRef::Aws(r) => {
+                let yr = aws_to_raw(r).map_err(|m| at(rpath, m))?;
+                build_rule(&yr, rpath, list_names, at)?
+            }
+        };
+        if let Some(prev) = rule_prios.insert(r.priority, r.name.clone()) {
+            return Err(at(
+                &format!("{rpath}.priority"),
+                format!(
+                    "rule priority {} is already used by '{prev}' in this group",
+                    r.priority
+                ),
+            )
+            .with_hint(
+                "rule priorities must be unique inside a group; leave gaps (100, 200, ...)",
+            ));
+        }
+        rules.push(r);
+    }
+    Ok(RuleGroup {
+        name: g.name.clone(),
+        id: g.id.clone().unwrap_or_else(|| g.name.clone()),
+        priority: g.priority,
+        rules,
+    })
+}
+
+/// The query log's settings (defaults filled in); its path must not be a symbolic link.
+fn query_log(raw: &RawConfig, base: &Path, at: At) -> Result<Option<QueryLogConfig>, Diagnostic> {
+    let query_log = raw.query_log.as_ref().map(|q| QueryLogConfig {
+        path: base.join(&q.path),
+        queue_bytes: q.queue_bytes.unwrap_or(8 << 20).max(1024),
+        max_bytes: q.max_size_mb.unwrap_or(100).saturating_mul(1 << 20).max(1),
+        keep: q.keep.unwrap_or(5),
+        queue: q.queue.unwrap_or(65_536).max(1),
+        account_id: q
+            .account_id
+            .clone()
+            .unwrap_or_else(|| "000000000000".into()),
+        region: q.region.clone().unwrap_or_else(|| "local".into()),
+        vpc_id: q.vpc_id.clone().unwrap_or_else(|| "vpc-sekisho".into()),
+        resolver_endpoint: q
+            .resolver_endpoint
+            .clone()
+            .unwrap_or_else(|| "sekisho".into()),
+    });
+    if let Some(q) = &query_log {
+        if std::fs::symlink_metadata(&q.path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(at(
+                "query_log.path",
+                format!(
+                    "query log path '{}' is a symbolic link; sekisho does not follow links for the query log",
+                    q.path.display()
+                ),
+            )
+            .with_hint("point query_log.path at a regular file or at a path that does not exist yet (it is created with mode 0640)"));
+        }
+    }
+    Ok(query_log)
+}
+
+/// Address prefixes, from the list at YAML key `key`.
+fn cidrs(list: &[String], key: &str, at: At) -> Result<Vec<Cidr>, Diagnostic> {
+    let mut v = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        v.push(Cidr::parse(c).map_err(|m| {
+            at(
+                &format!("{key}[{i}]"),
+                format!("'{c}' is not an address prefix: {m}"),
+            )
+            .with_hint("write ADDRESS/LENGTH or ADDRESS, e.g. 10.0.0.0/8, 192.0.2.7 or fd00::/8")
+        })?);
+    }
+    Ok(v)
+}
+
+/// The per-client limits (`limits:`), defaults for the keys left out; counts must be at
+/// least 1.
+fn limits(rl: Option<&RawLimits>, at: At) -> Result<LimitsConfig, Diagnostic> {
+    let d = LimitsConfig::default();
+    let positive = |v: Option<u64>, key: &str, default: u64| -> Result<u64, Diagnostic> {
+        match v {
+            Some(0) => Err(at(
+                &format!("limits.{key}"),
+                format!("limits.{key} must be at least 1"),
+            )
+            .with_hint(format!("leave it out for the default, {default}"))),
+            Some(n) => Ok(n),
+            None => Ok(default),
+        }
+    };
+    let client_qps = rl.and_then(|l| l.client_qps).unwrap_or(d.client_qps);
+    Ok(LimitsConfig {
+        client_qps,
+        client_burst: positive(
+            rl.and_then(|l| l.client_burst).map(u64::from),
+            "client_burst",
+            u64::from(client_qps.saturating_mul(2).max(1)),
+        )? as u32,
+        slip: rl.and_then(|l| l.slip).unwrap_or(d.slip),
+        client_inflight: positive(
+            rl.and_then(|l| l.client_inflight).map(u64::from),
+            "client_inflight",
+            u64::from(d.client_inflight),
+        )? as u32,
+        exempt_clients: match rl.and_then(|l| l.exempt_clients.as_ref()) {
+            Some(l) => cidrs(l, "limits.exempt_clients", at)?,
+            None => Vec::new(),
+        },
+        clients_tracked: positive(
+            rl.and_then(|l| l.clients_tracked).map(|n| n as u64),
+            "clients_tracked",
+            d.clients_tracked as u64,
+        )? as usize,
+        tcp_clients: positive(
+            rl.and_then(|l| l.tcp_clients).map(|n| n as u64),
+            "tcp_clients",
+            d.tcp_clients as u64,
+        )? as usize,
+        tcp_clients_per_client: positive(
+            rl.and_then(|l| l.tcp_clients_per_client).map(|n| n as u64),
+            "tcp_clients_per_client",
+            d.tcp_clients_per_client as u64,
+        )? as usize,
+        tcp_idle: Duration::from_millis(positive(
+            rl.and_then(|l| l.tcp_idle_ms),
+            "tcp_idle_ms",
+            d.tcp_idle.as_millis() as u64,
+        )?),
+        tcp_write: Duration::from_millis(positive(
+            rl.and_then(|l| l.tcp_write_ms),
+            "tcp_write_ms",
+            d.tcp_write.as_millis() as u64,
+        )?),
+    })
 }
 
 enum RawRuleRef<'a> {

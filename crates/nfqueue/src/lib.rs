@@ -17,10 +17,10 @@
 //! rate-limit tables are one set behind every worker ([`RateLimitTables`]).
 //!
 //! Operations ([`run`]): the log sink is flushed on a timer and at exit; a reload
-//! ([`Control::reload`], SIGHUP in `sekisho run`) builds the new rules beside the old and hands
-//! them to every worker only when they load; [`Control::stop`] (SIGTERM/SIGINT) makes every
-//! worker return, ending its flows (their records are logged) and unbinding its queue, so the
-//! kernel stops queueing to it. Counters are kept in [`Metrics`] and served in Prometheus'
+//! ([`Control::reload`], SIGHUP through [`handle_signals`]) builds the new rules beside the
+//! old and hands them to every worker only when they load; [`Control::stop`] (SIGTERM/SIGINT)
+//! makes every worker return, ending its flows (their records are logged) and unbinding its
+//! queue, so the kernel stops queueing to it. Counters are kept in [`Metrics`] and served in Prometheus'
 //! text format by [`serve_metrics`].
 //!
 //! Fail open or closed: the queue's `fail-open` flag ([`Options::fail_open`]) tells the kernel
@@ -35,6 +35,7 @@ mod metrics;
 mod netlink;
 pub mod privs;
 mod raw;
+mod signals;
 mod wake;
 
 use std::io::Write;
@@ -49,6 +50,7 @@ use sekisho_eve::{LogConfig, LogSink};
 use sekisho_sensor::{FlowDecision, RateLimitTables, RuleSet, Sensor, Settings};
 
 pub use metrics::{serve_metrics, Metrics};
+pub use signals::handle_signals;
 
 /// Mark put on the packets sekisho sends itself (rejects), so a host's OUTPUT chain can leave
 /// them out of the queue (`-m mark ! --mark 0x5e4150`, docs/inline.md).

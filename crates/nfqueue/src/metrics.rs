@@ -84,6 +84,13 @@ impl Metrics {
     /// per-queue counters (`/proc/net/netfilter/nfnetlink_queue`) are read at the time.
     pub fn render(&self) -> String {
         let mut o = String::new();
+        self.render_counters(&mut o);
+        self.render_queues(&mut o);
+        o
+    }
+
+    /// The run's own counters and gauges (packets, verdicts, reloads, marks), one family each.
+    fn render_counters(&self, o: &mut String) {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut one = |name: &str, kind: &str, help: &str, v: u64| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
@@ -176,6 +183,11 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "sekisho_verdicts_total{{verdict=\"{k}\"}} {}", get(a));
         }
+    }
+
+    /// The per-queue gauges: flows, the queue's configuration, and the kernel's own counters
+    /// of the queues this run bound.
+    fn render_queues(&self, o: &mut String) {
         let (fail_open, maxlen) = self.config.lock().map(|c| *c).unwrap_or_default();
         let flows = self.flows.lock().map(|f| f.clone()).unwrap_or_default();
         let _ = writeln!(
@@ -232,7 +244,6 @@ impl Metrics {
                 r.queue, r.user_dropped
             );
         }
-        o
     }
 }
 

@@ -80,6 +80,55 @@ fn words(text: &str) -> Vec<(String, Range<usize>)> {
 /// -m hashlimit … -j ACCEPT`). `fallback_name` names a `-m limit` table (it has no name).
 pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> {
     let w = words(text);
+    let parsed = parse_words(&w)?;
+    build(text, &w, parsed, fallback_name)
+}
+
+/// What the words of a rule say, before the table is built from them.
+struct Parsed {
+    proto: String,
+    src: String,
+    dst: String,
+    sport: String,
+    dport: String,
+    new_flows: bool,
+    /// The rate and the range of its word.
+    rate: Option<(Rate, Range<usize>)>,
+    /// `--hashlimit-above` (or a negated `--hashlimit-upto`): the rule singles out traffic
+    /// over the rate.
+    above: bool,
+    burst: Option<(String, Range<usize>)>,
+    fields: KeyFields,
+    name: Option<String>,
+    srcmask: Option<u8>,
+    dstmask: Option<u8>,
+    expire: Option<u64>,
+    max: Option<u64>,
+    gc: Option<u64>,
+    target: Option<(String, Range<usize>)>,
+    /// `-m limit`: the table has no name of its own.
+    limit_module: bool,
+    warnings: Vec<(String, Range<usize>)>,
+}
+
+fn err(m: String, h: &str, span: Range<usize>) -> ImportError {
+    ImportError {
+        message: m,
+        hint: h.to_string(),
+        span,
+    }
+}
+
+fn rate_err(e: RateError, span: Range<usize>) -> ImportError {
+    ImportError {
+        message: e.message,
+        hint: e.hint,
+        span,
+    }
+}
+
+/// The keyword table: one arm per iptables option sekisho understands.
+fn parse_words(w: &[(String, Range<usize>)]) -> Result<Parsed, ImportError> {
     let mut i = 0;
     let mut proto = "ip".to_string();
     let (mut src, mut dst) = ("any".to_string(), "any".to_string());
@@ -96,16 +145,6 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
     let mut limit_module = false;
     let mut warnings = Vec::new();
     let mut negate = false;
-    let err = |m: String, h: &str, span: Range<usize>| ImportError {
-        message: m,
-        hint: h.to_string(),
-        span,
-    };
-    let rate_err = |e: RateError, span: Range<usize>| ImportError {
-        message: e.message,
-        hint: e.hint,
-        span,
-    };
     while i < w.len() {
         let (word, span) = (&w[i].0, w[i].1.clone());
         let value = |k: usize| -> Result<(String, Range<usize>), ImportError> {
@@ -284,8 +323,38 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
             }
         }
     }
+    Ok(Parsed {
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+        new_flows,
+        rate,
+        above,
+        burst,
+        fields,
+        name,
+        srcmask,
+        dstmask,
+        expire,
+        max,
+        gc,
+        target,
+        limit_module,
+        warnings,
+    })
+}
+
+/// Builds the table, the rule header and the action from what the words of `text` said.
+fn build(
+    text: &str,
+    w: &[(String, Range<usize>)],
+    mut p: Parsed,
+    fallback_name: &str,
+) -> Result<Imported, ImportError> {
     let whole = 0..text.len();
-    let Some((rate, rate_span)) = rate else {
+    let Some((rate, rate_span)) = p.rate else {
         return Err(err(
             "the rule has no -m hashlimit (--hashlimit-upto/--hashlimit-above) or -m limit (--limit)".into(),
             "the iptables: form imports rate-limit rules only",
@@ -297,16 +366,16 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
         .rev()
         .find(|(x, _)| x == "-j" || x == "--jump")
         .map_or(0, |(_, r)| r.start);
-    let (target, tspan) = target.ok_or_else(|| {
+    let (target, tspan) = p.target.ok_or_else(|| {
         err(
             "the rule has no -j target".into(),
             "add -j ACCEPT, -j DROP or -j REJECT",
             whole.clone(),
         )
     })?;
-    let name = match name {
+    let name = match p.name {
         Some(n) => n,
-        None if limit_module => fallback_name.to_string(),
+        None if p.limit_module => fallback_name.to_string(),
         None => {
             return Err(err(
                 "--hashlimit-name is missing".into(),
@@ -316,10 +385,10 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
         }
     };
     let mut config = Config::new(name, rate);
-    config.fields = fields;
-    config.srcmask = srcmask;
-    config.dstmask = dstmask;
-    if let Some((b, bs)) = burst {
+    config.fields = p.fields;
+    config.srcmask = p.srcmask;
+    config.dstmask = p.dstmask;
+    if let Some((b, bs)) = p.burst {
         config.burst = if rate.is_bytes() {
             parse_bytes(&b).map_err(|e| rate_err(e, bs.clone()))?
         } else {
@@ -334,24 +403,55 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
         config.burst_given = true;
         config.expire_ms = rate.default_expire_ms(true);
     }
-    if let Some(e) = expire {
+    if let Some(e) = p.expire {
         config.expire_ms = e;
     }
-    if let Some(m) = max {
+    if let Some(m) = p.max {
         config.max = usize::try_from(m).unwrap_or(usize::MAX);
     }
-    if let Some(g) = gc {
+    if let Some(g) = p.gc {
         config.gc_interval_ms = g;
     }
     config.validate().map_err(|e| rate_err(e, whole.clone()))?;
-    let action = match (target.to_ascii_uppercase().as_str(), above) {
+    let action = action(
+        &target,
+        p.above,
+        rate,
+        jspan.min(tspan.start)..tspan.end,
+        tspan,
+        &mut p.warnings,
+    )?;
+    let header = format!("{} {} {} -> {} {}", p.proto, p.src, p.sport, p.dst, p.dport);
+    Ok(Imported {
+        config,
+        header,
+        new_flows: p.new_flows,
+        action,
+        target,
+        warnings: p.warnings,
+    })
+}
+
+/// What over-limit traffic gets, from the rule's target and whether it singles out traffic
+/// over the rate (`above`); `-j ACCEPT` within the rate is imported as a drop over it, with a
+/// warning at `accept_span`. `Err` (at `tspan`) for a target that does not act on traffic
+/// over the rate.
+fn action(
+    target: &str,
+    above: bool,
+    rate: Rate,
+    accept_span: Range<usize>,
+    tspan: Range<usize>,
+    warnings: &mut Vec<(String, Range<usize>)>,
+) -> Result<ImportAction, ImportError> {
+    match (target.to_ascii_uppercase().as_str(), above) {
         ("ACCEPT", false) => {
-            warnings.push((format!("'-j ACCEPT' lets traffic within {rate} through and leaves the rest to the rules after it in the chain, which sekisho cannot see; imported as action: drop for traffic over the limit"), jspan.min(tspan.start)..tspan.end));
-            ImportAction::Drop
+            warnings.push((format!("'-j ACCEPT' lets traffic within {rate} through and leaves the rest to the rules after it in the chain, which sekisho cannot see; imported as action: drop for traffic over the limit"), accept_span));
+            Ok(ImportAction::Drop)
         }
-        ("DROP", true) => ImportAction::Drop,
-        ("REJECT", true) => ImportAction::Reject,
-        ("LOG", true) => ImportAction::Alert,
+        ("DROP", true) => Ok(ImportAction::Drop),
+        ("REJECT", true) => Ok(ImportAction::Reject),
+        ("LOG", true) => Ok(ImportAction::Alert),
         (t, _) => {
             let (what, fix) = if above {
                 (
@@ -364,22 +464,13 @@ pub fn import(text: &str, fallback_name: &str) -> Result<Imported, ImportError> 
                     "use -j ACCEPT with --hashlimit-upto, or --hashlimit-above with -j DROP",
                 )
             };
-            return Err(err(
+            Err(err(
                 format!("'-j {t}' on {what} cannot be imported: a rate limit acts on traffic over its rate"),
                 fix,
                 tspan,
-            ));
+            ))
         }
-    };
-    let header = format!("{proto} {src} {sport} -> {dst} {dport}");
-    Ok(Imported {
-        config,
-        header,
-        new_flows,
-        action,
-        target,
-        warnings,
-    })
+    }
 }
 
 #[cfg(test)]

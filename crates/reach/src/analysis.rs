@@ -11,10 +11,10 @@ use sekisho_diag::Diagnostic;
 use sekisho_engine::{LinkType, Timestamp};
 use serde_json::{json, Value};
 
-use crate::firewall::{drain, passing_sid, Compiled, RuleRef};
+use crate::firewall::{drain, passing_sid, Compiled, PacketRecords, RuleRef};
 use crate::model::{Model, Target};
 use crate::path::{self, Header, Hop, Kind, Start, Walk};
-use crate::synth::{self, Dir, Talk};
+use crate::synth::{self, Dir, Segment, Talk};
 
 /// Where the question goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,123 +315,21 @@ impl Analyzer {
     /// packet through the firewalls of its direction in path order; the first drop stops it.
     fn run_conversation(&self, a: &mut Analysis) {
         let conv = synth::conversation(&a.question.talk);
-        // The client-side view at each firewall: the forward header entering it, or the
-        // reverse of the return header entering it.
-        let mut views: Vec<(String, Header, bool, bool)> = Vec::new();
-        for (n, h) in a.forward.firewalls() {
-            views.push((n.to_string(), h, true, false));
-        }
-        if let Some(r) = &a.ret {
-            for (n, h) in r.firewalls() {
-                match views.iter_mut().find(|v| v.0 == n) {
-                    Some(v) => v.3 = true,
-                    None => views.push((n.to_string(), h.reversed(), false, true)),
-                }
-            }
-        }
+        let views = views(a);
         let fwd_order: Vec<String> = a.forward.firewalls().map(|(n, _)| n.to_string()).collect();
         let ret_order: Vec<String> = a
             .ret
             .as_ref()
             .map(|r| r.firewalls().map(|(n, _)| n.to_string()).collect())
             .unwrap_or_default();
-        struct Run {
-            sensor: sekisho_sensor::Sensor,
-            lines: Vec<(usize, Vec<String>)>,
-            seen: usize,
-        }
-        let mut runs: BTreeMap<String, Run> = BTreeMap::new();
-        let mut verdicts: BTreeMap<String, FirewallVerdict> = BTreeMap::new();
-        for (n, _, f, r) in &views {
-            let Some(c) = self.firewalls.get(n) else {
-                continue;
-            };
-            runs.insert(
-                n.clone(),
-                Run {
-                    sensor: c.sensor(),
-                    lines: Vec::new(),
-                    seen: 0,
-                },
-            );
-            verdicts.insert(
-                n.clone(),
-                FirewallVerdict {
-                    firewall: n.clone(),
-                    policy: c.policy_path.clone(),
-                    forward: *f,
-                    on_return: *r,
-                    blocked: false,
-                    action: String::new(),
-                    rule: None,
-                    default_action: None,
-                    packet: None,
-                    explain: Vec::new(),
-                    packets_seen: 0,
-                },
-            );
-        }
-        'conv: for (i, seg) in conv.iter().enumerate() {
-            let order = match seg.dir {
-                Dir::ToServer => &fwd_order,
-                Dir::ToClient => &ret_order,
-            };
-            for name in order {
-                let (Some(run), Some(view), Some(c), Some(fv)) = (
-                    runs.get_mut(name),
-                    views.iter().find(|v| &v.0 == name),
-                    self.firewalls.get(name),
-                    verdicts.get_mut(name),
-                ) else {
-                    continue;
-                };
-                let pkt = synth::packet(&view.1, seg);
-                let ts = Timestamp::from_secs_micros(1_700_000_000, (i as u64) * 1_000);
-                let v = run.sensor.handle_packet(ts, LinkType::Ipv4, &pkt);
-                run.seen += 1;
-                let rec = drain(&mut run.sensor);
-                run.lines.push((i, rec.explain.clone()));
-                if v.is_drop() {
-                    fv.blocked = true;
-                    fv.packet = Some((i + 1, seg.dir, seg.label.clone()));
-                    fv.explain = rec.explain.clone();
-                    let rule =
-                        rec.drops.iter().find_map(|(r, _)| r.clone()).or_else(|| {
-                            rec.alerts.iter().find(|(_, b)| *b).map(|(r, _)| r.clone())
-                        });
-                    match rule {
-                        Some(r) => {
-                            let rr = c.rule_of(&r);
-                            fv.action = if matches!(v, sekisho_engine::Verdict::Reject { .. }) {
-                                "reject".into()
-                            } else if rr.action.is_empty() {
-                                "drop".into()
-                            } else {
-                                rr.action.clone()
-                            };
-                            fv.rule = Some(rr);
-                        }
-                        None => {
-                            // A policy default action, or an exception policy (a stream
-                            // the engine cannot follow, e.g. one side of an asymmetric
-                            // path): the drop record's reason says which.
-                            let reason = rec.drops.first().map(|d| d.1).unwrap_or("");
-                            let d = match reason {
-                                "default action" | "" => c
-                                    .default_actions()
-                                    .into_iter()
-                                    .find(|d| d.contains("drop"))
-                                    .unwrap_or_else(|| "drop".to_string()),
-                                other => format!("exception policy ({other})"),
-                            };
-                            fv.action = d.clone();
-                            fv.default_action = Some(d);
-                        }
-                    }
-                    break 'conv;
-                }
-            }
-        }
+        let (mut runs, mut verdicts) = self.start_runs(&views);
+        self.play(
+            &conv,
+            &views,
+            (&fwd_order, &ret_order),
+            &mut runs,
+            &mut verdicts,
+        );
         // Firewalls that passed everything: which rule passed (the first pass/accept the
         // engine explains), else the default.
         for (name, fv) in verdicts.iter_mut() {
@@ -443,58 +341,240 @@ impl Analyzer {
             let Some(c) = self.firewalls.get(name) else {
                 continue;
             };
-            // The pass at the question's key packet (the last RCPT TO, the ClientHello)
-            // names the rule that let the question through; else the first pass (a flow
-            // passed at its SYN is never inspected again).
-            let passes: Vec<(usize, u64, Vec<String>)> = run
-                .lines
-                .iter()
-                .filter_map(|(i, l)| passing_sid(l).map(|(sid, _)| (*i, sid, l.clone())))
-                .collect();
-            let found = passes
-                .iter()
-                .rev()
-                .find(|(i, _, _)| conv[*i].key)
-                .or(passes.first())
-                .cloned();
-            match found {
-                Some((i, sid, lines)) => {
-                    let rr = c.rule(sid).cloned().unwrap_or(RuleRef {
-                        group: String::new(),
-                        sid,
-                        rev: 0,
-                        msg: String::new(),
-                        action: "pass".into(),
-                        text: String::new(),
-                    });
-                    fv.action = if rr.action.is_empty() {
-                        "pass".into()
-                    } else {
-                        rr.action.clone()
-                    };
-                    fv.rule = Some(rr);
-                    fv.packet = Some((i + 1, conv[i].dir, conv[i].label.clone()));
-                    fv.explain = lines;
-                }
-                None => {
-                    fv.action = "default pass".into();
-                    fv.default_action = Some(match c.default_actions().is_empty() {
-                        true => "none (undecided packets pass)".into(),
-                        false => format!(
-                            "{} (no packet was dropped by it)",
-                            c.default_actions().join(", ")
-                        ),
-                    });
-                }
-            }
+            record_pass(c, fv, run, &conv);
         }
         let mut out: Vec<FirewallVerdict> = Vec::new();
-        for (n, _, _, _) in &views {
-            if let Some(v) = verdicts.remove(n) {
+        for v in &views {
+            if let Some(v) = verdicts.remove(&v.name) {
                 out.push(v);
             }
         }
         a.firewalls = out;
+    }
+
+    /// A sensor and an undecided verdict for every firewall of `views` the analyzer knows.
+    fn start_runs(
+        &self,
+        views: &[View],
+    ) -> (BTreeMap<String, Run>, BTreeMap<String, FirewallVerdict>) {
+        let mut runs: BTreeMap<String, Run> = BTreeMap::new();
+        let mut verdicts: BTreeMap<String, FirewallVerdict> = BTreeMap::new();
+        for v in views {
+            let Some(c) = self.firewalls.get(&v.name) else {
+                continue;
+            };
+            runs.insert(
+                v.name.clone(),
+                Run {
+                    sensor: c.sensor(),
+                    lines: Vec::new(),
+                    seen: 0,
+                },
+            );
+            verdicts.insert(
+                v.name.clone(),
+                FirewallVerdict {
+                    firewall: v.name.clone(),
+                    policy: c.policy_path.clone(),
+                    forward: v.forward,
+                    on_return: v.on_return,
+                    blocked: false,
+                    action: String::new(),
+                    rule: None,
+                    default_action: None,
+                    packet: None,
+                    explain: Vec::new(),
+                    packets_seen: 0,
+                },
+            );
+        }
+        (runs, verdicts)
+    }
+
+    /// Feeds the conversation's packets, each through the firewalls of its direction
+    /// (`orders`: forward, return) in path order, until the first drop, which is recorded in
+    /// the dropping firewall's verdict.
+    fn play(
+        &self,
+        conv: &[Segment],
+        views: &[View],
+        orders: (&[String], &[String]),
+        runs: &mut BTreeMap<String, Run>,
+        verdicts: &mut BTreeMap<String, FirewallVerdict>,
+    ) {
+        for (i, seg) in conv.iter().enumerate() {
+            let order = match seg.dir {
+                Dir::ToServer => orders.0,
+                Dir::ToClient => orders.1,
+            };
+            for name in order {
+                let (Some(run), Some(view), Some(c), Some(fv)) = (
+                    runs.get_mut(name),
+                    views.iter().find(|v| &v.name == name),
+                    self.firewalls.get(name),
+                    verdicts.get_mut(name),
+                ) else {
+                    continue;
+                };
+                let pkt = synth::packet(&view.header, seg);
+                let ts = Timestamp::from_secs_micros(1_700_000_000, (i as u64) * 1_000);
+                let v = run.sensor.handle_packet(ts, LinkType::Ipv4, &pkt);
+                run.seen += 1;
+                let rec = drain(&mut run.sensor);
+                run.lines.push((i, rec.explain.clone()));
+                if v.is_drop() {
+                    record_drop(c, fv, &v, &rec, i, seg);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// One firewall as the client side sees it.
+struct View {
+    /// The firewall's name.
+    name: String,
+    /// The client-side header at it: the forward header entering it, or the reverse of the
+    /// return header entering it.
+    header: Header,
+    /// On the forward path.
+    forward: bool,
+    /// On the return path.
+    on_return: bool,
+}
+
+/// One firewall's run of the conversation.
+struct Run {
+    sensor: sekisho_sensor::Sensor,
+    /// The `--explain` lines of each packet it saw, by the packet's index.
+    lines: Vec<(usize, Vec<String>)>,
+    /// Packets it saw.
+    seen: usize,
+}
+
+/// The firewalls on the paths, forward path first, each once.
+fn views(a: &Analysis) -> Vec<View> {
+    let mut views: Vec<View> = Vec::new();
+    for (n, h) in a.forward.firewalls() {
+        views.push(View {
+            name: n.to_string(),
+            header: h,
+            forward: true,
+            on_return: false,
+        });
+    }
+    if let Some(r) = &a.ret {
+        for (n, h) in r.firewalls() {
+            match views.iter_mut().find(|v| v.name == n) {
+                Some(v) => v.on_return = true,
+                None => views.push(View {
+                    name: n.to_string(),
+                    header: h.reversed(),
+                    forward: false,
+                    on_return: true,
+                }),
+            }
+        }
+    }
+    views
+}
+
+/// Records in `fv` the drop `v` of firewall `c` at packet `i` (`seg`): the dropping rule, or
+/// the default action or exception policy that dropped.
+fn record_drop(
+    c: &Compiled,
+    fv: &mut FirewallVerdict,
+    v: &sekisho_engine::Verdict,
+    rec: &PacketRecords,
+    i: usize,
+    seg: &Segment,
+) {
+    fv.blocked = true;
+    fv.packet = Some((i + 1, seg.dir, seg.label.clone()));
+    fv.explain = rec.explain.clone();
+    let rule = rec
+        .drops
+        .iter()
+        .find_map(|(r, _)| r.clone())
+        .or_else(|| rec.alerts.iter().find(|(_, b)| *b).map(|(r, _)| r.clone()));
+    match rule {
+        Some(r) => {
+            let rr = c.rule_of(&r);
+            fv.action = if matches!(v, sekisho_engine::Verdict::Reject { .. }) {
+                "reject".into()
+            } else if rr.action.is_empty() {
+                "drop".into()
+            } else {
+                rr.action.clone()
+            };
+            fv.rule = Some(rr);
+        }
+        None => {
+            // A policy default action, or an exception policy (a stream
+            // the engine cannot follow, e.g. one side of an asymmetric
+            // path): the drop record's reason says which.
+            let reason = rec.drops.first().map(|d| d.1).unwrap_or("");
+            let d = match reason {
+                "default action" | "" => c
+                    .default_actions()
+                    .into_iter()
+                    .find(|d| d.contains("drop"))
+                    .unwrap_or_else(|| "drop".to_string()),
+                other => format!("exception policy ({other})"),
+            };
+            fv.action = d.clone();
+            fv.default_action = Some(d);
+        }
+    }
+}
+
+/// Records in `fv` what let the conversation through firewall `c`: the pass at the
+/// question's key packet, else the first pass, else the default.
+fn record_pass(c: &Compiled, fv: &mut FirewallVerdict, run: &Run, conv: &[Segment]) {
+    // The pass at the question's key packet (the last RCPT TO, the ClientHello)
+    // names the rule that let the question through; else the first pass (a flow
+    // passed at its SYN is never inspected again).
+    let passes: Vec<(usize, u64, Vec<String>)> = run
+        .lines
+        .iter()
+        .filter_map(|(i, l)| passing_sid(l).map(|(sid, _)| (*i, sid, l.clone())))
+        .collect();
+    let found = passes
+        .iter()
+        .rev()
+        .find(|(i, _, _)| conv[*i].key)
+        .or(passes.first())
+        .cloned();
+    match found {
+        Some((i, sid, lines)) => {
+            let rr = c.rule(sid).cloned().unwrap_or(RuleRef {
+                group: String::new(),
+                sid,
+                rev: 0,
+                msg: String::new(),
+                action: "pass".into(),
+                text: String::new(),
+            });
+            fv.action = if rr.action.is_empty() {
+                "pass".into()
+            } else {
+                rr.action.clone()
+            };
+            fv.rule = Some(rr);
+            fv.packet = Some((i + 1, conv[i].dir, conv[i].label.clone()));
+            fv.explain = lines;
+        }
+        None => {
+            fv.action = "default pass".into();
+            fv.default_action = Some(match c.default_actions().is_empty() {
+                true => "none (undecided packets pass)".into(),
+                false => format!(
+                    "{} (no packet was dropped by it)",
+                    c.default_actions().join(", ")
+                ),
+            });
+        }
     }
 }
 

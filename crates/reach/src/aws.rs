@@ -149,36 +149,11 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
     if !diags.is_empty() {
         return Err(diags);
     }
-    // The VPC: describe-vpcs if given, else the route tables' local route.
-    let mut vpc: Option<(String, Ipv4Net)> = None;
-    for d in docs_with(docs, "Vpcs") {
-        if let Some(v) = arr(&d.value, "Vpcs").first() {
-            if let (Some(id), Some(c)) = (s(v, "VpcId"), s(v, "CidrBlock").and_then(parse_cidr)) {
-                vpc = Some((id.to_string(), c));
-            }
-        }
-    }
     let tables: Vec<(&Doc, &Value)> = docs_with(docs, "RouteTables")
         .into_iter()
         .flat_map(|d| arr(&d.value, "RouteTables").iter().map(move |t| (d, t)))
         .collect();
-    if vpc.is_none() {
-        vpc = tables.iter().find_map(|(_, t)| {
-            arr(t, "Routes").iter().find_map(|r| {
-                (s(r, "GatewayId") == Some("local"))
-                    .then(|| s(r, "DestinationCidrBlock").and_then(parse_cidr))
-                    .flatten()
-                    .map(|c| (s(t, "VpcId").unwrap_or("vpc").to_string(), c))
-            })
-        });
-    }
-    let Some((vpc_id, vpc_cidr)) = vpc else {
-        return Err(vec![err(
-            dir,
-            "cannot tell the VPC's CIDR: no describe-vpcs output and no route table has a `local` route",
-            "add `aws ec2 describe-vpcs` output",
-        )]);
-    };
+    let (vpc_id, vpc_cidr) = vpc(dir, docs, &tables)?;
     let mut m = Model {
         source: format!("{} (AWS CLI JSON, {vpc_id})", dir.display()),
         vpc: vpc_cidr,
@@ -189,27 +164,102 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
         nat_gateways: BTreeMap::new(),
         internet_gateways: BTreeMap::new(),
     };
-    // Route table associations.
-    let mut main_table = None;
-    let mut subnet_table = BTreeMap::new();
-    let mut gateway_table = BTreeMap::new();
-    for (_, t) in &tables {
+    let assoc = associations(&tables, &mut m);
+    subnets(docs, &vpc_id, &assoc, &mut m, &mut diags);
+    nat_gateways(docs, &mut m, &mut diags);
+    internet_gateways(docs, &vpc_id, &assoc, &mut m);
+    let instance_names = instances(docs, &mut m);
+    firewalls(docs, dir, policy_dir, vpc_cidr, &mut m, &mut diags);
+    // Routes, now that every target is known.
+    for (doc, t) in &tables {
+        routes(doc, t, &instance_names, &mut m, &mut diags);
+    }
+    check_references(dir, &vpc_id, &m, &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok(m)
+    }
+}
+
+/// The VPC's id and CIDR: describe-vpcs if given, else the route tables' local route.
+fn vpc(
+    dir: &Path,
+    docs: &[Doc],
+    tables: &[(&Doc, &Value)],
+) -> Result<(String, Ipv4Net), Vec<Diagnostic>> {
+    let mut vpc: Option<(String, Ipv4Net)> = None;
+    for d in docs_with(docs, "Vpcs") {
+        if let Some(v) = arr(&d.value, "Vpcs").first() {
+            if let (Some(id), Some(c)) = (s(v, "VpcId"), s(v, "CidrBlock").and_then(parse_cidr)) {
+                vpc = Some((id.to_string(), c));
+            }
+        }
+    }
+    if vpc.is_none() {
+        vpc = tables.iter().find_map(|(_, t)| {
+            arr(t, "Routes").iter().find_map(|r| {
+                (s(r, "GatewayId") == Some("local"))
+                    .then(|| s(r, "DestinationCidrBlock").and_then(parse_cidr))
+                    .flatten()
+                    .map(|c| (s(t, "VpcId").unwrap_or("vpc").to_string(), c))
+            })
+        });
+    }
+    vpc.ok_or_else(|| {
+        vec![err(
+            dir,
+            "cannot tell the VPC's CIDR: no describe-vpcs output and no route table has a `local` route",
+            "add `aws ec2 describe-vpcs` output",
+        )]
+    })
+}
+
+/// The route tables' associations, by table id.
+struct Associations {
+    /// The VPC's main table (subnets without an association of their own use it).
+    main: Option<String>,
+    /// Subnet id → its table.
+    subnet: BTreeMap<String, String>,
+    /// Gateway id → its ingress table.
+    gateway: BTreeMap<String, String>,
+}
+
+/// Reads the route tables' associations and enters every table (routes still empty) in `m`.
+fn associations(tables: &[(&Doc, &Value)], m: &mut Model) -> Associations {
+    let mut a = Associations {
+        main: None,
+        subnet: BTreeMap::new(),
+        gateway: BTreeMap::new(),
+    };
+    for (_, t) in tables {
         let Some(id) = s(t, "RouteTableId") else {
             continue;
         };
-        for a in arr(t, "Associations") {
-            if a.get("Main").and_then(Value::as_bool) == Some(true) {
-                main_table = Some(id.to_string());
+        for x in arr(t, "Associations") {
+            if x.get("Main").and_then(Value::as_bool) == Some(true) {
+                a.main = Some(id.to_string());
             }
-            if let Some(sn) = s(a, "SubnetId") {
-                subnet_table.insert(sn.to_string(), id.to_string());
+            if let Some(sn) = s(x, "SubnetId") {
+                a.subnet.insert(sn.to_string(), id.to_string());
             }
-            if let Some(g) = s(a, "GatewayId") {
-                gateway_table.insert(g.to_string(), id.to_string());
+            if let Some(g) = s(x, "GatewayId") {
+                a.gateway.insert(g.to_string(), id.to_string());
             }
         }
         m.route_tables.insert(id.to_string(), Vec::new());
     }
+    a
+}
+
+/// The VPC's subnets, each with its route table.
+fn subnets(
+    docs: &[Doc],
+    vpc_id: &str,
+    assoc: &Associations,
+    m: &mut Model,
+    diags: &mut Vec<Diagnostic>,
+) {
     for d in docs_with(docs, "Subnets") {
         for sn in arr(&d.value, "Subnets") {
             let (Some(id), Some(cidr)) = (s(sn, "SubnetId"), s(sn, "CidrBlock")) else {
@@ -226,7 +276,7 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
                 ));
                 continue;
             };
-            let Some(rt) = subnet_table.get(id).cloned().or(main_table.clone()) else {
+            let Some(rt) = assoc.subnet.get(id).cloned().or(assoc.main.clone()) else {
                 diags.push(err(
                     &d.path,
                     format!("subnet {id} has no route table (no association and no main table)"),
@@ -243,6 +293,10 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
             );
         }
     }
+}
+
+/// The available public NAT gateways.
+fn nat_gateways(docs: &[Doc], m: &mut Model, diags: &mut Vec<Diagnostic>) {
     for d in docs_with(docs, "NatGateways") {
         for g in arr(&d.value, "NatGateways") {
             let Some(id) = s(g, "NatGatewayId") else {
@@ -282,6 +336,10 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
             );
         }
     }
+}
+
+/// The internet gateways attached to the VPC, each with its ingress route table.
+fn internet_gateways(docs: &[Doc], vpc_id: &str, assoc: &Associations, m: &mut Model) {
     for d in docs_with(docs, "InternetGateways") {
         for g in arr(&d.value, "InternetGateways") {
             let Some(id) = s(g, "InternetGatewayId") else {
@@ -289,17 +347,22 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
             };
             let attached = arr(g, "Attachments")
                 .iter()
-                .any(|a| s(a, "VpcId") == Some(vpc_id.as_str()));
+                .any(|a| s(a, "VpcId") == Some(vpc_id));
             if attached {
                 m.internet_gateways.insert(
                     id.to_string(),
                     InternetGateway {
-                        route_table: gateway_table.get(id).cloned(),
+                        route_table: assoc.gateway.get(id).cloned(),
                     },
                 );
             }
         }
     }
+}
+
+/// The instances, as hosts named by their Name tag (else their id); returns instance and
+/// network interface ids → host name, for the routes that target them.
+fn instances(docs: &[Doc], m: &mut Model) -> BTreeMap<String, String> {
     let mut instance_names = BTreeMap::new();
     for d in docs_with(docs, "Reservations") {
         for r in arr(&d.value, "Reservations") {
@@ -337,71 +400,81 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
             }
         }
     }
-    firewalls(docs, dir, policy_dir, vpc_cidr, &mut m, &mut diags);
-    // Routes, now that every target is known.
-    for (doc, t) in &tables {
-        let Some(id) = s(t, "RouteTableId") else {
+    instance_names
+}
+
+/// One route table's routes (`t`, from `doc`), now that every target is known.
+fn routes(
+    doc: &Doc,
+    t: &Value,
+    instance_names: &BTreeMap<String, String>,
+    m: &mut Model,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let Some(id) = s(t, "RouteTableId") else {
+        return;
+    };
+    let mut routes = Vec::new();
+    for r in arr(t, "Routes") {
+        let Some(dest) = s(r, "DestinationCidrBlock") else {
+            continue; // IPv6 and prefix-list routes are not modelled
+        };
+        let Some(dest) = parse_cidr(dest) else {
+            diags.push(err(
+                &doc.path,
+                format!("route table {id}: '{dest}' is not an IPv4 CIDR"),
+                "",
+            ));
             continue;
         };
-        let mut routes = Vec::new();
-        for r in arr(t, "Routes") {
-            let Some(dest) = s(r, "DestinationCidrBlock") else {
-                continue; // IPv6 and prefix-list routes are not modelled
-            };
-            let Some(dest) = parse_cidr(dest) else {
-                diags.push(err(
-                    &doc.path,
-                    format!("route table {id}: '{dest}' is not an IPv4 CIDR"),
-                    "",
-                ));
-                continue;
-            };
-            let target = if s(r, "State") == Some("blackhole") {
-                Target::Blackhole
-            } else if let Some(n) = s(r, "NatGatewayId") {
-                Target::Nat(n.to_string())
-            } else if let Some(g) = s(r, "GatewayId") {
-                match g {
-                    "local" => continue, // the implicit local route
-                    g if g.starts_with("vpce-") => Target::Firewall(g.to_string()),
-                    g => Target::Igw(g.to_string()),
-                }
-            } else if let Some(h) = s(r, "InstanceId").or(s(r, "NetworkInterfaceId")) {
-                match instance_names.get(h) {
-                    Some(n) => Target::Host(n.clone()),
-                    None => {
-                        diags.push(err(&doc.path, format!("route table {id}: route {dest} targets {h}, which is not among the instances"), "add its describe-instances output"));
-                        continue;
-                    }
-                }
-            } else {
-                diags.push(err(&doc.path, format!("route table {id}: route {dest} has a target sekisho does not model (transit gateway, peering, VPN, …)"), "the route is left out"));
-                continue;
-            };
-            let known = match &target {
-                Target::Firewall(n) => m.firewalls.contains_key(n),
-                Target::Nat(n) => m.nat_gateways.contains_key(n),
-                Target::Igw(n) => m.internet_gateways.contains_key(n),
-                _ => true,
-            };
-            if !known {
-                diags.push(err(
-                    &doc.path,
-                    format!("route table {id}: route {dest} targets {}, which the other files do not describe", target.name()),
-                    "add the describe-firewall / describe-nat-gateways / describe-internet-gateways output for it",
-                ));
-                continue;
+        let target = if s(r, "State") == Some("blackhole") {
+            Target::Blackhole
+        } else if let Some(n) = s(r, "NatGatewayId") {
+            Target::Nat(n.to_string())
+        } else if let Some(g) = s(r, "GatewayId") {
+            match g {
+                "local" => continue, // the implicit local route
+                g if g.starts_with("vpce-") => Target::Firewall(g.to_string()),
+                g => Target::Igw(g.to_string()),
             }
-            routes.push(Route {
-                dest,
-                target,
-                implicit: false,
-            });
+        } else if let Some(h) = s(r, "InstanceId").or(s(r, "NetworkInterfaceId")) {
+            match instance_names.get(h) {
+                Some(n) => Target::Host(n.clone()),
+                None => {
+                    diags.push(err(&doc.path, format!("route table {id}: route {dest} targets {h}, which is not among the instances"), "add its describe-instances output"));
+                    continue;
+                }
+            }
+        } else {
+            diags.push(err(&doc.path, format!("route table {id}: route {dest} has a target sekisho does not model (transit gateway, peering, VPN, …)"), "the route is left out"));
+            continue;
+        };
+        let known = match &target {
+            Target::Firewall(n) => m.firewalls.contains_key(n),
+            Target::Nat(n) => m.nat_gateways.contains_key(n),
+            Target::Igw(n) => m.internet_gateways.contains_key(n),
+            _ => true,
+        };
+        if !known {
+            diags.push(err(
+                &doc.path,
+                format!("route table {id}: route {dest} targets {}, which the other files do not describe", target.name()),
+                "add the describe-firewall / describe-nat-gateways / describe-internet-gateways output for it",
+            ));
+            continue;
         }
-        m.route_tables.insert(id.to_string(), routes);
+        routes.push(Route {
+            dest,
+            target,
+            implicit: false,
+        });
     }
-    // Every reference must resolve, as the YAML loader checks, so the walk never indexes a
-    // missing component (an instance in a subnet of another VPC, say).
+    m.route_tables.insert(id.to_string(), routes);
+}
+
+/// Every reference must resolve, as the YAML loader checks, so the walk never indexes a
+/// missing component (an instance in a subnet of another VPC, say).
+fn check_references(dir: &Path, vpc_id: &str, m: &Model, diags: &mut Vec<Diagnostic>) {
     let missing_subnet = |what: String, subnet: &str| {
         err(dir, format!("{what} is in subnet {subnet}, which no describe-subnets output of VPC {vpc_id} lists"), "include the describe-subnets output of the whole VPC")
     };
@@ -419,11 +492,6 @@ fn build(dir: &Path, docs: &[Doc], policy_dir: &Path) -> Result<Model, Vec<Diagn
         if !m.subnets.contains_key(&g.subnet) {
             diags.push(missing_subnet(format!("NAT gateway {n}"), &g.subnet));
         }
-    }
-    if diags.iter().any(Diagnostic::is_error) {
-        Err(diags)
-    } else {
-        Ok(m)
     }
 }
 

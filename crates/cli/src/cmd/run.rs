@@ -1,5 +1,6 @@
-//! `sekisho run`: wiring between the command line, the sensor's settings, the NFQUEUE driver
-//! (`sekisho_nfqueue`), signals (SIGHUP reload, SIGTERM/SIGINT stop) and the metrics server.
+//! `sekisho run`: wiring between the command line, the sensor's settings and the NFQUEUE driver
+//! (`sekisho_nfqueue`: workers, signals (SIGHUP reload, SIGTERM/SIGINT stop) and the metrics
+//! server); what a reload loads is built here ([`Reload`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -195,32 +196,99 @@ fn load(path: &Path, settings: &Settings, allow_unsupported: bool) -> Result<Arc
     Ok(Arc::new(rs))
 }
 
-/// Runs `sekisho run`.
+/// Runs `sekisho run`: checks the flags, loads the policy, hands the queues to the NFQUEUE
+/// driver and reports how the run ended.
 pub fn run(args: Args) -> ExitCode {
+    match start(&args) {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+/// The body of [`run`]; `Err` carries the exit status of a run that could not start.
+fn start(args: &Args) -> Result<ExitCode, ExitCode> {
+    let (queues, run_as) = check_flags(args)?;
+    let loaded = load_policy(args)?;
+    let opts = options(args, queues, &loaded)?;
+    let control = Control::new(Some(loaded.rules));
+    if let Some(addr) = args.metrics {
+        match sekisho_nfqueue::serve_metrics(addr, Arc::clone(&control)) {
+            Ok(a) => eprintln!("sekisho run: metrics on http://{a}/metrics"),
+            Err(e) => {
+                eprintln!("sekisho run: error: --metrics {addr}: {e}");
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let reload = Reload {
+        base: loaded.base,
+        sets: args.sets.clone(),
+        running: loaded.settings,
+    };
+    let (policy, allow_unsupported) = (args.policy.clone(), args.allow_unsupported);
+    if let Err(e) = sekisho_nfqueue::handle_signals(
+        Arc::clone(&control),
+        args.policy.clone(),
+        opts.out_dir.clone(),
+        move || reload.load(&policy, allow_unsupported),
+    ) {
+        eprintln!("sekisho run: error: cannot install signal handlers: {e}");
+        return Err(ExitCode::from(2));
+    }
+    let mut drop_err = None;
+    let mut ready = || {
+        if let Err(e) = on_ready(args, &opts, run_as) {
+            drop_err = Some(e);
+            control.stop();
+        }
+    };
+    let result = sekisho_nfqueue::run(&opts, &control, &mut ready);
+    Ok(finish(args, &control, &opts, drop_err, result))
+}
+
+/// The flags checked before the policy is read: the queue numbers and the `--user` to run as.
+fn check_flags(args: &Args) -> Result<(Vec<u16>, Option<sekisho_dnsfw::privs::RunAs>), ExitCode> {
     let queues = match &args.queues {
         Some(q) => match sekisho_nfqueue::parse_queues(q) {
             Ok(q) => q,
             Err(e) => {
                 eprintln!("sekisho run: error: --queues {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         },
         None => vec![args.queue],
     };
     if !(args.flush_interval > 0.0 && args.flush_interval < 86_400.0) {
         eprintln!("sekisho run: error: --flush-interval must be between 0 and 86400 seconds");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     let run_as = match &args.user {
         Some(u) => match sekisho_dnsfw::privs::lookup(u, None) {
             Ok(r) => Some(r),
             Err(e) => {
                 eprintln!("sekisho run: error: --user: {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         },
         None => None,
     };
+    Ok((queues, run_as))
+}
+
+/// The policy with the settings and rules built from it at start.
+struct Loaded {
+    /// The checked policy (its logging keys and name are read after the rules).
+    policy: sekisho_policy::Policy,
+    /// The settings from the flags alone: what a reload starts from.
+    base: Settings,
+    /// The settings of the run: flags, then the policy, then `--set`.
+    settings: Settings,
+    /// The compiled rules.
+    rules: Arc<RuleSet>,
+}
+
+/// Checks the policy (its errors on stderr), builds the settings (flags, policy, `--set`) and
+/// compiles the rules.
+fn load_policy(args: &Args) -> Result<Loaded, ExitCode> {
     let checked = sekisho_policy::Policy::check_file(&args.policy, &Default::default());
     for d in &checked.diagnostics {
         if d.is_error() {
@@ -229,7 +297,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     if !checked.is_valid() {
         eprintln!("sekisho run: error: the policy is invalid (see above)");
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     }
     let policy = checked.policy;
     let mut settings = Settings::new(match args.mode {
@@ -243,16 +311,28 @@ pub fn run(args: Args) -> ExitCode {
     for s in &args.sets {
         if let Err(e) = settings.set_text(s) {
             eprintln!("sekisho run: error: {e}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     }
     let rules = match load(&args.policy, &settings, args.allow_unsupported) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("sekisho run: error: {e}");
-            return ExitCode::from(1);
+            return Err(ExitCode::from(1));
         }
     };
+    Ok(Loaded {
+        policy,
+        base,
+        settings,
+        rules,
+    })
+}
+
+/// The driver's options: the output directory (created here), the log format and the flags
+/// passed through; checks that `--pass-mark` and `--drop-mark` can be told apart.
+fn options(args: &Args, queues: Vec<u16>, loaded: &Loaded) -> Result<Options, ExitCode> {
+    let policy = &loaded.policy;
     let out_dir = args
         .out
         .clone()
@@ -263,7 +343,7 @@ pub fn run(args: Args) -> ExitCode {
             "sekisho run: error: cannot create output directory {}: {e}",
             out_dir.display()
         );
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     let format = match args.log_format.unwrap_or(policy.logging.format) {
         LogFormat::Eve => sekisho_eve::LogFormat::Eve,
@@ -276,7 +356,7 @@ pub fn run(args: Args) -> ExitCode {
         },
     };
     let opts = Options {
-        queues: queues.clone(),
+        queues,
         fail_open: args.fail_open,
         gso: !args.no_gso,
         queue_maxlen: args.queue_maxlen,
@@ -288,7 +368,7 @@ pub fn run(args: Args) -> ExitCode {
             anomaly_app: args.anomalies,
             ..LogConfig::default()
         },
-        settings: settings.clone(),
+        settings: loaded.settings.clone(),
         flush_interval: Duration::from_secs_f64(args.flush_interval),
         stall_file: args.test_stall_file.clone(),
         pass_mark: args.pass_mark,
@@ -300,73 +380,64 @@ pub fn run(args: Args) -> ExitCode {
             eprintln!(
                 "sekisho run: error: --pass-mark {p} and --drop-mark {d} must be told apart (one carries the other)"
             );
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
     }
-    let control = Control::new(Some(rules));
-    if let Some(addr) = args.metrics {
-        match sekisho_nfqueue::serve_metrics(addr, Arc::clone(&control)) {
-            Ok(a) => eprintln!("sekisho run: metrics on http://{a}/metrics"),
-            Err(e) => {
-                eprintln!("sekisho run: error: --metrics {addr}: {e}");
-                return ExitCode::from(2);
-            }
+    Ok(opts)
+}
+
+/// Once every queue is bound: writes the pid and ready files (while still root: the files'
+/// directory may be root's), drops to `--user` and announces the run. `Err` when the
+/// privileges cannot be dropped (the run must then stop).
+fn on_ready(
+    args: &Args,
+    opts: &Options,
+    run_as: Option<sekisho_dnsfw::privs::RunAs>,
+) -> std::io::Result<()> {
+    if let Some(p) = &args.pid_file {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            eprintln!("sekisho run: warning: {}: {e}", p.display());
         }
     }
-    if let Err(e) = signals(
-        Arc::clone(&control),
-        args.policy.clone(),
-        Reload {
-            base,
-            sets: args.sets.clone(),
-            running: settings,
+    if let Some(p) = &args.ready_file {
+        if let Err(e) = std::fs::write(p, "ready\n") {
+            eprintln!("sekisho run: warning: {}: {e}", p.display());
+        }
+    }
+    if let Some(to) = run_as {
+        sekisho_nfqueue::privs::drop_to(to.uid, to.gid)?;
+    }
+    let queues = &opts.queues;
+    eprintln!(
+        "sekisho run: inline on queue{} {} ({}; queue-maxlen {}){}",
+        if queues.len() == 1 { "" } else { "s" },
+        queues
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        if args.fail_open {
+            "fail-open: a full queue accepts packets uninspected"
+        } else {
+            "fail-closed: a full queue drops packets"
         },
-        args.allow_unsupported,
-        opts.out_dir.clone(),
-    ) {
-        eprintln!("sekisho run: error: cannot install signal handlers: {e}");
-        return ExitCode::from(2);
-    }
-    let mut drop_err = None;
-    let mut on_ready = || {
-        // Written while still root (the file's directory may be root's); the queues are bound.
-        if let Some(p) = &args.pid_file {
-            if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-                eprintln!("sekisho run: warning: {}: {e}", p.display());
-            }
-        }
-        if let Some(p) = &args.ready_file {
-            if let Err(e) = std::fs::write(p, "ready\n") {
-                eprintln!("sekisho run: warning: {}: {e}", p.display());
-            }
-        }
-        if let Some(to) = run_as {
-            if let Err(e) = sekisho_nfqueue::privs::drop_to(to.uid, to.gid) {
-                drop_err = Some(e);
-                control.stop();
-                return;
-            }
-        }
-        eprintln!(
-            "sekisho run: inline on queue{} {} ({}; queue-maxlen {}){}",
-            if queues.len() == 1 { "" } else { "s" },
-            queues
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            if args.fail_open {
-                "fail-open: a full queue accepts packets uninspected"
-            } else {
-                "fail-closed: a full queue drops packets"
-            },
-            args.queue_maxlen,
-            run_as
-                .map(|r| format!(", running as uid {} with CAP_NET_ADMIN, CAP_NET_RAW", r.uid))
-                .unwrap_or_default()
-        );
-    };
-    let result = sekisho_nfqueue::run(&opts, &control, &mut on_ready);
+        args.queue_maxlen,
+        run_as
+            .map(|r| format!(", running as uid {} with CAP_NET_ADMIN, CAP_NET_RAW", r.uid))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// After the driver returned: writes the rate-limit tables, removes the pid file and prints
+/// how the run ended; the exit status.
+fn finish(
+    args: &Args,
+    control: &Control,
+    opts: &Options,
+    drop_err: Option<std::io::Error>,
+    result: Result<sekisho_nfqueue::RunReport, sekisho_nfqueue::RunError>,
+) -> ExitCode {
     // The tables as the run left them, as `replay --out` writes them at the end of input.
     if let Err(e) = control.write_rate_limits(&opts.out_dir) {
         eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
@@ -454,38 +525,4 @@ impl Reload {
         }
         Ok((rules, settings))
     }
-}
-
-/// SIGHUP reloads, SIGUSR1 writes the rate-limit tables to `OUT/ratelimit/NAME`,
-/// SIGTERM/SIGINT stop; handled on a thread of their own.
-fn signals(
-    control: Arc<Control>,
-    policy: PathBuf,
-    reload: Reload,
-    allow_unsupported: bool,
-    out_dir: PathBuf,
-) -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM, SIGUSR1])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                if sig == SIGHUP {
-                    match control.reload_with_settings(|| reload.load(&policy, allow_unsupported)) {
-                        Ok(()) => eprintln!("sekisho run: reloaded {}", policy.display()),
-                        Err(e) => eprintln!(
-                            "sekisho run: error: reload refused, the previous rules keep running: {e}"
-                        ),
-                    }
-                } else if sig == SIGUSR1 {
-                    if let Err(e) = control.write_rate_limits(&out_dir) {
-                        eprintln!("sekisho run: error: writing the rate-limit tables: {e}");
-                    }
-                } else {
-                    control.stop();
-                }
-            }
-        })?;
-    Ok(())
 }
