@@ -195,6 +195,9 @@ pub enum NoPacket {
     FragmentHeld,
     /// Well-formed but nothing to track (ARP, unknown ethertype, ...).
     Ignored,
+    /// A fragment the reassembler could not hold: its tracker table or byte budget
+    /// (`defrag.memcap`) is full. The `defrag_memcap` exception policy decides.
+    DefragFull,
 }
 
 /// The stateful decoder (owns fragment reassembly).
@@ -207,6 +210,11 @@ pub(crate) struct Decoder {
     pub defrag: Defrag,
     /// Events of the packet being decoded (cleared by the caller).
     pub events: Vec<DecodeEvent>,
+    /// For the latest frame that produced no packet: its addresses and protocol (and
+    /// ports, when a transport header was read) as far as decoding got, the outer packet's
+    /// when a tunnel's inner packet failed; `None` when no IP header was read. What a drop
+    /// record of an undecodable packet can name.
+    pub failed: Option<crate::event::PacketTuple>,
 }
 
 /// Per-call decoding state.
@@ -258,6 +266,7 @@ impl Decoder {
             vxlan_ports: cfg.vxlan_ports.clone(),
             defrag: Defrag::new(cfg.defrag),
             events: Vec::with_capacity(8),
+            failed: None,
         }
     }
 
@@ -295,8 +304,22 @@ impl Decoder {
             layers: 0,
         };
         cx.pkt.flow_bytes = frame.len().min(u32::MAX as usize) as u32;
-        let r = self.link(&mut cx, link, frame);
-        r.map(|()| cx.pkt)
+        match self.link(&mut cx, link, frame) {
+            Ok(()) => Ok(cx.pkt),
+            Err(e) => {
+                let p = &cx.pkt;
+                self.failed = (!(p.src.is_unspecified() && p.dst.is_unspecified())).then_some(
+                    crate::event::PacketTuple {
+                        src_ip: p.src,
+                        dst_ip: p.dst,
+                        src_port: p.src_port,
+                        dst_port: p.dst_port,
+                        proto: p.proto,
+                    },
+                );
+                Err(e)
+            }
+        }
     }
 
     fn link<'a>(
@@ -795,6 +818,7 @@ impl Decoder {
             Reassembly::Held => return Err(NoPacket::FragmentHeld),
             // Dropped, or its datagram discarded: nothing of it may be delivered.
             Reassembly::Dropped => return Err(NoPacket::Invalid),
+            Reassembly::Full => return Err(NoPacket::DefragFull),
         };
         let hdr_len = prepend_reassembled_header(scratch, ip_hdr, key.v6, proto);
         let whole: &'a [u8] = scratch;
