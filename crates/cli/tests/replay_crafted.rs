@@ -182,7 +182,10 @@ fn strict_with_ipv6(dir: &Path) -> String {
         .canonicalize()
         .unwrap();
     for shape in ["HOME_NET: [10.0.0.0/24]", "rules: recipients.rules}"] {
-        assert!(strict.contains(shape), "recipients-strict.yaml changed: {strict}");
+        assert!(
+            strict.contains(shape),
+            "recipients-strict.yaml changed: {strict}"
+        );
     }
     let text = strict
         .replace(
@@ -212,7 +215,10 @@ fn recipient_behind_ipv6_destination_options_is_dropped_by_the_rule() {
     assert_eq!(run.alerts(), vec![(2000001, rcpt[0])]);
     let d = &run.of("drop")[0];
     assert_eq!(d["src_ip"], "fd00:0000:0000:0000:0000:0000:0000:0150");
-    assert_eq!((d["proto"].as_str(), d["dest_port"].as_u64()), (Some("TCP"), Some(25)));
+    assert_eq!(
+        (d["proto"].as_str(), d["dest_port"].as_u64()),
+        (Some("TCP"), Some(25))
+    );
     let flows = run.of("flow");
     assert_eq!(flows.len(), 1, "one TCP/25 flow, not protocol 60");
     assert_eq!(flows[0]["flow"]["action"], "drop");
@@ -258,7 +264,10 @@ fn malformed_inner_is_a_decode_error(name: &str) {
         .collect();
     assert_eq!(got, vec![1, 2], "{name}: {:?}", drops(&run));
     assert_eq!(fr.len(), 2);
-    assert!(has(&fr[1].1, RCPT), "{name}: the second carries the recipient");
+    assert!(
+        has(&fr[1].1, RCPT),
+        "{name}: the second carries the recipient"
+    );
     let named = |d: &Value| {
         (
             d["src_ip"].as_str().unwrap().to_string(),

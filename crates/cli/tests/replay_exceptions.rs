@@ -720,12 +720,13 @@ fn midstream_pass_flow_and_bypass_pass_the_rest_of_the_flow_uninspected() {
         );
         assert_ne!(f["action"], "drop", "{value}");
         assert!(
-            run.stdout.lines().any(|l| l
-                .starts_with(&format!("pkt {} flow ", pkts[0].num))
-                && l.ends_with(&format!(
-                    ": exception policy stream_midstream: {value} (TCP flow without its \
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("pkt {} flow ", pkts[0].num))
+                    && l.ends_with(&format!(
+                        ": exception policy stream_midstream: {value} (TCP flow without its \
                      handshake and mid-stream pick-up is off)"
-                ))),
+                    ))),
             "{value}: {}",
             run.stdout
         );
