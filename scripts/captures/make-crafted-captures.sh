@@ -9,7 +9,8 @@
 # attacks and is left alone). The packets are built byte by byte by crafted.py with Python's
 # `struct` (no network, no root, no third-party module): runs are byte-identical. If tshark is
 # installed, each file is listed after it is written, as a check that a real dissector reads it.
-# Checked by crates/engine/tests/crafted_decode.rs.
+# Checked by crates/engine/tests/crafted_decode.rs (engine) and crates/cli/tests/replay_crafted.rs
+# (sekisho replay inline with the recipient allow list).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"

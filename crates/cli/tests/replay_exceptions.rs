@@ -16,6 +16,9 @@
 //!    `stream_invalid` drops the flow at the RST (`stream error`); with `stream_invalid: ignore`
 //!    the engine is not blinded by the RST and the recipient rule drops the flow at RCPT TO.
 //! 5. `sekisho check` locates unknown exception-policy targets and values.
+//! 6. The other values on `midstream.pcap`: `drop-packet` drops every packet (one record),
+//!    `pass-flow` / `bypass` pass the rest of the flow uninspected from the first packet,
+//!    `pass-packet` passes each packet and meets every one.
 //!
 //! Packet numbers come from the captures themselves (parsed here), never from sekisho's
 //! output. A missing fixture fails when `CI` is set (sekisho-testutil).
@@ -647,6 +650,109 @@ fn forged_rst_with_stream_invalid_ignore_does_not_blind_the_engine() {
     let smtp = run.of("smtp");
     assert_eq!(smtp.len(), 1);
     assert_eq!(smtp[0]["smtp"]["rcpt_to"], json!(["<b@yahoo.example>"]));
+}
+
+// ---- 6. the other values: drop-packet, pass-flow, pass-packet, bypass -------------------------
+
+/// midstream.pcap inline with `exception_policy: {stream_midstream: VALUE}`.
+fn midstream_with(value: &str) -> Option<(Vec<Pkt>, Run)> {
+    let pcap = capture("midstream.pcap")?;
+    let pkts = packets(&pcap);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = policy_with(
+        tmp.path(),
+        "value.yaml",
+        &format!("exception_policy:\n  stream_midstream: {value}\n"),
+    );
+    Some((pkts, replay_inline(&pcap, &policy, &[])))
+}
+
+#[test]
+fn midstream_drop_packet_drops_every_packet_and_logs_the_first() {
+    let Some((pkts, run)) = midstream_with("drop-packet") else {
+        return;
+    };
+    // Each packet meets the policy again (the flow is never picked up) and is dropped.
+    assert_eq!(run.drops(), pkts.len() as u64);
+    assert_eq!(
+        nonzero_exception_counters(&run),
+        vec![(
+            "tcp.midstream_exception_policy.drop_packet".to_string(),
+            pkts.len() as u64
+        )]
+    );
+    // One drop record: the first packet it fired on in the flow.
+    assert_eq!(
+        drop_records(&run),
+        vec![(pkts[0].num, "to_client".into(), "stream midstream".into())]
+    );
+    let f = flow(&run);
+    assert_eq!(
+        f["exception_policy"],
+        json!([{"target": "stream_midstream", "policy": "drop_packet"}])
+    );
+    // Not a flow drop: the flow itself was never marked dropped.
+    assert_ne!(f["action"], "drop");
+    assert_eq!(run.alerts(), vec![]);
+}
+
+#[test]
+fn midstream_pass_flow_and_bypass_pass_the_rest_of_the_flow_uninspected() {
+    for (value, counted) in [("pass-flow", "pass_flow"), ("bypass", "bypass")] {
+        let Some((pkts, run)) = midstream_with(value) else {
+            return;
+        };
+        // Decided once, at the first packet: the rest is never inspected, the disallowed
+        // recipient included (what the operator asked for).
+        assert_eq!(run.drops(), 0, "{value}");
+        assert!(run.of("drop").is_empty(), "{value}");
+        assert_eq!(run.alerts(), vec![], "{value}");
+        assert_eq!(
+            nonzero_exception_counters(&run),
+            vec![(format!("tcp.midstream_exception_policy.{counted}"), 1)],
+            "{value}"
+        );
+        let f = flow(&run);
+        assert_eq!(
+            f["exception_policy"],
+            json!([{"target": "stream_midstream", "policy": counted}]),
+            "{value}"
+        );
+        assert_ne!(f["action"], "drop", "{value}");
+        assert!(
+            run.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("pkt {} flow ", pkts[0].num))
+                    && l.ends_with(&format!(
+                        ": exception policy stream_midstream: {value} (TCP flow without its \
+                     handshake and mid-stream pick-up is off)"
+                    ))),
+            "{value}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn midstream_pass_packet_passes_each_packet_and_meets_every_one() {
+    let Some((pkts, run)) = midstream_with("pass-packet") else {
+        return;
+    };
+    assert_eq!(run.drops(), 0);
+    assert!(run.of("drop").is_empty());
+    assert_eq!(run.alerts(), vec![]);
+    // Unlike pass-flow, every packet meets the policy (and is counted).
+    assert_eq!(
+        nonzero_exception_counters(&run),
+        vec![(
+            "tcp.midstream_exception_policy.pass_packet".to_string(),
+            pkts.len() as u64
+        )]
+    );
+    assert_eq!(
+        flow(&run)["exception_policy"],
+        json!([{"target": "stream_midstream", "policy": "pass_packet"}])
+    );
 }
 
 // ---- 5. sekisho check ------------------------------------------------------------------------

@@ -39,6 +39,8 @@ pub struct Engine<I: Inspector = ()> {
     transmits: VecDeque<Transmit>,
     rejects_sent: u64,
     invalid_dropped: u64,
+    /// Budget of records about packets dropped before any flow.
+    drop_log: crate::droplog::DropLog,
     scratch: Vec<u8>,
     budget: ReassemblyBudget,
     /// Bytes held by app-layer detection, all flows together (`app_layer.hold_memcap`).
@@ -90,6 +92,7 @@ impl<I: Inspector> Engine<I> {
             transmits: VecDeque::new(),
             rejects_sent: 0,
             invalid_dropped: 0,
+            drop_log: crate::droplog::DropLog::default(),
             scratch: Vec::new(),
             budget: ReassemblyBudget::new(cfg.stream_memcap),
             hold: HoldBudget::new(cfg.app_layer.hold_memcap),
@@ -261,17 +264,26 @@ impl<I: Inspector> Engine<I> {
             }
             Err(e) => {
                 self.queue_decoder_events(ts, None, &[], None);
-                if *e == NoPacket::Invalid {
-                    self.stats.decoder.invalid += 1;
-                    // Inline, a packet the engine cannot decode is not forwarded: what it
-                    // carries was never inspected (a malformed tunnel's inner packet, a
-                    // fragment of a discarded datagram). A held fragment is forwarded: the
-                    // receiver cannot complete its datagram without the last one, which
-                    // carries the verdict of the whole.
-                    if self.cfg.inline {
-                        self.invalid_dropped += 1;
-                        return self.finish_invalid(scratch);
+                match *e {
+                    NoPacket::Invalid => {
+                        self.stats.decoder.invalid += 1;
+                        // Inline, a packet the engine cannot decode is not forwarded: what
+                        // it carries was never inspected (a malformed tunnel's inner packet,
+                        // a fragment of a discarded datagram), and the log says so. A held
+                        // fragment is forwarded: the receiver cannot complete its datagram
+                        // without the last one, which carries the verdict of the whole.
+                        if self.cfg.inline {
+                            self.invalid_dropped += 1;
+                            self.stats.decoder.dropped_inline += 1;
+                            self.log_invalid_drop(ts);
+                            return self.finish_invalid(scratch);
+                        }
                     }
+                    NoPacket::DefragFull => {
+                        self.scratch = scratch;
+                        return self.defrag_full(ts);
+                    }
+                    NoPacket::FragmentHeld | NoPacket::Ignored => {}
                 }
                 Verdict::Accept
             }
@@ -289,6 +301,84 @@ impl<I: Inspector> Engine<I> {
     /// Packets dropped inline because they could not be decoded.
     pub fn invalid_dropped(&self) -> u64 {
         self.invalid_dropped
+    }
+
+    /// The head of a drop or exception record about the frame the decoder just failed on:
+    /// its addresses as far as decoding got, no flow (`flow_id` 0).
+    fn failed_head(&self, ts: Timestamp, t: &PacketTuple) -> crate::records::PacketHead {
+        crate::records::PacketHead {
+            ts,
+            pkt_num: self.pkt_num,
+            flow_id: 0,
+            src_ip: t.src_ip,
+            src_port: t.src_port,
+            dst_ip: t.dst_ip,
+            dst_port: t.dst_port,
+            proto: t.proto,
+            direction: Direction::ToServer,
+            app_proto: None,
+        }
+    }
+
+    /// Queues the `drop` record (reason `decode error`) of an undecodable packet dropped
+    /// inline, within the drop-record budget ([`crate::droplog`]); a frame without a
+    /// readable IP header has nothing to name and is only counted (its decoder anomaly
+    /// record says what was wrong).
+    #[cold]
+    fn log_invalid_drop(&mut self, ts: Timestamp) {
+        let Some(t) = self.decoder.failed.clone() else {
+            return;
+        };
+        if !self.drop_log.admit(ts) {
+            return;
+        }
+        let head = self.failed_head(ts, &t);
+        self.events
+            .push_back(Event::Drop(Box::new(crate::records::DropRecord {
+                head,
+                payload_len: 0,
+                tcp_flags: 0,
+                reason: "decode error",
+                alert: None,
+            })));
+    }
+
+    /// A fragment the full reassembler refused (tracker table or `defrag.memcap`): the
+    /// `defrag_memcap` exception policy. Its datagram never completed, so there is no flow:
+    /// as in Suricata the flow actions act on the packet (`drop-flow` and `auto` inline are
+    /// `drop-packet`, `pass-flow` and `bypass` are `pass-packet`, and that is what is counted
+    /// and recorded). Inline, `drop-packet` and `reject` drop the fragment (no answer is
+    /// sent for a fragment); `pass-packet` and `ignore` forward it uninspected. Counted every
+    /// time; recorded (a `drop` record when it drops) within the drop-record budget.
+    #[cold]
+    fn defrag_full(&mut self, ts: Timestamp) -> Verdict {
+        let inline = self.cfg.inline;
+        let target = ExceptionTarget::DefragMemcap;
+        let action = match self.cfg.exceptions.resolve(target, inline) {
+            ExceptionAction::DropFlow => ExceptionAction::DropPacket,
+            ExceptionAction::PassFlow | ExceptionAction::Bypass => ExceptionAction::PassPacket,
+            a => a,
+        };
+        self.stats.exception.add(target, action);
+        if let Some(t) = self.decoder.failed.clone() {
+            if self.drop_log.admit(ts) {
+                let packet = self.failed_head(ts, &t);
+                self.events
+                    .push_back(Event::Exception(Box::new(ExceptionRecord {
+                        packet,
+                        tcp_flags: 0,
+                        payload_len: 0,
+                        target,
+                        action,
+                        inline,
+                    })));
+            }
+        }
+        if inline && action.drops() {
+            Verdict::Drop
+        } else {
+            Verdict::Accept
+        }
     }
 
     fn queue_decoder_events(

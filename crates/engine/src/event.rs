@@ -277,6 +277,10 @@ pub enum Event {
     Decoder(DecoderEventRecord),
     /// An exception policy was applied.
     Exception(Box<ExceptionRecord>),
+    /// The engine dropped a packet by itself, before any flow (inline: a packet it could
+    /// not decode, reason `decode error`). Rate-limited (see [`crate::droplog`]); every
+    /// such drop is counted.
+    Drop(Box<crate::records::DropRecord>),
     /// A stream anomaly.
     Stream(StreamEventRecord),
     /// An app-layer transaction finished (never dropped by `max_queued_events`; bounded by

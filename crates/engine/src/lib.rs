@@ -44,6 +44,7 @@
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod droplog;
 pub mod emit;
 mod engine;
 pub mod event;

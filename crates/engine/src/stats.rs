@@ -56,6 +56,10 @@ pub struct DecoderStats {
     pub unknown_ethertype: u64,
     /// Packets dropped for nesting too deep.
     pub too_many_layers: u64,
+    /// Undecodable packets dropped inline (`ips.drop_reason.decode_error`, Suricata's
+    /// name): every one, logged or not (drop records are rate-limited, see
+    /// `docs/exception-policies.md`).
+    pub dropped_inline: u64,
     /// Largest frame seen (bytes).
     pub max_pkt_size: u64,
     /// Per-event counters, indexed by `DecodeEvent as usize`.
@@ -89,6 +93,7 @@ impl Default for DecoderStats {
             ipv6_in_ipv6: 0,
             unknown_ethertype: 0,
             too_many_layers: 0,
+            dropped_inline: 0,
             max_pkt_size: 0,
             event: [0; DecodeEvent::COUNT],
         }
@@ -236,6 +241,7 @@ impl Stats {
         f("decoder.ipv6_in_ipv6", d.ipv6_in_ipv6);
         f("decoder.unknown_ethertype", d.unknown_ethertype);
         f("decoder.too_many_layers", d.too_many_layers);
+        f("ips.drop_reason.decode_error", d.dropped_inline);
         f(
             "decoder.avg_pkt_size",
             d.bytes.checked_div(d.pkts).unwrap_or(0),

@@ -490,7 +490,7 @@ impl LogSink {
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
         match record {
             Record::Alert(a) => self.alert_record(a),
-            Record::Drop(d) => self.drop_record(d),
+            Record::Drop(d) | Record::Event(Event::Drop(d)) => self.drop_record(d),
             Record::Flow { record, log_ts } => self.flow_end(record, *log_ts),
             Record::Event(Event::FlowEnd(rec)) => self.flow_end(rec, rec.end),
             Record::Event(Event::Decoder(d)) => self.anomaly_decoder(d),

@@ -438,8 +438,20 @@ impl Sensor {
                         log_ts,
                     }
                 }
+                Event::Drop(d) => {
+                    if self.explain {
+                        self.records.push_back(Record::Explain(format!(
+                            "pkt {}: drop: {} (the packet could not be decoded: nothing it \
+                             carries was inspected)",
+                            d.head.pkt_num, d.reason
+                        )));
+                    }
+                    Record::Drop(d)
+                }
                 Event::Exception(x) => {
+                    // A fragment refused by the full reassembler has no flow to decide for.
                     if x.inline
+                        && x.target != ExceptionTarget::DefragMemcap
                         && matches!(
                             x.action,
                             sekisho_engine::ExceptionAction::PassFlow

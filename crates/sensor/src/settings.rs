@@ -29,6 +29,14 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
         "size (default 64mb): out-of-order bytes buffered by all TCP streams",
     ),
     ("stream.midstream", "true|false"),
+    (
+        "defrag.memcap",
+        "size (default 32mb): fragment bytes held by all datagrams being reassembled",
+    ),
+    (
+        "defrag.trackers",
+        "count (default 65535): datagrams being reassembled at once",
+    ),
     ("decoder.recursion-level.use-for-tracking", "true|false"),
     ("decoder.vxlan.enabled", "true|false"),
     ("app-layer.enabled", "true|false"),
@@ -212,6 +220,10 @@ impl Settings {
             ["stream", "reassembly", "memcap"] => cfg.stream_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
+            ["defrag", "memcap"] => cfg.defrag.memcap = size()?,
+            ["defrag", "trackers"] => {
+                cfg.defrag.max_trackers = usize::try_from(num()?).unwrap_or(usize::MAX)
+            }
             ["detect", "stream-depth"] => self.detect.stream_depth = num()?,
             ["drop", "flows"] => {
                 self.detect.drop_flows_all = match value {

@@ -138,6 +138,7 @@ pub struct Args {
     /// Engine setting override, KEY=VALUE; repeatable. Keys:
     /// flow-timeouts.{default,tcp,udp,icmp}.{new,established,closed} (seconds),
     /// flow.memcap (bytes), flow.max-flows, stream.midstream (true/false),
+    /// defrag.memcap (bytes), defrag.trackers, <target>-policy (exception policies),
     /// app-layer.smtp.server-banner (true/false), detect.stream-depth (bytes, 0 = no limit),
     /// detect.established-scope (to_server|both: direction of NFW's *_established defaults).
     #[arg(long = "set", value_name = "KEY=VALUE")]

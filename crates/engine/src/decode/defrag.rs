@@ -17,7 +17,9 @@
 //! complete. Limits (see [`DefragConfig`]): at most `max_trackers` datagrams in progress,
 //! `max_frags_per_datagram` fragments each, `memcap` bytes of fragment data in total, and
 //! `timeout_secs` per datagram. A fragment over any limit is ignored (`frag_ignored`, and
-//! `defrag.max_trackers_reached` / `defrag.memcap_exception` counted); expired datagrams are
+//! `defrag.max_trackers_reached` / `defrag.memcap_exception` counted); one refused because
+//! the tracker table or the byte budget is full is [`Reassembly::Full`], for the
+//! `defrag_memcap` exception policy to decide; expired datagrams are
 //! discarded by [`Defrag::expire`] (`defrag.mgr.tracker_timeout`).
 
 use std::collections::HashMap;
@@ -74,9 +76,13 @@ pub(crate) enum Reassembly {
     /// The datagram is complete: its payload is in the output buffer; the upper-layer
     /// protocol (the next header after the Fragment header for IPv6).
     Complete(u8),
-    /// The fragment was not stored (a limit, or it or its datagram is invalid); events say
-    /// why. Nothing of it will ever be delivered.
+    /// The fragment was not stored (a per-datagram limit, or it or its datagram is invalid);
+    /// events say why. Nothing of it will ever be delivered.
     Dropped,
+    /// The fragment was not stored because the reassembler is full: the tracker table
+    /// (`max_trackers`) or the byte budget (`memcap`). Not the fragment's fault: the
+    /// `defrag_memcap` exception policy decides what happens to it.
+    Full,
 }
 
 /// Fragment reassembly state.
@@ -133,12 +139,12 @@ impl Defrag {
         if !self.trackers.contains_key(&key) && self.trackers.len() >= self.cfg.max_trackers {
             stats.max_trackers_reached += 1;
             events.push(ev_ignored);
-            return Reassembly::Dropped;
+            return Reassembly::Full;
         }
         if self.held + frag.data.len() > self.cfg.memcap {
             stats.memcap_exception += 1;
             events.push(ev_ignored);
-            return Reassembly::Dropped;
+            return Reassembly::Full;
         }
         let t = self.trackers.entry(key).or_insert_with(|| Tracker {
             first_seen: now,

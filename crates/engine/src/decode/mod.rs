@@ -195,6 +195,9 @@ pub enum NoPacket {
     FragmentHeld,
     /// Well-formed but nothing to track (ARP, unknown ethertype, ...).
     Ignored,
+    /// A fragment the reassembler could not hold: its tracker table or byte budget
+    /// (`defrag.memcap`) is full. The `defrag_memcap` exception policy decides.
+    DefragFull,
 }
 
 /// The stateful decoder (owns fragment reassembly).
@@ -207,6 +210,11 @@ pub(crate) struct Decoder {
     pub defrag: Defrag,
     /// Events of the packet being decoded (cleared by the caller).
     pub events: Vec<DecodeEvent>,
+    /// After a frame that produced no packet: the addresses and protocol of its innermost
+    /// IP header whose addresses could be read (the outer packet's when a tunnel's inner
+    /// header is cut short), ports 0; `None` when there was none. What a drop record of an
+    /// undecodable packet can name. Meaningless after a frame that decoded.
+    pub failed: Option<crate::event::PacketTuple>,
 }
 
 /// Per-call decoding state.
@@ -258,6 +266,7 @@ impl Decoder {
             vxlan_ports: cfg.vxlan_ports.clone(),
             defrag: Defrag::new(cfg.defrag),
             events: Vec::with_capacity(8),
+            failed: None,
         }
     }
 
@@ -295,8 +304,21 @@ impl Decoder {
             layers: 0,
         };
         cx.pkt.flow_bytes = frame.len().min(u32::MAX as usize) as u32;
+        self.failed = None;
         let r = self.link(&mut cx, link, frame);
         r.map(|()| cx.pkt)
+    }
+
+    /// Notes the addresses of an IP header as soon as they can be read (before the rest of
+    /// it is checked), for [`Decoder::failed`].
+    fn note_ip(&mut self, src: IpAddr, dst: IpAddr, proto: u8) {
+        self.failed = Some(crate::event::PacketTuple {
+            src_ip: src,
+            dst_ip: dst,
+            src_port: 0,
+            dst_port: 0,
+            proto,
+        });
     }
 
     fn link<'a>(
@@ -489,6 +511,11 @@ impl Decoder {
             self.ev(cx, DecodeEvent::Ipv4WrongIpVersion);
             return Err(NoPacket::Invalid);
         }
+        self.note_ip(
+            IpAddr::V4(Ipv4Addr::new(data[12], data[13], data[14], data[15])),
+            IpAddr::V4(Ipv4Addr::new(data[16], data[17], data[18], data[19])),
+            data[9],
+        );
         let hlen = usize::from(data[0] & 0x0f) * 4;
         if hlen < 20 {
             self.ev(cx, DecodeEvent::Ipv4HlenTooSmall);
@@ -614,6 +641,11 @@ impl Decoder {
             self.ev(cx, DecodeEvent::Ipv6PktTooSmall);
             return Err(NoPacket::Invalid);
         };
+        self.note_ip(
+            IpAddr::V6(Ipv6Addr::from(h.source())),
+            IpAddr::V6(Ipv6Addr::from(h.destination())),
+            h.next_header().0,
+        );
         let plen = usize::from(h.payload_length());
         if 40 + plen > data.len() {
             self.ev(cx, DecodeEvent::Ipv6TruncPkt);
@@ -795,6 +827,7 @@ impl Decoder {
             Reassembly::Held => return Err(NoPacket::FragmentHeld),
             // Dropped, or its datagram discarded: nothing of it may be delivered.
             Reassembly::Dropped => return Err(NoPacket::Invalid),
+            Reassembly::Full => return Err(NoPacket::DefragFull),
         };
         let hdr_len = prepend_reassembled_header(scratch, ip_hdr, key.v6, proto);
         let whole: &'a [u8] = scratch;
