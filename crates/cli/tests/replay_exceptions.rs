@@ -477,8 +477,11 @@ fn truncated_recipient_list_drops_the_flow_by_detect_limit() {
     );
     assert_eq!(counter(&run, "detect.limit_exception_policy.drop_flow"), 1);
     assert_eq!(run.drops(), from_on(&pkts, truncated_at));
-    // The transaction holds exactly the first 1,024 recipients.
-    let smtp = run.of("smtp");
+    // A dropped flow logs no transaction still open at its end (as Suricata); in monitor
+    // mode the transaction is logged, holding exactly the first 1,024 recipients.
+    assert_eq!(run.of("smtp").len(), 0);
+    let monitor = replay_inline(&pcap, DOMAINS, &["--mode", "monitor"]);
+    let smtp = monitor.of("smtp");
     assert_eq!(smtp.len(), 1, "{smtp:?}");
     let want: Vec<String> = (1..=1024).map(|i| format!("<r{i}@example.com>")).collect();
     assert_eq!(smtp[0]["smtp"]["rcpt_to"], json!(want));
@@ -558,8 +561,11 @@ fn bad_reply_line_stops_the_parser_and_drops_the_flow() {
             ": exception policy app_layer_error: drop-flow (the flow's app-layer parser stopped)"
         )
     }));
-    // The parser stopped before the recipient: its one transaction has none.
-    let smtp = run.of("smtp");
+    // The parser stopped before the recipient: its one transaction has none (logged in
+    // monitor mode; inline the dropped flow logs no open transaction, as Suricata).
+    assert_eq!(run.of("smtp").len(), 0);
+    let monitor = replay_inline(&pcap, STRICT, &["--mode", "monitor"]);
+    let smtp = monitor.of("smtp");
     assert_eq!(smtp.len(), 1, "{smtp:?}");
     assert_eq!(
         smtp[0]["smtp"],
@@ -647,9 +653,12 @@ fn forged_rst_with_stream_invalid_ignore_does_not_blind_the_engine() {
         json!([{"target": "stream_invalid", "policy": "ignore"}])
     );
     assert_eq!(nonzero_exception_counters(&run), vec![]);
-    let smtp = run.of("smtp");
-    assert_eq!(smtp.len(), 1);
-    assert_eq!(smtp[0]["smtp"]["rcpt_to"], json!(["<b@yahoo.example>"]));
+    // The rule saw the recipient: its alert carries the transaction (the dropped flow logs
+    // no open transaction at its end, as Suricata).
+    let alerts = run.of("alert");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["smtp"]["rcpt_to"], json!(["<b@yahoo.example>"]));
+    assert_eq!(run.of("smtp").len(), 0);
 }
 
 // ---- 6. the other values: drop-packet, pass-flow, pass-packet, bypass -------------------------

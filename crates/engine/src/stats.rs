@@ -56,9 +56,10 @@ pub struct DecoderStats {
     pub unknown_ethertype: u64,
     /// Packets dropped for nesting too deep.
     pub too_many_layers: u64,
-    /// Undecodable packets dropped inline (`ips.drop_reason.decode_error`, Suricata's
-    /// name): every one, logged or not (drop records are rate-limited, see
-    /// `docs/exception-policies.md`).
+    /// Undecodable packets dropped inline: every one, logged or not (drop records are
+    /// rate-limited, see `docs/exception-policies.md`). The sensor's verdict counters report
+    /// them as `ips.drop_reason.decode_error`, Suricata's name; not written by the engine
+    /// itself, so the key appears once.
     pub dropped_inline: u64,
     /// Largest frame seen (bytes).
     pub max_pkt_size: u64,
@@ -241,7 +242,6 @@ impl Stats {
         f("decoder.ipv6_in_ipv6", d.ipv6_in_ipv6);
         f("decoder.unknown_ethertype", d.unknown_ethertype);
         f("decoder.too_many_layers", d.too_many_layers);
-        f("ips.drop_reason.decode_error", d.dropped_inline);
         f(
             "decoder.avg_pkt_size",
             d.bytes.checked_div(d.pkts).unwrap_or(0),
