@@ -695,7 +695,9 @@ fn unknown_reply_code_is_an_anomaly_and_the_recipient_rule_still_drops() {
         "{drops:?}"
     );
     assert!(
-        drops.iter().all(|(_, _, r)| r == "rules" || r == "flow drop"),
+        drops
+            .iter()
+            .all(|(_, _, r)| r == "rules" || r == "flow drop"),
         "{drops:?}"
     );
     assert_eq!(run.alerts(), vec![(2000001, rcpt)]);
@@ -740,10 +742,7 @@ fn forged_ts(pkts: &[Pkt]) -> (&Pkt, &Pkt) {
     assert!(next.num <= rcpt.num);
     // The server ignored it (it lies far outside its window): the RCPT TO carries exactly
     // the next sequence number, the session went on.
-    assert_eq!(
-        rcpt.seq,
-        mail.seq.wrapping_add(mail.payload.len() as u32)
-    );
+    assert_eq!(rcpt.seq, mail.seq.wrapping_add(mail.payload.len() as u32));
     (forged, next)
 }
 
@@ -955,7 +954,9 @@ fn the_same_rule_without_backtracking_drops_nothing() {
     let rules = tmp.path().join("backtrack.rules");
     let text = std::fs::read_to_string(&rules).unwrap();
     std::fs::write(&rules, text.replace("(?:\\w+\\s?)+[!?]", "\\w+\\s[!?]")).unwrap();
-    assert!(std::fs::read_to_string(&rules).unwrap().contains("\\w+\\s[!?]"));
+    assert!(std::fs::read_to_string(&rules)
+        .unwrap()
+        .contains("\\w+\\s[!?]"));
     let run = replay_inline(&pcap, &policy, &[]);
     assert_eq!(run.drops(), 0);
     assert!(flow(&run).get("exception_policy").is_none());
