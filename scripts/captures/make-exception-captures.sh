@@ -21,10 +21,20 @@
 #                    client's MAIL FROM, a RST|ACK from the client with seq = next expected
 #                    + 1000 is injected; the server answers it with a challenge ACK and the
 #                    session goes on (RCPT, DATA, QUIT).
+#   unknown-reply.pcap  swaks --to bob@example.org,b@yahoo.example -> the scripted server in
+#                    mode 556, which answers bob's RCPT TO `556 5.1.10` (RFC 7504: a valid
+#                    reply code outside Suricata's table) and b's `250`; swaks goes on with
+#                    DATA and QUIT.
+#   paws-ts.pcap     swaks -> smtp-sink (MAIL reply delayed 1 s by -W mail:1); after the
+#                    client's MAIL FROM, a pure ACK from the client with TSval = its TSval
+#                    + 2^30 and seq = that segment's seq - 100000 (far below the window) is
+#                    injected by exception-inject-ts.py; the server answers it with a
+#                    duplicate ACK, keeps its own PAWS state, and the session goes on.
 #
 # Needs root and: iproute2 ethtool tcpdump tshark postfix (smtp-sink) swaks python3.
-# Usage: sudo scripts/captures/make-exception-captures.sh [OUTDIR]
-#        (default tests/fixtures/captures/exceptions)
+# Usage: sudo scripts/captures/make-exception-captures.sh [OUTDIR [NAME...]]
+#        (default tests/fixtures/captures/exceptions; NAMEs, e.g. `paws-ts`, make only those
+#        captures, so adding one does not rewrite the others)
 # SEKISHO_KEEP_WORK=1 keeps the work directory (server logs) for debugging.
 set -euo pipefail
 
@@ -33,6 +43,13 @@ helpers=$here/scripts/captures
 out=${1:-$here/tests/fixtures/captures/exceptions}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+all_names=(midstream many-rcpts bad-reply forged-rst unknown-reply paws-ts)
+names=("${@:2}")
+[ ${#names[@]} -gt 0 ] || names=("${all_names[@]}")
+for n in "${names[@]}"; do
+    [[ " ${all_names[*]} " == *" $n "* ]] || { echo "make-exception-captures: unknown capture $n (${all_names[*]})" >&2; exit 2; }
+done
+want() { [[ " ${names[*]} " == *" $1 "* ]]; }
 
 [ "$(id -u)" = 0 ] || { echo "make-exception-captures: needs root (network namespaces)" >&2; exit 2; }
 
@@ -141,6 +158,7 @@ swaks_to() { # TO [extra swaks options...]
 
 # a. midstream.pcap: tcpdump starts after the handshake. smtp-sink holds its greeting for 2 s
 # (-W connect:2); swaks connects, and once the client's socket is ESTABLISHED tcpdump starts.
+if want midstream; then
 sink_start -W connect:2
 swaks_to b@yahoo.example &
 swaks_pid=$!
@@ -155,16 +173,20 @@ wait "$swaks_pid" || die "swaks (midstream) failed"
 cap_stop midstream
 [ "$(tshark -r "$out/midstream.pcap" -Y 'tcp.flags.syn == 1' | wc -l)" = 0 ] \
     || die "midstream.pcap holds a SYN: tcpdump started too early"
+fi
 
 # b. many-rcpts.pcap: one message, 1,101 recipients, pipelined (keeps the capture small);
 # smtp-sink accepts every recipient.
+if want many-rcpts; then
 sink_start
 rcpts=$(seq -f 'r%g@example.com' 1 1100 | paste -sd, -),b@yahoo.example
 cap_start many-rcpts
 swaks_to "$rcpts" --pipeline
 cap_stop many-rcpts
+fi
 
 # c. bad-reply.pcap: the scripted server answers MAIL FROM with `hello` + `250 2.1.0 Ok`.
+if want bad-reply; then
 server_stop
 ip netns exec "$ns_srv" python3 "$helpers/exception-bad-reply-server.py" 203.0.113.25 25 \
     >"$work/bad-reply-server.log" 2>&1 &
@@ -176,9 +198,11 @@ swaks_to b@yahoo.example
 cap_stop bad-reply
 wait "$server_pid" || die "bad-reply server failed: $(cat "$work/bad-reply-server.log")"
 server_pid=
+fi
 
 # d. forged-rst.pcap: smtp-sink holds its MAIL reply for 1 s; the injector sends the RST as
 # soon as it sees the client's MAIL FROM go out.
+if want forged-rst; then
 sink_start -W mail:1
 cap_start forged-rst
 cli python3 "$helpers/exception-inject-rst.py" "$veth_cli" 1000 >"$work/inject.log" 2>&1 &
@@ -191,6 +215,39 @@ wait "$inject_pid" || die "RST injector failed: $(cat "$work/inject.log")"
 cap_stop forged-rst
 cat "$work/inject.log"
 server_stop
+fi
+
+# e. unknown-reply.pcap: the scripted server answers bob's RCPT TO with 556.
+if want unknown-reply; then
+server_stop
+ip netns exec "$ns_srv" python3 "$helpers/exception-bad-reply-server.py" 203.0.113.25 25 556 \
+    >"$work/unknown-reply-server.log" 2>&1 &
+server_pid=$!
+pids+=("$server_pid")
+wait_listen "$ns_srv" 203.0.113.25:25
+cap_start unknown-reply
+swaks_to bob@example.org,b@yahoo.example
+cap_stop unknown-reply
+wait "$server_pid" || die "unknown-reply server failed: $(cat "$work/unknown-reply-server.log")"
+server_pid=
+fi
+
+# f. paws-ts.pcap: smtp-sink holds its MAIL reply for 1 s; the injector sends the forged
+# timestamp as soon as it sees the client's MAIL FROM go out.
+if want paws-ts; then
+sink_start -W mail:1
+cap_start paws-ts
+cli python3 "$helpers/exception-inject-ts.py" "$veth_cli" >"$work/inject-ts.log" 2>&1 &
+inject_pid=$!
+pids+=("$inject_pid")
+for _ in $(seq 100); do grep -q ready "$work/inject-ts.log" 2>/dev/null && break; sleep 0.1; done
+grep -q ready "$work/inject-ts.log" || die "TS injector did not start: $(cat "$work/inject-ts.log")"
+swaks_to b@yahoo.example
+wait "$inject_pid" || die "TS injector failed: $(cat "$work/inject-ts.log")"
+cap_stop paws-ts
+cat "$work/inject-ts.log"
+server_stop
+fi
 
 # Expected data: the grouping program of make-smtp-captures.sh (one list per TCP stream, one
 # object per transaction), taken from that script so both stay the same.
@@ -240,7 +297,7 @@ for line in client.decode("ascii", "replace").split("\r\n"):
 json.dump([[{"helo": helo, "mail_from": mail_from, "rcpt_to": rcpt_to}]], sys.stdout, indent=2)
 sys.stdout.write("\n")
 PY
-for n in midstream many-rcpts bad-reply forged-rst; do
+for n in "${names[@]}"; do
     if [ "$n" = many-rcpts ]; then
         python3 "$work/follow.py" "$out/$n.pcap" > "$out/$n.tshark.json"
         grep -q 'b@yahoo.example' "$out/$n.tshark.json" || die "no RCPT b@yahoo.example in $n.pcap"

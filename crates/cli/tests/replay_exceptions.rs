@@ -19,6 +19,15 @@
 //! 6. The other values on `midstream.pcap`: `drop-packet` drops every packet (one record),
 //!    `pass-flow` / `bypass` pass the rest of the flow uninspected from the first packet,
 //!    `pass-packet` passes each packet and meets every one.
+//! 7. `unknown-reply.pcap` (the server answers one RCPT TO with RFC 7504's 556, a valid code
+//!    outside Suricata's table): an `INVALID_REPLY` anomaly, no `app_layer_error`; the parser
+//!    reads on and the recipient rule drops the flow at the disallowed RCPT TO.
+//! 8. `paws-ts.pcap` (a forged client segment, far out of the window, with a TSval 2^30
+//!    ahead): the client's later genuine segments fail PAWS; `stream_invalid` drops the flow
+//!    at the first of them (`stream error`), before the RCPT TO; monitor mode drops nothing.
+//! 9. A drop rule whose pcre backtracks catastrophically (smtp/swaks-plain.pcap): PCRE2's
+//!    match limit is hit, `detect_limit` drops the flow (`detect limit`); monitor mode records
+//!    it and drops nothing.
 //!
 //! Packet numbers come from the captures themselves (parsed here), never from sekisho's
 //! output. A missing fixture fails when `CI` is set (sekisho-testutil).
@@ -762,6 +771,311 @@ fn midstream_pass_packet_passes_each_packet_and_meets_every_one() {
         flow(&run)["exception_policy"],
         json!([{"target": "stream_midstream", "policy": "pass_packet"}])
     );
+}
+
+// ---- 6. an unknown but well-formed reply code is an anomaly, not a parser error -----------
+
+#[test]
+fn unknown_reply_code_is_an_anomaly_and_the_recipient_rule_still_drops() {
+    let Some(pcap) = capture("unknown-reply.pcap") else {
+        return;
+    };
+    let Some(expect) = capture("unknown-reply.tshark.json") else {
+        return;
+    };
+    let pkts = packets(&pcap);
+    // The server answers bob's RCPT TO with RFC 7504's 556 (outside Suricata's table);
+    // swaks goes on with the next recipient, which the allow list does not hold.
+    let bob = containing(&pkts, b"RCPT TO:<bob@example.org>\r\n").num;
+    let reply = containing(&pkts, b"556 5.1.10 ");
+    assert_eq!(reply.sport, 25);
+    assert!(reply.payload.starts_with(b"556 5.1.10 "));
+    let rcpt = containing(&pkts, b"RCPT TO:<b@yahoo.example>\r\n").num;
+    assert!(bob < reply.num && reply.num < rcpt);
+    let env: Value = serde_json::from_str(&std::fs::read_to_string(expect).unwrap()).unwrap();
+    assert_eq!(
+        env[0][0]["rcpt_to"],
+        json!(["<bob@example.org>", "<b@yahoo.example>"])
+    );
+
+    let run = replay_inline(&pcap, STRICT, &["--anomalies"]);
+    // No app_layer_error: the parser read on past the 556, paired it with bob's RCPT TO
+    // and saw the next recipient, which the rule drops.
+    assert_eq!(nonzero_exception_counters(&run), vec![]);
+    assert!(flow(&run).get("exception_policy").is_none());
+    let drops = drop_records(&run);
+    assert_eq!(
+        drops[0],
+        (rcpt, "to_server".into(), "rules".into()),
+        "{drops:?}"
+    );
+    assert!(
+        drops
+            .iter()
+            .all(|(_, _, r)| r == "rules" || r == "flow drop"),
+        "{drops:?}"
+    );
+    assert_eq!(run.alerts(), vec![(2000001, rcpt)]);
+    assert_eq!(run.drops(), from_on(&pkts, rcpt));
+    assert_eq!(flow(&run)["action"], "drop");
+    // The anomaly record: Suricata's INVALID_REPLY, on the 556's transaction.
+    let anomalies: Vec<(&str, &str)> = run
+        .of("anomaly")
+        .iter()
+        .map(|a| {
+            (
+                a["anomaly"]["app_proto"].as_str().unwrap_or(""),
+                a["anomaly"]["event"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(anomalies, vec![("smtp", "INVALID_REPLY")]);
+    let smtp = run.of("smtp");
+    assert_eq!(smtp.len(), 1, "{smtp:?}");
+    assert_eq!(
+        smtp[0]["smtp"]["rcpt_to"],
+        json!(["<bob@example.org>", "<b@yahoo.example>"])
+    );
+}
+
+// ---- 7. stream_invalid: a forged bogus high TCP timestamp (PAWS) -----------------------------
+
+/// The forged segment of paws-ts.pcap and the client's first genuine segment after it.
+fn forged_ts(pkts: &[Pkt]) -> (&Pkt, &Pkt) {
+    let mail = containing(pkts, b"MAIL FROM:<a@example.com>\r\n");
+    // A pure ACK from the client, 100,000 bytes below the MAIL FROM's sequence number.
+    let forged = pkts
+        .iter()
+        .find(|p| p.dport == 25 && p.seq == mail.seq.wrapping_sub(100_000))
+        .expect("the forged segment");
+    assert!(forged.payload.is_empty() && forged.num > mail.num);
+    let next = pkts
+        .iter()
+        .find(|p| p.dport == 25 && p.num > forged.num)
+        .expect("a client segment after the forged one");
+    let rcpt = containing(pkts, b"RCPT TO:<b@yahoo.example>\r\n");
+    assert!(next.num <= rcpt.num);
+    // The server ignored it (it lies far outside its window): the RCPT TO carries exactly
+    // the next sequence number, the session went on.
+    assert_eq!(rcpt.seq, mail.seq.wrapping_add(mail.payload.len() as u32));
+    (forged, next)
+}
+
+/// TSval of a packet's TCP timestamps option, read from the capture itself.
+fn tsval(path: &Path, num: u64) -> u32 {
+    let out = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(path)
+        .args(["-Y", &format!("frame.number == {num}")])
+        .args(["-T", "fields", "-e", "tcp.options.timestamp.tsval"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("no TSval in frame {num}")),
+        _ => {
+            let _: Option<()> = sekisho_testutil::missing("tshark", Path::new("tshark"));
+            0
+        }
+    }
+}
+
+#[test]
+fn bogus_high_timestamp_makes_later_segments_fail_paws_and_drops_the_flow() {
+    let Some(pcap) = capture("paws-ts.pcap") else {
+        return;
+    };
+    let pkts = packets(&pcap);
+    let (forged, next) = forged_ts(&pkts);
+    let (bogus, genuine) = (tsval(&pcap, forged.num), tsval(&pcap, next.num));
+    if bogus != 0 || genuine != 0 {
+        // 2^30 ahead of the client's clock: every later genuine TSval is "older".
+        assert!(bogus.wrapping_sub(genuine) > 1 << 29, "{bogus} {genuine}");
+    }
+
+    let run = replay_inline(&pcap, STRICT, &["--anomalies"]);
+    // The forged segment is taken (it fails nothing); the client's next genuine segment
+    // fails PAWS against it and is not passed silently: stream_invalid drops the flow.
+    assert_eq!(
+        drop_records(&run),
+        vec![(next.num, "to_server".into(), "stream error".into())]
+    );
+    let f = flow(&run);
+    assert_eq!(f["action"], "drop");
+    assert_eq!(
+        f["exception_policy"],
+        json!([{"target": "stream_invalid", "policy": "drop_flow"}])
+    );
+    assert_eq!(
+        nonzero_exception_counters(&run),
+        vec![("tcp.invalid_exception_policy.drop_flow".to_string(), 1)]
+    );
+    assert!(counter(&run, "stream.pkt_invalid_timestamp") >= 1);
+    assert_eq!(run.drops(), from_on(&pkts, next.num));
+    assert!(run.stdout.lines().any(|l| {
+        l.starts_with(&format!("pkt {} flow ", next.num))
+            && l.ends_with(
+                ": exception policy stream_invalid: drop-flow (a segment was not valid for \
+                 the stream)",
+            )
+    }));
+    // The stream anomaly names why, on that packet.
+    let why: Vec<(u64, &str)> = run
+        .of("anomaly")
+        .iter()
+        .filter(|a| a["anomaly"]["type"] == "stream")
+        .map(|a| {
+            (
+                a["pcap_cnt"].as_u64().unwrap_or(0),
+                a["anomaly"]["event"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(why, vec![(next.num, "stream.pkt_invalid_timestamp")]);
+    // The recipient the rule would have dropped is never passed: it is in the dropped part.
+    let rcpt = containing(&pkts, b"RCPT TO:<b@yahoo.example>\r\n").num;
+    assert!(rcpt >= next.num);
+}
+
+#[test]
+fn bogus_high_timestamp_in_monitor_mode_is_recorded_and_drops_nothing() {
+    let Some(pcap) = capture("paws-ts.pcap") else {
+        return;
+    };
+    let pkts = packets(&pcap);
+    let (_, next) = forged_ts(&pkts);
+    let run = replay_inline(&pcap, STRICT, &["--mode", "monitor"]);
+    assert!(run.of("drop").is_empty(), "{:?}", run.of("drop"));
+    assert_eq!(run.drops(), 0);
+    assert_eq!(
+        flow(&run)["exception_policy"],
+        json!([{"target": "stream_invalid", "policy": "ignore"}])
+    );
+    assert!(counter(&run, "stream.pkt_invalid_timestamp") >= 1);
+    assert!(run
+        .stdout
+        .lines()
+        .any(|l| l.starts_with(&format!("pkt {} flow ", next.num))
+            && l.contains("exception policy stream_invalid")));
+}
+
+// ---- 8. detect_limit: a PCRE match limit on a drop rule -------------------------------------
+
+/// A policy in `dir` with one drop rule whose pcre backtracks catastrophically on the
+/// client's message (`(?:\w+\s?)+` over "exception policy fixture" has 2^21 ways to split
+/// the run; no `!` or `?` follows it, and a class is no required literal PCRE2 could look for
+/// first), so PCRE2 hits its match limit (Suricata's default `pcre.match-limit`, 3,500) and
+/// gives up: not a verdict on the data.
+fn backtracking_policy(dir: &Path) -> String {
+    let rules = dir.join("backtrack.rules");
+    std::fs::write(
+        &rules,
+        "drop tcp $HOME_NET any -> any 25 (msg:\"catastrophic backtracking\"; \
+         flow:established,to_server; content:\"fixture\"; pcre:\"/(?:\\w+\\s?)+[!?]/\"; \
+         sid:3000001; rev:1;)\n",
+    )
+    .unwrap();
+    let path = dir.join("backtrack.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "engine_profile: suricata-8\nrule_order: strict\nvariables:\n  HOME_NET: \
+             [10.0.0.0/24]\nrule_groups:\n  - {{name: backtrack, rules: {}}}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// swaks-plain.pcap from the SMTP captures (tests/fixtures/captures/smtp/README.md): swaks to
+/// Postfix, one allowed recipient; its message carries `Subject: sekisho fixture`.
+fn plain_capture() -> Option<PathBuf> {
+    sekisho_testutil::require_fixture("tests/fixtures/captures/smtp/swaks-plain.pcap")
+}
+
+#[test]
+fn pcre_match_limit_on_a_drop_rule_drops_the_flow_by_detect_limit() {
+    let Some(pcap) = plain_capture() else {
+        return;
+    };
+    let pkts = packets(&pcap);
+    // The first client segment holding the rule's content: the message.
+    let msg = containing(&pkts, b"Subject: sekisho fixture\r\n");
+    assert_eq!(msg.dport, 25);
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = backtracking_policy(tmp.path());
+    let run = replay_inline(&pcap, &policy, &[]);
+    assert_eq!(
+        drop_records(&run),
+        vec![(msg.num, "to_server".into(), "detect limit".into())]
+    );
+    // The rule did not match (PCRE2 gave up), so no alert; the policy dropped instead.
+    assert_eq!(run.alerts(), vec![]);
+    let f = flow(&run);
+    assert_eq!(f["action"], "drop");
+    assert_eq!(
+        f["exception_policy"],
+        json!([{"target": "detect_limit", "policy": "drop_flow"}])
+    );
+    assert_eq!(
+        nonzero_exception_counters(&run),
+        vec![("detect.limit_exception_policy.drop_flow".to_string(), 1)]
+    );
+    assert_eq!(run.drops(), from_on(&pkts, msg.num));
+    assert!(run.stdout.lines().any(|l| {
+        l.starts_with(&format!("pkt {} flow ", msg.num))
+            && l.ends_with(
+                "sid 3000001 drop: cannot see what it needs (an inspection limit was hit): \
+                 detect_limit exception policy",
+            )
+    }));
+}
+
+#[test]
+fn pcre_match_limit_in_monitor_mode_is_recorded_and_drops_nothing() {
+    let Some(pcap) = plain_capture() else {
+        return;
+    };
+    let pkts = packets(&pcap);
+    let msg = containing(&pkts, b"Subject: sekisho fixture\r\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = backtracking_policy(tmp.path());
+    let run = replay_inline(&pcap, &policy, &["--mode", "monitor"]);
+    assert!(run.of("drop").is_empty(), "{:?}", run.of("drop"));
+    assert_eq!(run.drops(), 0);
+    assert_eq!(run.alerts(), vec![]);
+    assert_eq!(
+        flow(&run)["exception_policy"],
+        json!([{"target": "detect_limit", "policy": "ignore"}])
+    );
+    assert_eq!(nonzero_exception_counters(&run), vec![]);
+    assert!(run.stdout.lines().any(|l| {
+        l.starts_with(&format!("pkt {} flow ", msg.num)) && l.contains("detect_limit")
+    }));
+}
+
+/// Without the backtracking (the same rule with a pattern PCRE2 finishes: `\w+` once), the
+/// rule simply does not match: no exception, nothing dropped. So the drop above is the
+/// limit's doing, not the rule's.
+#[test]
+fn the_same_rule_without_backtracking_drops_nothing() {
+    let Some(pcap) = plain_capture() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = backtracking_policy(tmp.path());
+    let rules = tmp.path().join("backtrack.rules");
+    let text = std::fs::read_to_string(&rules).unwrap();
+    std::fs::write(&rules, text.replace("(?:\\w+\\s?)+[!?]", "\\w+\\s[!?]")).unwrap();
+    assert!(std::fs::read_to_string(&rules)
+        .unwrap()
+        .contains("\\w+\\s[!?]"));
+    let run = replay_inline(&pcap, &policy, &[]);
+    assert_eq!(run.drops(), 0);
+    assert!(flow(&run).get("exception_policy").is_none());
+    assert_eq!(nonzero_exception_counters(&run), vec![]);
 }
 
 // ---- 5. sekisho check ------------------------------------------------------------------------

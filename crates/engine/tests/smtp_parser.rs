@@ -833,3 +833,77 @@ fn message_header_bytes_are_capped() {
     assert_eq!(tx.message_headers.len(), MAX_HEADER_BYTES);
     assert_eq!(email_of(&tx).from.as_deref(), Some("first@x"));
 }
+
+/// A well-formed reply code outside Suricata's table (RFC 5321 §4.2 syntax: first digit 2-5,
+/// second 0-5) is an `INVALID_REPLY` anomaly (the connection's first one; every one is
+/// counted) and parsing goes on: the reply still answers its command, so the queue stays
+/// aligned. Suricata stops the parser
+/// there; sekisho keeps inspecting (issue 10: a parser that stops cannot see later
+/// recipients).
+#[test]
+fn unknown_but_well_formed_reply_codes_are_anomalies_and_parsing_goes_on() {
+    let mut p = SmtpParser::new();
+    p.to_client(b"220 hi\r\n");
+    p.to_server(b"EHLO c\r\n");
+    p.to_client(EHLO_PLAIN);
+    p.to_server(b"MAIL FROM:<a@b>\r\nRCPT TO:<x@null-mx.example>\r\n");
+    // RFC 7504's 556, multi-line: one anomaly for the reply, not one per line.
+    p.to_client(b"250 ok\r\n556-5.1.10 no mail\r\n556 5.1.10 here\r\n");
+    assert!(!p.has_failed());
+    assert_eq!(p.queued(), 0, "the 556 answered the RCPT TO");
+    p.to_server(b"RCPT TO:<y@example.net>\r\n");
+    // A server's own 2xx code outside the table, with no text at all.
+    assert_eq!(p.to_client(b"254\r\n"), Status::Continue);
+    p.to_server(b"DATA\r\n");
+    p.to_client(b"354 go\r\n");
+    // The 354 answered DATA (not the RCPT): the client is in data mode.
+    p.to_server(b"Subject: x\r\n\r\nRCPT TO:<not@a.command>\r\n.\r\n");
+    p.to_client(b"250 queued\r\n");
+    p.to_server(b"RCPT TO:<z@example.org>\r\n");
+    assert!(!p.has_failed());
+    assert_eq!(p.unknown_replies(), 2);
+    let txs: Vec<SmtpTx> = p.txs().cloned().collect();
+    assert_eq!(
+        txs[0].rcpt_to,
+        vec![b"<x@null-mx.example>".to_vec(), b"<y@example.net>".to_vec()]
+    );
+    assert!(txs[0].data_complete);
+    // One anomaly, as Suricata logs (it stops at the first such code).
+    assert_eq!(events(&txs[0], SmtpEvent::InvalidReply), 1);
+    // The recipient after the message opened the next transaction: parsing went on.
+    assert_eq!(txs[1].rcpt_to, vec![b"<z@example.org>".to_vec()]);
+    let raised: Vec<_> = p.take_raised().collect();
+    assert_eq!(raised, vec![(0, SmtpEvent::InvalidReply)]);
+}
+
+/// What is not a well-formed reply line stays a parser error: non-digits, a first digit
+/// outside 2-5, a second digit above 5 (Suricata's `472`), a fourth byte that is neither SP
+/// nor `-`, fewer than 3 bytes.
+#[test]
+fn malformed_reply_lines_still_stop_the_parser() {
+    for bad in [
+        &b"hello\r\n"[..],
+        b"600 x\r\n",
+        b"199 x\r\n",
+        b"472 x\r\n",
+        b"2999 x\r\n",
+        b"299 x\r\n",
+        b"556x\r\n",
+        b"55\r\n",
+        b"\r\n",
+    ] {
+        let mut p = SmtpParser::new();
+        p.to_client(b"220 hi\r\n");
+        p.to_server(b"EHLO c\r\n");
+        assert_eq!(
+            p.to_client(bad),
+            Status::Error,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+        assert!(p.has_failed());
+        assert_eq!(p.unknown_replies(), 0);
+        let tx = p.tx(0).expect("tx");
+        assert_eq!(events(tx, SmtpEvent::InvalidReply), 1);
+    }
+}

@@ -62,8 +62,8 @@ pub const MAX_EVENTS_PER_TX: usize = 64;
 /// are still recorded on their transaction but not reported as newly raised.
 pub const MAX_RAISED: usize = 1024;
 
-/// Reply codes Suricata accepts; any other code is `INVALID_REPLY` and a
-/// parser error.
+/// Reply codes Suricata accepts. Any other code is `INVALID_REPLY`; a well-formed one
+/// (RFC 5321 syntax, see [`ReplyCode::Unknown`]) is parsed on, anything else is a parser error.
 const KNOWN_CODES: [u16; 39] = [
     211, 214, 220, 221, 235, 250, 251, 252, 334, 354, 401, 402, 421, 435, 450, 451, 452, 454, 455,
     500, 501, 502, 503, 504, 511, 521, 522, 525, 530, 534, 535, 541, 543, 550, 551, 552, 553, 554,
@@ -76,8 +76,10 @@ pub use crate::event::Direction;
 /// Anomaly raised by the parser, named like Suricata's `smtp` app-layer events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SmtpEvent {
-    /// Reply line shorter than 3 bytes or with an unknown code (fatal), or a
-    /// non-220 greeting (not fatal).
+    /// Reply line that is not a reply (shorter than 3 bytes, non-digits, a code outside
+    /// RFC 5321's syntax: fatal), the connection's first well-formed code outside
+    /// Suricata's table (not fatal: the reply still answers its command; later ones are
+    /// only counted, [`SmtpParser::unknown_replies`]), or a non-220 greeting (not fatal).
     InvalidReply,
     /// A complete reply arrived while no command was waiting for one.
     UnableToMatchReplyWithRequest,
@@ -642,6 +644,8 @@ pub struct SmtpParser {
     auth_failures: u64,
     /// RCPT TO commands answered 550, 551 or 553 (recipient refused).
     rcpt_rejected: u64,
+    /// Replies with a well-formed code outside Suricata's table ([`ReplyCode::Unknown`]).
+    unknown_replies: u64,
 }
 
 impl Default for SmtpParser {
@@ -700,14 +704,39 @@ fn tx_event(t: &mut SmtpTx, raised: &mut Vec<(u64, SmtpEvent)>, ev: SmtpEvent) {
     }
 }
 
-fn reply_code(line: &[u8]) -> Option<u16> {
+/// What a server line's first bytes say about it as a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyCode {
+    /// A code of Suricata's table.
+    Known(u16),
+    /// A well-formed reply code outside Suricata's table (RFC 5321 §4.2 `Reply-code =
+    /// %x32-35 %x30-35 %x30-39`, followed by SP, `-` or the end of the line), e.g. RFC 7504's
+    /// 556 or a server's own 254: an `INVALID_REPLY` anomaly, but the line is a reply and
+    /// parsing goes on (Suricata stops there; a firewall that stopped would stop inspecting
+    /// a legitimate session).
+    Unknown(u16),
+    /// Not a reply line (fewer than 3 bytes, non-digits, a code outside the RFC's syntax):
+    /// `INVALID_REPLY` and a parser error.
+    Malformed,
+}
+
+fn reply_code(line: &[u8]) -> ReplyCode {
     if line.len() < 3 || !line[..3].iter().all(u8::is_ascii_digit) {
-        return None;
+        return ReplyCode::Malformed;
     }
     let code = u16::from(line[0] - b'0') * 100
         + u16::from(line[1] - b'0') * 10
         + u16::from(line[2] - b'0');
-    KNOWN_CODES.contains(&code).then_some(code)
+    if KNOWN_CODES.contains(&code) {
+        return ReplyCode::Known(code);
+    }
+    let rfc_digits = (b'2'..=b'5').contains(&line[0]) && (b'0'..=b'5').contains(&line[1]);
+    let rfc_end = matches!(line.get(3), None | Some(b' ' | b'-'));
+    if rfc_digits && rfc_end {
+        ReplyCode::Unknown(code)
+    } else {
+        ReplyCode::Malformed
+    }
 }
 
 impl SmtpParser {
@@ -738,6 +767,7 @@ impl SmtpParser {
             in_auth: false,
             auth_failures: 0,
             rcpt_rejected: 0,
+            unknown_replies: 0,
         }
     }
 
@@ -750,6 +780,13 @@ impl SmtpParser {
     /// RCPT TO commands the server answered 550, 551 or 553 so far (recipient harvesting).
     pub fn rcpt_rejected(&self) -> u64 {
         self.rcpt_rejected
+    }
+
+    /// Replies whose code is well-formed (RFC 5321) but outside Suricata's table, so far: each
+    /// raised `INVALID_REPLY` and parsing went on. Suricata's parser stops at the first one
+    /// (`app_layer.error.smtp.parser`); sekisho keeps inspecting the session.
+    pub fn unknown_replies(&self) -> u64 {
+        self.unknown_replies
     }
 
     /// An app event counter by its rate-limit name (`count:` in `rate_limits:`):
@@ -1289,10 +1326,26 @@ impl SmtpParser {
         if line.truncated {
             self.event(target, SmtpEvent::TruncatedLine);
         }
-        let Some(code) = reply_code(l) else {
-            self.event(target, SmtpEvent::InvalidReply);
-            self.fail();
-            return;
+        let code = match reply_code(l) {
+            ReplyCode::Known(code) => code,
+            ReplyCode::Unknown(code) => {
+                // Counted once per reply (on its first line), raised for the connection's
+                // first one only: Suricata logs exactly one INVALID_REPLY there (and stops),
+                // so the anomaly log stays Suricata's. The reply is then handled like any
+                // other: it answers the oldest queued command.
+                if !self.in_multiline {
+                    if self.unknown_replies == 0 {
+                        self.event(target, SmtpEvent::InvalidReply);
+                    }
+                    self.unknown_replies += 1;
+                }
+                code
+            }
+            ReplyCode::Malformed => {
+                self.event(target, SmtpEvent::InvalidReply);
+                self.fail();
+                return;
+            }
         };
         if l.len() >= 4 && l[3] == b'-' {
             self.in_multiline = true;

@@ -25,6 +25,9 @@ pub struct FlowResult {
     pub tls: bool,
     /// The parser stopped on a fatal error.
     pub failed: bool,
+    /// Replies with a well-formed code outside Suricata's table: sekisho parses on, where
+    /// Suricata stops at the first one with a parser error.
+    pub unknown_replies: u64,
     /// Reassembled to-server bytes (up to where the parser stopped being fed).
     pub to_server: Vec<u8>,
     /// Reassembled to-client bytes (likewise).
@@ -107,6 +110,7 @@ pub fn parse_flows(path: &Path) -> Result<Vec<FlowResult>, String> {
                 client: f.client,
                 server: f.server,
                 failed: f.parser.has_failed(),
+                unknown_replies: f.parser.unknown_replies(),
                 tls: f.parser.is_tls(),
                 conn_events: f.parser.connection_events().to_vec(),
                 txs,
