@@ -523,6 +523,13 @@ fn loophole_unwritten_fields_of_netflow_anomaly_and_stats_skip_case() {
         let filter =
             format!("      count: 0\n      match:\n        event_type: {t}\n        {m}\n");
         s.case(name, |y| add_filter(y, &filter));
+        // The default configuration logs no netflow: enable every type probed here, so the
+        // field (not the event type) is what decides.
+        std::fs::write(
+            s.root.path().join("tests").join(name).join("suricata.yaml"),
+            "%YAML 1.1\n---\noutputs:\n  - eve-log:\n      enabled: yes\n      filetype: regular\n      filename: eve.json\n      types:\n        - alert\n        - anomaly\n        - flow\n        - netflow\n        - stats\n",
+        )
+        .expect("suricata.yaml");
         let o = s.outcome(name);
         assert!(o.starts_with(&format!("SKIP {name}:")), "{m}: {o}");
         let field = m
