@@ -310,7 +310,6 @@ impl Detector {
     /// True when the firewall (a firewall rule or default policy) dropped the flow
     /// `flow_id`, as opposed to threat detection (for the `firewall.drop_reason.flow_drop`
     /// counter).
-
     pub fn firewall_dropped(&self, flow_id: u64) -> bool {
         self.flows.get(&flow_id).is_some_and(|st| st.fw.dropped())
     }
