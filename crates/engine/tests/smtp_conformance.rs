@@ -509,7 +509,11 @@ fn run_case(dir: &Path, mode: Mode) -> Option<Result<usize, String>> {
             Some("flow") if check.matches.iter().any(|(k, _)| k == "app_proto") => "flow",
             _ => continue,
         };
-        let Some(count) = check.count else { continue };
+        // A filter without an integer count fails in suricata-verify (FilterCheck); so here.
+        let Some(count) = check.count else {
+            errors.push(format!("a {et} filter without an integer count"));
+            continue;
+        };
         if et == "anomaly" {
             // Only filters about SMTP anomalies, or "no anomaly at all".
             let about_smtp = check
