@@ -489,25 +489,8 @@ impl<I: Inspector> Engine<I> {
             flow.established = true;
         }
         let ctx = PacketContext {
-            ts,
-            pkt_num,
-            flow_id: flow.flow_id,
-            direction: dir,
-            proto: pkt.proto,
-            tcp_flags: 0,
-            icmp: match pkt.transport {
-                Transport::Icmp { icmp_type, code } => Some((icmp_type, code)),
-                _ => None,
-            },
-            payload: pkt.payload,
-            src_ip: pkt.src,
-            dst_ip: pkt.dst,
-            src_port: pkt.src_port,
-            dst_port: pkt.dst_port,
-            established: flow.established,
-            first_in_direction: flow.dirs[dir.index()].pkts == 1,
             app: flow.app.as_deref(),
-            flow_pkts: flow.dirs[0].pkts + flow.dirs[1].pkts,
+            ..packet_context(flow, pkt, ts, pkt_num, dir, 0)
         };
         let flow_id = flow.flow_id;
         let verdict = self.inspector.on_packet(&ctx);
