@@ -274,7 +274,6 @@ impl<I: Inspector> Engine<I> {
                         // without the last one, which carries the verdict of the whole.
                         if self.cfg.inline {
                             self.invalid_dropped += 1;
-                            self.stats.decoder.dropped_inline += 1;
                             self.log_invalid_drop(ts);
                             return self.finish_invalid(scratch);
                         }

@@ -56,11 +56,6 @@ pub struct DecoderStats {
     pub unknown_ethertype: u64,
     /// Packets dropped for nesting too deep.
     pub too_many_layers: u64,
-    /// Undecodable packets dropped inline: every one, logged or not (drop records are
-    /// rate-limited, see `docs/exception-policies.md`). The sensor's verdict counters report
-    /// them as `ips.drop_reason.decode_error`, Suricata's name; not written by the engine
-    /// itself, so the key appears once.
-    pub dropped_inline: u64,
     /// Largest frame seen (bytes).
     pub max_pkt_size: u64,
     /// Per-event counters, indexed by `DecodeEvent as usize`.
@@ -94,7 +89,6 @@ impl Default for DecoderStats {
             ipv6_in_ipv6: 0,
             unknown_ethertype: 0,
             too_many_layers: 0,
-            dropped_inline: 0,
             max_pkt_size: 0,
             event: [0; DecodeEvent::COUNT],
         }

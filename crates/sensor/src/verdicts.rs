@@ -67,28 +67,34 @@ enum Reason {
     Firewall(usize),
 }
 
-impl Reason {
-    /// `name` is one of [`IPS_REASONS`] without its prefix (a name not there counts as
-    /// `rules`: every caller passes a literal from the list).
-    fn ips(name: &str) -> Reason {
-        let rules = 7;
-        let i = IPS_REASONS
-            .iter()
-            .position(|r| r.strip_prefix("ips.drop_reason.") == Some(name))
-            .unwrap_or(rules);
-        Reason::Ips(i)
-    }
+/// Indices into [`IPS_REASONS`] (checked against the names by a test).
+mod ips {
+    pub const DECODE_ERROR: usize = 0;
+    pub const DEFRAG_MEMCAP: usize = 2;
+    pub const FLOW_MEMCAP: usize = 3;
+    pub const FLOW_DROP: usize = 4;
+    pub const APPLAYER_ERROR: usize = 5;
+    pub const RULES: usize = 7;
+    pub const THRESHOLD: usize = 8;
+    pub const STREAM_ERROR: usize = 9;
+    pub const STREAM_MEMCAP: usize = 10;
+    pub const STREAM_MIDSTREAM: usize = 11;
+    pub const STREAM_REASSEMBLY: usize = 12;
+    pub const DETECT_LIMIT: usize = 13;
+    pub const RATE_LIMIT: usize = 14;
+}
 
+impl Reason {
     fn of_exception(t: ExceptionTarget) -> Reason {
-        Reason::ips(match t {
-            ExceptionTarget::AppLayerError => "applayer_error",
-            ExceptionTarget::StreamMemcap => "stream_memcap",
-            ExceptionTarget::StreamMidstream => "stream_midstream",
-            ExceptionTarget::StreamReassemblyMemcap => "stream_reassembly",
-            ExceptionTarget::FlowMemcap => "flow_memcap",
-            ExceptionTarget::DefragMemcap => "defrag_memcap",
-            ExceptionTarget::StreamInvalid => "stream_error",
-            ExceptionTarget::DetectLimit => "detect_limit",
+        Reason::Ips(match t {
+            ExceptionTarget::AppLayerError => ips::APPLAYER_ERROR,
+            ExceptionTarget::StreamMemcap => ips::STREAM_MEMCAP,
+            ExceptionTarget::StreamMidstream => ips::STREAM_MIDSTREAM,
+            ExceptionTarget::StreamReassemblyMemcap => ips::STREAM_REASSEMBLY,
+            ExceptionTarget::FlowMemcap => ips::FLOW_MEMCAP,
+            ExceptionTarget::DefragMemcap => ips::DEFRAG_MEMCAP,
+            ExceptionTarget::StreamInvalid => ips::STREAM_ERROR,
+            ExceptionTarget::DetectLimit => ips::DETECT_LIMIT,
         })
     }
 
@@ -99,9 +105,9 @@ impl Reason {
             "firewall default packet policy" => Reason::Firewall(1),
             "firewall default app policy" => Reason::Firewall(2),
             "firewall flow drop" => Reason::Firewall(5),
-            "threshold detection_filter" => Reason::ips("threshold_detection_filter"),
+            "threshold detection_filter" => Reason::Ips(ips::THRESHOLD),
             // `rules`, and the NFW default actions (rules in AWS's engine).
-            _ => Reason::ips("rules"),
+            _ => Reason::Ips(ips::RULES),
         }
     }
 }
@@ -138,7 +144,7 @@ impl VerdictCounters {
             return;
         }
         let reason = if seen.invalid {
-            Reason::ips("decode_error")
+            Reason::Ips(ips::DECODE_ERROR)
         } else if let Some(Cause::Exception(t)) = seen.cause {
             Reason::of_exception(t)
         } else if let Some(r) = Iterator::find(&mut seen.record_reasons, |r| {
@@ -148,9 +154,9 @@ impl VerdictCounters {
         } else {
             match seen.cause {
                 Some(Cause::FlowDrop { firewall: true }) => Reason::Firewall(5),
-                Some(Cause::FlowDrop { firewall: false }) => Reason::ips("flow_drop"),
-                Some(Cause::RateLimit) => Reason::ips("rate_limit"),
-                _ => Reason::ips("rules"),
+                Some(Cause::FlowDrop { firewall: false }) => Reason::Ips(ips::FLOW_DROP),
+                Some(Cause::RateLimit) => Reason::Ips(ips::RATE_LIMIT),
+                _ => Reason::Ips(ips::RULES),
             }
         };
         let reject = matches!(v, Verdict::Reject { .. });
@@ -235,18 +241,23 @@ mod tests {
     }
 
     #[test]
-    fn every_reason_literal_is_in_the_list() {
-        for n in [
-            "decode_error",
-            "flow_drop",
-            "rate_limit",
-            "detect_limit",
-            "stream_error",
+    fn every_reason_index_names_its_counter() {
+        for (i, n) in [
+            (ips::DECODE_ERROR, "decode_error"),
+            (ips::DEFRAG_MEMCAP, "defrag_memcap"),
+            (ips::FLOW_MEMCAP, "flow_memcap"),
+            (ips::FLOW_DROP, "flow_drop"),
+            (ips::APPLAYER_ERROR, "applayer_error"),
+            (ips::RULES, "rules"),
+            (ips::THRESHOLD, "threshold_detection_filter"),
+            (ips::STREAM_ERROR, "stream_error"),
+            (ips::STREAM_MEMCAP, "stream_memcap"),
+            (ips::STREAM_MIDSTREAM, "stream_midstream"),
+            (ips::STREAM_REASSEMBLY, "stream_reassembly"),
+            (ips::DETECT_LIMIT, "detect_limit"),
+            (ips::RATE_LIMIT, "rate_limit"),
         ] {
-            let Reason::Ips(i) = Reason::ips(n) else {
-                unreachable!()
-            };
-            assert!(IPS_REASONS[i].ends_with(n), "{n}");
+            assert_eq!(IPS_REASONS[i], format!("ips.drop_reason.{n}"));
         }
     }
 
