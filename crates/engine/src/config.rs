@@ -150,6 +150,59 @@ pub struct AppLayerConfig {
     /// detection (`failed`), and the `app_layer_error` exception policy applies to it:
     /// inline, by default, it is dropped rather than passed uninspected.
     pub hold_memcap: usize,
+    /// Protocols switched off or to detection only (`app-layer.protocols.<name>.enabled`,
+    /// Suricata's key): bit [`crate::app::AppProto::index`] set in `off` = never probed, so
+    /// never detected; in `detection_only` = detected (flows get the `app_proto`) but not
+    /// parsed (no transactions, buffers or records). Every protocol is on by default.
+    pub protocol_switches: ProtocolSwitches,
+}
+
+/// How each app-layer protocol takes part; see [`AppLayerConfig::protocol_switches`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ProtocolSwitches {
+    off: u32,
+    detection_only: u32,
+}
+
+/// One protocol's `app-layer.protocols.<name>.enabled` value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolMode {
+    /// Detected and parsed (`yes`, the default).
+    On,
+    /// Detected, not parsed (`detection-only`).
+    DetectionOnly,
+    /// Neither (`no`).
+    Off,
+}
+
+impl ProtocolSwitches {
+    /// The mode of `proto` (`On` for `Unknown`/`Failed`, which are not protocols).
+    pub fn mode(&self, proto: crate::app::AppProto) -> ProtocolMode {
+        let Some(bit) = proto.index().map(|i| 1u32 << i) else {
+            return ProtocolMode::On;
+        };
+        if self.off & bit != 0 {
+            ProtocolMode::Off
+        } else if self.detection_only & bit != 0 {
+            ProtocolMode::DetectionOnly
+        } else {
+            ProtocolMode::On
+        }
+    }
+
+    /// Sets the mode of `proto` (ignored for `Unknown`/`Failed`).
+    pub fn set(&mut self, proto: crate::app::AppProto, mode: ProtocolMode) {
+        let Some(bit) = proto.index().map(|i| 1u32 << i) else {
+            return;
+        };
+        self.off &= !bit;
+        self.detection_only &= !bit;
+        match mode {
+            ProtocolMode::On => {}
+            ProtocolMode::DetectionOnly => self.detection_only |= bit,
+            ProtocolMode::Off => self.off |= bit,
+        }
+    }
 }
 
 impl Default for AppLayerConfig {
@@ -160,6 +213,7 @@ impl Default for AppLayerConfig {
             max_detect_bytes: 4096,
             max_hold_bytes: 65536,
             hold_memcap: 64 << 20,
+            protocol_switches: ProtocolSwitches::default(),
         }
     }
 }

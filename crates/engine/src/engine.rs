@@ -839,7 +839,10 @@ impl<I: Inspector> Cx<'_, I> {
     /// Queues the app-layer anomalies and transactions a packet in direction `dir` left
     /// on `flow`.
     fn queue_app_records(&mut self, flow: &mut Flow, ts: Timestamp, pkt_num: u64, dir: Direction) {
-        if flow.app.as_ref().is_some_and(|a| a.parser().is_some()) {
+        // Only when a parser has something to hand out: most packets (ACKs, body segments)
+        // complete nothing, and draining every parser on every packet cost ~10% of a
+        // replay (callgrind on scripts/bench-replay.sh's capture).
+        if flow.app.as_deref().is_some_and(AppLayer::has_output) {
             // IDS: Suricata parses this data when the peer acknowledges it and logs the
             // anomaly on that packet, i.e. the other way round; inline: on this packet.
             let logged_dir = if self.cfg.inline { dir } else { dir.reverse() };

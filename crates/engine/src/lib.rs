@@ -59,6 +59,7 @@ pub mod time;
 pub use app::{AppLayer, AppProto};
 pub use config::{
     AppLayerConfig, ChecksumMode, DefragConfig, EngineConfig, FlowTimeouts, ProtoTimeouts,
+    ProtocolMode, ProtocolSwitches,
 };
 pub use decode::DecodeEvent;
 pub use engine::Engine;

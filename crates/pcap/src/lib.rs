@@ -45,7 +45,12 @@ impl PacketTime {
         let units = units_per_sec.max(1);
         let extra_sec = frac / units;
         let rem = frac % units;
-        let nsec = (u128::from(rem) * 1_000_000_000 / u128::from(units)) as u32;
+        // The two resolutions of legacy pcap without a 128-bit division (per packet).
+        let nsec = match units {
+            1_000_000 => (rem * 1000) as u32,
+            1_000_000_000 => rem as u32,
+            _ => (u128::from(rem) * 1_000_000_000 / u128::from(units)) as u32,
+        };
         PacketTime {
             sec: sec.saturating_add(extra_sec),
             nsec,
@@ -179,6 +184,10 @@ pub struct CaptureReader {
     inner: Box<dyn PcapReaderIterator + Send>,
     /// Legacy pcap: link type and fraction units; `None` until the header is seen.
     legacy: Option<(u32, u64)>,
+    /// Legacy pcap in its standard record format (not the "modified" one): whether its
+    /// fields are big-endian. Lets `next_packet` read a record header in place (16 bytes)
+    /// instead of parsing each record twice through the generic block reader.
+    legacy_fast: Option<bool>,
     ifaces: Vec<Iface>,
     /// Bytes of the (uncompressed) stream consumed so far.
     offset: u64,
@@ -291,6 +300,7 @@ impl CaptureReader {
             path,
             inner,
             legacy: None,
+            legacy_fast: None,
             ifaces: Vec::new(),
             offset: 0,
             packets: 0,
@@ -346,6 +356,34 @@ impl CaptureReader {
         if self.done {
             return Ok(None);
         }
+        if let Some(big_endian) = self.legacy_fast {
+            // The common case: a whole standard pcap record in the buffer. Anything else
+            // (a record cut by the buffer's end, end of file, errors) takes the generic path.
+            let head = self.inner.data();
+            if head.len() >= 16 {
+                let field = |at: usize| {
+                    let b = [head[at], head[at + 1], head[at + 2], head[at + 3]];
+                    if big_endian {
+                        u32::from_be_bytes(b)
+                    } else {
+                        u32::from_le_bytes(b)
+                    }
+                };
+                let (ts_sec, ts_frac, caplen, orig_len) = (field(0), field(4), field(8), field(12));
+                let len = 16 + caplen as usize;
+                if head.len() >= len {
+                    let (link_type, units) = self.legacy.unwrap_or((1, 1_000_000));
+                    self.pending_consume = len;
+                    self.packets += 1;
+                    return Ok(Some(Packet {
+                        ts: PacketTime::from_fraction(u64::from(ts_sec), u64::from(ts_frac), units),
+                        link_type,
+                        data: &self.inner.data()[16..len],
+                        orig_len,
+                    }));
+                }
+            }
+        }
         loop {
             // The borrow checker cannot see that the `Ok` arm's borrow ends when we `continue`,
             // so blocks we skip are handled in two steps: classify, then consume.
@@ -358,6 +396,7 @@ impl CaptureReader {
                             1_000_000
                         };
                         self.legacy = Some((h.network.0 as u32, units));
+                        self.legacy_fast = (!h.is_modified_format()).then(|| h.is_bigendian());
                         Step::Skip(len)
                     }
                     PcapBlockOwned::Legacy(_) => Step::Packet(len),

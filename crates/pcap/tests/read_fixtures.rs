@@ -148,3 +148,39 @@ fn pcapng_with_two_interfaces_keeps_each_link_type() {
     orig.sort();
     assert_eq!(from_merge, orig);
 }
+
+/// A big-endian pcap (what a big-endian host's tcpdump writes: every header field swapped,
+/// magic `a1b2c3d4` in big-endian order) holds the same packets as the little-endian one:
+/// the legacy format's in-place record reading honours the file's byte order.
+#[test]
+fn big_endian_pcap_holds_the_same_packets() {
+    let (Some(path), Some(le)) = (fixture("real-eth.pcap"), read_all("real-eth.pcap")) else {
+        return;
+    };
+    let raw = std::fs::read(path).unwrap();
+    let swap = |b: &mut [u8]| b.reverse();
+    let mut be = raw.clone();
+    // File header: magic, major, minor, thiszone, sigfigs, snaplen, network.
+    for (at, w) in [(0, 4), (4, 2), (6, 2), (8, 4), (12, 4), (16, 4), (20, 4)] {
+        swap(&mut be[at..at + w]);
+    }
+    let mut at = 24;
+    while at + 16 <= be.len() {
+        let caplen = u32::from_le_bytes(raw[at + 8..at + 12].try_into().unwrap()) as usize;
+        for f in 0..4 {
+            swap(&mut be[at + 4 * f..at + 4 * f + 4]);
+        }
+        at += 16 + caplen;
+    }
+    assert_eq!(at, be.len(), "walked every record");
+    let out = std::env::temp_dir().join(format!("sekisho-be-{}.pcap", std::process::id()));
+    std::fs::write(&out, &be).unwrap();
+    let mut r = CaptureReader::open(&out).unwrap();
+    let mut got = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        got.push((p.ts, p.link_type, p.data.to_vec(), p.orig_len));
+    }
+    std::fs::remove_file(&out).unwrap();
+    assert_eq!(got.len(), TSHARK_FRAMES);
+    assert_eq!(got, le);
+}

@@ -2,7 +2,10 @@
 //! `--set KEY=VALUE`, then handed to each part of the pipeline.
 
 use sekisho_detect::{CompileOptions, DetectConfig, EstablishedScope};
-use sekisho_engine::{ChecksumMode, EngineConfig, ExceptionAction, ExceptionTarget};
+use sekisho_engine::app::registry::PROTOCOLS;
+use sekisho_engine::{
+    AppProto, ChecksumMode, EngineConfig, ExceptionAction, ExceptionTarget, ProtocolMode,
+};
 use sekisho_policy::{EngineProfile, Policy};
 
 /// How verdicts are applied.
@@ -41,6 +44,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("decoder.vxlan.enabled", "true|false"),
     ("app-layer.enabled", "true|false"),
     (
+        "app-layer.protocols.<name>.enabled",
+        "yes|no|detection-only: one protocol parsed, not detected at all, or detected without a parser (names: dns, tls, smtp, http, ssh)",
+    ),
+    (
         "app-layer.hold-memcap",
         "size (default 64mb): bytes all flows may hold while their protocol is unknown",
     ),
@@ -66,6 +73,12 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
         "to_server|both (direction of NFW's *_established default actions)",
     ),
 ];
+
+/// The names `app-layer.protocols.<name>.enabled` takes: every registered protocol, as EVE's
+/// `app_proto` spells it.
+pub fn app_protocol_names() -> Vec<&'static str> {
+    PROTOCOLS.iter().map(|d| d.name).collect()
+}
 
 /// The exception target a Suricata `*-policy` setting key names.
 fn exception_target(key: &str) -> Option<ExceptionTarget> {
@@ -215,6 +228,25 @@ impl Settings {
                 cfg.app_layer.server_greeting_probe = flag()?
             }
             ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
+            ["app-layer", "protocols", name, "enabled"] => {
+                let proto = AppProto::from_name(name)
+                    .filter(|p| p.def().is_some())
+                    .ok_or_else(|| {
+                        err(&format!(
+                            "unknown protocol `{name}` (one of: {})",
+                            app_protocol_names().join(", ")
+                        ))
+                    })?;
+                let mode = match value {
+                    "detection-only" => ProtocolMode::DetectionOnly,
+                    _ => match flag() {
+                        Ok(true) => ProtocolMode::On,
+                        Ok(false) => ProtocolMode::Off,
+                        Err(_) => return Err(err("expected yes, no or detection-only")),
+                    },
+                };
+                cfg.app_layer.protocol_switches.set(proto, mode);
+            }
             ["app-layer", "hold-memcap"] => cfg.app_layer.hold_memcap = size()?,
             ["flow", "memcap"] => cfg.flow_memcap = size()?,
             ["stream", "reassembly", "memcap"] => cfg.stream_memcap = size()?,
@@ -355,6 +387,39 @@ mod tests {
             "{e}"
         );
         assert!(s.set_text("stream.midstream").is_err());
+    }
+
+    #[test]
+    fn protocol_switches_take_suricata_values_and_the_help_names_every_protocol() {
+        let mut s = Settings::new(Mode::Monitor);
+        s.set("app-layer.protocols.http.enabled", "no").unwrap();
+        s.set("app-layer.protocols.tls.enabled", "detection-only")
+            .unwrap();
+        s.set("app-layer.protocols.dns.enabled", "yes").unwrap();
+        let sw = s.engine.app_layer.protocol_switches;
+        assert_eq!(sw.mode(AppProto::Http), ProtocolMode::Off);
+        assert_eq!(sw.mode(AppProto::Tls), ProtocolMode::DetectionOnly);
+        assert_eq!(sw.mode(AppProto::Dns), ProtocolMode::On);
+        assert_eq!(sw.mode(AppProto::Smtp), ProtocolMode::On);
+        // The last value wins.
+        s.set("app-layer.protocols.http.enabled", "true").unwrap();
+        assert_eq!(
+            s.engine.app_layer.protocol_switches.mode(AppProto::Http),
+            ProtocolMode::On
+        );
+        let e = s
+            .set("app-layer.protocols.failed.enabled", "no")
+            .unwrap_err();
+        assert!(e.expected.starts_with("unknown protocol `failed`"), "{e}");
+        let help = SETTING_KEYS
+            .iter()
+            .find(|(k, _)| *k == "app-layer.protocols.<name>.enabled")
+            .expect("documented")
+            .1;
+        assert!(
+            help.ends_with(&format!("(names: {})", app_protocol_names().join(", "))),
+            "{help}"
+        );
     }
 
     #[test]

@@ -558,6 +558,15 @@ fn apply_set(key: &str, value: &str, s: &mut Settings) -> Result<(), String> {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())
         }
+        // `app-layer.protocols.<name>.enabled`: a protocol sekisho does not know is refused by
+        // `Settings::set`, which skips the case naming it.
+        k if k.starts_with("app-layer.protocols.")
+            && k.ends_with(".enabled")
+            && k.split('.').count() == 4 =>
+        {
+            s.sets.push((key.to_string(), value.to_string()));
+            Ok(())
+        }
         k if k.starts_with("flow-timeouts.") && k.split('.').count() == 3 => {
             s.sets.push((key.to_string(), value.to_string()));
             Ok(())

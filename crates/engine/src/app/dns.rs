@@ -261,6 +261,13 @@ impl DnsParser {
         self.stopped.iter().all(|s| *s)
     }
 
+    /// True when [`Self::take_stats`], [`Self::take_raised`] or [`Self::take_done`] would
+    /// hand out something: lets the engine skip draining the parser on packets that
+    /// changed nothing it logs.
+    pub fn has_output(&self) -> bool {
+        !self.raised.is_empty() || self.new_flow || self.new_txs != 0 || !self.txs.is_empty()
+    }
+
     /// `(flows, transactions)` since the last call.
     pub fn take_stats(&mut self) -> (u64, u64) {
         let r = (u64::from(self.new_flow), self.new_txs);

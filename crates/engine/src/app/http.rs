@@ -302,6 +302,16 @@ impl HttpParser {
         self.saw_request || self.sides[0].stopped || self.sides[0].tunnel
     }
 
+    /// True when [`Self::take_stats`], [`Self::take_raised`] or [`Self::take_done`] (not at
+    /// the end) would hand out something: lets the engine skip draining the parser on
+    /// packets that changed nothing it logs (every body segment of a download).
+    pub fn has_output(&self) -> bool {
+        !self.raised.is_empty()
+            || self.new_flow
+            || self.new_txs != 0
+            || self.txs.front().is_some_and(HttpTx::is_complete)
+    }
+
     /// `(flows, transactions)` since the last call.
     pub fn take_stats(&mut self) -> (u64, u64) {
         let r = (u64::from(self.new_flow), self.new_txs);

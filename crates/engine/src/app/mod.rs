@@ -47,7 +47,7 @@ pub use hold::HoldBudget;
 // The registry's protocol modules and types, at `app::` (e.g. `app::AppProto`).
 pub use registry::*;
 
-use crate::config::AppLayerConfig;
+use crate::config::{AppLayerConfig, ProtocolMode};
 use crate::event::Direction;
 use detect::{probe, Probe, PROBE_LEN};
 use hold::Held;
@@ -169,6 +169,15 @@ impl AppLayer {
     /// transactions, anomalies and counts from.
     pub fn parsers_mut(&mut self) -> [Option<&mut Parser>; 2] {
         [self.prev.as_mut(), self.parser.as_mut()]
+    }
+
+    /// True when one of the flow's parsers has transactions, anomalies or counts to hand
+    /// out ([`Parser::has_output`]).
+    pub fn has_output(&self) -> bool {
+        self.prev
+            .iter()
+            .chain(self.parser.iter())
+            .any(Parser::has_output)
     }
 
     /// The parser when it parses the flow's current protocol (what detection inspects).
@@ -306,7 +315,10 @@ impl AppLayer {
         }
         let other = self.dirs[o].held.take();
         let mine = self.dirs[d].held.take();
-        let make = p.def().and_then(|d| d.parser);
+        let make = p
+            .def()
+            .and_then(|d| d.parser)
+            .filter(|_| cfg.protocol_switches.mode(p) == ProtocolMode::On);
         self.parser = make.and_then(|make| make(cfg, self.l4));
         if self.parser.is_some() {
             let other_dir = dir.reverse();

@@ -24,7 +24,7 @@ pub mod ssh;
 pub mod tls;
 
 use super::detect::Probe;
-use crate::config::AppLayerConfig;
+use crate::config::{AppLayerConfig, ProtocolMode};
 use crate::event::Direction;
 
 /// An application-layer protocol, as EVE's `app_proto` names it.
@@ -136,14 +136,22 @@ pub const PROTOCOLS: &[ProtoDef] = &[dns::DEF, tls::DEF, smtp::DEF, http::DEF, s
 /// more", else no match.
 pub fn probe_all(cx: &ProbeCtx<'_>, data: &[u8]) -> Probe {
     let ports = [cx.client_port, cx.server_port];
+    // A protocol switched off is not registered at all (its ports are no one's).
+    let switches = cx.cfg.protocol_switches;
+    let on = |d: &&ProtoDef| switches.mode(d.proto) != ProtocolMode::Off;
     if let Some(d) = PROTOCOLS
         .iter()
+        .filter(on)
         .find(|d| d.exclusive_ports.iter().any(|p| ports.contains(p)))
     {
         return (d.probe)(cx, data);
     }
     let mut out = Probe::NoMatch;
-    for d in PROTOCOLS.iter().filter(|d| d.exclusive_ports.is_empty()) {
+    for d in PROTOCOLS
+        .iter()
+        .filter(on)
+        .filter(|d| d.exclusive_ports.is_empty())
+    {
         match (d.probe)(cx, data) {
             r @ Probe::Match(_) => return r,
             Probe::NeedMore => out = Probe::NeedMore,
@@ -326,6 +334,18 @@ impl Parser {
             Parser::Tls(p) => p.client_ready(),
             Parser::Http(p) => p.client_ready(),
             Parser::Dns(_) => true,
+        }
+    }
+
+    /// True when [`Self::take_anomalies`], [`Self::take_counts`] or [`Self::take_txs`] (not
+    /// at the end) would hand out something. Cheap (a few loads): checked per packet so
+    /// the engine drains parsers only when there is something to drain.
+    pub fn has_output(&self) -> bool {
+        match self {
+            Parser::Smtp(p) => p.has_output(),
+            Parser::Tls(p) => p.has_output(),
+            Parser::Http(p) => p.has_output(),
+            Parser::Dns(p) => p.has_output(),
         }
     }
 

@@ -799,6 +799,16 @@ impl SmtpParser {
         }
     }
 
+    /// True when [`Self::take_stats`], [`Self::take_raised`] or [`Self::take_complete`]
+    /// would hand out something: lets the engine skip draining the parser on packets that
+    /// changed nothing it logs (most of them).
+    pub fn has_output(&self) -> bool {
+        !self.raised.is_empty()
+            || !self.stats_flow
+            || self.next_tx_id != self.stats_txs
+            || self.txs.iter().any(SmtpTx::is_complete)
+    }
+
     /// Counter increments since the last call: `(1 the first time, else 0; transactions
     /// created since)`, for the engine's `app_layer.flow.smtp` / `app_layer.tx.smtp`. Kept
     /// in the parser so the engine needs no per-flow bookkeeping of its own.

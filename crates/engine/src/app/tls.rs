@@ -370,6 +370,16 @@ impl TlsParser {
             || self.dirs[0].encrypted
     }
 
+    /// True when [`Self::take_stats`], [`Self::take_raised`] or [`Self::take_log`] (not at
+    /// the end) would hand out something: lets the engine skip draining the parser on
+    /// packets that changed nothing it logs.
+    pub fn has_output(&self) -> bool {
+        !self.raised.is_empty()
+            || self.new_flow
+            || self.new_tx
+            || (!self.logged && self.handshake_done())
+    }
+
     /// `(flows, transactions)` created since the last call.
     pub fn take_stats(&mut self) -> (u64, u64) {
         let r = (u64::from(self.new_flow), u64::from(self.new_tx));
