@@ -22,20 +22,27 @@
 #
 # With --baseline BIN every pass also runs with that (older) sekisho binary, interleaved with
 # the new one, and a before/after table closes the report: how a change is shown to be no
-# slower on the same machine in one run.
+# slower on the same machine in one run. --new-set KEY=VALUE (repeatable) adds `--set
+# KEY=VALUE` to this tree's binary only: the same work as a baseline that lacks a feature
+# (e.g. `--new-set app-layer.protocols.http.enabled=no` against a binary without an HTTP
+# parser).
 #
 # Needs root and: iproute2 ethtool tcpdump python3 dnsmasq dnsutils curl time.
 # Usage: sudo scripts/bench-replay.sh [--regen] [--no-detect | --detect-only] [--baseline BIN]
+#                                     [--new-set KEY=VALUE]...
 set -euo pipefail
 
-regen=0 detect=1 base=1 baseline=
+regen=0 detect=1 base=1 baseline= new_sets=()
 while (($#)); do
     case $1 in
     --regen) regen=1 ;;
     --no-detect) detect=0 ;;
     --detect-only) base=0 ;;
     --baseline) baseline=${2:?--baseline needs a binary}; shift ;;
-    *) echo "usage: $0 [--regen] [--no-detect | --detect-only] [--baseline BIN]" >&2; exit 2 ;;
+    --new-set)
+        [[ ${2:-} == *=* ]] || { echo "--new-set needs KEY=VALUE" >&2; exit 2; }
+        new_sets+=(--set "$2"); shift ;;
+    *) echo "usage: $0 [--regen] [--no-detect | --detect-only] [--baseline BIN] [--new-set KEY=VALUE]..." >&2; exit 2 ;;
     esac
     shift
 done
@@ -137,14 +144,15 @@ fi
 # $out/results, where load is the "N/M/X ms" of the rule load report (passes with rules).
 once() {
     local label=$1; shift
-    local exe=$bin
-    if [[ $label == *@base ]]; then exe=$baseline; fi
+    local exe=$bin extra=("${new_sets[@]}")
+    if [[ $label == *@base ]]; then exe=$baseline extra=(); fi
     rm -rf "$out/logs"
     # The capture is taken on a veth, whose frames carry offloaded (unfilled) TCP checksums:
     # without `--checksum-validation none` every segment would be counted invalid and skipped
     # by reassembly, and the pass would measure far less than it claims. Suricata's
     # `checksum-checks: auto` for pcap files turns validation off on such captures too.
-    /usr/bin/time -v "$exe" replay -q --checksum-validation none --out "$out/logs" "$@" "$pcap" \
+    /usr/bin/time -v "$exe" replay -q --checksum-validation none --out "$out/logs" "$@" \
+        ${extra[@]+"${extra[@]}"} "$pcap" \
         2> "$out/time.log" || true
     local line wall user sys rss load
     if ! line=$(grep '^packets=' "$out/time.log"); then
@@ -173,6 +181,7 @@ rate_limits:
     mode: [srcip, srcport, dstip, dstport]
 YAML
 echo "each pass runs $rounds times, interleaved; best wall kept (shared machine: figures vary run to run)"
+if ((${#new_sets[@]})); then echo "this tree's binary also gets: ${new_sets[*]}"; fi
 suffixes=("")
 if [[ -n $baseline ]]; then suffixes+=("@base"); fi
 for _ in $(seq $rounds); do
@@ -232,12 +241,13 @@ if "ratelimit" in best and "no-rules" in best:
           f"{(r['cpu'] - n['cpu']) / max(pk, 1) * 1e9:.1f} ns/packet cpu")
 if any(k.endswith("@base") for k in best):
     print("before/after (best wall of each, same capture, interleaved):")
-    print(f"  {'pass':12} {'baseline Mpps':>14} {'new Mpps':>9} {'new/baseline':>13}")
+    print(f"  {'pass':12} {'baseline Mpps':>14} {'new Mpps':>9} {'new/baseline':>13} {'cpu s base':>11} {'cpu s new':>10}")
     for label in ("full", "decode-only", "et-open", "no-rules", "ratelimit"):
         if label in best and label + "@base" in best:
             def mpps(b):
                 n = int(re.search(r"packets=(\d+)", b["line"]).group(1))
                 return n / max(b["wall"], 1e-9) / 1e6
             a, b = mpps(best[label + "@base"]), mpps(best[label])
-            print(f"  {label:12} {a:14.3f} {b:9.3f} {b/max(a,1e-9):12.2f}x")
+            ca, cb = best[label + "@base"]["cpu"], best[label]["cpu"]
+            print(f"  {label:12} {a:14.3f} {b:9.3f} {b/max(a,1e-9):12.2f}x {ca:11.3f} {cb:10.3f}")
 PY

@@ -1060,8 +1060,15 @@ impl<I: Inspector> Cx<'_, I> {
         // expects next (an in-window one only draws a challenge ACK). A RST that would not
         // reset the receiver must not end the streams here either, or the data that follows
         // would go uninspected: it changes nothing, and the stream_invalid policy applies.
+        // Once both sides have closed, no data can follow a RST, so an inexact one hides
+        // nothing: a closed socket answers a late retransmission with a RST whose sequence
+        // number is the segment's ACK (RFC 9293 §3.10.7.1), routinely before the FIN it
+        // already sent (real capture: tests/fixtures/captures/reorder/http-reorder.pcap).
         if info.flags & tcp_flags::RST != 0
-            && sess.state != TcpState::None
+            && !matches!(
+                sess.state,
+                TcpState::None | TcpState::Closed | TcpState::TimeWait
+            )
             && sess.streams[dir.index()].as_ref().is_some_and(|s| {
                 // After its FIN the sender's next sequence number is one further.
                 let fin = u32::from(s.fin_offset().is_some());
@@ -1100,11 +1107,31 @@ impl<I: Inspector> Cx<'_, I> {
             }
         }
         if up.invalid_timestamp {
-            // Ignored by the receiver's PAWS check, so not reassembled; but a bogus high
-            // timestamp earlier would make every genuine segment fail here: not passed
-            // silently (stream_invalid).
+            // Ignored by the receiver's PAWS check, so not reassembled.
             self.stats.tcp.pkt_invalid_timestamp += 1;
             self.push_stream_event("pkt_invalid_timestamp", ts, pkt_num, flow_id, dir);
+            // A segment that brings nothing new (a delayed pure ACK; the late original of a
+            // segment whose retransmission was already delivered) is ordinary reordering:
+            // the receiver drops it, and so nothing is hidden from inspection by ignoring it
+            // (Linux accepts such "disordered ACKs" outright). New bytes failing PAWS are
+            // what a forged high TSval earlier makes of every genuine segment: not passed
+            // silently (stream_invalid).
+            let end = info
+                .seq
+                .wrapping_add(pkt.payload.len() as u32)
+                .wrapping_add(u32::from(info.flags & tcp_flags::FIN != 0));
+            let brings_new = flow.tcp.as_ref().is_none_or(|t| {
+                t.streams[dir.index()].as_ref().is_none_or(|s| {
+                    // After its FIN the sender's next sequence number is one further.
+                    let next = s
+                        .next_seq()
+                        .wrapping_add(u32::from(s.fin_offset().is_some()));
+                    (end.wrapping_sub(next) as i32) > 0
+                })
+            });
+            if !brings_new {
+                return ControlFlow::Break(Verdict::Accept);
+            }
             return ControlFlow::Break(
                 self.apply_exception(flow, ExceptionTarget::StreamInvalid, base, pkt)
                     .unwrap_or(Verdict::Accept),

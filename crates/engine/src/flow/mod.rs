@@ -357,8 +357,15 @@ impl TcpSession {
         }
     }
 
-    /// Checks a segment's TSval against the newest its sender used and records it; false if
-    /// the segment fails PAWS (older TSval within 24 days, RFC 7323 §5.3).
+    /// Checks a segment's TSval against the newest its sender used in order (the receiver's
+    /// TS.Recent) and records it; false if the segment fails PAWS (older TSval within 24
+    /// days, RFC 7323 §5.3).
+    ///
+    /// As RFC 7323 §4.3 says, only a segment at or before the next expected sequence number
+    /// updates TS.Recent: a segment that arrives ahead of a hole (reordering, or a capture
+    /// that missed one) carries a newer TSval than the segments that fill the hole, and those
+    /// are valid. Recording it made every reordered download fail PAWS (a real capture:
+    /// scripts/bench-replay.sh's, where inline replay dropped both 40 MiB downloads).
     fn check_timestamp(&mut self, d: usize, info: &TcpInfo, now: Timestamp) -> bool {
         let Some((tsval, _)) = info.timestamps else {
             return true;
@@ -371,7 +378,12 @@ impl TcpSession {
                 return true;
             }
         }
-        self.last_ts[d] = Some((tsval, now));
+        let in_order = self.streams[d]
+            .as_ref()
+            .is_none_or(|s| seq_ge(s.next_seq(), info.seq));
+        if in_order {
+            self.last_ts[d] = Some((tsval, now));
+        }
         true
     }
 
