@@ -197,7 +197,7 @@ fn main() {
             || k.starts_with("flow.emerg")
             || k == "flow.total"
             || k.starts_with("defrag.")
-            || k.contains("exception_policy") && v > 0;
+            || (k.contains("exception_policy") && v > 0);
         if interesting {
             println!("{k}={v}");
         }
