@@ -6,7 +6,12 @@
 //! The input bytes steer the mutations; the TCP sequence numbers stay consistent, so the
 //! engine reassembles real sessions. Invariants checked on every run:
 //! - no panic;
-//! - memory within the caps (flows tracked never exceed the table, which is tiny here);
+//! - memory within the caps, after every packet: the caps are small here (`CAPS` and the
+//!   flow memcap that fits `TABLE` flows; reassembly, defrag, app-layer hold), flows tracked never exceed the table the
+//!   flow memcap sizes, and the bytes allocated since just before the sensor was built
+//!   (a counting global allocator: what the sensor really holds, plus this harness's own
+//!   few KiB) stay within the sum of the caps plus `SLACK` (per-flow parser state, which no
+//!   global cap covers yet, queued events, scratch buffers);
 //! - **fail closed**: if the bytes the server would have received (the accepted client
 //!   segments, in sequence order, first copy of each byte wins, as a receiver discards the
 //!   bytes of a retransmission it already has) hold the command line
@@ -14,6 +19,8 @@
 //!   exception policy to it (a `drop` record or an exception event).
 #![no_main]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use etherparse::PacketBuilder;
@@ -25,8 +32,82 @@ const CLIENT: [u8; 4] = [10, 0, 0, 150];
 const SERVER: [u8; 4] = [203, 0, 113, 25];
 const DISALLOWED: &[u8] = b"RCPT TO:<b@yahoo.example>";
 
-fn rules() -> &'static (Arc<RuleSet>, Settings) {
-    static R: OnceLock<(Arc<RuleSet>, Settings)> = OnceLock::new();
+/// The caps under test, as `--set` keys and bytes. Small, so that a few flows of one input
+/// fill them: a few out-of-order segments fill the reassembly budget, a few never-completed
+/// fragments the defrag budget. The flow memcap is [`flow_memcap`]: the smallest that
+/// fits [`TABLE`] flows.
+const CAPS: [(&str, &str, usize); 3] = [
+    ("stream.reassembly.memcap", "4kb", 4 << 10),
+    ("defrag.memcap", "2kb", 2 << 10),
+    ("app-layer.hold-memcap", "2kb", 2 << 10),
+];
+
+/// What may be allocated beyond the caps: per-flow SMTP parser state and detection
+/// scratch (bounded per flow, not by a global cap yet), queued events and records, the
+/// engine's scratch buffers, and this harness's segments and frames. Measured peak over a
+/// 10-minute run: see fuzz/README.md.
+const SLACK: usize = 512 << 10;
+
+/// Bytes currently allocated through the global allocator (the counting allocator below).
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+/// The system allocator, counting live bytes into [`LIVE`].
+struct Counting;
+
+// SAFETY: every call is forwarded unchanged to `System`; only a counter is updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc(l);
+        if !p.is_null() {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(l);
+        if !p.is_null() {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l);
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = System.realloc(p, l, new);
+        if !q.is_null() {
+            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Largest growth seen so far (printed with `SEKISHO_FUZZ_MEMREPORT` set, to size `SLACK`).
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+
+/// Flows the table holds: fewer than the up to six flows of one input, so they evict each
+/// other.
+const TABLE: usize = 4;
+
+/// The smallest `flow.memcap` (in KiB steps) whose table holds [`TABLE`] flows, as the
+/// table counts them (the table itself, each flow's session and inspection state).
+fn flow_memcap(settings: &Settings) -> usize {
+    let mut s = settings.clone();
+    (1..4096)
+        .map(|kib| kib << 10)
+        .find(|bytes| {
+            s.set("flow.memcap", &bytes.to_string()).expect("flow.memcap");
+            Sensor::new(&s, None).flow_capacity() >= TABLE
+        })
+        .expect("a flow.memcap under 4 MiB fits four flows")
+}
+
+fn rules() -> &'static (Arc<RuleSet>, Settings, usize) {
+    static R: OnceLock<(Arc<RuleSet>, Settings, usize)> = OnceLock::new();
     R.get_or_init(|| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/smtp/recipients-strict.yaml");
@@ -34,10 +115,15 @@ fn rules() -> &'static (Arc<RuleSet>, Settings) {
         assert!(checked.is_valid(), "{:?}", checked.diagnostics);
         let mut settings = Settings::new(Mode::Inline);
         settings.apply_policy(&checked.policy);
-        // Tiny tables, so floods and evictions happen within one input.
-        let _ = settings.set("flow.max-flows", "4");
+        for (key, value, _) in CAPS {
+            settings.set(key, value).expect("cap setting");
+        }
+        let flow_memcap = flow_memcap(&settings);
+        settings
+            .set("flow.memcap", &flow_memcap.to_string())
+            .expect("flow.memcap");
         let rs = RuleSet::from_policy(&checked.policy, settings.compile_options());
-        (Arc::new(rs), settings)
+        (Arc::new(rs), settings, flow_memcap)
     })
 }
 
@@ -222,9 +308,14 @@ fn dump(frame: &[u8], ts: u64) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (rules, settings) = rules();
+    let (rules, settings, flow_memcap) = rules();
     let mut s = Steer(data);
-    let mut sensor = Sensor::new(settings, Some(Arc::clone(rules)));
+    let rules = Arc::clone(rules);
+    let base = LIVE.load(Ordering::Relaxed);
+    let mut sensor = Sensor::new(settings, Some(rules));
+    let table = sensor.flow_capacity();
+    let bound = flow_memcap + CAPS.iter().map(|c| c.2).sum::<usize>() + SLACK;
+    let report = std::env::var_os("SEKISHO_FUZZ_MEMREPORT").is_some();
     let flows = 1 + usize::from(s.byte() % 6);
     let mut ts = 1_000_000u64;
     for f in 0..flows {
@@ -313,8 +404,16 @@ fuzz_target!(|data: &[u8]| {
         }
         for seg in &segs {
             let frag = (s.byte() % 8 == 0).then(|| usize::from(s.byte()));
+            // A fragmented segment whose last fragment is lost: its datagram never
+            // completes and sits in the defrag budget; the server never gets the segment.
+            let lose_tail = frag.is_some() && s.byte() % 4 == 0;
+            let mut frames = frame(seg, port, tunnel, frag);
             let mut accepted = true;
-            for fr in frame(seg, port, tunnel, frag) {
+            if lose_tail && frames.len() > 1 {
+                frames.pop();
+                accepted = false;
+            }
+            for fr in frames {
                 ts += 1000;
                 dump(&fr, ts);
                 let v = sensor.handle_packet(Timestamp(ts), LinkType::Ethernet, &fr);
@@ -327,6 +426,15 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 while sensor.poll_transmit().is_some() {}
+                let grown = LIVE.load(Ordering::Relaxed) - base;
+                if report && grown > PEAK.fetch_max(grown, Ordering::Relaxed) {
+                    eprintln!("peak growth {grown} bytes (bound {bound})");
+                }
+                assert!(
+                    grown <= bound as isize,
+                    "{grown} bytes allocated since the sensor was built: over the caps \
+                     ({bound} bytes with slack)"
+                );
             }
             if debug {
                 eprintln!(
@@ -338,7 +446,7 @@ fuzz_target!(|data: &[u8]| {
                     String::from_utf8_lossy(&seg.data)
                 );
             }
-            assert!(sensor.active_flows() <= 4, "flow table over its cap");
+            assert!(sensor.active_flows() <= table, "flow table over its cap");
             if accepted && seg.to_server && seg.flags & RST == 0 {
                 for (k, b) in seg.data.iter().enumerate() {
                     received.entry(seg.seq.wrapping_add(k as u32)).or_insert(*b);

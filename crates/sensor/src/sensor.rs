@@ -396,6 +396,12 @@ impl Sensor {
         self.engine.active_flows()
     }
 
+    /// The most flows the table holds before it evicts: `flow.max-flows`, or what fits in
+    /// `flow.memcap` counting each flow's real size. [`Sensor::active_flows`] never exceeds it.
+    pub fn flow_capacity(&self) -> usize {
+        self.engine.flow_capacity()
+    }
+
     /// Moves detection's findings, then the engine's events, into the record queue.
     #[inline]
     fn collect(&mut self) {
