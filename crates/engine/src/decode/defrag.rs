@@ -51,6 +51,8 @@ struct Tracker {
     total: Option<usize>,
     /// Upper-layer protocol of the datagram (from the first fragment for IPv6).
     proto: Option<u8>,
+    /// Bytes charged to the memcap for this datagram: [`TRACKER_COST`], and each stored
+    /// fragment's bytes plus [`FRAGMENT_COST`].
     held: usize,
     /// The datagram was discarded: `frags` is empty and every later fragment is dropped.
     discarded: bool,
@@ -84,6 +86,15 @@ pub(crate) enum Reassembly {
     /// `defrag_memcap` exception policy decides what happens to it.
     Full,
 }
+
+/// What a datagram in progress costs besides its fragments' bytes, charged to `memcap`: its
+/// table entry, times what the hash table reserves per entry (load factor 7/8, doubling
+/// while it grows; while it rehashes the old table is alive beside the new one).
+const TRACKER_COST: usize = (std::mem::size_of::<(FragKey, Tracker)>() + 1) * 5 / 2;
+
+/// What one stored fragment costs besides its bytes: its entry in the datagram's list (which
+/// doubles as it grows) and the allocator's header and rounding of its own buffer.
+const FRAGMENT_COST: usize = std::mem::size_of::<(usize, Vec<u8>)>() * 2 + 32;
 
 /// Fragment reassembly state.
 pub(crate) struct Defrag {
@@ -141,18 +152,30 @@ impl Defrag {
             events.push(ev_ignored);
             return Reassembly::Full;
         }
-        if self.held + frag.data.len() > self.cfg.memcap {
+        // The memcap counts what reassembly really takes: the fragment's bytes and its
+        // bookkeeping, and a new datagram's table entry (a flood of tiny never-completing
+        // fragments is mostly bookkeeping).
+        let new_tracker = if self.trackers.contains_key(&key) {
+            0
+        } else {
+            TRACKER_COST
+        };
+        if self.held + new_tracker + frag.data.len() + FRAGMENT_COST > self.cfg.memcap {
             stats.memcap_exception += 1;
             events.push(ev_ignored);
             return Reassembly::Full;
         }
-        let t = self.trackers.entry(key).or_insert_with(|| Tracker {
-            first_seen: now,
-            frags: Vec::new(),
-            total: None,
-            proto: None,
-            held: 0,
-            discarded: false,
+        let held = &mut self.held;
+        let t = self.trackers.entry(key).or_insert_with(|| {
+            *held += TRACKER_COST;
+            Tracker {
+                first_seen: now,
+                frags: Vec::new(),
+                total: None,
+                proto: None,
+                held: TRACKER_COST,
+                discarded: false,
+            }
         });
         if t.discarded {
             events.push(ev_ignored);
@@ -202,8 +225,8 @@ impl Defrag {
                 return Reassembly::Dropped;
             }
             t.frags.push((start, frag.data.to_vec()));
-            t.held += frag.data.len();
-            self.held += frag.data.len();
+            t.held += frag.data.len() + FRAGMENT_COST;
+            self.held += frag.data.len() + FRAGMENT_COST;
         }
 
         let Some(total) = t.total else {
@@ -252,10 +275,11 @@ impl Defrag {
         }
     }
 
-    /// Frees a datagram's fragments and marks it discarded until its timeout.
+    /// Frees a datagram's fragments and marks it discarded until its timeout (its table entry
+    /// stays charged until then).
     fn discard(t: &mut Tracker, held: &mut usize) {
-        *held -= t.held;
-        t.held = 0;
+        *held -= t.held - TRACKER_COST;
+        t.held = TRACKER_COST;
         t.frags = Vec::new();
         t.discarded = true;
     }
