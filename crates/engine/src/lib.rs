@@ -61,7 +61,7 @@ pub use config::{
     AppLayerConfig, ChecksumMode, DefragConfig, EngineConfig, FlowTimeouts, ProtoTimeouts,
 };
 pub use decode::DecodeEvent;
-pub use engine::Engine;
+pub use engine::{Engine, MemUse};
 pub use event::{
     AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
     Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,

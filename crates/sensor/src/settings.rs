@@ -25,6 +25,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("flow.memcap", "bytes, or with kb/mb/gb (e.g. 128mb)"),
     ("flow.max-flows", "count"),
     (
+        "stream.memcap",
+        "size (default 64mb): TCP session state of all flows; a new session past it meets the stream_memcap policy",
+    ),
+    (
         "stream.reassembly.memcap",
         "size (default 64mb): out-of-order bytes buffered by all TCP streams",
     ),
@@ -43,6 +47,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     (
         "app-layer.hold-memcap",
         "size (default 64mb): bytes all flows may hold while their protocol is unknown",
+    ),
+    (
+        "app-layer.memcap",
+        "size (default 64mb): parser state of all flows (transactions, recipient lists, headers, command queues, line buffers); a flow past it meets the app_layer_error policy",
     ),
     (
         "app-layer.smtp.server-banner",
@@ -216,8 +224,10 @@ impl Settings {
             }
             ["app-layer", "enabled"] => cfg.app_layer.enabled = flag()?,
             ["app-layer", "hold-memcap"] => cfg.app_layer.hold_memcap = size()?,
+            ["app-layer", "memcap"] => cfg.app_layer.memcap = size()?,
             ["flow", "memcap"] => cfg.flow_memcap = size()?,
-            ["stream", "reassembly", "memcap"] => cfg.stream_memcap = size()?,
+            ["stream", "memcap"] => cfg.stream_memcap = size()?,
+            ["stream", "reassembly", "memcap"] => cfg.reassembly_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["defrag", "memcap"] => cfg.defrag.memcap = size()?,
