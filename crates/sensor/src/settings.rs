@@ -345,6 +345,20 @@ mod tests {
         s.set("app-layer.smtp.server-banner", "false").unwrap();
         s.set("detect.stream-depth", "0").unwrap();
         s.set("detect.established-scope", "both").unwrap();
+        s.set("stream.memcap", "2mb").unwrap();
+        s.set("stream.reassembly.memcap", "3mb").unwrap();
+        s.set("app-layer.memcap", "5mb").unwrap();
+        s.set("stream.memcap-policy", "drop-packet").unwrap();
+        assert_eq!(s.engine.stream_memcap, 2 << 20);
+        assert_eq!(s.engine.reassembly_memcap, 3 << 20);
+        assert_eq!(s.engine.app_layer.memcap, 5 << 20);
+        assert_eq!(
+            s.engine
+                .exceptions
+                .resolve(ExceptionTarget::StreamMemcap, true),
+            ExceptionAction::DropPacket
+        );
+        assert!(s.set("app-layer.memcap", "lots").is_err());
         assert_eq!(s.engine.timeouts.tcp.established, 7);
         assert_eq!(s.engine.max_flows, Some(10));
         assert!(s.engine.midstream);
