@@ -150,6 +150,14 @@ pub struct AppLayerConfig {
     /// detection (`failed`), and the `app_layer_error` exception policy applies to it:
     /// inline, by default, it is dropped rather than passed uninspected.
     pub hold_memcap: usize,
+    /// Bytes of parser state all flows together may keep (default 64 MiB;
+    /// `--set app-layer.memcap=SIZE`): transactions with their recipient lists, header
+    /// blocks and command records, command queues, line and record buffers. Each parser
+    /// counts what it keeps; the flow's share is charged after every chunk it parses. A
+    /// flow whose parser would pass the cap has its parser state freed (it parses no more,
+    /// `app_layer.memcap` counts it) and the `app_layer_error` exception policy applies to
+    /// it: inline, by default, it is dropped.
+    pub memcap: usize,
     /// Protocols switched off or to detection only (`app-layer.protocols.<name>.enabled`,
     /// Suricata's key): bit [`crate::app::AppProto::index`] set in `off` = never probed, so
     /// never detected; in `detection_only` = detected (flows get the `app_proto`) but not
@@ -214,6 +222,7 @@ impl Default for AppLayerConfig {
             max_hold_bytes: 65536,
             hold_memcap: 64 << 20,
             protocol_switches: ProtocolSwitches::default(),
+            memcap: 64 << 20,
         }
     }
 }
@@ -239,9 +248,17 @@ pub struct EngineConfig {
     pub checksums: ChecksumMode,
     /// Per-direction TCP reassembly limits.
     pub reassembly: ReassemblyConfig,
-    /// Total bytes of out-of-order TCP data buffered across all flows (default 64 MiB); see
-    /// [`crate::reassembly`] for what happens when it is reached.
+    /// TCP session memory across all flows (default 64 MiB, Suricata's `stream.memcap`):
+    /// each TCP flow's session state ([`crate::flow::session_bytes`]) is charged when the
+    /// flow is created and released when it ends. A new session that does not fit is not
+    /// created: the flow is tracked without TCP state, `tcp.ssn_memcap_drop` counts it and
+    /// the `stream_memcap` exception policy applies to its packets (inline, by default,
+    /// the flow is dropped). Out-of-order data is [`EngineConfig::reassembly_memcap`]'s.
     pub stream_memcap: usize,
+    /// Total bytes of out-of-order TCP data buffered across all flows (default 64 MiB,
+    /// Suricata's `stream.reassembly.memcap`); see [`crate::reassembly`] for what happens
+    /// when it is reached.
+    pub reassembly_memcap: usize,
     /// Fragment reassembly limits.
     pub defrag: DefragConfig,
     /// Decode GENEVE (UDP 6081) and track the inner packet's flow (default true).
@@ -285,6 +302,7 @@ impl Default for EngineConfig {
             checksums: ChecksumMode::Validate,
             reassembly: ReassemblyConfig::default(),
             stream_memcap: 64 << 20,
+            reassembly_memcap: 64 << 20,
             defrag: DefragConfig::default(),
             geneve: true,
             geneve_ports: vec![6081],

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 
-use crate::app::{AppLayer, HoldBudget};
+use crate::app::{AppBudgets, AppLayer, HoldBudget};
 use crate::config::EngineConfig;
 use crate::decode::{tcp_flags, Decoder, NoPacket, Packet, TcpInfo, Transport};
 use crate::event::{
@@ -11,7 +11,9 @@ use crate::event::{
     Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,
 };
 use crate::exception::{ExceptionAction, ExceptionTarget};
-use crate::flow::{Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, TcpSession, TcpState};
+use crate::flow::{
+    Flow, FlowAction, FlowEndReason, FlowKey, FlowTable, SessionBudget, TcpSession, TcpState,
+};
 use crate::link::LinkType;
 use crate::reassembly::{
     Outcome, ReassemblyBudget, ReassemblyEvent, SegmentFlags, StreamChunk, StreamReassembler,
@@ -43,8 +45,11 @@ pub struct Engine<I: Inspector = ()> {
     drop_log: crate::droplog::DropLog,
     scratch: Vec<u8>,
     budget: ReassemblyBudget,
-    /// Bytes held by app-layer detection, all flows together (`app_layer.hold_memcap`).
-    hold: HoldBudget,
+    /// TCP session memory, all flows together (`stream.memcap`).
+    sessions: SessionBudget,
+    /// App-layer budgets, all flows together: bytes held by detection
+    /// (`app_layer.hold_memcap`) and parser state (`app_layer.memcap`).
+    hold: AppBudgets,
     pkt_num: u64,
     next_timeout_check: Timestamp,
     dropped_events: u64,
@@ -71,7 +76,8 @@ struct Cx<'e, I> {
     events: &'e mut VecDeque<Event>,
     inspector: &'e mut I,
     budget: &'e mut ReassemblyBudget,
-    hold: &'e HoldBudget,
+    sessions: &'e mut SessionBudget,
+    hold: &'e AppBudgets,
     dropped_events: &'e mut u64,
 }
 
@@ -94,8 +100,15 @@ impl<I: Inspector> Engine<I> {
             invalid_dropped: 0,
             drop_log: crate::droplog::DropLog::default(),
             scratch: Vec::new(),
-            budget: ReassemblyBudget::new(cfg.stream_memcap),
-            hold: HoldBudget::new(cfg.app_layer.hold_memcap),
+            budget: ReassemblyBudget::new(cfg.reassembly_memcap),
+            sessions: SessionBudget::new(
+                cfg.stream_memcap,
+                crate::flow::session_bytes(&cfg.reassembly),
+            ),
+            hold: AppBudgets {
+                hold: HoldBudget::new(cfg.app_layer.hold_memcap),
+                memcap: HoldBudget::new(cfg.app_layer.memcap),
+            },
             pkt_num: 0,
             next_timeout_check: Timestamp(0),
             dropped_events: 0,
@@ -127,6 +140,30 @@ impl<I: Inspector> Engine<I> {
     /// All counters so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Bytes charged to each global memory cap now (exact at any time; the `*.memuse`
+    /// stats gauges are refreshed from it once per second of packet time and at the end).
+    pub fn memuse(&self) -> MemUse {
+        MemUse {
+            stream: self.sessions.used(),
+            stream_limit: self.cfg.stream_memcap,
+            reassembly: self.budget.used(),
+            reassembly_limit: self.budget.limit(),
+            app_layer: self.hold.memcap.used(),
+            app_layer_limit: self.cfg.app_layer.memcap,
+            hold: self.hold.hold.used(),
+            hold_limit: self.cfg.app_layer.hold_memcap,
+        }
+    }
+
+    /// Copies [`Engine::memuse`] into the stats gauges.
+    fn refresh_gauges(&mut self) {
+        let m = self.memuse();
+        self.stats.tcp.memuse = m.stream as u64;
+        self.stats.tcp.reassembly_memuse = m.reassembly as u64;
+        self.stats.app_mem.memuse = m.app_layer as u64;
+        self.stats.app_mem.hold_memuse = m.hold as u64;
     }
 
     /// Flows currently tracked.
@@ -225,6 +262,7 @@ impl<I: Inspector> Engine<I> {
                 events: &mut self.events,
                 inspector: &mut self.inspector,
                 budget: &mut self.budget,
+                sessions: &mut self.sessions,
                 hold: &self.hold,
                 dropped_events: &mut self.dropped_events,
             },
@@ -517,6 +555,7 @@ impl<I: Inspector> Engine<I> {
             self.next_timeout_check = Timestamp(now.0.saturating_add(TIMEOUT_CHECK_INTERVAL_US));
         }
         self.decoder.defrag.expire(now, &mut self.stats.defrag);
+        self.refresh_gauges();
         let mut p = self.parts();
         let min_us = p.min_timeout_secs().saturating_mul(1_000_000);
         let mut cur = p.flows.oldest();
@@ -554,14 +593,18 @@ impl<I: Inspector> Engine<I> {
     /// of a full table.
     pub fn finish_some(&mut self, now: Timestamp, max: usize) -> bool {
         let mut p = self.parts();
+        let mut done = false;
         for _ in 0..max {
             let Some(idx) = p.flows.oldest() else {
-                return true;
+                done = true;
+                break;
             };
             p.cx.stats.flow.end_shutdown += 1;
             p.end_flow(idx, FlowEndReason::Shutdown, now);
         }
-        p.flows.oldest().is_none()
+        let done = done || p.flows.oldest().is_none();
+        self.refresh_gauges();
+        done
     }
 }
 
@@ -613,8 +656,15 @@ impl<I: Inspector> Parts<'_, I> {
             58 => s.icmpv6 += 1,
             _ => {}
         }
-        let idx = self.flows.insert(key, pkt, ts);
+        // A TCP flow's session is charged to `stream.memcap`; one that does not fit is not
+        // created, and the flow's packets meet the `stream_memcap` policy (`update_flow`).
+        let session = pkt.proto != 6 || self.cx.sessions.try_reserve();
+        if !session {
+            self.cx.stats.tcp.ssn_memcap_drop += 1;
+        }
+        let idx = self.flows.insert(key, pkt, ts, session);
         self.cx.stats.flow.active = self.flows.len() as u64;
+        self.cx.stats.tcp.memuse = self.cx.sessions.used() as u64;
         idx
     }
 
@@ -654,6 +704,8 @@ impl<I: Inspector> Parts<'_, I> {
         // state was evicted, a TCP flow without its handshake that is not picked up.
         let blind = if lost_state {
             Some(ExceptionTarget::FlowMemcap)
+        } else if flow.ssn_refused && !self.cx.retry_session(flow, pkt) {
+            Some(ExceptionTarget::StreamMemcap)
         } else if self.cx.midstream_refused(flow, pkt) {
             Some(ExceptionTarget::StreamMidstream)
         } else {
@@ -726,6 +778,10 @@ impl<I: Inspector> Parts<'_, I> {
         let Some(mut flow) = self.flows.remove(idx) else {
             return;
         };
+        if flow.tcp.is_some() {
+            self.cx.sessions.release();
+            self.cx.stats.tcp.memuse = self.cx.sessions.used() as u64;
+        }
         self.flush_streams(&mut flow, now);
         let mut rec = flow.record(reason, emergency);
         self.cx.inspector.on_flow_end(&mut rec);
@@ -773,7 +829,7 @@ impl<I: Inspector> Parts<'_, I> {
                 StreamChunk::Data { bytes, .. } => {
                     if app_cfg.enabled {
                         app.get_or_insert_with(|| {
-                            Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                            Box::new(AppLayer::with_budgets(6, cport, sport, hold))
                         })
                         .feed(app_cfg, dir, bytes, 0);
                     }
@@ -791,7 +847,7 @@ impl<I: Inspector> Parts<'_, I> {
                     *gap_seen = true;
                     if app_cfg.enabled {
                         app.get_or_insert_with(|| {
-                            Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                            Box::new(AppLayer::with_budgets(6, cport, sport, hold))
                         })
                         .gap(dir, len);
                     }
@@ -817,9 +873,18 @@ impl<I: Inspector> Cx<'_, I> {
         // What delivery and detection found they could not see: a parser that stopped, or
         // detection that gave up when the hold budget ran out (every later data packet of
         // its flow), a limit or truncated list on a rule that can drop.
+        if flow
+            .app
+            .as_deref_mut()
+            .is_some_and(AppLayer::take_memcap_hit)
+        {
+            self.stats.app_mem.memcap += 1;
+        }
         if carries
             && flow.app.as_deref().is_some_and(|a| {
-                a.hold_exhausted() || a.active_parser().is_some_and(|p| p.failed())
+                a.hold_exhausted()
+                    || a.memcap_exhausted()
+                    || a.active_parser().is_some_and(|p| p.failed())
             })
         {
             let v = self
@@ -850,6 +915,22 @@ impl<I: Inspector> Cx<'_, I> {
             queue_app_anomalies(self.events, limit, flow, ts, pkt_num, logged_dir);
             queue_app_txs(self.events, self.stats, flow, ts, pkt_num, false);
         }
+    }
+
+    /// A flow refused its TCP session under `stream.memcap` tries again on a bare SYN (a
+    /// client's retransmission after a `drop-packet`, as Suricata allocates a session per
+    /// SYN); true when it got one. Not for a flow the policy already dropped.
+    #[cold]
+    fn retry_session(&mut self, flow: &mut Flow, pkt: &Packet<'_>) -> bool {
+        let bare_syn = matches!(pkt.transport, Transport::Tcp(t)
+            if t.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN);
+        if !bare_syn || flow.action.is_some() || !self.sessions.try_reserve() {
+            self.stats.tcp.ssn_memcap_drop += u64::from(bare_syn);
+            return false;
+        }
+        flow.grant_session();
+        self.stats.tcp.memuse = self.sessions.used() as u64;
+        true
     }
 
     /// A TCP segment of a session whose handshake was not seen (no SYN, not a RST) while
@@ -1192,7 +1273,7 @@ impl<I: Inspector> Cx<'_, I> {
             StreamChunk::Data { bytes, .. } => {
                 if app_cfg.enabled {
                     app.get_or_insert_with(|| {
-                        Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                        Box::new(AppLayer::with_budgets(6, cport, sport, hold))
                     })
                     .feed(app_cfg, dir, bytes, pkt_num);
                 }
@@ -1211,7 +1292,7 @@ impl<I: Inspector> Cx<'_, I> {
                 *gap_seen = true;
                 if app_cfg.enabled {
                     app.get_or_insert_with(|| {
-                        Box::new(AppLayer::with_budget(6, cport, sport, hold.clone()))
+                        Box::new(AppLayer::with_budgets(6, cport, sport, hold))
                     })
                     .gap(dir, len);
                 }
@@ -1277,9 +1358,7 @@ impl<I: Inspector> Cx<'_, I> {
             let (cport, sport) = (flow.client_port, flow.server_port);
             let hold = self.hold;
             flow.app
-                .get_or_insert_with(|| {
-                    Box::new(AppLayer::with_budget(17, cport, sport, hold.clone()))
-                })
+                .get_or_insert_with(|| Box::new(AppLayer::with_budgets(17, cport, sport, hold)))
                 .feed(app_cfg, dir, pkt.payload, base.pkt_num);
         }
         self.inspector.on_stream_data(&AppChunk {
@@ -1290,6 +1369,28 @@ impl<I: Inspector> Cx<'_, I> {
             gap: false,
         })
     }
+}
+
+/// Bytes charged to each of the engine's global memory caps ([`Engine::memuse`]), with
+/// the caps: each `x` stays at or below `x_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemUse {
+    /// TCP session state (`stream.memcap`).
+    pub stream: usize,
+    /// `stream.memcap`.
+    pub stream_limit: usize,
+    /// Out-of-order TCP data (`stream.reassembly.memcap`).
+    pub reassembly: usize,
+    /// `stream.reassembly.memcap`.
+    pub reassembly_limit: usize,
+    /// App-layer parser state (`app-layer.memcap`).
+    pub app_layer: usize,
+    /// `app-layer.memcap`.
+    pub app_layer_limit: usize,
+    /// Bytes held while protocols are unknown (`app-layer.hold-memcap`).
+    pub hold: usize,
+    /// `app-layer.hold-memcap`.
+    pub hold_limit: usize,
 }
 
 /// What the inspector hears of a packet of `flow` in direction `dir` (`flags`: its TCP

@@ -62,7 +62,7 @@ pub use config::{
     ProtocolMode, ProtocolSwitches,
 };
 pub use decode::DecodeEvent;
-pub use engine::Engine;
+pub use engine::{Engine, MemUse};
 pub use event::{
     AppAnomalyRecord, AppChunk, AppTxData, AppTxRecord, DecoderEventRecord, Direction, Event,
     Inspector, PacketContext, PacketTuple, RejectTo, StreamEventRecord, Transmit, Verdict,

@@ -163,6 +163,28 @@ pub struct TcpStats {
     /// Segments failing the timestamp check (PAWS) of a session that negotiated timestamps;
     /// ignored by the state machine and reassembly (`stream.pkt_invalid_timestamp`).
     pub pkt_invalid_timestamp: u64,
+    /// New TCP sessions refused because `stream.memcap` was reached (Suricata's
+    /// `tcp.ssn_memcap_drop`): each flow created without its session, and each bare SYN
+    /// of such a flow that still found no room.
+    pub ssn_memcap_drop: u64,
+    /// Bytes of TCP session state charged to `stream.memcap` now (a gauge, Suricata's
+    /// `tcp.memuse`).
+    pub memuse: u64,
+    /// Bytes of out-of-order data charged to `stream.reassembly.memcap` now (a gauge,
+    /// Suricata's `tcp.reassembly_memuse`).
+    pub reassembly_memuse: u64,
+}
+
+/// App-layer memory (sekisho's: Suricata has no global app-layer cap).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppMemStats {
+    /// Bytes of parser state charged to `app-layer.memcap` now (a gauge).
+    pub memuse: u64,
+    /// Times a flow's parser could not get room under `app-layer.memcap` (each such flow
+    /// once): its parser state was freed and the `app_layer_error` policy applied.
+    pub memcap: u64,
+    /// Bytes held by protocol detection under `app-layer.hold-memcap` now (a gauge).
+    pub hold_memuse: u64,
 }
 
 /// Non-TCP checksum failures (sekisho-specific; Suricata only counts TCP).
@@ -199,6 +221,8 @@ pub struct Stats {
     pub checksum: ChecksumStats,
     /// `app_layer.*`
     pub app_layer: AppLayerStats,
+    /// `app_layer.memuse`, `app_layer.memcap`, `app_layer.hold_memuse`
+    pub app_mem: AppMemStats,
     /// Exception-policy counters (`tcp.midstream_exception_policy.drop_flow`, ...).
     pub exception: crate::exception::ExceptionCounters,
     /// TCP reassembly counters (`tcp.reassembly_gap`, `tcp.overlap`, ...). Each flow's
@@ -273,11 +297,17 @@ impl Stats {
         f("tcp.rst", t.rst);
         f("tcp.midstream_pickups", t.midstream_pickups);
         f("tcp.invalid_checksum", t.invalid_checksum);
+        f("tcp.ssn_memcap_drop", t.ssn_memcap_drop);
+        f("tcp.memuse", t.memuse);
+        f("tcp.reassembly_memuse", t.reassembly_memuse);
         f("stream.pkt_invalid_timestamp", t.pkt_invalid_timestamp);
         for (k, v) in self.stream.counters() {
             f(k, v);
         }
         self.app_layer.for_each(&mut f);
+        f("app_layer.memuse", self.app_mem.memuse);
+        f("app_layer.memcap", self.app_mem.memcap);
+        f("app_layer.hold_memuse", self.app_mem.hold_memuse);
         self.exception.for_each(&mut f);
         let c = &self.checksum;
         f("checksum.ipv4", c.ipv4);

@@ -360,6 +360,13 @@ impl Sensor {
         self.engine.inspector().0.as_ref().map(Detector::rules_arc)
     }
 
+    /// Bytes charged to each of the engine's global memory caps now, with the caps
+    /// (`stream.memcap`, `stream.reassembly.memcap`, `app-layer.memcap`,
+    /// `app-layer.hold-memcap`): what a fuzz target or flood test asserts stays within them.
+    pub fn memuse(&self) -> sekisho_engine::MemUse {
+        self.engine.memuse()
+    }
+
     /// Engine counters.
     pub fn stats(&self) -> &Stats {
         self.engine.stats()

@@ -28,6 +28,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("flow.memcap", "bytes, or with kb/mb/gb (e.g. 128mb)"),
     ("flow.max-flows", "count"),
     (
+        "stream.memcap",
+        "size (default 64mb): TCP session state of all flows; a new session past it meets the stream_memcap policy",
+    ),
+    (
         "stream.reassembly.memcap",
         "size (default 64mb): out-of-order bytes buffered by all TCP streams",
     ),
@@ -50,6 +54,10 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     (
         "app-layer.hold-memcap",
         "size (default 64mb): bytes all flows may hold while their protocol is unknown",
+    ),
+    (
+        "app-layer.memcap",
+        "size (default 64mb): parser state of all flows (transactions, recipient lists, headers, command queues, line buffers); a flow past it meets the app_layer_error policy",
     ),
     (
         "app-layer.smtp.server-banner",
@@ -248,8 +256,10 @@ impl Settings {
                 cfg.app_layer.protocol_switches.set(proto, mode);
             }
             ["app-layer", "hold-memcap"] => cfg.app_layer.hold_memcap = size()?,
+            ["app-layer", "memcap"] => cfg.app_layer.memcap = size()?,
             ["flow", "memcap"] => cfg.flow_memcap = size()?,
-            ["stream", "reassembly", "memcap"] => cfg.stream_memcap = size()?,
+            ["stream", "memcap"] => cfg.stream_memcap = size()?,
+            ["stream", "reassembly", "memcap"] => cfg.reassembly_memcap = size()?,
             ["flow", "max-flows"] => cfg.max_flows = Some(num()? as usize),
             ["stream", "midstream"] => cfg.midstream = flag()?,
             ["defrag", "memcap"] => cfg.defrag.memcap = size()?,
@@ -367,6 +377,20 @@ mod tests {
         s.set("app-layer.smtp.server-banner", "false").unwrap();
         s.set("detect.stream-depth", "0").unwrap();
         s.set("detect.established-scope", "both").unwrap();
+        s.set("stream.memcap", "2mb").unwrap();
+        s.set("stream.reassembly.memcap", "3mb").unwrap();
+        s.set("app-layer.memcap", "5mb").unwrap();
+        s.set("stream.memcap-policy", "drop-packet").unwrap();
+        assert_eq!(s.engine.stream_memcap, 2 << 20);
+        assert_eq!(s.engine.reassembly_memcap, 3 << 20);
+        assert_eq!(s.engine.app_layer.memcap, 5 << 20);
+        assert_eq!(
+            s.engine
+                .exceptions
+                .resolve(ExceptionTarget::StreamMemcap, true),
+            ExceptionAction::DropPacket
+        );
+        assert!(s.set("app-layer.memcap", "lots").is_err());
         assert_eq!(s.engine.timeouts.tcp.established, 7);
         assert_eq!(s.engine.max_flows, Some(10));
         assert!(s.engine.midstream);

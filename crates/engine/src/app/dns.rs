@@ -239,6 +239,8 @@ pub struct DnsParser {
     raised: Vec<(u64, &'static str)>,
     new_flow: bool,
     new_txs: u64,
+    /// Estimated heap bytes of the decoded messages not yet logged.
+    kept: usize,
 }
 
 impl DnsParser {
@@ -283,7 +285,22 @@ impl DnsParser {
 
     /// Every message so far (each is complete once decoded).
     pub fn take_done(&mut self) -> Vec<DnsTx> {
+        self.kept = 0;
         self.txs.drain(..).collect()
+    }
+
+    /// Bytes the parser keeps, for the app-layer memcap
+    /// ([`crate::config::AppLayerConfig::memcap`]): the boxed parser, both directions'
+    /// message buffers and the transaction queue by capacity, an estimate of the decoded
+    /// messages not yet logged (their length plus a fixed size per record) and pending
+    /// events. O(1).
+    pub fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<DnsParser>()
+            + 16
+            + self.bufs.iter().map(Vec::capacity).sum::<usize>()
+            + self.txs.capacity() * std::mem::size_of::<DnsTx>()
+            + self.raised.capacity() * std::mem::size_of::<(u64, &'static str)>()
+            + self.kept
     }
 
     /// `len` bytes of `dir` were lost (TCP): the direction stops.
@@ -297,6 +314,11 @@ impl DnsParser {
             Some(t) if self.txs.len() < MAX_LIVE_TXS => {
                 self.next_id += 1;
                 self.new_txs += 1;
+                // Decoded strings are about the message's size (names may expand from
+                // compression pointers, by at most a name per record).
+                let records =
+                    t.queries.len() + t.answers.len() + t.authorities.len() + t.additionals.len();
+                self.kept += msg.len() + records * (std::mem::size_of::<DnsRecord>() + 64);
                 self.txs.push_back(t);
             }
             Some(_) => {}

@@ -46,7 +46,7 @@ impl HoldBudget {
     }
 
     /// Charges `n` bytes if they fit under the cap.
-    fn try_charge(&self, n: usize) -> bool {
+    pub(crate) fn try_charge(&self, n: usize) -> bool {
         let Some(s) = &self.0 else { return true };
         s.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| {
@@ -56,13 +56,13 @@ impl HoldBudget {
     }
 
     /// Charges `n` bytes whatever the cap (a copy that already exists must be counted).
-    fn charge(&self, n: usize) {
+    pub(crate) fn charge(&self, n: usize) {
         if let Some(s) = &self.0 {
             s.used.fetch_add(n, Ordering::Relaxed);
         }
     }
 
-    fn release(&self, n: usize) {
+    pub(crate) fn release(&self, n: usize) {
         if let Some(s) = &self.0 {
             // Saturating: a release never exceeds its charge, but never wrap if it did.
             let _ = s
@@ -71,6 +71,53 @@ impl HoldBudget {
                     Some(u.saturating_sub(n))
                 });
         }
+    }
+}
+
+/// What one flow's parsers keep, charged to the engine's app-layer memcap (a
+/// [`HoldBudget`] of `app-layer.memcap` bytes): moved to the parsers' count after every
+/// chunk they parse, released when dropped (with its flow); a copy (an inline snapshot)
+/// charges its own bytes, so the count is exact whatever path frees it.
+#[derive(Debug, Default)]
+pub(crate) struct Charge {
+    budget: HoldBudget,
+    bytes: usize,
+}
+
+impl Charge {
+    pub(crate) fn new(budget: HoldBudget) -> Self {
+        Charge { budget, bytes: 0 }
+    }
+
+    /// Moves the charge to `now` bytes: O(1). False (charge unchanged) when the growth
+    /// does not fit under the cap.
+    #[inline]
+    pub(crate) fn set(&mut self, now: usize) -> bool {
+        if now > self.bytes {
+            if !self.budget.try_charge(now - self.bytes) {
+                return false;
+            }
+        } else {
+            self.budget.release(self.bytes - now);
+        }
+        self.bytes = now;
+        true
+    }
+}
+
+impl Clone for Charge {
+    fn clone(&self) -> Self {
+        self.budget.charge(self.bytes);
+        Charge {
+            budget: self.budget.clone(),
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
     }
 }
 

@@ -169,9 +169,54 @@ pub struct HttpTx {
     pub response_len: u64,
     /// Anomalies of this transaction.
     pub events: Vec<HttpEvent>,
+    /// What [`HttpTx::heap_bytes`] said when the parser last counted it.
+    kept: usize,
 }
 
 impl HttpTx {
+    /// Heap bytes the transaction keeps (its strings and header lists, each allocation
+    /// with a 16-byte header), for the app-layer memcap. Walks the header lists: computed
+    /// when a head is parsed into the transaction, work of the same order as the parse.
+    fn heap_bytes(&self) -> usize {
+        let v = |b: &Vec<u8>| {
+            if b.capacity() == 0 {
+                0
+            } else {
+                b.capacity() + 16
+            }
+        };
+        let o = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, v);
+        let list = |l: &Vec<(Vec<u8>, Vec<u8>)>| {
+            l.capacity() * std::mem::size_of::<(Vec<u8>, Vec<u8>)>()
+                + l.iter().map(|(n, x)| v(n) + v(x)).sum::<usize>()
+        };
+        [
+            &self.method,
+            &self.uri_raw,
+            &self.uri,
+            &self.protocol,
+            &self.request_line,
+            &self.request_start,
+            &self.request_headers_raw,
+            &self.header_buf,
+            &self.header_names,
+            &self.response_line,
+            &self.stat_code,
+            &self.stat_msg,
+            &self.response_headers_raw,
+            &self.response_header_buf,
+            &self.response_header_names,
+        ]
+        .into_iter()
+        .map(v)
+        .sum::<usize>()
+            + o(&self.host)
+            + o(&self.host_raw)
+            + list(&self.request_headers)
+            + list(&self.response_headers)
+            + self.events.capacity() * std::mem::size_of::<HttpEvent>()
+    }
+
     fn header<'a>(list: &'a [(Vec<u8>, Vec<u8>)], name: &str) -> Option<&'a [u8]> {
         list.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
@@ -276,6 +321,8 @@ pub struct HttpParser {
     saw_request: bool,
     /// The newest transaction has only its request line so far.
     partial: bool,
+    /// Heap bytes of the live transactions (the sum of their `kept`).
+    kept: usize,
 }
 
 impl HttpParser {
@@ -325,6 +372,30 @@ impl HttpParser {
         self.raised.drain(..)
     }
 
+    /// Appends a transaction, counting its heap bytes.
+    fn push_tx(&mut self, mut t: HttpTx) {
+        t.kept = t.heap_bytes();
+        self.kept += t.kept;
+        self.txs.push_back(t);
+    }
+
+    /// Bytes the parser keeps, for the app-layer memcap
+    /// ([`crate::config::AppLayerConfig::memcap`]): the boxed parser, both sides' head
+    /// and line buffers and the transaction queue by capacity, the transactions' heap
+    /// bytes (counted when their heads were parsed) and pending events. O(1).
+    pub fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<HttpParser>()
+            + 16
+            + self
+                .sides
+                .iter()
+                .map(|s| s.head.capacity() + s.line.capacity())
+                .sum::<usize>()
+            + self.txs.capacity() * std::mem::size_of::<HttpTx>()
+            + self.raised.capacity() * std::mem::size_of::<(u64, HttpEvent)>()
+            + self.kept
+    }
+
     /// Removes the complete transactions at the front (all of them when `at_end`).
     pub fn take_done(&mut self, at_end: bool) -> Vec<HttpTx> {
         let mut out = Vec::new();
@@ -333,6 +404,7 @@ impl HttpParser {
                 break;
             }
             if let Some(t) = self.txs.pop_front() {
+                self.kept = self.kept.saturating_sub(t.kept);
                 out.push(t);
             }
             self.resp_idx = self.resp_idx.saturating_sub(1);
@@ -460,7 +532,7 @@ impl HttpParser {
         };
         self.next_id += 1;
         self.new_txs += 1;
-        self.txs.push_back(t);
+        self.push_tx(t);
         self.partial = true;
     }
 
@@ -472,7 +544,10 @@ impl HttpParser {
         }
         // The transaction opened by the request line is completed here, under its id.
         let reuse = if std::mem::take(&mut self.partial) {
-            self.txs.pop_back().map(|t| t.tx_id)
+            self.txs.pop_back().map(|t| {
+                self.kept = self.kept.saturating_sub(t.kept);
+                t.tx_id
+            })
         } else {
             None
         };
@@ -547,7 +622,7 @@ impl HttpParser {
         } else {
             Progress::Body
         };
-        self.txs.push_back(t);
+        self.push_tx(t);
         let idx = self.txs.len() - 1;
         for e in events {
             self.raise(Some(idx), e);
@@ -592,7 +667,7 @@ impl HttpParser {
             };
             self.next_id += 1;
             self.new_txs += 1;
-            self.txs.push_back(t);
+            self.push_tx(t);
             let i = self.txs.len() - 1;
             self.raise(Some(i), HttpEvent::UnsolicitedResponse);
         }
@@ -646,6 +721,9 @@ impl HttpParser {
         } else {
             Progress::Body
         };
+        let now = t.heap_bytes();
+        self.kept = self.kept.saturating_sub(t.kept) + now;
+        t.kept = now;
         for e in events {
             self.raise(Some(idx), e);
         }

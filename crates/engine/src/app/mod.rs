@@ -44,13 +44,22 @@ pub mod registry;
 
 pub use hold::HoldBudget;
 
+/// The engine-wide budgets an [`AppLayer`] charges (cheap to clone: shared handles).
+#[derive(Debug, Clone, Default)]
+pub struct AppBudgets {
+    /// Bytes held while protocols are unknown (`app-layer.hold-memcap`).
+    pub hold: HoldBudget,
+    /// Bytes of parser state (`app-layer.memcap`).
+    pub memcap: HoldBudget,
+}
+
 // The registry's protocol modules and types, at `app::` (e.g. `app::AppProto`).
 pub use registry::*;
 
 use crate::config::{AppLayerConfig, ProtocolMode};
 use crate::event::Direction;
 use detect::{probe, Probe, PROBE_LEN};
-use hold::Held;
+use hold::{Charge, Held};
 
 /// Detection state of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +113,13 @@ pub struct AppLayer {
     prev: Option<Parser>,
     /// Detection gave up because the hold budget was spent (sticky).
     hold_exhausted: bool,
+    /// What the parsers keep, charged to the app-layer memcap.
+    mem: Charge,
+    /// The parsers could not get room under the app-layer memcap: their state was freed
+    /// and the flow parses no more (sticky).
+    memcap_exhausted: bool,
+    /// `memcap_exhausted` was not yet counted ([`AppLayer::take_memcap_hit`]).
+    memcap_unreported: bool,
 }
 
 impl AppLayer {
@@ -116,6 +132,21 @@ impl AppLayer {
     /// As [`AppLayer::new`], charging the bytes held during detection to `budget` (the
     /// engine's, shared by all its flows).
     pub fn with_budget(l4: u8, client_port: u16, server_port: u16, budget: HoldBudget) -> Self {
+        Self::with_budgets(
+            l4,
+            client_port,
+            server_port,
+            &AppBudgets {
+                hold: budget,
+                memcap: HoldBudget::unlimited(),
+            },
+        )
+    }
+
+    /// As [`AppLayer::new`], charging held bytes to `budgets.hold` and the parsers'
+    /// state to `budgets.memcap` (the engine's, shared by all its flows).
+    pub fn with_budgets(l4: u8, client_port: u16, server_port: u16, budgets: &AppBudgets) -> Self {
+        let budget = budgets.hold.clone();
         AppLayer {
             l4,
             client_port,
@@ -128,6 +159,36 @@ impl AppLayer {
             parser: None,
             prev: None,
             hold_exhausted: false,
+            mem: Charge::new(budgets.memcap.clone()),
+            memcap_exhausted: false,
+            memcap_unreported: false,
+        }
+    }
+
+    /// True when the flow's parsers could not get room under the engine's app-layer
+    /// memcap ([`crate::config::AppLayerConfig::memcap`]): their state was freed and the
+    /// flow's bytes are parsed no more, so rules on its buffers cannot be evaluated.
+    pub fn memcap_exhausted(&self) -> bool {
+        self.memcap_exhausted
+    }
+
+    /// True once, the first time after [`AppLayer::memcap_exhausted`] became true (so the
+    /// engine counts each flow once).
+    pub fn take_memcap_hit(&mut self) -> bool {
+        std::mem::take(&mut self.memcap_unreported)
+    }
+
+    /// Charges what the parsers keep now to the app-layer memcap (O(1)); when the growth
+    /// does not fit, frees the parsers' state instead: the flow fails closed.
+    fn account(&mut self) {
+        let now = self.parser.as_ref().map_or(0, Parser::mem_bytes)
+            + self.prev.as_ref().map_or(0, Parser::mem_bytes);
+        if !self.mem.set(now) {
+            self.memcap_exhausted = true;
+            self.memcap_unreported = true;
+            self.parser = None;
+            self.prev = None;
+            self.mem.set(0);
         }
     }
 
@@ -222,6 +283,7 @@ impl AppLayer {
                 }
                 if let Some(parser) = self.parser.as_mut().filter(|q| q.proto() == p) {
                     parser.gap(dir, len);
+                    self.account();
                 }
             }
         }
@@ -390,7 +452,8 @@ impl AppLayer {
         let Some(parser) = self.parser.as_mut().filter(|q| q.proto() == proto) else {
             return;
         };
-        if let Feed::Upgrade(to) = parser.feed(dir, data) {
+        let feed = parser.feed(dir, data);
+        if let Feed::Upgrade(to) = feed {
             self.orig = Some(proto);
             self.proto = to;
             self.dir_proto = [to; 2];
@@ -407,6 +470,7 @@ impl AppLayer {
                 }
             }
         }
+        self.account();
     }
 
     fn fail(&mut self) {

@@ -314,6 +314,18 @@ impl Parser {
         }
     }
 
+    /// Bytes the parser keeps (its state, transactions, queues and buffers), charged to
+    /// the app-layer memcap ([`crate::config::AppLayerConfig::memcap`]). O(1): each
+    /// protocol keeps its count up to date where it stores something.
+    pub fn mem_bytes(&self) -> usize {
+        match self {
+            Parser::Smtp(p) => p.mem_bytes(),
+            Parser::Tls(p) => p.mem_bytes(),
+            Parser::Http(p) => p.mem_bytes(),
+            Parser::Dns(p) => p.mem_bytes(),
+        }
+    }
+
     /// The parser stopped for good (a message it cannot resynchronise after): later bytes
     /// of the flow are not parsed, so rules on its buffers cannot see them.
     pub fn failed(&self) -> bool {

@@ -278,10 +278,32 @@ impl SmtpTx {
         }
     }
 
-    fn keep_header_bytes(&mut self, bytes: &[u8]) {
+    /// Keeps header bytes up to the cap; returns how many were kept.
+    fn keep_header_bytes(&mut self, bytes: &[u8]) -> usize {
         let room = MAX_HEADER_BYTES.saturating_sub(self.message_headers.len());
-        self.message_headers
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let n = bytes.len().min(room);
+        self.message_headers.extend_from_slice(&bytes[..n]);
+        n
+    }
+
+    /// Heap bytes the transaction keeps, as the parser counts them for the app-layer
+    /// memcap ([`SmtpParser::mem_bytes`]): every stored string with an allocator header,
+    /// list entries by their size. Walks the lists: called once per transaction, when it
+    /// leaves the parser.
+    fn heap_bytes(&self) -> usize {
+        let s = |v: &Vec<u8>| v.len() + ALLOC_HEADER;
+        let item = std::mem::size_of::<Vec<u8>>();
+        self.helo.as_ref().map_or(0, s)
+            + self.mail_from.as_ref().map_or(0, s)
+            + self.rcpt_to.iter().map(|v| s(v) + item).sum::<usize>()
+            + self
+                .auth_mechanisms
+                .iter()
+                .map(|v| s(v) + item)
+                .sum::<usize>()
+            + self.message_headers.len()
+            + self.commands.len() * std::mem::size_of::<CommandRecord>()
+            + self.events.len() * std::mem::size_of::<SmtpEvent>()
     }
 }
 
@@ -646,6 +668,9 @@ pub struct SmtpParser {
     rcpt_rejected: u64,
     /// Replies with a well-formed code outside Suricata's table ([`ReplyCode::Unknown`]).
     unknown_replies: u64,
+    /// Heap bytes the live transactions keep ([`SmtpTx::heap_bytes`]), kept up to date
+    /// where they store something, so [`SmtpParser::mem_bytes`] is O(1).
+    heap: usize,
 }
 
 impl Default for SmtpParser {
@@ -692,10 +717,15 @@ fn parse_bdat(line: &[u8]) -> Option<(u64, bool)> {
     Some((size, last))
 }
 
-/// Records `ev` on `t` (up to [`MAX_EVENTS_PER_TX`]) and, when kept, as newly raised.
-fn tx_event(t: &mut SmtpTx, raised: &mut Vec<(u64, SmtpEvent)>, ev: SmtpEvent) {
+/// Allocator header counted per stored string (glibc: 16 bytes).
+const ALLOC_HEADER: usize = 16;
+
+/// Records `ev` on `t` (up to [`MAX_EVENTS_PER_TX`]) and, when kept, as newly raised;
+/// `heap` counts the stored event.
+fn tx_event(t: &mut SmtpTx, raised: &mut Vec<(u64, SmtpEvent)>, ev: SmtpEvent, heap: &mut usize) {
     if t.events.len() < MAX_EVENTS_PER_TX {
         t.events.push(ev);
+        *heap += std::mem::size_of::<SmtpEvent>();
         // Suricata's SMTP parser has no such event (the failure is a parser error only),
         // so it is never logged as an anomaly.
         if raised.len() < MAX_RAISED && ev != SmtpEvent::TooManyTransactions {
@@ -768,7 +798,35 @@ impl SmtpParser {
             auth_failures: 0,
             rcpt_rejected: 0,
             unknown_replies: 0,
+            heap: 0,
         }
+    }
+
+    /// Bytes the parser keeps, for the app-layer memcap
+    /// ([`crate::config::AppLayerConfig::memcap`]): the boxed parser itself, its
+    /// transaction and command queues and line buffers by allocated capacity, the
+    /// transactions' stored strings and lists ([`SmtpTx::heap_bytes`]) and the pending
+    /// event lists. O(1).
+    pub fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<SmtpParser>()
+            + ALLOC_HEADER
+            + self.txs.capacity() * std::mem::size_of::<SmtpTx>()
+            + self.queue.capacity() * std::mem::size_of::<QueueEntry>()
+            + self.client.buf.capacity()
+            + self.server.buf.capacity()
+            + self
+                .helo
+                .as_ref()
+                .map_or(0, |h| h.capacity() + ALLOC_HEADER)
+            + self.conn_events.capacity() * std::mem::size_of::<SmtpEvent>()
+            + self.raised.capacity() * std::mem::size_of::<(u64, SmtpEvent)>()
+            + self.updated.capacity() * std::mem::size_of::<u64>()
+            + self.heap
+    }
+
+    /// Stops counting a transaction that leaves the parser.
+    fn forget(&mut self, tx: &SmtpTx) {
+        self.heap = self.heap.saturating_sub(tx.heap_bytes());
     }
 
     /// AUTH exchanges the server answered 535 so far (a failed login; the credentials are
@@ -844,8 +902,9 @@ impl SmtpParser {
         }
         let mut done = Vec::new();
         let mut keep = VecDeque::with_capacity(self.txs.len());
-        for tx in self.txs.drain(..) {
+        for tx in std::mem::take(&mut self.txs) {
             if tx.is_complete() {
+                self.forget(&tx);
                 done.push(tx);
             } else {
                 keep.push_back(tx);
@@ -857,6 +916,7 @@ impl SmtpParser {
 
     /// Remove and return all live transactions (flow end).
     pub fn take_all(&mut self) -> Vec<SmtpTx> {
+        self.heap = 0;
         self.txs.drain(..).collect()
     }
 
@@ -953,7 +1013,7 @@ impl SmtpParser {
             self.touch(id);
         }
         match tx.and_then(|id| self.txs.iter_mut().find(|t| t.tx_id == id)) {
-            Some(t) => tx_event(t, &mut self.raised, ev),
+            Some(t) => tx_event(t, &mut self.raised, ev, &mut self.heap),
             None => {
                 if self.conn_events.len() < MAX_EVENTS_PER_TX {
                     self.conn_events.push(ev);
@@ -1000,7 +1060,8 @@ impl SmtpParser {
                     let carried = std::mem::take(&mut self.client.buf);
                     if state.headers && !carried.is_empty() {
                         if let Some(t) = self.tx_mut(tx) {
-                            t.keep_header_bytes(&carried);
+                            let n = t.keep_header_bytes(&carried);
+                            self.heap += n;
                         }
                     }
                     for b in carried {
@@ -1009,10 +1070,15 @@ impl SmtpParser {
                     let (used, ended, long, hdr) = state.scan(&data[pos..]);
                     self.touch(tx);
                     if let Some(t) = self.txs.iter_mut().find(|t| t.tx_id == tx) {
-                        t.keep_header_bytes(&data[pos..pos + hdr]);
+                        self.heap += t.keep_header_bytes(&data[pos..pos + hdr]);
                         t.data_len += used as u64;
                         for _ in 0..long {
-                            tx_event(t, &mut self.raised, SmtpEvent::TruncatedLine);
+                            tx_event(
+                                t,
+                                &mut self.raised,
+                                SmtpEvent::TruncatedLine,
+                                &mut self.heap,
+                            );
                         }
                     }
                     pos += used;
@@ -1134,6 +1200,7 @@ impl SmtpParser {
         }
         let id = self.next_tx_id;
         self.next_tx_id += 1;
+        self.heap += self.helo.as_ref().map_or(0, |h| h.len() + ALLOC_HEADER);
         self.txs.push_back(SmtpTx::new(id, self.helo.clone()));
         self.cur = Some(id);
         self.touch(id);
@@ -1162,6 +1229,7 @@ impl SmtpParser {
                     offset: line.offset,
                     len: line.bytes.len(),
                 });
+                self.heap += std::mem::size_of::<CommandRecord>();
             } else {
                 t.records_truncated = true;
             }
@@ -1244,7 +1312,10 @@ impl SmtpParser {
             if self.helo.is_none() {
                 let h = token(l, 4);
                 for t in self.txs.iter_mut() {
-                    t.helo = Some(h.clone());
+                    self.heap += h.len() + ALLOC_HEADER;
+                    if let Some(old) = t.helo.replace(h.clone()) {
+                        self.heap = self.heap.saturating_sub(old.len() + ALLOC_HEADER);
+                    }
                 }
                 self.helo = Some(h);
             } else {
@@ -1257,14 +1328,17 @@ impl SmtpParser {
         } else if has_prefix(l, b"mail from") {
             kind = CommandKind::MailFrom;
             let v = token(l, 9);
+            let mut added = 0;
             let dup = match self.tx_mut(tx) {
                 Some(t) if t.mail_from.is_none() => {
+                    added = v.len() + ALLOC_HEADER;
                     t.mail_from = Some(v);
                     false
                 }
                 Some(_) => true,
                 None => false,
             };
+            self.heap += added;
             if dup {
                 self.event(Some(tx), SmtpEvent::DuplicateFields);
             }
@@ -1272,14 +1346,17 @@ impl SmtpParser {
         } else if has_prefix(l, b"rcpt to") {
             kind = CommandKind::RcptTo;
             let v = token(l, 7);
+            let mut added = 0;
             if let Some(t) = self.tx_mut(tx) {
                 let held: usize = t.rcpt_to.iter().map(Vec::len).sum();
                 if t.rcpt_to.len() < MAX_RCPT_PER_TX && held + v.len() <= MAX_RCPT_BYTES_PER_TX {
+                    added = v.len() + ALLOC_HEADER + std::mem::size_of::<Vec<u8>>();
                     t.rcpt_to.push(v);
                 } else {
                     t.records_truncated = true;
                 }
             }
+            self.heap += added;
             self.push(Pending::Rcpt, Some(tx));
         } else if has_prefix(l, b"rset") {
             kind = CommandKind::Rset;
@@ -1294,11 +1371,14 @@ impl SmtpParser {
                 // Mechanism only: the initial response (credentials) after
                 // it is never stored.
                 let mech = token(l, 4);
+                let mut added = 0;
                 if let Some(t) = self.tx_mut(tx) {
                     if t.auth_mechanisms.len() < 16 {
+                        added = mech.len() + ALLOC_HEADER + std::mem::size_of::<Vec<u8>>();
                         t.auth_mechanisms.push(mech);
                     }
                 }
+                self.heap += added;
                 self.in_auth = true;
             }
             // A line of an AUTH exchange (the command or a continuation) is answered as
@@ -1323,6 +1403,7 @@ impl SmtpParser {
                     offset,
                     len,
                 });
+                self.heap += std::mem::size_of::<CommandRecord>();
             } else {
                 t.records_truncated = true;
             }
@@ -1710,6 +1791,40 @@ mod app_layer_tests {
     use crate::config::AppLayerConfig;
     use crate::event::Direction;
     use Direction::{ToClient, ToServer};
+
+    /// The O(1) count ([`SmtpParser::mem_bytes`]) agrees with a walk of the live
+    /// transactions at every step, and drops back when they leave the parser.
+    #[test]
+    fn kept_bytes_are_counted_incrementally_and_released() {
+        use super::{SmtpParser, SmtpTx};
+        let mut p = SmtpParser::new();
+        let walk = |p: &SmtpParser| p.txs.iter().map(SmtpTx::heap_bytes).sum::<usize>();
+        let empty = p.mem_bytes();
+        p.to_client(b"220 mx ESMTP\r\n");
+        p.to_server(b"EHLO c.example\r\nAUTH PLAIN xyz\r\n");
+        assert_eq!(p.heap, walk(&p));
+        p.to_client(b"250 hi\r\n235 ok\r\n");
+        p.to_server(b"MAIL FROM:<a@example.com>\r\n");
+        for i in 0..200 {
+            p.to_server(format!("RCPT TO:<user{i}@example.net>\r\n").as_bytes());
+            assert_eq!(p.heap, walk(&p));
+        }
+        p.to_server(b"DATA\r\n");
+        p.to_client(b"250 ok\r\n");
+        for _ in 0..200 {
+            p.to_client(b"250 ok\r\n");
+        }
+        p.to_client(b"354 go\r\n");
+        p.to_server(b"From: a@example.com\r\nTo: b@example.net\r\n\r\nbody\r\n.\r\n");
+        assert_eq!(p.heap, walk(&p));
+        assert!(p.mem_bytes() > empty + 200 * 40, "{}", p.mem_bytes());
+        p.to_client(b"250 queued\r\n");
+        let done = p.take_complete();
+        assert_eq!(done.len(), 1);
+        assert_eq!(p.heap, walk(&p));
+        let _ = p.take_all();
+        assert_eq!(p.heap, 0);
+    }
 
     fn cfg(banner: bool) -> AppLayerConfig {
         AppLayerConfig {

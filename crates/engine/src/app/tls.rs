@@ -335,9 +335,70 @@ pub struct TlsParser {
     raised: Vec<TlsEvent>,
     new_flow: bool,
     new_tx: bool,
+    /// Heap bytes of `tx`, counted after each handshake message.
+    kept: usize,
+}
+
+/// Heap bytes of the session's stored fields (certificates, lists, strings), each
+/// allocation with a 16-byte header, for the app-layer memcap.
+fn tx_heap(t: &TlsTx) -> usize {
+    let v = |n: usize| if n == 0 { 0 } else { n + 16 };
+    let s = |x: &String| v(x.capacity());
+    let vv =
+        |l: &Vec<Vec<u8>>| v(l.capacity() * 24) + l.iter().map(|b| v(b.capacity())).sum::<usize>();
+    let cert = t.cert.as_ref().map_or(0, |c| {
+        [
+            &c.subject,
+            &c.issuer,
+            &c.serial,
+            &c.fingerprint,
+            &c.not_before,
+            &c.not_after,
+        ]
+        .into_iter()
+        .map(s)
+        .sum::<usize>()
+            + c.san
+                .iter()
+                .chain(&c.common_names)
+                .map(|x| s(x) + 24)
+                .sum::<usize>()
+    });
+    v(t.ciphers.capacity() * 2)
+        + v(t.extensions.capacity() * 2)
+        + v(t.groups.capacity() * 2)
+        + v(t.point_formats.capacity())
+        + v(t.sig_algs.capacity() * 2)
+        + v(t.versions.capacity() * 2)
+        + v(t.server_extensions.capacity() * 2)
+        + t.sni.as_ref().map_or(0, |x| v(x.capacity()))
+        + vv(&t.alpn)
+        + vv(&t.server_alpn)
+        + vv(&t.certs)
+        + t.ja3.as_ref().map_or(0, |(a, b)| s(a) + s(b))
+        + t.ja3s.as_ref().map_or(0, |(a, b)| s(a) + s(b))
+        + t.ja4.as_ref().map_or(0, s)
+        + cert
+        + v(t.events.capacity() * std::mem::size_of::<TlsEvent>())
 }
 
 impl TlsParser {
+    /// Bytes the parser keeps, for the app-layer memcap
+    /// ([`crate::config::AppLayerConfig::memcap`]): the boxed parser, both directions'
+    /// record-header and handshake buffers by capacity, the session's stored fields
+    /// (counted after each handshake message) and pending events. O(1).
+    pub fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<TlsParser>()
+            + 16
+            + self
+                .dirs
+                .iter()
+                .map(|d| d.hdr.capacity() + d.hs.capacity())
+                .sum::<usize>()
+            + self.raised.capacity() * std::mem::size_of::<TlsEvent>()
+            + self.kept
+    }
+
     /// A parser for a new flow.
     pub fn new() -> Self {
         TlsParser {
@@ -570,6 +631,7 @@ impl TlsParser {
             }
             let msg = std::mem::take(&mut self.dirs[di].hs);
             self.handshake_message(dir, &msg);
+            self.kept = tx_heap(&self.tx);
             if chunk.is_empty() {
                 return;
             }

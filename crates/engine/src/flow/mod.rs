@@ -224,9 +224,18 @@ pub(crate) struct Flow {
     /// An exception policy passed the rest of the flow (`pass-flow`, `bypass`): later
     /// packets are accepted without inspection.
     pub bypass: bool,
+    /// A TCP flow whose session could not be allocated under `stream.memcap`: it has no
+    /// `tcp` session, and the `stream_memcap` exception policy applies to its packets.
+    pub ssn_refused: bool,
 }
 
 impl Flow {
+    /// Gives a flow refused a session earlier its session (the caller charged it).
+    pub fn grant_session(&mut self) {
+        self.tcp = Some(Box::new(TcpSession::new()));
+        self.ssn_refused = false;
+    }
+
     /// Direction of a packet from `src`/`sport`.
     pub fn direction_of(&self, src: IpAddr, sport: u16) -> Direction {
         if src == self.client_ip && sport == self.client_port {
@@ -595,6 +604,62 @@ const ALLOC_OVERHEAD: usize = 16;
 /// Reassembly buffers are counted by `stream_memcap`, app-layer state by its own caps.
 pub const FLOW_HEAP_BYTES: usize = std::mem::size_of::<TcpSession>() + ALLOC_OVERHEAD;
 
+/// Bytes one TCP session takes, charged to `stream.memcap` ([`SessionBudget`]): its boxed
+/// [`TcpSession`] (both directions' reassembler state is inline in it) with the
+/// allocator's header, plus each direction's delivered-byte history when one is kept
+/// (`retain_delivered`: up to twice that per direction). Out-of-order segment data is not
+/// part of it: that is the reassembly budget's (`stream.reassembly.memcap`).
+pub fn session_bytes(reassembly: &crate::reassembly::ReassemblyConfig) -> usize {
+    let history = match reassembly.retain_delivered {
+        0 => 0,
+        n => n.saturating_mul(2).saturating_add(ALLOC_OVERHEAD),
+    };
+    (std::mem::size_of::<TcpSession>() + ALLOC_OVERHEAD).saturating_add(history.saturating_mul(2))
+}
+
+/// The engine's TCP session budget (Suricata's `stream.memcap`): every TCP flow's session
+/// is charged [`session_bytes`] when it is created and released when its flow ends. A
+/// session that does not fit is not created (the flow is [`Flow::ssn_refused`]).
+#[derive(Debug, Clone)]
+pub(crate) struct SessionBudget {
+    limit: usize,
+    used: usize,
+    per_session: usize,
+}
+
+impl SessionBudget {
+    pub fn new(limit: usize, per_session: usize) -> Self {
+        SessionBudget {
+            limit,
+            used: 0,
+            per_session,
+        }
+    }
+
+    /// Charges one session if it fits under the limit.
+    #[inline]
+    pub fn try_reserve(&mut self) -> bool {
+        match self.used.checked_add(self.per_session) {
+            Some(t) if t <= self.limit => {
+                self.used = t;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Releases one session's charge.
+    #[inline]
+    pub fn release(&mut self) {
+        self.used = self.used.saturating_sub(self.per_session);
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
 /// Memory of the table itself that does not scale with its cap: the evicted-flow memory
 /// ([`EVICTED_MEMORY`] key hashes in a set and a queue, at the set's worst load).
 const TABLE_FIXED_BYTES: usize = EVICTED_MEMORY * (8 * 16 / 7 + 1) + EVICTED_MEMORY * 8;
@@ -790,11 +855,14 @@ impl FlowTable {
         ((sec << 48) | (usec << 32) | u64::from(h)) & 0x7_ffff_ffff_ffff
     }
 
-    /// Inserts a new flow for a packet; the caller made room (len < cap).
-    pub fn insert(&mut self, key: FlowKey, p: &Packet<'_>, ts: Timestamp) -> u32 {
+    /// Inserts a new flow for a packet; the caller made room (len < cap). A TCP flow gets
+    /// its session when `session` is true (the caller charged it to the stream memcap),
+    /// else it is marked [`Flow::ssn_refused`].
+    pub fn insert(&mut self, key: FlowKey, p: &Packet<'_>, ts: Timestamp, session: bool) -> u32 {
         let mut client = (p.src, p.src_port);
         let mut server = (p.dst, p.dst_port);
         let mut tcp = None;
+        let mut ssn_refused = false;
         let mut icmp = None;
         match p.transport {
             Transport::Tcp(info) => {
@@ -810,7 +878,11 @@ impl FlowTable {
                 if syn == synack || (no_syn && from_server_port) {
                     std::mem::swap(&mut client, &mut server);
                 }
-                tcp = Some(Box::new(TcpSession::new()));
+                if session {
+                    tcp = Some(Box::new(TcpSession::new()));
+                } else {
+                    ssn_refused = true;
+                }
             }
             Transport::Icmp { icmp_type, code } => icmp = Some((icmp_type, code)),
             Transport::Udp | Transport::Other => {}
@@ -837,6 +909,7 @@ impl FlowTable {
             established: false,
             exceptions: Vec::new(),
             bypass: false,
+            ssn_refused,
         };
         let idx = match self.free.pop() {
             Some(i) => {
