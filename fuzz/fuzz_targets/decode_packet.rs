@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
             timeout_secs: 5,
         },
         stream_memcap: 256 * 1024,
+        reassembly_memcap: 256 * 1024,
         max_queued_events: 1024,
         ..EngineConfig::default()
     };

@@ -36,10 +36,12 @@ const DISALLOWED: &[u8] = b"RCPT TO:<b@yahoo.example>";
 /// fill them: a few out-of-order segments fill the reassembly budget, a few never-completed
 /// fragments the defrag budget. The flow memcap is [`flow_memcap`]: the smallest that
 /// fits [`TABLE`] flows.
-const CAPS: [(&str, &str, usize); 3] = [
+const CAPS: [(&str, &str, usize); 5] = [
     ("stream.reassembly.memcap", "4kb", 4 << 10),
     ("defrag.memcap", "2kb", 2 << 10),
     ("app-layer.hold-memcap", "2kb", 2 << 10),
+    ("stream.memcap", "2kb", 2 << 10),
+    ("app-layer.memcap", "16kb", 16 << 10),
 ];
 
 /// What may be allocated beyond the caps: per-flow SMTP parser state and detection
@@ -426,6 +428,18 @@ fuzz_target!(|data: &[u8]| {
                     }
                 }
                 while sensor.poll_transmit().is_some() {}
+                // Each cap on its own, as the engine accounts it (exact between packets;
+                // the app layer may pass its cap by one chunk's growth before the flow's
+                // parser state is freed, so it is checked after the packet).
+                let m = sensor.memuse();
+                for (name, used, limit) in [
+                    ("stream.memcap", m.stream, m.stream_limit),
+                    ("stream.reassembly.memcap", m.reassembly, m.reassembly_limit),
+                    ("app-layer.memcap", m.app_layer, m.app_layer_limit),
+                    ("app-layer.hold-memcap", m.hold, m.hold_limit),
+                ] {
+                    assert!(used <= limit, "{name}: {used} bytes charged, over {limit}");
+                }
                 let grown = LIVE.load(Ordering::Relaxed) - base;
                 if report && grown > PEAK.fetch_max(grown, Ordering::Relaxed) {
                     eprintln!("peak growth {grown} bytes (bound {bound})");

@@ -810,9 +810,9 @@ impl Firewall {
                 match self.eval_hook(p, fw, si, at, payload, &views, scratch, out) {
                     HookResult::Accepted => {}
                     HookResult::TxAccepted => {
-                        // The transaction's hooks in both directions: sekisho's firewall
-                        // protocols (SMTP, TLS, HTTP) each carry request and response in
-                        // one transaction (suricata-verify ruletype-firewall-21 accepts the
+                        // The transaction's hooks in both directions: each of sekisho's
+                        // firewall protocols carries request and response in one
+                        // transaction (suricata-verify ruletype-firewall-21 accepts the
                         // response of a GET accepted by `accept:tx` at request_line).
                         fw.txs[si].tx_accepted = [true; 2];
                         break;

@@ -800,9 +800,9 @@ impl<I: Inspector> Parts<'_, I> {
         // A flow dropped inline logs no transaction still open at its end, as Suricata
         // does (no end-of-flow pass runs for a dropped flow): the transaction the drop cut
         // short is named by the alert and drop records, and was never delivered
-        // (suricata-verify ruletype-firewall-123..136: no `smtp` record for the blocked
-        // message; threshold-config-rate-filter-drop-hostdst: no `http` record for a flow a
-        // rate filter dropped).
+        // (suricata-verify ruletype-firewall-123..136: no transaction record for the blocked
+        // message; threshold-config-rate-filter-drop-hostdst: none for a flow a rate filter
+        // dropped).
         if flow.action != Some(FlowAction::Drop) {
             queue_app_txs(self.cx.events, self.cx.stats, &mut flow, now, 0, true);
         }
