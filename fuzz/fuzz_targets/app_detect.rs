@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         max_detect_bytes: usize::from(lim & 0x0f) * 16,
         max_hold_bytes: usize::from(lim >> 4) * 64,
         hold_memcap: usize::from(sel >> 6) * 256,
+        ..AppLayerConfig::default()
     };
     // A small engine-wide hold budget (0..768 bytes, from `sel`), so refusals are reached;
     // invariant: the budget's count is exactly what the flow still holds, 0 once dropped.

@@ -93,6 +93,11 @@ impl Charge {
     /// does not fit under the cap.
     #[inline]
     pub(crate) fn set(&mut self, now: usize) -> bool {
+        // The common case (a body segment, a chunk that kept nothing new): no atomic
+        // read-modify-write on the shared budget.
+        if now == self.bytes {
+            return true;
+        }
         if now > self.bytes {
             if !self.budget.try_charge(now - self.bytes) {
                 return false;
