@@ -349,7 +349,7 @@ fn loophole_bad_midstream_value_is_reported() {
     });
     assert_eq!(
         s.outcome("midstream-bad"),
-        "SKIP midstream-bad: --set stream.midstream=maybe: expected true or false"
+        "SKIP midstream-bad: --set stream.midstream=maybe: expected true or false (also yes/no, on/off, 1/0)"
     );
     // Control: the same case with a boolean still runs and passes.
     s.case("midstream-yes", |y| {

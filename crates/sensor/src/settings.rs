@@ -197,10 +197,11 @@ impl Settings {
         let size = || {
             parse_size(value).ok_or_else(|| err("expected a size such as 134217728, 128mb or 1gb"))
         };
-        let flag = || match value {
-            "true" | "yes" | "1" => Ok(true),
-            "false" | "no" | "0" => Ok(false),
-            _ => Err(err("expected true or false")),
+        // Suricata's spellings of a boolean (its ConfValIsTrue / ConfValIsFalse), any case.
+        let flag = || match value.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Ok(true),
+            "false" | "no" | "off" | "0" => Ok(false),
+            _ => Err(err("expected true or false (also yes/no, on/off, 1/0)")),
         };
         let cfg = &mut self.engine;
         let parts: Vec<&str> = key.split('.').collect();
@@ -374,6 +375,11 @@ mod tests {
         s.set("flow-timeouts.tcp.established", "7").unwrap();
         s.set("flow.max-flows", "10").unwrap();
         s.set("stream.midstream", "yes").unwrap();
+        s.set("decoder.vxlan.enabled", "Off").unwrap();
+        assert!(!s.engine.vxlan);
+        s.set("decoder.vxlan.enabled", "on").unwrap();
+        assert!(s.engine.vxlan);
+        assert!(s.set("decoder.vxlan.enabled", "maybe").is_err());
         s.set("app-layer.smtp.server-banner", "false").unwrap();
         s.set("detect.stream-depth", "0").unwrap();
         s.set("detect.established-scope", "both").unwrap();
