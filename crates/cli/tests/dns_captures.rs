@@ -19,20 +19,6 @@ fn capture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/captures/names/dns.pcap")
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is required (apt-get install tshark)");
-        }
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
-
 /// Fields tshark shows per DNS message; a field with several occurrences is a `Vec`.
 const FIELDS: &[&str] = &[
     "dns.id",
@@ -165,7 +151,7 @@ fn record(evs: &[Value], id: u64, response: bool) -> &Value {
 
 #[test]
 fn dns_records_equal_tshark_for_dnsmasq_and_unbound() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let rows = tshark_rows(&capture());
@@ -302,7 +288,7 @@ fn dns_records_equal_tshark_for_dnsmasq_and_unbound() {
 /// The header keywords alert on exactly the messages tshark shows with those values.
 #[test]
 fn dns_opcode_rcode_rrtype_keywords_match_tshark() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let rows = tshark_rows(&capture());

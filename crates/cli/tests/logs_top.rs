@@ -18,20 +18,6 @@ fn capture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is required (apt-get install tshark)");
-        }
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
-
 /// tshark's values of `field` in packets matching `filter`, counted (lower-cased when
 /// `lower`).
 fn tshark_counts(
@@ -122,7 +108,7 @@ fn rows(json: &str) -> (Value, BTreeMap<String, u64>) {
 
 #[test]
 fn top_snis_hosts_and_dns_names_equal_tshark_counts() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -25,20 +25,6 @@ fn capture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is required (apt-get install tshark)");
-        }
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
-
 /// tshark's fields for packets matching `filter`, one `Vec` per packet.
 fn tshark(file: &Path, filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
     let mut cmd = Command::new("tshark");
@@ -112,7 +98,7 @@ fn version_name(hex: &str) -> &'static str {
 
 #[test]
 fn tls_records_match_tshark() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = capture("tls.pcap");
@@ -236,7 +222,7 @@ fn tls_records_match_tshark() {
 
 #[test]
 fn split_client_hello_spans_segments() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     // The fixture's point: tshark needs three segments to reassemble this ClientHello.
@@ -427,7 +413,7 @@ fn http_records(evs: &[Value]) -> Vec<(u64, u64, Value)> {
 
 #[test]
 fn http_records_match_tshark() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = capture("http.pcap");
@@ -568,7 +554,7 @@ fn http_and_tls_allowlist_inline() {
 /// one `dns` v3 record per message, equal to tshark's dissection.
 #[test]
 fn dns_records_match_tshark() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -705,7 +691,7 @@ fn client_hello_without_sni_is_an_event() {
 /// `CN=mail.cn.test`). Over TLS 1.3 the certificate is encrypted: nothing is raised.
 #[test]
 fn sni_not_covered_by_the_certificate_is_an_event() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = capture("tls-certs.pcap");
@@ -768,7 +754,7 @@ fn sni_not_covered_by_the_certificate_is_an_event() {
 /// JA3 and version equal tshark's; the flow is `tls`, was `smtp`; TLS rules match it.
 #[test]
 fn starttls_hands_the_session_to_tls() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -28,17 +28,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("-v")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        sekisho_testutil::missing::<()>("tshark (apt-get install tshark)", Path::new("tshark"));
-    }
-    ok
-}
-
 /// `tshark -r FILE [-Y FILTER] -T fields -e F...` with checksum validation on, one row per
 /// packet, each field's occurrences joined by `,`.
 fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
@@ -144,7 +133,7 @@ const REJECT_MALLORY: &str = r#"reject smtp any any -> any any (msg:"recipient n
 
 #[test]
 fn reject_resets_the_sender_at_the_sequence_number_it_expects() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let cap = smtp_capture("swaks-plain-disallowed.pcap");
@@ -176,7 +165,7 @@ fn reject_resets_the_sender_at_the_sequence_number_it_expects() {
 
 #[test]
 fn a_retransmitted_offending_segment_is_reset_once() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let cap = smtp_capture("retransmit-rcpt.pcap");
@@ -208,7 +197,7 @@ fn a_retransmitted_offending_segment_is_reset_once() {
 
 #[test]
 fn rejectboth_resets_each_side_at_its_expected_sequence_number() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let cap = smtp_capture("swaks-plain-disallowed.pcap");
@@ -255,7 +244,7 @@ fn rejectboth_resets_each_side_at_its_expected_sequence_number() {
 
 #[test]
 fn reject_on_udp_answers_each_query_with_icmp_port_unreachable_quoting_it() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let cap = root().join("tests/fixtures/captures/real-eth.pcap");

@@ -27,20 +27,6 @@ fn capture() -> PathBuf {
         .join("../../tests/fixtures/captures/reorder/http-reorder.pcap")
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is required (apt-get install tshark)");
-        }
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
-
 /// `(stream, from server, seq, len, tsval)` of every TCP segment, by tshark.
 fn segments(file: &Path) -> Vec<(u32, bool, u64, u64, u64)> {
     let out = Command::new("tshark")
@@ -65,7 +51,7 @@ fn segments(file: &Path) -> Vec<(u32, bool, u64, u64, u64)> {
 
 #[test]
 fn reordered_downloads_pass_inline() {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let pcap = capture();

@@ -22,20 +22,6 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("tshark is required (apt-get install tshark)");
-        }
-        eprintln!("skipping: tshark not installed");
-    }
-    ok
-}
-
 fn key(proto: &str, a: &str, b: &str) -> ((String, String, String), bool) {
     if a <= b {
         ((proto.to_string(), a.to_string(), b.to_string()), false)
@@ -197,7 +183,7 @@ fn sekisho_flows(file: &PathBuf) -> Conv {
 }
 
 fn check(name: &str) {
-    if !have_tshark() {
+    if !sekisho_testutil::lab::require_tool("tshark") {
         return;
     }
     let file = fixture(name);

@@ -75,16 +75,19 @@ pub fn require_tools(tools: &[&str]) -> bool {
         )
         .is_some();
     }
-    for t in tools {
-        if which(t).is_none() {
-            return crate::missing::<()>(
-                &format!("tool `{t}` (apt packages: scripts/test.sh)"),
-                Path::new(t),
-            )
-            .is_some();
-        }
-    }
-    true
+    tools.iter().all(|t| require_tool(t))
+}
+
+/// True when `tool` is installed (root or not); otherwise reports it through
+/// [`crate::missing`] (a failure in CI, a `SKIP` elsewhere) and returns false. For tests that
+/// only read with a tool (tshark over a capture) and need no namespaces.
+pub fn require_tool(tool: &str) -> bool {
+    which(tool).is_some()
+        || crate::missing::<()>(
+            &format!("tool `{tool}` (apt packages: scripts/test.sh)"),
+            Path::new(tool),
+        )
+        .is_some()
 }
 
 /// Runs a command to completion, capturing its output.
