@@ -1150,11 +1150,9 @@ impl<I: Inspector> Cx<'_, I> {
                 sess.state,
                 TcpState::None | TcpState::Closed | TcpState::TimeWait
             )
-            && sess.streams[dir.index()].as_ref().is_some_and(|s| {
-                // After its FIN the sender's next sequence number is one further.
-                let fin = u32::from(s.fin_offset().is_some());
-                info.seq != s.next_seq().wrapping_add(fin)
-            })
+            && sess.streams[dir.index()]
+                .as_ref()
+                .is_some_and(|s| info.seq != s.expected_seq())
         {
             self.push_stream_event("rst_invalid_seq", ts, pkt_num, flow_id, dir);
             return ControlFlow::Break(
@@ -1202,13 +1200,9 @@ impl<I: Inspector> Cx<'_, I> {
                 .wrapping_add(pkt.payload.len() as u32)
                 .wrapping_add(u32::from(info.flags & tcp_flags::FIN != 0));
             let brings_new = flow.tcp.as_ref().is_none_or(|t| {
-                t.streams[dir.index()].as_ref().is_none_or(|s| {
-                    // After its FIN the sender's next sequence number is one further.
-                    let next = s
-                        .next_seq()
-                        .wrapping_add(u32::from(s.fin_offset().is_some()));
-                    (end.wrapping_sub(next) as i32) > 0
-                })
+                t.streams[dir.index()]
+                    .as_ref()
+                    .is_none_or(|s| (end.wrapping_sub(s.expected_seq()) as i32) > 0)
             });
             if !brings_new {
                 return ControlFlow::Break(Verdict::Accept);

@@ -591,6 +591,14 @@ impl StreamReassembler {
         self.seq_at(self.delivered)
     }
 
+    /// Sequence number the sender uses next: [`Self::next_seq`], one further once its FIN
+    /// was seen (a FIN takes a sequence number). Where a RST must land, and where new data
+    /// would start.
+    pub fn expected_seq(&self) -> u32 {
+        self.next_seq()
+            .wrapping_add(u32::from(self.fin_offset().is_some()))
+    }
+
     /// Accounted bytes of buffered out-of-order data (payload + per-run overhead).
     pub fn buffered_memory(&self) -> usize {
         self.mem
