@@ -143,3 +143,82 @@ fn unknown_protocol_or_value_is_refused() {
         );
     }
 }
+
+/// `sekisho replay --mode inline` over `http.pcap` with `rules` and `args`: (exit success,
+/// stderr, EVE records).
+fn replay_rules(rules: &str, args: &[&str]) -> (bool, String, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("switch.rules");
+    std::fs::write(&path, rules).unwrap();
+    let out_dir = dir.path().join("out");
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .args(["replay", "--mode", "inline", "--rules"])
+        .arg(&path)
+        .args(args)
+        .arg("--out")
+        .arg(&out_dir)
+        .arg(capture("http.pcap"))
+        .output()
+        .unwrap();
+    let recs = std::fs::read_to_string(out_dir.join("eve.json"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        recs,
+    )
+}
+
+/// A rule that needs a protocol switched off (or a buffer of one only detected) could load and
+/// then never match: a drop rule would silently stop dropping. Such rules are not loaded and
+/// say why; a drop rule among them fails the load unless `--allow-unsupported`.
+#[test]
+fn rules_needing_a_switched_off_parser_are_refused_not_silently_dead() {
+    let drop_host =
+        "drop http any any -> any any (msg:\"host\"; http.host; content:\"www.sekisho.test\"; sid:1;)\n";
+    // Parsed: the drop rule works on the real capture.
+    let (ok, err, recs) = replay_rules(drop_host, &[]);
+    assert!(ok, "{err}");
+    assert!(
+        recs.iter()
+            .any(|r| r["event_type"] == "drop" || r["alert"]["action"] == "blocked"),
+        "the rule drops with the parser on: {err}"
+    );
+    for (mode, want) in [
+        (
+            "detection-only",
+            "http.host is filled by the http parser, which app-layer.protocols.http.enabled: detection-only turns off",
+        ),
+        (
+            "no",
+            "protocol http is disabled (app-layer.protocols.http.enabled: no)",
+        ),
+    ] {
+        let set = format!("app-layer.protocols.http.enabled={mode}");
+        let (ok, err, _) = replay_rules(drop_host, &["--set", &set]);
+        assert!(!ok, "{mode}: a dead drop rule was accepted");
+        assert!(err.contains("sid 1") && err.contains(want), "{mode}: {err}");
+        assert!(err.contains("--allow-unsupported"), "{err}");
+        // Downgraded on request: loads without it, and says so.
+        let (ok, err, recs) = replay_rules(drop_host, &["--set", &set, "--allow-unsupported"]);
+        assert!(ok, "{mode}: {err}");
+        assert!(err.contains("left out"), "{err}");
+        assert!(!recs.iter().any(|r| r["event_type"] == "alert"), "{mode}");
+    }
+    // An alert rule on a switched-off protocol is a warning, and the rest of the rules load.
+    let rules = "alert dns any any -> any any (msg:\"q\"; dns.query; content:\"a\"; sid:2;)\n\
+                 alert tcp any any -> any any (msg:\"get\"; content:\"GET\"; sid:3;)\n";
+    let (ok, err, recs) = replay_rules(rules, &["--set", "app-layer.protocols.dns.enabled=no"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("sid 2") && err.contains("app-layer.protocols.dns.enabled: no"),
+        "{err}"
+    );
+    assert!(recs
+        .iter()
+        .any(|r| r["event_type"] == "alert" && r["alert"]["signature_id"] == 3));
+}

@@ -61,6 +61,9 @@ pub struct FirewallConfig {
     pub app: DefaultPolicy,
     /// Collect explain lines in [`FwOutcome::explain`].
     pub explain: bool,
+    /// The engine's protocol switches: a rule on the hooks of a protocol that is not parsed
+    /// (`enabled: no` or `detection-only`) could never fire, so it is not loaded.
+    pub protocols: sekisho_engine::ProtocolSwitches,
 }
 
 impl Default for FirewallConfig {
@@ -81,6 +84,7 @@ impl Default for FirewallConfig {
                 alert: false,
             },
             explain: false,
+            protocols: Default::default(),
         }
     }
 }
@@ -410,6 +414,17 @@ impl Firewall {
                     .is_some_and(|p| p.def().is_some_and(|d| !d.hooks[0].is_empty())) =>
             {
                 let proto = app_proto_from_name(name).unwrap_or(AppProto::Unknown);
+                if self.cfg.protocols.mode(proto) != sekisho_engine::ProtocolMode::On {
+                    return Err(nl(
+                        r,
+                        group,
+                        proto.as_str(),
+                        &format!(
+                            "the {0} hooks need the {0} parser, which app-layer.protocols.{0}.enabled turns off",
+                            proto.as_str()
+                        ),
+                    ));
+                }
                 let found = (0..2).find_map(|d| {
                     hook_names(proto, d)
                         .iter()

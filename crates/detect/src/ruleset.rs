@@ -108,6 +108,10 @@ pub struct CompileOptions {
     pub classtypes: Vec<(String, String, u8)>,
     /// Collect firewall-mode `--explain` lines.
     pub explain: bool,
+    /// The engine's `app-layer.protocols.<name>.enabled` switches: a rule needing a protocol
+    /// that is off (or a buffer of one that is `detection-only`) is not loaded, since it
+    /// could never match ([`NotLoaded`], failing the load if it blocks).
+    pub protocols: sekisho_engine::ProtocolSwitches,
     /// The firewall's `packet:filter` default policy (Suricata's
     /// `firewall.policies.packet.filter`); `None` keeps [`FirewallConfig`]'s default,
     /// Suricata's `drop:packet`. Only drop/reject policies and `accept:hook` are evaluated
@@ -305,6 +309,7 @@ impl RuleSet {
         // Suricata 8 firewall mode: its rules are their own tables, evaluated before TD.
         let mut fw_cfg = FirewallConfig {
             explain: opts.explain,
+            protocols: opts.protocols,
             ..FirewallConfig::default()
         };
         if let Some(d) = opts.firewall_packet_filter {
@@ -339,7 +344,13 @@ impl RuleSet {
         let mut sig_vars: Vec<usize> = Vec::with_capacity(list.len());
         for (r, g, vi) in &list {
             let order = sigs.len() as u32;
-            match compile_rule(r, g, &vars[*vi], order, &mut bits) {
+            let compiled = compile_rule(r, g, &vars[*vi], order, &mut bits).and_then(|s| {
+                match crate::sig::protocol_gap(&s, r, g, &opts.protocols) {
+                    Some(e) => Err(e),
+                    None => Ok(s),
+                }
+            });
+            match compiled {
                 Ok(mut s) => {
                     if !opts.classtypes.is_empty() {
                         let ct = r.classtype().unwrap_or("");

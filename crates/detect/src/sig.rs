@@ -599,6 +599,64 @@ pub fn app_proto_from_name(name: &str) -> Option<AppProto> {
     AppProto::from_name(name)
 }
 
+/// A compiled rule that needs an app-layer protocol the engine was told not to see or not to
+/// parse (`app-layer.protocols.<name>.enabled: no` or `detection-only`): it would load and
+/// never match, so it is reported as not loaded instead (and, if it drops or rejects, the load
+/// fails unless `--allow-unsupported`). Suricata refuses such rules at load as well.
+pub(crate) fn protocol_gap(
+    sig: &Sig,
+    rule: &Rule,
+    group: &str,
+    switches: &sekisho_engine::ProtocolSwitches,
+) -> Option<NotLoaded> {
+    use sekisho_engine::ProtocolMode;
+    let off = |p: AppProto| switches.mode(p) == ProtocolMode::Off;
+    let unparsed = |p: AppProto| switches.mode(p) != ProtocolMode::On;
+    let key = |p: AppProto| format!("app-layer.protocols.{}.enabled", p.as_str());
+    // The protocol field (or `app-layer-protocol:P`): no flow is ever labelled P.
+    let labelled = match sig.proto {
+        ProtoReq::App(p) => Some(p),
+        _ => None,
+    }
+    .into_iter()
+    .chain(sig.app_cond.iter().filter(|c| !c.negated).map(|c| c.proto));
+    for p in labelled {
+        if off(p) {
+            return Some(not_loaded(
+                rule,
+                group,
+                p.as_str(),
+                format!("protocol {} is disabled ({}: no)", p.as_str(), key(p)),
+            ));
+        }
+    }
+    // A buffer or transaction field: only the protocol's parser fills it.
+    let needs = sig
+        .groups
+        .iter()
+        .filter_map(|g| match g.kind {
+            BufKind::App(b) => Some((b.name(), b.proto())),
+            BufKind::Payload => None,
+        })
+        .chain((!sig.tx_conds.is_empty()).then_some(("ssl_state/tls.version", AppProto::Tls)));
+    for (keyword, p) in needs {
+        if unparsed(p) {
+            let how = if off(p) { "no" } else { "detection-only" };
+            return Some(not_loaded(
+                rule,
+                group,
+                keyword,
+                format!(
+                    "{keyword} is filled by the {} parser, which {}: {how} turns off",
+                    p.as_str(),
+                    key(p)
+                ),
+            ));
+        }
+    }
+    None
+}
+
 fn not_loaded(
     rule: &Rule,
     group: &str,

@@ -49,7 +49,7 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("app-layer.enabled", "true|false"),
     (
         "app-layer.protocols.<name>.enabled",
-        "yes|no|detection-only: one protocol parsed, not detected at all, or detected without a parser (names: dns, tls, smtp, http, ssh)",
+        "yes|no|detection-only: one protocol parsed, not detected at all, or detected without a parser (names: dns, tls, smtp, http, ssh); rules needing what is switched off are not loaded (a drop rule fails the load unless --allow-unsupported)",
     ),
     (
         "app-layer.hold-memcap",
@@ -332,6 +332,7 @@ impl Settings {
     pub fn compile_options(&self) -> CompileOptions {
         CompileOptions {
             explain: self.explain,
+            protocols: self.engine.app_layer.protocol_switches,
             ..self.compile.clone()
         }
     }
