@@ -494,3 +494,181 @@ fn ids_and_case_are_preserved() {
         "question bytes (and case) unchanged"
     );
 }
+
+/// A fake upstream on loopback that, before each real answer (A 10.7.7.7), sends the three
+/// replies an off-path spoofer could: a wrong ID, the right ID with another question, and the
+/// right ID without QR. It records each query's source port and ID. Runs until `stop`.
+fn spoofing_upstream(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    std::net::SocketAddr,
+    std::thread::JoinHandle<Vec<(u16, u16)>>,
+) {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let addr = s.local_addr().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1500];
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                continue;
+            };
+            let q = &buf[..n];
+            seen.push((from.port(), u16::from_be_bytes([q[0], q[1]])));
+            // Question end: name labels from byte 12, then type and class.
+            let mut i = 12;
+            while q[i] != 0 {
+                i += 1 + q[i] as usize;
+            }
+            let qend = i + 5;
+            let answer = |id: [u8; 2], qr: bool, question: &[u8]| {
+                let mut r = Vec::new();
+                r.extend_from_slice(&id);
+                r.push(if qr { 0x81 } else { 0x01 });
+                r.push(0x80);
+                r.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 0]);
+                r.extend_from_slice(question);
+                r.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 10, 7, 7, 7]);
+                r
+            };
+            let id = [q[0], q[1]];
+            let wrong_id = [q[0] ^ 0x55, q[1]];
+            let mut other = q[12..qend].to_vec();
+            other[1] ^= 0x01; // one letter of the first label changed
+            for r in [
+                answer(wrong_id, true, &q[12..qend]),
+                answer(id, true, &other),
+                answer(id, false, &q[12..qend]),
+                answer(id, true, &q[12..qend]),
+            ] {
+                s.send_to(&r, from).unwrap();
+            }
+        }
+        seen
+    });
+    (addr, t)
+}
+
+/// Sockets the process `pid` has open.
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn spoofed_upstream_replies_are_ignored_and_source_ports_and_ids_move() {
+    if !require(&["dig"]) {
+        return;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (fake, upstream) = spoofing_upstream(stop.clone());
+    // First upstream: a socket that reads nothing and answers nothing (no ICMP either), so the
+    // first query waits out the 300 ms timeout there and fails over to the fake.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let both = format!("{}\", \"{fake}", silent.local_addr().unwrap());
+    let s = Sekisho::start(
+        &format!("{HEAD}fail_mode: closed\n{OPEN_POLICY}"),
+        &both,
+        &[],
+        &[],
+    );
+    let idle_sockets = sockets(s.proc.0.id());
+    let t0 = std::time::Instant::now();
+    let d = s.dig("+tries=1 +time=3 gmail.com");
+    assert_eq!(d.answers, ["gmail.com. 0 IN A 10.7.7.7"], "{}", d.raw);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(290),
+        "answered before the silent upstream's timeout: {:?}",
+        t0.elapsed()
+    );
+    // 200 more queries, raw, each checked: the client's ID and question back, the real answer
+    // (the three spoofed replies before it on the same socket were all ignored).
+    for i in 0..200u16 {
+        let name = format!("h{i}");
+        let mut q = vec![(i >> 8) as u8, i as u8, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.push(name.len() as u8);
+        q.extend_from_slice(name.as_bytes());
+        q.extend_from_slice(&[4, b't', b'e', b's', b't', 0, 0, 1, 0, 1]);
+        let r = udp_exchange(s.port, &q).expect("an answer");
+        assert_eq!(&r[..2], &q[..2], "the client's ID");
+        assert_eq!(r[2] & 0x80, 0x80, "QR");
+        assert_eq!(&r[12..q.len()], &q[12..], "the question");
+        assert_eq!(
+            &r[r.len() - 4..],
+            &[10, 7, 7, 7],
+            "the real answer, query {i}"
+        );
+    }
+    // The pool grew while busy; idle past SOCKET_AGE (0.5 s), it is closed again.
+    let busy_sockets = sockets(s.proc.0.id());
+    assert!(
+        busy_sockets > idle_sockets,
+        "{busy_sockets} sockets while busy"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        sockets(s.proc.0.id()),
+        idle_sockets,
+        "idle upstream sockets closed"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let seen = upstream.join().unwrap();
+    assert_eq!(seen.len(), 201, "each query went to the fake upstream once");
+    let ports: std::collections::HashSet<u16> = seen.iter().map(|s| s.0).collect();
+    let ids: std::collections::HashSet<u16> = seen.iter().map(|s| s.1).collect();
+    // 201 queries over a pool of 32 sockets, each retired after 32 queries or 500 ms: at
+    // least 201 / 32 = 7 ports even if one socket took every query in turn; a random pick
+    // spreads them far wider.
+    assert!(ports.len() >= 20, "{} source ports: {ports:?}", ports.len());
+    // Random 16-bit IDs: a few collisions at most among 201.
+    assert!(ids.len() >= 190, "{} distinct IDs", ids.len());
+    // The client IDs were 0..200: the upstream must not have seen them in order.
+    let in_order = seen
+        .windows(2)
+        .filter(|w| w[1].1 == w[0].1.wrapping_add(1))
+        .count();
+    assert!(in_order < 5, "{in_order} consecutive IDs");
+}
+
+#[test]
+fn stopping_answers_queries_still_waiting_on_the_upstream() {
+    if !require(&["dig"]) {
+        return;
+    }
+    // An upstream that never answers, a 5 s timeout: the query is still waiting when SIGTERM
+    // arrives; with fail_mode closed the client gets SERVFAIL at once, and it is counted.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let head = HEAD.replace("upstream_timeout_ms: 300", "upstream_timeout_ms: 5000");
+    let s = Sekisho::start(
+        &format!("{head}fail_mode: closed\n{OPEN_POLICY}"),
+        &silent.local_addr().unwrap().to_string(),
+        &[],
+        &[],
+    );
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let q = [
+        0x77, 0x01, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 5, b'g', b'm', b'a', b'i', b'l', 3, b'c', b'o',
+        b'm', 0, 0, 1, 0, 1,
+    ];
+    c.send_to(&q, ("127.0.0.1", s.port)).unwrap();
+    // The query reached the upstream, so it is waiting.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    silent.recv(&mut buf).expect("the query went upstream");
+    let t0 = std::time::Instant::now();
+    s.signal("TERM");
+    let mut r = [0u8; 512];
+    let n = c.recv(&mut r).expect("an answer before the 5 s timeout");
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(&r[..2], &[0x77, 0x01]);
+    assert_eq!(r[3] & 0x0F, 2, "SERVFAIL: {:?}", &r[..n]);
+    let err = s.wait_stderr("stopped;");
+    assert!(err.contains("upstream_failures 1"), "{err}");
+}

@@ -5,7 +5,8 @@
 //! - [`config`]: the YAML config (and AWS JSON imports) with located errors;
 //! - [`query`]: pure per-query processing (classify, redirection chain), used by fuzz targets;
 //! - [`wire`]: answers built from query bytes (block responses, errors, truncation);
-//! - [`server`]: the UDP/TCP forwarder (a driver around the policy);
+//! - [`server`]: the UDP/TCP forwarder (a driver around the policy); its UDP fast path, one
+//!   epoll loop per thread with its own upstream sockets, is `udp.rs`;
 //! - [`querylog`]: Route 53 Resolver query log lines, written asynchronously;
 //! - [`report`]: the alert-first rollout report over a query log;
 //! - [`bypass`]: Suricata rules that catch clients walking around the firewall;
@@ -29,6 +30,7 @@ pub mod query;
 pub mod querylog;
 pub mod report;
 pub mod server;
+mod udp;
 pub mod wire;
 
 use std::path::Path;

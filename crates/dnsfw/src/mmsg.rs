@@ -1,6 +1,6 @@
-//! Batched UDP I/O for the blocking fast path: `recvmmsg` (wait for one datagram, then take
-//! whatever else is queued, up to [`BATCH`]) and `sendmmsg`, so a loaded server makes two
-//! system calls per batch instead of two per query.
+//! Batched UDP I/O for the fast path ([`crate::udp`]): `recvmmsg` (whatever is queued, up to
+//! [`BATCH`]) and `sendmmsg`, so a loaded server makes two system calls per batch instead of
+//! two per query.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -34,9 +34,10 @@ impl RecvBatch {
         }
     }
 
-    /// Blocks (up to the socket's receive timeout) for at least one datagram; returns how many
-    /// were received.
-    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+    /// Receives up to [`BATCH`] datagrams; returns how many. With `wait`, blocks (up to the
+    /// socket's receive timeout) for the first; without, takes only what is queued
+    /// (`WouldBlock` when nothing is).
+    pub fn recv(&mut self, fd: RawFd, wait: bool) -> io::Result<usize> {
         // SAFETY: zeroed iovec/mmsghdr are valid; every pointer set below points into `self`,
         // which outlives the call, with the lengths given.
         let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
@@ -56,7 +57,11 @@ impl RecvBatch {
                 fd,
                 hdrs.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                if wait {
+                    libc::MSG_WAITFORONE
+                } else {
+                    libc::MSG_DONTWAIT
+                },
                 std::ptr::null_mut(),
             )
         };
@@ -192,7 +197,7 @@ mod tests {
         let mut b = RecvBatch::new();
         let mut got = Vec::new();
         while got.len() < 6 {
-            let n = b.recv(server.as_raw_fd()).unwrap();
+            let n = b.recv(server.as_raw_fd(), true).unwrap();
             for i in 0..n {
                 got.push(b.get(i).map(|(d, from)| (d.to_vec(), from)));
             }
@@ -215,7 +220,7 @@ mod tests {
             s6.set_read_timeout(Some(std::time::Duration::from_secs(2)))
                 .unwrap();
             c6.send_to(b"six", s6.local_addr().unwrap()).unwrap();
-            let n = b.recv(s6.as_raw_fd()).unwrap();
+            let n = b.recv(s6.as_raw_fd(), true).unwrap();
             assert_eq!(n, 1);
             let (d, from) = b.get(0).unwrap();
             assert_eq!((d, from), (&b"six"[..], c6.local_addr().unwrap()));

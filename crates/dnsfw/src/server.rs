@@ -1,5 +1,9 @@
 //! The forwarder: UDP and TCP listeners, the upstream client, reload and shutdown. A driver
-//! around the pure [`Policy`]: all decisions are made by `Policy::evaluate*`.
+//! around the pure [`Policy`]: all decisions are made by `Policy::evaluate*`. UDP queries are
+//! served by the epoll loops of `udp.rs` (one per UDP thread, each with its own upstream
+//! sockets); TCP clients, and TCP retries of truncated answers, by tokio tasks here with the
+//! async `Upstream` client. Both share `prepare` (classification) and `finish` (what
+//! the client gets), so the two paths answer alike.
 //!
 //! Behaviour worth knowing:
 //! - **Malformed queries**: fewer than 12 bytes, or a response (QR=1), are dropped silently;
@@ -74,7 +78,7 @@ use tokio::sync::Semaphore;
 
 use crate::acl;
 use crate::config::{self, FailMode, ServerConfig};
-use crate::limits::{Admit, Clients, ConnSlot, TcpConns};
+use crate::limits::{Clients, ConnSlot, TcpConns};
 use crate::policy::{Action, Decision, Mode, Policy, Verdict};
 use crate::privs;
 use crate::query::{classify, redirection_chain, Classified};
@@ -166,14 +170,14 @@ fn held_back(n: u64) -> String {
     }
 }
 
-struct Ctx {
-    policy: ArcSwap<Policy>,
-    cfg: ServerConfig,
+pub(crate) struct Ctx {
+    pub(crate) policy: ArcSwap<Policy>,
+    pub(crate) cfg: ServerConfig,
     log: Option<QueryLog>,
-    up: Upstream,
-    stats: Stats,
-    stop: std::sync::atomic::AtomicBool,
-    clients: Arc<Clients>,
+    pub(crate) up: Upstream,
+    pub(crate) stats: Stats,
+    pub(crate) stop: std::sync::atomic::AtomicBool,
+    pub(crate) clients: Arc<Clients>,
     tcp: Arc<TcpConns>,
     refuse_log: RateLog,
     accept_log: RateLog,
@@ -196,7 +200,7 @@ pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
     .map_err(|e| Diagnostic::error(format!("cannot start the runtime: {e}")))?;
     let result = rt.block_on(serve(opts, cfg));
     if let Ok((_, threads)) = &result {
-        // They see `stop` within one receive timeout.
+        // They see `stop` within one epoll tick.
         while threads.iter().any(|t| !t.is_finished()) {
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -204,9 +208,11 @@ pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
     rt.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok((ctx, threads)) => {
-            for t in threads {
-                let _ = t.join();
-            }
+            let failed = threads
+                .into_iter()
+                .map(|t| t.join())
+                .filter(|r| !matches!(r, Ok(true)))
+                .count();
             let mut ctx = Arc::into_inner(ctx);
             if let Some(ctx) = ctx.as_mut() {
                 let dropped = ctx.log.as_ref().map(QueryLog::dropped).unwrap_or(0);
@@ -233,6 +239,12 @@ pub fn run(opts: &RunOptions) -> Result<(), Diagnostic> {
                     n(&ctx.tcp.evicted),
                     n(&s.accept_errors),
                 );
+            }
+            if failed > 0 {
+                return Err(Diagnostic::error(format!(
+                    "{failed} UDP thread(s) failed (the panic message is above); the server stopped instead of going on without them"
+                ))
+                .with_hint("please report this as a bug, with the lines above"));
             }
             Ok(())
         }
@@ -266,7 +278,7 @@ fn summary(p: &Policy) -> String {
 async fn serve(
     opts: &RunOptions,
     cfg: config::Config,
-) -> Result<(Arc<Ctx>, Vec<std::thread::JoinHandle<()>>), Diagnostic> {
+) -> Result<(Arc<Ctx>, Vec<std::thread::JoinHandle<bool>>), Diagnostic> {
     // Handlers first: a SIGHUP that arrives while the sockets are being bound must not kill
     // the process (the default action), and SIGTERM must still stop it cleanly.
     use tokio::signal::unix::{signal, SignalKind};
@@ -292,9 +304,6 @@ async fn serve(
         let err = |e: std::io::Error| Diagnostic::error(format!("cannot listen on {addr}: {e}"));
         let u = std::net::UdpSocket::bind(addr).map_err(err)?;
         grow_rcvbuf(&u, UDP_RCVBUF);
-        // The receive timeout lets the UDP threads notice shutdown.
-        u.set_read_timeout(Some(Duration::from_millis(200)))
-            .map_err(err)?;
         udp.push(Arc::new(u));
         tcp.push(TcpListener::bind(addr).await.map_err(err)?);
     }
@@ -338,10 +347,24 @@ async fn serve(
     let mut threads = Vec::new();
     for s in &udp {
         for _ in 0..opts.threads.max(1) {
-            let (ctx, s, rt) = (ctx.clone(), s.clone(), tokio::runtime::Handle::current());
+            let w =
+                crate::udp::Worker::new(ctx.clone(), s.clone(), tokio::runtime::Handle::current())
+                    .map_err(|e| Diagnostic::error(format!("cannot start a UDP thread: {e}")))?;
+            let c = ctx.clone();
             let t = std::thread::Builder::new()
                 .name("dns-udp".into())
-                .spawn(move || udp_thread(ctx, s, rt))
+                .spawn(move || {
+                    let ok =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run())).is_ok();
+                    if !ok {
+                        // A bug, not input (the parsers are total): stop the whole server, so
+                        // the failure is seen instead of UDP going quiet while TCP answers.
+                        c.stop.store(true, Ordering::Relaxed);
+                        // SAFETY: signalling our own process; the main loop exits on SIGTERM.
+                        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+                    }
+                    ok
+                })
                 .map_err(|e| Diagnostic::error(format!("cannot start a UDP thread: {e}")))?;
             threads.push(t);
         }
@@ -382,84 +405,6 @@ async fn serve(
     }
     ctx.stop.store(true, Ordering::Relaxed);
     Ok((ctx, threads))
-}
-
-/// The UDP fast path on a plain blocking socket: datagrams are taken in batches
-/// (`recvmmsg`, up to [`crate::mmsg::BATCH`]; one larger than [`crate::mmsg::SLOT`] bytes is
-/// dropped) and our own answers (blocks, errors, REFUSED, TC) go out in one `sendmmsg` per
-/// batch, with no async machinery in between; forwarded queries go to the runtime. Answers to
-/// forwarded queries are sent from async tasks with a blocking `sendto`, which on a UDP socket
-/// only waits when the kernel send buffer is full.
-fn udp_thread(ctx: Arc<Ctx>, sock: Arc<std::net::UdpSocket>, rt: tokio::runtime::Handle) {
-    use std::os::fd::AsRawFd;
-    let fd = sock.as_raw_fd();
-    let mut batch = crate::mmsg::RecvBatch::new();
-    let mut out: Vec<(Vec<u8>, SocketAddr)> = Vec::with_capacity(crate::mmsg::BATCH);
-    while !ctx.stop.load(Ordering::Relaxed) {
-        let Ok(n) = batch.recv(fd) else {
-            continue;
-        };
-        let now = Instant::now();
-        for i in 0..n {
-            let Some((q, src)) = batch.get(i) else {
-                continue;
-            };
-            if let Some(r) = udp_query(&ctx, &sock, &rt, q, src, now) {
-                out.push((r, src));
-            }
-        }
-        crate::mmsg::send_all(fd, &mut out);
-    }
-}
-
-/// One UDP query: our own answer to send now, or `None` (dropped, or forwarded: the task
-/// sends the answer).
-fn udp_query(
-    ctx: &Arc<Ctx>,
-    sock: &Arc<std::net::UdpSocket>,
-    rt: &tokio::runtime::Handle,
-    q: &[u8],
-    src: SocketAddr,
-    now: Instant,
-) -> Option<Vec<u8>> {
-    // Responses (QR=1) and runts are never answered: not even REFUSED or TC.
-    if q.len() < wire::HEADER_LEN || q[2] & 0x80 != 0 {
-        return None;
-    }
-    match ctx.clients.admit(src.ip(), now) {
-        Admit::Pass => {}
-        Admit::Drop => {
-            ctx.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        Admit::Slip => {
-            ctx.stats.slipped.fetch_add(1, Ordering::Relaxed);
-            return wire::truncated(q, None, ctx.cfg.max_udp_payload);
-        }
-    }
-    if !ctx.allowed(src) {
-        return ctx.refuse(q, src);
-    }
-    match prepare(ctx, q.to_vec(), src, Transport::Udp) {
-        Step::Answer(resp) => Some(resp),
-        Step::Drop => None,
-        Step::Forward(job) => {
-            let Some(slot) = ctx.clients.begin_upstream(src.ip()) else {
-                ctx.stats.inflight_limited.fetch_add(1, Ordering::Relaxed);
-                return None;
-            };
-            let ctx = ctx.clone();
-            let sock = sock.clone();
-            rt.spawn(async move {
-                let resp = forward(&ctx, job).await;
-                drop(slot);
-                if let Some(resp) = resp {
-                    let _ = sock.send_to(&resp, src);
-                }
-            });
-            None
-        }
-    }
 }
 
 /// Asks for a larger receive buffer (SO_RCVBUFFORCE as root, else SO_RCVBUF up to the
@@ -583,16 +528,16 @@ async fn tcp_client(
     }
 }
 
-enum Step {
+pub(crate) enum Step {
     Answer(Vec<u8>),
     Forward(Job),
     Drop,
 }
 
-struct Job {
+pub(crate) struct Job {
     query: Vec<u8>,
-    upstream_query: Vec<u8>,
-    client: SocketAddr,
+    pub(crate) upstream_query: Vec<u8>,
+    pub(crate) client: SocketAddr,
     transport: Transport,
     qend: usize,
     qname: String,
@@ -604,13 +549,13 @@ struct Job {
 
 impl Ctx {
     /// Whether `client` is inside `allow_clients`.
-    fn allowed(&self, client: SocketAddr) -> bool {
+    pub(crate) fn allowed(&self, client: SocketAddr) -> bool {
         acl::any_contains(&self.cfg.allow_clients, client.ip())
     }
 
     /// The REFUSED answer for a client outside `allow_clients` (counted, and noted on stderr
     /// at most every 10 s); `None` when the query is too broken to answer.
-    fn refuse(&self, query: &[u8], client: SocketAddr) -> Option<Vec<u8>> {
+    pub(crate) fn refuse(&self, query: &[u8], client: SocketAddr) -> Option<Vec<u8>> {
         self.stats.refused.fetch_add(1, Ordering::Relaxed);
         self.refuse_log.note(|n| {
             format!(
@@ -658,7 +603,7 @@ impl Ctx {
     }
 }
 
-fn prepare(ctx: &Ctx, query: Vec<u8>, client: SocketAddr, transport: Transport) -> Step {
+pub(crate) fn prepare(ctx: &Ctx, query: Vec<u8>, client: SocketAddr, transport: Transport) -> Step {
     ctx.stats.queries.fetch_add(1, Ordering::Relaxed);
     let policy = ctx.policy.load_full();
     match classify(
@@ -699,8 +644,19 @@ fn prepare(ctx: &Ctx, query: Vec<u8>, client: SocketAddr, transport: Transport) 
     }
 }
 
+/// Forwards `job` upstream (the TCP path; UDP queries are forwarded by [`crate::udp`]) and
+/// returns what the client gets, as [`finish`] makes it.
 async fn forward(ctx: &Ctx, job: Job) -> Option<Vec<u8>> {
     ctx.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+    let resp = ctx.up.query(&job.upstream_query).await;
+    finish(ctx, job, resp)
+}
+
+/// What the client gets for a forwarded query once the upstream answered (`resp`, with the
+/// upstream's ID) or every attempt failed (`None`): the answer with the client's ID back,
+/// unless redirection inspection blocks it, truncation replaces it, or `fail_mode` turns a
+/// failure into SERVFAIL (closed) or silence (open). Logged here, once per query.
+pub(crate) fn finish(ctx: &Ctx, job: Job, resp: Option<Vec<u8>>) -> Option<Vec<u8>> {
     let our_payload = ctx.cfg.max_udp_payload;
     let closed = ctx.cfg.fail_mode == FailMode::Closed;
     let servfail = |decision| {
@@ -717,7 +673,7 @@ async fn forward(ctx: &Ctx, job: Job) -> Option<Vec<u8>> {
         Some(r)
     };
     let first = Some((job.policy.clone(), job.decision, None));
-    let Some(mut resp) = ctx.up.query(&job.upstream_query).await else {
+    let Some(mut resp) = resp else {
         ctx.stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
         return if closed { servfail(first) } else { None };
     };
@@ -807,17 +763,17 @@ pub const SOCKET_AGE: Duration = Duration::from_millis(500);
 /// ignored and the real answer is still awaited (RFC 5452 §9.1). An ICMP port unreachable
 /// (ECONNREFUSED on the connected socket) fails the queries waiting on that socket at once, so
 /// they move on to the next upstream instead of waiting out the timeout.
-struct Upstream {
-    addrs: Vec<SocketAddr>,
+pub(crate) struct Upstream {
+    pub(crate) addrs: Vec<SocketAddr>,
     pools: Vec<Pool>,
-    timeout: Duration,
-    attempts: u32,
-    /// One permit per outstanding upstream query. When none is free the attempt counts as an
-    /// upstream failure (fail_mode).
-    inflight: Semaphore,
+    pub(crate) timeout: Duration,
+    pub(crate) attempts: u32,
+    /// One permit per outstanding upstream query, TCP and UDP paths together. When none is
+    /// free the attempt counts as an upstream failure (fail_mode).
+    pub(crate) inflight: Arc<Semaphore>,
     /// The upstream that answered last; queries start there, so a dead first upstream costs
     /// one timeout, not one per query.
-    preferred: AtomicUsize,
+    pub(crate) preferred: AtomicUsize,
 }
 
 /// How one attempt against one upstream ended.
@@ -954,17 +910,14 @@ impl Upstream {
             addrs,
             timeout,
             attempts,
-            inflight: Semaphore::new(MAX_INFLIGHT),
+            inflight: Arc::new(Semaphore::new(MAX_INFLIGHT)),
             preferred: AtomicUsize::new(0),
         }
     }
 
-    /// A DNS ID from the OS CSPRNG (`getrandom`); if that fails the query fails rather than
-    /// going out with a guessable ID.
+    /// A DNS ID from the OS CSPRNG: see [`random_u16`].
     fn next_id() -> Option<u16> {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).ok()?;
-        Some(u16::from_ne_bytes(b))
+        random_u16()
     }
 
     /// Sends `query` upstream with failover; returns the answer (ID as sent upstream).
@@ -1050,14 +1003,44 @@ impl Upstream {
     }
 }
 
-fn is_response(r: &[u8]) -> bool {
+/// 16 random bits from the OS CSPRNG (`getrandom`), for DNS IDs and pool slots; `None` if the
+/// OS fails, and then the query fails rather than going out with a guessable ID. Each thread
+/// takes [`RANDOM_BUF`] bytes per system call and hands them out two at a time: the bytes are
+/// the kernel's, only the call is shared (a `getrandom` per ID was a tenth of the forwarder's
+/// system calls), and they never leave the thread that drew them.
+pub(crate) fn random_u16() -> Option<u16> {
+    use std::cell::RefCell;
+    thread_local! {
+        static POOL: RefCell<([u8; RANDOM_BUF], usize)> = const { RefCell::new(([0; RANDOM_BUF], RANDOM_BUF)) };
+    }
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let (buf, used) = &mut *p;
+        if *used + 2 > RANDOM_BUF {
+            getrandom::fill(buf).ok()?;
+            *used = 0;
+        }
+        let v = u16::from_ne_bytes([buf[*used], buf[*used + 1]]);
+        // Spent bytes are wiped so a later look at memory does not show past IDs.
+        buf[*used] = 0;
+        buf[*used + 1] = 0;
+        *used += 2;
+        Some(v)
+    })
+}
+
+/// Bytes of OS randomness each thread draws at once for [`random_u16`].
+pub(crate) const RANDOM_BUF: usize = 256;
+
+/// Whether `r` is a response (QR=1).
+pub(crate) fn is_response(r: &[u8]) -> bool {
     r.len() > 2 && r[2] & 0x80 != 0
 }
 
 /// Whether `resp` answers the question of `q` (which ends at `qend`): the name compared
 /// case-insensitively (some servers change its case; the client still gets its own case back),
 /// type and class exactly.
-fn same_question(resp: &[u8], q: &[u8], qend: usize) -> bool {
+pub(crate) fn same_question(resp: &[u8], q: &[u8], qend: usize) -> bool {
     let Some(name_end) = qend.checked_sub(4) else {
         return false;
     };
@@ -1071,7 +1054,7 @@ fn same_question(resp: &[u8], q: &[u8], qend: usize) -> bool {
         && resp[name_end..qend] == q[name_end..qend]
 }
 
-async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+pub(crate) async fn tcp_query(addr: SocketAddr, q: &[u8], timeout: Duration) -> Option<Vec<u8>> {
     let fut = async {
         let mut s = TcpStream::connect(addr).await.ok()?;
         let mut out = Vec::with_capacity(q.len() + 2);
