@@ -406,6 +406,7 @@ impl<I: Inspector> Engine<I> {
                         tcp_flags: 0,
                         payload_len: 0,
                         target,
+                        cause: target.cause(),
                         action,
                         inline,
                     })));
@@ -880,15 +881,20 @@ impl<I: Inspector> Cx<'_, I> {
         {
             self.stats.app_mem.memcap += 1;
         }
-        if carries
-            && flow.app.as_deref().is_some_and(|a| {
-                a.hold_exhausted()
-                    || a.memcap_exhausted()
-                    || a.active_parser().is_some_and(|p| p.failed())
-            })
-        {
+        let blind = flow.app.as_deref().and_then(|a| {
+            if a.hold_exhausted() {
+                Some("app-layer.hold-memcap ran out before the flow's protocol was known")
+            } else if a.memcap_exhausted() {
+                Some("app-layer.memcap was reached: the flow's parser state was freed")
+            } else if a.active_parser().is_some_and(|p| p.failed()) {
+                Some(ExceptionTarget::AppLayerError.cause())
+            } else {
+                None
+            }
+        });
+        if let (true, Some(cause)) = (carries, blind) {
             let v = self
-                .apply_exception(flow, ExceptionTarget::AppLayerError, base, pkt)
+                .apply_exception_because(flow, ExceptionTarget::AppLayerError, cause, base, pkt)
                 .unwrap_or(Verdict::Accept);
             verdict = verdict.and(v);
         }
@@ -964,6 +970,19 @@ impl<I: Inspector> Cx<'_, I> {
         base: &PacketContext<'_>,
         pkt: &Packet<'_>,
     ) -> Option<Verdict> {
+        self.apply_exception_because(flow, target, target.cause(), base, pkt)
+    }
+
+    /// [`Self::apply_exception`] with a more precise `cause` for the record than the
+    /// target's own ([`ExceptionTarget::cause`]).
+    fn apply_exception_because(
+        &mut self,
+        flow: &mut Flow,
+        target: ExceptionTarget,
+        cause: &'static str,
+        base: &PacketContext<'_>,
+        pkt: &Packet<'_>,
+    ) -> Option<Verdict> {
         let inline = self.cfg.inline;
         let action = self.cfg.exceptions.resolve(target, inline);
         self.stats.exception.add(target, action);
@@ -997,6 +1016,7 @@ impl<I: Inspector> Cx<'_, I> {
                     tcp_flags,
                     payload_len: pkt.payload.len(),
                     target,
+                    cause,
                     action,
                     inline,
                 })));

@@ -259,6 +259,9 @@ pub struct ExceptionRecord {
     pub payload_len: usize,
     /// What the engine could not see.
     pub target: crate::ExceptionTarget,
+    /// Why, in words (for `--explain`): the target's own [`crate::ExceptionTarget::cause`]
+    /// or a more precise one (which app-layer budget ran out).
+    pub cause: &'static str,
     /// What was done (resolved: never `auto`); in monitor mode what inline would do.
     pub action: crate::ExceptionAction,
     /// Inline: the action took effect.

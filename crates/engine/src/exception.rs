@@ -50,6 +50,24 @@ impl ExceptionTarget {
         ExceptionTarget::DetectLimit,
     ];
 
+    /// What the engine could not see, in words (`--explain`).
+    pub fn cause(self) -> &'static str {
+        match self {
+            ExceptionTarget::AppLayerError => "the flow's app-layer parser stopped",
+            ExceptionTarget::StreamMemcap => "the stream memcap was reached",
+            ExceptionTarget::StreamMidstream => {
+                "TCP flow without its handshake and mid-stream pick-up is off"
+            }
+            ExceptionTarget::StreamReassemblyMemcap => "reassembly memory ran out",
+            ExceptionTarget::FlowMemcap => "the flow's state was evicted (flow table full)",
+            ExceptionTarget::DefragMemcap => "fragment reassembly memory ran out",
+            ExceptionTarget::StreamInvalid => "a segment was not valid for the stream",
+            ExceptionTarget::DetectLimit => {
+                "a limit or a truncated list kept a rule that can drop from seeing the data"
+            }
+        }
+    }
+
     /// The policy key (`app_layer_error`, `stream_midstream`, ...).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -499,20 +499,7 @@ impl Sensor {
 /// The `--explain` line of an exception policy applied to a packet.
 fn exception_line(x: &ExceptionRecord) -> String {
     let h = &x.packet;
-    let why = match x.target {
-        ExceptionTarget::AppLayerError => "the flow's app-layer parser stopped",
-        ExceptionTarget::StreamMemcap => "the stream memcap was reached",
-        ExceptionTarget::StreamMidstream => {
-            "TCP flow without its handshake and mid-stream pick-up is off"
-        }
-        ExceptionTarget::StreamReassemblyMemcap => "reassembly memory ran out",
-        ExceptionTarget::FlowMemcap => "the flow's state was evicted (flow table full)",
-        ExceptionTarget::DefragMemcap => "fragment reassembly memory ran out",
-        ExceptionTarget::StreamInvalid => "a segment was not valid for the stream",
-        ExceptionTarget::DetectLimit => {
-            "a limit or a truncated list kept a rule that can drop from seeing the data"
-        }
-    };
+    let why = x.cause;
     format!(
         "pkt {} flow {}: exception policy {}: {}{} ({why})",
         h.pkt_num,

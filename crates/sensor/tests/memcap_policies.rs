@@ -89,6 +89,8 @@ struct Out {
     exceptions: Vec<(ExceptionTarget, ExceptionAction)>,
     /// Every flow record's `exception_policy` entries.
     flow_exceptions: Vec<(ExceptionTarget, ExceptionAction)>,
+    /// Each exception record's cause, in words.
+    causes: Vec<&'static str>,
     counters: Vec<(&'static str, u64)>,
 }
 
@@ -97,7 +99,10 @@ impl Out {
         while let Some(r) = sensor.poll_record() {
             match r {
                 Record::Drop(d) => self.reasons.push(d.reason.to_string()),
-                Record::Event(Event::Exception(x)) => self.exceptions.push((x.target, x.action)),
+                Record::Event(Event::Exception(x)) => {
+                    self.exceptions.push((x.target, x.action));
+                    self.causes.push(x.cause);
+                }
                 Record::Stats { counters, .. } => self.counters = counters,
                 Record::Flow { record, .. } => self
                     .flow_exceptions
@@ -307,6 +312,22 @@ fn concurrent_smtp_sessions_past_the_app_layer_memcap_fail_closed_and_release_it
     );
     assert_eq!(sensor.memuse().app_layer, 0, "accounting back to 0");
     assert_eq!(out.counter("app_layer.memuse"), 0);
+
+    // Monitor mode logs the exception records themselves: their cause names the budget, not
+    // a parser error (`--explain` prints it).
+    let mut sensor = strict(Mode::Monitor, &[("app-layer.memcap", &limit.to_string())]);
+    let mut out = Out::default();
+    smtp_sessions(&mut sensor, 24, 10, &mut out);
+    sensor.finish(Timestamp(2_000_000_000));
+    out.drain(&mut sensor);
+    assert!(!out.causes.is_empty());
+    assert!(
+        out.causes
+            .iter()
+            .all(|c| c.starts_with("app-layer.memcap was reached")),
+        "{:?}",
+        out.causes
+    );
 }
 
 #[test]
