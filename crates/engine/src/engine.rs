@@ -881,7 +881,7 @@ impl<I: Inspector> Cx<'_, I> {
         {
             self.stats.app_mem.memcap += 1;
         }
-        let blind = flow.app.as_deref().and_then(|a| {
+        let blind = flow.app.as_deref().filter(|_| carries).and_then(|a| {
             if a.hold_exhausted() {
                 Some("app-layer.hold-memcap ran out before the flow's protocol was known")
             } else if a.memcap_exhausted() {
@@ -892,7 +892,7 @@ impl<I: Inspector> Cx<'_, I> {
                 None
             }
         });
-        if let (true, Some(cause)) = (carries, blind) {
+        if let Some(cause) = blind {
             let v = self
                 .apply_exception_because(flow, ExceptionTarget::AppLayerError, cause, base, pkt)
                 .unwrap_or(Verdict::Accept);
