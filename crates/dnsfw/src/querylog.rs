@@ -33,7 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::op::Message;
 use hickory_proto::rr::{DNSClass, RData, RecordType};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use crate::config::QueryLogConfig;
 use crate::policy::{Decision, Policy, Verdict};
@@ -202,12 +202,72 @@ fn rdata_text(d: &RData) -> String {
     }
 }
 
-/// Builds one query-log line (a JSON object) for `ev`.
+/// One query-log line for `ev` as a JSON tree (for tests and tools; the writer serializes
+/// [`Line`] directly).
 pub fn format_line(ev: &LogEvent, id: &Identity) -> Value {
+    serde_json::to_value(line(ev, id)).unwrap_or(Value::Null)
+}
+
+/// One query-log line: the fields in the order AWS writes them, then sekisho's own.
+/// Serialized straight to the file by the writer (no intermediate JSON tree).
+#[derive(serde::Serialize)]
+pub struct Line<'a> {
+    version: &'static str,
+    account_id: &'a str,
+    region: &'a str,
+    vpc_id: &'a str,
+    query_timestamp: String,
+    query_name: String,
+    query_type: String,
+    query_class: String,
+    rcode: String,
+    answers: Vec<LineAnswer>,
+    srcaddr: String,
+    /// An int, as the Athena table declares `srcport` (AWS's sample prints a string; the
+    /// OpenX SerDe reads either into an int column, but a string would break a strict reader).
+    srcport: u16,
+    transport: &'static str,
+    srcids: SrcIds<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firewall_rule_group_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firewall_rule_action: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    firewall_domain_list_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sekisho_rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sekisho_catch_all: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sekisho_would_block: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sekisho_chain_name: Option<&'a str>,
+}
+
+/// One answer record of a [`Line`], spelled as AWS does.
+#[derive(serde::Serialize)]
+struct LineAnswer {
+    #[serde(rename = "Rdata")]
+    rdata: String,
+    #[serde(rename = "Type")]
+    rtype: String,
+    #[serde(rename = "Class")]
+    class: String,
+}
+
+/// The `srcids` object of a [`Line`].
+#[derive(serde::Serialize)]
+struct SrcIds<'a> {
+    instance: String,
+    resolver_endpoint: &'a str,
+}
+
+/// The [`Line`] for `ev`.
+pub fn line<'a>(ev: &'a LogEvent, id: &'a Identity) -> Line<'a> {
     let msg = Message::from_vec(&ev.response)
         .ok()
         .or_else(|| Message::from_vec(&ev.query).ok());
-    let (qname, qtype, qclass) = msg
+    let (query_name, query_type, query_class) = msg
         .as_ref()
         .and_then(|m| m.queries.first())
         .map(|q| {
@@ -228,73 +288,71 @@ pub fn format_line(ev: &LogEvent, id: &Identity) -> Value {
             rcode_name((high << 4) | u16::from(r))
         })
         .unwrap_or_else(|| "SERVFAIL".into());
-    let answers: Vec<Value> = msg
+    let answers = msg
         .as_ref()
         .map(|m| {
             m.answers
                 .iter()
-                .map(|r| {
-                    json!({"Rdata": rdata_text(&r.data), "Type": type_name(r.record_type()), "Class": class_name(r.dns_class)})
+                .map(|r| LineAnswer {
+                    rdata: rdata_text(&r.data),
+                    rtype: type_name(r.record_type()),
+                    class: class_name(r.dns_class),
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let mut o = Map::new();
-    o.insert("version".into(), VERSION.into());
-    o.insert("account_id".into(), id.account_id.clone().into());
-    o.insert("region".into(), id.region.clone().into());
-    o.insert("vpc_id".into(), id.vpc_id.clone().into());
-    o.insert("query_timestamp".into(), iso8601(ev.time).into());
-    o.insert("query_name".into(), qname.into());
-    o.insert("query_type".into(), qtype.into());
-    o.insert("query_class".into(), qclass.into());
-    o.insert("rcode".into(), rcode.into());
-    o.insert("answers".into(), Value::Array(answers));
-    o.insert("srcaddr".into(), ev.client.ip().to_string().into());
-    // An int, as the Athena table declares `srcport` (AWS's sample prints a string; the
-    // OpenX SerDe reads either into an int column, but a string would break a strict reader).
-    o.insert("srcport".into(), ev.client.port().into());
-    o.insert(
-        "transport".into(),
-        match ev.transport {
+    let srcaddr = ev.client.ip().to_string();
+    let mut l = Line {
+        version: VERSION,
+        account_id: &id.account_id,
+        region: &id.region,
+        vpc_id: &id.vpc_id,
+        query_timestamp: iso8601(ev.time),
+        query_name,
+        query_type,
+        query_class,
+        rcode,
+        answers,
+        srcids: SrcIds {
+            instance: srcaddr.clone(),
+            resolver_endpoint: &id.resolver_endpoint,
+        },
+        srcaddr,
+        srcport: ev.client.port(),
+        transport: match ev.transport {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
-        }
-        .into(),
-    );
-    o.insert(
-        "srcids".into(),
-        json!({"instance": ev.client.ip().to_string(), "resolver_endpoint": id.resolver_endpoint}),
-    );
+        },
+        firewall_rule_group_id: None,
+        firewall_rule_action: None,
+        firewall_domain_list_id: None,
+        sekisho_rule: None,
+        sekisho_catch_all: false,
+        sekisho_would_block: false,
+        sekisho_chain_name: None,
+    };
     if let Some((policy, d, chain_name)) = &ev.decision {
         if let Some(hit) = d.hit {
-            let (g, r, l) = policy.parts(hit);
+            let (g, r, list) = policy.parts(hit);
             match d.verdict {
                 Verdict::Alert | Verdict::Block => {
-                    let action = if d.verdict == Verdict::Block {
+                    l.firewall_rule_group_id = Some(&g.id);
+                    l.firewall_rule_action = Some(if d.verdict == Verdict::Block {
                         "BLOCK"
                     } else {
                         "ALERT"
-                    };
-                    o.insert("firewall_rule_group_id".into(), g.id.clone().into());
-                    o.insert("firewall_rule_action".into(), action.into());
-                    o.insert("firewall_domain_list_id".into(), l.id.clone().into());
+                    });
+                    l.firewall_domain_list_id = Some(&list.id);
                 }
                 Verdict::Resolve => {}
             }
-            o.insert("sekisho_rule".into(), r.name.clone().into());
-            if l.set.is_match_all() {
-                o.insert("sekisho_catch_all".into(), true.into());
-            }
-            if d.demoted {
-                o.insert("sekisho_would_block".into(), true.into());
-            }
-            if let Some(c) = chain_name {
-                o.insert("sekisho_chain_name".into(), c.clone().into());
-            }
+            l.sekisho_rule = Some(&r.name);
+            l.sekisho_catch_all = list.set.is_match_all();
+            l.sekisho_would_block = d.demoted;
+            l.sekisho_chain_name = chain_name.as_deref();
         }
     }
-    Value::Object(o)
+    l
 }
 
 /// Handle to the asynchronous query-log writer.
@@ -331,6 +389,7 @@ impl QueryLog {
             written: written.clone(),
             pending: pending.clone(),
             warned: false,
+            line: Vec::with_capacity(1024),
         };
         let thread = std::thread::Builder::new()
             .name("dns-querylog".into())
@@ -423,6 +482,8 @@ struct Writer {
     written: Arc<AtomicU64>,
     pending: Arc<AtomicUsize>,
     warned: bool,
+    /// The line being written, reused.
+    line: Vec<u8>,
 }
 
 impl Writer {
@@ -446,13 +507,16 @@ impl Writer {
 
     fn write(&mut self, ev: &LogEvent) {
         self.pending.fetch_sub(ev.cost(), Ordering::Relaxed);
-        let mut line = format_line(ev, &self.id).to_string();
-        line.push('\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
+        self.line.clear();
+        if serde_json::to_writer(&mut self.line, &line(ev, &self.id)).is_err() {
+            return;
+        }
+        self.line.push(b'\n');
+        if self.size > 0 && self.size + self.line.len() as u64 > self.max_bytes {
             self.rotate();
         }
-        if self.out.write_all(line.as_bytes()).is_ok() {
-            self.size += line.len() as u64;
+        if self.out.write_all(&self.line).is_ok() {
+            self.size += self.line.len() as u64;
             self.written.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -504,6 +568,46 @@ mod tests {
         assert_eq!(iso8601(t), "2000-02-29T00:00:00Z");
     }
 
+    #[test]
+    fn written_lines_keep_aws_field_order() {
+        let (ev, id) = blocked_event();
+        let text = serde_json::to_string(&line(&ev, &id)).unwrap();
+        let keys: Vec<&str> = [
+            "version",
+            "account_id",
+            "region",
+            "vpc_id",
+            "query_timestamp",
+            "query_name",
+            "query_type",
+            "query_class",
+            "rcode",
+            "answers",
+            "srcaddr",
+            "srcport",
+            "transport",
+            "srcids",
+            "firewall_rule_group_id",
+            "firewall_rule_action",
+            "firewall_domain_list_id",
+            "sekisho_rule",
+        ]
+        .into_iter()
+        .collect();
+        let pos: Vec<usize> = keys
+            .iter()
+            .map(|k| {
+                text.find(&format!("\"{k}\":"))
+                    .unwrap_or_else(|| panic!("{k}: {text}"))
+            })
+            .collect();
+        assert!(pos.windows(2).all(|w| w[0] < w[1]), "{text}");
+        // The same line as the JSON tree tests read.
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v, format_line(&ev, &id));
+        assert!(!text.contains("sekisho_would_block") && !text.contains("sekisho_chain_name"));
+    }
+
     fn blocked_event() -> (LogEvent, Identity) {
         let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
         wire::encode_name("yahoo.co.jp", &mut q);
@@ -546,7 +650,7 @@ mod tests {
         assert_eq!(v["query_type"], "MX");
         assert_eq!(v["query_class"], "IN");
         assert_eq!(v["rcode"], "NXDOMAIN");
-        assert_eq!(v["answers"], json!([]));
+        assert_eq!(v["answers"], serde_json::json!([]));
         assert_eq!(v["srcaddr"], "10.0.1.25");
         assert_eq!(v["srcport"], 48211);
         assert_eq!(v["transport"], "UDP");
