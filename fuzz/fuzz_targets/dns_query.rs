@@ -1,5 +1,7 @@
 //! Arbitrary bytes as a DNS query through parsing, policy evaluation (query name and, treating
-//! the same bytes as the upstream answer, its CNAME/DNAME chain) and response construction.
+//! the same bytes as the upstream answer, its CNAME/DNAME chain) and response construction;
+//! then the same bytes, as query and as upstream answer, through the query-log line (the log
+//! thread decodes what the upstream sent, so a panic there would stop logging).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -26,4 +28,22 @@ fuzz_target!(|data: &[u8]| {
         // Whatever we answer must itself be a parseable DNS message header.
         assert!(resp.len() >= 12);
     }
+    use sekisho_dnsfw::querylog::{format_line, Identity, LogEvent, Transport};
+    let ev = LogEvent::new(
+        std::time::UNIX_EPOCH,
+        ([10, 0, 0, 1], 5353).into(),
+        Transport::Udp,
+        data,
+        data,
+        None,
+    );
+    let id = Identity {
+        account_id: "1".into(),
+        region: "r".into(),
+        vpc_id: "v".into(),
+        resolver_endpoint: "e".into(),
+    };
+    // Every line is a JSON object with the fields a query-log reader requires.
+    let v = format_line(&ev, &id);
+    assert!(v["query_name"].is_string() && v["rcode"].is_string(), "{v}");
 });

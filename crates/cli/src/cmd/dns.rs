@@ -56,7 +56,9 @@ pub struct Args {
     /// Action of the emitted bypass rules.
     #[arg(long, value_enum, default_value_t = Action::Alert, requires = "emit_bypass_rules")]
     bypass_action: Action,
-    /// Worker threads (1 = single-threaded runtime).
+    /// UDP threads per listen address, each serving its own queries end to end (its own epoll
+    /// loop and upstream sockets); also the TCP runtime's worker count (1 = single-threaded).
+    /// One thread answers tens of thousands of queries a second; add threads for more cores.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
     threads: u16,
 }
