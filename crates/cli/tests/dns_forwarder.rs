@@ -672,3 +672,65 @@ fn stopping_answers_queries_still_waiting_on_the_upstream() {
     let err = s.wait_stderr("stopped;");
     assert!(err.contains("upstream_failures 1"), "{err}");
 }
+
+#[test]
+fn several_udp_threads_share_one_listen_socket() {
+    let Some(up) = upstream() else { return };
+    let s = Sekisho::start(
+        &format!("{HEAD}{OPEN_POLICY}"),
+        &up_addr(&up),
+        &[],
+        &["--threads", "3"],
+    );
+    // 60 clients at once, each a query for an upstream name: every one answered, with its
+    // own ID, whichever thread took it.
+    let socks: Vec<UdpSocket> = (0..60)
+        .map(|i: u16| {
+            let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let q = [
+                (i >> 8) as u8,
+                i as u8,
+                1,
+                0,
+                0,
+                1,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                5,
+                b'g',
+                b'm',
+                b'a',
+                b'i',
+                b'l',
+                3,
+                b'c',
+                b'o',
+                b'm',
+                0,
+                0,
+                1,
+                0,
+                1,
+            ];
+            c.send_to(&q, ("127.0.0.1", s.port)).unwrap();
+            c
+        })
+        .collect();
+    for (i, c) in socks.iter().enumerate() {
+        let mut r = [0u8; 512];
+        let n = c.recv(&mut r).unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert_eq!(u16::from_be_bytes([r[0], r[1]]), i as u16);
+        assert_eq!(&r[n - 4..n], &[142, 250, 1, 1], "client {i}");
+    }
+    let threads = std::fs::read_dir(format!("/proc/{}/task", s.proc.0.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|c| c.trim() == "dns-udp")
+        .count();
+    assert_eq!(threads, 3);
+}
