@@ -316,3 +316,29 @@ alert ftp any any -> any any (msg:"no ftp detection"; content:"USER"; sid:6;)
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("rules: 3 loaded of 6"), "{stderr}");
 }
+
+/// Keywords the parser keeps raw but the engine evaluates (`urilen`, `tls.version`,
+/// `dns.rrtype`...) get no "does not model" warning; one it does not evaluate still does.
+#[test]
+fn keywords_evaluated_from_their_value_are_not_called_unmodelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.rules");
+    std::fs::write(
+        &path,
+        "alert http any any -> any any (msg:\"u\"; urilen:>5; sid:7;)\n\
+         alert tls any any -> any any (msg:\"v\"; tls.version:1.2; sid:8;)\n\
+         alert dns any any -> any any (msg:\"r\"; dns.rrtype:MX; dns.rcode:nxdomain; sid:9;)\n\
+         alert tcp any any -> any any (msg:\"w\"; tcp.mss:<536; sid:10;)\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("sekisho")
+        .unwrap()
+        .arg("check")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("does not model keyword").count(), 1, "{err}");
+    assert!(err.contains("does not model keyword 'tcp.mss'"), "{err}");
+}

@@ -638,7 +638,12 @@ pub(crate) fn protocol_gap(
             BufKind::App(b) => Some((b.name(), b.proto())),
             BufKind::Payload => None,
         })
-        .chain((!sig.tx_conds.is_empty()).then_some(("ssl_state/tls.version", AppProto::Tls)));
+        .chain(sig.tx_conds.iter().map(|c| match c {
+            TxCond::State(_) => ("ssl_state", AppProto::Tls),
+            TxCond::Version { .. } => ("tls.version", AppProto::Tls),
+            TxCond::Len { buf, .. } => ("urilen", buf.proto()),
+            TxCond::Uint { keyword, proto, .. } => (*keyword, *proto),
+        }));
     for (keyword, p) in needs {
         if unparsed(p) {
             let how = if off(p) { "no" } else { "detection-only" };
@@ -1150,5 +1155,19 @@ impl Sig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The parser's list of raw keywords the engine evaluates (which silences its "not
+    /// modelled" warning) is exactly what [`super::tx_cond_option`] takes.
+    #[test]
+    fn evaluated_from_value_list_matches_tx_cond_option() {
+        for name in sekisho_rules::known_keywords() {
+            let takes = super::tx_cond_option(name, Some("1")).is_some();
+            let listed = sekisho_rules::EVALUATED_FROM_VALUE.contains(&name);
+            assert_eq!(takes, listed, "{name}");
+        }
     }
 }

@@ -1601,7 +1601,10 @@ fn check_rule_shape(rule: &Rule, ctx: ShapeCtx, origin: &Origin, out: &mut Vec<D
     }
     for o in &rule.options {
         let name = o.node.keyword();
-        if matches!(o.node, RuleOption::Unsupported { .. }) && !generated {
+        if matches!(o.node, RuleOption::Unsupported { .. })
+            && !generated
+            && !sekisho_rules::EVALUATED_FROM_VALUE.contains(&name)
+        {
             out.push(origin.at(
                 Diagnostic::warning(format!("sekisho does not model keyword '{name}' yet"))
                     .with_code("unsupported-keyword")

@@ -348,6 +348,18 @@ pub(crate) const UNSUPPORTED: &[&str] = &[
     "zlib_deflate",
 ];
 
+/// Keywords the parser keeps raw ([`crate::RuleOption::Unsupported`]) that the detection
+/// engine evaluates from their value all the same (`sekisho-detect`'s `tx_cond_option`, whose
+/// test checks this list against what it accepts): no "not modelled" warning for them.
+pub const EVALUATED_FROM_VALUE: &[&str] = &[
+    "tls.version",
+    "ssl_version",
+    "urilen",
+    "dns.opcode",
+    "dns.rcode",
+    "dns.rrtype",
+];
+
 /// True if `name` (lower case) is a keyword sekisho does not model.
 pub(crate) fn is_unsupported(name: &str) -> bool {
     UNSUPPORTED.contains(&name)

@@ -38,7 +38,7 @@ mod vars;
 pub use ast::*;
 pub use coverage::Coverage;
 pub use file::{parse_file, parse_file_bytes, RuleFile, MAX_RULE_LEN};
-pub use keywords::{is_known_keyword, known_keywords};
+pub use keywords::{is_known_keyword, known_keywords, EVALUATED_FROM_VALUE};
 pub use parse::SURICATA_VERSION;
 pub use threshold_config::{
     parse_threshold_config, RateAction, SuppressTrack, ThresholdConfig, ThresholdDirective,
