@@ -209,6 +209,20 @@ fn rules_needing_a_switched_off_parser_are_refused_not_silently_dead() {
         assert!(err.contains("left out"), "{err}");
         assert!(!recs.iter().any(|r| r["event_type"] == "alert"), "{mode}");
     }
+    // A transaction field (not a buffer) counts for its own protocol: dns.rcode needs the DNS
+    // parser, and switching TLS off does not touch it.
+    let rcode = "drop dns any any -> any any (msg:\"rc\"; dns.rcode:3; sid:4;)\n";
+    let (ok, err, _) = replay_rules(
+        rcode,
+        &["--set", "app-layer.protocols.dns.enabled=detection-only"],
+    );
+    assert!(!ok, "a dead dns.rcode drop rule was accepted");
+    assert!(
+        err.contains("sid 4") && err.contains("dns.rcode is filled by the dns parser"),
+        "{err}"
+    );
+    let (ok, err, _) = replay_rules(rcode, &["--set", "app-layer.protocols.tls.enabled=no"]);
+    assert!(ok, "{err}");
     // An alert rule on a switched-off protocol is a warning, and the rest of the rules load.
     let rules = "alert dns any any -> any any (msg:\"q\"; dns.query; content:\"a\"; sid:2;)\n\
                  alert tcp any any -> any any (msg:\"get\"; content:\"GET\"; sid:3;)\n";
