@@ -49,7 +49,7 @@ pub const SETTING_KEYS: &[(&str, &str)] = &[
     ("app-layer.enabled", "true|false"),
     (
         "app-layer.protocols.<name>.enabled",
-        "yes|no|detection-only: one protocol parsed, not detected at all, or detected without a parser (names: dns, tls, smtp, http, ssh); rules needing what is switched off are not loaded (a drop rule fails the load unless --allow-unsupported)",
+        "yes|no|detection-only: one protocol parsed, not detected at all, or detected without a parser; a rule needing what is switched off is not loaded, and a drop rule among them fails the load unless --allow-unsupported (names: dns, tls, smtp, http, ssh)",
     ),
     (
         "app-layer.hold-memcap",
