@@ -59,9 +59,16 @@ rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # utime + stime of process $1, all threads, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# wait_port PORT PID: PID (just started) listens on PORT. A port taken by a leftover server
+# would answer too, so the process must still be alive once the port opens.
 wait_port() {
     for _ in $(seq 1 600); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            sleep 0.2
+            kill -0 "$2" 2>/dev/null && return 0
+            echo "bench-dns: the server for port $1 exited; is the port taken by another process? (ss -lunp | grep :$1)" >&2
+            exit 1
+        fi
         sleep 0.1
     done
     echo "bench-dns: port $1 never opened" >&2; exit 1
@@ -116,7 +123,7 @@ dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --conf-file=/dev/n
     --pid-file= --port=$U_PORT --listen-address=127.0.0.1 --bind-interfaces \
     --address=/#/10.0.0.1 --cache-size=0 --dns-forward-max=10000 >/dev/null 2>&1 &
 U_PID=$!; PIDS+=("$U_PID")
-wait_port $U_PORT
+wait_port $U_PORT "$U_PID"
 
 for which in $LISTS; do
     case "$which" in
@@ -166,7 +173,7 @@ for which in $LISTS; do
     } >"$WORK/unbound.conf"
     unbound -d -c "$WORK/unbound.conf" >"$WORK/unbound.log" 2>&1 &
     P_PID=$!; PIDS+=("$P_PID")
-    wait_port $P_PORT
+    wait_port $P_PORT "$P_PID"
 
     # sekisho with the same list.
     cat >"$WORK/dns.yaml" <<EOF
@@ -185,7 +192,7 @@ rule_groups:
 EOF
     "$SEKISHO_BIN" dns --config "$WORK/dns.yaml" --threads "$THREADS" 2>"$WORK/sekisho.log" &
     S_PID=$!; PIDS+=("$S_PID")
-    wait_port $S_PORT
+    wait_port $S_PORT "$S_PID"
 
     echo
     echo "== $LABEL, $QUERIES distinct queries (80% blocked), ${DURATION}s per target =="
