@@ -870,7 +870,7 @@ impl Pool {
     /// A random socket of the pool, replaced first when it is missing, retired, too old or
     /// has carried its share of queries.
     fn pick(&self, idle: Duration) -> Option<Arc<PoolSock>> {
-        let i = usize::from(Upstream::next_id()?) % POOL_SOCKETS;
+        let i = usize::from(random_u16()?) % POOL_SOCKETS;
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = &slots[i] {
             let fresh = !s.retired.load(Ordering::Relaxed)
@@ -915,11 +915,6 @@ impl Upstream {
         }
     }
 
-    /// A DNS ID from the OS CSPRNG: see [`random_u16`].
-    fn next_id() -> Option<u16> {
-        random_u16()
-    }
-
     /// Sends `query` upstream with failover; returns the answer (ID as sent upstream).
     async fn query(&self, query: &[u8]) -> Option<Vec<u8>> {
         let n = self.addrs.len();
@@ -959,7 +954,7 @@ impl Upstream {
             let mut p = ps.pending.lock().unwrap_or_else(|e| e.into_inner());
             let mut id = None;
             for _ in 0..8 {
-                match Self::next_id() {
+                match random_u16() {
                     Some(c) if !p.contains_key(&c) => {
                         id = Some(c);
                         break;

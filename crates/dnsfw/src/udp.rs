@@ -102,6 +102,26 @@ struct Pending {
     permit: OwnedSemaphorePermit,
 }
 
+impl Pending {
+    /// Moves to the next attempt, at the next upstream.
+    fn advance(&mut self) {
+        self.attempt += 1;
+        self.upstream += 1;
+    }
+
+    /// What the client gets ([`finish`] with the upstream's answer, or `None` when every
+    /// attempt failed), and where it goes; the in-flight slot and permit are given back.
+    fn finish(self, ctx: &Ctx, resp: Option<Vec<u8>>) -> Option<(Vec<u8>, SocketAddr)> {
+        let Pending {
+            job, slot, permit, ..
+        } = self;
+        let client = job.client;
+        let out = finish(ctx, job, resp);
+        drop((slot, permit));
+        out.map(|r| (r, client))
+    }
+}
+
 struct Deadline {
     at: Instant,
     sock: usize,
@@ -286,8 +306,7 @@ impl Worker {
                 Ok(()) => return,
                 Err(back) => {
                     p = back;
-                    p.attempt += 1;
-                    p.upstream += 1;
+                    p.advance();
                 }
             }
         }
@@ -296,15 +315,13 @@ impl Worker {
 
     /// `p` got no answer from any upstream: [`finish`] applies `fail_mode`.
     fn fail(&mut self, p: Pending) {
-        let Pending {
-            job, slot, permit, ..
-        } = p;
-        let client = job.client;
-        let out = finish(&self.ctx, job, None);
-        drop((slot, permit));
-        if let Some(r) = out {
-            self.out.push((r, client));
-        }
+        self.out.extend(p.finish(&self.ctx, None));
+    }
+
+    /// `p`'s attempt failed (no answer in time, or the socket failed): the next one.
+    fn retry(&mut self, mut p: Pending, now: Instant) {
+        p.advance();
+        self.launch(p, now);
     }
 
     /// One attempt: a pool socket of `p.upstream`, a fresh ID, a non-blocking `send`; on
@@ -471,10 +488,8 @@ impl Worker {
                 }
                 let waiting: Vec<Pending> = ps.pending.drain().map(|(_, p)| p).collect();
                 self.close_if_done(k);
-                for mut p in waiting {
-                    p.attempt += 1;
-                    p.upstream += 1;
-                    self.launch(p, now);
+                for p in waiting {
+                    self.retry(p, now);
                 }
                 false
             }
@@ -486,32 +501,19 @@ impl Worker {
     /// is the fallback if that fails).
     fn complete(&mut self, p: Pending, resp: Vec<u8>) {
         self.ctx.up.preferred.store(p.upstream, Ordering::Relaxed);
-        let client = p.job.client;
         if wire::is_truncated(&resp) {
             let ctx = self.ctx.clone();
             let listen = self.listen.clone();
             let addr = ctx.up.addrs[p.upstream];
             self.rt.spawn(async move {
-                let Pending {
-                    job, slot, permit, ..
-                } = p;
-                let full = tcp_query(addr, &job.upstream_query, ctx.up.timeout).await;
-                let out = finish(&ctx, job, Some(full.unwrap_or(resp)));
-                drop((slot, permit));
-                if let Some(r) = out {
+                let full = tcp_query(addr, &p.job.upstream_query, ctx.up.timeout).await;
+                if let Some((r, client)) = p.finish(&ctx, Some(full.unwrap_or(resp))) {
                     let _ = listen.send_to(&r, client);
                 }
             });
             return;
         }
-        let Pending {
-            job, slot, permit, ..
-        } = p;
-        let out = finish(&self.ctx, job, Some(resp));
-        drop((slot, permit));
-        if let Some(r) = out {
-            self.out.push((r, client));
-        }
+        self.out.extend(p.finish(&self.ctx, Some(resp)));
     }
 
     /// Moves every attempt whose deadline passed to its next attempt.
@@ -526,13 +528,11 @@ impl Worker {
             if ps.pending.get(&d.id).is_none_or(|p| p.number != d.number) {
                 continue; // answered, or the ID now belongs to a later query
             }
-            let Some(mut p) = ps.pending.remove(&d.id) else {
+            let Some(p) = ps.pending.remove(&d.id) else {
                 continue;
             };
             self.close_if_done(d.sock);
-            p.attempt += 1;
-            p.upstream += 1;
-            self.launch(p, now);
+            self.retry(p, now);
         }
     }
 }
