@@ -883,9 +883,9 @@ impl<I: Inspector> Cx<'_, I> {
         }
         let blind = flow.app.as_deref().filter(|_| carries).and_then(|a| {
             if a.hold_exhausted() {
-                Some("app-layer.hold-memcap ran out before the flow's protocol was known")
+                Some(ExceptionTarget::CAUSE_HOLD_MEMCAP)
             } else if a.memcap_exhausted() {
-                Some("app-layer.memcap was reached: the flow's parser state was freed")
+                Some(ExceptionTarget::CAUSE_APP_MEMCAP)
             } else if a.active_parser().is_some_and(|p| p.failed()) {
                 Some(ExceptionTarget::AppLayerError.cause())
             } else {

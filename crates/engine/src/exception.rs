@@ -50,7 +50,15 @@ impl ExceptionTarget {
         ExceptionTarget::DetectLimit,
     ];
 
-    /// What the engine could not see, in words (`--explain`).
+    /// `app_layer_error`'s cause when the hold budget ran out before detection ended.
+    pub const CAUSE_HOLD_MEMCAP: &'static str =
+        "app-layer.hold-memcap ran out before the flow's protocol was known";
+    /// `app_layer_error`'s cause when the flow's parser could not grow under the memcap.
+    pub const CAUSE_APP_MEMCAP: &'static str =
+        "app-layer.memcap was reached: the flow's parser state was freed";
+
+    /// What the engine could not see, in words (`--explain`); `app_layer_error` has two more
+    /// precise causes beside its own ([`Self::CAUSE_HOLD_MEMCAP`], [`Self::CAUSE_APP_MEMCAP`]).
     pub fn cause(self) -> &'static str {
         match self {
             ExceptionTarget::AppLayerError => "the flow's app-layer parser stopped",
