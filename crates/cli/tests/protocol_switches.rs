@@ -236,3 +236,40 @@ fn rules_needing_a_switched_off_parser_are_refused_not_silently_dead() {
         .iter()
         .any(|r| r["event_type"] == "alert" && r["alert"]["signature_id"] == 3));
 }
+
+/// Firewall mode too: the recipient allow list's hooks need the SMTP parser. With it only
+/// detected, the drop rule on `smtp.rcpt_to` would never fire, so the load fails naming it.
+#[test]
+fn firewall_hooks_of_an_unparsed_protocol_fail_the_load() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let run = |sets: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::cargo_bin("sekisho").unwrap();
+        cmd.args(["replay", "--mode", "inline", "--policy"])
+            .arg(root.join("examples/smtp/recipients-firewall.yaml"));
+        for s in sets {
+            cmd.args(["--set", s]);
+        }
+        let out = cmd
+            .arg("--out")
+            .arg(dir.path())
+            .arg(root.join("tests/fixtures/captures/smtp/postfix-two-rcpt.pcap"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&[]);
+    assert!(ok, "{err}");
+    let (ok, err) = run(&["app-layer.protocols.smtp.enabled=detection-only"]);
+    assert!(!ok, "the firewall loaded without its SMTP parser: {err}");
+    assert!(
+        err.contains("sid 3001")
+            && err.contains(
+                "the smtp hooks need the smtp parser, which app-layer.protocols.smtp.enabled: detection-only turns off"
+            ),
+        "{err}"
+    );
+}

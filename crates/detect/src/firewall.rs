@@ -414,15 +414,12 @@ impl Firewall {
                     .is_some_and(|p| p.def().is_some_and(|d| !d.hooks[0].is_empty())) =>
             {
                 let proto = app_proto_from_name(name).unwrap_or(AppProto::Unknown);
-                if self.cfg.protocols.mode(proto) != sekisho_engine::ProtocolMode::On {
+                if let Some(off) = crate::sig::parser_off(proto, &self.cfg.protocols) {
                     return Err(nl(
                         r,
                         group,
                         proto.as_str(),
-                        &format!(
-                            "the {0} hooks need the {0} parser, which app-layer.protocols.{0}.enabled turns off",
-                            proto.as_str()
-                        ),
+                        &format!("the {} hooks need {off}", proto.as_str()),
                     ));
                 }
                 let found = (0..2).find_map(|d| {

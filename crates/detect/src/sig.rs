@@ -599,6 +599,25 @@ pub fn app_proto_from_name(name: &str) -> Option<AppProto> {
     AppProto::from_name(name)
 }
 
+/// `"the P parser, which app-layer.protocols.P.enabled: no|detection-only turns off"` when
+/// protocol `p` is not parsed under `switches`; `None` when it is. The reason text of every
+/// rule left out for a switched-off protocol (rule buffers here, firewall hooks too).
+pub(crate) fn parser_off(
+    p: AppProto,
+    switches: &sekisho_engine::ProtocolSwitches,
+) -> Option<String> {
+    use sekisho_engine::ProtocolMode;
+    let how = match switches.mode(p) {
+        ProtocolMode::On => return None,
+        ProtocolMode::DetectionOnly => "detection-only",
+        ProtocolMode::Off => "no",
+    };
+    let name = p.as_str();
+    Some(format!(
+        "the {name} parser, which app-layer.protocols.{name}.enabled: {how} turns off"
+    ))
+}
+
 /// A compiled rule that needs an app-layer protocol the engine was told not to see or not to
 /// parse (`app-layer.protocols.<name>.enabled: no` or `detection-only`): it would load and
 /// never match, so it is reported as not loaded instead (and, if it drops or rejects, the load
@@ -609,10 +628,6 @@ pub(crate) fn protocol_gap(
     group: &str,
     switches: &sekisho_engine::ProtocolSwitches,
 ) -> Option<NotLoaded> {
-    use sekisho_engine::ProtocolMode;
-    let off = |p: AppProto| switches.mode(p) == ProtocolMode::Off;
-    let unparsed = |p: AppProto| switches.mode(p) != ProtocolMode::On;
-    let key = |p: AppProto| format!("app-layer.protocols.{}.enabled", p.as_str());
     // The protocol field (or `app-layer-protocol:P`): no flow is ever labelled P.
     let labelled = match sig.proto {
         ProtoReq::App(p) => Some(p),
@@ -621,12 +636,13 @@ pub(crate) fn protocol_gap(
     .into_iter()
     .chain(sig.app_cond.iter().filter(|c| !c.negated).map(|c| c.proto));
     for p in labelled {
-        if off(p) {
+        if switches.mode(p) == sekisho_engine::ProtocolMode::Off {
+            let name = p.as_str();
             return Some(not_loaded(
                 rule,
                 group,
-                p.as_str(),
-                format!("protocol {} is disabled ({}: no)", p.as_str(), key(p)),
+                name,
+                format!("protocol {name} is disabled (app-layer.protocols.{name}.enabled: no)"),
             ));
         }
     }
@@ -644,22 +660,15 @@ pub(crate) fn protocol_gap(
             TxCond::Len { buf, .. } => ("urilen", buf.proto()),
             TxCond::Uint { keyword, proto, .. } => (*keyword, *proto),
         }));
-    for (keyword, p) in needs {
-        if unparsed(p) {
-            let how = if off(p) { "no" } else { "detection-only" };
-            return Some(not_loaded(
-                rule,
-                group,
-                keyword,
-                format!(
-                    "{keyword} is filled by the {} parser, which {}: {how} turns off",
-                    p.as_str(),
-                    key(p)
-                ),
-            ));
-        }
-    }
-    None
+    needs.into_iter().find_map(|(keyword, p)| {
+        let off = parser_off(p, switches)?;
+        Some(not_loaded(
+            rule,
+            group,
+            keyword,
+            format!("{keyword} is filled by {off}"),
+        ))
+    })
 }
 
 fn not_loaded(
